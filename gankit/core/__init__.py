@@ -1,0 +1,1 @@
+"""Errors, registry, devices, seeding, image/video I/O and the checkpoint format."""

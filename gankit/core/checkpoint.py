@@ -1,0 +1,180 @@
+"""gankit's one model format: a folder with ``config.json`` and ``model.safetensors``.
+
+``save_pretrained`` writes the folder atomically; ``from_pretrained`` reads a local folder, an
+http(s) or file URL of such a folder, or a Hugging Face Hub repo id, and checks every tensor's
+name, shape and dtype against the network its config builds. Weights are never unpickled here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from gankit.core.errors import CheckpointError
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar")
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def model_config_dict(model: Any) -> dict[str, Any]:
+    from gankit import __version__
+    from gankit.core import registry
+
+    if not hasattr(model, "arch_name"):
+        raise CheckpointError("model was not built through gankit's registry; cannot save it")
+    arch = registry.get(model.arch_name)
+    return {
+        "gankit_version": __version__,
+        "architecture": arch.name,
+        "family": arch.family,
+        "role": arch.role,
+        "config": dataclasses.asdict(model.config),
+    }
+
+
+def save_pretrained(model: Any, path: str | os.PathLike[str], extra: dict | None = None) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` into ``path`` atomically."""
+    from safetensors.torch import save_file
+
+    from gankit.core.atomic import atomic_dir
+
+    cfg = model_config_dict(model)
+    if extra:
+        cfg["extra"] = extra
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_dir(path) as tmp:
+        (tmp / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
+        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+    return Path(path)
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        cfg = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path}: not a readable gankit config.json ({err})") from None
+    if not isinstance(cfg, dict):
+        raise CheckpointError(f"{path}: config.json must hold an object")
+    missing = [k for k in ("architecture", "config") if k not in cfg]
+    if missing or not isinstance(cfg.get("config"), dict):
+        raise CheckpointError(f"{path}: config.json lacks {', '.join(missing) or 'a config object'}")
+    return cfg
+
+
+def _check_state(model: Any, loaded: dict[str, Any], where: Path) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(loaded))
+    unexpected = sorted(set(loaded) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} tensor(s) e.g. {missing[0]!r}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} tensor(s) e.g. {unexpected[0]!r}")
+        raise CheckpointError(
+            f"{where}: weights do not match architecture {model.arch_name!r}: " + "; ".join(parts)
+        )
+    for key, ref in expected.items():
+        got = loaded[key]
+        if tuple(got.shape) != tuple(ref.shape):
+            raise CheckpointError(
+                f"{where}: tensor {key!r} has shape {tuple(got.shape)}, config expects "
+                f"{tuple(ref.shape)}"
+            )
+        if got.dtype != ref.dtype:
+            raise CheckpointError(
+                f"{where}: tensor {key!r} has dtype {got.dtype}, expected {ref.dtype}"
+            )
+
+
+def load_folder(folder: Path, device: Any = None) -> Any:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from gankit.core import registry
+
+    cfg_path, weights = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+    if not cfg_path.exists() and (folder / "model" / CONFIG_NAME).exists():
+        return load_folder(folder / "model", device)
+    if not cfg_path.exists():
+        raise CheckpointError(f"{folder}: no {CONFIG_NAME}; not a gankit model folder")
+    if not weights.exists():
+        raise CheckpointError(f"{folder}: no {WEIGHTS_NAME}; the model folder is incomplete")
+    cfg = _read_config(cfg_path)
+    arch = registry.get(cfg["architecture"])
+    config = registry.config_from_dict(arch.config_cls, cfg["config"])
+    model = registry.build(arch.name, config)
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{weights}: corrupt or truncated safetensors file ({err})") from None
+    _check_state(model, state, weights)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    if device is not None:
+        model.to(device)
+    return model
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("GANKIT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "gankit"
+    )
+    return Path(root)
+
+
+def _fetch_url_folder(url: str) -> Path:
+    from gankit.core.download import download_file
+
+    base = url.rstrip("/")
+    if base.endswith(CONFIG_NAME) or base.endswith(WEIGHTS_NAME):
+        base = base.rsplit("/", 1)[0]
+    dest = _cache_dir() / "models" / hashlib.sha256(base.encode()).hexdigest()[:16]
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        download_file(f"{base}/{name}", dest / name)
+    return dest
+
+
+def _fetch_hub(repo_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME]))
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"cannot fetch {repo_id!r} from the Hugging Face Hub: {first}") from None
+
+
+def resolve_model_path(source: str | os.PathLike[str]) -> Path:
+    """A local folder for ``source`` (downloading it if it is a URL or a hub repo id)."""
+    text = os.fspath(source)
+    path = Path(text)
+    if path.exists():
+        if path.is_file():
+            if path.suffix.lower() in PICKLE_SUFFIXES:
+                raise CheckpointError(
+                    f"{path}: a PyTorch pickle, not a gankit model folder; import it with "
+                    "`gankit <family> convert FILE -o DIR` (gankit never unpickles model files)"
+                )
+            if path.name in (CONFIG_NAME, WEIGHTS_NAME):
+                return path.parent
+            raise CheckpointError(f"{path}: expected a gankit model folder, got a file")
+        return path
+    if re.match(r"^(https?|file)://", text):
+        return _fetch_url_folder(text)
+    if _REPO_ID.match(text) and not text.startswith((".", "/")):
+        return _fetch_hub(text)
+    raise CheckpointError(f"{text}: no such model folder, URL or Hugging Face repo id")
+
+
+def from_pretrained(source: str | os.PathLike[str], device: Any = None) -> Any:
+    """Load a gankit model from a folder, URL or Hugging Face repo id (validated, eval mode)."""
+    return load_folder(resolve_model_path(source), device)

@@ -1,0 +1,32 @@
+"""Device choice: ``auto`` picks CUDA, then Apple MPS, then CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from gankit.core.errors import UsageError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _mps_available() -> bool:
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Turn ``auto|cpu|cuda|cuda:N|mps`` into a device, failing clearly if it is not present."""
+    name = (name or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    kind = name.split(":")[0]
+    if kind not in DEVICE_CHOICES:
+        raise UsageError(f"unknown device {name!r}; use one of {', '.join(DEVICE_CHOICES)}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise UsageError("device 'cuda' was asked for but no CUDA GPU is available")
+    if kind == "mps" and not _mps_available():
+        raise UsageError("device 'mps' was asked for but Apple MPS is not available")
+    return torch.device(name)

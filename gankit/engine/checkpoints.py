@@ -1,0 +1,84 @@
+"""Training checkpoints: atomic, checksummed, the last N kept, the newest valid one found."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+from gankit.core.atomic import atomic_dir
+from gankit.core.checkpoint import save_pretrained
+from gankit.core.download import sha256_file
+from gankit.core.errors import CheckpointError
+from gankit.core.state import dumps_state, load_state
+
+STATE_NAME = "training_state.safetensors"
+CHECKSUMS_NAME = "checksums.json"
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+class CheckpointManager:
+    """Checkpoints live in ``run/checkpoints/step-NNNNNNNN/``.
+
+    Each holds the training state, the exported model as a gankit folder (so any checkpoint is
+    also a loadable model) and ``checksums.json``; the folder appears under its name only once
+    complete, so a crash mid-write leaves the previous checkpoints untouched.
+    """
+
+    def __init__(self, run_dir: str | Path, keep: int = 2) -> None:
+        self.root = Path(run_dir) / "checkpoints"
+        self.keep = max(1, keep)
+
+    def path(self, step: int) -> Path:
+        return self.root / f"step-{step:08d}"
+
+    def save(self, step: int, state: dict[str, Any], model: Any | None) -> Path:
+        dest = self.path(step)
+        with atomic_dir(dest) as tmp:
+            (tmp / STATE_NAME).write_bytes(dumps_state(state))
+            if model is not None:
+                save_pretrained(model, tmp / "model")
+            sums = {
+                str(f.relative_to(tmp)): sha256_file(f)
+                for f in sorted(tmp.rglob("*")) if f.is_file()
+            }
+            (tmp / CHECKSUMS_NAME).write_text(json.dumps(sums, indent=2))
+        self.prune()
+        return dest
+
+    def steps(self) -> list[int]:
+        if not self.root.is_dir():
+            return []
+        found = (_STEP_DIR.match(p.name) for p in self.root.iterdir() if p.is_dir())
+        return sorted(int(m.group(1)) for m in found if m)
+
+    def prune(self) -> None:
+        for step in self.steps()[: -self.keep]:
+            shutil.rmtree(self.path(step), ignore_errors=True)
+
+    def verify(self, folder: Path) -> None:
+        sums_path = folder / CHECKSUMS_NAME
+        if not sums_path.exists():
+            raise CheckpointError(f"{folder}: no {CHECKSUMS_NAME}; incomplete checkpoint")
+        try:
+            sums = json.loads(sums_path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise CheckpointError(f"{sums_path}: unreadable ({err})") from None
+        for rel, digest in sums.items():
+            f = folder / rel
+            if not f.exists() or sha256_file(f) != digest:
+                raise CheckpointError(f"{f}: missing or corrupt (checksum mismatch)")
+
+    def load_latest(self) -> tuple[int, dict[str, Any]] | None:
+        """The newest checkpoint that passes its checksums; corrupt ones are reported and skipped."""
+        for step in reversed(self.steps()):
+            folder = self.path(step)
+            try:
+                self.verify(folder)
+                return step, load_state(folder / STATE_NAME)
+            except CheckpointError as err:
+                warnings.warn(f"skipping checkpoint: {err}", stacklevel=2)
+        return None

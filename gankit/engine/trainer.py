@@ -1,0 +1,279 @@
+"""The training loop every family shares.
+
+Checkpoints every N steps, at the end and on SIGINT/SIGTERM; exact resume of models, optimisers,
+schedulers, EMA, AMP scaler, every RNG and the data order; a NaN/inf guard; JSONL and TensorBoard
+logs, a progress bar and sample grids; multi-process training under ``torchrun``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from gankit.core.device import resolve_device
+from gankit.core.errors import TrainingDivergedError
+from gankit.core.images import save_grid
+from gankit.core.seed import rng_state, seed_everything, set_rng_state
+from gankit.engine.checkpoints import CheckpointManager
+from gankit.engine.context import TrainContext
+from gankit.engine.data import batches, steps_per_epoch
+from gankit.engine.logs import MetricsLogger, plot_losses
+from gankit.engine.recipe import Recipe
+
+
+@dataclass
+class TrainerConfig:
+    """Engine settings shared by every family (``--trainer.FIELD`` on the command line)."""
+
+    max_steps: int = 1000
+    max_minutes: float = 0.0
+    checkpoint_every: int = 500
+    sample_every: int = 500
+    log_every: int = 10
+    keep_checkpoints: int = 2
+    precision: str = "fp32"
+    grad_accum: int = 1
+    seed: int = 0
+    device: str = "auto"
+    num_workers: int = 0
+    progress: bool = True
+    tensorboard: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "checkpoint_every", "sample_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"trainer.{name} must be >= 1, got {getattr(self, name)}")
+
+
+class _StopSignal:
+    """Turns SIGINT/SIGTERM into a flag checked between steps (the step finishes, then saves)."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignal:
+        if _in_main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        del frame
+        self.received = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _distributed_env() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+class Trainer:
+    """Runs ``recipe`` in ``run_dir``, resuming from its newest valid checkpoint if there is one."""
+
+    def __init__(self, recipe: Recipe, run_dir: str | Path, config: TrainerConfig | None = None):
+        self.recipe = recipe
+        self.run_dir = Path(run_dir)
+        self.config = config or TrainerConfig()
+        self.step = 0
+        self.stopped_by: str | None = None
+
+    def _init_distributed(self) -> tuple[torch.device, int, int]:
+        rank, world, local_rank = _distributed_env()
+        device = resolve_device(self.config.device)
+        if world > 1:
+            if device.type == "cuda":
+                device = torch.device("cuda", local_rank)
+                torch.cuda.set_device(device)
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        return device, rank, world
+
+    def run(self) -> Path:
+        cfg = self.config
+        device, rank, world = self._init_distributed()
+        seed_everything(cfg.seed + rank)
+        dataset = self.recipe.dataset()
+        spe = 1
+        if dataset is not None:
+            spe = steps_per_epoch(len(dataset), self.recipe.batch_size, world)
+            if spe < 1:
+                from gankit.core.errors import BadInputError
+
+                raise BadInputError(
+                    f"dataset has {len(dataset)} item(s), fewer than one batch of "
+                    f"{self.recipe.batch_size} per process"
+                )
+        ctx = TrainContext(device, cfg.precision, cfg.grad_accum, rank, world, spe)
+        self.recipe.setup(ctx)
+        for module in self.recipe.modules().values():
+            ctx.broadcast_module(module)
+        ckpts = CheckpointManager(self.run_dir, cfg.keep_checkpoints)
+        resumed = ckpts.load_latest()
+        if resumed is not None:
+            self.step, state = resumed
+            self.recipe.load_state_dict(state["recipe"])
+            set_rng_state(state["rng"][min(rank, len(state["rng"]) - 1)])
+        main = rank == 0
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        logger = MetricsLogger(self.run_dir, self.step, cfg.tensorboard) if main else None
+        data = batches(dataset, self.recipe.batch_size, cfg.seed, self.step, rank, world,
+                       cfg.num_workers)
+        start_time = time.monotonic()
+        last_saved = self.step if resumed is not None else -1
+        try:
+            with _StopSignal() as stop, _progress(main and cfg.progress, cfg.max_steps,
+                                                  self.step) as bar:
+                while self.step < cfg.max_steps:
+                    batch = next(data)
+                    losses = self.recipe.train_step(_to_device(batch, device), self.step)
+                    self._guard(losses, ckpts)
+                    self.step += 1
+                    if logger is not None and (self.step % cfg.log_every == 0
+                                               or self.step == cfg.max_steps):
+                        logger.log(self.step, losses)
+                    bar.update(self.step, losses)
+                    if main and self.step % cfg.sample_every == 0:
+                        self._sample(logger)
+                    elapsed_min = (time.monotonic() - start_time) / 60
+                    if stop.received is not None or (cfg.max_minutes and
+                                                     elapsed_min >= cfg.max_minutes):
+                        self.stopped_by = ("signal" if stop.received is not None
+                                           else "max_minutes")
+                        break
+                    if self.step % cfg.checkpoint_every == 0:
+                        self._save(ckpts, world)
+                        last_saved = self.step
+            if last_saved != self.step:
+                self._save(ckpts, world)
+            if main:
+                if self.step % cfg.sample_every != 0:
+                    self._sample(logger)
+                self._export()
+        finally:
+            if logger is not None:
+                logger.close()
+                plot_losses(logger.jsonl, self.run_dir / "losses.png")
+        if world > 1 and dist.is_initialized():
+            dist.barrier()
+        return self.run_dir
+
+    def _guard(self, losses: dict[str, float], ckpts: CheckpointManager) -> None:
+        for name, value in losses.items():
+            if not math.isfinite(value):
+                steps = ckpts.steps()
+                where = (f"the last good checkpoint is {ckpts.path(steps[-1])}"
+                         if steps else "no checkpoint was written yet")
+                raise TrainingDivergedError(
+                    f"loss {name!r} became {value} at step {self.step + 1}; training stopped and "
+                    f"{where} (lower the learning rate, or try fp32, and resume)"
+                )
+
+    def _save(self, ckpts: CheckpointManager, world: int) -> None:
+        states = [rng_state()]
+        if world > 1:
+            gathered: list[Any] = [None] * world
+            dist.all_gather_object(gathered, states[0])
+            states = gathered
+        if self.recipe.ctx.is_main:
+            state = {"step": self.step, "recipe": self.recipe.state_dict(), "rng": states}
+            ckpts.save(self.step, state, self._export_model_or_none())
+        if world > 1:
+            dist.barrier()
+
+    def _export_model_or_none(self) -> Any:
+        try:
+            return self.recipe.export_model()
+        except NotImplementedError:
+            return None
+
+    def _sample(self, logger: MetricsLogger | None) -> None:
+        with torch.random.fork_rng(devices=[]):
+            images = self.recipe.sample()
+        if images is None:
+            return
+        path = self.run_dir / "samples" / f"step-{self.step:08d}.png"
+        nrow = max(1, math.ceil(math.sqrt(images.shape[0])))
+        save_grid(images, path, nrow=nrow)
+        if logger is not None:
+            from torchvision.utils import make_grid
+
+            logger.image("samples", make_grid(images.detach().float().cpu(), nrow=nrow), self.step)
+
+    def _export(self) -> None:
+        from gankit.core.checkpoint import save_pretrained
+
+        model = self._export_model_or_none()
+        if model is not None:
+            save_pretrained(model, self.run_dir / "model")
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, tuple | list):
+        return type(batch)(_to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+class _NoBar:
+    def update(self, step: int, losses: dict[str, float]) -> None:
+        del step, losses
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+class _RichBar(_NoBar):
+    def __init__(self, total: int, start: int) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.progress = Progress(
+            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"),
+            TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
+        )
+        self.task = self.progress.add_task("train", total=total, completed=start, rate="",
+                                           losses="")
+        self.start, self.t0 = start, time.monotonic()
+
+    def __enter__(self) -> _RichBar:
+        self.progress.start()
+        return self
+
+    def update(self, step: int, losses: dict[str, float]) -> None:
+        rate = (step - self.start) / max(time.monotonic() - self.t0, 1e-9)
+        text = " ".join(f"{k}={v:.3g}" for k, v in list(losses.items())[:4])
+        self.progress.update(self.task, completed=step, rate=f"{rate:.2f} it/s", losses=text)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+
+def _progress(enabled: bool, total: int, start: int) -> _NoBar:
+    return _RichBar(total, start) if enabled else _NoBar()

@@ -1,0 +1,1 @@
+"""One package per GAN family; each registers its networks and recipe."""

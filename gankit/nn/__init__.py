@@ -1,0 +1,1 @@
+"""Network layers shared by the families (one module per kind of layer)."""
