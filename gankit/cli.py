@@ -71,8 +71,15 @@ def _models(prog: str, argv: list[str]) -> int:
     rows = []
     for arch in list_architectures(args.family):
         model = arch.builder(arch.config_cls())
-        rows.append({"name": arch.name, "family": arch.family, "role": arch.role,
-                     "params": param_count(model), "description": arch.description})
+        rows.append(
+            {
+                "name": arch.name,
+                "family": arch.family,
+                "role": arch.role,
+                "params": param_count(model),
+                "description": arch.description,
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -93,8 +100,10 @@ def _demo(prog: str, argv: list[str]) -> int:
     try:
         demo = importlib.import_module("gankit.families.singan.demo")
     except ModuleNotFoundError:
-        print("gankit demo: the main job (SinGAN on a shipped photo) is not built yet",
-              file=sys.stderr)
+        print(
+            "gankit demo: the main job (SinGAN on a shipped photo) is not built yet",
+            file=sys.stderr,
+        )
         return 1
     return demo.main(prog, argv) or 0
 
@@ -149,11 +158,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         if type(err).__name__ == "OutOfMemoryError" or isinstance(err, MemoryError):
-            print("gankit: error: out of memory; use a smaller batch, tiles or the CPU",
-                  file=sys.stderr)
+            print(
+                "gankit: error: out of memory; use a smaller batch, tiles or the CPU",
+                file=sys.stderr,
+            )
             return 2
-        print(f"gankit: internal error: {type(err).__name__}: {err} "
-              "(rerun with --debug for the traceback and please report it)", file=sys.stderr)
+        print(
+            f"gankit: internal error: {type(err).__name__}: {err} "
+            "(rerun with --debug for the traceback and please report it)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -23,8 +23,9 @@ class ToyConfig:
 class ToyGenerator(nn.Module):
     def __init__(self, config: ToyConfig) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(config.dim, config.hidden), nn.ReLU(),
-                                 nn.Linear(config.hidden, config.dim))
+        self.net = nn.Sequential(
+            nn.Linear(config.dim, config.hidden), nn.ReLU(), nn.Linear(config.hidden, config.dim)
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
@@ -34,8 +35,9 @@ class ToyGenerator(nn.Module):
 class ToyDiscriminator(nn.Module):
     def __init__(self, config: ToyConfig) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(config.dim, config.hidden), nn.LeakyReLU(0.2),
-                                 nn.Linear(config.hidden, 1))
+        self.net = nn.Sequential(
+            nn.Linear(config.dim, config.hidden), nn.LeakyReLU(0.2), nn.Linear(config.hidden, 1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -79,15 +81,19 @@ class ToyRecipe(Recipe):
             time.sleep(self.step_sleep)
         z = torch.randn(batch.shape[0], 2, device=self.ctx.device)
 
-        def d_loss(real):
-            fake = self.g(z[: real.shape[0]]).detach()
-            return (nn.functional.softplus(-self.d(real)).mean()
-                    + nn.functional.softplus(self.d(fake)).mean())
+        def d_loss(pair):
+            real, zz = pair
+            fake = self.g(zz).detach()
+            return (
+                nn.functional.softplus(-self.d(real)).mean()
+                + nn.functional.softplus(self.d(fake)).mean()
+            )
 
-        ld = self.ctx.optimize(self.opt_d, d_loss, batch)
+        ld = self.ctx.optimize(self.opt_d, d_loss, (batch, z))
         with self.ctx.frozen(self.d):
             lg = self.ctx.optimize(
-                self.opt_g, lambda zz: nn.functional.softplus(-self.d(self.g(zz))).mean(), z)
+                self.opt_g, lambda zz: nn.functional.softplus(-self.d(self.g(zz))).mean(), z
+            )
         self.sched_g.step()
         self.ema.update(self.g)
         if step == self.nan_at:
@@ -105,8 +111,16 @@ class ToyRecipe(Recipe):
 
 def run(run_dir: str, max_steps: int, checkpoint_every: int = 5, **kwargs) -> Trainer:
     recipe_kwargs = {k: kwargs.pop(k) for k in ("nan_at", "step_sleep") if k in kwargs}
-    cfg = TrainerConfig(max_steps=max_steps, checkpoint_every=checkpoint_every, sample_every=10,
-                        log_every=1, progress=False, tensorboard=False, device="cpu", **kwargs)
+    cfg = TrainerConfig(
+        max_steps=max_steps,
+        checkpoint_every=checkpoint_every,
+        sample_every=10,
+        log_every=1,
+        progress=False,
+        tensorboard=False,
+        device="cpu",
+        **kwargs,
+    )
     trainer = Trainer(ToyRecipe(**recipe_kwargs), run_dir, cfg)
     trainer.run()
     return trainer
@@ -114,8 +128,11 @@ def run(run_dir: str, max_steps: int, checkpoint_every: int = 5, **kwargs) -> Tr
 
 if __name__ == "__main__":
     args = dict(a.split("=", 1) for a in sys.argv[2:])
-    run(sys.argv[1], max_steps=int(args.get("max_steps", 20)),
+    run(
+        sys.argv[1],
+        max_steps=int(args.get("max_steps", 20)),
         checkpoint_every=int(args.get("checkpoint_every", 5)),
         step_sleep=float(args.get("step_sleep", 0.0)),
-        grad_accum=int(args.get("grad_accum", 1)))
+        grad_accum=int(args.get("grad_accum", 1)),
+    )
     Path(sys.argv[1], "DONE").write_text("ok")

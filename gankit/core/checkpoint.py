@@ -64,7 +64,9 @@ def _read_config(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: config.json must hold an object")
     missing = [k for k in ("architecture", "config") if k not in cfg]
     if missing or not isinstance(cfg.get("config"), dict):
-        raise CheckpointError(f"{path}: config.json lacks {', '.join(missing) or 'a config object'}")
+        raise CheckpointError(
+            f"{path}: config.json lacks {', '.join(missing) or 'a config object'}"
+        )
     return cfg
 
 
@@ -150,7 +152,9 @@ def _fetch_hub(repo_id: str) -> Path:
         return Path(snapshot_download(repo_id, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME]))
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"cannot fetch {repo_id!r} from the Hugging Face Hub: {first}") from None
+        raise CheckpointError(
+            f"cannot fetch {repo_id!r} from the Hugging Face Hub: {first}"
+        ) from None
 
 
 def resolve_model_path(source: str | os.PathLike[str]) -> Path:

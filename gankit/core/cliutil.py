@@ -18,8 +18,11 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="auto",
-                        help=f"{'|'.join(DEVICE_CHOICES)} (auto: CUDA, then MPS, then CPU)")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help=f"{'|'.join(DEVICE_CHOICES)} (auto: CUDA, then MPS, then CPU)",
+    )
 
 
 def run_verbs(

@@ -66,7 +66,7 @@ def parse_run_config(
     add_arguments: Callable[[Any], None] | None = None,
     description: str | None = None,
 ) -> ParsedRun:
-    """Parse ``argv`` into ``config_cls`` starting from a preset; errors become :class:`UsageError`."""
+    """Parse ``argv`` into ``config_cls`` from a preset; errors become :class:`UsageError`."""
     from jsonargparse import ActionConfigFile, ArgumentParser
 
     presets = presets or {}
@@ -80,7 +80,9 @@ def parse_run_config(
     parser = ArgumentParser(prog=prog, description=description, exit_on_error=False)
     parser.add_argument("--config", action=ActionConfigFile, help="a run's config.yaml to replay")
     parser.add_argument(
-        "--preset", default=default_preset, choices=sorted(presets) or None,
+        "--preset",
+        default=default_preset,
+        choices=sorted(presets) or None,
         help="named defaults (paper settings); any field can still be overridden",
     )
     if add_arguments is not None:
@@ -104,7 +106,7 @@ def parse_run_config(
         raise UsageError(f"{prog}: invalid arguments") from None
 
     def dump() -> str:
-        return parser.dump(ns, skip_none=False)
+        return parser.dump(ns)
 
     return ParsedRun(config=config, preset=ns.preset, args=ns, dump=dump)
 

@@ -31,7 +31,9 @@ def check_url(url: str) -> None:
         return
     if parts.scheme == "http" and _is_loopback(parts.hostname):
         return
-    raise BadInputError(f"{url}: refusing to download over {parts.scheme or 'no scheme'}; use https")
+    raise BadInputError(
+        f"{url}: refusing to download over {parts.scheme or 'no scheme'}; use https"
+    )
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -107,8 +107,9 @@ def save_grid(images, path: str | os.PathLike[str], nrow: int = 8, padding: int 
     """Save a batch (NCHW in [-1, 1]) as one grid image."""
     from torchvision.utils import make_grid
 
-    grid = make_grid(images.detach().float().cpu().clamp(-1, 1), nrow=nrow, padding=padding,
-                     pad_value=1.0)
+    grid = make_grid(
+        images.detach().float().cpu().clamp(-1, 1), nrow=nrow, padding=padding, pad_value=1.0
+    )
     return save_image(grid, path)
 
 
@@ -129,7 +130,9 @@ def expand_inputs(
         elif p.exists():
             out.append(p)
         elif any(ch in item_str for ch in "*?["):
-            found = sorted(Path(f) for f in glob.glob(item_str, recursive=True) if Path(f).is_file())
+            found = sorted(
+                Path(f) for f in glob.glob(item_str, recursive=True) if Path(f).is_file()
+            )
             if not found:
                 raise BadInputError(f"{item_str}: pattern matches no files")
             out.extend(found)

@@ -43,7 +43,8 @@ class CheckpointManager:
                 save_pretrained(model, tmp / "model")
             sums = {
                 str(f.relative_to(tmp)): sha256_file(f)
-                for f in sorted(tmp.rglob("*")) if f.is_file()
+                for f in sorted(tmp.rglob("*"))
+                if f.is_file()
             }
             (tmp / CHECKSUMS_NAME).write_text(json.dumps(sums, indent=2))
         self.prune()
@@ -73,7 +74,7 @@ class CheckpointManager:
                 raise CheckpointError(f"{f}: missing or corrupt (checksum mismatch)")
 
     def load_latest(self) -> tuple[int, dict[str, Any]] | None:
-        """The newest checkpoint that passes its checksums; corrupt ones are reported and skipped."""
+        """The newest checkpoint passing its checksums; corrupt ones are reported, skipped."""
         for step in reversed(self.steps()):
             folder = self.path(step)
             try:

@@ -53,8 +53,9 @@ class TrainContext:
         self.world_size = world_size
         self.steps_per_epoch = max(1, steps_per_epoch)
         if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
-            warnings.warn("this CPU has no native bf16 (AVX-512 BF16 / AMX); bf16 will be slow",
-                          stacklevel=2)
+            warnings.warn(
+                "this CPU has no native bf16 (AVX-512 BF16 / AMX); bf16 will be slow", stacklevel=2
+            )
         enabled = precision == "fp16" and device.type in ("cuda", "mps")
         self.scaler = torch.amp.GradScaler(device.type, enabled=enabled)
 

@@ -17,12 +17,23 @@ class EpochSampler(Sampler[int]):
     """
 
     def __init__(
-        self, n: int, batch_size: int, seed: int, epoch: int, start_batch: int,
-        rank: int = 0, world_size: int = 1, shuffle: bool = True,
+        self,
+        n: int,
+        batch_size: int,
+        seed: int,
+        epoch: int,
+        start_batch: int,
+        rank: int = 0,
+        world_size: int = 1,
+        shuffle: bool = True,
     ) -> None:
         self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, epoch
         self.start_batch, self.rank, self.world_size, self.shuffle = (
-            start_batch, rank, world_size, shuffle)
+            start_batch,
+            rank,
+            world_size,
+            shuffle,
+        )
 
     def _indices(self) -> list[int]:
         if self.shuffle:
@@ -47,8 +58,13 @@ def steps_per_epoch(n: int, batch_size: int, world_size: int = 1) -> int:
 
 
 def batches(
-    dataset: Dataset | None, batch_size: int, seed: int, start_step: int,
-    rank: int = 0, world_size: int = 1, num_workers: int = 0,
+    dataset: Dataset | None,
+    batch_size: int,
+    seed: int,
+    start_step: int,
+    rank: int = 0,
+    world_size: int = 1,
+    num_workers: int = 0,
 ) -> Iterator[Any]:
     """Endless batches from ``start_step`` on; ``None`` forever for recipes without a dataset."""
     if dataset is None:
@@ -60,8 +76,12 @@ def batches(
     while True:
         sampler = EpochSampler(n, batch_size, seed, epoch, start, rank, world_size)
         loader = DataLoader(
-            dataset, batch_size=batch_size, sampler=sampler, drop_last=True,
-            num_workers=num_workers, generator=torch.Generator().manual_seed(seed + epoch),
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=num_workers,
+            generator=torch.Generator().manual_seed(seed + epoch),
         )
         yield from loader
         epoch, start = epoch + 1, 0

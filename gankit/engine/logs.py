@@ -18,7 +18,8 @@ class MetricsLogger:
         self.jsonl = self.dir / "metrics.jsonl"
         if self.jsonl.exists():
             kept = [
-                line for line in self.jsonl.read_text().splitlines()
+                line
+                for line in self.jsonl.read_text().splitlines()
                 if line.strip() and _step_of(line) <= resume_step
             ]
             self.jsonl.write_text("".join(line + "\n" for line in kept))
@@ -80,8 +81,9 @@ def plot_losses(jsonl: Path, dest: Path) -> Path | None:
 
     from gankit.core.atomic import atomic_path
 
-    fig, axes = plt.subplots(len(keys), 1, figsize=(7, 1.8 * len(keys) + 0.6), sharex=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(keys), 1, figsize=(7, 1.8 * len(keys) + 0.6), sharex=True, squeeze=False
+    )
     for ax, key in zip(axes[:, 0], keys, strict=True):
         pts = [(r["step"], r[key]) for r in rows if key in r]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1)

@@ -10,8 +10,13 @@ from torch import nn
 from gankit.engine.context import TrainContext
 from gankit.engine.ema import ExponentialMovingAverage
 
-_STATEFUL = (nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler,
-             ExponentialMovingAverage, torch.amp.GradScaler)
+_STATEFUL = (
+    nn.Module,
+    torch.optim.Optimizer,
+    torch.optim.lr_scheduler.LRScheduler,
+    ExponentialMovingAverage,
+    torch.amp.GradScaler,
+)
 
 
 class Recipe:

@@ -136,29 +136,33 @@ class Trainer:
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         logger = MetricsLogger(self.run_dir, self.step, cfg.tensorboard) if main else None
-        data = batches(dataset, self.recipe.batch_size, cfg.seed, self.step, rank, world,
-                       cfg.num_workers)
+        data = batches(
+            dataset, self.recipe.batch_size, cfg.seed, self.step, rank, world, cfg.num_workers
+        )
         start_time = time.monotonic()
         last_saved = self.step if resumed is not None else -1
         try:
-            with _StopSignal() as stop, _progress(main and cfg.progress, cfg.max_steps,
-                                                  self.step) as bar:
+            with (
+                _StopSignal() as stop,
+                _progress(main and cfg.progress, cfg.max_steps, self.step) as bar,
+            ):
                 while self.step < cfg.max_steps:
                     batch = next(data)
                     losses = self.recipe.train_step(_to_device(batch, device), self.step)
                     self._guard(losses, ckpts)
                     self.step += 1
-                    if logger is not None and (self.step % cfg.log_every == 0
-                                               or self.step == cfg.max_steps):
+                    if logger is not None and (
+                        self.step % cfg.log_every == 0 or self.step == cfg.max_steps
+                    ):
                         logger.log(self.step, losses)
                     bar.update(self.step, losses)
                     if main and self.step % cfg.sample_every == 0:
                         self._sample(logger)
                     elapsed_min = (time.monotonic() - start_time) / 60
-                    if stop.received is not None or (cfg.max_minutes and
-                                                     elapsed_min >= cfg.max_minutes):
-                        self.stopped_by = ("signal" if stop.received is not None
-                                           else "max_minutes")
+                    if stop.received is not None or (
+                        cfg.max_minutes and elapsed_min >= cfg.max_minutes
+                    ):
+                        self.stopped_by = "signal" if stop.received is not None else "max_minutes"
                         break
                     if self.step % cfg.checkpoint_every == 0:
                         self._save(ckpts, world)
@@ -181,8 +185,11 @@ class Trainer:
         for name, value in losses.items():
             if not math.isfinite(value):
                 steps = ckpts.steps()
-                where = (f"the last good checkpoint is {ckpts.path(steps[-1])}"
-                         if steps else "no checkpoint was written yet")
+                where = (
+                    f"the last good checkpoint is {ckpts.path(steps[-1])}"
+                    if steps
+                    else "no checkpoint was written yet"
+                )
                 raise TrainingDivergedError(
                     f"loss {name!r} became {value} at step {self.step + 1}; training stopped and "
                     f"{where} (lower the learning rate, or try fp32, and resume)"
@@ -250,16 +257,28 @@ class _NoBar:
 
 class _RichBar(_NoBar):
     def __init__(self, total: int, start: int) -> None:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.progress = Progress(
-            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"),
-            TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[losses]}"),
         )
-        self.task = self.progress.add_task("train", total=total, completed=start, rate="",
-                                           losses="")
+        self.task = self.progress.add_task(
+            "train", total=total, completed=start, rate="", losses=""
+        )
         self.start, self.t0 = start, time.monotonic()
 
     def __enter__(self) -> _RichBar:

@@ -1,0 +1,163 @@
+import json
+import pickle
+
+import pytest
+import torch
+import toy  # noqa: F401  (registers the toy architectures)
+from safetensors.torch import load_file, save_file
+
+from gankit.core import registry
+from gankit.core.checkpoint import from_pretrained, save_pretrained
+from gankit.core.errors import CheckpointError, GankitError
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return registry.build("toy_mlp_g", hidden=12)
+
+
+def test_round_trip_keeps_config_and_outputs(tmp_path):
+    model = _model()
+    save_pretrained(model, tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["architecture"] == "toy_mlp_g"
+    assert cfg["config"]["hidden"] == 12
+    assert "gankit_version" in cfg
+    loaded = from_pretrained(tmp_path / "m")
+    x = torch.randn(5, 2)
+    assert torch.equal(model(x), loaded(x))
+    assert not loaded.training
+
+
+def test_save_overwrites_atomically_and_failure_keeps_previous(tmp_path, monkeypatch):
+    first = _model(0)
+    save_pretrained(first, tmp_path / "m")
+    before = (tmp_path / "m" / "model.safetensors").read_bytes()
+
+    import safetensors.torch as st
+
+    def exploding_save(tensors, filename, metadata=None):
+        with open(filename, "wb") as fh:
+            fh.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(st, "save_file", exploding_save)
+    with pytest.raises(OSError):
+        save_pretrained(_model(1), tmp_path / "m")
+    assert (tmp_path / "m" / "model.safetensors").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    from_pretrained(tmp_path / "m")
+
+
+@pytest.mark.parametrize(
+    "tamper, message",
+    [
+        (lambda c: c.update(architecture="no_such_arch"), "unknown architecture"),
+        (lambda c: c["config"].update(bogus=1), "no field"),
+        (lambda c: c["config"].update(hidden=7), "shape"),
+        (lambda c: c.pop("config"), "lacks"),
+    ],
+)
+def test_tampered_config_is_reported(tmp_path, tamper, message):
+    save_pretrained(_model(), tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    cfg = json.loads(path.read_text())
+    tamper(cfg)
+    path.write_text(json.dumps(cfg))
+    with pytest.raises(GankitError, match=message):
+        from_pretrained(tmp_path / "m")
+
+
+def test_unparsable_config(tmp_path):
+    save_pretrained(_model(), tmp_path / "m")
+    (tmp_path / "m" / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="config.json"):
+        from_pretrained(tmp_path / "m")
+
+
+def test_wrong_shapes_missing_and_wrong_dtype(tmp_path):
+    save_pretrained(_model(), tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    state = load_file(str(weights))
+    bad = dict(state)
+    bad["net.0.weight"] = torch.zeros(3, 3)
+    save_file(bad, str(weights))
+    with pytest.raises(CheckpointError, match=r"net\.0\.weight.*shape"):
+        from_pretrained(tmp_path / "m")
+    bad = {k: v for k, v in state.items() if k != "net.2.bias"}
+    save_file(bad, str(weights))
+    with pytest.raises(CheckpointError, match="missing"):
+        from_pretrained(tmp_path / "m")
+    bad = {k: v.double() for k, v in state.items()}
+    save_file(bad, str(weights))
+    with pytest.raises(CheckpointError, match="dtype"):
+        from_pretrained(tmp_path / "m")
+
+
+def test_truncated_safetensors(tmp_path):
+    save_pretrained(_model(), tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-40])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        from_pretrained(tmp_path / "m")
+
+
+def test_pickle_file_is_never_loaded(tmp_path):
+    marker = tmp_path / "executed"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    for name in ("model.pt", "model.pth", "weights.pkl"):
+        f = tmp_path / name
+        f.write_bytes(pickle.dumps(Payload()))
+        with pytest.raises(CheckpointError, match="convert"):
+            from_pretrained(f)
+    assert not marker.exists()
+
+
+def test_missing_folder_and_incomplete_folder(tmp_path):
+    with pytest.raises(CheckpointError, match="no such model"):
+        from_pretrained(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="config.json"):
+        from_pretrained(tmp_path / "empty")
+
+
+def test_file_url_and_loopback_http(tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    model = _model()
+    save_pretrained(model, tmp_path / "served" / "m")
+    x = torch.randn(3, 2)
+    via_file = from_pretrained((tmp_path / "served" / "m").as_uri())
+    assert torch.equal(via_file(x), model(x))
+
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "served")
+    )
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/m"
+        via_http = from_pretrained(url)
+        assert torch.equal(via_http(x), model(x))
+        with pytest.raises(GankitError, match="cannot download"):
+            from_pretrained(f"http://127.0.0.1:{server.server_address[1]}/absent")
+    finally:
+        server.shutdown()
+
+
+def test_plain_http_to_remote_hosts_is_refused():
+    with pytest.raises(GankitError, match="https"):
+        from_pretrained("http://example.invalid/model")
+
+
+def test_hub_repo_id_offline_gives_clear_error():
+    with pytest.raises(CheckpointError, match="Hugging Face Hub"):
+        from_pretrained("someone/some-model")
