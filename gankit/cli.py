@@ -15,8 +15,11 @@ from gankit.core.errors import GankitError, UsageError
 
 TOOLS = {
     "models": "list every registered architecture with its parameter count",
+    "eval": "image metrics: FID, KID, IS, PR, LPIPS, SSIM, PSNR between folders; PPL of a model",
     "demo": "the main job: train SinGAN (fast preset) on a shipped photo into demo-output/",
 }
+
+TOOL_MODULES = {"eval": "gankit.metrics.cli"}
 
 
 def _family_help() -> dict[str, str]:
@@ -108,6 +111,16 @@ def _demo(prog: str, argv: list[str]) -> int:
     return demo.main(prog, argv) or 0
 
 
+def _tool(name: str, argv: list[str]) -> int:
+    try:
+        module = importlib.import_module(TOOL_MODULES[name])
+    except ModuleNotFoundError as err:
+        if err.name != TOOL_MODULES[name]:
+            raise
+        raise UsageError(f"`gankit {name}` is not available in this version") from None
+    return module.main(f"gankit {name}", argv) or 0
+
+
 def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(_help())
@@ -120,6 +133,8 @@ def _dispatch(argv: list[str]) -> int:
         return _models("gankit models", rest)
     if name == "demo":
         return _demo("gankit demo", rest)
+    if name in TOOL_MODULES:
+        return _tool(name, rest)
     from gankit.core.registry import family_names
 
     if name in family_names():
