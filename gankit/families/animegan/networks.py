@@ -1,0 +1,165 @@
+"""AnimeGAN generators (v1, v2) and the shared discriminator.
+
+v1 follows the paper (Chen et al. 2020, "AnimeGAN", sec. 3.1, fig. 2) as the original TF code
+builds it; v2 mirrors the public PyTorch v2 port module by module so its weights load by name.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from gankit.core import registry
+from gankit.families.animegan.config import (
+    DiscriminatorConfig,
+    GeneratorV1Config,
+    GeneratorV2Config,
+)
+from gankit.nn.conv_norm_act import ConvNormLReLU
+from gankit.nn.dsconv import DSConv
+from gankit.nn.image_norm import make_norm
+from gankit.nn.inverted_residual import InvertedResBlock
+
+FAMILY = "animegan"
+
+
+class DownConv(nn.Module):
+    """Paper's Down-Conv: a stride-2 DSConv plus a DSConv of the input resized by 1/2, summed."""
+
+    def __init__(self, in_ch: int, out_ch: int, norm: str) -> None:
+        super().__init__()
+        self.strided = DSConv(in_ch, out_ch, stride=2, norm=norm)
+        self.resized = DSConv(in_ch, out_ch, norm=norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        half = F.interpolate(x, size=(x.shape[-2] // 2, x.shape[-1] // 2), mode="bilinear",
+                             align_corners=False)
+        return self.strided(x) + self.resized(half)
+
+
+class UpConv(nn.Module):
+    """Paper's Up-Conv: bilinear resize x2 then a DSConv (avoids transposed-conv checkerboards)."""
+
+    def __init__(self, in_ch: int, out_ch: int, norm: str) -> None:
+        super().__init__()
+        self.conv = DSConv(in_ch, out_ch, norm=norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False))
+
+
+@registry.register("animegan_v1_generator", family=FAMILY, role="generator",
+                   config_cls=GeneratorV1Config,
+                   description="AnimeGAN v1 G (paper fig. 2, 8 IRBs 256-512-256)")
+class GeneratorV1(nn.Module):
+    """Photo -> anime image, any size divisible by 4; output in [-1, 1]."""
+
+    def __init__(self, config: GeneratorV1Config) -> None:
+        super().__init__()
+        c, n = config.base, config.norm
+        self.b1 = nn.Sequential(ConvNormLReLU(3, c, norm=n), ConvNormLReLU(c, c, norm=n))
+        self.down1 = DownConv(c, 2 * c, n)
+        self.b2 = nn.Sequential(ConvNormLReLU(2 * c, 2 * c, norm=n), DSConv(2 * c, 2 * c, norm=n))
+        self.down2 = DownConv(2 * c, 4 * c, n)
+        self.middle = nn.Sequential(
+            ConvNormLReLU(4 * c, 4 * c, norm=n),
+            *(InvertedResBlock(4 * c, 4 * c, config.irb_expansion, dw_bias=False, norm=n)
+              for _ in range(config.n_irb)),
+            ConvNormLReLU(4 * c, 4 * c, norm=n),
+        )
+        self.up1 = UpConv(4 * c, 2 * c, n)
+        self.u2 = nn.Sequential(DSConv(2 * c, 2 * c, norm=n), ConvNormLReLU(2 * c, 2 * c, norm=n))
+        # The TF code keeps 128 channels here although the paper's figure shows 64.
+        self.up2 = UpConv(2 * c, 2 * c, n)
+        self.u1 = nn.Sequential(ConvNormLReLU(2 * c, c, norm=n), ConvNormLReLU(c, c, norm=n))
+        self.out_layer = nn.Conv2d(c, 3, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.b2(self.down1(self.b1(x)))
+        x = self.middle(self.down2(x))
+        x = self.u2(self.up1(x))
+        x = self.u1(self.up2(x))
+        return torch.tanh(self.out_layer(x))
+
+
+@registry.register("animegan_v2_generator", family=FAMILY, role="generator",
+                   config_cls=GeneratorV2Config,
+                   description="AnimeGAN v2 G (PyTorch v2 port layout, blocks A-E)")
+class GeneratorV2(nn.Module):
+    """Photo -> anime image; attribute and key names are those of the public v2 port."""
+
+    def __init__(self, config: GeneratorV2Config) -> None:
+        super().__init__()
+        n = config.norm
+        self.align_corners = config.align_corners
+        down = (0, 1, 0, 1)
+        self.block_a = nn.Sequential(
+            ConvNormLReLU(3, 32, kernel_size=7, padding=3, norm=n),
+            ConvNormLReLU(32, 64, stride=2, padding=down, norm=n),
+            ConvNormLReLU(64, 64, norm=n),
+        )
+        self.block_b = nn.Sequential(
+            ConvNormLReLU(64, 128, stride=2, padding=down, norm=n),
+            ConvNormLReLU(128, 128, norm=n),
+        )
+        irbs = [InvertedResBlock(128 if i == 0 else 256, 256, config.irb_expansion, norm=n)
+                for i in range(config.n_irb)]
+        self.block_c = nn.Sequential(ConvNormLReLU(128, 128, norm=n), *irbs,
+                                     ConvNormLReLU(256, 128, norm=n))
+        self.block_d = nn.Sequential(ConvNormLReLU(128, 128, norm=n),
+                                     ConvNormLReLU(128, 128, norm=n))
+        self.block_e = nn.Sequential(
+            ConvNormLReLU(128, 64, norm=n),
+            ConvNormLReLU(64, 64, norm=n),
+            ConvNormLReLU(64, 32, kernel_size=7, padding=3, norm=n),
+        )
+        self.out_layer = nn.Sequential(nn.Conv2d(32, 3, 1, bias=False), nn.Tanh())
+
+    def _up(self, x: torch.Tensor, size: torch.Size) -> torch.Tensor:
+        if self.align_corners:
+            return F.interpolate(x, size, mode="bilinear", align_corners=True)
+        return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.block_a(x)
+        half = out.shape[-2:]
+        out = self.block_c(self.block_b(out))
+        out = self.block_d(self._up(out, half))
+        out = self.block_e(self._up(out, x.shape[-2:]))
+        return self.out_layer(out)
+
+
+@registry.register("animegan_discriminator", family=FAMILY, role="discriminator",
+                   config_cls=DiscriminatorConfig,
+                   description="AnimeGAN D (3 layers, ch 64, spectral norm), v1 and v2")
+class Discriminator(nn.Module):
+    """Patch discriminator of AnimeGAN (v1/v2 ``net/discriminator.py``), logits per patch."""
+
+    def __init__(self, config: DiscriminatorConfig) -> None:
+        super().__init__()
+        ch, cin = config.ch // 2, config.ch // 2
+
+        def conv(cin: int, cout: int, stride: int = 1) -> nn.Module:
+            layer = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+            return spectral_norm(layer) if config.spectral_norm else layer
+
+        layers: list[nn.Module] = [conv(3, ch), nn.LeakyReLU(0.2, inplace=True)]
+        # Like the TF code, each stage widens from the previous stage's output (4 * ch).
+        for _ in range(1, config.n_dis):
+            layers += [conv(cin, 2 * ch, 2), nn.LeakyReLU(0.2, inplace=True),
+                       conv(2 * ch, 4 * ch), make_norm(config.norm, 4 * ch),
+                       nn.LeakyReLU(0.2, inplace=True)]
+            cin, ch = 4 * ch, 2 * ch
+        layers += [conv(cin, 2 * ch), make_norm(config.norm, 2 * ch),
+                   nn.LeakyReLU(0.2, inplace=True), conv(2 * ch, 1)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def generator_arch(version: str) -> str:
+    """Registered generator name for ``"v1"`` / ``"v2"``."""
+    return {"v1": "animegan_v1_generator", "v2": "animegan_v2_generator"}[version]
