@@ -11,6 +11,7 @@ import math
 import os
 import signal
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import torch
 import torch.distributed as dist
 
 from gankit.core.device import resolve_device
-from gankit.core.errors import TrainingDivergedError
+from gankit.core.errors import CheckpointError, TrainingDivergedError
 from gankit.core.images import save_grid
 from gankit.core.seed import rng_state, seed_everything, set_rng_state
 from gankit.engine.checkpoints import CheckpointManager
@@ -176,7 +177,10 @@ class Trainer:
         finally:
             if logger is not None:
                 logger.close()
-                plot_losses(logger.jsonl, self.run_dir / "losses.png")
+                try:
+                    plot_losses(logger.jsonl, self.run_dir / "losses.png")
+                except OSError as err:
+                    warnings.warn(f"could not write the loss plot: {err}", stacklevel=2)
         if world > 1 and dist.is_initialized():
             dist.barrier()
         return self.run_dir
@@ -203,7 +207,15 @@ class Trainer:
             states = gathered
         if self.recipe.ctx.is_main:
             state = {"step": self.step, "recipe": self.recipe.state_dict(), "rng": states}
-            ckpts.save(self.step, state, self._export_model_or_none())
+            try:
+                ckpts.save(self.step, state, self._export_model_or_none())
+            except OSError as err:
+                steps = ckpts.steps()
+                kept = f"{ckpts.path(steps[-1])} is intact" if steps else "none was written yet"
+                raise CheckpointError(
+                    f"could not write the checkpoint of step {self.step} "
+                    f"({err.strerror or err}); the last good checkpoint {kept}"
+                ) from None
         if world > 1:
             dist.barrier()
 

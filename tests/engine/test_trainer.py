@@ -169,3 +169,48 @@ def test_ddp_two_gloo_processes_hold_identical_weights(tmp_path):
     # each rank saw half the data, so the averaged run differs from a one-process run
     assert not torch.equal(g(x), ddp_g(x))
     assert CheckpointManager(tmp_path / "run").steps() == [3, 6]
+
+
+def test_full_disk_during_checkpoint_keeps_previous_and_logs(tmp_path, monkeypatch):
+    import errno
+
+    from gankit.core.errors import CheckpointError
+    from gankit.engine import checkpoints
+
+    real_dumps = checkpoints.dumps_state
+    calls = {"n": 0}
+
+    def failing_dumps(state):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_dumps(state)
+
+    monkeypatch.setattr(checkpoints, "dumps_state", failing_dumps)
+    with pytest.raises(CheckpointError, match=r"step 10.*No space left.*step-00000005 is intact"):
+        toy.run(tmp_path / "r", max_steps=20, checkpoint_every=5)
+    mgr = CheckpointManager(tmp_path / "r")
+    assert mgr.steps() == [5]
+    mgr.verify(mgr.path(5))
+    assert len((tmp_path / "r" / "logs" / "metrics.jsonl").read_text().splitlines()) == 10
+    assert (tmp_path / "r" / "samples" / "step-00000010.png").exists()
+    leftovers = [p.name for p in (tmp_path / "r" / "checkpoints").iterdir()]
+    assert leftovers == ["step-00000005"]
+
+
+def test_no_unsafe_deserialisation_in_the_package():
+    """Every torch.load passes weights_only=True; raw pickle only in restricted unpicklers."""
+    import re
+
+    root = Path(__file__).resolve().parents[2] / "gankit"
+    offenders = []
+    for f in root.rglob("*.py"):
+        text = f.read_text()
+        for m in re.finditer(r"torch\.load\(", text):
+            call = text[m.start() : text.find(")", m.start()) + 200]
+            if "weights_only=True" not in call.split("\n\n")[0]:
+                offenders.append(f"{f.name}: torch.load without weights_only=True")
+        for m in re.finditer(r"\bpickle\.(loads?|Unpickler)\b", text):
+            if "class " not in text or "find_class" not in text:
+                offenders.append(f"{f.name}: pickle.{m.group(1)} outside a restricted unpickler")
+    assert not offenders, offenders
