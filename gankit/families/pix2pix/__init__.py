@@ -1,0 +1,1 @@
+"""Pix2Pix: paired image-to-image translation (U-Net / ResNet generators, PatchGAN, L1)."""

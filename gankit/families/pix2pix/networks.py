@@ -1,0 +1,260 @@
+"""Pix2Pix networks: the U-Net and ResNet generators and the PatchGAN / PixelGAN discriminators.
+
+Module nesting and attribute names reproduce junyanz/pytorch-CycleGAN-and-pix2pix
+``models/networks.py`` so that its ``*_net_G.pth`` / ``*_net_D.pth`` state dicts load key for key
+(``model.model.1.model.3...`` for the U-Net, ``model.N.conv_block.M`` for the ResNet, ``model.N``
+for the PatchGAN, ``net.N`` for the PixelGAN).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import init
+
+from gankit.core import registry
+from gankit.families.pix2pix.config import (
+    NetworkConfig,
+    PatchConfig,
+    PixelConfig,
+    Resnet6Config,
+    ResnetConfig,
+    Unet128Config,
+    UnetConfig,
+)
+
+FAMILY = "pix2pix"
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    """The reference's ``get_norm_layer``: affine BatchNorm, non-affine InstanceNorm or nothing.
+
+    InstanceNorm keeps no running statistics (the reference since PyTorch 0.4), so it normalises
+    with each image's own statistics in train and eval mode alike.
+    """
+    if kind == "batch":
+        return nn.BatchNorm2d(channels, affine=True, track_running_stats=True)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    return nn.Identity()
+
+
+def conv_bias(kind: str) -> bool:
+    """Convs followed by a norm carry a bias only with InstanceNorm, as in the reference.
+
+    (The reference decides ``use_bias = norm is InstanceNorm2d``, so ``norm='none'`` convs have
+    no bias either; keeping that makes its files load.)
+    """
+    return kind == "instance"
+
+
+def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) -> None:
+    """Paper sec. 6.2 / the reference's ``init_weights``: conv weights from N(0, gain) (or xavier,
+    kaiming, orthogonal with ``gain``), biases 0, BatchNorm scales from N(1, gain)."""
+
+    def init_one(m: nn.Module) -> None:
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            if init_type == "normal":
+                init.normal_(m.weight, 0.0, gain)
+            elif init_type == "xavier":
+                init.xavier_normal_(m.weight, gain=gain)
+            elif init_type == "kaiming":
+                init.kaiming_normal_(m.weight, a=0, mode="fan_in")
+            else:
+                init.orthogonal_(m.weight, gain=gain)
+            if m.bias is not None:
+                init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            init.normal_(m.weight, 1.0, gain)
+            init.zeros_(m.bias)
+
+    with torch.no_grad():
+        net.apply(init_one)
+
+
+def _initialised(net: nn.Module, config: NetworkConfig) -> None:
+    init_weights(net, config.init_type, config.init_gain)
+
+
+class UnetSkipBlock(nn.Module):
+    """One level of the U-Net (paper fig. 3): down -> inner levels -> up, concatenated with x.
+
+    The outermost level returns its output without the skip; the innermost has no submodule.
+    Dropout(0.5) follows the up-path of the inner (not the three outer) decoder levels, the
+    paper's "dropout in the first 3 layers of the decoder" at 256 px (appendix 6.1.1).
+    """
+
+    def __init__(self, outer_nc: int, inner_nc: int, norm: str, input_nc: int | None = None,
+                 submodule: nn.Module | None = None, outermost: bool = False,
+                 innermost: bool = False, use_dropout: bool = False) -> None:
+        super().__init__()
+        self.outermost = outermost
+        bias = conv_bias(norm)
+        input_nc = outer_nc if input_nc is None else input_nc
+        downconv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=bias)
+        if outermost:
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2,
+                                        padding=1)
+            layers = [downconv, submodule, nn.ReLU(True), upconv, nn.Tanh()]
+        elif innermost:
+            upconv = nn.ConvTranspose2d(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1,
+                                        bias=bias)
+            layers = [nn.LeakyReLU(0.2, True), downconv, nn.ReLU(True), upconv,
+                      norm_layer(norm, outer_nc)]
+        else:
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2,
+                                        padding=1, bias=bias)
+            layers = [nn.LeakyReLU(0.2, True), downconv, norm_layer(norm, inner_nc), submodule,
+                      nn.ReLU(True), upconv, norm_layer(norm, outer_nc)]
+            if use_dropout:
+                layers.append(nn.Dropout(0.5))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.outermost:
+            return self.model(x)
+        return torch.cat([x, self.model(x)], 1)
+
+
+@registry.register("pix2pix_unet_256", family=FAMILY, role="generator", config_cls=UnetConfig,
+                   description="Pix2Pix U-Net, 8 downsamplings (256 px)")
+class UnetGenerator(nn.Module):
+    """The encoder-decoder with skips of paper sec. 3.2.1; input sides must be multiples of
+    ``2 ** num_downs``."""
+
+    def __init__(self, config: UnetConfig) -> None:
+        super().__init__()
+        c, ngf, norm = config, config.ngf, config.norm
+        block = UnetSkipBlock(ngf * 8, ngf * 8, norm, innermost=True)
+        for _ in range(c.num_downs - 5):
+            block = UnetSkipBlock(ngf * 8, ngf * 8, norm, submodule=block,
+                                  use_dropout=c.use_dropout)
+        block = UnetSkipBlock(ngf * 4, ngf * 8, norm, submodule=block)
+        block = UnetSkipBlock(ngf * 2, ngf * 4, norm, submodule=block)
+        block = UnetSkipBlock(ngf, ngf * 2, norm, submodule=block)
+        self.model = UnetSkipBlock(c.output_nc, ngf, norm, input_nc=c.input_nc, submodule=block,
+                                   outermost=True)
+        self.size_multiple = 2 ** c.num_downs
+        _initialised(self, c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+@registry.register("pix2pix_unet_128", family=FAMILY, role="generator", config_cls=Unet128Config,
+                   description="Pix2Pix U-Net, 7 downsamplings (128 px)")
+class Unet128Generator(UnetGenerator):
+    """``unet_128``: the same U-Net with 7 levels."""
+
+
+class ResnetBlock(nn.Module):
+    """Two reflection-padded 3x3 convs with a residual connection (Johnson et al. 2016)."""
+
+    def __init__(self, dim: int, norm: str, use_dropout: bool) -> None:
+        super().__init__()
+        bias = conv_bias(norm)
+        layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias),
+                                   norm_layer(norm, dim), nn.ReLU(True)]
+        if use_dropout:
+            layers.append(nn.Dropout(0.5))
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias),
+                   norm_layer(norm, dim)]
+        self.conv_block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
+
+@registry.register("pix2pix_resnet_9blocks", family=FAMILY, role="generator",
+                   config_cls=ResnetConfig,
+                   description="ResNet generator, 9 residual blocks")
+class ResnetGenerator(nn.Module):
+    """c7s1-64, d128, d256, ``n_blocks`` x R256, u128, u64, c7s1-3 (Johnson et al. 2016);
+    input sides must be multiples of 4."""
+
+    def __init__(self, config: ResnetConfig) -> None:
+        super().__init__()
+        c, ngf, norm = config, config.ngf, config.norm
+        bias = conv_bias(norm)
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3),
+                                   nn.Conv2d(c.input_nc, ngf, 7, bias=bias),
+                                   norm_layer(norm, ngf), nn.ReLU(True)]
+        for i in range(2):
+            mult = 2**i
+            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=bias),
+                       norm_layer(norm, ngf * mult * 2), nn.ReLU(True)]
+        layers += [ResnetBlock(ngf * 4, norm, c.use_dropout) for _ in range(c.n_blocks)]
+        for i in range(2):
+            mult = 2 ** (2 - i)
+            layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1,
+                                          output_padding=1, bias=bias),
+                       norm_layer(norm, ngf * mult // 2), nn.ReLU(True)]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, c.output_nc, 7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+        self.size_multiple = 4
+        _initialised(self, c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+@registry.register("pix2pix_resnet_6blocks", family=FAMILY, role="generator",
+                   config_cls=Resnet6Config,
+                   description="ResNet generator, 6 residual blocks")
+class Resnet6Generator(ResnetGenerator):
+    """``resnet_6blocks``: the ResNet generator with 6 blocks (for 128 px)."""
+
+
+@registry.register("pix2pix_patchgan", family=FAMILY, role="discriminator", config_cls=PatchConfig,
+                   description="PatchGAN, n_layers 3 = the 70x70 'basic' D")
+class NLayerDiscriminator(nn.Module):
+    """PatchGAN (paper sec. 3.2.2): C64-C128-C256-C512 then a 1-channel map of patch logits.
+
+    ``n_layers`` stride-2 convs set the receptive field (1: 16x16, 3: 70x70, 5: 286x286; paper
+    sec. 4.4); the first conv has no norm, as in the paper's appendix 6.1.2.
+    """
+
+    def __init__(self, config: PatchConfig) -> None:
+        super().__init__()
+        c, ndf, norm = config, config.ndf, config.norm
+        bias = conv_bias(norm)
+        layers: list[nn.Module] = [nn.Conv2d(c.input_nc, ndf, 4, stride=2, padding=1),
+                                   nn.LeakyReLU(0.2, True)]
+        mult = 1
+        for n in range(1, c.n_layers):
+            prev, mult = mult, min(2**n, 8)
+            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2, padding=1, bias=bias),
+                       norm_layer(norm, ndf * mult), nn.LeakyReLU(0.2, True)]
+        prev, mult = mult, min(2**c.n_layers, 8)
+        layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=bias),
+                   norm_layer(norm, ndf * mult), nn.LeakyReLU(0.2, True),
+                   nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
+        self.model = nn.Sequential(*layers)
+        _initialised(self, c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+@registry.register("pix2pix_pixelgan", family=FAMILY, role="discriminator", config_cls=PixelConfig,
+                   description="PixelGAN: 1x1 PatchGAN ('pixel' D)")
+class PixelDiscriminator(nn.Module):
+    """1x1 PatchGAN: judges each pixel's colour given the input (paper sec. 4.4)."""
+
+    def __init__(self, config: PixelConfig) -> None:
+        super().__init__()
+        c, ndf, norm = config, config.ndf, config.norm
+        bias = conv_bias(norm)
+        self.net = nn.Sequential(
+            nn.Conv2d(c.input_nc, ndf, 1), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf, ndf * 2, 1, bias=bias), norm_layer(norm, ndf * 2),
+            nn.LeakyReLU(0.2, True), nn.Conv2d(ndf * 2, 1, 1, bias=bias))
+        _initialised(self, c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def size_multiple(model: nn.Module) -> int:
+    """The side length every input must be a multiple of (1 for discriminators)."""
+    return int(getattr(model, "size_multiple", 1))
