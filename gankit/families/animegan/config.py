@@ -41,6 +41,19 @@ class GeneratorV2Config:
     irb_expansion: float = 2.0
     align_corners: bool = False
     norm: str = "layer"
+    out_bias: bool = False
+    """ptran1203's GeneratorV2 (same layout) gives its last 1x1 conv a bias."""
+
+
+@dataclass
+class PtranGeneratorV1Config:
+    """ptran1203/pytorch-animeGAN ``models/anime_gan.py`` ``GeneratorV1`` (commit 3415a32).
+
+    A PyTorch re-implementation of v1 with its own layout (channels widen before Down-Conv,
+    zero-padded two-norm separable convs, instance norm); kept so its released weights run.
+    """
+
+    n_irb: int = 8
 
 
 @dataclass

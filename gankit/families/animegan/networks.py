@@ -16,6 +16,7 @@ from gankit.families.animegan.config import (
     DiscriminatorConfig,
     GeneratorV1Config,
     GeneratorV2Config,
+    PtranGeneratorV1Config,
 )
 from gankit.nn.conv_norm_act import ConvNormLReLU
 from gankit.nn.dsconv import DSConv
@@ -115,7 +116,7 @@ class GeneratorV2(nn.Module):
             ConvNormLReLU(64, 64, norm=n),
             ConvNormLReLU(64, 32, kernel_size=7, padding=3, norm=n),
         )
-        self.out_layer = nn.Sequential(nn.Conv2d(32, 3, 1, bias=False), nn.Tanh())
+        self.out_layer = nn.Sequential(nn.Conv2d(32, 3, 1, bias=config.out_bias), nn.Tanh())
 
     def _up(self, x: torch.Tensor, size: torch.Size) -> torch.Tensor:
         if self.align_corners:
@@ -129,6 +130,76 @@ class GeneratorV2(nn.Module):
         out = self.block_d(self._up(out, half))
         out = self.block_e(self._up(out, x.shape[-2:]))
         return self.out_layer(out)
+
+
+class _PtranSeparableConv(nn.Module):
+    """ptran1203's ``SeparableConv2D``: zero-padded depthwise, IN, LReLU, pointwise, IN, LReLU."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(in_ch, in_ch, 3, stride, 1, groups=in_ch, bias=False)
+        self.pointwise = nn.Conv2d(in_ch, out_ch, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.leaky_relu(F.instance_norm(self.depthwise(x)), 0.2)
+        return F.leaky_relu(F.instance_norm(self.pointwise(x)), 0.2)
+
+
+class _PtranDownConv(nn.Module):
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.conv1 = _PtranSeparableConv(ch, ch, stride=2)
+        self.conv2 = _PtranSeparableConv(ch, ch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        half = F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False)
+        return self.conv1(x) + self.conv2(half)
+
+
+class _PtranUpConv(nn.Module):
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.conv = _PtranSeparableConv(ch, ch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False))
+
+
+class _PtranIRB(nn.Module):
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.conv_block = ConvNormLReLU(ch, 2 * ch, 1, padding=0, norm="instance")
+        self.depthwise_conv = nn.Conv2d(2 * ch, 2 * ch, 3, padding=1, groups=2 * ch, bias=False)
+        self.conv = nn.Conv2d(2 * ch, ch, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.leaky_relu(F.instance_norm(self.depthwise_conv(self.conv_block(x))), 0.2)
+        return x + F.instance_norm(self.conv(out))
+
+
+@registry.register("animegan_v1_ptran_generator", family=FAMILY, role="generator",
+                   config_cls=PtranGeneratorV1Config,
+                   description="ptran1203 PyTorch AnimeGAN GeneratorV1 (imported weights)")
+class PtranGeneratorV1(nn.Module):
+    """The layout of ptran1203's ``GeneratorV1`` (its released ``generator_*.pth`` files)."""
+
+    def __init__(self, config: PtranGeneratorV1Config) -> None:
+        super().__init__()
+
+        def block(cin: int, cout: int) -> nn.Module:
+            return ConvNormLReLU(cin, cout, norm="instance")
+
+        self.encode_blocks = nn.Sequential(
+            block(3, 64), block(64, 128), _PtranDownConv(128), block(128, 128),
+            _PtranSeparableConv(128, 256), _PtranDownConv(256), block(256, 256))
+        self.res_blocks = nn.Sequential(*(_PtranIRB(256) for _ in range(config.n_irb)))
+        self.decode_blocks = nn.Sequential(
+            block(256, 128), _PtranUpConv(128), _PtranSeparableConv(128, 128), block(128, 128),
+            _PtranUpConv(128), block(128, 64), block(64, 64), nn.Conv2d(64, 3, 1, bias=False),
+            nn.Tanh())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode_blocks(self.res_blocks(self.encode_blocks(x)))
 
 
 @registry.register("animegan_discriminator", family=FAMILY, role="discriminator",
