@@ -1,0 +1,49 @@
+"""Reading other projects' PyTorch checkpoints for the families' importers, safely.
+
+``torch.load(weights_only=True)`` refuses to run code from a pickle; anything it cannot read
+(or a file that is not a checkpoint at all) becomes a :class:`CheckpointError` naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from gankit.core.errors import CheckpointError
+
+
+def load_torch_file(path: str | os.PathLike[str], safe_globals: Iterable[Any] = ()) -> Any:
+    """``torch.load(path, map_location="cpu", weights_only=True)`` with one-line errors.
+
+    ``safe_globals`` lets an importer allow specific plain-data classes (e.g. a config object a
+    project pickled beside its weights) without allowing arbitrary code.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with torch.serialization.safe_globals(list(safe_globals)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first})") from None
+
+
+def strip_prefix(state: dict[str, Any], prefix: str = "module.") -> dict[str, Any]:
+    """Drop a ``DataParallel``-style ``prefix`` from every key that has it."""
+    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state.items()}
+
+
+def tensor_dict(obj: Any, where: str) -> dict[str, Any]:
+    """``obj`` if it is a non-empty ``{name: tensor}`` mapping, else a CheckpointError."""
+    import torch
+
+    if not isinstance(obj, dict) or not obj or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+        raise CheckpointError(f"{where}: expected a state dict of named tensors")
+    return obj

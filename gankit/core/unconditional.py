@@ -1,0 +1,121 @@
+"""What every unconditional GAN (latent z -> image) shares: seeded latents, sampling, writing
+samples, and the ``train`` / ``generate`` commands built on them.
+
+A seed always gives the same latent, whatever the batch it is drawn in, so that
+``generate --seeds 7`` reproduces image 7 of ``--seeds 0-15``. A generator used here exposes
+``z_dim`` (the latent size) and maps ``[N, z_dim]`` latents to ``[N, C, H, W]`` images in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gankit.core.errors import BadInputError, UsageError
+from gankit.core.images import IMAGE_EXTENSIONS, save_grid, save_image
+
+
+def latents_for_seeds(seeds: Sequence[int], z_dim: int,
+                      device: torch.device | str = "cpu") -> torch.Tensor:
+    """One standard normal latent per seed, ``[len(seeds), z_dim]``."""
+    rows = [torch.randn(z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
+    return torch.stack(rows).to(device)
+
+
+@torch.no_grad()
+def generate(model: torch.nn.Module, seeds: Sequence[int], batch_size: int = 16,
+             device: torch.device | str | None = None) -> torch.Tensor:
+    """Images for ``seeds`` (CPU, NCHW in [-1, 1]), ``batch_size`` latents at a time, eval mode."""
+    if batch_size < 1:
+        raise UsageError(f"batch size must be >= 1, got {batch_size}")
+    if device is None:
+        device = next(model.parameters()).device
+    model.eval().to(device)
+    out = []
+    for i in range(0, len(seeds), batch_size):
+        z = latents_for_seeds(seeds[i : i + batch_size], model.z_dim, device)
+        out.append(model(z).float().clamp(-1, 1).cpu())
+    return torch.cat(out)
+
+
+def write_samples(images: torch.Tensor, seeds: Sequence[int],
+                  out: str | os.PathLike[str]) -> list[Path]:
+    """``out`` ending in an image extension: one grid; otherwise a folder of ``seedNNNN.png``."""
+    out = Path(out)
+    if out.suffix.lower() in IMAGE_EXTENSIONS:
+        nrow = max(1, math.ceil(math.sqrt(images.shape[0])))
+        return [save_grid(images, out, nrow=nrow)]
+    if out.exists() and not out.is_dir():
+        raise BadInputError(f"{out}: exists and is not a folder")
+    return [save_image(img, out / f"seed{seed:04d}.png")
+            for img, seed in zip(images, seeds, strict=True)]
+
+
+def sample(model: str | os.PathLike[str] | torch.nn.Module, seeds: Sequence[int],
+           out: str | os.PathLike[str] | None = None, batch_size: int = 16) -> torch.Tensor:
+    """Images for ``seeds`` from a model (folder, URL, repo id or module), saved to ``out``.
+
+    Runs in eval mode (batch norm on running statistics), so a seed's image does not depend on
+    the other seeds of its batch.
+    """
+    from gankit.core.checkpoint import from_pretrained
+
+    net = from_pretrained(model) if isinstance(model, str | os.PathLike) else model
+    images = generate(net, list(seeds), batch_size)
+    if out is not None:
+        write_samples(images, list(seeds), out)
+    return images
+
+
+def generate_command(prog: str, argv: list[str], description: str) -> int:
+    """``gankit <family> generate --model M --seeds 0-15 -o grid.png|folder``."""
+    from gankit.core.checkpoint import from_pretrained
+    from gankit.core.cliutil import ArgumentParser, add_device_argument, parse_seeds
+    from gankit.core.device import resolve_device
+
+    parser = ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--model", required=True, help="model folder, URL or Hugging Face repo id")
+    parser.add_argument("--seeds", default="0-15", help="latent seeds, e.g. 0-15 or 1,5,9")
+    parser.add_argument("-o", "--out", default="samples.png",
+                        help="an image file (one grid) or a folder (one PNG per seed)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    add_device_argument(parser)
+    args = parser.parse_args(argv)
+    seeds = parse_seeds(args.seeds)
+    model = from_pretrained(args.model, device=resolve_device(args.device))
+    if not hasattr(model, "z_dim"):
+        raise UsageError(f"{args.model}: a {model.arch_name} is not a generator")
+    written = write_samples(generate(model, seeds, args.batch_size), seeds, args.out)
+    print(written[0] if len(written) == 1 else f"{len(written)} images in {Path(args.out)}")
+    return 0
+
+
+def train_command(prog: str, argv: list[str], config_cls: type, presets: dict[str, Any],
+                  default_preset: str, make_recipe: Callable[[Any, Path], Any],
+                  description: str) -> int:
+    """``gankit <family> train --data D [--preset P] [--out RUN] [--any.field V]``.
+
+    Writes the resolved config to ``RUN/config.yaml`` (replay with ``--config``) and resumes from
+    the newest valid checkpoint in ``RUN`` when there is one.
+    """
+    from gankit.core.config import parse_run_config, write_config
+    from gankit.engine import Trainer
+
+    def extra(parser: Any) -> None:
+        parser.add_argument("--out", default=f"runs/{prog.split()[1]}",
+                            help="run folder (checkpoints, samples, logs, model/)")
+
+    parsed = parse_run_config(prog, config_cls, argv, presets=presets,
+                              default_preset=default_preset, add_arguments=extra,
+                              description=description)
+    run_dir = Path(parsed.args.out)
+    recipe = make_recipe(parsed.config, run_dir)
+    write_config(parsed.dump(), run_dir / "config.yaml")
+    Trainer(recipe, run_dir, parsed.config.trainer).run()
+    print(run_dir / "model")
+    return 0

@@ -1,0 +1,1 @@
+"""DCGAN (Radford et al. 2016): all-convolutional G and D with batch norm, BCE loss."""

@@ -1,0 +1,69 @@
+"""DCGAN training (Radford et al. 2016, sec. 4): alternate one D and one G Adam step on BCE.
+
+D learns to tell real from G(z) (``vanilla_d``); G, with D frozen, maximises log D(G(z)) (the
+non-saturating ``vanilla_g``), on the same z as D's step, as PyTorch's example does.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from gankit.core import registry
+from gankit.core.image_dataset import open_image_dataset
+from gankit.core.unconditional import latents_for_seeds
+from gankit.engine import Recipe, TrainContext
+from gankit.families.dcgan.config import TrainConfig
+from gankit.families.dcgan.networks import dcgan_init_
+from gankit.losses.adversarial import vanilla_d, vanilla_g
+
+
+@registry.register_recipe("dcgan")
+class DCGANRecipe(Recipe):
+    """One step = one D update on a real batch and as many fakes, then one G update."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.batch_size = config.batch_size
+
+    def dataset(self) -> torch.utils.data.Dataset:
+        return open_image_dataset(self.config.data, self.config.resolution)
+
+    def setup(self, ctx: TrainContext) -> None:
+        super().setup(ctx)
+        cfg = self.config
+        self.g = registry.build("dcgan_g", cfg.generator)
+        self.d = registry.build("dcgan_d", cfg.discriminator)
+        dcgan_init_(self.g, cfg.init_std)
+        dcgan_init_(self.d, cfg.init_std)
+        self.g.to(ctx.device)
+        self.d.to(ctx.device)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr, betas=betas)
+
+    def train_step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
+        z = torch.randn(batch.shape[0], self.g.z_dim, device=batch.device)
+
+        def d_loss(chunk: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+            real, zz = chunk
+            with torch.no_grad():
+                fake = self.g(zz)
+            return vanilla_d(self.d(real), self.d(fake))
+
+        loss_d = self.ctx.optimize(self.opt_d, d_loss, (batch, z))
+        with self.ctx.frozen(self.d):
+            loss_g = self.ctx.optimize(self.opt_g, lambda zz: vanilla_g(self.d(self.g(zz))), z)
+        return {"loss_d": loss_d, "loss_g": loss_g}
+
+    @torch.no_grad()
+    def sample(self) -> torch.Tensor:
+        """G in eval mode (running BN statistics) on the fixed seeds 0..sample_count-1."""
+        z = latents_for_seeds(range(self.config.sample_count), self.g.z_dim, self.ctx.device)
+        self.g.eval()
+        try:
+            return self.g(z).cpu()
+        finally:
+            self.g.train()
+
+    def export_model(self) -> torch.nn.Module:
+        return self.g
