@@ -14,9 +14,7 @@ Files are read with ``torch.load(weights_only=True)``: a pickle that tries to ru
 from __future__ import annotations
 
 import os
-import pickle
 import re
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ import torch
 from gankit.core import registry
 from gankit.core.checkpoint import save_pretrained
 from gankit.core.errors import BadInputError, CheckpointError
+from gankit.core.foreign import load_torch_file, strip_prefix
 
 _WRAPPER_KEYS = ("model_state_dict", "state_dict", "generator", "G", "model")
 
@@ -32,29 +31,17 @@ _WRAPPER_KEYS = ("model_state_dict", "state_dict", "generator", "G", "model")
 def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """The tensors of a foreign ``.pt/.pth`` file, unwrapped from training-checkpoint dicts."""
     path = Path(path)
-    if not path.is_file():
-        raise BadInputError(f"{path}: no such file")
-    if path.stat().st_size == 0:
+    if path.is_file() and path.stat().st_size == 0:
         raise BadInputError(f"{path}: file is empty")
-    try:
-        obj: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else "unsafe content"
-        raise CheckpointError(
-            f"{path}: refused to load, the pickle holds more than tensors ({first[:160]})"
-        ) from None
-    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile) as err:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({err})") from None
+    obj: Any = load_torch_file(path)
     for _ in range(2):
-        if isinstance(obj, dict):
-            inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
-            if inner is not None and not all(isinstance(v, torch.Tensor) for v in obj.values()):
-                obj = inner
+        if isinstance(obj, dict) and not all(isinstance(v, torch.Tensor) for v in obj.values()):
+            obj = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), dict)), obj)
     if not isinstance(obj, dict) or not obj or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
     ):
         raise CheckpointError(f"{path}: expected a state dict of tensors, found {_describe(obj)}")
-    return {re.sub(r"^module\.", "", k): v for k, v in obj.items()}
+    return strip_prefix(obj)
 
 
 def _describe(obj: Any) -> str:
