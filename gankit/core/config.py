@@ -70,9 +70,12 @@ def parse_run_config(
     from jsonargparse import ActionConfigFile, ArgumentParser
 
     presets = presets or {}
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = argparse.ArgumentParser(add_help=False, exit_on_error=False)
     pre.add_argument("--preset", default=default_preset)
-    known, _ = pre.parse_known_args(list(argv))
+    try:
+        known, _ = pre.parse_known_args(list(argv))
+    except argparse.ArgumentError as err:
+        raise UsageError(f"{prog}: {err}") from None
     if known.preset is not None and known.preset not in presets:
         raise ConfigError(
             f"unknown preset {known.preset!r}; choose from {', '.join(sorted(presets))}"

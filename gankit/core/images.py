@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from gankit.core.atomic import atomic_path
 from gankit.core.errors import BadInputError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
-MAX_PIXELS = 16384 * 16384
+MAX_PIXELS = 12000 * 12000
 """Images with more pixels than this are refused as likely decompression bombs."""
 
 
@@ -47,7 +48,10 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> Im
     if path.stat().st_size == 0:
         raise BadInputError(f"{path}: file is empty")
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
             w, h = img.size
             if w * h > max_pixels:
                 raise BadInputError(
