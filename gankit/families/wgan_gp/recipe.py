@@ -1,0 +1,103 @@
+"""WGAN-GP training, Algorithm 1 of Gulrajani et al. 2017.
+
+One engine step is one generator iteration: the engine hands over ``n_critic`` critic batches
+at once (``batch_size * n_critic`` real images), the critic takes one Adam step on each with
+loss ``E[D(G(z))] - E[D(x)] + lambda * E[(||grad D(x_hat)|| - 1)^2]`` (eq. 3, the penalty from
+``gankit.losses.adversarial.gradient_penalty``), then G takes one step on ``-E[D(G(z))]``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gankit.core import registry
+from gankit.core.image_dataset import open_image_dataset
+from gankit.core.unconditional import latents_for_seeds
+from gankit.engine import Recipe, TrainContext
+from gankit.families.wgan_gp.config import TrainConfig
+from gankit.losses.adversarial import gradient_penalty, wgan_d, wgan_g
+
+
+def dcgan_normal_init_(module: nn.Module, std: float = 0.02) -> None:
+    """``gan_64x64.py`` draws the DCGAN-like networks' weights from N(0, 0.02), biases zero."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            nn.init.normal_(m.weight, 0.0, std)
+            nn.init.zeros_(m.bias)
+
+
+@registry.register_recipe("wgan_gp")
+class WGANGPRecipe(Recipe):
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.batch_size = config.batch_size * config.n_critic
+
+    def dataset(self) -> torch.utils.data.Dataset:
+        return open_image_dataset(self.config.data, self.config.resolution)
+
+    def setup(self, ctx: TrainContext) -> None:
+        super().setup(ctx)
+        cfg = self.config
+        g_name, g_cfg, d_name, d_cfg = cfg.networks()
+        self.g = registry.build(g_name, g_cfg)
+        self.d = registry.build(d_name, d_cfg)
+        if cfg.architecture == "dcgan64":
+            dcgan_normal_init_(self.g)
+            dcgan_normal_init_(self.d)
+        self.g.to(ctx.device)
+        self.d.to(ctx.device)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr, betas=betas)
+        if cfg.lr_decay:  # gan_cifar_resnet.py: lr * max(0, 1 - iteration / ITERS)
+            total = cfg.trainer.max_steps
+
+            def decay(i: int) -> float:
+                return max(0.0, 1.0 - i / total)
+
+            self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, decay)
+            self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, decay)
+
+    def critic_loss(self, real: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``(total, wasserstein part, penalty)`` for one critic step."""
+        with torch.no_grad():
+            fake = self.g(z)
+        w = wgan_d(self.d(real), self.d(fake))
+        gp = gradient_penalty(self.d, real, fake, weight=self.config.gp_weight)
+        return w + gp, w, gp
+
+    def train_step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
+        cfg = self.config
+        parts: dict[str, float] = {"loss_d": 0.0, "w_distance": 0.0, "gp": 0.0}
+        for real in batch.split(cfg.batch_size):
+            z = torch.randn(real.shape[0], self.g.z_dim, device=real.device)
+
+            def d_loss(chunk: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+                total, w, gp = self.critic_loss(*chunk)
+                # the critic's estimate of the Wasserstein distance, E[D(x)] - E[D(G(z))]
+                parts["w_distance"] -= float(w.detach()) / cfg.n_critic / self.ctx.grad_accum
+                parts["gp"] += float(gp.detach()) / cfg.n_critic / self.ctx.grad_accum
+                return total
+
+            parts["loss_d"] += self.ctx.optimize(self.opt_d, d_loss, (real, z)) / cfg.n_critic
+        z = torch.randn(cfg.batch_size * cfg.gen_batch_multiple, self.g.z_dim,
+                        device=batch.device)
+        with self.ctx.frozen(self.d):
+            loss_g = self.ctx.optimize(self.opt_g, lambda zz: wgan_g(self.d(self.g(zz))), z)
+        if cfg.lr_decay:
+            self.sched_g.step()
+            self.sched_d.step()
+        return {**parts, "loss_g": loss_g}
+
+    @torch.no_grad()
+    def sample(self) -> torch.Tensor:
+        z = latents_for_seeds(range(self.config.sample_count), self.g.z_dim, self.ctx.device)
+        self.g.eval()
+        try:
+            return self.g(z).cpu()
+        finally:
+            self.g.train()
+
+    def export_model(self) -> nn.Module:
+        return self.g

@@ -1,0 +1,125 @@
+"""WGAN-GP: network sizes, the gradient penalty by hand, layer norm, training and exact resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gankit.cli import main as gankit_main
+from gankit.core import registry
+from gankit.core.checkpoint import from_pretrained
+from gankit.engine import Trainer, TrainerConfig
+from gankit.families.wgan_gp.config import TrainConfig
+from gankit.families.wgan_gp.recipe import WGANGPRecipe
+from gankit.losses.adversarial import gradient_penalty
+
+# Counted from the authors' TF graphs (igul222/improved_wgan_training): e.g. the 64x64 critic is
+# conv 3->64 (4,864) + 64->128 (204,928) + 128->256 (819,456) + 256->512 (3,277,312), layer-norm
+# scale/offset (256 + 512 + 1,024) and the 8192->1 output (8,193) = 4,316,545.
+SIZES = {"wgan_gp_dcgan64_g": 5_364_739, "wgan_gp_dcgan64_d": 4_316_545,
+         "wgan_gp_resnet32_g": 1_204_483, "wgan_gp_resnet32_d": 1_053_825}
+
+
+@pytest.mark.parametrize("name", sorted(SIZES))
+def test_parameter_counts(name: str) -> None:
+    assert registry.param_count(registry.build(name)) == SIZES[name]
+
+
+def test_gradient_penalty_linear_critic_by_hand() -> None:
+    """D(x) = <w, x> + b has gradient w everywhere: penalty = lambda * (||w|| - 1)^2."""
+    w = torch.tensor([0.5, -2.0, 1.0, 0.25]).view(1, 1, 2, 2)
+
+    def critic(x: torch.Tensor) -> torch.Tensor:
+        return (x * w).sum(dim=(1, 2, 3)) + 3.0
+
+    real, fake = torch.randn(5, 1, 2, 2), torch.randn(5, 1, 2, 2)
+    norm = (0.25 + 4.0 + 1.0 + 0.0625) ** 0.5
+    expected = 10.0 * (norm - 1.0) ** 2
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_gradient_penalty_quadratic_critic_by_hand() -> None:
+    """D(x) = sum(x^2): grad at x_hat = 2 x_hat, x_hat = a*real + (1-a)*fake per sample."""
+    real = torch.tensor([[1.0, 2.0], [0.0, -1.0]])
+    fake = torch.tensor([[3.0, 0.0], [2.0, 1.0]])
+    alpha = torch.tensor([[0.5], [0.25]])
+    # x_hat = [[2, 1], [1.5, 0.5]]; ||2 x_hat|| = [2*sqrt(5), 2*sqrt(2.5)]
+    norms = np.array([2 * 5**0.5, 2 * 2.5**0.5])
+    expected = 7.0 * np.mean((norms - 1.0) ** 2)
+    got = gradient_penalty(lambda x: x.pow(2).sum(1), real, fake, weight=7.0, alpha=alpha)
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_critic_layer_norm_is_tflib_layernorm() -> None:
+    """tflib Layernorm: moments over (C, H, W), eps 1e-5, per-channel scale and offset."""
+    d = registry.build("wgan_gp_dcgan64_d", dim=4)
+    ln = d.main[3]
+    torch.nn.init.normal_(ln.weight)
+    torch.nn.init.normal_(ln.bias)
+    x = torch.randn(3, 8, 5, 5)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    var = x.var(dim=(1, 2, 3), unbiased=False, keepdim=True)
+    ref = (x - mean) / torch.sqrt(var + 1e-5) * ln.weight.view(1, -1, 1, 1) \
+        + ln.bias.view(1, -1, 1, 1)
+    assert (ln(x) - ref).abs().max() < 1e-5
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+
+
+@pytest.fixture(scope="module")
+def stripes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("stripes")
+    for i in range(8):
+        img = np.zeros((32, 32, 3), np.uint8)
+        img[:, (i * 3) % 32 : (i * 3) % 32 + 6] = (255, 30 * i, 100)
+        Image.fromarray(img).save(root / f"s{i}.png")
+    return root
+
+
+def _run(run: Path, data: Path, steps: int) -> dict[str, torch.Tensor]:
+    cfg = TrainConfig(data=str(data), architecture="resnet32", g_dim=8, d_dim=8, batch_size=2,
+                      n_critic=2, lr=2e-4, lr_decay=True, gen_batch_multiple=2, sample_count=4,
+                      trainer=TrainerConfig(max_steps=4, checkpoint_every=2, sample_every=2,
+                                            log_every=1, progress=False, tensorboard=False,
+                                            device="cpu", seed=5))
+    trainer_cfg = TrainerConfig(**{**cfg.trainer.__dict__, "max_steps": steps})
+    Trainer(WGANGPRecipe(cfg), run, trainer_cfg).run()
+    return from_pretrained(run / "model").state_dict()
+
+
+def test_resnet_training_exact_resume_and_lr_decay(tmp_path: Path, stripes: Path) -> None:
+    straight = _run(tmp_path / "a", stripes, 4)
+    _run(tmp_path / "b", stripes, 2)
+    resumed = _run(tmp_path / "b", stripes, 4)
+    for k in straight:
+        assert torch.equal(straight[k], resumed[k]), k
+    rows = [json.loads(r) for r in (tmp_path / "a/logs/metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert all(r["gp"] >= 0 and set(r) >= {"loss_d", "loss_g", "w_distance"} for r in rows)
+    from gankit.core.state import load_state
+
+    state = load_state(tmp_path / "a/checkpoints/step-00000004/training_state.safetensors")
+    lr = state["recipe"]["objects"]["opt_g"]["param_groups"][0]["lr"]
+    assert lr == pytest.approx(2e-4 * (1 - 4 / 4))  # linear decay reached zero at max_steps
+
+
+def test_cli_dcgan64_train_and_generate(tmp_path: Path, stripes: Path) -> None:
+    run = tmp_path / "run"
+    assert gankit_main(["wgan_gp", "train", "--data", str(stripes), "--out", str(run),
+                        "--g_dim", "4", "--d_dim", "4", "--batch_size", "2", "--n_critic", "2",
+                        "--trainer.max_steps", "1", "--trainer.progress", "false",
+                        "--trainer.tensorboard", "false", "--trainer.device", "cpu"]) == 0
+    g = from_pretrained(run / "model")
+    assert g.arch_name == "wgan_gp_dcgan64_g" and g.config.dim == 4
+    assert gankit_main(["wgan_gp", "generate", "--model", str(run / "model"), "--seeds", "0-3",
+                        "-o", str(tmp_path / "g.png")]) == 0
+    assert Image.open(tmp_path / "g.png").size == (2 + 2 * (64 + 2), 2 + 2 * (64 + 2))
+
+
+def test_unknown_architecture_is_one_line_error(capsys: pytest.CaptureFixture) -> None:
+    assert gankit_main(["wgan_gp", "train", "--data", "x", "--architecture", "vgg"]) == 2
+    assert "architecture" in capsys.readouterr().err
