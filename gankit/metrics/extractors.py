@@ -134,6 +134,7 @@ def lpips_network(net: str = "alex", path: PathLike = None) -> nn.Module:
 def cached(kind: str, path: str | None = None) -> nn.Module:
     """One instance per (network, weights file) per process: loading Inception takes a while."""
     builders = {"fid": fid_inception, "vgg16": vgg16_fc2, "sifid": sifid_inception,
+                "fid-logits": lambda p: fid_inception(p, ("logits_unbiased",)),
                 "lpips-alex": lambda p: lpips_network("alex", p),
                 "lpips-vgg": lambda p: lpips_network("vgg", p)}
     return builders[kind](path)

@@ -1,0 +1,116 @@
+"""Distribution metrics on images: FID, KID, Inception Score, precision/recall.
+
+Each takes folders (or file lists / globs) or N x 3 x H x W tensors in [-1, 1], and an optional
+extractor (any module mapping such images to N x D features) that replaces the standard network;
+tests inject a small one. With the default networks the numbers are torch-fidelity's and
+torchmetrics' for the same 8-bit images (same network, same uint8 input and resize).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gankit.core.errors import BadInputError
+from gankit.metrics import features as F
+from gankit.metrics.extractors import cached
+from gankit.metrics.frechet import frechet_distance
+from gankit.metrics.isc import inception_score_from_logits
+from gankit.metrics.kid import kid_from_features
+from gankit.metrics.prc import precision_recall_from_features
+
+FID_EXTRACTOR_ID = "fid-inception-tf-2015-12-05-6726825d/pool3-2048"
+PathLike = str | os.PathLike[str] | None
+
+
+def _network(kind: str, weights: PathLike, device: Any) -> torch.nn.Module:
+    from gankit.core.device import resolve_device
+
+    net = cached(kind, None if weights is None else os.fspath(weights))
+    return net.to(resolve_device(device or "auto"))
+
+
+def _is_stats_file(source: F.Source) -> bool:
+    return isinstance(source, str | os.PathLike) and Path(source).suffix.lower() == ".npz"
+
+
+def load_stats_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``mu`` and ``sigma`` from an ``.npz`` (pytorch-fid's and gankit's cache format)."""
+    try:
+        with np.load(path) as data:
+            return data["mu"], data["sigma"]
+    except (OSError, ValueError, KeyError) as err:
+        raise BadInputError(f"{path}: not a statistics file with mu and sigma ({err})") from None
+
+
+def fid_statistics(source: F.Source, extractor: F.Extractor | None = None,
+                   extractor_id: str | None = None, inception: PathLike = None,
+                   cache: bool = True, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance for FID of a folder, tensor or ``.npz`` (cached for folders)."""
+    if _is_stats_file(source):
+        return load_stats_file(source)  # type: ignore[arg-type]
+    if extractor is None:
+        extractor = _network("fid", inception, kwargs.pop("device", None))
+        extractor_id = FID_EXTRACTOR_ID
+    if cache and extractor_id is not None and not isinstance(source, torch.Tensor):
+        return F.cached_statistics(source, extractor, extractor_id, **kwargs)  # type: ignore[arg-type]
+    return F.statistics(source, extractor, **kwargs)
+
+
+def fid(real: F.Source, fake: F.Source, *, extractor: F.Extractor | None = None,
+        extractor_id: str | None = None, inception: PathLike = None, batch_size: int = 50,
+        device: Any = None, size: int | None = None, n: int | None = None, cache: bool = True,
+        progress: bool = False) -> float:
+    """Fréchet Inception Distance (Heusel et al. 2017) between two image sets.
+
+    ``real`` may also be an ``.npz`` of precomputed ``mu``/``sigma``. Real-folder statistics are
+    cached (see :func:`gankit.metrics.features.cached_statistics`) when the extractor has an id;
+    ``n`` uses the first n images of each set.
+    """
+    opts = {"batch_size": batch_size, "size": size, "limit": n, "progress": progress}
+    if extractor is None:
+        extractor = _network("fid", inception, device)
+        extractor_id = FID_EXTRACTOR_ID
+    mu_r, sigma_r = fid_statistics(real, extractor, extractor_id, cache=cache, label="real",
+                                   **opts)
+    mu_f, sigma_f = fid_statistics(fake, extractor, None, cache=False, label="fake", **opts)
+    return frechet_distance(mu_r, sigma_r, mu_f, sigma_f)
+
+
+def kid(real: F.Source, fake: F.Source, *, extractor: F.Extractor | None = None,
+        inception: PathLike = None, subsets: int = 100, subset_size: int = 1000,
+        batch_size: int = 50, device: Any = None, size: int | None = None, n: int | None = None,
+        progress: bool = False) -> tuple[float, float]:
+    """Kernel Inception Distance (mean, std) over ``subsets`` subsets of ``subset_size``."""
+    extractor = extractor or _network("fid", inception, device)
+    opts = {"batch_size": batch_size, "size": size, "limit": n, "progress": progress}
+    fr = F.extract(real, extractor, label="real", **opts)
+    ff = F.extract(fake, extractor, label="fake", **opts)
+    return kid_from_features(fr, ff, subsets=subsets, subset_size=subset_size)
+
+
+def inception_score(fake: F.Source, *, extractor: F.Extractor | None = None,
+                    inception: PathLike = None, splits: int = 10, batch_size: int = 50,
+                    device: Any = None, size: int | None = None, n: int | None = None,
+                    progress: bool = False) -> tuple[float, float]:
+    """Inception Score (mean, std over ``splits``); ``extractor`` must return class logits."""
+    extractor = extractor or _network("fid-logits", inception, device)
+    logits = F.extract(fake, extractor, batch_size=batch_size, size=size, limit=n,
+                       progress=progress, label="fake")
+    return inception_score_from_logits(logits, splits=splits)
+
+
+def precision_recall(real: F.Source, fake: F.Source, *, extractor: F.Extractor | None = None,
+                     weights: PathLike = None, k: int = 3, batch_size: int = 50,
+                     device: Any = None, size: int | None = None, n: int | None = None,
+                     progress: bool = False) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) on VGG16 fc2 features."""
+    extractor = extractor or _network("vgg16", weights, device)
+    opts = {"batch_size": batch_size, "size": size, "limit": n, "progress": progress}
+    fr = F.extract(real, extractor, label="real", **opts)
+    ff = F.extract(fake, extractor, label="fake", **opts)
+    return precision_recall_from_features(fr, ff, k=k)

@@ -1,0 +1,219 @@
+"""Streaming feature extraction from folders or tensors, and cached real-image statistics.
+
+Images are read in batches (bounded memory), optionally resized, turned into [-1, 1] tensors and
+passed through an extractor (any module mapping N x 3 x H x W in [-1, 1] to N x D). FID needs only
+the mean and covariance, accumulated in float64 without keeping the features. The statistics of
+a real folder are cached as ``.npz`` keyed by the files' content hashes, the extractor and the
+resize setting, so training-time FID does not recompute them and any change to the folder
+invalidates them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gankit.core.errors import BadInputError
+
+Extractor = Callable[[torch.Tensor], torch.Tensor]
+Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | torch.Tensor
+
+
+def list_images(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                limit: int | None = None) -> list[Path]:
+    """The images of a folder / file list / glob, sorted; the first ``limit`` if given."""
+    from gankit.core.images import expand_inputs
+
+    items = [source] if isinstance(source, str | os.PathLike) else list(source)
+    files = expand_inputs(items)
+    if not files:
+        raise BadInputError(f"{source}: no images")
+    if limit is not None:
+        if len(files) < limit:
+            raise BadInputError(f"{source}: {len(files)} image(s), fewer than the {limit} "
+                                "asked for")
+        files = files[:limit]
+    return files
+
+
+def count(source: Source, limit: int | None = None) -> int:
+    if isinstance(source, torch.Tensor):
+        return len(source) if limit is None else min(limit, len(source))
+    return len(list_images(source, limit))
+
+
+def _load(path: Path, size: int | None) -> torch.Tensor:
+    from PIL import Image
+
+    from gankit.core.images import pil_to_tensor, read_image
+
+    img = read_image(path)
+    if size is not None and img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.BICUBIC)
+    return pil_to_tensor(img)
+
+
+def iter_batches(source: Source, batch_size: int = 50, size: int | None = None,
+                 limit: int | None = None) -> Iterator[torch.Tensor]:
+    """[-1, 1] image batches; images of different sizes go in different batches."""
+    if batch_size < 1:
+        raise BadInputError(f"batch size must be >= 1, got {batch_size}")
+    if isinstance(source, torch.Tensor):
+        if source.dim() != 4 or source.shape[1] != 3:
+            raise BadInputError(f"expected N x 3 x H x W images, got {tuple(source.shape)}")
+        if len(source) == 0:
+            raise BadInputError("no images given (empty tensor)")
+        if limit is not None and len(source) < limit:
+            raise BadInputError(f"{len(source)} image(s) given, fewer than the {limit} asked for")
+        source = source[:limit]
+        if size is not None and source.shape[-2:] != (size, size):
+            source = torch.nn.functional.interpolate(source, (size, size), mode="bicubic",
+                                                     align_corners=False).clamp(-1, 1)
+        yield from source.split(batch_size)
+        return
+    batch: list[torch.Tensor] = []
+    for path in list_images(source, limit):
+        img = _load(path, size)
+        if batch and (len(batch) == batch_size or img.shape != batch[0].shape):
+            yield torch.stack(batch)
+            batch = []
+        batch.append(img)
+    if batch:
+        yield torch.stack(batch)
+
+
+class Moments:
+    """Running mean and covariance in float64 without keeping the features.
+
+    Sums are taken around the first batch's mean, so the covariance does not lose precision to
+    cancellation when features have a large mean.
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.shift: torch.Tensor | None = None
+        self.total: torch.Tensor | None = None
+        self.outer: torch.Tensor | None = None
+
+    def update(self, feats: torch.Tensor) -> None:
+        f = feats.detach().to(torch.float64).flatten(1)
+        if self.shift is None:
+            self.shift = f.mean(0)
+            self.total = torch.zeros_like(self.shift)
+            self.outer = torch.zeros(f.shape[1], f.shape[1], dtype=torch.float64, device=f.device)
+        f = f - self.shift
+        self.n += f.shape[0]
+        self.total += f.sum(0)
+        self.outer += f.T @ f
+
+    def stats(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.n < 2 or self.shift is None or self.total is None or self.outer is None:
+            raise BadInputError(f"need at least 2 images for a covariance, got {self.n}")
+        mean = self.total / self.n
+        sigma = (self.outer - self.n * torch.outer(mean, mean)) / (self.n - 1)
+        return (self.shift + mean).cpu().numpy(), sigma.cpu().numpy()
+
+
+def _device_of(extractor: Extractor, device: torch.device | str | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    try:
+        return next(extractor.parameters()).device  # type: ignore[attr-defined]
+    except (AttributeError, StopIteration):
+        return torch.device("cpu")
+
+
+def stream(source: Source, extractor: Extractor, batch_size: int = 50,
+           device: torch.device | str | None = None, size: int | None = None,
+           limit: int | None = None, progress: bool = False,
+           label: str = "features") -> Iterator[torch.Tensor]:
+    """Features (N_batch x D, on ``device``) batch by batch, with an optional progress bar."""
+    dev = _device_of(extractor, device)
+    total = count(source, limit) if progress else 0
+    bar_ctx: Any = None
+    if progress:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        bar_ctx = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
+                           TimeRemainingColumn(), transient=True)
+        bar_ctx.start()
+        task = bar_ctx.add_task(label, total=total)
+    try:
+        with torch.no_grad():
+            for batch in iter_batches(source, batch_size, size, limit):
+                feats = extractor(batch.to(dev))
+                if feats.dim() != 2:
+                    feats = feats.flatten(1)
+                if bar_ctx is not None:
+                    bar_ctx.advance(task, len(batch))
+                yield feats
+    finally:
+        if bar_ctx is not None:
+            bar_ctx.stop()
+
+
+def extract(source: Source, extractor: Extractor, **kwargs: Any) -> torch.Tensor:
+    """All features of ``source`` (N x D, float32 on the CPU); see :func:`stream` for options."""
+    return torch.cat([f.float().cpu() for f in stream(source, extractor, **kwargs)])
+
+
+def statistics(source: Source, extractor: Extractor, **kwargs: Any
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the features of ``source``, streamed."""
+    moments = Moments()
+    for feats in stream(source, extractor, **kwargs):
+        moments.update(feats)
+    return moments.stats()
+
+
+def _content_key(files: list[Path], extractor_id: str, size: int | None) -> str:
+    from gankit.core.download import sha256_file
+
+    h = hashlib.sha256(json.dumps({"extractor": extractor_id, "size": size,
+                                   "n": len(files)}).encode())
+    for f in files:
+        h.update(bytes.fromhex(sha256_file(f)))
+    return h.hexdigest()
+
+
+def stats_cache_dir() -> Path:
+    from gankit.core.checkpoint import _cache_dir
+
+    return _cache_dir() / "metrics" / "stats"
+
+
+def cached_statistics(folder: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                      extractor: Extractor, extractor_id: str, size: int | None = None,
+                      limit: int | None = None, cache_dir: str | os.PathLike[str] | None = None,
+                      **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`statistics` of a folder, from the ``.npz`` cache when its content is unchanged."""
+    from gankit.core.atomic import atomic_path
+
+    files = list_images(folder, limit)
+    key = _content_key(files, extractor_id, size)
+    path = Path(cache_dir) if cache_dir is not None else stats_cache_dir()
+    path = path / f"{key[:32]}.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as data:
+                if str(data["key"]) == key:
+                    return data["mu"], data["sigma"]
+        except (OSError, ValueError, KeyError):
+            pass  # an unreadable cache entry is recomputed and replaced
+    mu, sigma = statistics(files, extractor, size=size, **kwargs)
+    with atomic_path(path) as tmp:
+        np.savez(tmp, mu=mu, sigma=sigma, key=np.array(key), n=np.array(len(files)))
+    return mu, sigma
