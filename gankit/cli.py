@@ -17,9 +17,17 @@ TOOLS = {
     "models": "list every registered architecture with its parameter count",
     "eval": "image metrics: FID, KID, IS, PR, LPIPS, SSIM, PSNR between folders; PPL of a model",
     "demo": "the main job: train SinGAN (fast preset) on a shipped photo into demo-output/",
+    "export": "export a trained generator to ONNX (gankit export onnx --model M -o m.onnx)",
+    "serve": "web app (Gradio) for trained models, on localhost by default",
+    "study": "real-vs-fake perceptual study page (Pix2Pix protocol) and its report",
 }
 
-TOOL_MODULES = {"eval": "gankit.metrics.cli"}
+TOOL_MODULES = {
+    "eval": "gankit.metrics.cli",
+    "export": "gankit.serve.export_cli",
+    "serve": "gankit.serve.app_cli",
+    "study": "gankit.serve.study_cli",
+}
 
 
 def _family_help() -> dict[str, str]:

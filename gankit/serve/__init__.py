@@ -1,0 +1,6 @@
+"""Deployment: ONNX export and runtime, a Gradio web app and a perceptual study page.
+
+Nothing here imports a family: models are found through :mod:`gankit.core.registry` and loaded
+with :func:`gankit.core.checkpoint.from_pretrained`; what a network can do is read from the small
+protocol in :mod:`gankit.serve.protocol`.
+"""

@@ -1,0 +1,163 @@
+"""How serve and export see a network without importing its family: a small, optional protocol.
+
+Every registered network is classified into one *kind*:
+
+``image2image``
+    ``forward(x)`` maps a batch ``[N, C, H, W]`` in [-1, 1] to images ``[N, 3, H', W']`` in
+    [-1, 1] (AnimeGAN, Pix2Pix). This is the default for a registry role ``"generator"`` that
+    has no ``z_dim``. ``in_channels`` (int attribute, default 3) and ``size_multiple`` (int
+    attribute, default 1: the sides the network needs, e.g. 4 for AnimeGAN, 256 for a U-Net 256)
+    refine it.
+``latent``
+    ``forward(z)`` maps latents ``[N, z_dim]`` drawn from N(0, I) to images in [-1, 1]
+    (DCGAN, StyleGAN). A network is latent when it has an integer attribute ``z_dim``. If its
+    ``forward`` takes a keyword ``truncation`` (StyleGAN's truncation trick), the web app shows
+    a truncation slider and export bakes ``--truncation`` into the graph.
+
+A network may set ``serve_kind = "image2image" | "latent"`` to override the guess, and may
+customise ONNX export (all optional; the defaults follow from the kind):
+
+``onnx_module(self, truncation: float = 1.0) -> nn.Module``
+    a deterministic module to trace instead of the network (e.g. StyleGAN with constant noise,
+    a SinGAN pyramid at a fixed output size with its per-scale noise maps as inputs);
+``onnx_example_inputs(self, height: int, width: int) -> tuple[Tensor, ...]``
+    the inputs to trace with;
+``onnx_input_names`` / ``onnx_output_names`` (sequences of str) and
+``onnx_dynamic_axes`` (``{name: {axis: label}}``, the ``torch.onnx.export`` convention).
+
+A network that is neither kind and lacks ``onnx_module`` + ``onnx_example_inputs`` cannot be
+exported or served; the error says which of these names to add.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from gankit.core.errors import ConfigError
+
+KINDS = ("image2image", "latent", "custom")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What serve needs to know about one network (read from the protocol, never a family)."""
+
+    kind: str
+    in_channels: int = 3
+    z_dim: int = 0
+    size_multiple: int = 1
+    truncation: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _forward_takes(model: nn.Module, name: str) -> bool:
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params
+
+
+def describe(model: nn.Module, role: str = "generator") -> ModelInfo:
+    """Classify ``model`` by the protocol above (its registry ``role`` breaks ties)."""
+    kind = getattr(model, "serve_kind", None)
+    z_dim = getattr(model, "z_dim", None)
+    if kind is None:
+        if isinstance(z_dim, int) and z_dim > 0:
+            kind = "latent"
+        elif hasattr(model, "onnx_module") and hasattr(model, "onnx_example_inputs"):
+            kind = "custom"
+        elif role == "generator":
+            kind = "image2image"
+        else:
+            raise ConfigError(
+                f"{type(model).__name__} (role {role!r}) cannot be served or exported: give it "
+                "`z_dim` (latent generator), `serve_kind = 'image2image'`, or `onnx_module` and "
+                "`onnx_example_inputs` (see gankit.serve.protocol)"
+            )
+    if kind not in KINDS:
+        raise ConfigError(f"serve_kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind == "latent" and not (isinstance(z_dim, int) and z_dim > 0):
+        raise ConfigError(f"{type(model).__name__}: a latent generator needs an int `z_dim`")
+    return ModelInfo(
+        kind=kind,
+        in_channels=int(getattr(model, "in_channels", 3)),
+        z_dim=int(z_dim) if kind == "latent" else 0,
+        size_multiple=max(1, int(getattr(model, "size_multiple", 1))),
+        truncation=kind == "latent" and _forward_takes(model, "truncation"),
+    )
+
+
+class _LatentWrapper(nn.Module):
+    """``z -> model(z, truncation=psi)`` with ``psi`` fixed, so the graph has one input."""
+
+    def __init__(self, model: nn.Module, truncation: float, takes_truncation: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.truncation = float(truncation)
+        self.takes_truncation = takes_truncation
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.takes_truncation:
+            return self.model(z, truncation=self.truncation)
+        return self.model(z)
+
+
+@dataclass
+class ExportSpec:
+    """Everything ``torch.onnx.export`` needs for one network."""
+
+    module: nn.Module
+    example_inputs: tuple[torch.Tensor, ...]
+    input_names: list[str]
+    output_names: list[str]
+    dynamic_axes: dict[str, dict[int, str]]
+    info: ModelInfo
+
+
+def export_spec(
+    model: nn.Module, height: int, width: int, role: str = "generator", truncation: float = 1.0
+) -> ExportSpec:
+    """The module, example inputs, names and dynamic axes to export ``model`` with."""
+    info = describe(model, role)
+    if info.kind == "latent":
+        module: nn.Module = _LatentWrapper(model, truncation, info.truncation)
+        inputs: tuple[torch.Tensor, ...] = (torch.randn(1, info.z_dim),)
+        names_in, names_out = ["z"], ["image"]
+        axes = {"z": {0: "batch"}, "image": {0: "batch"}}
+    elif info.kind == "image2image":
+        module = model
+        inputs = (torch.rand(1, info.in_channels, height, width) * 2 - 1,)
+        names_in, names_out = ["image"], ["output"]
+        spatial = {0: "batch", 2: "height", 3: "width"}
+        axes = {"image": dict(spatial), "output": dict(spatial)}
+    else:
+        module, inputs, names_in, names_out, axes = model, (), [], ["output"], {}
+    if hasattr(model, "onnx_module"):
+        module = model.onnx_module(truncation=truncation)
+    if hasattr(model, "onnx_example_inputs"):
+        inputs = tuple(model.onnx_example_inputs(height, width))
+        names_in = [f"input_{i}" for i in range(len(inputs))]
+        axes = {}
+    names_in = list(getattr(model, "onnx_input_names", names_in))
+    names_out = list(getattr(model, "onnx_output_names", names_out))
+    axes = dict(getattr(model, "onnx_dynamic_axes", axes))
+    if not inputs:
+        raise ConfigError(f"{type(model).__name__}: `onnx_example_inputs` returned no inputs")
+    if len(names_in) != len(inputs):
+        raise ConfigError(
+            f"{type(model).__name__}: {len(names_in)} onnx_input_names for {len(inputs)} inputs"
+        )
+    return ExportSpec(module.eval(), inputs, names_in, names_out, axes, info)
+
+
+def check_size(info: ModelInfo, height: int, width: int) -> None:
+    """Refuse sizes the network cannot take (sides must be multiples of ``size_multiple``)."""
+    m = info.size_multiple
+    if height <= 0 or width <= 0 or height % m or width % m:
+        raise ConfigError(f"size {height}x{width}: sides must be positive multiples of {m}")

@@ -1,0 +1,73 @@
+"""Tiny networks registered under a "toy" family, to test serve without any real family.
+
+``serve_toy_i2i`` is an image-to-image generator (conv, instance norm, a resize down and up, tanh)
+and ``serve_toy_latent`` a latent generator with ``z_dim`` and a ``truncation`` keyword, i.e. the
+two kinds of :mod:`gankit.serve.protocol`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.core import registry
+from gankit.core.checkpoint import save_pretrained
+
+
+@dataclass
+class ToyI2IConfig:
+    ch: int = 8
+
+
+@dataclass
+class ToyLatentConfig:
+    z_dim: int = 16
+    size: int = 16
+
+
+@registry.register("serve_toy_i2i", family="toy", role="generator", config_cls=ToyI2IConfig)
+class ToyImageToImage(nn.Module):
+    size_multiple = 2
+
+    def __init__(self, config: ToyI2IConfig) -> None:
+        super().__init__()
+        self.head = nn.Conv2d(3, config.ch, 3, padding=1)
+        self.norm = nn.InstanceNorm2d(config.ch, affine=True)
+        self.down = nn.Conv2d(config.ch, config.ch, 3, stride=2, padding=1)
+        self.tail = nn.Conv2d(config.ch, 3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.leaky_relu(self.norm(self.head(x)), 0.2)
+        h = F.interpolate(self.down(h), scale_factor=2.0, mode="bilinear", align_corners=False)
+        return torch.tanh(self.tail(h) + x)
+
+
+@registry.register("serve_toy_latent", family="toy", role="generator",
+                   config_cls=ToyLatentConfig)
+class ToyLatent(nn.Module):
+    def __init__(self, config: ToyLatentConfig) -> None:
+        super().__init__()
+        self.z_dim = config.z_dim
+        self.size = config.size
+        self.fc = nn.Linear(config.z_dim, 4 * (config.size // 2) ** 2)
+        self.register_buffer("z_avg", torch.zeros(config.z_dim))
+        self.conv = nn.Conv2d(4, 3, 3, padding=1)
+
+    def forward(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+        z = self.z_avg.lerp(z, truncation)
+        h = self.fc(z).view(z.shape[0], 4, self.size // 2, self.size // 2)
+        h = F.interpolate(h, scale_factor=2.0, mode="nearest")
+        return torch.tanh(self.conv(h))
+
+
+def make_models(root: Path) -> dict[str, Path]:
+    """Save one seeded model of each toy kind under ``root``; returns name -> folder."""
+    torch.manual_seed(0)
+    out = {}
+    for name in ("serve_toy_i2i", "serve_toy_latent"):
+        out[name] = save_pretrained(registry.build(name).eval(), root / name)
+    return out
