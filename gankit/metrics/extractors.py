@@ -116,15 +116,26 @@ def _load(net: nn.Module, state: dict[str, torch.Tensor], origin: Any) -> None:
 
 def lpips_network(net: str = "alex", path: PathLike = None) -> nn.Module:
     """LPIPS v0.1 with trunk ``net`` ("alex" or "vgg"); inputs in [-1, 1], output N x 1 x 1 x 1."""
-    import lpips
     import torchvision.models as tvm
 
     arch = {"alex": "alexnet", "vgg": "vgg16"}[net]
     spec = torchvision_spec(arch)
     trunk = getattr(tvm, arch)(weights=None)
     _load(trunk, load_state_dict(resolve_weights(spec, path), spec), path or spec.filename)
-    model = lpips.LPIPS(pretrained=True, net=net, pnet_rand=True, verbose=False)
+    return lpips_from_trunk(net, trunk)
+
+
+def lpips_from_trunk(net: str, trunk: nn.Module) -> nn.Module:
+    """The ``lpips`` package's model with its shipped linear layers on ``trunk``'s features."""
+    import warnings
+
+    import lpips
+
+    with warnings.catch_warnings():  # lpips still passes torchvision's old ``pretrained`` flag
+        warnings.simplefilter("ignore", UserWarning)
+        model = lpips.LPIPS(pretrained=True, net=net, pnet_rand=True, verbose=False)
     features = trunk.features.state_dict()
+    # lpips splits torchvision's ``features`` into slices that keep the original indices.
     remapped = {k: features[k.split(".", 1)[1]] for k in model.net.state_dict()}
     model.net.load_state_dict(remapped)
     return model.eval().requires_grad_(False)

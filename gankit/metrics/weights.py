@@ -62,7 +62,7 @@ def cache_dir() -> Path:
 
 
 def _offline() -> bool:
-    return any(os.environ.get(v, "") not in ("", "0") for v in ("GANKIT_OFFLINE", "HF_HUB_OFFLINE"))
+    return os.environ.get("GANKIT_OFFLINE", "") not in ("", "0")
 
 
 def _missing(spec: WeightsSpec, dest: Path, why: str) -> MissingWeightsError:
