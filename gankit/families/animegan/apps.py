@@ -1,0 +1,243 @@
+"""What users do with an AnimeGAN generator: stylize photos (any size, tiled when large),
+stylize videos, import community checkpoints and download published weights.
+
+Inference is the paper's single generator pass (AnimeGAN sec. 3.1); what this module adds is
+engineering: padding to the network's stride, batching, reduced precision, and tiling whose
+tiles share the whole image's normalisation statistics so that tiles do not drift in colour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from gankit.core.checkpoint import from_pretrained
+from gankit.core.device import resolve_device
+from gankit.core.errors import BadInputError, CheckpointError, UsageError
+from gankit.core.images import IMAGE_EXTENSIONS, expand_inputs, read_image, save_image
+from gankit.families.animegan.convert import convert
+from gankit.nn.image_norm import frozen_norm_stats
+
+__all__ = ["Runner", "convert", "load_model", "stylize", "stylize_image", "stylize_tiled"]
+
+STRIDE = 4
+"""The generators downsample twice by 2: inputs are padded to a multiple of 4."""
+AUTO_TILE_PIXELS = 1024 * 1024
+"""Images above this many pixels are tiled unless a tile size is given (keeps RSS < 2 GB)."""
+STATS_PIXELS = 1024 * 1024
+"""Normalisation statistics for tiling come from the whole image resized to at most this."""
+MAX_INPUT_PIXELS = 64_000_000
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class Runner:
+    """A generator placed on a device with a precision: call it on [-1, 1] NCHW batches."""
+
+    model: torch.nn.Module
+    device: torch.device
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, "
+                             f"got {self.precision!r}")
+        if self.precision == "fp16" and self.device.type == "cpu":
+            raise UsageError("fp16 is for GPUs; on the CPU use --precision bf16 or fp32")
+        if self.precision == "bf16" and self.device.type == "cpu":
+            from gankit.engine.context import cpu_has_native_bf16
+
+            if not cpu_has_native_bf16():
+                warnings.warn("this CPU has no native bf16 (AVX-512 BF16 / AMX); bf16 will be "
+                              "slow, prefer fp32", stacklevel=2)
+        self.model = self.model.eval().requires_grad_(False).to(
+            self.device, memory_format=torch.channels_last)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        dtype = PRECISIONS[self.precision]
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Stylize a batch of any size: pads to a multiple of 4, returns the input size in fp32."""
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % STRIDE, (-w) % STRIDE
+        if ph or pw:
+            mode = "reflect" if (ph < h and pw < w) else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        x = x.to(self.device, memory_format=torch.channels_last)
+        with torch.inference_mode(), self._autocast():
+            y = self.model(x)
+        return y[..., :h, :w].float()
+
+
+def load_model(model: str | os.PathLike[str] | torch.nn.Module) -> torch.nn.Module:
+    """A generator from a gankit folder, URL or hub id (an ``nn.Module`` passes through)."""
+    if isinstance(model, torch.nn.Module):
+        return model
+    loaded = from_pretrained(model)
+    if getattr(loaded, "arch_name", "") not in (
+        "animegan_v1_generator", "animegan_v2_generator", "animegan_v1_ptran_generator"
+    ):
+        raise CheckpointError(f"{model}: holds {loaded.arch_name!r}, not an AnimeGAN generator")
+    return loaded
+
+
+# --- tiling -----------------------------------------------------------------------------------
+
+def _starts(length: int, tile: int, overlap: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, length - tile, step)) + [length - tile]
+    return sorted(set(starts))
+
+
+def _ramp(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> torch.Tensor:
+    """1-D blending weights: 0 -> 1 over ``overlap`` px at the sides that meet another tile."""
+    w = torch.ones(length)
+    if overlap > 0:
+        r = (torch.arange(overlap, dtype=torch.float32) + 0.5) / overlap
+        if ramp_start:
+            w[:overlap] = torch.minimum(w[:overlap], r)
+        if ramp_end:
+            w[-overlap:] = torch.minimum(w[-overlap:], r.flip(0))
+    return w
+
+
+def _to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """uint8 HWC -> float 1CHW in [-1, 1]."""
+    return torch.tensor(arr).permute(2, 0, 1).float().div_(127.5).sub_(1.0).unsqueeze(0)
+
+
+def stylize_tiled(runner: Runner, image: Image.Image, tile: int, overlap: int,
+                  batch: int = 1) -> torch.Tensor:
+    """Stylize ``image`` tile by tile with the whole image's norm statistics; CHW in [-1, 1].
+
+    Statistics are recorded on one pass over the image (downscaled to ``STATS_PIXELS`` if larger),
+    then every tile is normalised with them. Tiles overlap by ``overlap`` px and are blended with
+    linear ramps, so tile borders (where padding replaces real context) get almost no weight.
+    """
+    tile = max(STRIDE * 4, tile - tile % STRIDE)
+    overlap = min(overlap - overlap % STRIDE, tile // 2)
+    w, h = image.size
+    scale = min(1.0, math.sqrt(STATS_PIXELS / (w * h)))
+    small = image if scale == 1.0 else image.resize(
+        (max(STRIDE, round(w * scale)), max(STRIDE, round(h * scale))), Image.Resampling.BICUBIC)
+    store: dict = {}
+    with frozen_norm_stats(runner.model, "record", store):
+        runner(_to_tensor(np.asarray(small)))
+    arr = np.asarray(image)
+    out = torch.zeros(3, h, w)
+    weight = torch.zeros(1, h, w)
+    boxes = [(y, x) for y in _starts(h, tile, overlap) for x in _starts(w, tile, overlap)]
+    with frozen_norm_stats(runner.model, "use", store):
+        for i in range(0, len(boxes), batch):
+            group = boxes[i:i + batch]
+            th, tw = min(tile, h), min(tile, w)
+            x = torch.cat([_to_tensor(arr[y:y + th, x0:x0 + tw]) for y, x0 in group])
+            y_out = runner(x).cpu()
+            for (y, x0), t in zip(group, y_out, strict=True):
+                wy = _ramp(th, overlap, y > 0, y + th < h)
+                wx = _ramp(tw, overlap, x0 > 0, x0 + tw < w)
+                m = (wy[:, None] * wx[None, :])[None]
+                out[:, y:y + th, x0:x0 + tw] += t * m
+                weight[:, y:y + th, x0:x0 + tw] += m
+    return out.div_(weight).clamp_(-1, 1)
+
+
+def stylize_image(runner: Runner, image: Image.Image, tile: int | None = None,
+                  overlap: int = 64, batch: int = 1) -> torch.Tensor:
+    """One PIL image -> stylized CHW tensor in [-1, 1]; tiled when asked or above the budget."""
+    w, h = image.size
+    if tile is None and w * h > AUTO_TILE_PIXELS:
+        tile = 512
+    if tile is not None and (w > tile or h > tile):
+        return stylize_tiled(runner, image, tile, overlap, batch)
+    return runner(_to_tensor(np.asarray(image)))[0].cpu()
+
+
+# --- files ------------------------------------------------------------------------------------
+
+def _output_paths(files: Sequence[Path], output: Path) -> list[Path]:
+    if output.suffix.lower() in IMAGE_EXTENSIONS and not output.is_dir():
+        if len(files) != 1:
+            raise UsageError(f"{output}: {len(files)} inputs need an output folder, not a file")
+        return [output]
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"{output}: exists and is not a folder")
+    paths = [output / f.name for f in files]
+    seen: set[Path] = set()
+    for p in paths:
+        if p in seen:
+            raise UsageError(f"two inputs are named {p.name}; stylize them into separate folders")
+        seen.add(p)
+    return paths
+
+
+def _batches(files: Sequence[Path], batch: int) -> Iterator[list[tuple[Path, Image.Image]]]:
+    """Consecutive images of the same size, up to ``batch`` at a time, read lazily."""
+    group: list[tuple[Path, Image.Image]] = []
+    for f in files:
+        img = read_image(f, max_pixels=MAX_INPUT_PIXELS)
+        if group and (len(group) == batch or group[0][1].size != img.size):
+            yield group
+            group = []
+        group.append((f, img))
+    if group:
+        yield group
+
+
+def stylize(
+    inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    model: str | os.PathLike[str] | torch.nn.Module,
+    output: str | os.PathLike[str],
+    *,
+    device: str = "auto",
+    precision: str = "fp32",
+    batch: int = 1,
+    tile: int | None = None,
+    overlap: int = 64,
+) -> list[Path]:
+    """Stylize image files, folders or globs into ``output`` (a file for one input, else a folder).
+
+    Outputs keep each input's size and name; every file is written atomically.
+    """
+    if isinstance(inputs, str | os.PathLike):
+        inputs = [inputs]
+    if batch < 1:
+        raise UsageError(f"--batch must be >= 1, got {batch}")
+    if tile is not None and tile < 4 * STRIDE:
+        raise UsageError(f"--tile must be >= {4 * STRIDE} px, got {tile}")
+    if overlap < 0:
+        raise UsageError(f"--overlap must be >= 0, got {overlap}")
+    files = expand_inputs(inputs)
+    if not files:
+        raise BadInputError("no input images")
+    outs = dict(zip(files, _output_paths(files, Path(output)), strict=True))
+    runner = Runner(load_model(model), resolve_device(device), precision)
+    written = []
+    for group in _batches(files, batch):
+        w, h = group[0][1].size
+        tiled = tile is not None and (w > tile or h > tile) or w * h > AUTO_TILE_PIXELS
+        if len(group) > 1 and not tiled:
+            x = torch.cat([_to_tensor(np.asarray(img)) for _, img in group])
+            results = list(runner(x).cpu())
+        else:
+            results = [stylize_image(runner, img, tile, overlap, batch) for _, img in group]
+        for (f, _), y in zip(group, results, strict=True):
+            dest = outs[f]
+            kwargs = {"quality": 95} if dest.suffix.lower() in (".jpg", ".jpeg") else {}
+            written.append(save_image(y, dest, **kwargs))
+    return written
