@@ -1,0 +1,71 @@
+import warnings
+
+import pytest
+import torch
+import toy
+
+from gankit.core.errors import UsageError
+from gankit.engine import ExponentialMovingAverage, TrainContext
+from gankit.engine.context import cpu_has_native_bf16
+
+
+def test_ema_update_is_the_documented_average():
+    model = torch.nn.Linear(2, 2)
+    ema = ExponentialMovingAverage(model, decay=0.9)
+    before = ema.shadow.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    ema.update(model)
+    expected = 0.9 * before + 0.1 * model.weight.detach()
+    assert torch.allclose(ema.shadow.weight, expected)
+    assert not any(p.requires_grad for p in ema.shadow.parameters())
+    state = ema.state_dict()
+    other = ExponentialMovingAverage(torch.nn.Linear(2, 2), decay=0.5)
+    other.load_state_dict(state)
+    assert other.decay == 0.9 and torch.equal(other.shadow.weight, ema.shadow.weight)
+    with pytest.raises(ValueError):
+        ExponentialMovingAverage(model, decay=1.0)
+
+
+def test_bf16_autocast_runs_and_warns_only_without_native_support(tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ctx = TrainContext(torch.device("cpu"), precision="bf16")
+    slow = [w for w in caught if "bf16" in str(w.message)]
+    assert bool(slow) != cpu_has_native_bf16()
+    with ctx.autocast():
+        y = torch.nn.Linear(4, 4)(torch.randn(2, 4))
+    assert y.dtype == torch.bfloat16
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = toy.run(tmp_path / "r", max_steps=4, precision="bf16")
+    assert trainer.step == 4
+
+
+def test_bad_precision_and_accumulation_are_usage_errors():
+    with pytest.raises(UsageError, match="precision"):
+        TrainContext(torch.device("cpu"), precision="int3")
+    with pytest.raises(UsageError, match="grad_accum"):
+        TrainContext(torch.device("cpu"), grad_accum=0)
+    ctx = TrainContext(torch.device("cpu"), grad_accum=3)
+    with pytest.raises(UsageError, match="divisible"):
+        ctx._split(torch.zeros(4, 2))
+
+
+def test_frozen_restores_requires_grad():
+    ctx = TrainContext(torch.device("cpu"))
+    m = torch.nn.Linear(2, 2)
+    m.bias.requires_grad_(False)
+    with ctx.frozen(m):
+        assert not any(p.requires_grad for p in m.parameters())
+    assert m.weight.requires_grad and not m.bias.requires_grad
+
+
+def test_tensorboard_events_written(tmp_path):
+    from gankit.engine import Trainer, TrainerConfig
+
+    cfg = TrainerConfig(max_steps=3, log_every=1, sample_every=3, progress=True,
+                        tensorboard=True, device="cpu")
+    Trainer(toy.ToyRecipe(), tmp_path / "r", cfg).run()
+    events = list((tmp_path / "r" / "logs" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
