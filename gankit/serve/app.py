@@ -1,0 +1,161 @@
+"""The Gradio web app behind ``gankit serve``: one tab per family that has a model.
+
+Tabs are built per model *kind* (see :mod:`gankit.serve.protocol`), never per family: an
+image-to-image family gets "Image" (upload, style choice, before/after) and "Video" tabs, a
+latent generator family a "Generate" tab with seed, count and, when the model takes it, a
+truncation slider. Requests go through Gradio's queue with a concurrency limit; uploads land in
+this app's own temporary folder (``GRADIO_TEMP_DIR``), which is the only place files are served
+from (Gradio docs, "File access": only the cache and ``allowed_paths`` are served, and we allow
+none). Fonts are the browser's own, so the page works offline.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gankit.core.errors import GankitError
+from gankit.serve.runtime import VIDEO_EXTENSIONS, ModelPool
+
+SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
+MONO_FONTS = ["ui-monospace", "monospace"]
+IMAGE_HEIGHT = 320
+
+
+def _gr_error(err: GankitError) -> Exception:
+    import gradio as gr
+
+    return gr.Error(str(err), print_exception=False)
+
+
+def _image_section(gr: Any, pool: ModelPool, family: str, names: list[str]) -> None:
+    with gr.Tab("Image", elem_id=f"{family}-image-tab"):
+        style = gr.Dropdown(names, value=names[0], label="Model / style",
+                            elem_id=f"{family}-image-model")
+        with gr.Row():
+            inp = gr.Image(type="filepath", sources=["upload", "clipboard"], label="Input",
+                           height=IMAGE_HEIGHT, elem_id=f"{family}-image-input")
+            out = gr.Image(type="pil", label="Result", format="png", interactive=False,
+                           height=IMAGE_HEIGHT, elem_id=f"{family}-image-output")
+        compare = gr.ImageSlider(type="pil", label="Before / after", interactive=False,
+                                 max_height=IMAGE_HEIGHT, elem_id=f"{family}-image-compare")
+        run = gr.Button("Run", variant="primary", elem_id=f"{family}-image-run")
+
+        def fn(name: str, path: str | None) -> tuple[Any, Any]:
+            try:
+                before, after = pool.image_file(name, path)
+            except GankitError as err:
+                raise _gr_error(err) from None
+            return after, (before, after)
+
+        run.click(fn, [style, inp], [out, compare], api_name=f"{family}_image")
+
+
+def _video_section(gr: Any, pool: ModelPool, family: str, names: list[str],
+                   work: Path) -> None:
+    with gr.Tab("Video", elem_id=f"{family}-video-tab"):
+        gr.Markdown(f"Every frame is processed (at most {pool.max_frames}); audio is dropped.")
+        style = gr.Dropdown(names, value=names[0], label="Model / style",
+                            elem_id=f"{family}-video-model")
+        with gr.Row():
+            inp = gr.Video(sources=["upload"], label="Input video",
+                           elem_id=f"{family}-video-input")
+            out = gr.Video(label="Result", interactive=False, elem_id=f"{family}-video-output")
+        run = gr.Button("Run", variant="primary", elem_id=f"{family}-video-run")
+
+        def fn(name: str, path: str | None) -> str:
+            try:
+                return str(pool.video_file(name, path, work))
+            except GankitError as err:
+                raise _gr_error(err) from None
+
+        run.click(fn, [style, inp], [out], api_name=f"{family}_video")
+
+
+def _latent_section(gr: Any, pool: ModelPool, family: str, names: list[str]) -> None:
+    with gr.Tab("Generate", elem_id=f"{family}-generate-tab"):
+        model = gr.Dropdown(names, value=names[0], label="Model",
+                            elem_id=f"{family}-generate-model")
+        with gr.Row():
+            seed = gr.Number(0, precision=0, minimum=0, label="Seed",
+                             elem_id=f"{family}-generate-seed")
+            count = gr.Slider(1, 16, value=4, step=1, label="Images",
+                              elem_id=f"{family}-generate-count")
+            any_trunc = any(pool.served(n).info.truncation for n in names)
+            trunc = gr.Slider(0.0, 1.0, value=0.7 if any_trunc else 1.0, step=0.05,
+                              label="Truncation psi (models that support it)",
+                              visible=any_trunc, elem_id=f"{family}-generate-truncation")
+        out = gr.Image(type="pil", label="Samples", format="png", interactive=False,
+                       height=IMAGE_HEIGHT, elem_id=f"{family}-generate-output")
+        run = gr.Button("Generate", variant="primary", elem_id=f"{family}-generate-run")
+
+        def fn(name: str, s: float | None, n: float, psi: float) -> Any:
+            try:
+                return pool.generate(name, int(s or 0), int(n), float(psi))
+            except GankitError as err:
+                raise _gr_error(err) from None
+
+        run.click(fn, [model, seed, count, trunc], [out], api_name=f"{family}_generate")
+
+
+def build_app(pool: ModelPool, work: Path, concurrency: int = 1, queue_size: int = 16) -> Any:
+    """The ``gr.Blocks`` app for ``pool``'s models (not yet launched)."""
+    import gradio as gr
+
+    families = sorted({m.family for m in pool.models.values()})
+    with gr.Blocks(title="gankit", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        gr.Markdown("# gankit\nRun trained GANs. Models load on first use.")
+        with gr.Tabs():
+            for family in families:
+                with gr.Tab(family, elem_id=f"tab-{family}"), gr.Tabs():
+                    i2i = pool.names(family, "image2image")
+                    latent = pool.names(family, "latent")
+                    if i2i:
+                        _image_section(gr, pool, family, i2i)
+                        _video_section(gr, pool, family, i2i, work / "videos")
+                    if latent:
+                        _latent_section(gr, pool, family, latent)
+    demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
+    return demo
+
+
+class Server:
+    """A launched app and its temporary folder (removed by :meth:`close`)."""
+
+    def __init__(self, pool: ModelPool, host: str = "127.0.0.1", port: int | None = 7860,
+                 concurrency: int = 1, queue_size: int = 16):
+        if not pool.models:
+            from gankit.core.errors import UsageError
+
+            raise UsageError("no models to serve; pass --models DIR [DIR ...]")
+        self.work = Path(tempfile.mkdtemp(prefix="gankit-serve-"))
+        os.environ["GRADIO_TEMP_DIR"] = str(self.work / "gradio")
+        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+        self.pool = pool
+        self.demo = build_app(pool, self.work, concurrency, queue_size)
+        self.host, self.port = host, port
+
+    def launch(self, block: bool = True) -> str:
+        """Start serving; returns the local URL (at once when ``block`` is false)."""
+        import gradio as gr
+
+        theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
+        _, url, _ = self.demo.launch(
+            server_name=self.host, server_port=self.port, share=False, inbrowser=False,
+            prevent_thread_lock=not block, quiet=not block, show_error=True, ssr_mode=False,
+            max_file_size=self.pool.max_upload_bytes, allowed_paths=[], theme=theme,
+            footer_links=[], mcp_server=False,
+        )
+        return url
+
+    def close(self) -> None:
+        try:
+            self.demo.close()
+        finally:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+__all__ = ["Server", "build_app", "VIDEO_EXTENSIONS"]

@@ -1,0 +1,275 @@
+"""The models behind ``gankit serve``: described without loading, loaded lazily, run safely.
+
+Each source (model folder, URL, Hugging Face repo id, or ``.onnx`` file) is described from its
+``config.json`` and the registry alone; its weights load on the first request and stay cached
+(least recently used ones are dropped beyond ``max_loaded``). Every check on user input raises a
+:class:`~gankit.core.errors.BadInputError` with a message the web page shows as is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gankit.core.errors import BadInputError, CheckpointError, ConfigError, UsageError
+from gankit.core.images import IMAGE_EXTENSIONS, pil_to_tensor, read_image, tensor_to_pil
+from gankit.serve.protocol import ModelInfo, describe
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One model the app offers: where it comes from and what kind of tab it needs."""
+
+    name: str
+    source: str
+    family: str
+    architecture: str
+    info: ModelInfo
+    onnx: bool = False
+
+
+def _config_json(folder: Path) -> dict[str, Any]:
+    path = folder / "config.json"
+    if not path.exists() and (folder / "model" / "config.json").exists():
+        path = folder / "model" / "config.json"
+    try:
+        cfg = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{folder}: no readable gankit config.json ({err})") from None
+    if not isinstance(cfg, dict) or "architecture" not in cfg or "config" not in cfg:
+        raise CheckpointError(f"{path}: not a gankit model config")
+    return cfg
+
+
+def inspect_source(source: str, name: str | None = None) -> ServedModel:
+    """Describe ``source`` without loading its weights (the network is built on the meta device)."""
+    from gankit.core import registry
+    from gankit.core.checkpoint import resolve_model_path
+    from gankit.serve.onnx_runtime import is_onnx_path, load_session
+
+    if is_onnx_path(source):
+        meta = load_session(source).get_modelmeta().custom_metadata_map
+        cfg = json.loads(meta.get("gankit_config") or "{}")
+        kind = meta.get("gankit_kind", "image2image")
+        if kind != "image2image":
+            raise ConfigError(f"{source}: only image-to-image ONNX files can be served")
+        return ServedModel(name or Path(source).stem, str(source), cfg.get("family", "animegan"),
+                           cfg.get("architecture", "onnx"), ModelInfo("image2image"), onnx=True)
+    folder = resolve_model_path(source)
+    cfg = _config_json(folder)
+    arch = registry.get(cfg["architecture"])
+    config = registry.config_from_dict(arch.config_cls, cfg["config"])
+    try:
+        with torch.device("meta"):
+            shell = registry.build(arch.name, config)
+    except (RuntimeError, NotImplementedError, TypeError):
+        shell = registry.build(arch.name, config)
+    info = describe(shell, arch.role)
+    label = name or (folder.parent.name if folder.name == "model" else folder.name)
+    return ServedModel(label, str(source), arch.family, arch.name, info)
+
+
+def parse_model_args(items: list[str]) -> list[ServedModel]:
+    """``--models`` entries, each ``SOURCE`` or ``NAME=SOURCE``; names must be unique."""
+    out: list[ServedModel] = []
+    for item in items:
+        name, sep, source = item.partition("=")
+        if not sep or os.path.exists(item):
+            name, source = None, item
+        served = inspect_source(source, name)
+        if any(s.name == served.name for s in out):
+            raise UsageError(f"two models are named {served.name!r}; use NAME=SOURCE")
+        out.append(served)
+    return out
+
+
+class ModelPool:
+    """Lazily loaded, cached models, and the three things the app does with them."""
+
+    def __init__(self, models: list[ServedModel], device: str = "cpu", max_loaded: int = 4,
+                 max_side: int = 1024, max_upload_mb: float = 20.0, max_frames: int = 300):
+        self.models = {m.name: m for m in models}
+        self.device = device
+        self.max_loaded = max_loaded
+        self.max_side = max_side
+        self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
+        self.max_frames = max_frames
+        self._loaded: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.loads = 0
+        """How many times weights were loaded (tests check the cache with it)."""
+
+    def names(self, family: str | None = None, kind: str | None = None) -> list[str]:
+        return [m.name for m in self.models.values()
+                if (family is None or m.family == family)
+                and (kind is None or m.info.kind == kind)]
+
+    def served(self, name: str) -> ServedModel:
+        if name not in self.models:
+            raise BadInputError(f"no model named {name!r}; choose one of "
+                                f"{', '.join(self.models)}")
+        return self.models[name]
+
+    def get(self, name: str) -> Any:
+        """The loaded model (loading and caching it on first use)."""
+        served = self.served(name)
+        with self._lock:
+            if name in self._loaded:
+                self._loaded.move_to_end(name)
+                return self._loaded[name]
+            if served.onnx:
+                from gankit.serve.onnx_runtime import load_stylizer
+
+                model = load_stylizer(served.source, self.device)
+            else:
+                from gankit.core.checkpoint import from_pretrained
+                from gankit.core.device import resolve_device
+
+                model = from_pretrained(served.source, device=resolve_device(self.device))
+            self.loads += 1
+            self._loaded[name] = model
+            while len(self._loaded) > self.max_loaded:
+                self._loaded.popitem(last=False)
+            return model
+
+    # -- checks on uploads ------------------------------------------------------------------
+    def check_upload(self, path: str | None, extensions: tuple[str, ...], what: str) -> Path:
+        if not path:
+            raise BadInputError(f"upload {what} first")
+        p = Path(path)
+        if p.suffix.lower() not in extensions:
+            raise BadInputError(f"{p.name}: not an accepted {what} type "
+                                f"({', '.join(extensions)})")
+        size = p.stat().st_size if p.exists() else 0
+        if size == 0:
+            raise BadInputError(f"{p.name}: the uploaded file is empty")
+        if size > self.max_upload_bytes:
+            raise BadInputError(f"{p.name}: {size / 2**20:.1f} MB is over the "
+                                f"{self.max_upload_bytes / 2**20:.0f} MB upload limit")
+        return p
+
+    def _fit(self, img: Image.Image, multiple: int) -> Image.Image:
+        """Shrink to ``max_side`` and crop to the network's size multiple."""
+        w, h = img.size
+        scale = min(1.0, self.max_side / max(w, h))
+        if scale < 1.0:
+            w, h = max(1, round(w * scale)), max(1, round(h * scale))
+            img = img.resize((w, h), Image.LANCZOS)
+        cw, ch = w - w % multiple, h - h % multiple
+        if cw <= 0 or ch <= 0:
+            raise BadInputError(f"image {w}x{h} is smaller than the network's minimum "
+                                f"{multiple}x{multiple}")
+        return img.crop((0, 0, cw, ch)) if (cw, ch) != (w, h) else img
+
+    # -- what the tabs do -------------------------------------------------------------------
+    @torch.no_grad()
+    def image_to_image(self, name: str, img: Image.Image) -> Image.Image:
+        served = self.served(name)
+        if served.info.kind != "image2image":
+            raise BadInputError(f"{name} is a {served.info.kind} model, not image-to-image")
+        model = self.get(name)
+        if served.onnx:
+            return model.stylize(self._fit(img, 8))
+        img = self._fit(img.convert("RGB"), served.info.size_multiple)
+        device = next(model.parameters()).device
+        x = pil_to_tensor(img)[None].to(device)
+        return tensor_to_pil(model(x)[0].clamp(-1, 1))
+
+    def image_file(self, name: str, path: str | None) -> tuple[Image.Image, Image.Image]:
+        """Uploaded image path -> (input as used, output)."""
+        p = self.check_upload(path, IMAGE_EXTENSIONS, "an image")
+        img = read_image(p)
+        out = self.image_to_image(name, img)
+        return img.resize(out.size) if img.size != out.size else img, out
+
+    @torch.no_grad()
+    def generate(self, name: str, seed: int, count: int = 1,
+                 truncation: float = 1.0) -> Image.Image:
+        """``count`` images from latents of ``seed`` (truncated when the model supports it)."""
+        served = self.served(name)
+        if served.info.kind != "latent":
+            raise BadInputError(f"{name} is a {served.info.kind} model, not a latent generator")
+        if not 1 <= count <= 16:
+            raise BadInputError("number of images must be between 1 and 16")
+        if not 0.0 <= truncation <= 1.0:
+            raise BadInputError("truncation must be between 0 and 1")
+        model = self.get(name)
+        device = next(model.parameters()).device
+        gen = torch.Generator().manual_seed(int(seed))
+        z = torch.randn(count, served.info.z_dim, generator=gen).to(device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            if served.info.truncation:
+                images = model(z, truncation=float(truncation))
+            else:
+                images = model(z)
+        from torchvision.utils import make_grid
+
+        grid = make_grid(images.float().cpu().clamp(-1, 1), nrow=min(count, 4), padding=2,
+                         pad_value=1.0)
+        return tensor_to_pil(grid)
+
+    def video_file(self, name: str, path: str | None, out_dir: Path) -> Path:
+        """Stylise every frame of an uploaded video (up to ``max_frames``) into an H.264 MP4.
+
+        Audio is not carried over. Frames are decoded and encoded with PyAV (FFmpeg).
+        """
+        import av
+
+        p = self.check_upload(path, VIDEO_EXTENSIONS, "a video")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        import tempfile
+
+        fd, tmp = tempfile.mkstemp(prefix="video-", suffix=".mp4", dir=out_dir)
+        os.close(fd)
+        try:
+            src = av.open(str(p))
+        except (av.FFmpegError, OSError) as err:
+            raise BadInputError(f"{p.name}: not a readable video ({err})") from None
+        try:
+            if not src.streams.video:
+                raise BadInputError(f"{p.name}: has no video stream")
+            stream = src.streams.video[0]
+            rate = stream.average_rate or 25
+            frames = 0
+            with av.open(tmp, "w", format="mp4") as dst:
+                enc = None
+                for frame in src.decode(stream):
+                    if frames >= self.max_frames:
+                        break
+                    out = self.image_to_image(name, frame.to_image())
+                    w, h = out.size
+                    if w % 2 or h % 2:
+                        out = out.crop((0, 0, w - w % 2, h - h % 2))
+                    if enc is None:
+                        enc = dst.add_stream("libx264", rate=rate)
+                        enc.width, enc.height = out.size
+                        enc.pix_fmt = "yuv420p"
+                    for packet in enc.encode(av.VideoFrame.from_ndarray(
+                            np.asarray(out), format="rgb24")):
+                        dst.mux(packet)
+                    frames += 1
+                if enc is None:
+                    raise BadInputError(f"{p.name}: has no frames")
+                for packet in enc.encode():
+                    dst.mux(packet)
+        except BadInputError:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        except av.FFmpegError as err:
+            Path(tmp).unlink(missing_ok=True)
+            raise BadInputError(f"{p.name}: cannot decode the video ({err})") from None
+        finally:
+            src.close()
+        return Path(tmp)

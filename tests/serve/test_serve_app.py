@@ -1,0 +1,164 @@
+"""The web app: model pool logic directly, HTTP file-serving rules, then a real browser run."""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("gradio")
+
+from browser import browser_page  # noqa: E402
+from serve_toys import make_models  # noqa: E402
+
+from gankit.cli import main as cli_main  # noqa: E402
+from gankit.core.errors import BadInputError, UsageError  # noqa: E402
+from gankit.serve.runtime import ModelPool, parse_model_args  # noqa: E402
+
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+
+
+@pytest.fixture(scope="module")
+def toys(tmp_path_factory):
+    return make_models(tmp_path_factory.mktemp("toys"))
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("photo") / "photo.png"
+    yy, xx = np.mgrid[0:96, 0:128]
+    arr = np.stack([xx * 2, yy * 2.5, (xx + yy)], -1).clip(0, 255).astype(np.uint8)
+    Image.fromarray(arr).save(path)
+    return path
+
+
+def test_pool_describes_without_loading_and_caches(toys, photo):
+    pool = ModelPool(parse_model_args([str(toys["serve_toy_i2i"]),
+                                       f"gen={toys['serve_toy_latent']}"]))
+    assert pool.names("toy", "image2image") == ["serve_toy_i2i"]
+    assert pool.names("toy", "latent") == ["gen"]
+    assert pool.loads == 0
+    before, after = pool.image_file("serve_toy_i2i", str(photo))
+    assert after.size == before.size == (128, 96)
+    pool.image_file("serve_toy_i2i", str(photo))
+    assert pool.loads == 1
+    a = np.asarray(pool.generate("gen", seed=3, count=2, truncation=0.5))
+    b = np.asarray(pool.generate("gen", seed=3, count=2, truncation=0.5))
+    c = np.asarray(pool.generate("gen", seed=3, count=2, truncation=1.0))
+    assert a.shape == (20, 38, 3) and np.array_equal(a, b) and not np.array_equal(a, c)
+    assert pool.loads == 2
+
+
+def test_pool_refuses_bad_uploads(toys, tmp_path):
+    pool = ModelPool(parse_model_args([str(toys["serve_toy_i2i"])]), max_upload_mb=0.001)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(BadInputError, match="not an accepted an image type"):
+        pool.image_file("serve_toy_i2i", str(text))
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(b"not a png")
+    with pytest.raises(BadInputError, match="not a readable image"):
+        pool.image_file("serve_toy_i2i", str(fake))
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(big)
+    with pytest.raises(BadInputError, match="upload limit"):
+        pool.image_file("serve_toy_i2i", str(big))
+    with pytest.raises(BadInputError, match="upload an image first"):
+        pool.image_file("serve_toy_i2i", None)
+    with pytest.raises(BadInputError, match="no model named"):
+        pool.generate("nope", 0)
+    with pytest.raises(UsageError, match="two models are named"):
+        parse_model_args([f"a={toys['serve_toy_i2i']}", f"a={toys['serve_toy_latent']}"])
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """A 4-frame 32x24 H.264 clip."""
+    import av
+
+    src = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    with av.open(str(src), "w") as out:
+        stream = out.add_stream("libx264", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        for i in range(4):
+            arr = np.full((24, 32, 3), 40 * i, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return src
+
+
+def test_video_is_stylised_frame_by_frame(toys, clip, tmp_path):
+    import av
+
+    src = clip
+    pool = ModelPool(parse_model_args([str(toys["serve_toy_i2i"])]), max_frames=3)
+    result = pool.video_file("serve_toy_i2i", str(src), tmp_path / "work")
+    with av.open(str(result)) as clip:
+        frames = [f.to_ndarray(format="rgb24") for f in clip.decode(video=0)]
+    assert len(frames) == 3 and frames[0].shape == (24, 32, 3)
+
+
+def test_cli_serve_errors(tmp_path, capsys):
+    assert cli_main(["serve"]) == 2
+    assert cli_main(["serve", "--models", str(tmp_path / "missing")]) == 2
+    assert "no such model folder" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def server(toys):
+    from gankit.serve.app import Server
+
+    pool = ModelPool(parse_model_args([str(toys["serve_toy_i2i"]),
+                                       str(toys["serve_toy_latent"])]))
+    srv = Server(pool, port=None)
+    url = srv.launch(block=False)
+    yield srv, url.rstrip("/")
+    srv.close()
+
+
+def test_server_binds_localhost_and_serves_no_outside_files(server, tmp_path):
+    srv, url = server
+    assert url.startswith("http://127.0.0.1:")
+    secret = Path.cwd() / "pyproject.toml"
+    for target in ("/etc/passwd", str(secret)):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"{url}/gradio_api/file={target}", timeout=10)
+        assert err.value.code in (403, 404)
+    assert srv.work.exists() and str(srv.work) in str(Path(srv.work))
+
+
+def test_browser_runs_every_tab(server, photo, clip, tmp_path):
+    """Upload, run and see the result in the Image, Video and Generate tabs (Chromium).
+
+    The Image tab's screenshot goes to docs/images/serve-app.png when GANKIT_UPDATE_SCREENSHOTS=1
+    (else to the test's temporary folder, so that test runs leave the tree clean).
+    """
+    srv, url = server
+    shots = DOCS_IMAGES if os.environ.get("GANKIT_UPDATE_SCREENSHOTS") == "1" else tmp_path
+    with browser_page() as page:
+        page.goto(url)
+        page.get_by_role("tab", name="toy").click()
+        page.locator("#toy-image-input input[type=file]").set_input_files(str(photo))
+        page.locator("#toy-image-run").click()
+        result = page.locator("#toy-image-output img")
+        result.wait_for(state="visible")
+        assert result.get_attribute("src")
+        page.locator("#toy-image-compare img").first.wait_for(state="visible")
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / "serve-app.png"), full_page=True)
+        assert (shots / "serve-app.png").stat().st_size > 10_000
+        page.get_by_role("tab", name="Video").click()
+        page.locator("#toy-video-input input[type=file]").set_input_files(str(clip))
+        page.locator("#toy-video-run").click()
+        page.locator("#toy-video-output video").wait_for(state="visible")
+        page.get_by_role("tab", name="Generate").click()
+        page.locator("#toy-generate-run").click()
+        page.locator("#toy-generate-output img").wait_for(state="visible")
+        assert srv.pool.loads == 2
