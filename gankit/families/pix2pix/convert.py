@@ -15,6 +15,7 @@ from the keys and shapes instead, so there are no flags to get wrong:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -41,6 +42,11 @@ _STAT_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
 def load_foreign(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """A reference ``.pth`` as a flat ``{key: tensor}`` (``weights_only`` loading; a
     ``DataParallel`` ``module.`` prefix or a ``{"state_dict": ...}`` wrapper is removed)."""
+    with contextlib.suppress(OSError), open(path, "rb") as fh:
+        head = fh.read(4)
+        if head and head != b"PK\x03\x04" and head[:1] != b"\x80":
+            raise CheckpointError(f"{path}: not a PyTorch .pth file (neither a zip archive nor a "
+                                  "pickle); expected a junyanz *_net_G.pth or *_net_D.pth")
     try:
         obj = load_torch_file(path)
     except (KeyError, IndexError, TypeError, AttributeError) as err:

@@ -1,0 +1,210 @@
+"""``gankit pix2pix <verb>``: thin parsing around the recipe, apps, importer and downloads."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from gankit.core.cliutil import ArgumentParser, add_device_argument, run_verbs
+
+DESCRIPTION = "Pix2Pix (Isola et al. 2017): paired image-to-image translation."
+
+
+def _dashes_to_underscores(argv: list[str]) -> list[str]:
+    """Accept ``--input-nc`` for the config field ``--input_nc`` (jsonargparse's spelling)."""
+    out = []
+    for a in argv:
+        if a.startswith("--") and "." not in a.split("=", 1)[0]:
+            name, eq, value = a.partition("=")
+            a = "--" + name[2:].replace("-", "_") + eq + value
+        out.append(a)
+    return out
+
+
+def _given(argv: list[str], option: str) -> bool:
+    return any(a == option or a.startswith(option + "=") for a in argv)
+
+
+def train(prog: str, argv: list[str]) -> int:
+    """Train; the run length and sample cadence default to the preset's epochs."""
+    import dataclasses
+
+    from gankit.core.config import parse_run_config, write_config
+    from gankit.engine import Trainer
+    from gankit.engine.data import steps_per_epoch
+    from gankit.families.pix2pix.config import PRESETS, TrainConfig
+    from gankit.families.pix2pix.recipe import Pix2PixRecipe
+
+    argv = _dashes_to_underscores(argv)
+
+    def extra(parser: Any) -> None:
+        parser.add_argument("--out", default="runs/pix2pix",
+                            help="run folder (checkpoints, samples, logs, model/)")
+
+    parsed = parse_run_config(prog, TrainConfig, argv, presets=PRESETS, add_arguments=extra,
+                              description="Train Pix2Pix on paired images (--data DIR).")
+    cfg = parsed.config
+    recipe = Pix2PixRecipe(cfg)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    spe = max(1, steps_per_epoch(len(recipe.dataset()), cfg.batch_size, world))
+    trainer = cfg.trainer
+    if not _given(argv, "--trainer.max_steps"):
+        trainer = dataclasses.replace(trainer, max_steps=cfg.total_epochs * spe)
+        parsed.args.trainer.max_steps = trainer.max_steps
+    if not _given(argv, "--trainer.sample_every"):
+        trainer = dataclasses.replace(trainer, sample_every=spe)
+        parsed.args.trainer.sample_every = spe
+    run_dir = Path(parsed.args.out)
+    write_config(parsed.dump(), run_dir / "config.yaml")
+    Trainer(recipe, run_dir, trainer).run()
+    print(run_dir / "model")
+    return 0
+
+
+def translate(prog: str, argv: list[str]) -> int:
+    from gankit.families.pix2pix.apps import translate as run
+
+    p = ArgumentParser(prog=prog, description="Translate images with a Pix2Pix generator.")
+    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("--model", required=True, help="model folder, URL or Hugging Face repo id")
+    p.add_argument("-o", "--output", required=True, help="output image (one input) or folder")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--dropout-at-test", action="store_true",
+                   help="the paper's test mode: dropout on, batch statistics (seeded)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--side", choices=("A", "B"), default=None,
+                   help="inputs are aligned A|B files: translate this half")
+    add_device_argument(p)
+    a = p.parse_args(argv)
+    written = run(a.model, a.inputs, a.output, a.batch_size, a.dropout_at_test, a.seed,
+                  a.device, a.side)
+    print(f"wrote {len(written)} image(s) to {a.output}")
+    return 0
+
+
+def convert(prog: str, argv: list[str]) -> int:
+    from gankit.families.pix2pix.convert import convert as run
+
+    p = ArgumentParser(prog=prog, description="Import a junyanz *_net_G.pth / *_net_D.pth file "
+                       "(architecture and norm are detected).")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", required=True, help="model folder to write")
+    a = p.parse_args(argv)
+    out = run(a.file, a.output)
+    print(out)
+    return 0
+
+
+def _segmenter(spec: str) -> Any:
+    """``module:callable`` -> the callable's result (a segmentation network)."""
+    import importlib
+
+    from gankit.core.errors import UsageError
+
+    module, _, attr = spec.partition(":")
+    if not module or not attr:
+        raise UsageError(f"--segmenter must be MODULE:FACTORY, got {spec!r}")
+    sys.path.insert(0, os.getcwd())
+    try:
+        factory = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as err:
+        raise UsageError(f"--segmenter {spec}: cannot load it ({err})") from None
+    return factory()
+
+
+def evaluate(prog: str, argv: list[str]) -> int:
+    import json
+
+    from gankit.families.pix2pix.apps import evaluate as run
+
+    p = ArgumentParser(prog=prog, description="Score a generator on paired test data: PSNR, "
+                       "SSIM (+ LPIPS, FID/KID, FCN-score); writes report.json and index.html.")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True, help="paired data folder (aligned or A/ + B/)")
+    p.add_argument("--phase", default="test")
+    p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB")
+    p.add_argument("-o", "--output", default="pix2pix-eval", help="report folder")
+    p.add_argument("--dropout-at-test", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lpips", action="store_true", help="LPIPS (needs AlexNet weights)")
+    p.add_argument("--fid", action="store_true", help="FID and KID (needs Inception weights)")
+    p.add_argument("--segmenter", help="FCN-score model: MODULE:FACTORY returning a network "
+                   "from 1x3xHxW images in [-1, 1] to class scores")
+    p.add_argument("--labels", help="folder of label-id maps named like the test images")
+    p.add_argument("--num-classes", type=int, default=0)
+    p.add_argument("--ignore-index", type=int, default=255)
+    add_device_argument(p)
+    a = p.parse_args(argv)
+    seg = _segmenter(a.segmenter) if a.segmenter else None
+    report = run(a.model, a.data, a.output, a.phase, a.direction, a.dropout_at_test, a.seed,
+                 a.device, fid=a.fid, lpips=a.lpips, segmenter=seg, labels_dir=a.labels,
+                 num_classes=a.num_classes, ignore_index=a.ignore_index)
+    print(json.dumps(report["metrics"], indent=2))
+    print(f"report: {Path(a.output) / 'report.json'}, page: {Path(a.output) / 'index.html'}")
+    return 0
+
+
+def prepare(prog: str, argv: list[str]) -> int:
+    from gankit.families.pix2pix.data import prepare as run
+
+    p = ArgumentParser(prog=prog, description="Combine A/ and B/ images of the same name into "
+                       "aligned A|B files (sub-folders like train/ val/ are kept).")
+    p.add_argument("a_dir")
+    p.add_argument("b_dir")
+    p.add_argument("-o", "--output", required=True)
+    a = p.parse_args(argv)
+    r = run(a.a_dir, a.b_dir, a.output)
+    print(f"wrote {len(r.written)} aligned pair(s) to {a.output}")
+    for label, items in (("only in A", r.only_a), ("only in B", r.only_b),
+                         ("different sizes", r.size_mismatch)):
+        if items:
+            print(f"skipped {len(items)} {label}: {', '.join(items[:5])}"
+                  + (" ..." if len(items) > 5 else ""), file=sys.stderr)
+    return 0
+
+
+def download(prog: str, argv: list[str]) -> int:
+    from gankit.families.pix2pix.downloads import BASE_URL, MODELS
+    from gankit.families.pix2pix.downloads import download as run
+
+    p = ArgumentParser(prog=prog, description="Fetch a published Pix2Pix model and convert it: "
+                       + ", ".join(MODELS))
+    p.add_argument("name", choices=sorted(MODELS))
+    p.add_argument("-o", "--output", default=None, help="model folder (default: the cache)")
+    p.add_argument("--base-url", default=BASE_URL, help="mirror of the authors' server")
+    p.add_argument("--sha256", default=None, help="expected SHA-256 of the .pth")
+    a = p.parse_args(argv)
+    print(run(a.name, a.output, a.base_url, a.sha256))
+    return 0
+
+
+def download_dataset(prog: str, argv: list[str]) -> int:
+    from gankit.families.pix2pix.downloads import BASE_URL, DATASETS
+    from gankit.families.pix2pix.downloads import download_dataset as run
+
+    p = ArgumentParser(prog=prog, description="Fetch and extract a published Pix2Pix dataset: "
+                       + ", ".join(DATASETS))
+    p.add_argument("name", choices=DATASETS)
+    p.add_argument("-o", "--output", default=None, help="folder (default: the cache)")
+    p.add_argument("--base-url", default=BASE_URL, help="mirror of the authors' server")
+    p.add_argument("--sha256", default=None, help="expected SHA-256 of the .tar.gz")
+    a = p.parse_args(argv)
+    print(run(a.name, a.output, a.base_url, a.sha256))
+    return 0
+
+
+VERBS = {
+    "train": ("train on paired images (--data DIR --preset facades)", train),
+    "translate": ("translate images with a generator", translate),
+    "evaluate": ("PSNR/SSIM/LPIPS/FID/KID/FCN-score on paired test data + HTML page", evaluate),
+    "convert": ("import a junyanz .pth generator or discriminator", convert),
+    "prepare": ("combine A/ and B/ folders into aligned A|B images", prepare),
+    "download": ("fetch a published model (facades_label2photo, sat2map, ...)", download),
+    "download-dataset": ("fetch a published dataset (facades, maps, ...)", download_dataset),
+}
+
+
+def main(prog: str, argv: list[str]) -> int:
+    return run_verbs(prog, DESCRIPTION, VERBS, argv)
