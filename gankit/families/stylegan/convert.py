@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from gankit.core.errors import BadInputError, CheckpointError
+from gankit.core.foreign import load_torch_file
 from gankit.families.stylegan.config import StyleGAN2Config
 
 MAX_CHANNELS_ROSINALITY = 512
@@ -42,15 +43,7 @@ MAX_CHANNELS_ROSINALITY = 512
 
 def load_rosinality(path: str | os.PathLike[str]) -> dict[str, Any]:
     """``torch.load`` with weights only, plus ``argparse.Namespace`` for the stored ``args``."""
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: refused to load (it needs more than tensors and plain "
-                              f"containers): {first}") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({err})") from None
+    ckpt = load_torch_file(path, safe_globals=[argparse.Namespace])
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path}: expected rosinality's checkpoint dict, got "
                               f"{type(ckpt).__name__}")
