@@ -137,7 +137,7 @@ class PairedDataset(torch.utils.data.Dataset):
         self.load_size = load_size
         sizes = {p: check_pair(p) for p in self.pairs}
         if same_size and load_size is None and len(set(sizes.values())) > 1:
-            (p0, s0), (p1, s1) = sorted({s: p for p, s in sizes.items()}.items())[:2]
+            (s0, p0), (s1, p1) = sorted({s: p for p, s in sizes.items()}.items())[:2]
             raise BadInputError(
                 f"images differ in size ({s1[0]}x{s1[1]} for {p1.a.name}, {s0[0]}x{s0[1]} for "
                 f"{p0.a.name}); batches need one size: resize (preprocess resize_and_crop) or "
