@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from gankit.core.errors import BadInputError
+from gankit.metrics import extractors
 from gankit.metrics import features as F
-from gankit.metrics.extractors import cached
 from gankit.metrics.frechet import frechet_distance
 from gankit.metrics.isc import inception_score_from_logits
 from gankit.metrics.kid import kid_from_features
@@ -30,7 +30,7 @@ PathLike = str | os.PathLike[str] | None
 def _network(kind: str, weights: PathLike, device: Any) -> torch.nn.Module:
     from gankit.core.device import resolve_device
 
-    net = cached(kind, None if weights is None else os.fspath(weights))
+    net = extractors.cached(kind, None if weights is None else os.fspath(weights))
     return net.to(resolve_device(device or "auto"))
 
 
