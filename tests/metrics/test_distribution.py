@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch_fidelity import metric_isc, metric_kid, metric_prc
 
 from gankit.core.errors import BadInputError
 from gankit.metrics.isc import inception_score_from_logits
@@ -34,7 +35,6 @@ def test_kid_single_full_subset_equals_direct_definition():
 
 
 def test_kid_matches_torch_fidelity_subsets():
-    metric_kid = pytest.importorskip("torch_fidelity.metric_kid")
     g = torch.Generator().manual_seed(1)
     real, fake = torch.randn(120, 16, generator=g), torch.randn(110, 16, generator=g) + 0.2
     ours = kid_from_features(real, fake, subsets=7, subset_size=50)
@@ -64,7 +64,6 @@ def test_precision_recall_known_overlap():
 
 
 def test_precision_recall_matches_torch_fidelity():
-    metric_prc = pytest.importorskip("torch_fidelity.metric_prc")
     g = torch.Generator().manual_seed(3)
     real, fake = torch.randn(150, 8, generator=g), torch.randn(130, 8, generator=g) * 1.3
     ours = precision_recall_from_features(real, fake, k=3, block=40)
@@ -80,7 +79,6 @@ def test_inception_score_closed_forms_and_torch_fidelity():
     logits[torch.arange(50), torch.arange(50) % c] = 30.0
     assert inception_score_from_logits(logits, splits=1)[0] == pytest.approx(c, rel=1e-6)
     assert inception_score_from_logits(torch.zeros(20, c), splits=2)[0] == pytest.approx(1.0)
-    metric_isc = pytest.importorskip("torch_fidelity.metric_isc")
     x = torch.randn(60, 10, generator=torch.Generator().manual_seed(4)) * 3
     ref = metric_isc.isc_features_to_metric(x, splits=4)
     ours = inception_score_from_logits(x, splits=4)

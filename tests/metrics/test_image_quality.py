@@ -7,11 +7,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from skimage import metrics as skimage_metrics
 
 from gankit.core.errors import BadInputError
 from gankit.metrics.image_quality import ms_ssim, psnr, ssim
-
-skimage_metrics = pytest.importorskip("skimage.metrics")
 
 
 def _pair(seed: int, shape=(2, 3, 40, 36), noise=0.2):
