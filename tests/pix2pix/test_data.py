@@ -91,4 +91,4 @@ def test_prepare_combines_and_reports(tmp_path):
     ref_a, ref_b = (load_image_tensor(root / side / "train" / "000.png") for side in "AB")
     assert torch.equal(a, ref_a) and torch.equal(b, ref_b)
     with pytest.raises(BadInputError, match="no pair"):
-        prepare(root / "A" / "val", root / "B" / "train", tmp_path / "none")
+        prepare(root / "A" / "val", root / "B" / "val", tmp_path / "none")  # sizes differ
