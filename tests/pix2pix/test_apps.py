@@ -1,0 +1,159 @@
+"""translate / evaluate: every image, any size, batching, test-time dropout, reports, FCN-score."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gankit.core import registry
+from gankit.core.checkpoint import save_pretrained
+from gankit.core.errors import BadInputError, UsageError
+from gankit.core.images import load_image_tensor
+from gankit.families.pix2pix.apps import (
+    confusion_matrix,
+    evaluate,
+    fcn_scores,
+    pad_to_multiple,
+    paper_test_mode,
+    translate,
+)
+from pix2pix.synthetic import write_aligned
+
+
+@pytest.fixture(scope="module")
+def unet_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    g = registry.build("pix2pix_unet_256", ngf=4, num_downs=6)  # multiple of 64, one dropout
+    with torch.no_grad():  # give BatchNorm non-trivial running statistics
+        g.train()(torch.randn(4, 3, 64, 64))
+    return save_pretrained(g.eval(), tmp_path_factory.mktemp("m") / "unet")
+
+
+def _write(folder, n, size):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(
+            folder / f"img{i:03d}.png")
+    return folder
+
+
+def test_every_image_is_translated_no_hidden_limit(tmp_path, unet_dir):
+    src = _write(tmp_path / "in", 55, (20, 12))
+    written = translate(unet_dir, [src], tmp_path / "out", batch_size=8, device="cpu")
+    assert len(written) == 55 and len(list((tmp_path / "out").glob("*.png"))) == 55
+    with Image.open(written[0]) as img:
+        assert img.size == (20, 12)
+
+
+def test_batching_and_padding_do_not_change_results(tmp_path, unet_dir):
+    src = _write(tmp_path / "in", 3, (40, 36))
+    one = translate(unet_dir, [src], tmp_path / "one", batch_size=1, device="cpu")
+    many = translate(unet_dir, [src], tmp_path / "many", batch_size=3, device="cpu")
+    for a, b in zip(one, many, strict=True):
+        assert torch.equal(load_image_tensor(a), load_image_tensor(b))
+    x, size = pad_to_multiple(torch.randn(1, 3, 40, 36), 32)
+    assert x.shape[-2:] == (64, 64) and size == (40, 36)
+    y, _ = pad_to_multiple(torch.randn(1, 3, 5, 6), 32)  # pad larger than the image
+    assert y.shape[-2:] == (32, 32)
+
+
+def test_dropout_at_test_is_seeded_and_leaves_the_model_unchanged(tmp_path, unet_dir):
+    src = _write(tmp_path / "in", 1, (32, 32))
+    runs = [translate(unet_dir, [src], tmp_path / f"o{i}", dropout_at_test=True, seed=s,
+                      device="cpu")[0] for i, s in enumerate((1, 1, 2))]
+    t = [load_image_tensor(p) for p in runs]
+    assert torch.equal(t[0], t[1]) and not torch.equal(t[0], t[2])
+    plain = load_image_tensor(translate(unet_dir, [src], tmp_path / "e", device="cpu")[0])
+    assert not torch.equal(plain, t[0])
+    g = registry.build("pix2pix_unet_256", ngf=2, num_downs=5).eval()
+    before = {k: v.clone() for k, v in g.state_dict().items()}
+    with paper_test_mode(g):
+        assert g.training
+        g(torch.randn(2, 3, 32, 32))
+    assert not g.training
+    assert all(torch.equal(before[k], v) for k, v in g.state_dict().items())
+
+
+def test_aligned_side_and_output_naming(tmp_path, unet_dir):
+    data = write_aligned(tmp_path / "ab", 2, size=(32, 32))
+    out = translate(unet_dir, [data / "000.png"], tmp_path / "x.png", side="B", device="cpu")
+    with Image.open(out[0]) as img:
+        assert img.size == (32, 32)
+    with pytest.raises(UsageError, match="folder"):
+        translate(unet_dir, [data], tmp_path / "y.png", device="cpu")
+    with pytest.raises(BadInputError, match="not a Pix2Pix generator"):
+        d = save_pretrained(registry.build("pix2pix_pixelgan", ndf=2), tmp_path / "d")
+        translate(d, [data], tmp_path / "z", device="cpu")
+
+
+def test_fcn_scores_by_hand():
+    truth = np.array([[0, 0, 1, 1], [2, 2, 255, 1]])
+    pred = np.array([[0, 1, 1, 1], [2, 0, 0, 1]])
+    hist = confusion_matrix(pred, truth, 3)
+    assert hist.tolist() == [[1, 1, 0], [0, 3, 0], [1, 0, 1]]
+    s = fcn_scores(hist)
+    assert s["per_pixel_acc"] == pytest.approx(5 / 7)
+    assert s["per_class_acc"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
+    assert s["class_iou"] == pytest.approx((1 / 3 + 3 / 4 + 1 / 2) / 3)
+
+
+class _Features(torch.nn.Module):
+    """A small fixed extractor standing in for Inception (N x 8 features)."""
+
+    def forward(self, x):
+        pooled = torch.nn.functional.adaptive_avg_pool2d(x, 2).flatten(1)
+        return torch.cat([pooled[:, :4], pooled[:, 4:8] ** 2], 1)
+
+
+class _L1Distance(torch.nn.Module):
+    def forward(self, a, b):
+        return (a - b).abs().mean(dim=(1, 2, 3), keepdim=True)
+
+
+def test_evaluate_writes_report_page_and_all_metrics(tmp_path, unet_dir):
+    data = write_aligned(tmp_path / "data" / "test", 3, size=(32, 32))
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for i in range(3):  # label 1 where the target is dark, else 0
+        with Image.open(data / f"{i:03d}.png") as ab:
+            target = np.array(ab.crop((32, 0, 64, 32)).convert("L"))
+        Image.fromarray((target < 128).astype(np.uint8)).save(labels / f"{i:03d}.png")
+
+    def segmenter(x):  # dark pixels -> class 1
+        dark = (x.mean(1, keepdim=True) < 0).float()
+        return torch.cat([1 - dark, dark], 1)
+
+    report = evaluate(unet_dir, tmp_path / "data", tmp_path / "ev", device="cpu", fid=True,
+                      feature_extractor=_Features(), lpips_network=_L1Distance(),
+                      segmenter=segmenter, labels_dir=labels, num_classes=2)
+    m = report["metrics"]
+    assert m["images"] == 3 and {"psnr", "ssim", "lpips", "fid", "kid", "fcn_per_pixel_acc",
+                                 "fcn_class_iou"} <= set(m)
+    saved = json.loads((tmp_path / "ev" / "report.json").read_text())
+    assert saved["metrics"] == pytest.approx(m)
+    page = (tmp_path / "ev" / "index.html").read_text()
+    assert page.count("<img") == 9 and "images/target/002.png" in page
+    out = load_image_tensor(tmp_path / "ev" / "images" / "output" / "000.png")
+    tgt = load_image_tensor(tmp_path / "ev" / "images" / "target" / "000.png")
+    mse = ((out - tgt) ** 2).mean().item()
+    assert report["per_image"][0]["psnr"] == pytest.approx(10 * np.log10(4 / mse), abs=0.05)
+    assert report["per_image"][0]["lpips"] == pytest.approx((out - tgt).abs().mean().item(),
+                                                            abs=0.01)
+    # A perfect "generator" would score FCN 1.0; ours is random, so below that but defined.
+    assert 0 <= m["fcn_per_pixel_acc"] <= 1
+
+
+def test_fcn_score_on_targets_is_perfect(tmp_path):
+    """With an identity generator the outputs are the inputs; segmenting targets = truth."""
+    from gankit.families.pix2pix.apps import fcn_scores as score
+
+    truth = np.array([[0, 1], [1, 1]])
+    assert score(confusion_matrix(truth, truth, 2)) == {
+        "per_pixel_acc": 1.0, "per_class_acc": 1.0, "class_iou": 1.0}
+    with pytest.raises(UsageError, match="both"):
+        evaluate("x", tmp_path, tmp_path / "o", segmenter=lambda x: x)
