@@ -121,10 +121,6 @@ class PGGANRecipe(Recipe):
         del batch
         cfg = self.config
         level, alpha = self.phase()
-        if level != int(self.g.level) and cfg.reset_optimizer_on_grow:
-            self.opt_g.state.clear()  # NVlabs' reset_opt_for_new_lod
-            self.opt_d.state.clear()
-        self._set_phase(level, alpha)
         bs = cfg.batch_size(level)
         real = self.reals(bs, level, alpha)
         z = torch.randn(bs, self.g.z_dim, device=real.device)
@@ -149,6 +145,12 @@ class PGGANRecipe(Recipe):
         self.images_seen += bs * self.ctx.world_size
         if phase_index(self.images_seen, self.fade, self.stab) != before:
             self._phase_done(before, level)
+        # The networks (and so checkpoints and samples) follow the schedule's new position.
+        next_level, next_alpha = self.phase()
+        if next_level != level and cfg.reset_optimizer_on_grow:
+            self.opt_g.state.clear()  # NVlabs' reset_opt_for_new_lod
+            self.opt_d.state.clear()
+        self._set_phase(next_level, next_alpha)
         return {"loss_d": loss_d, "loss_g": loss_g, **parts, "level": float(level),
                 "alpha": alpha, "kimg": self.images_seen / 1000}
 
