@@ -6,7 +6,7 @@ import os
 
 import pytest
 import torch
-from foreign import PortGenerator, PtranGeneratorV1, PtranGeneratorV2, randomize
+from animegan_foreign import PortGenerator, PtranGeneratorV1, PtranGeneratorV2, randomize
 
 from gankit.core.checkpoint import from_pretrained
 from gankit.core.errors import BadInputError, CheckpointError

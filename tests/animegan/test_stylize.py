@@ -8,7 +8,7 @@ import zlib
 import numpy as np
 import pytest
 import torch
-from conftest import photo
+from animegan_helpers import photo
 from PIL import Image
 
 from gankit.cli import main

@@ -49,7 +49,58 @@ def _convert(prog: str, argv: list[str]) -> int:
     return 0
 
 
+def _prepare(prog: str, argv: list[str]) -> int:
+    parser = ArgumentParser(prog=prog, description=(
+        "Build a training folder: photos and style frames resized/cropped to SIZE, "
+        "edge-smoothed style frames (Canny, dilation, Gaussian) and the style data mean."))
+    parser.add_argument("--style", required=True, help="folder (or glob) of anime frames")
+    parser.add_argument("--photos", required=True, help="folder (or glob) of photos")
+    parser.add_argument("-o", "--out", required=True, help="dataset folder to write")
+    parser.add_argument("--size", type=int, default=256, help="square side in px")
+    args = parser.parse_args(argv)
+    from gankit.families.animegan.prepare import prepare
+
+    print(prepare(args.style, args.photos, args.out, args.size))
+    return 0
+
+
+def _train(prog: str, argv: list[str]) -> int:
+    from pathlib import Path
+
+    from gankit.core.config import parse_run_config, write_config
+    from gankit.families.animegan.config import PRESETS, AnimeGANTrainConfig
+
+    def extra(parser) -> None:
+        parser.add_argument("--run", default="runs/animegan", help="run folder (resumes)")
+
+    parsed = parse_run_config(prog, AnimeGANTrainConfig, argv, presets=PRESETS,
+                              default_preset="v2-hayao", add_arguments=extra,
+                              description="Train AnimeGAN on a folder made by `prepare`.")
+    from gankit.engine import Trainer
+    from gankit.engine.data import steps_per_epoch
+    from gankit.families.animegan.recipe import AnimeGANRecipe
+
+    cfg = parsed.config
+    recipe = AnimeGANRecipe(cfg)
+    run_dir = Path(parsed.args.run)
+    n = len(recipe.dataset())
+    spe = steps_per_epoch(n, cfg.batch_size)
+    if spe < 1:
+        from gankit.core.errors import BadInputError
+
+        raise BadInputError(f"{cfg.data}: {n} image(s), fewer than one batch of "
+                            f"{cfg.batch_size}")
+    # The paper's schedule is in epochs; the engine counts steps.
+    cfg.trainer.max_steps = cfg.epochs * spe
+    write_config(parsed.dump(), run_dir / "config.yaml")
+    Trainer(recipe, run_dir, cfg.trainer).run()
+    print(run_dir / "model")
+    return 0
+
+
 VERBS = {
+    "train": ("train G and D (presets v2-hayao, v2-paprika, v2-shinkai, v1-hayao)", _train),
+    "prepare": ("build a training folder (edge-smoothed style, data mean) from images", _prepare),
     "stylize": ("photos -> anime images: INPUT... --model M -o OUT", _stylize),
     "convert": ("import animegan2-pytorch / pytorch-animeGAN checkpoints", _convert),
 }

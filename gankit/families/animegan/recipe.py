@@ -1,0 +1,182 @@
+"""The AnimeGAN training recipe (Chen et al. 2020, sec. 3.2-3.3; AnimeGANv2 ``AnimeGANv2.py``).
+
+Phase 1 ("initialisation", ``init_epochs``): G learns to reconstruct photos with the VGG content
+loss only, at ``init_lr``. Phase 2: D and G alternate one Adam step each (beta 0.5, 0.999) with
+LSGAN. D sees real anime (target 1) against G(photo), grayscale anime and grayscale edge-smoothed
+anime (target 0), weighted per dataset; G adds content, grayscale Gram style, YUV colour and (v2)
+total-variation losses.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from gankit.core import registry
+from gankit.core.errors import BadInputError
+from gankit.core.images import expand_inputs, read_image
+from gankit.engine import ExponentialMovingAverage, Recipe
+from gankit.families.animegan.config import AnimeGANTrainConfig
+from gankit.families.animegan.networks import generator_arch
+from gankit.families.animegan.prepare import fit
+from gankit.losses.color import color_loss
+from gankit.losses.perceptual import content_loss, style_loss, vgg19_conv4_4
+from gankit.losses.total_variation import total_variation_loss
+
+GRAY = (0.299, 0.587, 0.114)
+
+
+def _to_tensor(arr: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(arr.astype(np.float32).transpose(2, 0, 1).copy()) / 127.5 - 1.0
+
+
+class AnimeDataset(torch.utils.data.Dataset):
+    """Deterministic items of a prepared folder: photo, style (colour, mean-offset), gray style,
+    gray edge-smoothed style, all (3, S, S) in [-1, 1]. Photo and style lists cycle to the longer.
+    """
+
+    def __init__(self, root: str | Path, size: int, subtract_mean: bool) -> None:
+        root = Path(root)
+        missing = [d for d in ("photo", "style", "smooth") if not (root / d).is_dir()]
+        if missing:
+            raise BadInputError(f"{root}: no {', '.join(missing)} folder(s); build the dataset "
+                                "with `gankit animegan prepare --style DIR --photos DIR -o "
+                                f"{root}`")
+        self.photos = expand_inputs([root / "photo"])
+        self.styles = expand_inputs([root / "style"])
+        self.smooth = [root / "smooth" / p.name for p in self.styles]
+        lost = [p for p in self.smooth if not p.exists()]
+        if lost:
+            raise BadInputError(f"{lost[0]}: edge-smoothed image missing; rerun prepare")
+        self.size = size
+        self.offset = np.zeros(3, np.float32)
+        if subtract_mean:
+            mean_file = root / "mean.json"
+            try:
+                means = np.asarray(json.loads(mean_file.read_text())["rgb_mean"], np.float32)
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                raise BadInputError(f"{mean_file}: unreadable data mean ({err}); rerun "
+                                    "prepare") from None
+            self.offset = means - means.mean()
+
+    def __len__(self) -> int:
+        return max(len(self.photos), len(self.styles))
+
+    def _load(self, path: Path) -> np.ndarray:
+        return np.asarray(fit(read_image(path), self.size), np.float32)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        photo = self._load(self.photos[i % len(self.photos)])
+        style = self._load(self.styles[i % len(self.styles)])
+        smooth = self._load(self.smooth[i % len(self.styles)])
+        gray = np.repeat((style @ np.asarray(GRAY, np.float32))[..., None], 3, -1)
+        smooth_gray = np.repeat((smooth @ np.asarray(GRAY, np.float32))[..., None], 3, -1)
+        return {"photo": _to_tensor(photo),
+                "style": _to_tensor(np.clip(style - self.offset, 0, 255)),
+                "gray": _to_tensor(gray), "smooth": _to_tensor(smooth_gray)}
+
+
+def _ls(logits: torch.Tensor, target: float) -> torch.Tensor:
+    """Least-squares GAN term mean((D(x) - target)^2) (Mao et al. 2017)."""
+    return ((logits.float() - target) ** 2).mean()
+
+
+@registry.register_recipe("animegan")
+class AnimeGANRecipe(Recipe):
+    """``feature_extractor``: the VGG19 conv4_4 network; ``None`` loads torchvision's weights."""
+
+    def __init__(self, config: AnimeGANTrainConfig,
+                 feature_extractor: nn.Module | None = None) -> None:
+        self.cfg = config
+        self.batch_size = config.batch_size
+        self._frozen = {"vgg": feature_extractor}
+
+    def setup(self, ctx) -> None:
+        super().setup(ctx)
+        cfg = self.cfg
+        self.g = registry.build(generator_arch(cfg.version)).to(ctx.device)
+        self.d = registry.build("animegan_discriminator").to(ctx.device)
+        vgg = self._frozen["vgg"] or vgg19_conv4_4()
+        self._frozen["vgg"] = vgg.to(ctx.device).eval().requires_grad_(False)
+        betas = (0.5, 0.999)
+        self.opt_init = torch.optim.Adam(self.g.parameters(), lr=cfg.init_lr, betas=betas)
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.g_lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.d_lr, betas=betas)
+        if cfg.ema_decay > 0:
+            self.ema = ExponentialMovingAverage(self.g, cfg.ema_decay)
+        self._samples: torch.Tensor | None = None
+
+    def dataset(self) -> AnimeDataset:
+        if not hasattr(self, "_dataset"):
+            self._dataset = AnimeDataset(self.cfg.data, self.cfg.image_size,
+                                         self.cfg.subtract_data_mean)
+        return self._dataset
+
+    @property
+    def vgg(self) -> nn.Module:
+        return self._frozen["vgg"]
+
+    def _content(self, photo: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return content_loss(self.vgg(photo.float()), self.vgg(fake.float()))
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        cfg = self.cfg
+        if self.ctx.epoch(step) < cfg.init_epochs:
+            loss = self.ctx.optimize(
+                self.opt_init, lambda b: cfg.con_weight * self._content(b["photo"],
+                                                                       self.g(b["photo"])), batch)
+            return {"init_content": loss}
+
+        def d_loss(b: dict[str, torch.Tensor]) -> torch.Tensor:
+            with torch.no_grad():
+                fake = self.g(b["photo"])
+            return cfg.adv_weight * (cfg.d_real_weight * _ls(self.d(b["style"]), 1.0)
+                                     + cfg.d_fake_weight * _ls(self.d(fake), 0.0)
+                                     + cfg.d_gray_weight * _ls(self.d(b["gray"]), 0.0)
+                                     + cfg.d_smooth_weight * _ls(self.d(b["smooth"]), 0.0))
+
+        parts: dict[str, float] = {}
+
+        def g_loss(b: dict[str, torch.Tensor]) -> torch.Tensor:
+            fake = self.g(b["photo"])
+            f_fake = self.vgg(fake.float())
+            terms = {
+                "adv": cfg.adv_weight * _ls(self.d(fake), 1.0),
+                "content": cfg.con_weight * content_loss(self.vgg(b["photo"].float()), f_fake),
+                "style": cfg.sty_weight * style_loss(self.vgg(b["gray"].float()), f_fake),
+                "color": cfg.color_weight * color_loss(b["photo"], fake),
+            }
+            if cfg.tv_weight:
+                terms["tv"] = cfg.tv_weight * total_variation_loss(fake)
+            for k, v in terms.items():
+                parts[k] = parts.get(k, 0.0) + float(v.detach())
+            return sum(terms.values())
+
+        loss_d = self.ctx.optimize(self.opt_d, d_loss, batch)
+        with self.ctx.frozen(self.d):
+            loss_g = self.ctx.optimize(self.opt_g, g_loss, batch)
+        if cfg.ema_decay > 0:
+            self.ema.update(self.g)
+        chunks = self.ctx.grad_accum
+        return {"loss_d": loss_d, "loss_g": loss_g, **{k: v / chunks for k, v in parts.items()}}
+
+    def sample(self) -> torch.Tensor:
+        """Fixed validation photos (the first of the dataset) above their stylized versions."""
+        if self._samples is None:
+            ds = self.dataset()
+            n = min(self.cfg.n_samples, len(ds.photos))
+            self._samples = torch.stack([ds[i]["photo"] for i in range(n)])
+        g = self.export_model()
+        was_training = g.training
+        g.eval()
+        with torch.no_grad():
+            out = g(self._samples.to(self.ctx.device)).cpu()
+        g.train(was_training)
+        return torch.cat([self._samples, out])
+
+    def export_model(self) -> nn.Module:
+        return self.ema.shadow if self.cfg.ema_decay > 0 else self.g
