@@ -1,0 +1,255 @@
+"""How StyleGAN2 trains (Karras et al. 2020, sec. 3 and app. B; NVlabs config-f).
+
+Non-saturating logistic loss; Adam (lr 0.002, betas (0, 0.99), eps 1e-8); lazy regularisation
+(sec. 3.1): R1 (gamma 10) every 16 D steps and path-length regularisation (weight 2, decay 0.01,
+half batch) every 4 G steps, each multiplied by its interval, with the optimisers' lr and betas
+corrected by c = k / (k + 1); style mixing with probability 0.9 (StyleGAN1 sec. 3.1); G EMA with a
+10k-image half-life; a running average of W (decay 0.995) kept for truncation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gankit.core import registry
+from gankit.core.errors import BadInputError, ConfigError
+from gankit.core.images import IMAGE_EXTENSIONS, MAX_PIXELS
+from gankit.engine import ExponentialMovingAverage, Recipe
+from gankit.families.stylegan.config import StyleGANTrainConfig
+from gankit.losses.adversarial import logistic_d, nonsaturating_g, r1_penalty
+from gankit.losses.path_length import path_length_penalty
+
+SAMPLE_SEEDS = 16
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+def _sources(data: Path) -> list[tuple[str, Any]]:
+    """``(name, opener)`` for every image in a folder (recursive) or a .zip, sorted by name."""
+    if data.is_dir():
+        files = sorted(p for p in data.rglob("*")
+                       if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        return [(str(p.relative_to(data)), p) for p in files]
+    if data.is_file() and zipfile.is_zipfile(data):
+        with zipfile.ZipFile(data) as zf:
+            names = sorted(n for n in zf.namelist()
+                           if Path(n).suffix.lower() in IMAGE_EXTENSIONS and not n.endswith("/"))
+        return [(n, n) for n in names]
+    raise BadInputError(f"{data}: not a folder or .zip of images")
+
+
+def _fingerprint(data: Path, names: list[str], resolution: int) -> str:
+    h = hashlib.sha256(f"{data.resolve()}|{resolution}".encode())
+    st = data.stat()
+    h.update(f"{st.st_size}|{st.st_mtime_ns}".encode())
+    if data.is_dir():
+        for n in names:
+            s = (data / n).stat()
+            h.update(f"{n}|{s.st_size}|{s.st_mtime_ns}".encode())
+    return h.hexdigest()[:20]
+
+
+def _decode(data: Path, source: Any, name: str, resolution: int, zf: zipfile.ZipFile | None):
+    from PIL import Image
+
+    from gankit.core.image_dataset import fit_square
+    from gankit.core.images import read_image
+
+    if zf is None:
+        img = read_image(source)
+    else:
+        info = zf.getinfo(source)
+        if info.file_size > 512 << 20:
+            raise BadInputError(f"{data}:{name}: member too large ({info.file_size} bytes)")
+        try:
+            with Image.open(io.BytesIO(zf.read(source))) as im:
+                if im.size[0] * im.size[1] > MAX_PIXELS:
+                    raise BadInputError(f"{data}:{name}: image too large")
+                img = im.convert("RGB")
+        except (OSError, SyntaxError, ValueError) as err:
+            raise BadInputError(f"{data}:{name}: not a readable image ({err})") from None
+    if min(img.size) < resolution:
+        raise BadInputError(
+            f"{data}:{name} is {img.size[0]}x{img.size[1]}, smaller than the training resolution "
+            f"{resolution}; up-scaling would blur the data: remove it or train at a lower "
+            "resolution")
+    return fit_square(img, resolution)
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Images centre-cropped and resized once to ``resolution``, cached as one uint8 tensor.
+
+    NVlabs' ``dataset_tool.py`` does the same ahead of training; here the cache (keyed by the
+    files' names, sizes and times) lives under ``$GANKIT_CACHE/stylegan-data``.
+    """
+
+    def __init__(self, data: str | os.PathLike[str], resolution: int,
+                 cache_dir: str | os.PathLike[str] | None = None) -> None:
+        from safetensors.torch import load_file, save_file
+
+        from gankit.core.atomic import atomic_path
+        from gankit.core.checkpoint import _cache_dir
+
+        path = Path(data)
+        if not str(data) or not path.exists():
+            raise BadInputError(f"{data or '(none)'}: no such data folder or zip; pass --data")
+        sources = _sources(path)
+        if not sources:
+            raise BadInputError(f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)})")
+        root = Path(cache_dir) if cache_dir else _cache_dir() / "stylegan-data"
+        cache = root / f"{_fingerprint(path, [n for n, _ in sources], resolution)}.safetensors"
+        if cache.exists():
+            self.images = load_file(str(cache))["images"]
+            return
+        zf = zipfile.ZipFile(path) if not path.is_dir() else None
+        try:
+            arrays = [torch.from_numpy(np.array(_decode(path, src, name, resolution, zf)))
+                      .permute(2, 0, 1).contiguous() for name, src in sources]
+        finally:
+            if zf is not None:
+                zf.close()
+        self.images = torch.stack(arrays)
+        with atomic_path(cache) as tmp:
+            save_file({"images": self.images}, str(tmp))
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.images[i].float() / 127.5 - 1.0
+
+
+# --- recipe -------------------------------------------------------------------------------------
+
+
+def lazy_adam(params: Any, lr: float, betas: tuple[float, float], eps: float,
+              every: int) -> torch.optim.Adam:
+    """Adam whose lr and betas are corrected for a regulariser run every ``every`` steps.
+
+    StyleGAN2 app. B: the optimiser sees k+1 updates where the plain recipe would see k, so lr
+    is scaled by c = k / (k + 1) and the betas raised to the power c.
+    """
+    c = every / (every + 1)
+    return torch.optim.Adam(params, lr=lr * c, betas=(betas[0] ** c, betas[1] ** c), eps=eps)
+
+
+def discriminator_name(arch: str) -> str:
+    """The residual D for a generator name (StyleGAN1 mode uses the StyleGAN2 D of its size)."""
+    return "stylegan2_1024_d" if arch.startswith("stylegan1") else f"{arch}_d"
+
+
+@registry.register_recipe("stylegan")
+class StyleGANRecipe(Recipe):
+    """StyleGAN2's training loop as an engine recipe (see the module docstring)."""
+
+    def __init__(self, config: StyleGANTrainConfig) -> None:
+        self.cfg = config
+        self.batch_size = config.batch_size
+        if registry.get(config.arch).family != "stylegan" or \
+                registry.get(config.arch).role != "generator":
+            raise ConfigError(f"{config.arch!r} is not a StyleGAN generator")
+
+    def setup(self, ctx: Any) -> None:
+        super().setup(ctx)
+        cfg, gcfg = self.cfg, self.cfg.generator
+        self.g = registry.build(cfg.arch, gcfg).to(ctx.device)
+        self.d = registry.build(discriminator_name(cfg.arch), gcfg).to(ctx.device)
+        self.opt_g = lazy_adam(self.g.parameters(), cfg.lr, cfg.betas, cfg.eps, cfg.pl_every)
+        self.opt_d = lazy_adam(self.d.parameters(), cfg.lr, cfg.betas, cfg.eps, cfg.r1_every)
+        decay = 0.5 ** (cfg.batch_size * ctx.world_size / (cfg.ema_kimg * 1000))
+        self.ema = ExponentialMovingAverage(self.g, decay)
+        self.pl_mean = 0.0
+
+    def dataset(self) -> torch.utils.data.Dataset:
+        return ImageDataset(self.cfg.data, self.cfg.generator.size)
+
+    def _styles(self, n: int) -> torch.Tensor:
+        """W for ``n`` fresh latents with style mixing at a random layer (prob. ``mixing_prob``).
+
+        Also moves the running average of W (the truncation centre) toward this batch's mean.
+        """
+        g, dev, dim = self.g, self.ctx.device, self.cfg.generator.style_dim
+        w = g.mapping(torch.randn(n, dim, device=dev))
+        with torch.no_grad():
+            g.latent_avg.copy_(w.detach().mean(0).lerp(g.latent_avg, self.cfg.w_avg_decay))
+        if float(torch.rand(())) < self.cfg.mixing_prob:
+            cut = int(torch.randint(1, g.n_latent, ()))
+            return g.mix(w, g.mapping(torch.randn(n, dim, device=dev)), cut)
+        return g.truncate(w)
+
+    def _fake(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        ws = self._styles(n)
+        return self.g.synthesis(ws, self.g.noise_inputs(n, "random")), ws
+
+    def train_step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
+        cfg, ctx = self.cfg, self.ctx
+        real = batch
+        if cfg.xflip:
+            flip = torch.rand(real.shape[0], device=real.device) < 0.5
+            real = torch.where(flip[:, None, None, None], real.flip(3), real)
+        out: dict[str, float] = {}
+
+        def d_loss(x: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                fake = self._fake(x.shape[0])[0]
+            return logistic_d(self.d(x), self.d(fake))
+
+        with ctx.frozen(self.g):
+            out["loss_d"] = ctx.optimize(self.opt_d, d_loss, real)
+        if step % cfg.r1_every == 0:
+            def r1(x: torch.Tensor) -> torch.Tensor:
+                x = x.detach().requires_grad_(True)
+                pred = self.d(x)
+                return r1_penalty(pred, x) * (cfg.r1_gamma / 2 * cfg.r1_every) + 0 * pred.sum()
+
+            out["r1"] = ctx.optimize(self.opt_d, r1, real) / (cfg.r1_gamma / 2 * cfg.r1_every)
+
+        def g_loss(n: torch.Tensor) -> torch.Tensor:
+            return nonsaturating_g(self.d(self._fake(n.shape[0])[0]))
+
+        with ctx.frozen(self.d):
+            out["loss_g"] = ctx.optimize(self.opt_g, g_loss, torch.empty(real.shape[0], 0))
+            if step % cfg.pl_every == 0 and cfg.pl_weight > 0:
+                out["pl"] = self._path_length_step(real.shape[0] // cfg.pl_batch_shrink)
+        self.ema.update(self.g)
+        return out
+
+    def _path_length_step(self, n: int) -> float:
+        """Path-length regularisation (StyleGAN2 sec. 3.2, eq. 4), lazily every ``pl_every``."""
+        cfg = self.cfg
+        stats: dict[str, torch.Tensor] = {}
+
+        def pl(idx: torch.Tensor) -> torch.Tensor:
+            img, ws = self._fake(idx.shape[0])
+            penalty, lengths = path_length_penalty(img, ws, self.pl_mean)
+            stats["lengths"] = lengths.detach()
+            return penalty * (cfg.pl_weight * cfg.pl_every) + 0 * img[:, 0, 0, 0].sum()
+
+        value = self.ctx.optimize(self.opt_g, pl, torch.empty(max(1, n), 0))
+        self.pl_mean += cfg.pl_decay * (float(stats["lengths"].mean()) - self.pl_mean)
+        return value / (cfg.pl_weight * cfg.pl_every)
+
+    @torch.no_grad()
+    def sample(self) -> torch.Tensor:
+        g = self.ema.shadow
+        z = torch.randn(SAMPLE_SEEDS, self.cfg.generator.style_dim,
+                        generator=torch.Generator().manual_seed(0)).to(self.ctx.device)
+        return g(z, noise_mode="const").clamp(-1, 1).cpu()
+
+    def export_model(self) -> torch.nn.Module:
+        return self.ema.shadow
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"pl_mean": self.pl_mean}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.pl_mean = float(state.get("pl_mean", 0.0))

@@ -1,0 +1,113 @@
+"""The training recipe: lazy regularisation, optimiser corrections, data, exact resume."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gankit.core.checkpoint import from_pretrained
+from gankit.core.errors import BadInputError
+from gankit.engine import Trainer, TrainerConfig
+from gankit.engine.context import TrainContext
+from gankit.families.stylegan.config import StyleGAN2Config, StyleGANTrainConfig
+from gankit.families.stylegan.recipe import ImageDataset, StyleGANRecipe
+
+from .conftest import TINY
+
+
+def _images(folder, n=8, size=32):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.RandomState(0)
+    for i in range(n):
+        Image.fromarray(rng.randint(0, 255, (size, size + 4 * i, 3), dtype=np.uint8)).save(
+            folder / f"{i:02d}.png")
+    return folder
+
+
+def _config(data, **changes):
+    gen = StyleGAN2Config(**{**TINY, "size": 32})
+    return StyleGANTrainConfig(data=str(data), arch="stylegan2_256", generator=gen,
+                               batch_size=4, r1_every=2, pl_every=3, **changes)
+
+
+def test_lazy_regularisation_runs_on_its_schedule(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    recipe = StyleGANRecipe(_config(_images(tmp_path / "d")))
+    recipe.setup(TrainContext(torch.device("cpu")))
+    data = recipe.dataset()
+    batch = torch.stack([data[i] for i in range(4)])
+    seen = {step: set(recipe.train_step(batch, step)) for step in range(7)}
+    assert [s for s in seen if "r1" in seen[s]] == [0, 2, 4, 6]
+    assert [s for s in seen if "pl" in seen[s]] == [0, 3, 6]
+    assert all({"loss_d", "loss_g"} <= keys for keys in seen.values())
+    assert recipe.pl_mean > 0  # the running mean of path lengths moved
+    # lazy-regularisation corrections: c = k / (k + 1)
+    g_group, d_group = recipe.opt_g.param_groups[0], recipe.opt_d.param_groups[0]
+    assert d_group["lr"] == pytest.approx(0.002 * 2 / 3)
+    assert g_group["lr"] == pytest.approx(0.002 * 3 / 4)
+    assert d_group["betas"] == pytest.approx((0.0, 0.99 ** (2 / 3)))
+    assert recipe.ema.decay == pytest.approx(0.5 ** (4 / 10_000))
+    assert not torch.equal(recipe.g.latent_avg, torch.zeros_like(recipe.g.latent_avg))
+
+
+def test_dataset_from_zip_is_cached_and_checks_sizes(tmp_path):
+    folder = _images(tmp_path / "imgs", n=3)
+    zpath = tmp_path / "imgs.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for p in sorted(folder.iterdir()):
+            zf.write(p, f"sub/{p.name}")
+    ds = ImageDataset(zpath, 16, cache_dir=tmp_path / "cache")
+    assert len(ds) == 3 and ds[0].shape == (3, 16, 16)
+    assert -1.0 <= float(ds[1].min()) and float(ds[1].max()) <= 1.0
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    torch.testing.assert_close(ImageDataset(folder, 16, cache_dir=tmp_path / "c2")[2], ds[2])
+    with pytest.raises(BadInputError, match="smaller than the training resolution"):
+        ImageDataset(folder, 64, cache_dir=tmp_path / "cache")
+    with pytest.raises(BadInputError, match="no such data"):
+        ImageDataset(tmp_path / "missing", 16)
+
+
+def test_tiny_run_resumes_exactly(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    data = _images(tmp_path / "d")
+
+    def run(run_dir, steps):
+        tc = TrainerConfig(max_steps=steps, checkpoint_every=2, sample_every=100, log_every=1,
+                           progress=False, tensorboard=False, device="cpu")
+        recipe = StyleGANRecipe(_config(data, xflip=True))
+        steps_run = []
+        step_fn = recipe.train_step
+        recipe.train_step = lambda batch, step: steps_run.append(step) or step_fn(batch, step)
+        Trainer(recipe, run_dir, tc).run()
+        return steps_run
+
+    assert run(tmp_path / "straight", 6) == [0, 1, 2, 3, 4, 5]
+    assert run(tmp_path / "resumed", 3) == [0, 1, 2]
+    assert run(tmp_path / "resumed", 6) == [3, 4, 5]  # continued from the step-3 checkpoint
+    a = from_pretrained(tmp_path / "straight" / "model").state_dict()
+    b = from_pretrained(tmp_path / "resumed" / "model").state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert (tmp_path / "straight" / "samples").is_dir()
+
+
+def test_cli_train_writes_config_and_model(tmp_path, monkeypatch, capsys):
+    from gankit.cli import main
+
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    data = _images(tmp_path / "d", n=4)
+    gen = [f"--generator.{k}={v}" for k, v in {**TINY, "size": 32}.items()]
+    argv = ["stylegan", "train", "--data", str(data), "--out", str(tmp_path / "run"),
+            "--batch_size", "2", "--trainer.max_steps", "1", "--trainer.progress", "false",
+            "--trainer.tensorboard", "false", "--trainer.device", "cpu", *gen]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert (tmp_path / "run" / "config.yaml").exists()
+    g = from_pretrained(tmp_path / "run" / "model")
+    assert g.config.size == 32
+    assert main(["stylegan", "train", "--data", str(tmp_path / "nope"), "--out",
+                 str(tmp_path / "r2")]) == 2
