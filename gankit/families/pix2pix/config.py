@@ -141,8 +141,8 @@ class TrainConfig:
     epochs: int = 100
     epochs_decay: int = 100
     preprocess: str = "resize_and_crop"
-    load_size: tuple[int, int] = (286, 286)
-    crop_size: tuple[int, int] = (256, 256)
+    load_size: int | tuple[int, int] = (286, 286)
+    crop_size: int | tuple[int, int] = (256, 256)
     flip: bool = True
     num_samples: int = 4
     channels_last: bool = False
