@@ -237,3 +237,63 @@ def test_garbage_files_give_checkpoint_errors(tmp_path):
     (tmp_path / "y.pkl").write_bytes(pickle.dumps({"G_ema": [1, 2]}))
     with pytest.raises(CheckpointError, match="neither"):
         convert(tmp_path / "y.pkl", tmp_path / "m")
+
+
+# --- download --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def loopback(tmp_path):
+    """An HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; yields (root, base_url, hits)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    root = tmp_path / "www"
+    root.mkdir()
+    hits: list[str] = []
+
+    class Handler(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            hits.append(self.path)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0),
+                                 functools.partial(Handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}", hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_download_fetches_verifies_caches_and_converts(tmp_path, monkeypatch, loopback,
+                                                       nvlabs_modules, capsys):
+    from gankit.families.stylegan.downloads import download
+
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    root, base, hits = loopback
+    state = ref.random_ada_state(n_mlp=N_MLP, w_dim=W_DIM, seed=3)
+    served = root / "stylegan2-ada-pytorch" / "pretrained" / "afhqcat.pkl"
+    served.parent.mkdir(parents=True)
+    served.write_bytes(_ada_pickle(state, nvlabs_modules))
+    folder = download("afhqcat", base_url=base)
+    _check_equal(folder, state)
+    assert len(hits) == 1
+    assert download("afhqcat", base_url=base) == folder and len(hits) == 1  # cached
+    # the recorded checksum catches a corrupted cache
+    pkl = tmp_path / "cache" / "stylegan" / "downloads" / "afhqcat.pkl"
+    pkl.write_bytes(pkl.read_bytes()[:-10])
+    served.write_bytes(b"tampered mirror")
+    from gankit.core.errors import MissingWeightsError
+
+    with pytest.raises(MissingWeightsError, match="checksum"):
+        download("afhqcat", base_url=base)
+    from gankit.cli import main
+
+    assert main(["stylegan", "download", "nonexistent"]) == 2
+    assert "unknown StyleGAN model" in capsys.readouterr().err
+    assert main(["stylegan", "download", "ffhq", "--base-url", "http://127.0.0.1:9"]) == 2
+    assert "cannot download" in capsys.readouterr().err
+    assert not nvlabs_modules.marker.exists()

@@ -108,6 +108,24 @@ def _convert(prog: str, argv: list[str]) -> int:
     return 0
 
 
+def _download(prog: str, argv: list[str]) -> int:
+    from gankit.families.stylegan.downloads import BASE_URL, MODELS, download
+
+    parser = ArgumentParser(prog=prog, description="fetch and convert NVlabs' published networks")
+    parser.add_argument("name", nargs="?", help=", ".join(MODELS))
+    parser.add_argument("-o", "--out", default=None, help="model folder (default: the cache)")
+    parser.add_argument("--base-url", default=BASE_URL, help="a mirror of NVlabs' files")
+    parser.add_argument("--sha256", default=None, help="expected checksum of the .pkl")
+    parser.add_argument("--list", action="store_true", help="list the available names")
+    args = parser.parse_args(argv)
+    if args.list or args.name is None:
+        for name, (_, text) in MODELS.items():
+            print(f"{name:14s} {text}")
+        return 0 if args.list else 2
+    print(download(args.name, args.out, args.base_url, args.sha256))
+    return 0
+
+
 def _train(prog: str, argv: list[str]) -> int:
     from gankit.core.unconditional import train_command
     from gankit.families.stylegan.config import PRESETS, StyleGANTrainConfig
@@ -125,6 +143,7 @@ VERBS = {
     "interpolate": ("latent walk (lerp in W / slerp in Z) to GIF or MP4", _interpolate),
     "project": ("project an image into W (NVlabs projector)", _project),
     "convert": ("import rosinality .pt / NVlabs .pkl into a gankit model folder", _convert),
+    "download": ("fetch NVlabs' FFHQ/MetFaces/AFHQ/... networks and convert them", _download),
 }
 
 
