@@ -92,3 +92,14 @@ def test_bad_config_is_a_config_error():
     with pytest.raises(ConfigError):
         registry.build("stylegan2_256", registry.config_from_dict(
             registry.get("stylegan2_256").config_cls, {"size": 100}))
+
+
+def test_adain_sets_each_channel_to_the_style_scale_and_bias():
+    from gankit.families.stylegan.networks import AdaIN
+
+    adain = AdaIN(4, 8)
+    x, w = torch.randn(2, 4, 8, 8) * 3 + 5, torch.randn(2, 8)
+    scale, bias = adain.style(w).chunk(2, dim=1)
+    y = adain(x, w)
+    torch.testing.assert_close(y.mean((2, 3)), bias, atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.std((2, 3), unbiased=False), scale.abs(), atol=1e-4, rtol=1e-4)

@@ -111,3 +111,21 @@ def test_cli_train_writes_config_and_model(tmp_path, monkeypatch, capsys):
     assert g.config.size == 32
     assert main(["stylegan", "train", "--data", str(tmp_path / "nope"), "--out",
                  str(tmp_path / "r2")]) == 2
+
+
+def test_stylegan1_generator_trains_with_the_same_recipe(tmp_path, monkeypatch):
+    from gankit.families.stylegan.config import StyleGAN1Config
+    from gankit.families.stylegan.networks import StyleGAN1Generator
+
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    cfg = _config(_images(tmp_path / "d"))
+    cfg.arch, cfg.generator = "stylegan1_1024", StyleGAN1Config(**{**TINY, "size": 32})
+    recipe = StyleGANRecipe(cfg)
+    recipe.setup(TrainContext(torch.device("cpu")))
+    assert isinstance(recipe.g, StyleGAN1Generator)
+    batch = torch.stack([recipe.dataset()[i] for i in range(4)])
+    before = recipe.g.layers[2].conv.weight.clone()
+    losses = [recipe.train_step(batch, step) for step in range(2)]
+    assert all(np.isfinite(v) for step in losses for v in step.values())
+    assert "pl" in losses[0] and "r1" in losses[0]
+    assert not torch.equal(before, recipe.g.layers[2].conv.weight)
