@@ -1,0 +1,202 @@
+"""SinGAN configuration: network sizes, the image pyramid plan and the two training presets.
+
+Defaults of the ``paper`` preset are those of the reference implementation (tamarott/SinGAN
+``config.py``) and of the paper (Shaham, Dekel, Michaeli, ICCV 2019, sec. 2 and 3). The ``fast``
+preset follows ConSinGAN (Hinz et al., WACV 2021, sec. 3; tohinz/ConSinGAN ``config.py`` and
+``main_train.py``): fewer stages placed by its rescaling rule, the last stages trained
+concurrently with a scaled learning rate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from gankit.core.errors import BadInputError
+from gankit.engine.trainer import TrainerConfig
+
+RESCALINGS = ("singan", "consingan")
+
+
+@dataclass
+class ScaleConfig:
+    """One scale's generator or discriminator (paper sec. 2.1, fig. 5; reference ``models.py``).
+
+    Five 3x3 conv blocks without padding inside; 32 channels at the coarsest scales.
+    """
+
+    channels: int = 32
+    num_layers: int = 5
+    kernel_size: int = 3
+    image_channels: int = 3
+
+    def __post_init__(self) -> None:
+        if self.channels < 1 or self.num_layers < 2 or self.kernel_size < 1:
+            raise ValueError("channels >= 1, num_layers >= 2 and kernel_size >= 1 are required")
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd, got {self.kernel_size}")
+
+    @property
+    def padding(self) -> int:
+        """Zero padding applied once to the input so the output keeps the input's size."""
+        return (self.kernel_size - 1) * self.num_layers // 2
+
+
+def scale_channels(scale: int, channels: int = 32, max_channels: int = 128,
+                   double_every: int = 4) -> int:
+    """Channels of scale ``scale``: doubled every ``double_every`` scales, capped (reference
+    ``training.py``: ``min(nfc_init * 2 ** floor(scale / 4), 128)``)."""
+    return min(channels * 2 ** (scale // double_every), max_channels)
+
+
+def _resized(size: int, factor: float) -> int:
+    # The reference's imresize gives ceil(size * factor) pixels.
+    return int(math.ceil(size * factor))
+
+
+def pyramid_shapes(
+    height: int, width: int, min_size: int = 25, max_size: int = 250, scale_factor: float = 0.75,
+    rescaling: str = "singan", num_scales: int = 0,
+) -> tuple[list[tuple[int, int]], float]:
+    """(H, W) of every scale, coarsest first, and the effective scale factor.
+
+    ``singan``: the reference's ``adjust_scales2image`` + ``creat_reals_pyramid``: the factor
+    ``scale_factor`` is adjusted so that the coarsest short side is ``min_size`` and the finest
+    long side at most ``max_size``; the number of scales follows from it. ``consingan``:
+    ``num_scales`` stages, more of them at low resolution (ConSinGAN sec. 3.2, its
+    ``create_reals_pyramid``).
+    """
+    if rescaling not in RESCALINGS:
+        raise BadInputError(f"unknown rescaling {rescaling!r}; choose from {', '.join(RESCALINGS)}")
+    if min(height, width) < 1:
+        raise BadInputError(f"image of {width}x{height} pixels is empty")
+    scale1 = min(max_size / max(height, width), 1.0)
+    h1, w1 = _resized(height, scale1), _resized(width, scale1)
+    if min(h1, w1) <= min_size:
+        raise BadInputError(
+            f"image of {width}x{height} pixels (resized to {w1}x{h1}) has a short side of at "
+            f"most min_size={min_size}; use a larger image or a smaller --min_size"
+        )
+    if rescaling == "singan":
+        total = math.ceil(math.log(min_size / min(height, width), scale_factor)) + 1
+        to_stop = math.ceil(math.log(min(max_size, max(height, width)) / max(height, width),
+                                     scale_factor))
+        stop = total - to_stop
+        if stop < 1:
+            raise BadInputError(f"image of {width}x{height} pixels gives fewer than 2 scales")
+        factor = math.pow(min_size / min(h1, w1), 1 / stop)
+        exponents = [stop - i for i in range(stop + 1)]
+    else:
+        if num_scales < 2:
+            raise BadInputError(f"the consingan rescaling needs num_scales >= 2, got {num_scales}")
+        stop = num_scales - 1
+        factor = math.pow(min_size / min(h1, w1), 1 / stop)
+        spread = (stop - 1) / math.log(stop) if stop > 1 else 0.0
+        exponents = [spread * math.log(stop - i) + 1 for i in range(stop)] + [0]
+    shapes = [(_resized(h1, math.pow(factor, e)), _resized(w1, math.pow(factor, e)))
+              for e in exponents]
+    return shapes, factor
+
+
+def _default_shapes() -> list[list[int]]:
+    # The pyramid of a 250x188 photo under the paper's rules (10 scales); only used so that
+    # `gankit models` can build a representative pyramid.
+    return [list(s) for s in pyramid_shapes(188, 250)[0]]
+
+
+def _default_channels() -> list[int]:
+    return [scale_channels(i) for i in range(len(_default_shapes()))]
+
+
+@dataclass
+class PyramidConfig:
+    """A trained pyramid: the shape and width of every scale, coarsest first."""
+
+    shapes: list[list[int]] = field(default_factory=_default_shapes)
+    channels: list[int] = field(default_factory=_default_channels)
+    num_layers: int = 5
+    kernel_size: int = 3
+    image_channels: int = 3
+    scale_factor: float = 0.75
+
+    def __post_init__(self) -> None:
+        self.shapes = [[int(h), int(w)] for h, w in self.shapes]
+        self.channels = [int(c) for c in self.channels]
+        if len(self.shapes) != len(self.channels):
+            raise ValueError("shapes and channels must list the same number of scales")
+        if not self.shapes:
+            raise ValueError("a pyramid needs at least one scale")
+
+    def scale(self, k: int) -> ScaleConfig:
+        return ScaleConfig(self.channels[k], self.num_layers, self.kernel_size,
+                           self.image_channels)
+
+
+@dataclass
+class TrainConfig:
+    """Training settings; the defaults are the ``paper`` preset."""
+
+    # pyramid (paper sec. 2.1; reference config.py)
+    min_size: int = 25
+    max_size: int = 250
+    scale_factor: float = 0.75
+    rescaling: str = "singan"
+    num_scales: int = 0
+    # networks (paper sec. 4, "Architecture")
+    channels: int = 32
+    max_channels: int = 128
+    channels_double_every: int = 4
+    num_layers: int = 5
+    kernel_size: int = 3
+    init_from_previous: bool = True
+    # optimisation (paper sec. 2.2 and 4; reference config.py / training.py)
+    iters_per_scale: int = 2000
+    lr_g: float = 5e-4
+    lr_d: float = 5e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lr_decay_at: float = 0.8
+    lr_gamma: float = 0.1
+    d_steps: int = 3
+    g_steps: int = 3
+    gp_weight: float = 0.1
+    rec_weight: float = 10.0
+    noise_amp: float = 0.1
+    # concurrent training (ConSinGAN sec. 3.1): how many of the finest scales learn together
+    train_depth: int = 1
+    lr_scale: float = 0.1
+    samples: int = 9
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+    def __post_init__(self) -> None:
+        if self.rescaling not in RESCALINGS:
+            raise ValueError(f"rescaling must be one of {RESCALINGS}, got {self.rescaling!r}")
+        if not 0.0 < self.scale_factor < 1.0:
+            raise ValueError(f"scale_factor must be in (0, 1), got {self.scale_factor}")
+        for name in ("iters_per_scale", "d_steps", "g_steps", "train_depth", "min_size",
+                     "channels", "samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_size < self.min_size:
+            raise ValueError("max_size must be >= min_size")
+
+    def channels_at(self, scale: int) -> int:
+        return scale_channels(scale, self.channels, self.max_channels, self.channels_double_every)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # tamarott/SinGAN defaults: ~10 scales for a 250 px image, 2000 iterations each.
+    "paper": TrainConfig(),
+    # ConSinGAN's recipe (train_stages 6, train_depth 3, lr_scale 0.1) on SinGAN's scale networks,
+    # with half the iterations per stage.
+    "fast": TrainConfig(rescaling="consingan", num_scales=6, train_depth=3, lr_scale=0.1,
+                        iters_per_scale=1000),
+    # Paper sec. 4.4 / reference SR.py: scale factor (1/2)^(1/3), coarsest 18 px, alpha = 100.
+    "sr": TrainConfig(scale_factor=math.pow(0.5, 1 / 3), min_size=18, rec_weight=100.0),
+}
+
+
+def preset(name: str, **overrides: object) -> TrainConfig:
+    """A copy of a named preset with some fields replaced."""
+    return dataclasses.replace(PRESETS[name], **overrides)

@@ -1,0 +1,196 @@
+"""SinGAN's networks: one patch generator and critic per scale, and the trained pyramid.
+
+Paper sec. 2.1 (fig. 4, 5): each scale's generator maps noise plus the upsampled image from the
+scale below to a residual, ``G_n(z_n, x~_{n+1}) = x~_{n+1} + psi_n(z_n + x~_{n+1})``; ``psi_n``
+is five 3x3 conv-BN-LeakyReLU(0.2) blocks (the last a conv + tanh). Layer names follow the
+reference ``models.py`` (``head``, ``body.blockN``, ``tail``) so imported weights map one to one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.core import registry
+from gankit.families.singan.config import PyramidConfig, ScaleConfig
+
+
+class ConvBlock(nn.Sequential):
+    """Conv (no padding) -> batch norm -> LeakyReLU(0.2), the reference's ``ConvBlock``."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int) -> None:
+        super().__init__()
+        self.add_module("conv", nn.Conv2d(in_ch, out_ch, kernel_size))
+        self.add_module("norm", nn.BatchNorm2d(out_ch))
+        self.add_module("LeakyRelu", nn.LeakyReLU(0.2))
+
+
+def init_weights(module: nn.Module) -> None:
+    """DCGAN initialisation as in the reference: conv N(0, 0.02), batch-norm weight N(1, 0.02)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def _trunk(cfg: ScaleConfig) -> tuple[nn.Module, nn.Sequential]:
+    head = ConvBlock(cfg.image_channels, cfg.channels, cfg.kernel_size)
+    body = nn.Sequential()
+    for i in range(cfg.num_layers - 2):
+        body.add_module(f"block{i + 1}", ConvBlock(cfg.channels, cfg.channels, cfg.kernel_size))
+    return head, body
+
+
+@registry.register("singan_g", family="singan", role="generator", config_cls=ScaleConfig,
+                   description="one SinGAN scale's residual patch generator")
+class ScaleGenerator(nn.Module):
+    """``G_n``: pads its input once, so output and input share their height and width."""
+
+    def __init__(self, config: ScaleConfig) -> None:
+        super().__init__()
+        self.pad = config.padding
+        self.head, self.body = _trunk(config)
+        self.tail = nn.Sequential(
+            nn.Conv2d(config.channels, config.image_channels, config.kernel_size), nn.Tanh())
+        init_weights(self)
+
+    def forward(self, noisy: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+        """``noisy`` = amplitude * z + ``prev``; returns ``prev`` + the generated residual."""
+        x = F.pad(noisy, [self.pad] * 4)
+        return self.tail(self.body(self.head(x))) + prev
+
+
+@registry.register("singan_d", family="singan", role="discriminator", config_cls=ScaleConfig,
+                   description="one SinGAN scale's Markovian patch critic (WGAN-GP)")
+class ScaleDiscriminator(nn.Module):
+    """``D_n``: a fully convolutional critic whose receptive field is an 11x11 patch."""
+
+    def __init__(self, config: ScaleConfig) -> None:
+        super().__init__()
+        self.head, self.body = _trunk(config)
+        self.tail = nn.Conv2d(config.channels, 1, config.kernel_size)
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tail(self.body(self.head(x)))
+
+
+def resize(x: torch.Tensor, shape: tuple[int, int] | list[int]) -> torch.Tensor:
+    """Bicubic resize to ``shape`` (antialiased when shrinking, like the reference's imresize)."""
+    h, w = int(shape[0]), int(shape[1])
+    if tuple(x.shape[-2:]) == (h, w):
+        return x
+    shrink = h < x.shape[-2] or w < x.shape[-1]
+    return F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False, antialias=shrink)
+
+
+class _TensorList(nn.Module):
+    """Buffers of different shapes saved as ``<name>.0``, ``<name>.1``, ..."""
+
+    def __init__(self, tensors: list[torch.Tensor]) -> None:
+        super().__init__()
+        for i, t in enumerate(tensors):
+            self.register_buffer(str(i), t)
+
+    def __len__(self) -> int:
+        return len(self._buffers)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self._buffers[str(range(len(self))[i])]
+
+    def append(self, t: torch.Tensor) -> None:
+        self.register_buffer(str(len(self)), t)
+
+
+@registry.register("singan_pyramid", family="singan", role="pyramid", config_cls=PyramidConfig,
+                   description="a trained SinGAN: every scale's G, z*, noise amplitudes, reals")
+class SinGANPyramid(nn.Module):
+    """Everything needed to use a trained SinGAN, saved as one model folder.
+
+    ``generators[k]`` is scale k's G (coarsest first); ``reals[k]`` the training image at that
+    scale; ``noise_amp[k]`` sigma_k (paper sec. 2.2); ``z_rec`` the fixed coarsest noise z* whose
+    reconstruction reproduces the image (zero noise above it).
+    """
+
+    def __init__(self, config: PyramidConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.generators = nn.ModuleList(
+            ScaleGenerator(config.scale(k)) for k in range(len(config.shapes)))
+        c = config.image_channels
+        self.reals = _TensorList([torch.zeros(1, c, h, w) for h, w in config.shapes])
+        self.register_buffer("noise_amp", torch.ones(len(config.shapes)))
+        h0, w0 = config.shapes[0]
+        self.register_buffer("z_rec", torch.zeros(1, c, h0, w0))
+
+    @property
+    def num_scales(self) -> int:
+        return len(self.generators)
+
+    def append_scale(self, generator: ScaleGenerator, real: torch.Tensor, amp: float,
+                     channels: int) -> None:
+        """Grow by one finer scale (training adds the scales coarse to fine)."""
+        self.generators.append(generator)
+        self.reals.append(real.detach().clone())
+        self.noise_amp = torch.cat([self.noise_amp, self.noise_amp.new_tensor([amp])])
+        self.config = dataclasses.replace(
+            self.config, shapes=[*self.config.shapes, list(real.shape[-2:])],
+            channels=[*self.config.channels, channels])
+
+    def shapes(self, scale_v: float = 1.0, scale_h: float = 1.0) -> list[tuple[int, int]]:
+        """Per-scale (H, W), stretched by ``scale_v`` / ``scale_h`` for retargeting (sec. 4)."""
+        return [(max(1, round(h * scale_v)), max(1, round(w * scale_h)))
+                for h, w in self.config.shapes]
+
+    def sample_noise(self, k: int, shape: tuple[int, int], n: int = 1,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """Scale k's noise: one grey channel at the coarsest scale, as in the reference."""
+        c = self.config.image_channels
+        device = self.noise_amp.device
+        if k == 0:
+            z = torch.randn(n, 1, *shape, device=device, generator=generator)
+            return z.expand(n, c, *shape)
+        return torch.randn(n, c, *shape, device=device, generator=generator)
+
+    def run(self, prev: torch.Tensor, noise: list[torch.Tensor | None], first: int,
+            last: int | None = None, shapes: list[tuple[int, int]] | None = None) -> torch.Tensor:
+        """Apply scales ``first..last`` starting from image ``prev`` (at scale ``first``'s size).
+
+        ``noise[k]`` is scale k's noise (None: zero). Between scales the image is upsampled
+        bicubically to the next scale's shape.
+        """
+        last = self.num_scales - 1 if last is None else last
+        shapes = shapes or self.shapes()
+        x = prev
+        for k in range(first, last + 1):
+            x = resize(x, shapes[k])
+            z = noise[k]
+            noisy = x if z is None else self.noise_amp[k] * z + x
+            x = self.generators[k](noisy, x)
+        return x
+
+    def reconstruct(self, last: int | None = None) -> torch.Tensor:
+        """G's output from z* (and zero noise above): the image itself once trained (sec. 2.2)."""
+        noise: list[torch.Tensor | None] = [self.z_rec] + [None] * (self.num_scales - 1)
+        return self.run(torch.zeros_like(self.z_rec), noise, 0, last)
+
+    def forward(self, n: int = 1, start_scale: int = 0, scale_v: float = 1.0,
+                scale_h: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` random samples; scales below ``start_scale`` use z* (the reference's
+        ``gen_start_scale``), so their layout is the training image's."""
+        shapes = self.shapes(scale_v, scale_h)
+        noise: list[torch.Tensor | None] = []
+        for k in range(self.num_scales):
+            if k < start_scale:
+                noise.append(resize(self.z_rec, shapes[0]).expand(n, -1, -1, -1) if k == 0
+                             else None)
+            else:
+                noise.append(self.sample_noise(k, shapes[k], n, generator))
+        c = self.config.image_channels
+        prev = torch.zeros(n, c, *shapes[0], device=self.noise_amp.device)
+        return self.run(prev, noise, 0, shapes=shapes)

@@ -1,0 +1,232 @@
+"""How SinGAN learns: a pyramid of patch GANs trained coarse to fine (paper sec. 2.2).
+
+Every scale is trained for ``iters_per_scale`` engine steps: ``d_steps`` critic updates with
+WGAN-GP, then ``g_steps`` generator updates on the adversarial loss plus ``rec_weight`` times
+the reconstruction error of z* (zero noise above the coarsest scale). The noise amplitude of a
+new scale is ``noise_amp`` times the RMSE between the image and the reconstruction from the
+scale below. With ``train_depth`` > 1 the finest scales learn together, lower ones with a learning
+rate scaled by ``lr_scale`` per step down (ConSinGAN sec. 3.1).
+
+Unlike the reference, every generator step recomputes its fake from the current weights, so no
+graph is reused after an optimiser changed the weights in place (the reference's failure on
+PyTorch >= 1.5, its issue #148).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from gankit.core import registry
+from gankit.core.errors import CheckpointError
+from gankit.engine import Recipe, TrainContext
+from gankit.families.singan.config import PyramidConfig, ScaleConfig, TrainConfig, pyramid_shapes
+from gankit.families.singan.networks import (ScaleDiscriminator, ScaleGenerator, SinGANPyramid,
+                                             resize)
+from gankit.losses.adversarial import wgan_d, wgan_g
+from gankit.losses.local_gradient_penalty import local_gradient_penalty
+
+
+def noise_amplitude(real: torch.Tensor, reconstruction: torch.Tensor, weight: float) -> float:
+    """sigma_n = weight * RMSE(x_n, upsampled reconstruction from scale n-1) (paper sec. 2.2)."""
+    return weight * math.sqrt(F.mse_loss(reconstruction, real).item())
+
+
+@registry.register_recipe("singan")
+class SinGANRecipe(Recipe):
+    """Trains a :class:`SinGANPyramid` on one image; the pyramid grows by a scale every
+    ``iters_per_scale`` steps, and checkpoints rebuild it to the saved number of scales."""
+
+    batch_size = 1
+
+    def __init__(self, image: torch.Tensor, config: TrainConfig) -> None:
+        if image.dim() == 3:
+            image = image.unsqueeze(0)
+        self.cfg = config
+        h, w = image.shape[-2:]
+        shapes, self.scale_factor = pyramid_shapes(
+            h, w, config.min_size, config.max_size, config.scale_factor, config.rescaling,
+            config.num_scales)
+        self.shapes = shapes
+        finest = resize(image.float(), shapes[-1]).clamp(-1, 1)
+        self.reals = [resize(finest, s).clamp(-1, 1) for s in shapes]
+        self.pyramid: SinGANPyramid | None = None
+        self._rec_in: torch.Tensor | None = None
+
+    @property
+    def total_steps(self) -> int:
+        return len(self.shapes) * self.cfg.iters_per_scale
+
+    def setup(self, ctx: TrainContext) -> None:
+        super().setup(ctx)
+        self.reals = [r.to(ctx.device) for r in self.reals]
+
+    # --- building the pyramid -------------------------------------------------------------
+
+    def _scale_config(self, n: int) -> ScaleConfig:
+        c = self.cfg
+        return ScaleConfig(c.channels_at(n), c.num_layers, c.kernel_size, self.reals[n].shape[1])
+
+    def _pyramid_config(self, n: int) -> PyramidConfig:
+        return PyramidConfig(
+            shapes=[list(s) for s in self.shapes[:n]],
+            channels=[self.cfg.channels_at(k) for k in range(n)],
+            num_layers=self.cfg.num_layers, kernel_size=self.cfg.kernel_size,
+            image_channels=self.reals[0].shape[1], scale_factor=self.scale_factor)
+
+    def _window(self, n: int) -> range:
+        return range(max(0, n - self.cfg.train_depth + 1), n + 1)
+
+    def _configure(self, n: int, discriminator: ScaleDiscriminator) -> None:
+        """Optimisers, schedules and train/eval modes for training scale ``n``."""
+        assert self.pyramid is not None
+        c, device = self.cfg, self.ctx.device
+        self.d = discriminator.to(device).train()
+        window = self._window(n)
+        for k, g in enumerate(self.pyramid.generators):
+            g.train(k in window).requires_grad_(k in window)
+        groups = [{"params": list(self.pyramid.generators[k].parameters()),
+                   "lr": c.lr_g * c.lr_scale ** (n - k)} for k in window]
+        self.opt_g = torch.optim.Adam(groups, lr=c.lr_g, betas=(c.beta1, c.beta2))
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
+        milestone = [max(1, int(c.lr_decay_at * c.iters_per_scale))]
+        self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, milestone, c.lr_gamma)
+        self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, milestone, c.lr_gamma)
+        self._rec_in = None
+
+    def _grow(self, n: int) -> None:
+        """Add scale ``n``: new G and D (copied from scale n-1 when widths match), sigma_n."""
+        device = self.ctx.device
+        cfg = self._scale_config(n)
+        g, d = ScaleGenerator(cfg), ScaleDiscriminator(cfg)
+        real = self.reals[n]
+        if n == 0:
+            self.pyramid = registry.build("singan_pyramid", self._pyramid_config(1)).to(device)
+            self.pyramid.generators[0] = g.to(device)
+            self.pyramid.reals[0].copy_(real)
+            self.pyramid.z_rec.copy_(self.pyramid.sample_noise(0, tuple(real.shape[-2:])))
+        else:
+            assert self.pyramid is not None
+            if self.cfg.init_from_previous and self.cfg.channels_at(n - 1) == cfg.channels:
+                g.load_state_dict(self.pyramid.generators[n - 1].state_dict())
+                d.load_state_dict(self.d.state_dict())
+            self.pyramid.eval()
+            with torch.no_grad():
+                rec = resize(self.pyramid.reconstruct(), real.shape[-2:])
+            amp = noise_amplitude(real, rec, self.cfg.noise_amp)
+            self.pyramid.append_scale(g.to(device), real, amp, cfg.channels)
+        self._configure(n, d)
+
+    # --- one training step ----------------------------------------------------------------
+
+    def _run_below(self, window_start: int, noise: list[torch.Tensor | None]) -> torch.Tensor:
+        """The (frozen) image entering the trained window, at the scale below it."""
+        assert self.pyramid is not None
+        if window_start == 0:
+            return torch.zeros_like(self.reals[0])
+        with torch.no_grad():
+            return self.pyramid.run(torch.zeros_like(self.reals[0]), noise, 0, window_start - 1)
+
+    def train_step(self, batch: Any, step: int) -> dict[str, float]:
+        del batch
+        c = self.cfg
+        n = step // c.iters_per_scale
+        if self.pyramid is None or n >= self.pyramid.num_scales:
+            self._grow(n)
+        pyr, real = self.pyramid, self.reals[n]
+        assert pyr is not None
+        start = self._window(n).start
+        rec_noise: list[torch.Tensor | None] = [pyr.z_rec] + [None] * n
+        if self._rec_in is None:
+            self._rec_in = self._run_below(start, rec_noise)
+
+        def draw() -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+            noise: list[torch.Tensor | None] = [
+                pyr.sample_noise(k, tuple(self.reals[k].shape[-2:])) for k in range(n + 1)]
+            return self._run_below(start, noise), noise
+
+        parts: dict[str, float] = {}
+        for _ in range(c.d_steps):
+            base, noise = draw()
+            with torch.no_grad():
+                fake = pyr.run(base, noise, start, n)
+
+            def d_loss(_: Any, fake: torch.Tensor = fake) -> torch.Tensor:
+                loss = wgan_d(self.d(real), self.d(fake))
+                gp = local_gradient_penalty(self.d, real, fake, c.gp_weight)
+                parts["gp"] = float(gp.detach())
+                return loss + gp
+
+            parts["d"] = self.ctx.optimize(self.opt_d, d_loss)
+
+        def g_loss(_: Any) -> torch.Tensor:
+            adv = wgan_g(self.d(pyr.run(base, noise, start, n)))
+            rec = F.mse_loss(pyr.run(self._rec_in, rec_noise, start, n), real)
+            parts["g_adv"], parts["rec"] = float(adv.detach()), float(rec.detach())
+            return adv + c.rec_weight * rec
+
+        with self.ctx.frozen(self.d):
+            for _ in range(c.g_steps):
+                self.ctx.optimize(self.opt_g, g_loss)
+        self.sched_d.step()
+        self.sched_g.step()
+        return {"scale": float(n), **parts}
+
+    # --- samples, export, state -----------------------------------------------------------
+
+    def sample(self) -> torch.Tensor | None:
+        """The image at the current scale, its reconstruction, then random samples."""
+        if self.pyramid is None:
+            return None
+        pyr = self.pyramid
+        modes = [g.training for g in pyr.generators]
+        pyr.eval()
+        try:
+            with torch.no_grad():
+                fakes = pyr(max(1, self.cfg.samples - 2))
+                out = torch.cat([pyr.reals[-1], pyr.reconstruct(), fakes])
+        finally:
+            for g, mode in zip(pyr.generators, modes, strict=True):
+                g.train(mode)
+        return out.cpu()
+
+    def export_model(self) -> SinGANPyramid:
+        if self.pyramid is None:
+            raise NotImplementedError("no scale trained yet")
+        return self.pyramid
+
+    def state_dict(self) -> dict[str, Any]:
+        if self.pyramid is None:
+            return {"num_scales": 0}
+        return {
+            "num_scales": self.pyramid.num_scales,
+            "pyramid": self.pyramid.state_dict(),
+            "d": self.d.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        n = int(state["num_scales"])
+        if n == 0:
+            return
+        if n > len(self.shapes):
+            raise CheckpointError(
+                f"checkpoint has {n} scales but this image and config give {len(self.shapes)}; "
+                "resume with the same image and settings")
+        pyr = registry.build("singan_pyramid", self._pyramid_config(n)).to(self.ctx.device)
+        try:
+            pyr.load_state_dict(state["pyramid"])
+        except RuntimeError as err:
+            raise CheckpointError(f"checkpoint does not match this image/config: {err}") from None
+        self.pyramid = pyr
+        d = ScaleDiscriminator(self._scale_config(n - 1))
+        d.load_state_dict(state["d"])
+        self._configure(n - 1, d)
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.sched_g.load_state_dict(state["sched_g"])
+        self.sched_d.load_state_dict(state["sched_d"])
