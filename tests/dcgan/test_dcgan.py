@@ -172,3 +172,12 @@ def test_cli_train_without_data_is_one_line_error(tmp_path: Path,
     assert "--data" in capsys.readouterr().err
     assert gankit_main(["dcgan", "train", "--data", str(tmp_path / "nope"), "--out",
                         str(tmp_path / "r")]) == 2
+
+
+def test_torchvision_dataset_not_downloaded_is_one_line_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert gankit_main(["dcgan", "train", "--preset", "cifar10", "--data",
+                        f"cifar10:{tmp_path}", "--out", str(tmp_path / "r"),
+                        "--trainer.device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "CIFAR10(root, download=True)" in err and err.count("\n") == 1
