@@ -24,7 +24,7 @@ def _roundtrip(tmp_path, foreign, payload, x, **kwargs):
 
 def test_bryandlee_port_align_false(tmp_path):
     foreign = randomize(PortGenerator(), 1)
-    x = torch.rand(1, 3, 40, 32) * 2 - 1
+    x = torch.rand(1, 3, 20, 16) * 2 - 1
     diff, model = _roundtrip(tmp_path, lambda t: foreign(t, align_corners=False),
                              foreign.state_dict(), x)
     assert diff < 1e-5
@@ -33,7 +33,7 @@ def test_bryandlee_port_align_false(tmp_path):
 
 def test_bryandlee_port_align_true(tmp_path):
     foreign = randomize(PortGenerator(), 2)
-    x = torch.rand(1, 3, 36, 44) * 2 - 1
+    x = torch.rand(1, 3, 18, 22) * 2 - 1
     diff, _ = _roundtrip(tmp_path, foreign, foreign.state_dict(), x, align_corners=True)
     assert diff < 1e-5
 
@@ -41,7 +41,7 @@ def test_bryandlee_port_align_true(tmp_path):
 def test_ptran_v2_checkpoint_dict(tmp_path):
     foreign = randomize(PtranGeneratorV2(), 3)
     payload = {"model_state_dict": foreign.state_dict(), "epoch": 7}
-    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
     diff, model = _roundtrip(tmp_path, foreign, payload, x)
     assert diff < 1e-5
     assert model.config.out_bias
@@ -50,7 +50,7 @@ def test_ptran_v2_checkpoint_dict(tmp_path):
 def test_ptran_v1_bare_with_ddp_prefix(tmp_path):
     foreign = randomize(PtranGeneratorV1(), 4)
     payload = {f"module.{k}": v for k, v in foreign.state_dict().items()}
-    x = torch.rand(1, 3, 32, 48) * 2 - 1
+    x = torch.rand(1, 3, 16, 24) * 2 - 1
     diff, model = _roundtrip(tmp_path, foreign, payload, x)
     assert diff < 1e-5
     assert model.arch_name == "animegan_v1_ptran_generator"
