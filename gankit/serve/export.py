@@ -2,15 +2,19 @@
 
 The network is found through the registry (``from_pretrained``) and described by
 :mod:`gankit.serve.protocol`; nothing here knows a family. Export uses PyTorch's TorchScript-based
-``torch.onnx.export`` (``dynamo=False``): for these convolutional generators it is fast and writes
-one self-contained file (PyTorch docs, "torch.onnx", TorchScript-based exporter).
+``torch.onnx.export`` (``dynamo=False``) first: for these convolutional generators it is fast and
+writes one self-contained file. Graphs it cannot express (StyleGAN2's modulated grouped
+convolutions, whose kernels depend on the batch) fall back to the ``torch.export``-based
+exporter (``dynamo=True``), which is slower but handles them (PyTorch docs, "torch.onnx").
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +63,27 @@ def metadata_for(model: nn.Module, spec: ExportSpec, truncation: float) -> dict[
     return {META_PREFIX + k: v for k, v in meta.items()}
 
 
+EXPORTERS = ("auto", "torchscript", "dynamo")
+
+
+def _export(module: nn.Module, inputs: tuple[torch.Tensor, ...], path: Path, spec: ExportSpec,
+            axes: dict[str, dict[int, str]] | None, opset: int, dynamo: bool) -> None:
+    extra: dict[str, Any] = {"external_data": False, "verbose": False} if dynamo else {
+        "do_constant_folding": True}
+    with torch.no_grad(), warnings.catch_warnings(), _quiet():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, inputs, str(path), input_names=spec.input_names,
+                          output_names=spec.output_names, dynamic_axes=axes,
+                          opset_version=opset, dynamo=dynamo, **extra)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the dynamo exporter's progress lines (it prints to stdout)."""
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        yield
+
+
 def export_onnx(
     source: str | os.PathLike[str] | nn.Module,
     output: str | os.PathLike[str],
@@ -69,18 +94,23 @@ def export_onnx(
     height: int = 256,
     width: int = 256,
     truncation: float = 1.0,
+    exporter: str = "auto",
 ) -> Path:
     """Write ``source`` (a model folder/URL/repo id or a registered module) as ONNX to ``output``.
 
     ``height``/``width`` are the traced size of an image-to-image network; ``dynamic`` makes
     batch (and height/width for image-to-image) free dimensions. ``fp16`` stores weights and
     inputs in float16 (for GPU runtimes; the CPU runtime runs few float16 kernels).
+    ``exporter`` is ``torchscript``, ``dynamo`` or ``auto`` (TorchScript, then dynamo if the
+    TorchScript exporter cannot express the graph).
     """
     import onnx
 
     output = Path(output)
     if output.suffix.lower() != ".onnx":
         raise BadInputError(f"{output}: the output file must end in .onnx")
+    if exporter not in EXPORTERS:
+        raise ConfigError(f"exporter must be one of {', '.join(EXPORTERS)}, got {exporter!r}")
     if not 7 <= opset <= 23:
         raise ConfigError(f"opset {opset} is outside the range 7-23 this exporter supports")
     model = load_generator(source)
@@ -94,19 +124,17 @@ def export_onnx(
 
         module = copy.deepcopy(module).half()
         inputs = tuple(t.half() if t.is_floating_point() else t for t in inputs)
-    with atomic_path(output) as tmp, torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            inputs,
-            str(tmp),
-            input_names=spec.input_names,
-            output_names=spec.output_names,
-            dynamic_axes=spec.dynamic_axes if dynamic else None,
-            opset_version=opset,
-            dynamo=False,
-            do_constant_folding=True,
-        )
+    axes = spec.dynamic_axes if dynamic else None
+    with atomic_path(output) as tmp:
+        if exporter in ("auto", "torchscript"):
+            try:
+                _export(module, inputs, tmp, spec, axes, opset, dynamo=False)
+            except (torch.onnx.errors.OnnxExporterError, RuntimeError):
+                if exporter == "torchscript":
+                    raise
+                exporter = "dynamo"
+        if exporter == "dynamo":
+            _export(module, inputs, tmp, spec, axes, max(opset, 18), dynamo=True)
         proto = onnx.load(str(tmp))
         for key, value in metadata_for(model, spec, truncation).items():
             entry = proto.metadata_props.add()

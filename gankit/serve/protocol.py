@@ -12,7 +12,8 @@ Every registered network is classified into one *kind*:
     ``forward(z)`` maps latents ``[N, z_dim]`` drawn from N(0, I) to images in [-1, 1]
     (DCGAN, StyleGAN). A network is latent when it has an integer attribute ``z_dim``. If its
     ``forward`` takes a keyword ``truncation`` (StyleGAN's truncation trick), the web app shows
-    a truncation slider and export bakes ``--truncation`` into the graph.
+    a truncation slider and export bakes ``--truncation`` into the graph; if it takes
+    ``noise_mode``, export passes ``noise_mode="const"`` so the graph is deterministic.
 
 A network may set ``serve_kind = "image2image" | "latent"`` to override the guess, and may
 customise ONNX export (all optional; the defaults follow from the kind):
@@ -94,18 +95,23 @@ def describe(model: nn.Module, role: str = "generator") -> ModelInfo:
 
 
 class _LatentWrapper(nn.Module):
-    """``z -> model(z, truncation=psi)`` with ``psi`` fixed, so the graph has one input."""
+    """``z -> model(z, truncation=psi, noise_mode="const")`` with ``psi`` fixed: one input.
 
-    def __init__(self, model: nn.Module, truncation: float, takes_truncation: bool) -> None:
+    The keywords are passed only when ``forward`` takes them; constant noise keeps the graph
+    deterministic (StyleGAN's per-layer noise buffers, NVlabs ``noise_mode='const'``).
+    """
+
+    def __init__(self, model: nn.Module, truncation: float) -> None:
         super().__init__()
         self.model = model
-        self.truncation = float(truncation)
-        self.takes_truncation = takes_truncation
+        self.kwargs: dict[str, Any] = {}
+        if _forward_takes(model, "truncation"):
+            self.kwargs["truncation"] = float(truncation)
+        if _forward_takes(model, "noise_mode"):
+            self.kwargs["noise_mode"] = "const"
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if self.takes_truncation:
-            return self.model(z, truncation=self.truncation)
-        return self.model(z)
+        return self.model(z, **self.kwargs)
 
 
 @dataclass
@@ -126,7 +132,7 @@ def export_spec(
     """The module, example inputs, names and dynamic axes to export ``model`` with."""
     info = describe(model, role)
     if info.kind == "latent":
-        module: nn.Module = _LatentWrapper(model, truncation, info.truncation)
+        module: nn.Module = _LatentWrapper(model, truncation)
         inputs: tuple[torch.Tensor, ...] = (torch.randn(1, info.z_dim),)
         names_in, names_out = ["z"], ["image"]
         axes = {"z": {0: "batch"}, "image": {0: "batch"}}
