@@ -54,7 +54,7 @@ def main() -> None:
     print(f"torch threads {torch.get_num_threads()}, cpu count {os.cpu_count()}, "
           f"device {args.device}, numpy {np.__version__}")
     print(f"scipy sqrtm route : {ref_time:8.3f} s  FID {ref:.10f}")
-    print(f"gankit eigh route : {fast_time:8.3f} s  FID {fast:.10f} (median of {args.repeats})")
+    print(f"gankit route      : {fast_time:8.3f} s  FID {fast:.10f} (median of {args.repeats})")
     print(f"speed-up {ref_time / fast_time:.1f}x, relative difference {rel:.2e}")
 
 
