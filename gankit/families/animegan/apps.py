@@ -28,7 +28,7 @@ from gankit.core.images import IMAGE_EXTENSIONS, expand_inputs, read_image, save
 from gankit.families.animegan.convert import convert
 from gankit.nn.image_norm import frozen_norm_stats
 
-__all__ = ["Runner", "convert", "load_model", "stylize", "stylize_image", "stylize_tiled"]
+__all__ = ["Runner", "convert", "load_model", "stylize", "stylize_image", "stylize_tiled", "video"]
 
 STRIDE = 4
 """The generators downsample twice by 2: inputs are padded to a multiple of 4."""
@@ -241,3 +241,26 @@ def stylize(
             kwargs = {"quality": 95} if dest.suffix.lower() in (".jpg", ".jpeg") else {}
             written.append(save_image(y, dest, **kwargs))
     return written
+
+
+def video(
+    src: str | os.PathLike[str],
+    model: str | os.PathLike[str] | torch.nn.Module,
+    output: str | os.PathLike[str],
+    *,
+    device: str = "auto",
+    precision: str = "fp32",
+    batch: int = 4,
+    tile: int | None = None,
+    overlap: int = 64,
+    start: float = 0.0,
+    duration: float | None = None,
+    pipeline: bool = True,
+    progress: bool = False,
+) -> Path:
+    """Stylize a video into an H.264 file with the audio stream copied (see ``video.py``)."""
+    from gankit.families.animegan.video import frames_transform, stylize_video
+
+    runner = Runner(load_model(model), resolve_device(device), precision)
+    return stylize_video(src, output, frames_transform(runner, tile, overlap), batch=batch,
+                         start=start, duration=duration, pipeline=pipeline, progress=progress)

@@ -34,6 +34,26 @@ def _stylize(prog: str, argv: list[str]) -> int:
     return 0
 
 
+def _video(prog: str, argv: list[str]) -> int:
+    parser = ArgumentParser(prog=prog, description=(
+        "Stylize a video into an H.264 file; same fps, time base and duration, audio kept."))
+    parser.add_argument("input")
+    parser.add_argument("-o", "--output", required=True, help="output video (.mp4, .mkv, ...)")
+    _add_inference_arguments(parser)
+    parser.set_defaults(batch=4)
+    parser.add_argument("--start", type=float, default=0.0, help="seconds to skip")
+    parser.add_argument("--duration", type=float, default=None, help="seconds to convert")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    from gankit.families.animegan.apps import video
+
+    print(video(args.input, args.model, args.output, device=args.device,
+                precision=args.precision, batch=args.batch, tile=args.tile,
+                overlap=args.overlap, start=args.start, duration=args.duration,
+                progress=not args.no_progress))
+    return 0
+
+
 def _convert(prog: str, argv: list[str]) -> int:
     parser = ArgumentParser(prog=prog, description=(
         "Import an animegan2-pytorch .pt or a pytorch-animeGAN generator .pt/.pth "
@@ -102,6 +122,7 @@ VERBS = {
     "train": ("train G and D (presets v2-hayao, v2-paprika, v2-shinkai, v1-hayao)", _train),
     "prepare": ("build a training folder (edge-smoothed style, data mean) from images", _prepare),
     "stylize": ("photos -> anime images: INPUT... --model M -o OUT", _stylize),
+    "video": ("stylize a video (audio kept): IN --model M -o OUT.mp4", _video),
     "convert": ("import animegan2-pytorch / pytorch-animeGAN checkpoints", _convert),
 }
 
