@@ -2,11 +2,11 @@
 
 Tabs are built per model *kind* (see :mod:`gankit.serve.protocol`), never per family: an
 image-to-image family gets "Image" (upload, style choice, before/after) and "Video" tabs, a
-latent generator family a "Generate" tab with seed, count and, when the model takes it, a
-truncation slider. Requests go through Gradio's queue with a concurrency limit; uploads land in
-this app's own temporary folder (``GRADIO_TEMP_DIR``), which is the only place files are served
-from (Gradio docs, "File access": only the cache and ``allowed_paths`` are served, and we allow
-none). Fonts are the browser's own, so the page works offline.
+latent generator or sampler family a "Generate" tab with seed, count and, when the model
+takes it, a truncation slider. Requests go through Gradio's queue with a concurrency limit;
+uploads land in this app's own temporary folder (``GRADIO_TEMP_DIR``), the only place files
+are served from (Gradio docs, "File access": only the cache and ``allowed_paths`` are served,
+and we allow none). Fonts are the browser's own, so the page works offline.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def build_app(pool: ModelPool, work: Path, concurrency: int = 1, queue_size: int
             for family in families:
                 with gr.Tab(family, elem_id=f"tab-{family}"), gr.Tabs():
                     i2i = pool.names(family, "image2image")
-                    latent = pool.names(family, "latent")
+                    latent = pool.names(family, "latent", "sampler")
                     if i2i:
                         _image_section(gr, pool, family, i2i)
                         _video_section(gr, pool, family, i2i, work / "videos")

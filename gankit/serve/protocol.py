@@ -15,8 +15,14 @@ Every registered network is classified into one *kind*:
     a truncation slider and export bakes ``--truncation`` into the graph; if it takes
     ``noise_mode``, export passes ``noise_mode="const"`` so the graph is deterministic.
 
-A network may set ``serve_kind = "image2image" | "latent"`` to override the guess, and may
-customise ONNX export (all optional; the defaults follow from the kind):
+``sampler``
+    ``forward(n=..., generator=...)`` returns ``n`` random images in [-1, 1] drawing all its
+    noise from the ``torch.Generator`` (a trained SinGAN pyramid). Recognised by those two
+    parameter names; the web app's Generate tab serves it with a seed. Export needs
+    ``onnx_module`` + ``onnx_example_inputs`` (the noise maps become inputs).
+
+A network may set ``serve_kind = "image2image" | "latent" | "sampler"`` to override the guess,
+and may customise ONNX export (all optional; the defaults follow from the kind):
 
 ``onnx_module(self, truncation: float = 1.0) -> nn.Module``
     a deterministic module to trace instead of the network (e.g. StyleGAN with constant noise,
@@ -41,7 +47,7 @@ from torch import nn
 
 from gankit.core.errors import ConfigError
 
-KINDS = ("image2image", "latent", "custom")
+KINDS = ("image2image", "latent", "sampler", "custom")
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,8 @@ def describe(model: nn.Module, role: str = "generator") -> ModelInfo:
     if kind is None:
         if isinstance(z_dim, int) and z_dim > 0:
             kind = "latent"
+        elif _forward_takes(model, "n") and _forward_takes(model, "generator"):
+            kind = "sampler"
         elif hasattr(model, "onnx_module") and hasattr(model, "onnx_example_inputs"):
             kind = "custom"
         elif role == "generator":
@@ -144,6 +152,13 @@ def export_spec(
         axes = {"image": dict(spatial), "output": dict(spatial)}
     else:
         module, inputs, names_in, names_out, axes = model, (), [], ["output"], {}
+    if not (hasattr(model, "onnx_module") and hasattr(model, "onnx_example_inputs")) and \
+            info.kind in ("sampler", "custom"):
+        raise ConfigError(
+            f"{type(model).__name__} ({info.kind}) cannot be exported yet: it needs "
+            "`onnx_module(truncation)` and `onnx_example_inputs(height, width)` "
+            "(see gankit.serve.protocol)"
+        )
     if hasattr(model, "onnx_module"):
         module = model.onnx_module(truncation=truncation)
     if hasattr(model, "onnx_example_inputs"):

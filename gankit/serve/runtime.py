@@ -110,10 +110,11 @@ class ModelPool:
         self.loads = 0
         """How many times weights were loaded (tests check the cache with it)."""
 
-    def names(self, family: str | None = None, kind: str | None = None) -> list[str]:
+    def names(self, family: str | None = None, *kinds: str) -> list[str]:
+        """Model names of ``family`` (all if None) whose kind is one of ``kinds`` (any if none)."""
         return [m.name for m in self.models.values()
                 if (family is None or m.family == family)
-                and (kind is None or m.info.kind == kind)]
+                and (not kinds or m.info.kind in kinds)]
 
     def served(self, name: str) -> ServedModel:
         if name not in self.models:
@@ -196,10 +197,12 @@ class ModelPool:
     @torch.no_grad()
     def generate(self, name: str, seed: int, count: int = 1,
                  truncation: float = 1.0) -> Image.Image:
-        """``count`` images from latents of ``seed`` (truncated when the model supports it)."""
+        """``count`` images from ``seed``: latents (truncated when the model supports it) for a
+        latent generator, the noise generator's seed for a sampler."""
         served = self.served(name)
-        if served.info.kind != "latent":
-            raise BadInputError(f"{name} is a {served.info.kind} model, not a latent generator")
+        if served.info.kind not in ("latent", "sampler"):
+            raise BadInputError(f"{name} is a {served.info.kind} model, not a generator of "
+                                "random images")
         if not 1 <= count <= 16:
             raise BadInputError("number of images must be between 1 and 16")
         if not 0.0 <= truncation <= 1.0:
@@ -207,13 +210,15 @@ class ModelPool:
         model = self.get(name)
         device = next(model.parameters()).device
         gen = torch.Generator().manual_seed(int(seed))
-        z = torch.randn(count, served.info.z_dim, generator=gen).to(device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
-            if served.info.truncation:
+            if served.info.kind == "sampler":
+                images = model(n=count, generator=torch.Generator(device).manual_seed(int(seed)))
+            elif served.info.truncation:
+                z = torch.randn(count, served.info.z_dim, generator=gen).to(device)
                 images = model(z, truncation=float(truncation))
             else:
-                images = model(z)
+                images = model(torch.randn(count, served.info.z_dim, generator=gen).to(device))
         from torchvision.utils import make_grid
 
         grid = make_grid(images.float().cpu().clamp(-1, 1), nrow=min(count, 4), padding=2,

@@ -54,6 +54,33 @@ def test_pool_describes_without_loading_and_caches(toys, photo):
     assert pool.loads == 2
 
 
+def test_singan_pyramid_is_served_as_a_sampler(tmp_path):
+    """A real SinGAN pyramid (found by registry name, tiny) gets a seeded Generate tab as is."""
+    import torch
+
+    from gankit.core import registry
+    from gankit.core.checkpoint import save_pretrained
+    from gankit.core.errors import ConfigError
+
+    try:
+        arch = registry.get("singan_pyramid")
+    except ConfigError:
+        pytest.skip("singan_pyramid is not registered in this tree")
+    config = registry.config_from_dict(arch.config_cls, {"shapes": [[8, 8], [12, 10]],
+                                                         "channels": [4, 4]})
+    torch.manual_seed(0)
+    save_pretrained(registry.build(arch.name, config), tmp_path / "singan")
+    pool = ModelPool(parse_model_args([str(tmp_path / "singan")]))
+    assert pool.names(None, "sampler") == ["singan"]
+    a = np.asarray(pool.generate("singan", seed=1, count=2))
+    assert a.shape == (16, 26, 3)
+    assert np.array_equal(a, np.asarray(pool.generate("singan", seed=1, count=2)))
+    with pytest.raises(ConfigError, match="onnx_module"):
+        from gankit.serve.export import export_onnx
+
+        export_onnx(tmp_path / "singan", tmp_path / "s.onnx")
+
+
 def test_pool_refuses_bad_uploads(toys, tmp_path):
     pool = ModelPool(parse_model_args([str(toys["serve_toy_i2i"])]), max_upload_mb=0.001)
     text = tmp_path / "notes.txt"
