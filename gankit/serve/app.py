@@ -132,6 +132,7 @@ class Server:
 
             raise UsageError("no models to serve; pass --models DIR [DIR ...]")
         self.work = Path(tempfile.mkdtemp(prefix="gankit-serve-"))
+        self._previous_temp = os.environ.get("GRADIO_TEMP_DIR")
         os.environ["GRADIO_TEMP_DIR"] = str(self.work / "gradio")
         os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
         self.pool = pool
@@ -156,6 +157,10 @@ class Server:
             self.demo.close()
         finally:
             shutil.rmtree(self.work, ignore_errors=True)
+            if self._previous_temp is None:
+                os.environ.pop("GRADIO_TEMP_DIR", None)
+            else:
+                os.environ["GRADIO_TEMP_DIR"] = self._previous_temp
 
 
 __all__ = ["Server", "build_app", "VIDEO_EXTENSIONS"]

@@ -158,7 +158,7 @@ def test_server_binds_localhost_and_serves_no_outside_files(server, tmp_path):
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(f"{url}/gradio_api/file={target}", timeout=10)
         assert err.value.code in (403, 404)
-    assert srv.work.exists() and str(srv.work) in str(Path(srv.work))
+    assert srv.work.exists()
 
 
 def test_browser_runs_every_tab(server, photo, clip, tmp_path):
@@ -177,6 +177,7 @@ def test_browser_runs_every_tab(server, photo, clip, tmp_path):
         result = page.locator("#toy-image-output img")
         result.wait_for(state="visible")
         assert result.get_attribute("src")
+        assert any((srv.work / "gradio").rglob("*.png")), "uploads/results outside our folder"
         page.locator("#toy-image-compare img").first.wait_for(state="visible")
         shots.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shots / "serve-app.png"), full_page=True)
