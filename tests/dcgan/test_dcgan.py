@@ -129,6 +129,7 @@ def _train(run: Path, data: Path, max_steps: int) -> dict[str, torch.Tensor]:
     return from_pretrained(run / "model").state_dict()
 
 
+@pytest.mark.slow
 def test_training_exact_resume(tmp_path: Path, disc_folder: Path) -> None:
     straight = _train(tmp_path / "a", disc_folder, 6)
     _train(tmp_path / "b", disc_folder, 3)

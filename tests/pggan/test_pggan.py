@@ -107,6 +107,7 @@ def _run(run: Path, data: Path, steps: int) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "time"} for r in rows]
 
 
+@pytest.mark.slow
 def test_exact_resume_in_the_middle_of_a_fade_in(tmp_path: Path, checkers: Path) -> None:
     straight = _run(tmp_path / "a", checkers, 6)
     first = _run(tmp_path / "b", checkers, 3)
@@ -122,6 +123,7 @@ def test_exact_resume_in_the_middle_of_a_fade_in(tmp_path: Path, checkers: Path)
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_phase_grids_and_growing_gif(tmp_path: Path, checkers: Path) -> None:
     _run(tmp_path / "r", checkers, 10)  # 40 images: phases end at 8, 24 and 40 images
     samples = tmp_path / "r/samples"

@@ -91,6 +91,7 @@ def _run(run: Path, data: Path, steps: int) -> dict[str, torch.Tensor]:
     return from_pretrained(run / "model").state_dict()
 
 
+@pytest.mark.slow
 def test_resnet_training_exact_resume_and_lr_decay(tmp_path: Path, stripes: Path) -> None:
     straight = _run(tmp_path / "a", stripes, 4)
     _run(tmp_path / "b", stripes, 2)
