@@ -17,8 +17,8 @@ from torch import nn
 
 from gankit.core.errors import MissingWeightsError
 
-VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
-VGG19_FILE = "vgg19-dcbb9e9d.pth"
+VGG19_URL: str | None = None
+"""Where to fetch the weights; ``None`` means torchvision's own URL for ``IMAGENET1K_V1``."""
 CONV4_4 = 26
 """Index just past ``conv4_4`` in torchvision's ``vgg19().features`` (pre-activation output)."""
 CAFFE_MEAN = (123.68, 116.779, 103.939)
@@ -53,19 +53,21 @@ class VGGFeatures(nn.Module):
 
 def vgg19_conv4_4(progress: bool = True) -> VGGFeatures:
     """torchvision's ImageNet VGG19 up to ``conv4_4`` (pre-ReLU), downloading it on first use."""
-    from torchvision.models import vgg19
+    from pathlib import Path
 
+    from torchvision.models import VGG19_Weights, vgg19
+
+    url = VGG19_URL or VGG19_Weights.IMAGENET1K_V1.url
     try:
         state = torch.hub.load_state_dict_from_url(
-            VGG19_URL, progress=progress, check_hash=True, map_location="cpu", weights_only=True)
+            url, progress=progress, check_hash=True, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, ValueError) as err:
-        from pathlib import Path
-
-        where = Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
+        name = url.rsplit("/", 1)[1]
+        where = Path(torch.hub.get_dir()) / "checkpoints" / name
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise MissingWeightsError(
             f"VGG19 ImageNet weights are needed for the perceptual losses and could not be "
-            f"downloaded ({reason[:120]}); put {VGG19_FILE} at {where}"
+            f"downloaded ({reason[:120]}); put {name} at {where}"
         ) from None
     net = vgg19()
     net.load_state_dict(state)

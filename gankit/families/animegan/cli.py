@@ -118,11 +118,48 @@ def _train(prog: str, argv: list[str]) -> int:
     return 0
 
 
+def _download(prog: str, argv: list[str]) -> int:
+    parser = ArgumentParser(prog=prog, description=(
+        "Fetch published AnimeGAN generator weights (cached, checksum-checked) and convert "
+        "them to a gankit model folder."))
+    parser.add_argument("name", nargs="?", help="see --list")
+    parser.add_argument("--list", action="store_true", help="list the known weights")
+    parser.add_argument("-o", "--out", default=None, help="model folder (default: the cache)")
+    parser.add_argument("--mirror", default=None, help="folder URL holding the same file names")
+    args = parser.parse_args(argv)
+    from gankit.families.animegan.download import download, list_weights
+
+    if args.list:
+        for name, source, url in list_weights():
+            print(f"{name:18s} {source:18s} {url}")
+        return 0
+    if not args.name:
+        parser.error("give a NAME or --list")
+    print(download(args.name, args.out, args.mirror))
+    return 0
+
+
+def _download_dataset(prog: str, argv: list[str]) -> int:
+    parser = ArgumentParser(prog=prog, description=(
+        "Fetch the original AnimeGAN dataset (photos; Hayao, Shinkai, Paprika) into the cache."))
+    parser.add_argument("--mirror", default=None, help="folder URL holding dataset.zip")
+    args = parser.parse_args(argv)
+    from gankit.families.animegan.download import download_dataset
+
+    root = download_dataset(args.mirror)
+    print(root)
+    print(f"next: gankit animegan prepare --style {root / 'Hayao' / 'style'} "
+          f"--photos {root / 'train_photo'} -o data/hayao")
+    return 0
+
+
 VERBS = {
     "train": ("train G and D (presets v2-hayao, v2-paprika, v2-shinkai, v1-hayao)", _train),
     "prepare": ("build a training folder (edge-smoothed style, data mean) from images", _prepare),
     "stylize": ("photos -> anime images: INPUT... --model M -o OUT", _stylize),
     "video": ("stylize a video (audio kept): IN --model M -o OUT.mp4", _video),
+    "download": ("fetch published weights as a gankit model (NAME or --list)", _download),
+    "download-dataset": ("fetch the original AnimeGAN training data", _download_dataset),
     "convert": ("import animegan2-pytorch / pytorch-animeGAN checkpoints", _convert),
 }
 
