@@ -8,9 +8,9 @@ demodulation rescales each output channel to unit norm, ``w'' = w' / sqrt(sum w'
 shared kernel, rescale the outputs. ``modulated_conv2d`` builds one kernel per sample and runs a
 single grouped convolution (sec. 2.2, "fused"). Both share the up/down-sampling of NVlabs and
 rosinality (transposed convolution then FIR blur; FIR blur then strided convolution), so they
-give the same numbers; tests compare them. Grouped convolutions are fast on GPUs but slow on
-CPUs, so :class:`ModulatedConv2d` picks the fused path on CUDA and the reference path elsewhere
-unless told otherwise.
+give the same numbers; tests compare them. As NVlabs' ``SynthesisBlock`` does
+(``fused_modconv = not training``), :class:`ModulatedConv2d` uses the grouped form for inference
+and the activation-scaling form while training, unless told otherwise.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class ModulatedConv2d(nn.Module):
         self.modulation = EqualLinear(style_dim, in_channels, bias_init=1.0)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        fused = x.is_cuda if self.fused is None else self.fused
+        fused = not self.training if self.fused is None else self.fused
         op = modulated_conv2d if fused else modulated_conv2d_ref
         return op(x, self.weight[0] * self.scale, self.modulation(style), self.demodulate,
                   self.upsample, self.downsample, getattr(self, "blur", None))
