@@ -234,3 +234,16 @@ def test_cli_train_and_generate(tmp_path: Path, checkers: Path) -> None:
     assert gankit_main(["pggan", "generate", "--model", str(run / "model"), "--seeds", "0-3",
                         "-o", str(tmp_path / "grid.png")]) == 0
     assert Image.open(tmp_path / "grid.png").size == (2 + 2 * 10, 2 + 2 * 10)  # 8x8 tiles
+
+
+def test_adam_state_resets_when_a_fade_in_starts_and_ends(checkers: Path) -> None:
+    from gankit.engine import TrainContext
+
+    torch.manual_seed(0)
+    recipe = PGGANRecipe(_config(checkers))
+    recipe.setup(TrainContext(torch.device("cpu")))
+    sizes = []
+    for step in range(5):  # images after each step: 4, 8 (fade starts), 12, 16 (fade ends), 20
+        recipe.train_step(None, step)
+        sizes.append(len(recipe.opt_g.state))
+    assert sizes[0] > 0 and sizes[1] == 0 and sizes[2] > 0 and sizes[3] == 0 and sizes[4] > 0

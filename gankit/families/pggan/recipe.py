@@ -147,8 +147,9 @@ class PGGANRecipe(Recipe):
             self._phase_done(before, level)
         # The networks (and so checkpoints and samples) follow the schedule's new position.
         next_level, next_alpha = self.phase()
-        if next_level != level and cfg.reset_optimizer_on_grow:
-            self.opt_g.state.clear()  # NVlabs' reset_opt_for_new_lod
+        # NVlabs' reset_opt_for_new_lod: fresh Adam moments whenever a fade-in starts or ends.
+        if cfg.reset_optimizer_on_grow and (next_level, next_alpha < 1.0) != (level, alpha < 1.0):
+            self.opt_g.state.clear()
             self.opt_d.state.clear()
         self._set_phase(next_level, next_alpha)
         return {"loss_d": loss_d, "loss_g": loss_g, **parts, "level": float(level),
