@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import signal
+from typing import Any
+
 from gankit.core.cliutil import ArgumentParser
 from gankit.core.errors import UsageError
+
+
+def interrupt_on_sigterm() -> None:
+    """Treat SIGTERM like Ctrl+C, so that servers stop cleanly and remove their temp folders."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def main(prog: str, argv: list[str]) -> int:
@@ -41,10 +53,13 @@ def main(prog: str, argv: list[str]) -> int:
                      max_loaded=args.max_loaded, max_side=args.max_side,
                      max_upload_mb=args.max_upload_mb, max_frames=args.max_frames)
     server = Server(pool, args.host, args.port, args.concurrency, args.queue_size)
+    interrupt_on_sigterm()
     print(f"gankit serve: {len(pool.models)} model(s) on http://{args.host}:{args.port} "
           "(Ctrl+C to stop)")
     try:
         server.launch(block=True)
+    except KeyboardInterrupt:
+        pass
     finally:
         server.close()
     return 0

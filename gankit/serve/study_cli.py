@@ -29,6 +29,9 @@ def _serve(prog: str, argv: list[str]) -> int:
     server = st.make_server(study, args.host, args.port)
     host, port = server.server_address[:2]
     mode = "paired by file name" if study.paired else "random real/fake pairs"
+    from gankit.serve.app_cli import interrupt_on_sigterm
+
+    interrupt_on_sigterm()
     print(f"gankit study: http://{host}:{port}/ ({len(study.pairs)} pairs, {mode}); answers "
           f"-> {args.answers} (Ctrl+C to stop)", flush=True)
     try:

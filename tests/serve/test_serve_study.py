@@ -152,3 +152,24 @@ def test_scripted_participant_in_chromium(folders, tmp_path):
     assert all(r["response_ms"] >= 0 for r in records)
     expected = ["Correct." if r["correct"] else "Wrong: that one was real." for r in records[:2]]
     assert feedback == expected
+
+
+def test_cli_study_serves_on_localhost_and_stops_on_sigterm(folders, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gankit.cli", "study", str(folders[0]), str(folders[1]),
+         "--port", "0", "--answers", str(tmp_path / "a.jsonl")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("gankit study: http://127.0.0.1:"), line + proc.stderr.read()
+        url = line.split()[2]
+        page = urllib.request.urlopen(url, timeout=10).read().decode()
+        assert "Real or fake?" in page and "for 1 second(s)" in page
+        assert "3 pairs, paired by file name" in line
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
