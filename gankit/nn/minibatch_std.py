@@ -2,9 +2,9 @@
 
 The critic sees, as extra feature maps, how much its features vary across a small group of
 samples; a generator that collapses to few modes produces groups with a tell-tale low spread.
-The layout follows NVlabs' releases (PGGAN ``minibatch_stddev_layer``, StyleGAN2 ``MinibatchStdLayer``):
-sample ``n`` belongs to group ``n % (N / G)``, the variance is the biased one over the group, and
-each statistic is averaged over its channel slice and all pixels.
+The layout follows NVlabs' releases (PGGAN ``minibatch_stddev_layer``, StyleGAN2
+``MinibatchStdLayer``): sample ``n`` belongs to group ``n % (N / G)``, the variance is the
+biased one over the group, and each statistic is averaged over its channel slice and all pixels.
 """
 
 from __future__ import annotations
