@@ -183,3 +183,62 @@ def ada_to_tf(s):
         v[f"{b}/mod_bias"] = s[f"{a}.affine.bias"].numpy() - 1
         v[f"{b}/bias"] = s[f"{a}.bias"].numpy()
     return v
+
+
+def random_ada_d_state(size=16, base=256, cmax=32, seed=0):
+    """Random tensors with the names and shapes of an NVlabs 'resnet' ``Discriminator``."""
+    g = torch.Generator().manual_seed(seed)
+
+    def r(*shape, scale=1.0):
+        return torch.randn(*shape, generator=g) * scale
+
+    s = {f"b{size}.fromrgb.weight": r(channels(size, base, cmax), 3, 1, 1),
+         f"b{size}.fromrgb.bias": r(channels(size, base, cmax), scale=0.1)}
+    res = size
+    while res > 4:
+        cin, cout = channels(res, base, cmax), channels(res // 2, base, cmax)
+        s[f"b{res}.conv0.weight"], s[f"b{res}.conv0.bias"] = r(cin, cin, 3, 3), r(cin, scale=.1)
+        s[f"b{res}.conv1.weight"], s[f"b{res}.conv1.bias"] = r(cout, cin, 3, 3), r(cout, scale=.1)
+        s[f"b{res}.skip.weight"] = r(cout, cin, 1, 1)
+        res //= 2
+    c4 = channels(4, base, cmax)
+    s["b4.conv.weight"], s["b4.conv.bias"] = r(c4, c4 + 1, 3, 3), r(c4, scale=0.1)
+    s["b4.fc.weight"], s["b4.fc.bias"] = r(c4, c4 * 16), r(c4, scale=0.1)
+    s["b4.out.weight"], s["b4.out.bias"] = r(1, c4), r(1, scale=0.1)
+    return s
+
+
+def d_forward(s, img, conv_clamp=None):
+    """NVlabs' residual D: blocks (fromrgb, conv0, conv1 down, skip down) and the epilogue."""
+    f = make_kernel([1, 3, 3, 1])
+
+    def conv(x, p, down=False, act=True, gain=1.0, bias=True):
+        w = s[f"{p}.weight"]
+        w = w / math.sqrt(w[0].numel())
+        if down and w.shape[-1] == 3:
+            x = F.conv2d(upfirdn2d_ref(x, f, pad=(2, 2)), w, stride=2)
+        elif down:
+            x = F.conv2d(upfirdn2d_ref(x, f, down=2, pad=(1, 1)), w)
+        else:
+            x = F.conv2d(x, w, padding=w.shape[-1] // 2)
+        if bias:
+            x = x + s[f"{p}.bias"].view(1, -1, 1, 1)
+        x = (F.leaky_relu(x, 0.2) * SQRT2 if act else x) * gain
+        return x if conv_clamp is None else x.clamp(-conv_clamp * gain, conv_clamp * gain)
+
+    size = img.shape[-1]
+    x = conv(img, f"b{size}.fromrgb")
+    res = size
+    while res > 4:
+        y = conv(x, f"b{res}.skip", down=True, act=False, gain=math.sqrt(0.5), bias=False)
+        x = conv(conv(x, f"b{res}.conv0"), f"b{res}.conv1", down=True, gain=math.sqrt(0.5))
+        x = x + y
+        res //= 2
+    n, c, h, w = x.shape
+    group = min(4, n)
+    y = x.reshape(group, -1, 1, c, h, w)
+    y = (y - y.mean(0)).square().mean(0).add(1e-8).sqrt().mean([2, 3, 4])
+    x = torch.cat([x, y.reshape(-1, 1, 1, 1).repeat(group, 1, h, w)], 1)
+    x = conv(x, "b4.conv").flatten(1)
+    x = F.leaky_relu(_fc(x, s["b4.fc.weight"], s["b4.fc.bias"]), 0.2) * SQRT2
+    return _fc(x, s["b4.out.weight"], s["b4.out.bias"])

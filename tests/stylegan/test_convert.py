@@ -131,9 +131,9 @@ class _Rec:
         return self.fn, (self.meta,)
 
 
-def _ada_pickle(state, nv, c_dim=0, conv_clamp=None, extra=None):
+def _ada_pickle(state, nv, c_dim=0, conv_clamp=None, extra=None, d_state=None):
     """An NVlabs-style network pickle (G, D, G_ema, kwargs) built from ADA-layout tensors."""
-    def rec(name, prefix, **attrs):
+    def rec(name, prefix, state=state, **attrs):
         params = {k[len(prefix):]: torch.nn.Parameter(v) for k, v in state.items()
                   if k.startswith(prefix) and "." not in k[len(prefix):]
                   and not k.endswith(("noise_const", "w_avg"))}
@@ -142,7 +142,8 @@ def _ada_pickle(state, nv, c_dim=0, conv_clamp=None, extra=None):
                    and "." not in k[len(prefix):]}
         kids = sorted({k[len(prefix):].split(".")[0] for k in state
                        if k.startswith(prefix) and "." in k[len(prefix):]})
-        modules = {kid: rec(kid, f"{prefix}{kid}.", **_attrs(f"{prefix}{kid}")) for kid in kids}
+        modules = {kid: rec(kid, f"{prefix}{kid}.", state, **_attrs(f"{prefix}{kid}"))
+                   for kid in kids}
         return _Rec(nv.reconstruct, name, nv.payload, params, buffers, modules, **attrs)
 
     def _attrs(path):
@@ -155,7 +156,9 @@ def _ada_pickle(state, nv, c_dim=0, conv_clamp=None, extra=None):
     G = rec("Generator", "", z_dim=W_DIM, c_dim=c_dim, w_dim=W_DIM, img_resolution=16,
             _init_kwargs=nv.EasyDict(z_dim=W_DIM, c_dim=c_dim, mapping_kwargs=nv.EasyDict(
                 num_layers=N_MLP)))
-    data = {"G": G, "D": _Rec(nv.reconstruct, "Discriminator", nv.payload),
+    D = (_Rec(nv.reconstruct, "Discriminator", nv.payload) if d_state is None
+         else rec("Discriminator", "", d_state, c_dim=0, img_resolution=16))
+    data = {"G": G, "D": D,
             "G_ema": G, "training_set_kwargs": {"xflip": True}, "augment_pipe": None}
     if extra is not None:
         data["evil"] = extra
@@ -297,3 +300,85 @@ def test_download_fetches_verifies_caches_and_converts(tmp_path, monkeypatch, lo
     assert main(["stylegan", "download", "ffhq", "--base-url", "http://127.0.0.1:9"]) == 2
     assert "cannot download" in capsys.readouterr().err
     assert not nvlabs_modules.marker.exists()
+
+
+# --- starting training from a published file ---------------------------------------------------
+
+
+def _train_config(init):
+    from gankit.families.stylegan.config import StyleGAN2Config, StyleGANTrainConfig
+
+    gen = StyleGAN2Config(size=16, style_dim=W_DIM, n_mlp=N_MLP, channel_base=256,
+                          channel_max=32)
+    return StyleGANTrainConfig(data="unused", arch="stylegan2_256", generator=gen, batch_size=2,
+                               init=str(init))
+
+
+def _setup(cfg):
+    from gankit.engine.context import TrainContext
+    from gankit.families.stylegan.recipe import StyleGANRecipe
+
+    recipe = StyleGANRecipe(cfg)
+    recipe.setup(TrainContext(torch.device("cpu")))
+    return recipe
+
+
+def test_training_starts_from_an_nvlabs_pickle_with_its_discriminator(tmp_path,
+                                                                      nvlabs_modules):
+    g_state = ref.random_ada_state(n_mlp=N_MLP, w_dim=W_DIM, seed=4)
+    d_state = ref.random_ada_d_state(seed=5)
+    (tmp_path / "net.pkl").write_bytes(_ada_pickle(g_state, nvlabs_modules, d_state=d_state))
+    recipe = _setup(_train_config(tmp_path / "net.pkl"))
+    img = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        got, want = recipe.d(img), ref.d_forward(d_state, img)
+        assert (got - want).abs().max().item() < 1e-5
+        z = _z()
+        ema = recipe.ema.shadow(z, truncation=0.7, noise_mode="const")
+        want_g = ref.forward(g_state, z, 0.7, n_mlp=N_MLP)
+        assert (ema - want_g).abs().max().item() < 1e-5
+    assert not nvlabs_modules.marker.exists()
+
+
+def test_discriminator_import_reproduces_conv_clamp():
+    from gankit.core import registry
+    from gankit.families.stylegan.convert import Persistent, ada_discriminator
+
+    d_state = ref.random_ada_d_state(seed=6)
+
+    def node(prefix):
+        params = {k[len(prefix):]: v for k, v in d_state.items()
+                  if k.startswith(prefix) and "." not in k[len(prefix):]}
+        kids = {k[len(prefix):].split(".")[0] for k in d_state
+                if k.startswith(prefix) and "." in k[len(prefix):]}
+        return Persistent({"type": "class", "class_name": "Discriminator" if not prefix else "L",
+                           "state": {"_parameters": params,
+                                     "_modules": {k: node(f"{prefix}{k}.") for k in kids}}})
+
+    d = registry.build("stylegan2_256_d", size=16, channel_base=256, channel_max=32,
+                       conv_clamp=0.3)
+    full = d.state_dict()
+    full.update(ada_discriminator(node(""), "test"))
+    d.load_state_dict(full)
+    img = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 5
+    with torch.no_grad():
+        assert (d(img) - ref.d_forward(d_state, img, conv_clamp=0.3)).abs().max() < 1e-5
+
+
+def test_training_start_from_rosinality_checkpoint_and_shape_mismatch(tmp_path):
+    from gankit.core import registry
+    from gankit.core.errors import ConfigError
+
+    state = ref.random_ada_state(n_mlp=N_MLP, w_dim=W_DIM, seed=7)
+    ckpt = _rosinality_ckpt(state)
+    d = registry.build("stylegan2_256_d", size=16, channel_base=256, channel_max=32)
+    ckpt["d"] = {k: torch.randn_like(v) for k, v in d.state_dict().items()}
+    torch.save(ckpt, tmp_path / "r.pt")
+    recipe = _setup(_train_config(tmp_path / "r.pt"))
+    torch.testing.assert_close(recipe.d.convs[1].conv1[0].weight,
+                               ckpt["d"]["convs.1.conv1.0.weight"])
+    torch.testing.assert_close(recipe.g.style[1].weight, ckpt["g"]["style.1.weight"])
+    cfg = _train_config(tmp_path / "r.pt")
+    cfg.generator.n_mlp = 3
+    with pytest.raises(ConfigError, match="--generator.n_mlp 2"):
+        _setup(cfg)

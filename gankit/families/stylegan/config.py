@@ -120,6 +120,8 @@ class StyleGANTrainConfig:
     """G EMA half-life in thousands of images (config-f: 10 kimg)."""
     w_avg_decay: float = 0.995
     xflip: bool = False
+    init: str = ""
+    """A rosinality .pt or NVlabs ADA .pkl to start from (G, G EMA and D; transfer learning)."""
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def __post_init__(self) -> None:

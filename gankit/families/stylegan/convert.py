@@ -283,6 +283,42 @@ def _ada_to_gankit(src: dict[str, torch.Tensor], blocks: list[int], n_mlp: int,
     return out
 
 
+def ada_discriminator(D: Persistent, where: str) -> dict[str, torch.Tensor]:
+    """gankit (= rosinality) state of an NVlabs unconditional 'resnet' ``Discriminator``.
+
+    NVlabs' blocks (fromrgb; conv0, conv1 with down-sampling, skip) and epilogue (mbstd, conv,
+    fc, out) compute what rosinality's ``ConvLayer``/``ResBlock``/final layers do, so this is a
+    renaming (their residual gain sqrt(0.5) equals rosinality's division by sqrt(2)).
+    """
+    if D.class_name != "Discriminator":
+        raise CheckpointError(f"{where}: expected an NVlabs Discriminator, got {D.class_name}")
+    src = _module_tensors(D)
+    if int(D.state.get("c_dim") or 0):
+        raise CheckpointError(f"{where}: conditional discriminators are not supported")
+    blocks = sorted((int(m.group(1)) for k in src
+                     if (m := re.fullmatch(r"b(\d+)\.conv1\.weight", k))), reverse=True)
+    if not blocks or any(f"b{r}.skip.weight" not in src for r in blocks) or \
+            f"b{blocks[0]}.fromrgb.weight" not in src:
+        raise CheckpointError(f"{where}: only NVlabs' 'resnet' discriminator (the StyleGAN2 "
+                              "default) is supported")
+    out = {"convs.0.0.weight": src[f"b{blocks[0]}.fromrgb.weight"],
+           "convs.0.1.bias": src[f"b{blocks[0]}.fromrgb.bias"]}
+    for k, res in enumerate(blocks, start=1):
+        out[f"convs.{k}.conv1.0.weight"] = src[f"b{res}.conv0.weight"]
+        out[f"convs.{k}.conv1.1.bias"] = src[f"b{res}.conv0.bias"]
+        out[f"convs.{k}.conv2.1.weight"] = src[f"b{res}.conv1.weight"]
+        out[f"convs.{k}.conv2.2.bias"] = src[f"b{res}.conv1.bias"]
+        out[f"convs.{k}.skip.1.weight"] = src[f"b{res}.skip.weight"]
+    for ours, theirs in (("final_conv.0.weight", "b4.conv.weight"),
+                         ("final_conv.1.bias", "b4.conv.bias"),
+                         ("final_linear.0.weight", "b4.fc.weight"),
+                         ("final_linear.0.bias", "b4.fc.bias"),
+                         ("final_linear.1.weight", "b4.out.weight"),
+                         ("final_linear.1.bias", "b4.out.bias")):
+        out[ours] = src[theirs]
+    return out
+
+
 # --- NVlabs TF-era layout -----------------------------------------------------------------------
 
 
@@ -393,6 +429,32 @@ def read_generator(path: str | os.PathLike[str], network: str = "g_ema"
         if isinstance(G, Persistent):
             return (*ada_generator(G, str(path)), "nvlabs")
     raise CheckpointError(f"{path}: neither a rosinality checkpoint nor an NVlabs network pickle")
+
+
+def read_training_networks(path: str | os.PathLike[str]
+                           ) -> tuple[StyleGAN2Config, dict[str, dict[str, torch.Tensor]]]:
+    """G, G_ema and D states (gankit layout) of a rosinality or NVlabs ADA file, to fine-tune.
+
+    Optimiser states are not carried over (NVlabs' pickles hold none).
+    """
+    path = Path(path)
+    cfg, g_ema, fmt = read_generator(path, "g_ema")
+    if fmt == "nvlabs-tf":
+        raise CheckpointError(f"{path}: TF-era discriminators are not imported; start from an "
+                              "ADA .pkl or a rosinality .pt, or convert the generator only")
+    if fmt == "rosinality":
+        ckpt = load_rosinality(path)
+        if "g" not in ckpt or "d" not in ckpt:
+            raise CheckpointError(f"{path}: a training start needs 'g', 'g_ema' and 'd'")
+        g = dict(ckpt["g"])
+        if "latent_avg" in g_ema:
+            g["latent_avg"] = g_ema["latent_avg"]
+        return cfg, {"g": g, "g_ema": g_ema, "d": dict(ckpt["d"])}
+    data = restricted_load(path)
+    if not isinstance(data.get("D"), Persistent) or not isinstance(data.get("G"), Persistent):
+        raise CheckpointError(f"{path}: a training start needs the G, G_ema and D networks")
+    return cfg, {"g": ada_generator(data["G"], str(path))[1], "g_ema": g_ema,
+                 "d": ada_discriminator(data["D"], str(path))}
 
 
 def convert(path: str | os.PathLike[str], out: str | os.PathLike[str], network: str = "g_ema",

@@ -324,11 +324,25 @@ class StyleGAN1Generator(_StyleGenerator):
 # --- Discriminator ---------------------------------------------------------------------------
 
 
+class Clamp(nn.Module):
+    """Clamp to +-``limit`` (NVlabs' ``conv_clamp`` on layers without an activation)."""
+
+    def __init__(self, limit: float) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clamp(-self.limit, self.limit)
+
+
 class ConvLayer(nn.Sequential):
-    """(Blur +) equalised conv (+ bias and scaled leaky ReLU); rosinality's ``ConvLayer``."""
+    """(Blur +) equalised conv (+ bias and scaled leaky ReLU); rosinality's ``ConvLayer``.
+
+    ``clamp`` limits the output as NVlabs' ``conv_clamp`` does (after the activation).
+    """
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, downsample: bool = False,
-                 bias: bool = True, activate: bool = True) -> None:
+                 bias: bool = True, activate: bool = True, clamp: float | None = None) -> None:
         layers: list[nn.Module] = []
         if downsample:
             p = (len(BLUR_KERNEL) - 2) + (kernel_size - 1)
@@ -337,18 +351,21 @@ class ConvLayer(nn.Sequential):
                                   padding=0 if downsample else kernel_size // 2,
                                   bias=bias and not activate))
         if activate:
-            layers.append(FusedLeakyReLU(out_ch, bias=bias))
+            layers.append(FusedLeakyReLU(out_ch, bias=bias, clamp=clamp))
+        elif clamp is not None:
+            layers.append(Clamp(clamp))
         super().__init__(*layers)
 
 
 class ResBlock(nn.Module):
     """Residual down-sampling block scaled by 1/sqrt(2) (StyleGAN2 sec. 4.1, fig. 7c)."""
 
-    def __init__(self, in_ch: int, out_ch: int) -> None:
+    def __init__(self, in_ch: int, out_ch: int, clamp: float | None = None) -> None:
         super().__init__()
-        self.conv1 = ConvLayer(in_ch, in_ch, 3)
-        self.conv2 = ConvLayer(in_ch, out_ch, 3, downsample=True)
-        self.skip = ConvLayer(in_ch, out_ch, 1, downsample=True, activate=False, bias=False)
+        self.conv1 = ConvLayer(in_ch, in_ch, 3, clamp=clamp)
+        self.conv2 = ConvLayer(in_ch, out_ch, 3, downsample=True, clamp=clamp)
+        self.skip = ConvLayer(in_ch, out_ch, 1, downsample=True, activate=False, bias=False,
+                              clamp=clamp)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (self.conv2(self.conv1(x)) + self.skip(x)) / math.sqrt(2)
@@ -360,15 +377,15 @@ class StyleGAN2Discriminator(nn.Module):
     def __init__(self, config: StyleGAN2Config) -> None:
         super().__init__()
         self.config = cfg = config
-        ch = cfg.channels
-        convs: list[nn.Module] = [ConvLayer(3, ch(cfg.size), 1)]
+        ch, clamp = cfg.channels, cfg.conv_clamp
+        convs: list[nn.Module] = [ConvLayer(3, ch(cfg.size), 1, clamp=clamp)]
         in_ch = ch(cfg.size)
         for i in range(cfg.log_size, 2, -1):
-            convs.append(ResBlock(in_ch, ch(2 ** (i - 1))))
+            convs.append(ResBlock(in_ch, ch(2 ** (i - 1)), clamp))
             in_ch = ch(2 ** (i - 1))
         self.convs = nn.Sequential(*convs)
         self.stddev_group, self.stddev_feat = 4, 1
-        self.final_conv = ConvLayer(in_ch + 1, ch(4), 3)
+        self.final_conv = ConvLayer(in_ch + 1, ch(4), 3, clamp=clamp)
         self.final_linear = nn.Sequential(
             EqualLinear(ch(4) * 4 * 4, ch(4), activation="lrelu"), EqualLinear(ch(4), 1))
 

@@ -142,6 +142,11 @@ def lazy_adam(params: Any, lr: float, betas: tuple[float, float], eps: float,
     return torch.optim.Adam(params, lr=lr * c, betas=(betas[0] ** c, betas[1] ** c), eps=eps)
 
 
+def _derived_keys(module: torch.nn.Module) -> set[str]:
+    """State entries a file may lack: fixed filter kernels and the W average (then estimated)."""
+    return {k for k in module.state_dict() if k.endswith(".kernel") or k == "latent_avg"}
+
+
 def discriminator_name(arch: str) -> str:
     """The residual D for a generator name (StyleGAN1 mode uses the StyleGAN2 D of its size)."""
     return "stylegan2_1024_d" if arch.startswith("stylegan1") else f"{arch}_d"
@@ -168,6 +173,28 @@ class StyleGANRecipe(Recipe):
         decay = 0.5 ** (cfg.batch_size * ctx.world_size / (cfg.ema_kimg * 1000))
         self.ema = ExponentialMovingAverage(self.g, decay)
         self.pl_mean = 0.0
+        if cfg.init:
+            self._load_init(cfg.init)
+
+    def _load_init(self, path: str) -> None:
+        """Start from a published network (a resumed run's checkpoint then overrides this)."""
+        import dataclasses
+
+        from gankit.families.stylegan.convert import read_training_networks
+
+        file_cfg, states = read_training_networks(path)
+        ours = dataclasses.asdict(self.cfg.generator)
+        diff = {k: v for k, v in dataclasses.asdict(file_cfg).items() if ours.get(k) != v}
+        if diff:
+            flags = " ".join(f"--generator.{k} {v}" for k, v in diff.items())
+            raise ConfigError(f"{path} holds a different architecture; add: {flags}")
+        for module, key in ((self.g, "g"), (self.ema.shadow, "g_ema"), (self.d, "d")):
+            full = module.state_dict()
+            full.update({k: v.to(full[k]) for k, v in states[key].items() if k in full})
+            missing = set(module.state_dict()) - set(states[key]) - _derived_keys(module)
+            if missing or set(states[key]) - set(full):
+                raise ConfigError(f"{path}: {key} does not fit {self.cfg.arch}")
+            module.load_state_dict(full)
 
     def dataset(self) -> torch.utils.data.Dataset:
         return ImageDataset(self.cfg.data, self.cfg.generator.size)
