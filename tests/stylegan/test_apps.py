@@ -131,6 +131,18 @@ def test_cli_mistakes_are_one_line_errors(model_dir, tmp_path, capsys, monkeypat
     assert message in err and len(err.splitlines()) == 1
 
 
+def test_project_without_lpips_weights_offline_is_a_clear_error(model_dir, tmp_path, capsys,
+                                                                 monkeypatch):
+    monkeypatch.setenv("GANKIT_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    Image.new("RGB", (20, 16), "red").save(tmp_path / "t.png")
+    assert main(["stylegan", "project", str(tmp_path / "t.png"), "--model", str(model_dir),
+                 "--steps", "2", "-o", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "weights" in err and "--weights" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "p").exists()
+
+
 def test_pickle_given_as_model_points_to_convert(tmp_path, capsys):
     (tmp_path / "net.pkl").write_bytes(b"x")
     assert main(["stylegan", "generate", "--model", str(tmp_path / "net.pkl")]) == 2

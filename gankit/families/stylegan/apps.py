@@ -213,11 +213,15 @@ def interpolate(model: ModelLike, seeds: Sequence[int], out: str | os.PathLike[s
     return write_video(list(images), out, fps)
 
 
-def default_distance(device: torch.device) -> Distance:
-    """LPIPS with VGG16 (the NVlabs projector's metric); MissingWeightsError offline."""
+def default_distance(device: torch.device,
+                     weights: str | os.PathLike[str] | None = None) -> Distance:
+    """LPIPS with VGG16 (the NVlabs projector's metric); MissingWeightsError offline.
+
+    ``weights``: a local copy of torchvision's VGG16 ImageNet weights.
+    """
     from gankit.metrics.perceptual import lpips_model
 
-    return lpips_model("vgg", device=device)
+    return lpips_model("vgg", weights=weights, device=device)
 
 
 def _noise_regularizer(noises: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -237,12 +241,14 @@ def project(model: ModelLike, target: str | os.PathLike[str] | torch.Tensor,
             out: str | os.PathLike[str] | None = None, steps: int = 1000, lr: float = 0.1,
             w_avg_samples: int = 10_000, noise_weight: float = 1e5, seed: int = 303,
             distance: Distance | None = None, video: bool = True,
-            device: torch.device | str | None = None) -> dict[str, Any]:
+            device: torch.device | str | None = None,
+            weights: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Find the W whose image matches ``target`` (StyleGAN2 sec. 5 and app. D, NVlabs projector).
 
     Optimises one W (broadcast to every layer) and the noise maps with Adam, a learning-rate
     ramp, decaying noise added to W and the noise auto-correlation penalty. ``distance(a, b)``
-    compares [-1, 1] images (LPIPS-VGG by default; tests inject a small network). Writes
+    compares [-1, 1] images (LPIPS-VGG by default, ``weights`` a local VGG16 file; tests inject
+    a small network). Writes
     ``projected_w.npz`` (NVlabs' layout), ``proj.png``, ``target.png`` and ``proj.mp4``.
     """
     if steps < 1:
@@ -257,7 +263,7 @@ def project(model: ModelLike, target: str | os.PathLike[str] | torch.Tensor,
         from gankit.core.images import pil_to_tensor, read_image
 
         tgt = pil_to_tensor(fit_square(read_image(target), size))[None].to(dev)
-    dist = distance if distance is not None else default_distance(dev)
+    dist = distance if distance is not None else default_distance(dev, weights)
 
     def shrink(x: torch.Tensor) -> torch.Tensor:  # the projector compares at <= 256 px
         return F.interpolate(x, size=(256, 256), mode="area") if x.shape[2] > 256 else x

@@ -85,11 +85,13 @@ def _project(prog: str, argv: list[str]) -> int:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=303)
     parser.add_argument("--no-video", action="store_true", help="skip proj.mp4")
+    parser.add_argument("--weights", default=None,
+                        help="local copy of torchvision's VGG16 weights (for LPIPS offline)")
     parser.add_argument("-o", "--out", default="projection", help="output folder")
     add_device_argument(parser)
     args = parser.parse_args(argv)
     res = apps.project(args.model, args.target, args.out, steps=args.steps, seed=args.seed,
-                       video=not args.no_video, device=args.device)
+                       video=not args.no_video, device=args.device, weights=args.weights)
     print(f"{Path(args.out)} (final distance {res['losses'][-1]:.4f})")
     return 0
 
