@@ -139,6 +139,7 @@ def stream(source: Source, extractor: Extractor, batch_size: int = 50,
     total = count(source, limit) if progress else 0
     bar_ctx: Any = None
     if progress:
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -147,8 +148,9 @@ def stream(source: Source, extractor: Extractor, batch_size: int = 50,
             TimeRemainingColumn,
         )
 
+        # On stderr, so that ``--json`` output on stdout stays clean.
         bar_ctx = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
-                           TimeRemainingColumn(), transient=True)
+                           TimeRemainingColumn(), transient=True, console=Console(stderr=True))
         bar_ctx.start()
         task = bar_ctx.add_task(label, total=total)
     try:
