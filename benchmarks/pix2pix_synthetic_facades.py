@@ -1,13 +1,13 @@
 """The README figure: Pix2Pix trained here, on CPU, on synthetic "facades" (label map -> photo).
 
     .venv/bin/python benchmarks/pix2pix_synthetic_facades.py --out runs/p2p-facades \
-        [--steps 600] [--size 64] [--figure docs/images/pix2pix-synthetic-facades.png]
+        [--steps 400] [--size 64] [--ngf 16] [--figure docs/images/pix2pix-synthetic-facades.png]
 
 The published facades cannot be downloaded on the development machines, so this script draws a
 facade-like paired set itself: B is a CMP-style label map (wall, windows, door, balcony, each a
 flat colour) and A a "photo" rendered from it (brick texture, shaded glass, wooden door, sky).
 It trains labels -> photo (BtoA, as the facades preset) with the facades recipe scaled down
-(ResNet-6 generator, ngf 32, 64 px, batch 4), evaluates PSNR/SSIM on held-out pairs and saves
+(ResNet-6 generator, ngf 16, 64 px, batch 4), evaluates PSNR/SSIM on held-out pairs and saves
 an input | output | target grid of test images.
 """
 
@@ -76,8 +76,9 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/p2p-facades")
-    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--steps", type=int, default=400)
     p.add_argument("--size", type=int, default=64)
+    p.add_argument("--ngf", type=int, default=16)
     p.add_argument("--train", type=int, default=200)
     p.add_argument("--test", type=int, default=6)
     p.add_argument("--figure", default="docs/images/pix2pix-synthetic-facades.png")
@@ -87,7 +88,7 @@ def main() -> None:
     write_split(out / "data" / "test", 10_000, a.test, a.size)
     load = a.size + a.size // 8
     rc = gankit(["pix2pix", "train", "--data", str(out / "data"), "--preset", "facades",
-                 "--generator", "resnet_6blocks", "--ngf", "32", "--ndf", "32",
+                 "--generator", "resnet_6blocks", "--ngf", str(a.ngf), "--ndf", str(a.ngf),
                  "--batch-size", "4", "--load-size", str(load), "--crop-size", str(a.size),
                  "--trainer.max_steps", str(a.steps), "--trainer.sample_every", "100",
                  "--trainer.checkpoint_every", "200", "--trainer.progress", "false",

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gankit.core.checkpoint import from_pretrained
-from gankit.core.errors import ConfigError
+from gankit.core.errors import CheckpointError, ConfigError
 from gankit.engine import Trainer, TrainerConfig
 from gankit.families.pix2pix.config import PRESETS, TrainConfig
 from gankit.families.pix2pix.recipe import Pix2PixRecipe, lr_factor, random_jitter
@@ -95,6 +95,13 @@ def test_other_objectives_and_grayscale_train(tmp_path, gan_mode):
     _run(cfg, tmp_path / "run", 2)
     g = from_pretrained(tmp_path / "run" / "model")
     assert g(torch.zeros(1, 1, 8, 8)).shape == (1, 1, 8, 8)
+
+
+def test_resuming_with_other_network_settings_is_a_clear_error(tmp_path):
+    data = write_aligned(tmp_path / "d", 2)
+    _run(_config(data, batch_size=1), tmp_path / "run", 1)
+    with pytest.raises(CheckpointError, match="other network settings"):
+        _run(_config(data, batch_size=1, ndf=8), tmp_path / "run", 2)
 
 
 def test_unet_crop_must_fit_the_network(tmp_path):

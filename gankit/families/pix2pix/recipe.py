@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.core import registry
-from gankit.core.errors import ConfigError
+from gankit.core.errors import CheckpointError, ConfigError
 from gankit.engine import Recipe, TrainContext
 from gankit.families.pix2pix.config import (
     PatchConfig,
@@ -216,4 +216,14 @@ class Pix2PixRecipe(Recipe):
 
     def export_model(self) -> nn.Module:
         return self.G
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume; a checkpoint of differently sized networks is a clear error, not a crash."""
+        try:
+            super().load_state_dict(state)
+        except (RuntimeError, ValueError, KeyError) as err:
+            first = str(err).strip().splitlines()[0]
+            raise CheckpointError(
+                "the run folder's checkpoint was written with other network settings "
+                f"({first}); train into a new --out, or keep the original settings") from None
 
