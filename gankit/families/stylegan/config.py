@@ -133,8 +133,18 @@ class StyleGANTrainConfig:
             raise ValueError("pl_batch_shrink must be >= 1 and leave at least one sample")
 
 
+TOTAL_KIMG = 25_000
+"""Training length of NVlabs' stylegan2 ``run_training.py`` (25M real images shown to D)."""
+SNAPSHOT_KIMG = 200
+"""NVlabs' network snapshot interval: 50 ticks of 4 kimg."""
+
+
 def _preset(arch: str, gen: StyleGAN2Config, batch: int, gamma: float) -> StyleGANTrainConfig:
-    return StyleGANTrainConfig(arch=arch, generator=gen, batch_size=batch, r1_gamma=gamma)
+    per_snapshot = math.ceil(SNAPSHOT_KIMG * 1000 / batch)
+    trainer = TrainerConfig(max_steps=math.ceil(TOTAL_KIMG * 1000 / batch),
+                            checkpoint_every=per_snapshot, sample_every=per_snapshot)
+    return StyleGANTrainConfig(arch=arch, generator=gen, batch_size=batch, r1_gamma=gamma,
+                               trainer=trainer)
 
 
 PRESETS: dict[str, StyleGANTrainConfig] = {
