@@ -228,8 +228,12 @@ def ada_generator(G: Persistent, where: str) -> tuple[StyleGAN2Config, dict[str,
     fp16 = sum(bool(_as_persistent(G, "synthesis", f"b{r}").state.get("use_fp16"))
                for r in blocks)
     c_dim = int(G.state.get("c_dim") or 0)
+    w_dim = src["mapping.fc0.weight"].shape[0]
+    if src["mapping.fc0.weight"].shape[1] != w_dim * (2 if c_dim else 1):
+        raise CheckpointError(f"{where}: z_dim differs from w_dim ({w_dim}); gankit's mapping "
+                              "network takes latents of the style size")
     cfg = StyleGAN2Config(
-        size=blocks[-1], style_dim=src["mapping.fc0.weight"].shape[0], n_mlp=len(fcs),
+        size=blocks[-1], style_dim=w_dim, n_mlp=len(fcs),
         lr_mlp=float(_as_persistent(G, "mapping", "fc0").state.get("bias_gain", 0.01)),
         channel_base=cbase, channel_max=cmax, c_dim=c_dim,
         conv_clamp=None if conv_clamp is None else float(conv_clamp), num_fp16_res=fp16)
