@@ -121,7 +121,9 @@ class Moments:
         return (self.shift + mean).cpu().numpy(), sigma.cpu().numpy()
 
 
-def _device_of(extractor: Extractor, device: torch.device | str | None) -> torch.device:
+def extractor_device(extractor: Extractor,
+                     device: torch.device | str | None = None) -> torch.device:
+    """``device`` if given, else where the extractor's parameters are (CPU for plain callables)."""
     if device is not None:
         return torch.device(device)
     try:
@@ -135,7 +137,7 @@ def stream(source: Source, extractor: Extractor, batch_size: int = 50,
            limit: int | None = None, progress: bool = False,
            label: str = "features") -> Iterator[torch.Tensor]:
     """Features (N_batch x D, on ``device``) batch by batch, with an optional progress bar."""
-    dev = _device_of(extractor, device)
+    dev = extractor_device(extractor, device)
     total = count(source, limit) if progress else 0
     bar_ctx: Any = None
     if progress:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from gankit.core.errors import BadInputError
+from gankit.metrics.features import extractor_device
 from gankit.metrics.frechet import frechet_distance, gaussian_stats
 
 Extractor = Callable[[torch.Tensor], torch.Tensor]
@@ -57,10 +58,7 @@ def sifid(real: torch.Tensor, fakes: torch.Tensor,
         from gankit.metrics.extractors import cached
 
         extractor = cached("sifid")
-    try:
-        device = next(extractor.parameters()).device  # type: ignore[union-attr]
-    except (AttributeError, StopIteration):
-        device = real.device
+    device = extractor_device(extractor)
     with torch.no_grad():
         mu_r, sigma_r = patch_stats(real.to(device), extractor)
         out = []

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from gankit.core.errors import BadInputError
+from gankit.core.errors import BadInputError, GankitError
 from gankit.metrics import evaluate, features
 from gankit.metrics.frechet import frechet_distance, gaussian_stats
 
@@ -136,3 +136,26 @@ def test_fid_of_identical_statistics_is_zero_even_for_singular_covariance():
     mu, sigma = gaussian_stats(x)
     scale = np.trace(sigma)
     assert abs(frechet_distance(mu, sigma, mu, sigma)) < 1e-6 * scale
+
+
+def test_fid_monitor_logs_every_k_steps_without_disturbing_training_rng(tmp_path):
+    from gankit.metrics.monitor import FIDMonitor
+
+    real = _folder(tmp_path, "real", 8, 10)
+    ext = MeanColour()
+    monitor = FIDMonitor(real, every=3, n=6, extractor=ext, extractor_id="mean-colour",
+                         batch_size=4)
+
+    def generate(k):
+        return torch.rand(k, 3, 16, 16) * 2 - 1
+
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    logged = [monitor(step, generate) for step in range(6)]
+    assert [bool(x) for x in logged] == [False, False, True, False, False, True]
+    assert torch.equal(torch.rand(1), expected_next)  # the training RNG stream is untouched
+    assert logged[2]["fid"] == pytest.approx(logged[5]["fid"])  # fixed seed, same samples
+    assert logged[2]["fid"] > 0
+    with pytest.raises(GankitError, match="every >= 1"):
+        FIDMonitor(real, every=0)
