@@ -1,12 +1,13 @@
 """The Gradio web app behind ``gankit serve``: one tab per family that has a model.
 
 Tabs are built per model *kind* (see :mod:`gankit.serve.protocol`), never per family: an
-image-to-image family gets "Image" (upload, style choice, before/after) and "Video" tabs, a
+image-to-image family gets "Image" (upload, style choice, before/after) and "Video" tabs; a
 latent generator or sampler family a "Generate" tab with seed, count and, when the model
-takes it, a truncation slider. Requests go through Gradio's queue with a concurrency limit;
-uploads land in this app's own temporary folder (``GRADIO_TEMP_DIR``), the only place files
-are served from (Gradio docs, "File access": only the cache and ``allowed_paths`` are served,
-and we allow none). Fonts are the browser's own, so the page works offline.
+takes it, a truncation slider, plus a "Mix" tab for generators that can mix styles. Requests go
+through Gradio's queue with a concurrency limit; uploads land in this app's own temporary folder
+(``GRADIO_TEMP_DIR``), the only place files are served from (Gradio docs, "File access": only
+the cache and ``allowed_paths`` are served, and we allow none). Fonts are the browser's own, so
+the page works offline.
 """
 
 from __future__ import annotations
@@ -101,6 +102,34 @@ def _latent_section(gr: Any, pool: ModelPool, family: str, names: list[str]) -> 
         run.click(fn, [model, seed, count, trunc], [out], api_name=f"{family}_generate")
 
 
+def _mix_section(gr: Any, pool: ModelPool, family: str, names: list[str]) -> None:
+    layers = max(pool.served(n).info.mixing for n in names)
+    with gr.Tab("Mix", elem_id=f"{family}-mix-tab"):
+        gr.Markdown("Style mixing: the first *crossover* style layers (coarse: pose, shape) "
+                    "come from seed A, the rest (colours, texture) from seed B.")
+        model = gr.Dropdown(names, value=names[0], label="Model", elem_id=f"{family}-mix-model")
+        with gr.Row():
+            seed_a = gr.Number(0, precision=0, minimum=0, label="Seed A",
+                               elem_id=f"{family}-mix-seed-a")
+            seed_b = gr.Number(1, precision=0, minimum=0, label="Seed B",
+                               elem_id=f"{family}-mix-seed-b")
+            cross = gr.Slider(1, layers - 1, value=max(1, min(4, layers - 1)), step=1,
+                              label="Crossover layer", elem_id=f"{family}-mix-crossover")
+            trunc = gr.Slider(0.0, 1.0, value=0.7, step=0.05, label="Truncation psi",
+                              elem_id=f"{family}-mix-truncation")
+        out = gr.Image(type="pil", label="A | B | mix", format="png", interactive=False,
+                       height=IMAGE_HEIGHT, elem_id=f"{family}-mix-output")
+        run = gr.Button("Mix", variant="primary", elem_id=f"{family}-mix-run")
+
+        def fn(name: str, a: float | None, b: float | None, c: float, psi: float) -> Any:
+            try:
+                return pool.mix(name, int(a or 0), int(b or 0), int(c), float(psi))
+            except GankitError as err:
+                raise _gr_error(err) from None
+
+        run.click(fn, [model, seed_a, seed_b, cross, trunc], [out], api_name=f"{family}_mix")
+
+
 def build_app(pool: ModelPool, work: Path, concurrency: int = 1, queue_size: int = 16) -> Any:
     """The ``gr.Blocks`` app for ``pool``'s models (not yet launched)."""
     import gradio as gr
@@ -118,6 +147,9 @@ def build_app(pool: ModelPool, work: Path, concurrency: int = 1, queue_size: int
                         _video_section(gr, pool, family, i2i, work / "videos")
                     if latent:
                         _latent_section(gr, pool, family, latent)
+                    mixing = [n for n in latent if pool.served(n).info.mixing]
+                    if mixing:
+                        _mix_section(gr, pool, family, mixing)
     demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
     return demo
 

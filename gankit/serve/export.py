@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,7 +135,14 @@ def export_onnx(
                     raise
                 exporter = "dynamo"
         if exporter == "dynamo":
-            _export(module, inputs, tmp, spec, axes, max(opset, 18), dynamo=True)
+            try:
+                _export(module, inputs, tmp, spec, axes, max(opset, 18), dynamo=True)
+            except Exception as err:  # noqa: BLE001 - exporter failures have many types
+                text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()
+                first = text.splitlines()[0][:200] if text else ""
+                hint = " (try without --dynamic)" if dynamic else ""
+                raise ConfigError(f"cannot export {type(model).__name__} to ONNX{hint}: "
+                                  f"{type(err).__name__}: {first}") from None
         proto = onnx.load(str(tmp))
         for key, value in metadata_for(model, spec, truncation).items():
             entry = proto.metadata_props.add()

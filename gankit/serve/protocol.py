@@ -14,6 +14,11 @@ Every registered network is classified into one *kind*:
     ``forward`` takes a keyword ``truncation`` (StyleGAN's truncation trick), the web app shows
     a truncation slider and export bakes ``--truncation`` into the graph; if it takes
     ``noise_mode``, export passes ``noise_mode="const"`` so the graph is deterministic.
+    Style mixing (StyleGAN1 sec. 3.1) is offered when the network has
+    ``style_mix(z_a, z_b, crossover: int, truncation: float) -> images`` (the first
+    ``crossover`` style layers from ``z_a``, the rest from ``z_b``), or the StyleGAN generator
+    API ``mapping(z)``, ``truncate(w, psi)``, ``synthesis(ws, noise)``,
+    ``noise_inputs(batch, "const")`` and ``n_latent``.
 
 ``sampler``
     ``forward(n=..., generator=...)`` returns ``n`` random images in [-1, 1] drawing all its
@@ -59,6 +64,8 @@ class ModelInfo:
     z_dim: int = 0
     size_multiple: int = 1
     truncation: bool = False
+    mixing: int = 0
+    """Number of style layers a latent generator can mix (0: no style mixing)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -99,7 +106,33 @@ def describe(model: nn.Module, role: str = "generator") -> ModelInfo:
         z_dim=int(z_dim) if kind == "latent" else 0,
         size_multiple=max(1, int(getattr(model, "size_multiple", 1))),
         truncation=kind == "latent" and _forward_takes(model, "truncation"),
+        mixing=style_layers(model) if kind == "latent" else 0,
     )
+
+
+MIXING_API = ("mapping", "truncate", "synthesis", "noise_inputs")
+
+
+def style_layers(model: nn.Module) -> int:
+    """How many style layers ``model`` can mix (``n_latent``), 0 when it cannot mix."""
+    n = getattr(model, "n_latent", 0)
+    if not isinstance(n, int) or n < 2:
+        return 0
+    if hasattr(model, "style_mix") or all(hasattr(model, m) for m in MIXING_API):
+        return n
+    return 0
+
+
+def style_mix(model: nn.Module, z_a: torch.Tensor, z_b: torch.Tensor, crossover: int,
+              truncation: float = 1.0) -> torch.Tensor:
+    """Images whose first ``crossover`` style layers come from ``z_a`` and the rest from ``z_b``
+    (StyleGAN1 sec. 3.1, fig. 3), with constant noise so that only the styles differ."""
+    if hasattr(model, "style_mix"):
+        return model.style_mix(z_a, z_b, crossover, truncation)
+    ws_a = model.truncate(model.mapping(z_a), truncation)
+    ws_b = model.truncate(model.mapping(z_b), truncation)
+    ws = torch.cat([ws_a[:, :crossover], ws_b[:, crossover:]], dim=1)
+    return model.synthesis(ws, model.noise_inputs(ws.shape[0], "const"))
 
 
 class _LatentWrapper(nn.Module):

@@ -94,6 +94,14 @@ def parse_model_args(items: list[str]) -> list[ServedModel]:
     return out
 
 
+def seed_latents(seeds: Any, z_dim: int) -> torch.Tensor:
+    """One latent per seed, ``numpy.random.RandomState(seed).randn(z_dim)``: the seed convention
+    of NVlabs' ``generate.py`` (stylegan2-ada-pytorch), so a seed names the same image here as in
+    other StyleGAN tools."""
+    rows = [np.random.RandomState(int(s) % 2**32).randn(z_dim) for s in seeds]
+    return torch.from_numpy(np.stack(rows)).float()
+
+
 class ModelPool:
     """Lazily loaded, cached models, and the three things the app does with them."""
 
@@ -197,8 +205,9 @@ class ModelPool:
     @torch.no_grad()
     def generate(self, name: str, seed: int, count: int = 1,
                  truncation: float = 1.0) -> Image.Image:
-        """``count`` images from ``seed``: latents (truncated when the model supports it) for a
-        latent generator, the noise generator's seed for a sampler."""
+        """``count`` images from ``seed``: for a latent generator the latents of seeds
+        ``seed .. seed + count - 1`` (see :func:`seed_latents`), truncated when the model supports
+        it; for a sampler, the seed of its noise generator."""
         served = self.served(name)
         if served.info.kind not in ("latent", "sampler"):
             raise BadInputError(f"{name} is a {served.info.kind} model, not a generator of "
@@ -209,21 +218,48 @@ class ModelPool:
             raise BadInputError("truncation must be between 0 and 1")
         model = self.get(name)
         device = next(model.parameters()).device
-        gen = torch.Generator().manual_seed(int(seed))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             if served.info.kind == "sampler":
                 images = model(n=count, generator=torch.Generator(device).manual_seed(int(seed)))
-            elif served.info.truncation:
-                z = torch.randn(count, served.info.z_dim, generator=gen).to(device)
-                images = model(z, truncation=float(truncation))
             else:
-                images = model(torch.randn(count, served.info.z_dim, generator=gen).to(device))
+                z = seed_latents(range(int(seed), int(seed) + count), served.info.z_dim)
+                if served.info.truncation:
+                    images = model(z.to(device), truncation=float(truncation))
+                else:
+                    images = model(z.to(device))
         from torchvision.utils import make_grid
 
         grid = make_grid(images.float().cpu().clamp(-1, 1), nrow=min(count, 4), padding=2,
                          pad_value=1.0)
         return tensor_to_pil(grid)
+
+    @torch.no_grad()
+    def mix(self, name: str, seed_a: int, seed_b: int, crossover: int,
+            truncation: float = 1.0) -> Image.Image:
+        """Three images side by side: ``seed_a``, ``seed_b`` and the mix that takes the first
+        ``crossover`` style layers (coarse: pose, shape) from A and the rest from B."""
+        from gankit.serve.protocol import style_mix
+
+        served = self.served(name)
+        layers = served.info.mixing
+        if not layers:
+            raise BadInputError(f"{name} does not support style mixing")
+        if not 1 <= crossover < layers:
+            raise BadInputError(f"crossover must be between 1 and {layers - 1}")
+        if not 0.0 <= truncation <= 1.0:
+            raise BadInputError("truncation must be between 0 and 1")
+        model = self.get(name)
+        device = next(model.parameters()).device
+        z_a = seed_latents([int(seed_a)], served.info.z_dim).to(device)
+        z_b = seed_latents([int(seed_b)], served.info.z_dim).to(device)
+        images = torch.cat([style_mix(model, z_a, z_a, layers - 1, truncation),
+                            style_mix(model, z_b, z_b, layers - 1, truncation),
+                            style_mix(model, z_a, z_b, int(crossover), truncation)])
+        from torchvision.utils import make_grid
+
+        return tensor_to_pil(make_grid(images.float().cpu().clamp(-1, 1), nrow=3, padding=2,
+                                       pad_value=1.0))
 
     def video_file(self, name: str, path: str | None, out_dir: Path) -> Path:
         """Stylise every frame of an uploaded video (up to ``max_frames``) into an H.264 MP4.

@@ -7,6 +7,7 @@ two kinds of :mod:`gankit.serve.protocol`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from torch import nn
 
 from gankit.core import registry
 from gankit.core.checkpoint import save_pretrained
+from gankit.core.errors import ConfigError
 
 
 @dataclass
@@ -64,10 +66,42 @@ class ToyLatent(nn.Module):
         return torch.tanh(self.conv(h))
 
 
+def register_style_toy() -> str | None:
+    """``serve_toy_stylegan``: the tree's real StyleGAN2 generator (found by registry name,
+    not imported) at a tiny default config, given ``z_dim`` if the family does not set it."""
+    name = "serve_toy_stylegan"
+    try:
+        registry.get(name)
+        return name
+    except ConfigError:
+        pass
+    try:
+        base = registry.get("stylegan2_64")
+    except ConfigError:
+        return None
+    tiny = dataclasses.make_dataclass(
+        "TinyStyleConfig", [("size", int, 8), ("style_dim", int, 16), ("n_mlp", int, 1),
+                            ("channel_base", int, 64), ("channel_max", int, 8)],
+        bases=(base.config_cls,))
+
+    class StyleWithZ(base.builder):
+        def __init__(self, config) -> None:
+            super().__init__(config)
+            if not hasattr(self, "z_dim"):
+                self.z_dim = config.style_dim
+
+    registry.register(name, family="toy", role="generator", config_cls=tiny)(StyleWithZ)
+    return name
+
+
 def make_models(root: Path) -> dict[str, Path]:
     """Save one seeded model of each toy kind under ``root``; returns name -> folder."""
     torch.manual_seed(0)
     out = {}
-    for name in ("serve_toy_i2i", "serve_toy_latent"):
+    names = ["serve_toy_i2i", "serve_toy_latent"]
+    style = register_style_toy()
+    if style:
+        names.append(style)
+    for name in names:
         out[name] = save_pretrained(registry.build(name).eval(), root / name)
     return out

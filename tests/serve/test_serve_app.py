@@ -52,6 +52,15 @@ def test_pool_describes_without_loading_and_caches(toys, photo):
     c = np.asarray(pool.generate("gen", seed=3, count=2, truncation=1.0))
     assert a.shape == (20, 38, 3) and np.array_equal(a, b) and not np.array_equal(a, c)
     assert pool.loads == 2
+    import torch
+
+    from gankit.core.images import tensor_to_pil
+
+    z = torch.from_numpy(np.random.RandomState(5).randn(1, 16)).float()  # NVlabs seed convention
+    with torch.no_grad():
+        expect = tensor_to_pil(pool.get("gen")(z, truncation=0.5)[0].clamp(-1, 1))
+    got = pool.generate("gen", seed=5, count=1, truncation=0.5)
+    assert np.array_equal(np.asarray(got), np.asarray(expect))
 
 
 def test_singan_pyramid_is_served_as_a_sampler(tmp_path):
@@ -79,6 +88,25 @@ def test_singan_pyramid_is_served_as_a_sampler(tmp_path):
         from gankit.serve.export import export_onnx
 
         export_onnx(tmp_path / "singan", tmp_path / "s.onnx")
+
+
+def test_style_mixing_of_a_real_stylegan2(toys):
+    """The tree's StyleGAN2 generator (plus ``z_dim``) is a latent model with truncation and
+    style mixing; the mix differs from both parents and crossover is checked."""
+    if "serve_toy_stylegan" not in toys:
+        pytest.skip("no StyleGAN2 generator registered in this tree")
+    pool = ModelPool(parse_model_args([str(toys["serve_toy_stylegan"])]))
+    info = pool.served("serve_toy_stylegan").info
+    assert (info.kind, info.z_dim, info.truncation) == ("latent", 16, True)
+    assert info.mixing == 4
+    grid = np.asarray(pool.mix("serve_toy_stylegan", 0, 1, 2, 0.7)).astype(int)
+    assert grid.shape == (12, 32, 3)
+    a, b, m = grid[2:10, 2:10], grid[2:10, 12:20], grid[2:10, 22:30]
+    assert np.abs(a - b).max() > 0 and np.abs(m - a).max() > 0 and np.abs(m - b).max() > 0
+    assert np.array_equal(grid, np.asarray(pool.mix("serve_toy_stylegan", 0, 1, 2, 0.7)))
+    with pytest.raises(BadInputError, match="crossover must be between 1 and 3"):
+        pool.mix("serve_toy_stylegan", 0, 1, 4)
+    assert pool.generate("serve_toy_stylegan", 3, 2, 0.5).size == (22, 12)
 
 
 def test_pool_refuses_bad_uploads(toys, tmp_path):
@@ -142,8 +170,7 @@ def test_cli_serve_errors(tmp_path, capsys):
 def server(toys):
     from gankit.serve.app import Server
 
-    pool = ModelPool(parse_model_args([str(toys["serve_toy_i2i"]),
-                                       str(toys["serve_toy_latent"])]))
+    pool = ModelPool(parse_model_args([str(p) for p in toys.values()]))
     srv = Server(pool, port=None)
     url = srv.launch(block=False)
     yield srv, url.rstrip("/")
@@ -190,3 +217,8 @@ def test_browser_runs_every_tab(server, photo, clip, tmp_path):
         page.locator("#toy-generate-run").click()
         page.locator("#toy-generate-output img").wait_for(state="visible")
         assert srv.pool.loads == 2
+        if "serve_toy_stylegan" in srv.pool.models:
+            page.get_by_role("tab", name="Mix").click()
+            page.locator("#toy-mix-run").click()
+            page.locator("#toy-mix-output img").wait_for(state="visible")
+            assert srv.pool.loads == 3

@@ -138,8 +138,9 @@ def test_real_family_generators_export(name, overrides, size, tmp_path):
 
 @pytest.mark.slow
 def test_stylegan2_exports_through_the_protocol(tmp_path):
-    """StyleGAN2 with ``z_dim`` (the one protocol attribute it must add; set here on the
-    instance) exports with truncation baked in and constant noise, via the dynamo fallback."""
+    """StyleGAN2 (given ``z_dim`` here if the family does not set it) exports with truncation
+    baked in and constant noise, via the dynamo fallback, at a fixed batch of 1: its modulated
+    convolution groups by batch, which ONNX cannot leave dynamic."""
     try:
         registry.get("stylegan2_64")
     except ConfigError:
@@ -149,8 +150,8 @@ def test_stylegan2_exports_through_the_protocol(tmp_path):
                            channel_max=8).eval()
     if not hasattr(model, "z_dim"):
         model.z_dim = model.config.style_dim
-    out = export_onnx(model, tmp_path / "sg2.onnx", truncation=0.7, dynamic=True)
-    z = torch.randn(2, 16, generator=torch.Generator().manual_seed(5))
+    out = export_onnx(model, tmp_path / "sg2.onnx", truncation=0.7)
+    z = torch.randn(1, 16, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         ref = model(z, truncation=0.7, noise_mode="const")
     assert (OnnxModel(out)(z) - ref).abs().max() < 1e-4
