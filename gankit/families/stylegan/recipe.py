@@ -162,6 +162,9 @@ class StyleGANRecipe(Recipe):
         if registry.get(config.arch).family != "stylegan" or \
                 registry.get(config.arch).role != "generator":
             raise ConfigError(f"{config.arch!r} is not a StyleGAN generator")
+        if config.generator.c_dim:
+            raise ConfigError("conditional training is not supported yet (generator.c_dim must "
+                              "be 0); conditional NVlabs models can be imported and sampled")
 
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
