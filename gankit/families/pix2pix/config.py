@@ -115,7 +115,16 @@ class PixelConfig(NetworkConfig):
 
 @dataclass
 class TrainConfig:
-    """A Pix2Pix training run; defaults are the paper's facades setting (appendix 6.2-6.3)."""
+    """A Pix2Pix training run; defaults are the paper's facades setting (appendix 6.2-6.3).
+
+    ``data`` is an aligned (A|B files) or two-folder (A/, B/) set, ``phase`` its subfolder.
+    ``load_size``/``crop_size`` are one int (square) or [height, width]: pairs are resized to
+    ``load_size`` and randomly cropped to ``crop_size`` ("random jitter", appendix 6.2) with
+    ``preprocess resize_and_crop``; ``crop`` skips the resize, ``none`` uses whole images.
+    ``epochs`` at constant lr are followed by ``epochs_decay`` of linear decay to zero.
+    ``lambda_gp`` weighs the gradient penalty of ``gan_mode wgangp`` (Gulrajani et al. 2017).
+    ``channels_last``, ``fused_adam`` (CUDA) and ``compile`` only change speed.
+    """
 
     data: str = ""
     phase: str = "train"
