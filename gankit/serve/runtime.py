@@ -189,7 +189,7 @@ class ModelPool:
             raise BadInputError(f"{name} is a {served.info.kind} model, not image-to-image")
         model = self.get(name)
         if served.onnx:
-            return model.stylize(self._fit(img, 8))
+            return model.stylize(self._fit(img.convert("RGB"), 1))
         img = self._fit(img.convert("RGB"), served.info.size_multiple)
         device = next(model.parameters()).device
         x = pil_to_tensor(img)[None].to(device)

@@ -105,3 +105,29 @@ def make_models(root: Path) -> dict[str, Path]:
     for name in names:
         out[name] = save_pretrained(registry.build(name).eval(), root / name)
     return out
+
+
+def v3_like_graph(path, layout="NHWC", channels=3, fixed=None):
+    """An ONNX graph with the AnimeGANv3 contract: y = tanh(2x) on an NHWC float input."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    h, w = fixed or ("h", "w")
+    if layout == "NHWC":
+        shape = ["n", h, w, channels]
+    else:
+        shape = ["n", channels, h, w]
+    nodes = [
+        helper.make_node("Mul", ["AnimeGANv3_input:0", "two"], ["scaled"]),
+        helper.make_node("Tanh", ["scaled"], ["generator/main/out:0"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "v3",
+        [helper.make_tensor_value_info("AnimeGANv3_input:0", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("generator/main/out:0", TensorProto.FLOAT, shape)],
+        [helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path

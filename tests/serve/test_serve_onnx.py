@@ -13,7 +13,7 @@ from PIL import Image
 pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
-from serve_toys import make_models  # noqa: E402
+from serve_toys import make_models, v3_like_graph  # noqa: E402
 
 from gankit.cli import main as cli_main  # noqa: E402
 from gankit.core import registry  # noqa: E402
@@ -157,33 +157,8 @@ def test_stylegan2_exports_through_the_protocol(tmp_path):
     assert (OnnxModel(out)(z) - ref).abs().max() < 1e-4
 
 
-def _v3_like_graph(path, layout="NHWC", channels=3, fixed=None):
-    """An ONNX graph with the AnimeGANv3 contract: y = tanh(2x) on an NHWC float input."""
-    from onnx import TensorProto, helper
-
-    h, w = fixed or ("h", "w")
-    if layout == "NHWC":
-        shape = ["n", h, w, channels]
-    else:
-        shape = ["n", channels, h, w]
-    nodes = [
-        helper.make_node("Mul", ["AnimeGANv3_input:0", "two"], ["scaled"]),
-        helper.make_node("Tanh", ["scaled"], ["generator/main/out:0"]),
-    ]
-    graph = helper.make_graph(
-        nodes, "v3",
-        [helper.make_tensor_value_info("AnimeGANv3_input:0", TensorProto.FLOAT, shape)],
-        [helper.make_tensor_value_info("generator/main/out:0", TensorProto.FLOAT, shape)],
-        [helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path
-
-
 def test_third_party_v3_contract(tmp_path):
-    path = _v3_like_graph(tmp_path / "AnimeGANv3_Test.onnx")
+    path = v3_like_graph(tmp_path / "AnimeGANv3_Test.onnx")
     img = Image.fromarray(np.full((300, 421, 3), (200, 100, 20), np.uint8))
     runner = ThirdPartyStylizer(path)
     assert (runner.layout, runner.multiple) == ("NHWC", 8)
@@ -194,17 +169,17 @@ def test_third_party_v3_contract(tmp_path):
     x = np.array([200, 100, 20], np.float32) / 127.5 - 1
     expect = np.clip((np.tanh(2 * x) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
     assert np.abs(np.asarray(out)[150, 200].astype(int) - expect).max() <= 1
-    tiny = _v3_like_graph(tmp_path / "AnimeGANv3_tiny_Cute.onnx")
+    tiny = v3_like_graph(tmp_path / "AnimeGANv3_tiny_Cute.onnx")
     assert ThirdPartyStylizer(tiny).model_size(421, 300) == (416, 288)
 
 
 def test_third_party_fixed_size_and_misfits(tmp_path):
-    fixed = _v3_like_graph(tmp_path / "fixed.onnx", fixed=(256, 320))
+    fixed = v3_like_graph(tmp_path / "fixed.onnx", fixed=(256, 320))
     assert ThirdPartyStylizer(fixed).model_size(1000, 50) == (320, 256)
-    nchw = _v3_like_graph(tmp_path / "v2.onnx", layout="NCHW")
+    nchw = v3_like_graph(tmp_path / "v2.onnx", layout="NCHW")
     img = Image.new("RGB", (260, 270), (10, 20, 30))
     assert stylize_onnx(img, nchw).size == (260, 270)
-    gray = _v3_like_graph(tmp_path / "gray.onnx", channels=1)
+    gray = v3_like_graph(tmp_path / "gray.onnx", channels=1)
     with pytest.raises(BadInputError, match="does not fit the AnimeGANv3 ONNX contract"):
         ThirdPartyStylizer(gray)
     junk = tmp_path / "junk.onnx"
@@ -226,3 +201,17 @@ def test_stylize_onnx_takes_gankit_exports(toys, tmp_path):
         ref = ((model(x)[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).numpy()
     got = np.asarray(stylize_onnx(crop, out), np.float32)
     assert np.abs(got - ref).max() <= 1
+
+
+def test_onnx_files_are_served_in_the_app(tmp_path):
+    from gankit.serve.runtime import ModelPool, parse_model_args
+
+    path = v3_like_graph(tmp_path / "AnimeGANv3_Test.onnx")
+    pool = ModelPool(parse_model_args([f"v3={path}"]))
+    served = pool.served("v3")
+    assert (served.family, served.info.kind, served.onnx) == ("animegan", "image2image", True)
+    photo = tmp_path / "p.png"
+    Image.new("RGB", (300, 260), (200, 100, 20)).save(photo)
+    before, after = pool.image_file("v3", str(photo))
+    assert after.size == (300, 260)
+    assert np.asarray(after)[100, 100, 0] > 200
