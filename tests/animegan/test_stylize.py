@@ -114,3 +114,28 @@ def test_usage_errors(tmp_path, capsys, v2_model_dir):
     rc, err = _run(["animegan", "stylize", str(tmp_path / "0.png"), "--model",
                     str(v2_model_dir), "-o", str(tmp_path / "x.png"), "--batch", "0"], capsys)
     assert rc == 2 and "--batch" in err
+
+
+def test_bf16_close_to_fp32():
+    torch.manual_seed(2)
+    g32 = registry.build("animegan_v2_generator")
+    g16 = registry.build("animegan_v2_generator")
+    g16.load_state_dict(g32.state_dict())
+    x = _to_tensor(np.asarray(photo(32, 48)))
+    with pytest.warns(UserWarning) if not _native_bf16() else _nothing():
+        r16 = Runner(g16, torch.device("cpu"), "bf16")
+    y16 = r16(x)
+    y32 = Runner(g32, torch.device("cpu"))(x)
+    assert y16.dtype == torch.float32 and _psnr(y16, y32) >= 40.0
+
+
+def _native_bf16() -> bool:
+    from gankit.engine.context import cpu_has_native_bf16
+
+    return cpu_has_native_bf16()
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()
