@@ -63,6 +63,16 @@ def test_old_instance_norm_files_with_running_stats_load(make):
         assert (ours(x) - modern(x)).abs().max().item() < 1e-5
 
 
+def test_batchnorm_files_without_num_batches_tracked_load():
+    """The published models were saved by PyTorch < 0.4.1, before BatchNorm had that buffer."""
+    ref = randomise(RefUnet(3, 3, 8, 2, "batch"))
+    state = {k: v for k, v in ref.state_dict().items() if not k.endswith("num_batches_tracked")}
+    ours = convert_state_dict(state)
+    x = torch.randn(1, 3, 256, 256)
+    with torch.no_grad():
+        assert (ours(x) - ref(x)).abs().max().item() < 1e-5
+
+
 def test_detection_reads_sizes_and_dropout():
     name, cfg = detect(RefUnet(1, 3, 8, 8, "batch").state_dict())
     assert (name, cfg.input_nc, cfg.output_nc, cfg.ngf, cfg.norm) == (

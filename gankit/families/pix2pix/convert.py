@@ -7,10 +7,11 @@ from the keys and shapes instead, so there are no flags to get wrong:
 - the U-Net nests ``model.model.1.model.3.model...`` once per level -> ``num_downs``;
 - the ResNet has ``model.N.conv_block.M`` blocks; a ``conv_block.6`` conv means dropout;
 - the PatchGAN is a flat ``model.N`` of 4x4 convs -> ``n_layers``; the PixelGAN is ``net.N``;
-- BatchNorm leaves ``weight``/``running_mean`` pairs; the InstanceNorm of files written before
-  PyTorch 0.4 leaves only ``running_mean``/``running_var`` (dropped, as the reference's
-  ``__patch_instance_norm_state_dict`` does); otherwise a biased conv means instance norm and an
-  unbiased one means no norm.
+- BatchNorm leaves ``weight``/``running_mean`` pairs (files of PyTorch < 0.4.1, such as the
+  published models, lack ``num_batches_tracked``; it is set to 0 as PyTorch itself does);
+- the InstanceNorm of files written before PyTorch 0.4 leaves only ``running_mean/var``
+  (dropped, as the reference's ``__patch_instance_norm_state_dict`` does); otherwise a biased
+  conv means instance norm and an unbiased one means no norm.
 """
 
 from __future__ import annotations
@@ -153,6 +154,9 @@ def convert_state_dict(state: dict[str, torch.Tensor]) -> torch.nn.Module:
     expected = model.state_dict()
     clean = {k: v for k, v in state.items()
              if k in expected or not k.endswith(_STAT_SUFFIXES)}
+    for k in expected.keys() - clean.keys():
+        if k.endswith(".num_batches_tracked"):  # files from before PyTorch 0.4.1 lack it
+            clean[k] = torch.zeros((), dtype=torch.long)
     missing = sorted(set(expected) - set(clean))
     unexpected = sorted(set(clean) - set(expected))
     if missing or unexpected:
