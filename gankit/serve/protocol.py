@@ -44,7 +44,7 @@ exported or served; the error says which of these names to add.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -66,7 +66,6 @@ class ModelInfo:
     truncation: bool = False
     mixing: int = 0
     """Number of style layers a latent generator can mix (0: no style mixing)."""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _forward_takes(model: nn.Module, name: str) -> bool:

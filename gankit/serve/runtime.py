@@ -88,6 +88,9 @@ def parse_model_args(items: list[str]) -> list[ServedModel]:
         if not sep or os.path.exists(item):
             name, source = None, item
         served = inspect_source(source, name)
+        if served.info.kind not in ("image2image", "latent", "sampler"):
+            raise UsageError(f"{source}: a {served.info.kind} model can be exported but has no "
+                             "web page")
         if any(s.name == served.name for s in out):
             raise UsageError(f"two models are named {served.name!r}; use NAME=SOURCE")
         out.append(served)
