@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,9 +26,12 @@ from gankit.core.device import resolve_device
 from gankit.core.errors import BadInputError, CheckpointError, UsageError
 from gankit.core.images import IMAGE_EXTENSIONS, expand_inputs, read_image, save_image
 from gankit.families.animegan.convert import convert
+from gankit.families.animegan.download import download, download_dataset
+from gankit.families.animegan.prepare import prepare
 from gankit.nn.image_norm import frozen_norm_stats
 
-__all__ = ["Runner", "convert", "load_model", "stylize", "stylize_image", "stylize_tiled", "video"]
+__all__ = ["Runner", "convert", "download", "download_dataset", "load_model", "prepare",
+           "stylize", "stylize_image", "stylize_tiled", "train", "video"]
 
 STRIDE = 4
 """The generators downsample twice by 2: inputs are padded to a multiple of 4."""
@@ -260,3 +264,25 @@ def video(
     runner = Runner(load_model(model), resolve_device(device), precision)
     return stylize_video(src, output, frames_transform(runner, tile, overlap), batch=batch,
                          start=start, duration=duration, pipeline=pipeline, progress=progress)
+
+
+def train(config: Any, run_dir: str | os.PathLike[str],
+          feature_extractor: torch.nn.Module | None = None) -> Path:
+    """Train (or resume) in ``run_dir`` with an ``AnimeGANTrainConfig``; returns the model folder.
+
+    The schedule is the paper's, in epochs: ``trainer.max_steps`` becomes epochs x batches per
+    epoch of the dataset.
+    """
+    from gankit.engine import Trainer
+    from gankit.engine.data import steps_per_epoch
+    from gankit.families.animegan.recipe import AnimeGANRecipe
+
+    recipe = AnimeGANRecipe(config, feature_extractor)
+    n = len(recipe.dataset())
+    spe = steps_per_epoch(n, config.batch_size)
+    if spe < 1:
+        raise BadInputError(f"{config.data}: {n} image(s), fewer than one batch of "
+                            f"{config.batch_size}")
+    config.trainer.max_steps = config.epochs * spe
+    Trainer(recipe, run_dir, config.trainer).run()
+    return Path(run_dir) / "model"

@@ -96,25 +96,12 @@ def _train(prog: str, argv: list[str]) -> int:
     parsed = parse_run_config(prog, AnimeGANTrainConfig, argv, presets=PRESETS,
                               default_preset="v2-hayao", add_arguments=extra,
                               description="Train AnimeGAN on a folder made by `prepare`.")
-    from gankit.engine import Trainer
-    from gankit.engine.data import steps_per_epoch
-    from gankit.families.animegan.recipe import AnimeGANRecipe
+    from gankit.families.animegan.apps import train
 
     cfg = parsed.config
-    recipe = AnimeGANRecipe(cfg)
     run_dir = Path(parsed.args.run)
-    n = len(recipe.dataset())
-    spe = steps_per_epoch(n, cfg.batch_size)
-    if spe < 1:
-        from gankit.core.errors import BadInputError
-
-        raise BadInputError(f"{cfg.data}: {n} image(s), fewer than one batch of "
-                            f"{cfg.batch_size}")
-    # The paper's schedule is in epochs; the engine counts steps.
-    cfg.trainer.max_steps = cfg.epochs * spe
     write_config(parsed.dump(), run_dir / "config.yaml")
-    Trainer(recipe, run_dir, cfg.trainer).run()
-    print(run_dir / "model")
+    print(train(cfg, run_dir))
     return 0
 
 
