@@ -68,6 +68,15 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     return x, (h, w)
 
 
+@contextlib.contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed test-time dropout without disturbing the caller's random state."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
 def _run(model: nn.Module, batch: torch.Tensor, dropout_at_test: bool) -> torch.Tensor:
     padded, (h, w) = pad_to_multiple(batch, size_multiple(model))
     mode = paper_test_mode(model) if dropout_at_test else contextlib.nullcontext()
@@ -118,7 +127,6 @@ def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
     net = load_generator(model, dev)
     files = expand_inputs(inputs)
     dests = _output_paths(files, Path(output))
-    torch.manual_seed(seed)
     written: list[Path] = []
     pending: list[tuple[torch.Tensor, Path]] = []
 
@@ -130,12 +138,13 @@ def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
             written.append(save_image(out, dest))
         pending.clear()
 
-    for f, dest in zip(files, dests, strict=True):
-        x = _input_tensor(f, net.config.input_nc, side)
-        if pending and (len(pending) == batch_size or pending[0][0].shape != x.shape):
-            flush()
-        pending.append((x, dest))
-    flush()
+    with _seeded(seed, dev):
+        for f, dest in zip(files, dests, strict=True):
+            x = _input_tensor(f, net.config.input_nc, side)
+            if pending and (len(pending) == batch_size or pending[0][0].shape != x.shape):
+                flush()
+            pending.append((x, dest))
+        flush()
     return written
 
 
@@ -221,12 +230,12 @@ def evaluate(model: ModelLike, data: str | os.PathLike[str], out_dir: str | os.P
         from gankit.metrics.extractors import cached
 
         lpips_network = cached("lpips-alex")
-    torch.manual_seed(seed)
     rows: list[dict[str, Any]] = []
     confusion = np.zeros((max(num_classes, 1),) * 2, dtype=np.int64)
     for i, pair in enumerate(dataset.pairs):
         a, b = dataset[i]
-        out = _run(net, a.unsqueeze(0).to(dev), dropout_at_test)[0]
+        with _seeded(seed + i, dev):
+            out = _run(net, a.unsqueeze(0).to(dev), dropout_at_test)[0]
         row: dict[str, Any] = {"name": pair.name, "file": f"{pair.name}.png",
                                "psnr": psnr(out, b), "ssim": ssim(out, b)}
         if lpips_network is not None:
