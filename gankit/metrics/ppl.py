@@ -60,10 +60,14 @@ def _seeded(fn: GeneratorFn, latents: torch.Tensor, noise_seed: int) -> torch.Te
 
 
 def ppl(generator_fn: GeneratorFn, latent_fn: LatentFn, distance: Distance | None = None, *,
-        num_samples: int = 100_000, epsilon: float = 1e-4, space: str = "w",
+        num_samples: int = 50_000, epsilon: float = 1e-4, space: str = "w",
         sampling: str = "end", crop: bool = False, batch_size: int = 16, seed: int = 0,
         device: torch.device | str | None = None) -> float:
-    """Perceptual path length; ``distance(img0, img1)`` defaults to LPIPS with VGG16."""
+    """Perceptual path length; ``distance(img0, img1)`` defaults to LPIPS with VGG16.
+
+    ``num_samples`` defaults to 50,000 paths as NVlabs' ``ppl2_wend`` metric (the StyleGAN1 paper
+    used 100,000).
+    """
     if space not in ("z", "w"):
         raise UsageError(f"PPL space must be z or w, got {space!r}")
     if sampling not in ("full", "end"):
