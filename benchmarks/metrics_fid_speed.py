@@ -1,4 +1,4 @@
-"""Fréchet distance core: gankit's eigendecomposition route vs scipy's sqrtm route, same run.
+"""Fréchet distance core: gankit's Cholesky + eigenvalue route vs scipy's sqrtm route, same run.
 
     python benchmarks/metrics_fid_speed.py [--dim 2048] [--n 50000] [--device cpu|cuda]
 
