@@ -6,6 +6,10 @@ the mean and covariance, accumulated in float64 without keeping the features. Th
 a real folder are cached as ``.npz`` keyed by the files' content hashes, the extractor and the
 resize setting, so training-time FID does not recompute them and any change to the folder
 invalidates them.
+
+Under ``torch.distributed`` (e.g. ``torchrun``, as the engine's DDP runs), each process extracts
+every ``world``-th image and the results are combined: moments by ``all_reduce``, features by
+``all_gather`` back into the single-process order, so every rank gets the same numbers.
 """
 
 from __future__ import annotations
@@ -60,9 +64,23 @@ def _load(path: Path, size: int | None) -> torch.Tensor:
     return pil_to_tensor(img)
 
 
+def process_group() -> tuple[int, int]:
+    """(rank, world size) of the initialised ``torch.distributed`` group, else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def iter_batches(source: Source, batch_size: int = 50, size: int | None = None,
-                 limit: int | None = None) -> Iterator[torch.Tensor]:
-    """[-1, 1] image batches; images of different sizes go in different batches."""
+                 limit: int | None = None, shard: tuple[int, int] = (0, 1)
+                 ) -> Iterator[torch.Tensor]:
+    """[-1, 1] image batches of shard ``(rank, world)`` (every world-th image from rank).
+
+    Images of different sizes go in different batches.
+    """
+    rank, world = shard
     if batch_size < 1:
         raise BadInputError(f"batch size must be >= 1, got {batch_size}")
     if isinstance(source, torch.Tensor):
@@ -72,14 +90,14 @@ def iter_batches(source: Source, batch_size: int = 50, size: int | None = None,
             raise BadInputError("no images given (empty tensor)")
         if limit is not None and len(source) < limit:
             raise BadInputError(f"{len(source)} image(s) given, fewer than the {limit} asked for")
-        source = source[:limit]
+        source = source[:limit][rank::world]
         if size is not None and source.shape[-2:] != (size, size):
             source = torch.nn.functional.interpolate(source, (size, size), mode="bicubic",
                                                      align_corners=False).clamp(-1, 1)
         yield from source.split(batch_size)
         return
     batch: list[torch.Tensor] = []
-    for path in list_images(source, limit):
+    for path in list_images(source, limit)[rank::world]:
         img = _load(path, size)
         if batch and (len(batch) == batch_size or img.shape != batch[0].shape):
             yield torch.stack(batch)
@@ -113,6 +131,31 @@ class Moments:
         self.total += f.sum(0)
         self.outer += f.T @ f
 
+    def all_reduce(self, device: torch.device) -> None:
+        """Combine the moments of all processes (each saw one shard) on every process."""
+        import torch.distributed as dist
+
+        dim = torch.tensor([0 if self.total is None else self.total.numel()], device=device)
+        dist.all_reduce(dim, op=dist.ReduceOp.MAX)
+        d = int(dim)
+        count = torch.tensor([float(self.n)], dtype=torch.float64, device=device)
+        weighted_mean = torch.zeros(d, dtype=torch.float64, device=device)
+        second = torch.zeros(d, d, dtype=torch.float64, device=device)
+        if self.n and self.shift is not None and self.total is not None and self.outer is not None:
+            offset = self.total / self.n
+            mean = self.shift + offset
+            scatter = self.outer - self.n * torch.outer(offset, offset)
+            weighted_mean += self.n * mean.to(device)
+            second += (scatter + self.n * torch.outer(mean, mean)).to(device)
+        for t in (count, weighted_mean, second):
+            dist.all_reduce(t)
+        self.n = int(count)
+        if self.n == 0:
+            return
+        mean = weighted_mean / self.n
+        self.shift, self.total = mean, torch.zeros_like(mean)
+        self.outer = second - self.n * torch.outer(mean, mean)
+
     def stats(self) -> tuple[np.ndarray, np.ndarray]:
         if self.n < 2 or self.shift is None or self.total is None or self.outer is None:
             raise BadInputError(f"need at least 2 images for a covariance, got {self.n}")
@@ -136,9 +179,14 @@ def stream(source: Source, extractor: Extractor, batch_size: int = 50,
            device: torch.device | str | None = None, size: int | None = None,
            limit: int | None = None, progress: bool = False,
            label: str = "features") -> Iterator[torch.Tensor]:
-    """Features (N_batch x D, on ``device``) batch by batch, with an optional progress bar."""
+    """Features (N_batch x D, on ``device``) of this process's shard, batch by batch.
+
+    The progress bar, if asked for, shows rank 0's share.
+    """
     dev = extractor_device(extractor, device)
-    total = count(source, limit) if progress else 0
+    rank, world = process_group()
+    progress = progress and rank == 0
+    total = len(range(rank, count(source, limit), world)) if progress else 0
     bar_ctx: Any = None
     if progress:
         from rich.console import Console
@@ -157,7 +205,7 @@ def stream(source: Source, extractor: Extractor, batch_size: int = 50,
         task = bar_ctx.add_task(label, total=total)
     try:
         with torch.no_grad():
-            for batch in iter_batches(source, batch_size, size, limit):
+            for batch in iter_batches(source, batch_size, size, limit, (rank, world)):
                 feats = extractor(batch.to(dev))
                 if feats.dim() != 2:
                     feats = feats.flatten(1)
@@ -171,15 +219,44 @@ def stream(source: Source, extractor: Extractor, batch_size: int = 50,
 
 def extract(source: Source, extractor: Extractor, **kwargs: Any) -> torch.Tensor:
     """All features of ``source`` (N x D, float32 on the CPU); see :func:`stream` for options."""
-    return torch.cat([f.float().cpu() for f in stream(source, extractor, **kwargs)])
+    parts = [f.float() for f in stream(source, extractor, **kwargs)]
+    _, world = process_group()
+    if world == 1:
+        if not parts:
+            raise BadInputError("no images to extract features from")
+        return torch.cat(parts).cpu()
+    return _gather_in_order(parts, extractor_device(extractor, kwargs.get("device")), world)
+
+
+def _gather_in_order(parts: list[torch.Tensor], device: torch.device,
+                     world: int) -> torch.Tensor:
+    """Every rank's features, put back in the order a single process would produce."""
+    import torch.distributed as dist
+
+    local = torch.cat(parts).to(device) if parts else torch.zeros(0, 0, device=device)
+    shape = torch.tensor([local.shape[0], local.shape[1]], device=device)
+    shapes = [torch.zeros_like(shape) for _ in range(world)]
+    dist.all_gather(shapes, shape)
+    rows, dim = max(int(s[0]) for s in shapes), max(int(s[1]) for s in shapes)
+    padded = torch.zeros(rows, dim, device=device)
+    padded[: local.shape[0], : local.shape[1]] = local
+    gathered = [torch.zeros_like(padded) for _ in range(world)]
+    dist.all_gather(gathered, padded)
+    total = sum(int(s[0]) for s in shapes)
+    out = torch.empty(total, dim)
+    for r, (part, s) in enumerate(zip(gathered, shapes, strict=True)):
+        out[r::world] = part[: int(s[0])].cpu()
+    return out
 
 
 def statistics(source: Source, extractor: Extractor, **kwargs: Any
                ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance of the features of ``source``, streamed."""
+    """Mean and covariance of the features of ``source``, streamed (and combined across ranks)."""
     moments = Moments()
     for feats in stream(source, extractor, **kwargs):
         moments.update(feats)
+    if process_group()[1] > 1:
+        moments.all_reduce(extractor_device(extractor, kwargs.get("device")))
     return moments.stats()
 
 
