@@ -147,3 +147,11 @@ def test_pickle_given_as_model_points_to_convert(tmp_path, capsys):
     (tmp_path / "net.pkl").write_bytes(b"x")
     assert main(["stylegan", "generate", "--model", str(tmp_path / "net.pkl")]) == 2
     assert "convert" in capsys.readouterr().err
+
+
+def test_generator_exports_to_onnx_with_truncation_baked_in(model_dir, tmp_path):
+    from gankit.serve.export import export_onnx, verify_export
+
+    path = export_onnx(model_dir, tmp_path / "g.onnx", truncation=0.7)
+    g = apps.load_generator(model_dir, "cpu")
+    assert verify_export(g, path, truncation=0.7) < 1e-4
