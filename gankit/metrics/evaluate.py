@@ -34,6 +34,15 @@ def _network(kind: str, weights: PathLike, device: Any) -> torch.nn.Module:
     return net.to(resolve_device(device or "auto"))
 
 
+def default_fid_extractor(inception: PathLike = None,
+                          device: Any = None) -> tuple[torch.nn.Module, str]:
+    """The standard FID network and its cache id (a local weights file is part of the id)."""
+    extractor_id = FID_EXTRACTOR_ID
+    if inception is not None and Path(inception).is_file():
+        extractor_id += f"@{Path(inception).name}:{Path(inception).stat().st_size}"
+    return _network("fid", inception, device), extractor_id
+
+
 def _is_stats_file(source: F.Source) -> bool:
     return isinstance(source, str | os.PathLike) and Path(source).suffix.lower() == ".npz"
 
@@ -54,8 +63,7 @@ def fid_statistics(source: F.Source, extractor: F.Extractor | None = None,
     if _is_stats_file(source):
         return load_stats_file(source)  # type: ignore[arg-type]
     if extractor is None:
-        extractor = _network("fid", inception, kwargs.pop("device", None))
-        extractor_id = FID_EXTRACTOR_ID
+        extractor, extractor_id = default_fid_extractor(inception, kwargs.pop("device", None))
     if cache and extractor_id is not None and not isinstance(source, torch.Tensor):
         return F.cached_statistics(source, extractor, extractor_id, **kwargs)  # type: ignore[arg-type]
     return F.statistics(source, extractor, **kwargs)
@@ -73,8 +81,7 @@ def fid(real: F.Source, fake: F.Source, *, extractor: F.Extractor | None = None,
     """
     opts = {"batch_size": batch_size, "size": size, "limit": n, "progress": progress}
     if extractor is None:
-        extractor = _network("fid", inception, device)
-        extractor_id = FID_EXTRACTOR_ID
+        extractor, extractor_id = default_fid_extractor(inception, device)
     mu_r, sigma_r = fid_statistics(real, extractor, extractor_id, cache=cache, label="real",
                                    **opts)
     mu_f, sigma_f = fid_statistics(fake, extractor, None, cache=False, label="fake", **opts)

@@ -38,10 +38,10 @@ class FIDMonitor:
 
     def _network(self) -> Extractor:
         if self.extractor is None:
-            from gankit.metrics.evaluate import FID_EXTRACTOR_ID, _network
+            from gankit.metrics.evaluate import default_fid_extractor
 
-            self.extractor = _network("fid", self.inception, self.device)
-            self.extractor_id = FID_EXTRACTOR_ID
+            self.extractor, self.extractor_id = default_fid_extractor(self.inception,
+                                                                      self.device)
         return self.extractor
 
     def compute(self, generate: Callable[[int], torch.Tensor]) -> float:

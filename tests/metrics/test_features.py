@@ -159,3 +159,12 @@ def test_fid_monitor_logs_every_k_steps_without_disturbing_training_rng(tmp_path
     assert logged[2]["fid"] > 0
     with pytest.raises(GankitError, match="every >= 1"):
         FIDMonitor(real, every=0)
+
+
+def test_a_local_inception_file_gets_its_own_cache_id(tmp_path, monkeypatch):
+    monkeypatch.setattr(evaluate, "_network", lambda kind, weights, device: MeanColour())
+    one, two = tmp_path / "one.pth", tmp_path / "two.pth"
+    one.write_bytes(b"1")
+    two.write_bytes(b"22")
+    ids = {evaluate.default_fid_extractor(p)[1] for p in (None, one, two)}
+    assert len(ids) == 3 and evaluate.FID_EXTRACTOR_ID in ids
