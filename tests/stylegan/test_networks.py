@@ -103,3 +103,15 @@ def test_adain_sets_each_channel_to_the_style_scale_and_bias():
     y = adain(x, w)
     torch.testing.assert_close(y.mean((2, 3)), bias, atol=1e-5, rtol=0)
     torch.testing.assert_close(y.std((2, 3), unbiased=False), scale.abs(), atol=1e-4, rtol=1e-4)
+
+
+def test_fp16_resolutions_change_nothing_off_cuda(make_tiny):
+    torch.manual_seed(0)
+    g, d = make_tiny(), make_tiny("stylegan2_256_d")
+    g16, d16 = make_tiny(num_fp16_res=2), make_tiny("stylegan2_256_d", num_fp16_res=2)
+    g16.load_state_dict(g.state_dict())
+    d16.load_state_dict(d.state_dict())
+    z = torch.randn(4, 32)
+    img = g(z, noise_mode="const")
+    torch.testing.assert_close(g16(z, noise_mode="const"), img)
+    torch.testing.assert_close(d16(img), d(img))

@@ -38,6 +38,14 @@ NOISE_MODES = ("random", "const", "none")
 FAMILY = "stylegan"
 
 
+def fp16_layers(config: StyleGAN2Config, res: int,
+                device: torch.device) -> contextlib.AbstractContextManager:
+    """float16 autocast for the top ``num_fp16_res`` resolutions on CUDA (StyleGAN2-ADA app. D.1;
+    NVlabs pairs it with ``conv_clamp`` 256); a no-op elsewhere."""
+    enabled = device.type == "cuda" and math.log2(res) > config.log_size - config.num_fp16_res
+    return torch.autocast("cuda", dtype=torch.float16, enabled=enabled)
+
+
 class NoiseInjection(nn.Module):
     """Per-pixel noise scaled by a learned strength (StyleGAN1 sec. 2 / 3.2).
 
@@ -224,19 +232,13 @@ class StyleGAN2Generator(_StyleGenerator):
             in_ch = out_ch
         self._build_noise_buffers([4] + [2**i for i in range(3, cfg.log_size + 1) for _ in "ab"])
 
-    def _fp16(self, res: int, device: torch.device) -> contextlib.AbstractContextManager:
-        """NVlabs runs the top ``num_fp16_res`` resolutions in float16 on GPUs (ADA app. D.1)."""
-        top = self.config.log_size - self.config.num_fp16_res
-        enabled = device.type == "cuda" and math.log2(res) > top
-        return torch.autocast("cuda", dtype=torch.float16, enabled=enabled)
-
     def synthesis(self, ws: torch.Tensor, noise: list[torch.Tensor | None]) -> torch.Tensor:
         """``[N, n_latent, D]`` styles and per-layer noise -> images."""
         out = self.conv1(self.input(ws.shape[0]), ws[:, 0], noise[0])
         skip = self.to_rgb1(out, ws[:, 1])
         for k, to_rgb in enumerate(self.to_rgbs):
             i = 1 + 2 * k
-            with self._fp16(2 ** (k + 3), ws.device):
+            with fp16_layers(self.config, 2 ** (k + 3), ws.device):
                 out = self.convs[2 * k](out, ws[:, i], noise[i])
                 out = self.convs[2 * k + 1](out, ws[:, i + 1], noise[i + 1])
                 skip = to_rgb(out, ws[:, i + 2], skip)
@@ -390,7 +392,11 @@ class StyleGAN2Discriminator(nn.Module):
             EqualLinear(ch(4) * 4 * 4, ch(4), activation="lrelu"), EqualLinear(ch(4), 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.convs(x)
+        out = x
+        for k, block in enumerate(self.convs):  # fromrgb, then one block per resolution
+            with fp16_layers(self.config, self.config.size >> max(k - 1, 0), x.device):
+                out = block(out)
+        out = out.float()
         group = math.gcd(x.shape[0], self.stddev_group)
         out = self.final_conv(minibatch_stddev(out, group, self.stddev_feat))
         return self.final_linear(out.flatten(1))
