@@ -256,16 +256,17 @@ class StyleGANRecipe(Recipe):
     def _path_length_step(self, n: int) -> float:
         """Path-length regularisation (StyleGAN2 sec. 3.2, eq. 4), lazily every ``pl_every``."""
         cfg = self.cfg
-        stats: dict[str, torch.Tensor] = {}
+        lengths_seen: list[torch.Tensor] = []  # one entry per accumulated micro-batch
 
         def pl(idx: torch.Tensor) -> torch.Tensor:
             img, ws = self._fake(idx.shape[0])
             penalty, lengths = path_length_penalty(img, ws, self.pl_mean)
-            stats["lengths"] = lengths.detach()
+            lengths_seen.append(lengths.detach())
             return penalty * (cfg.pl_weight * cfg.pl_every) + 0 * img[:, 0, 0, 0].sum()
 
         value = self.ctx.optimize(self.opt_g, pl, torch.empty(max(1, n), 0))
-        self.pl_mean += cfg.pl_decay * (float(stats["lengths"].mean()) - self.pl_mean)
+        batch_mean = float(torch.cat(lengths_seen).mean())
+        self.pl_mean += cfg.pl_decay * (batch_mean - self.pl_mean)
         return value / (cfg.pl_weight * cfg.pl_every)
 
     @torch.no_grad()
