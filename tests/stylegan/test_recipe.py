@@ -129,3 +129,13 @@ def test_stylegan1_generator_trains_with_the_same_recipe(tmp_path, monkeypatch):
     assert all(np.isfinite(v) for step in losses for v in step.values())
     assert "pl" in losses[0] and "r1" in losses[0]
     assert not torch.equal(before, recipe.g.layers[2].conv.weight)
+
+
+def test_gradient_accumulation_splits_every_step(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    recipe = StyleGANRecipe(_config(_images(tmp_path / "d")))
+    recipe.setup(TrainContext(torch.device("cpu"), grad_accum=2))
+    batch = torch.stack([recipe.dataset()[i] for i in range(4)])
+    losses = recipe.train_step(batch, 0)
+    assert {"loss_d", "r1", "loss_g", "pl"} <= set(losses)
+    assert all(np.isfinite(v) for v in losses.values())
