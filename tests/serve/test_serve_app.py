@@ -13,7 +13,7 @@ from PIL import Image
 
 pytest.importorskip("gradio")
 
-from browser import browser_page  # noqa: E402
+from serve_browser import browser_page  # noqa: E402
 from serve_toys import make_models  # noqa: E402
 
 from gankit.cli import main as cli_main  # noqa: E402

@@ -11,8 +11,8 @@ import urllib.request
 
 import numpy as np
 import pytest
-from browser import browser_page
 from PIL import Image
+from serve_browser import browser_page
 
 from gankit.cli import main as cli_main
 from gankit.core.errors import BadInputError
