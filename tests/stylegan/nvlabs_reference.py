@@ -242,3 +242,18 @@ def d_forward(s, img, conv_clamp=None):
     x = conv(x, "b4.conv").flatten(1)
     x = F.leaky_relu(_fc(x, s["b4.fc.weight"], s["b4.fc.bias"]), 0.2) * SQRT2
     return _fc(x, s["b4.out.weight"], s["b4.out.bias"])
+
+
+def ada_d_to_tf(s):
+    """TF-era discriminator variable names and layouts (HWIO kernels, [in, out] dense)."""
+    v = {}
+    for key, t in s.items():
+        block, layer, kind = key.split(".")
+        res = block[1:]
+        name = {"fromrgb": "FromRGB", "conv0": "Conv0", "conv1": "Conv1_down", "skip": "Skip",
+                "conv": "Conv", "fc": "Dense0"}.get(layer)
+        path = "Output" if layer == "out" else f"{res}x{res}/{name}"
+        a = t.numpy()
+        v[f"{path}/{kind}"] = a.transpose(2, 3, 1, 0) if a.ndim == 4 else (a.T if a.ndim == 2
+                                                                              else a)
+    return v

@@ -382,3 +382,31 @@ def test_training_start_from_rosinality_checkpoint_and_shape_mismatch(tmp_path):
     cfg.generator.n_mlp = 3
     with pytest.raises(ConfigError, match="--generator.n_mlp 2"):
         _setup(cfg)
+
+
+def test_training_starts_from_a_tf_era_pickle(tmp_path, nvlabs_modules):
+    g_state = ref.random_ada_state(n_mlp=N_MLP, w_dim=W_DIM, seed=8)
+    d_state = ref.random_ada_d_state(seed=9)
+    v, vd = ref.ada_to_tf(g_state), ref.ada_d_to_tf(d_state)
+    Net = nvlabs_modules.Network
+
+    def net(name, variables, components=None):
+        return Net(version=4, name=name, static_kwargs={}, components=components or {},
+                   build_module_src=nvlabs_modules.payload, build_func_name=name,
+                   variables=list(variables.items()))
+
+    def sub(prefix):
+        return {k[len(prefix):]: a for k, a in v.items() if k.startswith(prefix)}
+
+    gs = net("G", {"dlatent_avg": v["dlatent_avg"]},
+             {"mapping": net("G_mapping", sub("mapping/")),
+              "synthesis": net("G_synthesis", sub("synthesis/"))})
+    (tmp_path / "tf.pkl").write_bytes(pickle.dumps((gs, net("D", vd), gs), protocol=3))
+    recipe = _setup(_train_config(tmp_path / "tf.pkl"))
+    img = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert (recipe.d(img) - ref.d_forward(d_state, img)).abs().max().item() < 1e-5
+        z = _z()
+        got = recipe.ema.shadow(z, truncation=0.7, noise_mode="const")
+        assert (got - ref.forward(g_state, z, 0.7, n_mlp=N_MLP)).abs().max().item() < 1e-5
+    assert not nvlabs_modules.marker.exists()

@@ -121,7 +121,7 @@ class StyleGANTrainConfig:
     w_avg_decay: float = 0.995
     xflip: bool = False
     init: str = ""
-    """A rosinality .pt or NVlabs ADA .pkl to start from (G, G EMA and D; transfer learning)."""
+    """A rosinality .pt or NVlabs .pkl (ADA or TF-era) to start from: G, G EMA and D."""
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def __post_init__(self) -> None:

@@ -299,12 +299,24 @@ def ada_discriminator(D: Persistent, where: str) -> dict[str, torch.Tensor]:
     src = _module_tensors(D)
     if int(D.state.get("c_dim") or 0):
         raise CheckpointError(f"{where}: conditional discriminators are not supported")
+    return _ada_d_to_gankit(src, where)
+
+
+def _ada_d_to_gankit(src: dict[str, torch.Tensor], where: str) -> dict[str, torch.Tensor]:
+    """Rename NVlabs 'resnet' discriminator tensors (ADA names) to rosinality's layout."""
     blocks = sorted((int(m.group(1)) for k in src
                      if (m := re.fullmatch(r"b(\d+)\.conv1\.weight", k))), reverse=True)
     if not blocks or any(f"b{r}.skip.weight" not in src for r in blocks) or \
             f"b{blocks[0]}.fromrgb.weight" not in src:
         raise CheckpointError(f"{where}: only NVlabs' 'resnet' discriminator (the StyleGAN2 "
                               "default) is supported")
+    try:
+        return _ada_d_renamed(src, blocks)
+    except KeyError as err:
+        raise CheckpointError(f"{where}: discriminator tensor {err} is missing") from None
+
+
+def _ada_d_renamed(src: dict[str, torch.Tensor], blocks: list[int]) -> dict[str, torch.Tensor]:
     out = {"convs.0.0.weight": src[f"b{blocks[0]}.fromrgb.weight"],
            "convs.0.1.bias": src[f"b{blocks[0]}.fromrgb.bias"]}
     for k, res in enumerate(blocks, start=1):
@@ -394,6 +406,29 @@ def tf_generator(net: TFNetwork, where: str) -> tuple[StyleGAN2Config, dict[str,
     return cfg, out
 
 
+def tf_discriminator(net: TFNetwork, where: str) -> dict[str, torch.Tensor]:
+    """gankit state of a TF-era 'resnet' discriminator (renamed to ADA names as NVlabs'
+    ``legacy.py`` does, then to rosinality's)."""
+    v = _tf_variables(net)
+    if any(k.startswith(("LabelEmbed", "Mapping")) for k in v):
+        raise CheckpointError(f"{where}: conditional discriminators are not supported")
+    src: dict[str, torch.Tensor] = {}
+    for name, value in v.items():
+        m = re.fullmatch(r"(\d+)x\1/(FromRGB|Conv0|Conv1_down|Skip|Conv|Dense0)/(weight|bias)",
+                         name) or re.fullmatch(r"()(Output)/(weight|bias)", name)
+        if not m:
+            continue
+        res, layer, kind = m.groups()
+        ours = {"FromRGB": "fromrgb", "Conv0": "conv0", "Conv1_down": "conv1", "Skip": "skip",
+                "Conv": "conv", "Dense0": "fc", "Output": "out"}[layer]
+        block = "b4" if layer == "Output" else f"b{res}"
+        if kind == "weight":
+            value = value.transpose(3, 2, 0, 1) if value.ndim == 4 else value.T
+        src[f"{block}.{ours}.{kind}"] = torch.from_numpy(
+            np.ascontiguousarray(value, dtype=np.float32))
+    return _ada_d_to_gankit(src, where)
+
+
 # --- entry point --------------------------------------------------------------------------------
 
 
@@ -437,15 +472,18 @@ def read_generator(path: str | os.PathLike[str], network: str = "g_ema"
 
 def read_training_networks(path: str | os.PathLike[str]
                            ) -> tuple[StyleGAN2Config, dict[str, dict[str, torch.Tensor]]]:
-    """G, G_ema and D states (gankit layout) of a rosinality or NVlabs ADA file, to fine-tune.
+    """G, G_ema and D states (gankit layout) of a rosinality or NVlabs file, to fine-tune.
 
     Optimiser states are not carried over (NVlabs' pickles hold none).
     """
     path = Path(path)
     cfg, g_ema, fmt = read_generator(path, "g_ema")
     if fmt == "nvlabs-tf":
-        raise CheckpointError(f"{path}: TF-era discriminators are not imported; start from an "
-                              "ADA .pkl or a rosinality .pt, or convert the generator only")
+        nets = restricted_load(path)
+        if not isinstance(nets, tuple) or len(nets) != 3:
+            raise CheckpointError(f"{path}: a training start needs the (G, D, Gs) networks")
+        return cfg, {"g": tf_generator(nets[0], str(path))[1], "g_ema": g_ema,
+                     "d": tf_discriminator(nets[1], str(path))}
     if fmt == "rosinality":
         ckpt = load_rosinality(path)
         if "g" not in ckpt or "d" not in ckpt:
