@@ -49,7 +49,8 @@ def _role_and_config(model: nn.Module) -> tuple[str, dict[str, Any]]:
     return "generator", {}
 
 
-def metadata_for(model: nn.Module, spec: ExportSpec, truncation: float) -> dict[str, str]:
+def metadata_for(model: nn.Module, spec: ExportSpec, truncation: float,
+                 latent_input: str = "z") -> dict[str, str]:
     """The ``metadata_props`` written into the file (all strings, as ONNX requires)."""
     _, cfg = _role_and_config(model)
     meta = {
@@ -59,7 +60,8 @@ def metadata_for(model: nn.Module, spec: ExportSpec, truncation: float) -> dict[
         "range": "[-1, 1]",
         "size_multiple": str(spec.info.size_multiple),
         "z_dim": str(spec.info.z_dim),
-        "truncation": repr(float(truncation)),
+        "truncation": repr(float(truncation)) if latent_input == "z" else "applied by caller",
+        "input": spec.input_names[0],
     }
     return {META_PREFIX + k: v for k, v in meta.items()}
 
@@ -96,12 +98,14 @@ def export_onnx(
     width: int = 256,
     truncation: float = 1.0,
     exporter: str = "auto",
+    latent_input: str = "z",
 ) -> Path:
     """Write ``source`` (a model folder/URL/repo id or a registered module) as ONNX to ``output``.
 
     ``height``/``width`` are the traced size of an image-to-image network; ``dynamic`` makes
     batch (and height/width for image-to-image) free dimensions. ``fp16`` stores weights and
     inputs in float16 (for GPU runtimes; the CPU runtime runs few float16 kernels).
+    ``latent_input="w"`` exports a StyleGAN-like generator's synthesis network (input ``ws``).
     ``exporter`` is ``torchscript``, ``dynamo`` or ``auto`` (TorchScript, then dynamo if the
     TorchScript exporter cannot express the graph).
     """
@@ -116,7 +120,8 @@ def export_onnx(
         raise ConfigError(f"opset {opset} is outside the range 7-23 this exporter supports")
     model = load_generator(source)
     role, _ = _role_and_config(model)
-    spec = export_spec(model, height, width, role=role, truncation=truncation)
+    spec = export_spec(model, height, width, role=role, truncation=truncation,
+                       latent_input=latent_input)
     if spec.info.kind == "image2image":
         check_size(spec.info, height, width)
     module, inputs = spec.module, spec.example_inputs
@@ -144,7 +149,7 @@ def export_onnx(
                 raise ConfigError(f"cannot export {type(model).__name__} to ONNX{hint}: "
                                   f"{type(err).__name__}: {first}") from None
         proto = onnx.load(str(tmp))
-        for key, value in metadata_for(model, spec, truncation).items():
+        for key, value in metadata_for(model, spec, truncation, latent_input).items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         proto.producer_name = "gankit"
@@ -155,13 +160,14 @@ def export_onnx(
 
 def max_abs_diff(
     source: nn.Module, onnx_path: str | os.PathLike[str], inputs: tuple[torch.Tensor, ...],
-    truncation: float = 1.0,
+    truncation: float = 1.0, latent_input: str = "z",
 ) -> float:
     """Largest |PyTorch - onnxruntime| over ``inputs`` (the check behind ``--verify``)."""
     from gankit.serve.onnx_runtime import OnnxModel
 
     role, _ = _role_and_config(source)
-    spec = export_spec(source, 8, 8, role=role, truncation=truncation)
+    spec = export_spec(source, 8, 8, role=role, truncation=truncation,
+                       latent_input=latent_input)
     with torch.no_grad():
         ref = spec.module(*inputs)
     got = OnnxModel(onnx_path).run_tensors(*inputs)
@@ -170,12 +176,13 @@ def max_abs_diff(
 
 def verify_export(
     model: nn.Module, onnx_path: str | os.PathLike[str], height: int = 256, width: int = 256,
-    truncation: float = 1.0, seed: int = 0,
+    truncation: float = 1.0, seed: int = 0, latent_input: str = "z",
 ) -> float:
     """Max |PyTorch - onnxruntime| on seeded inputs shaped like the export's example inputs."""
     role, _ = _role_and_config(model)
-    spec = export_spec(model, height, width, role=role, truncation=truncation)
+    spec = export_spec(model, height, width, role=role, truncation=truncation,
+                       latent_input=latent_input)
     gen = torch.Generator().manual_seed(seed)
     inputs = tuple(torch.randn(t.shape, generator=gen).clamp(-1, 1) if t.is_floating_point()
                    else t for t in spec.example_inputs)
-    return max_abs_diff(model, onnx_path, inputs, truncation)
+    return max_abs_diff(model, onnx_path, inputs, truncation, latent_input)

@@ -19,6 +19,9 @@ def _onnx(prog: str, argv: list[str]) -> int:
                         help="traced HxW of an image-to-image model, e.g. 512 or 512x768")
     parser.add_argument("--truncation", type=float, default=1.0,
                         help="truncation psi baked into a latent generator that supports it")
+    parser.add_argument("--latent-input", default="z", choices=("z", "w"),
+                        help="latent generators: z -> image (default), or w: the synthesis "
+                             "network alone, input ws [N, n_latent, w_dim] (StyleGAN)")
     parser.add_argument("--exporter", default="auto", choices=("auto", "torchscript", "dynamo"),
                         help="torch.onnx exporter (auto: TorchScript, dynamo if that fails)")
     parser.add_argument("--verify", action="store_true",
@@ -34,10 +37,11 @@ def _onnx(prog: str, argv: list[str]) -> int:
     model = load_generator(args.model)
     out = export_onnx(model, args.output, opset=args.opset, dynamic=args.dynamic,
                       fp16=args.fp16, height=height, width=width, truncation=args.truncation,
-                      exporter=args.exporter)
+                      exporter=args.exporter, latent_input=args.latent_input)
     print(f"wrote {out}")
     if args.verify and not args.fp16:
-        gap = verify_export(model, out, height, width, args.truncation)
+        gap = verify_export(model, out, height, width, args.truncation,
+                            latent_input=args.latent_input)
         print(f"max |pytorch - onnxruntime| = {gap:.2e}")
     return 0
 

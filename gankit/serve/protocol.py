@@ -166,11 +166,41 @@ class ExportSpec:
     info: ModelInfo
 
 
+class _SynthesisWrapper(nn.Module):
+    """``ws [N, n_latent, w_dim] -> synthesis(ws, constant noise)``: StyleGAN's synthesis network
+    alone, for runtimes that map, truncate or mix latents themselves (NVlabs ``G.synthesis``)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, ws: torch.Tensor) -> torch.Tensor:
+        return self.model.synthesis(ws, self.model.noise_inputs(ws.shape[0], "const"))
+
+
+LATENT_INPUTS = ("z", "w")
+
+
 def export_spec(
-    model: nn.Module, height: int, width: int, role: str = "generator", truncation: float = 1.0
+    model: nn.Module, height: int, width: int, role: str = "generator", truncation: float = 1.0,
+    latent_input: str = "z",
 ) -> ExportSpec:
-    """The module, example inputs, names and dynamic axes to export ``model`` with."""
+    """The module, example inputs, names and dynamic axes to export ``model`` with.
+
+    ``latent_input="w"`` exports a style-based generator's synthesis network (input ``ws``,
+    ``[N, n_latent, w_dim]``) instead of ``z -> image``; it needs the StyleGAN generator API.
+    """
     info = describe(model, role)
+    if latent_input not in LATENT_INPUTS:
+        raise ConfigError(f"latent input must be one of {', '.join(LATENT_INPUTS)}")
+    if latent_input == "w":
+        if info.kind != "latent" or not all(hasattr(model, m) for m in MIXING_API):
+            raise ConfigError(f"{type(model).__name__}: a w input needs a style-based latent "
+                              f"generator ({', '.join(MIXING_API)})")
+        with torch.no_grad():
+            ws = model.truncate(model.mapping(torch.randn(1, info.z_dim)), truncation)
+        axes = {"ws": {0: "batch"}, "image": {0: "batch"}}
+        return ExportSpec(_SynthesisWrapper(model).eval(), (ws,), ["ws"], ["image"], axes, info)
     if info.kind == "latent":
         module: nn.Module = _LatentWrapper(model, truncation)
         inputs: tuple[torch.Tensor, ...] = (torch.randn(1, info.z_dim),)

@@ -138,9 +138,10 @@ def test_real_family_generators_export(name, overrides, size, tmp_path):
 
 @pytest.mark.slow
 def test_stylegan2_exports_through_the_protocol(tmp_path):
-    """StyleGAN2 (given ``z_dim`` here if the family does not set it) exports with truncation
-    baked in and constant noise, via the dynamo fallback, at a fixed batch of 1: its modulated
-    convolution groups by batch, which ONNX cannot leave dynamic."""
+    """StyleGAN2 (given ``z_dim`` here if the family does not set it) exports z -> image with
+    truncation baked in and constant noise, and its synthesis network alone (w input), via the
+    dynamo fallback, at a fixed batch of 1: its modulated convolution groups by batch, which ONNX
+    cannot leave dynamic."""
     try:
         registry.get("stylegan2_64")
     except ConfigError:
@@ -154,7 +155,13 @@ def test_stylegan2_exports_through_the_protocol(tmp_path):
     z = torch.randn(1, 16, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         ref = model(z, truncation=0.7, noise_mode="const")
+        ws = model.truncate(model.mapping(z), 0.5)
+        ref_w = model.synthesis(ws, model.noise_inputs(1, "const"))
     assert (OnnxModel(out)(z) - ref).abs().max() < 1e-4
+    out_w = export_onnx(model, tmp_path / "sg2_w.onnx", latent_input="w")
+    runner = OnnxModel(out_w)
+    assert runner.inputs[0].name == "ws" and list(runner.inputs[0].shape) == [1, 4, 16]
+    assert (runner(ws) - ref_w).abs().max() < 1e-4
 
 
 def test_third_party_v3_contract(tmp_path):
