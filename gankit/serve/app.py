@@ -58,7 +58,7 @@ def _image_section(gr: Any, pool: ModelPool, family: str, names: list[str]) -> N
 def _video_section(gr: Any, pool: ModelPool, family: str, names: list[str],
                    work: Path) -> None:
     with gr.Tab("Video", elem_id=f"{family}-video-tab"):
-        gr.Markdown(f"Every frame is processed (at most {pool.max_frames}); audio is dropped.")
+        gr.Markdown(f"Every frame is processed (at most {pool.max_frames}); the sound is kept.")
         style = gr.Dropdown(names, value=names[0], label="Model / style",
                             elem_id=f"{family}-video-model")
         with gr.Row():

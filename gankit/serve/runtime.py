@@ -267,19 +267,21 @@ class ModelPool:
     def video_file(self, name: str, path: str | None, out_dir: Path) -> Path:
         """Stylise every frame of an uploaded video (up to ``max_frames``) into an H.264 MP4.
 
-        Audio is not carried over. Frames are decoded and encoded with PyAV (FFmpeg).
+        The first audio track is kept (copied when MP4 can hold its codec, else re-encoded to
+        AAC) up to the last processed frame. Decoding and encoding use PyAV (FFmpeg).
         """
+        import tempfile
+
         import av
 
         p = self.check_upload(path, VIDEO_EXTENSIONS, "a video")
         out_dir.mkdir(parents=True, exist_ok=True)
-        import tempfile
-
         fd, tmp = tempfile.mkstemp(prefix="video-", suffix=".mp4", dir=out_dir)
         os.close(fd)
         try:
             src = av.open(str(p))
         except (av.FFmpegError, OSError) as err:
+            Path(tmp).unlink(missing_ok=True)
             raise BadInputError(f"{p.name}: not a readable video ({err})") from None
         try:
             if not src.streams.video:
@@ -288,7 +290,7 @@ class ModelPool:
             rate = stream.average_rate or 25
             frames = 0
             with av.open(tmp, "w", format="mp4") as dst:
-                enc = None
+                enc = audio = None
                 for frame in src.decode(stream):
                     if frames >= self.max_frames:
                         break
@@ -300,6 +302,8 @@ class ModelPool:
                         enc = dst.add_stream("libx264", rate=rate)
                         enc.width, enc.height = out.size
                         enc.pix_fmt = "yuv420p"
+                        if src.streams.audio:
+                            audio = _AudioTrack(dst, src.streams.audio[0])
                     for packet in enc.encode(av.VideoFrame.from_ndarray(
                             np.asarray(out), format="rgb24")):
                         dst.mux(packet)
@@ -308,6 +312,8 @@ class ModelPool:
                     raise BadInputError(f"{p.name}: has no frames")
                 for packet in enc.encode():
                     dst.mux(packet)
+                if audio is not None:
+                    audio.write(p, seconds=float(frames / rate))
         except BadInputError:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -317,3 +323,48 @@ class ModelPool:
         finally:
             src.close()
         return Path(tmp)
+
+
+MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "opus", "ac3", "eac3", "alac", "flac"})
+"""Audio codecs FFmpeg's MP4 muxer stores as they are (others are re-encoded to AAC)."""
+
+
+class _AudioTrack:
+    """The output's audio stream: a copy of the input's track, or its AAC re-encoding."""
+
+    def __init__(self, dst: Any, source: Any) -> None:
+        self.dst = dst
+        self.index = source.index
+        self.copy = source.codec_context.name in MP4_AUDIO_CODECS
+        if self.copy:
+            self.stream = dst.add_stream_from_template(source)
+        else:
+            import av
+
+            self.stream = dst.add_stream("aac", rate=source.rate or 44100)
+            self.resampler = av.AudioResampler(format="fltp", layout="stereo",
+                                               rate=self.stream.rate)
+
+    def write(self, path: Path, seconds: float) -> None:
+        """Mux the track from ``path`` up to ``seconds``."""
+        import av
+
+        with av.open(str(path)) as src:
+            stream = src.streams[self.index]
+            if self.copy:
+                for packet in src.demux(stream):
+                    if packet.dts is None:
+                        continue
+                    if packet.pts is not None and float(packet.pts * stream.time_base) > seconds:
+                        break
+                    packet.stream = self.stream
+                    self.dst.mux(packet)
+                return
+            for frame in src.decode(stream):
+                if frame.time is not None and frame.time > seconds:
+                    break
+                for resampled in self.resampler.resample(frame):
+                    for packet in self.stream.encode(resampled):
+                        self.dst.mux(packet)
+            for packet in self.stream.encode(None):
+                self.dst.mux(packet)

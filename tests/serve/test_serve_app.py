@@ -160,6 +160,49 @@ def test_video_is_stylised_frame_by_frame(toys, clip, tmp_path):
     assert len(frames) == 3 and frames[0].shape == (24, 32, 3)
 
 
+def _clip_with_audio(path, audio_codec):
+    """2 s of 16x16 video at 5 fps with a 440 Hz tone in ``audio_codec``."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=5)
+        video.width, video.height, video.pix_fmt = 16, 16, "yuv420p"
+        audio = out.add_stream(audio_codec, rate=16000)
+        audio.layout = "mono"
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((16, 16, 3), 20 * i, np.uint8), "rgb24")
+            for packet in video.encode(frame):
+                out.mux(packet)
+        fmt = "fltp" if audio_codec == "aac" else "s16"
+        t = np.arange(32000) / 16000
+        tone = np.sin(2 * np.pi * 440 * t).astype(np.float32)[None]
+        if fmt == "s16":
+            tone = (tone * 20000).astype(np.int16)
+        for start in range(0, 32000, 1024):
+            chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, start:start + 1024]),
+                                               format=fmt, layout="mono")
+            chunk.sample_rate, chunk.pts = 16000, start
+            for packet in audio.encode(chunk):
+                out.mux(packet)
+        for stream in (video, audio):
+            for packet in stream.encode():
+                out.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("container,codec", [("mp4", "aac"), ("mkv", "pcm_s16le")])
+def test_video_keeps_the_audio_track(toys, tmp_path, container, codec):
+    import av
+
+    src = _clip_with_audio(tmp_path / f"clip.{container}", codec)
+    pool = ModelPool(parse_model_args([str(toys["serve_toy_i2i"])]), max_frames=5)
+    result = pool.video_file("serve_toy_i2i", str(src), tmp_path / "work")
+    with av.open(str(result)) as clip:
+        assert clip.streams.audio[0].codec_context.name == "aac"
+        samples = sum(f.samples for f in clip.decode(audio=0))
+    assert 0.8 * 16000 <= samples <= 1.3 * 16000  # 5 frames at 5 fps: about 1 s of sound
+
+
 def test_cli_serve_errors(tmp_path, capsys):
     assert cli_main(["serve"]) == 2
     assert cli_main(["serve", "--models", str(tmp_path / "missing")]) == 2
