@@ -271,7 +271,7 @@ def train(config: Any, run_dir: str | os.PathLike[str],
     """Train (or resume) in ``run_dir`` with an ``AnimeGANTrainConfig``; returns the model folder.
 
     The schedule is the paper's, in epochs: ``trainer.max_steps`` becomes epochs x batches per
-    epoch of the dataset.
+    epoch of the dataset, and sample grids of the fixed photos come at least once per epoch.
     """
     from gankit.engine import Trainer
     from gankit.engine.data import steps_per_epoch
@@ -284,5 +284,6 @@ def train(config: Any, run_dir: str | os.PathLike[str],
         raise BadInputError(f"{config.data}: {n} image(s), fewer than one batch of "
                             f"{config.batch_size}")
     config.trainer.max_steps = config.epochs * spe
+    config.trainer.sample_every = min(config.trainer.sample_every, spe)
     Trainer(recipe, run_dir, config.trainer).run()
     return Path(run_dir) / "model"
