@@ -25,7 +25,8 @@ def tiny_image(h: int = 18, w: int = 24, seed: int = 0) -> torch.Tensor:
 def train_tiny(run_dir, max_steps: int | None = None, checkpoint_every: int = 1000,
                **overrides) -> SinGANRecipe:
     recipe = SinGANRecipe(tiny_image(), tiny_config(**overrides))
-    cfg = TrainerConfig(max_steps=max_steps or recipe.total_steps, checkpoint_every=checkpoint_every,
+    cfg = TrainerConfig(max_steps=max_steps or recipe.total_steps,
+                        checkpoint_every=checkpoint_every,
                         sample_every=recipe.cfg.iters_per_scale, log_every=1, progress=False,
                         tensorboard=False, device="cpu", seed=3)
     Trainer(recipe, run_dir, cfg).run()

@@ -1,1 +1,1 @@
-"""SinGAN: learn one natural image, then sample, animate, harmonise, edit, paint and super-resolve."""
+"""SinGAN: learn one image, then sample, animate, harmonise, edit, paint and super-resolve."""

@@ -24,8 +24,12 @@ from gankit.core import registry
 from gankit.core.errors import CheckpointError
 from gankit.engine import Recipe, TrainContext
 from gankit.families.singan.config import PyramidConfig, ScaleConfig, TrainConfig, pyramid_shapes
-from gankit.families.singan.networks import (ScaleDiscriminator, ScaleGenerator, SinGANPyramid,
-                                             resize)
+from gankit.families.singan.networks import (
+    ScaleDiscriminator,
+    ScaleGenerator,
+    SinGANPyramid,
+    resize,
+)
 from gankit.losses.adversarial import wgan_d, wgan_g
 from gankit.losses.local_gradient_penalty import local_gradient_penalty
 
@@ -203,20 +207,25 @@ class SinGANRecipe(Recipe):
             return {"num_scales": 0}
         return {
             "num_scales": self.pyramid.num_scales,
+            "plan": self._plan(),
             "pyramid": self.pyramid.state_dict(),
             "d": self.d.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
         }
 
+    def _plan(self) -> dict[str, Any]:
+        return {"shapes": [list(s) for s in self.shapes],
+                "iters_per_scale": self.cfg.iters_per_scale}
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         n = int(state["num_scales"])
         if n == 0:
             return
-        if n > len(self.shapes):
+        if state.get("plan") != self._plan():
             raise CheckpointError(
-                f"checkpoint has {n} scales but this image and config give {len(self.shapes)}; "
-                "resume with the same image and settings")
+                "the checkpoint was trained with another image size, pyramid or iterations per "
+                "scale; resume with the same image and settings, or use a new run folder")
         pyr = registry.build("singan_pyramid", self._pyramid_config(n)).to(self.ctx.device)
         try:
             pyr.load_state_dict(state["pyramid"])

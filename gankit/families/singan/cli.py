@@ -1,0 +1,181 @@
+"""``gankit singan <verb>``: thin wrappers that parse arguments and call ``apps``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gankit.core.cliutil import ArgumentParser, add_device_argument, run_verbs
+
+VERBS_HELP = {
+    "train": "learn one image: gankit singan train IMAGE [--preset paper|fast|sr] [-o RUN]",
+    "sample": "random samples, any size/aspect: gankit singan sample RUN -n 8 -o DIR",
+    "animate": "a random walk around the image as GIF + MP4: gankit singan animate RUN -o a.gif",
+    "harmonize": "blend a pasted object: gankit singan harmonize RUN IMAGE --mask M -o out.png",
+    "edit": "make an edit seamless: gankit singan edit RUN IMAGE --mask M -o out.png",
+    "paint2image": "clip-art to image: gankit singan paint2image RUN PAINT -o out.png",
+    "super-resolve": "x4 super-resolution (sr preset): gankit singan super-resolve RUN -o sr.png",
+    "evaluate": "SIFID and diversity of n samples as JSON: gankit singan evaluate RUN -n 50",
+    "convert": "import a tamarott/SinGAN run: gankit singan convert DIR -o MODEL",
+}
+
+
+def _train(prog: str, argv: list[str]) -> int:
+    from gankit.core.config import parse_run_config, write_config
+    from gankit.families.singan import apps
+    from gankit.families.singan.config import PRESETS, TrainConfig
+
+    def add(parser) -> None:
+        parser.add_argument("image", help="the one training image")
+        parser.add_argument("-o", "--output", default=None,
+                            help="run folder (default runs/singan-<image name>); rerun to resume")
+
+    parsed = parse_run_config(prog, TrainConfig, argv, presets=PRESETS, default_preset="paper",
+                              add_arguments=add, description=VERBS_HELP["train"])
+    image = Path(parsed.args.image)
+    run = Path(parsed.args.output or f"runs/singan-{image.stem}")
+    write_config(parsed.dump(), run / "config.yaml")
+    apps.train(image, run, parsed.config)
+    print(f"trained pyramid: {run / 'model'}  (samples per scale: {run / 'samples'})")
+    return 0
+
+
+def _parser(prog: str, verb: str, model: bool = True) -> ArgumentParser:
+    p = ArgumentParser(prog=prog, description=VERBS_HELP[verb])
+    if model:
+        p.add_argument("model", help="a run folder, model folder, URL or hub repo id")
+        add_device_argument(p)
+        p.add_argument("--seed", type=int, default=0, help="noise seed")
+    return p
+
+
+def _save(img, path: Path) -> None:
+    from gankit.core.images import save_image
+
+    save_image(img[0], path)
+    print(path)
+
+
+def _sample(prog: str, argv: list[str]) -> int:
+    from gankit.core.images import save_grid, save_image
+    from gankit.families.singan import apps
+
+    p = _parser(prog, "sample")
+    p.add_argument("-n", type=int, default=8, help="number of samples")
+    p.add_argument("-o", "--output", default="singan-samples", help="folder for the PNGs")
+    p.add_argument("--scale-v", type=float, default=1.0, help="height factor (retargeting)")
+    p.add_argument("--scale-h", type=float, default=1.0, help="width factor (retargeting)")
+    p.add_argument("--start-scale", type=int, default=0,
+                   help="scales below this keep the training image's layout")
+    a = p.parse_args(argv)
+    model = apps.load(a.model, a.device)
+    imgs = apps.sample(model, a.n, a.scale_v, a.scale_h, a.start_scale, a.seed)
+    out = Path(a.output)
+    for i, img in enumerate(imgs):
+        save_image(img, out / f"sample_{i:03d}.png")
+    save_grid(imgs, out / "grid.png", nrow=max(1, round(len(imgs) ** 0.5)))
+    print(f"{len(imgs)} samples in {out}")
+    return 0
+
+
+def _animate(prog: str, argv: list[str]) -> int:
+    from gankit.families.singan import apps
+
+    p = _parser(prog, "animate")
+    p.add_argument("-o", "--output", default="singan-animation.gif",
+                   help="GIF path; the MP4 is written beside it")
+    p.add_argument("--frames", type=int, default=100)
+    p.add_argument("--fps", type=int, default=10)
+    p.add_argument("--alpha", type=float, default=0.1, help="pull towards z* (0..1)")
+    p.add_argument("--beta", type=float, default=0.9, help="momentum of the walk (0..1)")
+    p.add_argument("--start-scale", type=int, default=2)
+    a = p.parse_args(argv)
+    frames = apps.animate(apps.load(a.model, a.device), a.frames, a.alpha, a.beta,
+                          a.start_scale, a.seed)
+    gif = Path(a.output).with_suffix(".gif")
+    print(apps.write_gif(frames, gif, a.fps))
+    print(apps.write_mp4(frames, gif.with_suffix(".mp4"), a.fps))
+    return 0
+
+
+def _masked(prog: str, argv: list[str], verb: str) -> int:
+    from gankit.families.singan import apps
+
+    p = _parser(prog, verb)
+    p.add_argument("image", help="the image with the pasted object / edit")
+    p.add_argument("--mask", required=True, help="white where the image was changed")
+    p.add_argument("--inject-scale", type=int, default=1)
+    p.add_argument("-o", "--output", default=f"singan-{verb}.png")
+    a = p.parse_args(argv)
+    fn = apps.harmonize if verb == "harmonize" else apps.edit
+    _save(fn(apps.load(a.model, a.device), a.image, a.mask, a.inject_scale, a.seed),
+          Path(a.output))
+    return 0
+
+
+def _paint(prog: str, argv: list[str]) -> int:
+    from gankit.families.singan import apps
+
+    p = _parser(prog, "paint2image")
+    p.add_argument("paint", help="a clip-art or painting in the training image's layout")
+    p.add_argument("--inject-scale", type=int, default=1)
+    p.add_argument("-o", "--output", default="singan-paint2image.png")
+    a = p.parse_args(argv)
+    _save(apps.paint2image(apps.load(a.model, a.device), a.paint, a.inject_scale, a.seed),
+          Path(a.output))
+    return 0
+
+
+def _sr(prog: str, argv: list[str]) -> int:
+    from gankit.families.singan import apps
+
+    p = _parser(prog, "super-resolve")
+    p.add_argument("--image", default=None, help="image to upsample (default: the training one)")
+    p.add_argument("--factor", type=float, default=4.0)
+    p.add_argument("-o", "--output", default="singan-sr.png")
+    a = p.parse_args(argv)
+    _save(apps.super_resolve(apps.load(a.model, a.device), a.factor, a.image, a.seed),
+          Path(a.output))
+    return 0
+
+
+def _evaluate(prog: str, argv: list[str]) -> int:
+    from gankit.core.atomic import atomic_write_text
+    from gankit.families.singan import apps
+
+    p = _parser(prog, "evaluate")
+    p.add_argument("-n", type=int, default=50, help="number of samples")
+    p.add_argument("-o", "--output", default=None, help="JSON report (default RUN/eval.json)")
+    a = p.parse_args(argv)
+    report = apps.evaluate(apps.load(a.model, a.device), a.n, seed=a.seed)
+    text = json.dumps(report, indent=2)
+    out = Path(a.output) if a.output else Path(a.model) / "eval.json"
+    atomic_write_text(out, text + "\n")
+    print(f"SIFID {report['sifid_mean']:.4f}  diversity {report['diversity']:.3f}  -> {out}")
+    return 0
+
+
+def _convert(prog: str, argv: list[str]) -> int:
+    from gankit.families.singan.convert import convert
+
+    p = _parser(prog, "convert", model=False)
+    p.add_argument("run", help="a tamarott/SinGAN TrainedModels/<image>/<settings> folder")
+    p.add_argument("-o", "--output", required=True, help="gankit model folder to write")
+    a = p.parse_args(argv)
+    print(convert(a.run, a.output))
+    return 0
+
+
+def main(prog: str, argv: list[str]) -> int:
+    verbs = {
+        "train": (VERBS_HELP["train"], _train),
+        "sample": (VERBS_HELP["sample"], _sample),
+        "animate": (VERBS_HELP["animate"], _animate),
+        "harmonize": (VERBS_HELP["harmonize"], lambda p, a: _masked(p, a, "harmonize")),
+        "edit": (VERBS_HELP["edit"], lambda p, a: _masked(p, a, "edit")),
+        "paint2image": (VERBS_HELP["paint2image"], _paint),
+        "super-resolve": (VERBS_HELP["super-resolve"], _sr),
+        "evaluate": (VERBS_HELP["evaluate"], _evaluate),
+        "convert": (VERBS_HELP["convert"], _convert),
+    }
+    return run_verbs(prog, __doc__.strip().splitlines()[0], verbs, argv)
