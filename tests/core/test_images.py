@@ -97,3 +97,18 @@ def test_expand_inputs(tmp_path):
     (tmp_path / "emptydir").mkdir()
     with pytest.raises(BadInputError, match="no images"):
         expand_inputs([tmp_path / "emptydir"])
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from gankit.core.atomic import atomic_dir
+
+    save_image(torch.zeros(3, 4, 4), tmp_path / "p.png")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "p.png").stat().st_mode) == 0o666 & ~mask
+    with atomic_dir(tmp_path / "d") as d:
+        (d / "f").write_text("x")
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~mask
