@@ -188,10 +188,10 @@ class TrainConfig:
 PRESETS: dict[str, TrainConfig] = {
     # tamarott/SinGAN defaults: ~10 scales for a 250 px image, 2000 iterations each.
     "paper": TrainConfig(),
-    # ConSinGAN's recipe (train_stages 6, train_depth 3, lr_scale 0.1) on SinGAN's scale networks,
-    # with half the iterations per stage.
+    # ConSinGAN's recipe (train_stages 6, train_depth 3, lr_scale 0.1, one generator gradient per
+    # iteration) on SinGAN's scale networks, with half the iterations per stage.
     "fast": TrainConfig(rescaling="consingan", num_scales=6, train_depth=3, lr_scale=0.1,
-                        iters_per_scale=1000),
+                        iters_per_scale=1000, g_steps=1),
     # Paper sec. 4.4 / reference SR.py: scale factor (1/2)^(1/3), coarsest 18 px, alpha = 100.
     "sr": TrainConfig(scale_factor=math.pow(0.5, 1 / 3), min_size=18, rec_weight=100.0),
 }

@@ -13,7 +13,7 @@ from pathlib import Path
 from gankit.core.cliutil import ArgumentParser, add_device_argument
 
 PHOTO = Path(__file__).resolve().parents[2] / "data" / "rocket.jpg"
-DEMO_SIZE = 128
+DEMO_SIZE = 112
 """Longest side learnt by the demo: small enough for about five minutes on two CPU cores."""
 
 
@@ -57,7 +57,7 @@ def main(prog: str, argv: list[str]) -> int:
     p = ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0].replace("\n", " "))
     p.add_argument("-o", "--output", default="demo-output", help="where to write the results")
     p.add_argument("--image", default=str(PHOTO), help="photo to learn (default: the shipped one)")
-    p.add_argument("--iters", type=int, default=400, help="training steps per scale")
+    p.add_argument("--iters", type=int, default=300, help="training steps per scale")
     p.add_argument("--max-size", type=int, default=DEMO_SIZE, help="longest side learnt")
     p.add_argument("--seed", type=int, default=0)
     add_device_argument(p)
