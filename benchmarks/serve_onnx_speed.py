@@ -9,6 +9,8 @@ round by round so that machine load hits every variant alike, median of ``--repe
 
 * ``torch``: eager PyTorch, NCHW, ``torch.inference_mode``;
 * ``torch-cl``: the same in ``channels_last`` (what AnimeGAN's ``Runner`` does on the CPU, fp32);
+* ``torch-bf16``: channels-last with the whole generator cast to bfloat16 (the runner's
+  ``--precision bf16``; fast only on CPUs with AVX-512 BF16 / AMX), with its PSNR;
 * ``ort``: the ``gankit export onnx`` file in onnxruntime, all graph optimisations;
 * ``ort-int8``: that file after onnxruntime's dynamic int8 quantisation (``quantize_dynamic``,
   onnxruntime docs "Quantize ONNX models"), with its PSNR against the fp32 output.
@@ -106,9 +108,19 @@ def main() -> None:
         with torch.inference_mode():
             return model_cl(x_cl).contiguous().numpy()
 
+    import copy
+
+    model_bf16 = copy.deepcopy(model_cl).to(torch.bfloat16)
+    x_bf16 = x_cl.to(torch.bfloat16)
+
+    def run_torch_bf16() -> np.ndarray:
+        with torch.inference_mode():
+            return model_bf16(x_bf16).float().contiguous().numpy()
+
     variants = {
         "torch": run_torch,
         "torch-cl": run_torch_cl,
+        "torch-bf16": run_torch_bf16,
         "ort": lambda: sess32.run(None, {name: xn})[0],
         "ort-int8": lambda: sess8.run(None, {name: xn})[0],
     }
@@ -120,14 +132,16 @@ def main() -> None:
             fn()
             times[k].append(time.perf_counter() - t0)
     base = statistics.median(times["torch-cl"])
-    print(f"{'variant':<10} {'median s':>9} {'min s':>7} {'vs torch-cl':>12}  max|diff| / PSNR "
+    print(f"{'variant':<11} {'median s':>9} {'min s':>7} {'vs torch-cl':>12}  max|diff| / PSNR "
           "vs torch")
     for k in variants:
         med = statistics.median(times[k])
         diff = float(np.abs(outputs[k] - outputs["torch"]).max())
         quality = (f"PSNR {psnr(outputs[k], outputs['torch']):.1f} dB" if k == "ort-int8"
                    else f"max|diff| {diff:.1e}")
-        print(f"{k:<10} {med:>9.3f} {min(times[k]):>7.3f} {base / med:>11.2f}x  {quality}")
+        if k == "torch-bf16":
+            quality = f"PSNR {psnr(outputs[k], outputs['torch']):.1f} dB"
+        print(f"{k:<11} {med:>9.3f} {min(times[k]):>7.3f} {base / med:>11.2f}x  {quality}")
     verdict = psnr(outputs["ort-int8"], outputs["torch"]) >= 35.0
     print(f"int8 keeps PSNR >= 35 dB: {'yes' if verdict else 'no'}")
 
