@@ -146,8 +146,15 @@ def _evaluate(prog: str, argv: list[str]) -> int:
     p = _parser(prog, "evaluate")
     p.add_argument("-n", type=int, default=50, help="number of samples")
     p.add_argument("-o", "--output", default=None, help="JSON report (default RUN/eval.json)")
+    p.add_argument("--inception", default=None,
+                   help="local copy of torchvision's Inception v3 weights (offline use)")
     a = p.parse_args(argv)
-    report = apps.evaluate(apps.load(a.model, a.device), a.n, seed=a.seed)
+    extractor = None
+    if a.inception:
+        from gankit.metrics.extractors import cached
+
+        extractor = cached("sifid", a.inception)
+    report = apps.evaluate(apps.load(a.model, a.device), a.n, extractor, a.seed)
     text = json.dumps(report, indent=2)
     out = Path(a.output) if a.output else Path(a.model) / "eval.json"
     atomic_write_text(out, text + "\n")
