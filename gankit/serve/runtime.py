@@ -172,12 +172,18 @@ class ModelPool:
         return p
 
     def _fit(self, img: Image.Image, multiple: int) -> Image.Image:
-        """Shrink to ``max_side`` and crop to the network's size multiple."""
+        """Shrink to ``max_side``, then meet the network's size multiple: by cropping a few
+        pixels when the multiple is small (<= 8), else by resizing to the nearest multiples
+        (a U-Net 256 takes 256 x 256 whatever the photo)."""
         w, h = img.size
         scale = min(1.0, self.max_side / max(w, h))
         if scale < 1.0:
             w, h = max(1, round(w * scale)), max(1, round(h * scale))
             img = img.resize((w, h), Image.LANCZOS)
+        if multiple > 8:
+            size = (max(multiple, round(w / multiple) * multiple),
+                    max(multiple, round(h / multiple) * multiple))
+            return img.resize(size, Image.BICUBIC) if size != (w, h) else img
         cw, ch = w - w % multiple, h - h % multiple
         if cw <= 0 or ch <= 0:
             raise BadInputError(f"image {w}x{h} is smaller than the network's minimum "
@@ -196,7 +202,13 @@ class ModelPool:
         img = self._fit(img.convert("RGB"), served.info.size_multiple)
         device = next(model.parameters()).device
         x = pil_to_tensor(img)[None].to(device)
-        return tensor_to_pil(model(x)[0].clamp(-1, 1))
+        try:
+            y = model(x)
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+            raise BadInputError(f"{name} cannot process a {img.size[0]}x{img.size[1]} image "
+                                f"({first}); try another size") from None
+        return tensor_to_pil(y[0].clamp(-1, 1))
 
     def image_file(self, name: str, path: str | None) -> tuple[Image.Image, Image.Image]:
         """Uploaded image path -> (input as used, output)."""
