@@ -112,6 +112,8 @@ REAL_GENERATORS = [
     ("pix2pix_resnet_9blocks", {"ngf": 8}, 32),
     ("pix2pix_unet_128", {"ngf": 4}, 128),
     ("dcgan_g", {"ngf": 8}, 0),
+    ("wgan_gp_dcgan64_g", {}, 0),
+    ("pggan_g", {"resolution": 16, "fmap_base": 64, "fmap_max": 16, "z_dim": 16}, 0),
 ]
 
 
