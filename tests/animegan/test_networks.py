@@ -68,3 +68,23 @@ def test_frozen_norm_stats_replay_equals_whole_image():
     assert torch.allclose(rec, ref, atol=1e-5) and torch.allclose(again, ref, atol=1e-5)
     # on a crop, replayed whole-image statistics differ from the crop's own
     assert (half - plain).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("name", ["animegan_v1_generator", "animegan_v2_generator",
+                                  "animegan_v1_ptran_generator"])
+def test_frozen_stats_cover_every_norm(name, monkeypatch):
+    """Tiling is only consistent if no whole-image norm escapes the frozen statistics."""
+    g = registry.build(name).eval()
+    x = torch.randn(1, 3, 16, 16)
+    store: dict = {}
+    with torch.inference_mode():
+        with frozen_norm_stats(g, "record", store):
+            ref = g(x)
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("a norm computed its own statistics")
+
+        monkeypatch.setattr(torch.nn.functional, "instance_norm", refuse)
+        monkeypatch.setattr(torch.nn.functional, "group_norm", refuse)
+        with frozen_norm_stats(g, "use", store):
+            assert torch.allclose(g(x), ref, atol=1e-5)

@@ -139,10 +139,12 @@ class _PtranSeparableConv(nn.Module):
         super().__init__()
         self.depthwise = nn.Conv2d(in_ch, in_ch, 3, stride, 1, groups=in_ch, bias=False)
         self.pointwise = nn.Conv2d(in_ch, out_ch, 1, bias=False)
+        # parameter-free modules (not F.instance_norm) so tiling can freeze their statistics
+        self.norm1, self.norm2 = make_norm("instance", in_ch), make_norm("instance", out_ch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.leaky_relu(F.instance_norm(self.depthwise(x)), 0.2)
-        return F.leaky_relu(F.instance_norm(self.pointwise(x)), 0.2)
+        x = F.leaky_relu(self.norm1(self.depthwise(x)), 0.2)
+        return F.leaky_relu(self.norm2(self.pointwise(x)), 0.2)
 
 
 class _PtranDownConv(nn.Module):
@@ -171,10 +173,11 @@ class _PtranIRB(nn.Module):
         self.conv_block = ConvNormLReLU(ch, 2 * ch, 1, padding=0, norm="instance")
         self.depthwise_conv = nn.Conv2d(2 * ch, 2 * ch, 3, padding=1, groups=2 * ch, bias=False)
         self.conv = nn.Conv2d(2 * ch, ch, 1, bias=False)
+        self.norm1, self.norm2 = make_norm("instance", 2 * ch), make_norm("instance", ch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.leaky_relu(F.instance_norm(self.depthwise_conv(self.conv_block(x))), 0.2)
-        return x + F.instance_norm(self.conv(out))
+        out = F.leaky_relu(self.norm1(self.depthwise_conv(self.conv_block(x))), 0.2)
+        return x + self.norm2(self.conv(out))
 
 
 @registry.register("animegan_v1_ptran_generator", family=FAMILY, role="generator",
