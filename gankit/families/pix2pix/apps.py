@@ -203,15 +203,17 @@ def evaluate(model: ModelLike, data: str | os.PathLike[str], out_dir: str | os.P
              phase: str = "test", direction: str = "AtoB", dropout_at_test: bool = False,
              seed: int = 0, device: str = "auto", fid: bool = False,
              lpips: bool = False, feature_extractor: nn.Module | None = None,
-             lpips_network: nn.Module | None = None, segmenter: Segmenter | None = None,
+             lpips_network: nn.Module | None = None, inception: str | None = None,
+             lpips_weights: str | None = None, segmenter: Segmenter | None = None,
              labels_dir: str | os.PathLike[str] | None = None, num_classes: int = 0,
              ignore_index: int = 255) -> dict[str, Any]:
     """Translate every pair of ``data`` and score outputs against their targets.
 
     Always: mean PSNR and SSIM (``gankit.metrics.image_quality``), ``report.json`` and
     ``index.html`` (input | output | target) in ``out_dir``. ``lpips``: mean LPIPS (AlexNet
-    trunk, or ``lpips_network``). ``fid``: FID and KID of outputs against targets (Inception
-    weights, or ``feature_extractor``). ``segmenter`` + ``labels_dir``: the paper's FCN-score
+    trunk from ``lpips_weights`` or the torch cache, or ``lpips_network``). ``fid``: FID and KID
+    of outputs against targets (the FID Inception from ``inception`` or the cache, or
+    ``feature_extractor``). ``segmenter`` + ``labels_dir``: the paper's FCN-score
     (sec. 4.2) of the outputs against label maps with the same names.
     """
     from gankit.metrics.image_quality import psnr, ssim
@@ -229,7 +231,7 @@ def evaluate(model: ModelLike, data: str | os.PathLike[str], out_dir: str | os.P
     if lpips and lpips_network is None:
         from gankit.metrics.extractors import cached
 
-        lpips_network = cached("lpips-alex")
+        lpips_network = cached("lpips-alex", lpips_weights)
     rows: list[dict[str, Any]] = []
     confusion = np.zeros((max(num_classes, 1),) * 2, dtype=np.int64)
     for i, pair in enumerate(dataset.pairs):
@@ -263,10 +265,10 @@ def evaluate(model: ModelLike, data: str | os.PathLike[str], out_dir: str | os.P
         from gankit.metrics.evaluate import kid as kid_fn
 
         real, fake = str(folders["target"]), str(folders["output"])
-        metrics["fid"] = fid_fn(real, fake, extractor=feature_extractor, cache=False,
-                                device=str(dev))
-        mean, std = kid_fn(real, fake, extractor=feature_extractor, device=str(dev),
-                           subset_size=min(1000, len(rows)), subsets=100)
+        metrics["fid"] = fid_fn(real, fake, extractor=feature_extractor, inception=inception,
+                                cache=False, device=str(dev))
+        mean, std = kid_fn(real, fake, extractor=feature_extractor, inception=inception,
+                           device=str(dev), subset_size=min(1000, len(rows)), subsets=100)
         metrics["kid"], metrics["kid_std"] = mean, std
     if segmenter is not None:
         metrics.update({f"fcn_{k}": v for k, v in fcn_scores(confusion).items()})

@@ -129,7 +129,9 @@ def evaluate(prog: str, argv: list[str]) -> int:
     p.add_argument("--dropout-at-test", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lpips", action="store_true", help="LPIPS (needs AlexNet weights)")
+    p.add_argument("--weights", default=None, help="local torchvision AlexNet weights for LPIPS")
     p.add_argument("--fid", action="store_true", help="FID and KID (needs Inception weights)")
+    p.add_argument("--inception", default=None, help="local FID Inception weights file")
     p.add_argument("--segmenter", help="FCN-score model: MODULE:FACTORY returning a network "
                    "from 1x3xHxW images in [-1, 1] to class scores")
     p.add_argument("--labels", help="folder of label-id maps named like the test images")
@@ -139,7 +141,8 @@ def evaluate(prog: str, argv: list[str]) -> int:
     a = p.parse_args(argv)
     seg = _segmenter(a.segmenter) if a.segmenter else None
     report = run(a.model, a.data, a.output, a.phase, a.direction, a.dropout_at_test, a.seed,
-                 a.device, fid=a.fid, lpips=a.lpips, segmenter=seg, labels_dir=a.labels,
+                 a.device, fid=a.fid, lpips=a.lpips, inception=a.inception,
+                 lpips_weights=a.weights, segmenter=seg, labels_dir=a.labels,
                  num_classes=a.num_classes, ignore_index=a.ignore_index)
     print(json.dumps(report["metrics"], indent=2))
     print(f"report: {Path(a.output) / 'report.json'}, page: {Path(a.output) / 'index.html'}")
