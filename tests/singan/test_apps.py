@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -133,9 +134,10 @@ def test_diversity_of_identical_samples_is_zero():
 def _cli(*args, cwd):
     return subprocess.run([sys.executable, "-m", "gankit.cli", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=300,
-                          env={"OMP_NUM_THREADS": "1", "PATH": ""})
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
+@pytest.mark.slow
 def test_cli_verbs_and_one_line_errors(tiny_run, tmp_path):
     r = _cli("singan", "sample", tiny_run, "-n", "2", "-o", tmp_path / "s", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
