@@ -29,9 +29,21 @@ def load_torch_file(path: str | os.PathLike[str], safe_globals: Iterable[Any] = 
     try:
         with torch.serialization.safe_globals(list(safe_globals)):
             return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first})") from None
+    except pickle.UnpicklingError as err:
+        what = str(err).split("Weights only load failed")[-1].strip().splitlines()
+        detail = next((ln for ln in what if "GLOBAL" in ln or "Unsupported" in ln), "")
+        raise CheckpointError(
+            f"{path}: not a checkpoint gankit can read safely: only tensors and plain "
+            "containers are allowed"
+            + (f" ({detail.strip()[:160]})" if detail else "")
+        ) from None
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError,
+            AttributeError) as err:
+        first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}"
+            + (f": {first}" if first else "") + ")"
+        ) from None
 
 
 def strip_prefix(state: dict[str, Any], prefix: str = "module.") -> dict[str, Any]:

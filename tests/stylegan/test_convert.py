@@ -67,7 +67,7 @@ def test_rosinality_without_latent_avg_estimates_it_with_a_fixed_seed(tmp_path):
 
 def test_rosinality_file_with_foreign_objects_is_refused(tmp_path):
     torch.save({"g_ema": {}, "args": types.SimpleNamespace(size=16)}, tmp_path / "bad.pt")
-    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
+    with pytest.raises(CheckpointError, match="not a checkpoint gankit can read safely"):
         convert(tmp_path / "bad.pt", tmp_path / "m")
 
 

@@ -48,11 +48,7 @@ def load_foreign(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         if head and head != b"PK\x03\x04" and head[:1] != b"\x80":
             raise CheckpointError(f"{path}: not a PyTorch .pth file (neither a zip archive nor a "
                                   "pickle); expected a junyanz *_net_G.pth or *_net_D.pth")
-    try:
-        obj = load_torch_file(path)
-    except (KeyError, IndexError, TypeError, AttributeError) as err:
-        # torch's weights-only unpickler fails on some non-checkpoint bytes with these.
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({err!r})") from None
+    obj = load_torch_file(path)
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     return strip_prefix(tensor_dict(obj, str(path)))
