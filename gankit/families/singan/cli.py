@@ -1,4 +1,7 @@
-"""``gankit singan <verb>``: thin wrappers that parse arguments and call ``apps``."""
+"""SinGAN on one image: train it, then sample, animate, harmonise, edit, paint, super-resolve.
+
+Thin wrappers that parse arguments and call ``gankit.families.singan.apps``.
+"""
 
 from __future__ import annotations
 
