@@ -164,3 +164,15 @@ def test_models_lists_singan(tmp_path):
     rows = {row["name"]: row for row in json.loads(r.stdout)}
     assert rows["singan_g"]["params"] == 29_763
     assert rows["singan_pyramid"]["role"] == "pyramid"
+
+
+def test_sifid_is_zero_for_the_image_and_grows_with_noise(model):
+    from gankit.metrics.sifid import sifid
+
+    torch.manual_seed(0)
+    extractor = torch.nn.Conv2d(3, 4, 3)
+    real = model.reals[-1]
+    noise = torch.randn(real.shape, generator=torch.Generator().manual_seed(0))
+    scores = sifid(real, torch.cat([real + s * noise for s in (0.0, 0.1, 0.3, 1.0)]), extractor)
+    assert scores[0] < 1e-6
+    assert scores == sorted(scores) and scores[-1] > 10 * scores[1]
