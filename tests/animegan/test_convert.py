@@ -95,3 +95,21 @@ def test_truncated_tensor_shapes_are_reported(tmp_path):
     torch.save(state, src)
     with pytest.raises(CheckpointError, match="do not fit"):
         convert(src, tmp_path / "out")
+
+
+def test_cli_convert_then_stylize(tmp_path, capsys):
+    from animegan_helpers import photo
+
+    from gankit.cli import main
+
+    src = tmp_path / "face_paint_512_v1.pt"
+    torch.save(randomize(PortGenerator(), 7).state_dict(), src)
+    assert main(["animegan", "convert", str(src), "-o", str(tmp_path / "m"),
+                 "--align-corners"]) == 0
+    assert from_pretrained(tmp_path / "m").config.align_corners
+    photo(20, 28).save(tmp_path / "in.png")
+    assert main(["animegan", "stylize", str(tmp_path / "in.png"), "--model", str(tmp_path / "m"),
+                 "-o", str(tmp_path / "out.png"), "--device", "cpu"]) == 0
+    assert (tmp_path / "out.png").exists()
+    assert main(["animegan", "convert", str(tmp_path / "in.png"), "-o", str(tmp_path / "x")]) == 2
+    assert "\n" not in capsys.readouterr().err.strip()
