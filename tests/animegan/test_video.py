@@ -53,3 +53,24 @@ def test_not_a_video_is_one_line(tmp_path, capsys, v2_model_dir):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("gankit: error:") and "\n" not in err
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_failure_mid_pipeline_stops_cleanly(tmp_path):
+    from gankit.families.animegan.video import stylize_video
+
+    src = tmp_path / "in.mp4"
+    make_video(src, n=12, audio=False)
+    calls = []
+
+    def transform(frames):
+        calls.append(len(frames))
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return frames
+
+    import pytest
+
+    with pytest.raises(RuntimeError, match="boom"):
+        stylize_video(src, tmp_path / "out.mp4", transform, batch=2)
+    assert not (tmp_path / "out.mp4").exists()
+    assert not list(tmp_path.glob(".out*"))

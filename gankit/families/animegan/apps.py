@@ -35,9 +35,10 @@ __all__ = ["Runner", "convert", "download", "download_dataset", "load_model", "p
 
 STRIDE = 4
 """The generators downsample twice by 2: inputs are padded to a multiple of 4."""
-AUTO_TILE_PIXELS = 1024 * 1024
-"""Images above this many pixels are tiled unless a tile size is given (keeps RSS < 2 GB)."""
-STATS_PIXELS = 1024 * 1024
+AUTO_TILE_PIXELS = 768 * 768
+"""Images above this many pixels are tiled unless a tile size is given (keeps RSS < 2 GB: a
+whole-image v2 pass peaks near 2.5 kB per pixel in fp32)."""
+STATS_PIXELS = 768 * 768
 """Normalisation statistics for tiling come from the whole image resized to at most this."""
 MAX_INPUT_PIXELS = 64_000_000
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}

@@ -187,25 +187,42 @@ def _run(source: Iterator[tuple[str, Any]], transform: Callable[[list[np.ndarray
             return
         decoded: queue.Queue = queue.Queue(maxsize=4)
         styled: queue.Queue = queue.Queue(maxsize=4)
+        stop = threading.Event()
 
         def decode() -> None:
             try:
                 for group in batches(source):
+                    if stop.is_set():
+                        break
                     decoded.put(group)
             finally:
                 decoded.put(_END)
 
         def encode() -> None:
+            # after a failure keep draining, so the inference thread never blocks on put()
+            failed = False
             while (group := styled.get()) is not _END:
-                for kind, item in group:
-                    write(kind, item)
-                    bar.advance(kind)
+                if not failed:
+                    try:
+                        for kind, item in group:
+                            write(kind, item)
+                            bar.advance(kind)
+                    except BaseException as err:  # noqa: BLE001 - raised in the caller's thread
+                        errors.append(err)
+                        failed = True
 
         threads = [_thread(decode, errors), _thread(encode, errors)]
+        drained = False
         try:
-            while (group := decoded.get()) is not _END and not errors:
-                styled.put(process(group))
+            while (group := decoded.get()) is not _END:
+                if not errors:
+                    styled.put(process(group))
+            drained = True
         finally:
+            if not drained:
+                stop.set()
+                while decoded.get() is not _END:
+                    pass
             styled.put(_END)
             for t in threads:
                 t.join()
