@@ -13,7 +13,7 @@ def _add_inference_arguments(parser: ArgumentParser) -> None:
                         help="bf16 is fast only on CPUs with AVX-512 BF16/AMX; fp16 on GPUs")
     parser.add_argument("--batch", type=int, default=1, help="images (or tiles) per forward")
     parser.add_argument("--tile", type=int, default=None,
-                        help="tile size in px (default: automatic above about 1 megapixel)")
+                        help="tile size in px (default: 512 px tiles above 768x768 px)")
     parser.add_argument("--overlap", type=int, default=64, help="tile overlap in px, blended")
 
 
