@@ -177,6 +177,7 @@ def test_zoo_import_is_equivalent(tmp_path: Path, alpha: float) -> None:
         assert (ours(z) - gnet(z)).abs().max() < 1e-5
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_zoo_bare_state_dict_and_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     gnet = ZooGNet(z_dim=8, depths=[16, 8])
     torch.save({f"module.{k}": v for k, v in gnet.state_dict().items()}, tmp_path / "g.pth")
