@@ -88,3 +88,21 @@ def test_train_without_dataset_is_one_line(tmp_path, capsys):
                str(tmp_path / "run")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "prepare" in err and "\n" not in err
+
+
+def test_train_without_vgg_weights_is_one_line(tmp_path, capsys, monkeypatch):
+    import socket
+
+    from gankit.losses import perceptual
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(perceptual, "VGG19_URL", f"http://127.0.0.1:{port}/vgg19-dcbb9e9d.pth")
+    data = _dataset(tmp_path)
+    rc = main(["animegan", "train", "--data", str(data), "--run", str(tmp_path / "run"),
+               "--batch_size", "1", "--image_size", "16", "--trainer.device", "cpu",
+               "--trainer.progress", "false", "--trainer.tensorboard", "false"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "VGG19" in err and "\n" not in err
+    assert not (tmp_path / "run" / "model").exists()
