@@ -100,7 +100,11 @@ def _models(prog: str, argv: list[str]) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("name", "family", "role", "params", "description")
+    table = Table(title="gankit models")
+    for col in ("name", "family", "role"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("params", justify="right", no_wrap=True)
+    table.add_column("description")
     for r in rows:
         table.add_row(r["name"], r["family"], r["role"], f"{r['params']:,}", r["description"])
     Console().print(table)
