@@ -1,6 +1,6 @@
 """gankit: the classic image GANs behind one CLI, one Python API and one checkpoint format.
 
-Heavy modules (torch, families) load lazily so that ``import gankit`` and ``gankit --help`` stay fast.
+Heavy modules (torch, families) load lazily: ``import gankit`` and ``gankit --help`` stay fast.
 """
 
 from __future__ import annotations

@@ -125,7 +125,8 @@ def load_folder(folder: Path, device: Any = None) -> Any:
     return model
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
+    """gankit's download cache: ``$GANKIT_CACHE``, else ``$XDG_CACHE_HOME/gankit`` (~/.cache)."""
     root = os.environ.get("GANKIT_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "gankit"
     )
@@ -138,7 +139,7 @@ def _fetch_url_folder(url: str) -> Path:
     base = url.rstrip("/")
     if base.endswith(CONFIG_NAME) or base.endswith(WEIGHTS_NAME):
         base = base.rsplit("/", 1)[0]
-    dest = _cache_dir() / "models" / hashlib.sha256(base.encode()).hexdigest()[:16]
+    dest = cache_dir() / "models" / hashlib.sha256(base.encode()).hexdigest()[:16]
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         download_file(f"{base}/{name}", dest / name)
     return dest

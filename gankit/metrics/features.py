@@ -271,9 +271,9 @@ def _content_key(files: list[Path], extractor_id: str, size: int | None) -> str:
 
 
 def stats_cache_dir() -> Path:
-    from gankit.core.checkpoint import _cache_dir
+    from gankit.core.checkpoint import cache_dir
 
-    return _cache_dir() / "metrics" / "stats"
+    return cache_dir() / "metrics" / "stats"
 
 
 def cached_statistics(folder: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],

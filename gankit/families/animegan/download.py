@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gankit.core.atomic import atomic_write_text
-from gankit.core.checkpoint import _cache_dir
+from gankit.core.checkpoint import cache_dir
 from gankit.core.download import download_file, sha256_file
 from gankit.core.errors import BadInputError, UsageError
 
@@ -85,7 +85,7 @@ def download(name: str, out: str | os.PathLike[str] | None = None, mirror: str |
         raise UsageError(f"unknown weights {name!r}; choose from {', '.join(WEIGHTS)} "
                          "(see `gankit animegan download --list`)")
     entry = WEIGHTS[name]
-    root = _cache_dir() / "animegan"
+    root = cache_dir() / "animegan"
     folder = Path(out) if out is not None else root / "models" / name
     raw = fetch(entry, root / "raw" / entry.url.rsplit("/", 1)[1], mirror, progress)
     if (folder / "model.safetensors").exists() and out is None:
@@ -97,7 +97,7 @@ def download_dataset(mirror: str | None = None, progress: bool = True) -> Path:
     """Fetch and safely extract the original AnimeGAN dataset; returns its folder."""
     from gankit.core.archive import safe_extract
 
-    root = _cache_dir() / "animegan" / "datasets"
+    root = cache_dir() / "animegan" / "datasets"
     archive = fetch(DATASET, root / "dataset-1.zip", mirror, progress)
     dest = root / "dataset-1"
     if not dest.exists():

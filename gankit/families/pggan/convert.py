@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from gankit.core import registry
-from gankit.core.checkpoint import _cache_dir, save_pretrained
+from gankit.core.checkpoint import cache_dir, save_pretrained
 from gankit.core.download import download_file, sha256_file
 from gankit.core.errors import CheckpointError, MissingWeightsError
 from gankit.core.foreign import load_torch_file, strip_prefix, tensor_dict
@@ -148,7 +148,7 @@ def download(name_or_url: str, out: str | os.PathLike[str], which: str = "avgG")
         raise MissingWeightsError(f"unknown zoo model {name_or_url!r}; choose from "
                                   f"{', '.join(ZOO_MODELS)} or give a URL")
     filename = url.rsplit("/", 1)[-1]
-    dest = _cache_dir() / "pggan_zoo" / filename
+    dest = cache_dir() / "pggan_zoo" / filename
     download_file(url, dest)
     match = _HASH_IN_NAME.search(filename)
     if match and not sha256_file(dest).startswith(match.group(1)):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gankit.core.archive import safe_extract
 from gankit.core.atomic import atomic_write_text
-from gankit.core.checkpoint import _cache_dir
+from gankit.core.checkpoint import cache_dir
 from gankit.core.download import download_file, sha256_file
 from gankit.core.errors import BadInputError, UsageError
 
@@ -35,7 +35,7 @@ CITYSCAPES_HELP = (
 
 
 def cache_root() -> Path:
-    return _cache_dir() / "pix2pix"
+    return cache_dir() / "pix2pix"
 
 
 def _fetch(url: str, dest: Path, sha256: str | None) -> Path:

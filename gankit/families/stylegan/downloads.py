@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from gankit.core.atomic import atomic_write_text
-from gankit.core.checkpoint import _cache_dir
+from gankit.core.checkpoint import cache_dir
 from gankit.core.download import download_file, sha256_file
 from gankit.core.errors import UsageError
 
@@ -34,7 +34,7 @@ MODELS: dict[str, tuple[str, str]] = {
 
 
 def cache_root() -> Path:
-    return _cache_dir() / "stylegan"
+    return cache_dir() / "stylegan"
 
 
 def download(name: str, out: str | os.PathLike[str] | None = None, base_url: str = BASE_URL,

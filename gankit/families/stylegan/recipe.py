@@ -97,7 +97,7 @@ class ImageDataset(torch.utils.data.Dataset):
         from safetensors.torch import load_file, save_file
 
         from gankit.core.atomic import atomic_path
-        from gankit.core.checkpoint import _cache_dir
+        from gankit.core.checkpoint import cache_dir as gankit_cache_dir
 
         path = Path(data)
         if not str(data) or not path.exists():
@@ -105,7 +105,7 @@ class ImageDataset(torch.utils.data.Dataset):
         sources = _sources(path)
         if not sources:
             raise BadInputError(f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)})")
-        root = Path(cache_dir) if cache_dir else _cache_dir() / "stylegan-data"
+        root = Path(cache_dir) if cache_dir else gankit_cache_dir() / "stylegan-data"
         cache = root / f"{_fingerprint(path, [n for n, _ in sources], resolution)}.safetensors"
         if cache.exists():
             self.images = load_file(str(cache))["images"]
