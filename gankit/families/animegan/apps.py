@@ -4,12 +4,23 @@ stylize videos, import community checkpoints and download published weights.
 Inference is the paper's single generator pass (AnimeGAN sec. 3.1); what this module adds is
 engineering: padding to the network's stride, batching, reduced precision, and tiling whose
 tiles share the whole image's normalisation statistics so that tiles do not drift in colour.
+
+Two backends run the generator: PyTorch (``backend="torch"``) and onnxruntime
+(``backend="onnx"``, through :mod:`gankit.serve.onnx_runtime`). A gankit model folder is exported
+to ONNX once, cached in gankit's cache folder under the hash of its config and weights; an
+``.onnx`` file is run directly: a ``gankit export onnx`` file like the folder it came from, any
+other file (TachibanaYoshino's AnimeGANv3 releases) with the AnimeGANv3 contract.
 """
 
 from __future__ import annotations
 
+import atexit
+import hashlib
+import itertools
 import math
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,7 +32,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from gankit.core.checkpoint import from_pretrained
+from gankit.core.checkpoint import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    cache_dir,
+    from_pretrained,
+    resolve_model_path,
+)
 from gankit.core.device import resolve_device
 from gankit.core.errors import BadInputError, CheckpointError, UsageError
 from gankit.core.images import IMAGE_EXTENSIONS, expand_inputs, read_image, save_image
@@ -30,8 +47,9 @@ from gankit.families.animegan.download import download, download_dataset
 from gankit.families.animegan.prepare import prepare
 from gankit.nn.image_norm import frozen_norm_stats
 
-__all__ = ["Runner", "convert", "download", "download_dataset", "load_model", "prepare",
-           "stylize", "stylize_image", "stylize_tiled", "train", "video"]
+__all__ = ["BACKENDS", "OnnxRunner", "Runner", "convert", "download", "download_dataset",
+           "load_model", "make_runner", "onnx_export_path", "prepare", "stylize",
+           "stylize_image", "stylize_tiled", "train", "video"]
 
 STRIDE = 4
 """The generators downsample twice by 2: inputs are padded to a multiple of 4."""
@@ -42,6 +60,23 @@ STATS_PIXELS = 768 * 768
 """Normalisation statistics for tiling come from the whole image resized to at most this."""
 MAX_INPUT_PIXELS = 64_000_000
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+BACKENDS = ("auto", "torch", "onnx")
+"""``auto``: onnxruntime for ``.onnx`` files, PyTorch for everything else."""
+GENERATORS = ("animegan_v1_generator", "animegan_v2_generator", "animegan_v1_ptran_generator")
+ONNX_TRACE_SIZE = 64
+"""Size the cached export is traced at; its height and width are dynamic, so any size runs."""
+ONNX_CACHE_VERSION = "1"
+"""Part of the cache key: bump when the way models are exported changes."""
+
+
+def _pad_to_stride(x: torch.Tensor) -> torch.Tensor:
+    """Pad the bottom/right of an NCHW batch to a multiple of ``STRIDE`` (reflect if it can)."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % STRIDE, (-w) % STRIDE
+    if ph or pw:
+        mode = "reflect" if (ph < h and pw < w) else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x
 
 
 @dataclass
@@ -73,11 +108,7 @@ class Runner:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Stylize a batch of any size: pads to a multiple of 4, returns the input size in fp32."""
         h, w = x.shape[-2:]
-        ph, pw = (-h) % STRIDE, (-w) % STRIDE
-        if ph or pw:
-            mode = "reflect" if (ph < h and pw < w) else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        x = x.to(self.device, self.dtype, memory_format=torch.channels_last)
+        x = _pad_to_stride(x).to(self.device, self.dtype, memory_format=torch.channels_last)
         with torch.inference_mode():
             y = self.model(x)
         return y[..., :h, :w].float()
@@ -88,11 +119,151 @@ def load_model(model: str | os.PathLike[str] | torch.nn.Module) -> torch.nn.Modu
     if isinstance(model, torch.nn.Module):
         return model
     loaded = from_pretrained(model)
-    if getattr(loaded, "arch_name", "") not in (
-        "animegan_v1_generator", "animegan_v2_generator", "animegan_v1_ptran_generator"
-    ):
+    if getattr(loaded, "arch_name", "") not in GENERATORS:
         raise CheckpointError(f"{model}: holds {loaded.arch_name!r}, not an AnimeGAN generator")
     return loaded
+
+
+# --- onnxruntime backend ----------------------------------------------------------------------
+
+class OnnxRunner:
+    """A gankit AnimeGAN export run by onnxruntime, called like :class:`Runner`.
+
+    The export must have dynamic height and width (the cached exports and
+    ``gankit export onnx --dynamic`` do); inputs are padded to a multiple of 4 as in
+    :class:`Runner`, so both backends see the same pixels.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.path = Path(model.path)
+        self.device = torch.device("cpu")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Stylize a batch of any size: [-1, 1] NCHW in, fp32 NCHW of the input size out."""
+        h, w = x.shape[-2:]
+        return self.model(_pad_to_stride(x.float()))[..., :h, :w]
+
+
+def _onnx_device(device: str) -> str:
+    """onnxruntime's device name (``cpu``, ``cuda``, ``auto``) for a ``--device`` value."""
+    name = device.split(":", 1)[0]
+    if name in ("auto", "cpu", "cuda"):
+        return name
+    raise UsageError(f"the onnx backend runs on cpu or cuda, not {device!r}")
+
+
+def _model_files(source: str | os.PathLike[str]) -> Path:
+    """The local folder holding ``config.json`` and ``model.safetensors`` for ``source``."""
+    folder = resolve_model_path(source)
+    if not (folder / CONFIG_NAME).exists() and (folder / "model" / CONFIG_NAME).exists():
+        folder = folder / "model"
+    return folder
+
+
+def _export_key(folder: Path) -> str | None:
+    """Cache key of a model folder: its config and weights, the exporter's versions."""
+    digest = hashlib.sha256()
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        try:
+            with open(folder / name, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError:
+            return None  # from_pretrained will say what is missing
+    digest.update(f"|{torch.__version__}|{ONNX_CACHE_VERSION}|{ONNX_TRACE_SIZE}".encode())
+    return digest.hexdigest()[:32]
+
+
+_PROCESS_DIR: Path | None = None
+_MODULE_EXPORTS = itertools.count()
+
+
+def _process_dir() -> Path:
+    """A temporary folder for exports of in-memory modules, removed when the process ends."""
+    global _PROCESS_DIR
+    if _PROCESS_DIR is None:
+        _PROCESS_DIR = Path(tempfile.mkdtemp(prefix="gankit-onnx-"))
+        atexit.register(shutil.rmtree, _PROCESS_DIR, True)
+    return _PROCESS_DIR
+
+
+def onnx_export_path(model: str | os.PathLike[str] | torch.nn.Module) -> Path:
+    """An ONNX export (dynamic size) of an AnimeGAN generator, made on first use.
+
+    Folders, URLs and hub ids are exported into ``<gankit cache>/onnx/<hash>.onnx``, keyed by the
+    hash of ``config.json`` + ``model.safetensors``; in-memory modules into a temporary folder
+    that lives as long as the process.
+    """
+    from gankit.serve.export import export_onnx
+
+    if isinstance(model, torch.nn.Module):
+        module = load_model(model)
+        dest = _process_dir() / f"module-{next(_MODULE_EXPORTS)}.onnx"
+    else:
+        folder = _model_files(model)
+        key = _export_key(folder)
+        if key is None:
+            load_model(folder)  # says which file is missing
+            raise CheckpointError(f"{folder}: cannot read its {CONFIG_NAME} / {WEIGHTS_NAME}")
+        dest = cache_dir() / "onnx" / f"{key}.onnx"
+        if dest.is_file():  # written atomically, only after the checks below passed
+            return dest
+        module = load_model(folder)  # validates the folder and the architecture
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return export_onnx(module, dest, dynamic=True, height=ONNX_TRACE_SIZE,
+                       width=ONNX_TRACE_SIZE)
+
+
+def _onnx_file_runner(path: Path, device: str) -> Any:
+    """A runner for an ``.onnx`` file: :class:`OnnxRunner` for a dynamic gankit AnimeGAN export,
+    else the PIL-level stylizer of :mod:`gankit.serve.onnx_runtime` (fixed-size gankit exports,
+    AnimeGANv3 files)."""
+    from gankit.serve.onnx_runtime import META_PREFIX, OnnxModel, load_session, load_stylizer
+
+    meta = load_session(path, device).get_modelmeta().custom_metadata_map
+    if META_PREFIX + "kind" not in meta:
+        return load_stylizer(path, device)  # third-party: contract checked there
+    onnx_model = OnnxModel(path, device)
+    arch = onnx_model.config.get("architecture")
+    if arch not in GENERATORS:
+        raise CheckpointError(f"{path}: a gankit export of {arch!r}, not an AnimeGAN generator")
+    dims = list(onnx_model.inputs[0].shape)
+    if len(dims) == 4 and not any(isinstance(d, int) for d in dims[2:]):
+        return OnnxRunner(onnx_model)
+    return load_stylizer(path, device)
+
+
+def make_runner(model: str | os.PathLike[str] | torch.nn.Module, *, device: str = "auto",
+                precision: str = "fp32", backend: str = "auto") -> Any:
+    """The object that stylizes with ``model`` on ``backend``.
+
+    A :class:`Runner` (PyTorch) or :class:`OnnxRunner` (tensor in, tensor out), or for ONNX files
+    that fix their own sizes an object with ``stylize(PIL image) -> PIL image``.
+    """
+    if backend not in BACKENDS:
+        raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    from gankit.serve.onnx_runtime import is_onnx_path
+
+    onnx_file = is_onnx_path(model)
+    if onnx_file and backend == "torch":
+        raise UsageError(f"{model}: an ONNX file runs on the onnx backend, not torch")
+    if backend == "torch" or (backend == "auto" and not onnx_file):
+        return Runner(load_model(model), resolve_device(device), precision)
+    if precision != "fp32":
+        raise UsageError(f"the onnx backend runs fp32 only, got --precision {precision}")
+    ort_device = _onnx_device(device)
+    if onnx_file:
+        return _onnx_file_runner(Path(os.fspath(model)), ort_device)
+    from gankit.serve.onnx_runtime import OnnxModel
+
+    return OnnxRunner(OnnxModel(onnx_export_path(model), ort_device))
+
+
+def _check_backend_tiling(runner: Any, tile: int | None) -> None:
+    if tile is not None and not isinstance(runner, Runner):
+        raise UsageError("--tile needs the torch backend (tiles share the whole image's norm "
+                         "statistics, which an ONNX graph cannot take); drop --tile")
 
 
 # --- tiling -----------------------------------------------------------------------------------
@@ -162,6 +333,8 @@ def stylize_image(runner: Runner, image: Image.Image, tile: int | None = None,
                   overlap: int = 64, batch: int = 1) -> torch.Tensor:
     """One PIL image -> stylized CHW tensor in [-1, 1]; tiled when asked or above the budget."""
     w, h = image.size
+    if not isinstance(runner, Runner):  # onnxruntime: whole image, no shared-statistics tiling
+        return runner(_to_tensor(np.asarray(image)))[0].cpu()
     if tile is None and w * h > AUTO_TILE_PIXELS:
         tile = 512
     if tile is not None and (w > tile or h > tile):
@@ -210,10 +383,13 @@ def stylize(
     batch: int = 1,
     tile: int | None = None,
     overlap: int = 64,
+    backend: str = "auto",
 ) -> list[Path]:
     """Stylize image files, folders or globs into ``output`` (a file for one input, else a folder).
 
-    Outputs keep each input's size and name; every file is written atomically.
+    Outputs keep each input's size and name; every file is written atomically. ``model`` is a
+    gankit folder, URL, hub id, module or ``.onnx`` file; ``backend`` is ``torch``, ``onnx``
+    (a gankit model is exported once and cached) or ``auto`` (onnx for ``.onnx`` files only).
     """
     if isinstance(inputs, str | os.PathLike):
         inputs = [inputs]
@@ -227,8 +403,16 @@ def stylize(
     if not files:
         raise BadInputError("no input images")
     outs = dict(zip(files, _output_paths(files, Path(output)), strict=True))
-    runner = Runner(load_model(model), resolve_device(device), precision)
+    runner = make_runner(model, device=device, precision=precision, backend=backend)
+    _check_backend_tiling(runner, tile)
     written = []
+    if hasattr(runner, "stylize"):  # an ONNX file with its own size rules (e.g. AnimeGANv3)
+        for f in files:
+            dest = outs[f]
+            kwargs = {"quality": 95} if dest.suffix.lower() in (".jpg", ".jpeg") else {}
+            img = runner.stylize(read_image(f, max_pixels=MAX_INPUT_PIXELS))
+            written.append(save_image(img, dest, **kwargs))
+        return written
     for group in _batches(files, batch):
         w, h = group[0][1].size
         tiled = tile is not None and (w > tile or h > tile) or w * h > AUTO_TILE_PIXELS
@@ -258,12 +442,24 @@ def video(
     duration: float | None = None,
     pipeline: bool = True,
     progress: bool = False,
+    backend: str = "auto",
 ) -> Path:
-    """Stylize a video into an H.264 file with the audio stream copied (see ``video.py``)."""
+    """Stylize a video into an H.264 file with the audio stream copied (see ``video.py``).
+
+    ``model`` and ``backend`` are as in :func:`stylize`.
+    """
     from gankit.families.animegan.video import frames_transform, stylize_video
 
-    runner = Runner(load_model(model), resolve_device(device), precision)
-    return stylize_video(src, output, frames_transform(runner, tile, overlap), batch=batch,
+    runner = make_runner(model, device=device, precision=precision, backend=backend)
+    _check_backend_tiling(runner, tile)
+    if hasattr(runner, "stylize"):
+        stylizer = runner
+
+        def transform(frames: list[np.ndarray]) -> list[np.ndarray]:
+            return [np.asarray(stylizer.stylize(Image.fromarray(f))) for f in frames]
+    else:
+        transform = frames_transform(runner, tile, overlap)
+    return stylize_video(src, output, transform, batch=batch,
                          start=start, duration=duration, pipeline=pipeline, progress=progress)
 
 

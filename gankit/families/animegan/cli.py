@@ -7,7 +7,11 @@ from gankit.core.cliutil import ArgumentParser, add_device_argument, run_verbs
 
 def _add_inference_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--model", required=True,
-                        help="gankit model folder, URL or Hugging Face repo id")
+                        help="gankit model folder, URL or Hugging Face repo id, or an .onnx "
+                        "file (a `gankit export onnx` file or an AnimeGANv3 release)")
+    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"),
+                        help="onnx: run with onnxruntime (a model folder is exported once and "
+                        "cached); auto: onnx for .onnx files, else torch")
     add_device_argument(parser)
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
                         help="bf16 is fast only on CPUs with AVX-512 BF16/AMX; fp16 on GPUs")
@@ -29,7 +33,7 @@ def _stylize(prog: str, argv: list[str]) -> int:
 
     for path in stylize(args.inputs, args.model, args.output, device=args.device,
                         precision=args.precision, batch=args.batch, tile=args.tile,
-                        overlap=args.overlap):
+                        overlap=args.overlap, backend=args.backend):
         print(path)
     return 0
 
@@ -50,7 +54,7 @@ def _video(prog: str, argv: list[str]) -> int:
     print(video(args.input, args.model, args.output, device=args.device,
                 precision=args.precision, batch=args.batch, tile=args.tile,
                 overlap=args.overlap, start=args.start, duration=args.duration,
-                progress=not args.no_progress))
+                progress=not args.no_progress, backend=args.backend))
     return 0
 
 
