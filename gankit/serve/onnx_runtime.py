@@ -10,7 +10,8 @@ Two contracts are read from the file, never assumed:
   [-1, 1] resized back to the photo's size. :class:`ThirdPartyStylizer` implements that; it also
   takes the NCHW 3-channel layout of the community AnimeGANv2 conversions.
 
-The AnimeGAN family calls :func:`stylize_onnx` for ``--model X.onnx``.
+The AnimeGAN family runs ``--model X.onnx`` through :func:`load_stylizer`;
+:func:`stylize_onnx` is the one-call form.
 """
 
 from __future__ import annotations
