@@ -45,6 +45,16 @@ class Recipe:
         """Images in [-1, 1] (NCHW) for the sample grid, or None."""
         return None
 
+    def generate(self, n: int) -> torch.Tensor:
+        """``n`` fresh images (n x 3 x H x W in [-1, 1]) for FID during training.
+
+        Draw the latents with the global torch RNG (``torch.randn``): the engine calls this
+        inside a forked, seeded RNG, so training's random streams are untouched. Optional: only
+        ``--trainer.fid_every`` needs it, and the engine refuses that option at start for a
+        recipe that does not override this method.
+        """
+        raise NotImplementedError
+
     def export_model(self) -> nn.Module:
         """The network saved as the run's result (the EMA generator when there is one)."""
         raise NotImplementedError

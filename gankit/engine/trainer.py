@@ -2,7 +2,8 @@
 
 Checkpoints every N steps, at the end and on SIGINT/SIGTERM; exact resume of models, optimisers,
 schedulers, EMA, AMP scaler, every RNG and the data order; a NaN/inf guard; JSONL and TensorBoard
-logs, a progress bar and sample grids; multi-process training under ``torchrun``.
+logs, a progress bar and sample grids; FID every ``fid_every`` steps (off by default);
+multi-process training under ``torchrun``.
 """
 
 from __future__ import annotations
@@ -12,15 +13,21 @@ import os
 import signal
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
 
 from gankit.core.device import resolve_device
-from gankit.core.errors import CheckpointError, TrainingDivergedError
+from gankit.core.errors import (
+    BadInputError,
+    CheckpointError,
+    ConfigError,
+    TrainingDivergedError,
+)
 from gankit.core.images import save_grid
 from gankit.core.seed import rng_state, seed_everything, set_rng_state
 from gankit.engine.checkpoints import CheckpointManager
@@ -28,6 +35,9 @@ from gankit.engine.context import TrainContext
 from gankit.engine.data import batches, steps_per_epoch
 from gankit.engine.logs import MetricsLogger, plot_losses
 from gankit.engine.recipe import Recipe
+
+if TYPE_CHECKING:
+    from gankit.metrics.monitor import FIDMonitor
 
 
 @dataclass
@@ -47,11 +57,28 @@ class TrainerConfig:
     num_workers: int = 0
     progress: bool = True
     tensorboard: bool = True
+    # FID of ``fid_samples`` generated images against ``fid_real`` every ``fid_every`` steps,
+    # logged as ``fid`` (JSONL + TensorBoard); 0 turns it off. ``fid_real`` is a folder, glob or
+    # ``.npz`` of ``mu``/``sigma``; ``fid_inception`` a local copy of the FID Inception weights.
+    fid_every: int = 0
+    fid_real: str = ""
+    fid_samples: int = 1000
+    fid_inception: str = ""
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "checkpoint_every", "sample_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"trainer.{name} must be >= 1, got {getattr(self, name)}")
+        if self.fid_every < 0:
+            raise ValueError(f"trainer.fid_every must be >= 0 (0 = off), got {self.fid_every}")
+        if self.fid_every > 0:
+            if not self.fid_real:
+                raise ValueError(
+                    "trainer.fid_every needs trainer.fid_real: a folder, glob or .npz of real "
+                    "images to compare with"
+                )
+            if self.fid_samples < 2:
+                raise ValueError(f"trainer.fid_samples must be >= 2, got {self.fid_samples}")
 
 
 class _StopSignal:
@@ -88,12 +115,26 @@ def _distributed_env() -> tuple[int, int, int]:
 
 
 class Trainer:
-    """Runs ``recipe`` in ``run_dir``, resuming from its newest valid checkpoint if there is one."""
+    """Runs ``recipe`` in ``run_dir``, resuming from its newest valid checkpoint if there is one.
 
-    def __init__(self, recipe: Recipe, run_dir: str | Path, config: TrainerConfig | None = None):
+    ``fid_extractor`` (with an optional cache id ``fid_extractor_id``) replaces the FID Inception
+    network of the ``fid_every`` hook: any callable mapping images in [-1, 1] to N x D features.
+    """
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        run_dir: str | Path,
+        config: TrainerConfig | None = None,
+        *,
+        fid_extractor: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        fid_extractor_id: str | None = None,
+    ) -> None:
         self.recipe = recipe
         self.run_dir = Path(run_dir)
         self.config = config or TrainerConfig()
+        self.fid_extractor = fid_extractor
+        self.fid_extractor_id = fid_extractor_id
         self.step = 0
         self.stopped_by: str | None = None
 
@@ -110,6 +151,11 @@ class Trainer:
 
     def run(self) -> Path:
         cfg = self.config
+        if cfg.fid_every and type(self.recipe).generate is Recipe.generate:
+            raise ConfigError(
+                f"trainer.fid_every needs a recipe that can generate images, and "
+                f"{type(self.recipe).__name__} has no generate(n); set trainer.fid_every 0"
+            )
         device, rank, world = self._init_distributed()
         seed_everything(cfg.seed + rank)
         dataset = self.recipe.dataset()
@@ -117,8 +163,6 @@ class Trainer:
         if dataset is not None:
             spe = steps_per_epoch(len(dataset), self.recipe.batch_size, world)
             if spe < 1:
-                from gankit.core.errors import BadInputError
-
                 raise BadInputError(
                     f"dataset has {len(dataset)} item(s), fewer than one batch of "
                     f"{self.recipe.batch_size} per process"
@@ -133,6 +177,7 @@ class Trainer:
             self.step, state = resumed
             self.recipe.load_state_dict(state["recipe"])
             set_rng_state(state["rng"][min(rank, len(state["rng"]) - 1)])
+        fid = self._fid_monitor(device) if cfg.fid_every else None
         main = rank == 0
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -152,10 +197,15 @@ class Trainer:
                     losses = self.recipe.train_step(_to_device(batch, device), self.step)
                     self._guard(losses, ckpts)
                     self.step += 1
+                    metrics = dict(losses)
+                    if fid is not None and self.step % cfg.fid_every == 0:
+                        metrics["fid"] = self._fid(fid)
                     if logger is not None and (
-                        self.step % cfg.log_every == 0 or self.step == cfg.max_steps
+                        self.step % cfg.log_every == 0
+                        or self.step == cfg.max_steps
+                        or "fid" in metrics
                     ):
-                        logger.log(self.step, losses)
+                        logger.log(self.step, metrics)
                     bar.update(self.step, losses)
                     if main and self.step % cfg.sample_every == 0:
                         self._sample(logger)
@@ -184,6 +234,47 @@ class Trainer:
         if world > 1 and dist.is_initialized():
             dist.barrier()
         return self.run_dir
+
+    def _fid_monitor(self, device: torch.device) -> FIDMonitor:
+        """The FID monitor, with the real statistics ready (a bad ``fid_real`` fails here).
+
+        Every rank builds it: under DDP the real statistics are computed collectively (each
+        rank reads a shard), and afterwards FID needs no communication.
+        """
+        from gankit.metrics.monitor import FIDMonitor
+
+        cfg = self.config
+        monitor = FIDMonitor(
+            cfg.fid_real,
+            every=cfg.fid_every,
+            n=cfg.fid_samples,
+            extractor=self.fid_extractor,
+            extractor_id=self.fid_extractor_id,
+            inception=cfg.fid_inception or None,
+            device=device,
+        )
+        try:
+            with torch.random.fork_rng(devices=_cuda_devices()):
+                monitor.real_statistics()
+        except BadInputError as err:
+            raise BadInputError(f"trainer.fid_real: {err}") from None
+        return monitor
+
+    def _fid(self, monitor: FIDMonitor) -> float:
+        """FID of the recipe's ``generate`` now, inside a forked RNG (exact resume unaffected).
+
+        Every rank computes it (same weights, same seed, so the same number) rather than rank 0
+        alone, so no rank waits at the next gradient ``all_reduce`` past its timeout.
+        """
+        try:
+            with torch.random.fork_rng(devices=_cuda_devices()):
+                return monitor.compute(self.recipe.generate)
+        except NotImplementedError:
+            raise ConfigError(
+                f"trainer.fid_every needs a recipe that can generate images, and "
+                f"{type(self.recipe).__name__}.generate is not implemented; set "
+                "trainer.fid_every 0"
+            ) from None
 
     def _guard(self, losses: dict[str, float], ckpts: CheckpointManager) -> None:
         for name, value in losses.items():
@@ -244,6 +335,10 @@ class Trainer:
         model = self._export_model_or_none()
         if model is not None:
             save_pretrained(model, self.run_dir / "model")
+
+
+def _cuda_devices() -> list[int]:
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:

@@ -44,21 +44,30 @@ class FIDMonitor:
                                                                       self.device)
         return self.extractor
 
+    def real_statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and covariance of the real images, computed (or read from the cache) once.
+
+        Under ``torch.distributed`` the first call is collective (each rank reads a shard), so
+        every rank must make it; later calls, and :meth:`compute` after it, are local.
+        """
+        if self._real_stats is None:
+            from gankit.metrics.evaluate import fid_statistics
+
+            self._real_stats = fid_statistics(self.real, self._network(), self.extractor_id,
+                                              batch_size=self.batch_size)
+        return self._real_stats
+
     def compute(self, generate: Callable[[int], torch.Tensor]) -> float:
         """FID now: ``generate(k)`` must return k images (k x 3 x H x W in [-1, 1])."""
-        from gankit.metrics.evaluate import fid_statistics
-
         extractor = self._network()
-        if self._real_stats is None:
-            self._real_stats = fid_statistics(self.real, extractor, self.extractor_id,
-                                              batch_size=self.batch_size)
+        real_stats = self.real_statistics()
         moments = Moments()
         with torch.no_grad(), torch.random.fork_rng(devices=_cuda_devices()):
             torch.manual_seed(self.seed)
             for start in range(0, self.n, self.batch_size):
                 images = generate(min(self.batch_size, self.n - start))
                 moments.update(extractor(images.to(extractor_device(extractor))).flatten(1))
-        return frechet_distance(*self._real_stats, *moments.stats())
+        return frechet_distance(*real_stats, *moments.stats())
 
     def __call__(self, step: int, generate: Callable[[int], torch.Tensor]) -> dict[str, float]:
         """``{"fid": value}`` after every ``every``-th step (``step`` is 0-based), else ``{}``."""

@@ -65,5 +65,15 @@ class DCGANRecipe(Recipe):
         finally:
             self.g.train()
 
+    @torch.no_grad()
+    def generate(self, n: int) -> torch.Tensor:
+        """``n`` images of G (eval mode) from fresh latents, for FID during training."""
+        z = torch.randn(n, self.g.z_dim, device=self.ctx.device)
+        self.g.eval()
+        try:
+            return self.g(z).clamp(-1, 1)
+        finally:
+            self.g.train()
+
     def export_model(self) -> torch.nn.Module:
         return self.g

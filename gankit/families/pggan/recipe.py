@@ -179,5 +179,11 @@ class PGGANRecipe(Recipe):
     def sample(self) -> torch.Tensor:
         return self._sample_at(*self.phase())
 
+    @torch.no_grad()
+    def generate(self, n: int) -> torch.Tensor:
+        """``n`` images of the EMA G at the current resolution and fade, for FID in training."""
+        z = torch.randn(n, self.g.z_dim, device=self.ctx.device)
+        return self.ema.shadow(z, *self.phase()).clamp(-1, 1)
+
     def export_model(self) -> torch.nn.Module:
         return self.ema.shadow

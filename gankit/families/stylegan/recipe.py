@@ -276,6 +276,12 @@ class StyleGANRecipe(Recipe):
                         generator=torch.Generator().manual_seed(0)).to(self.ctx.device)
         return g(z, noise_mode="const").clamp(-1, 1).cpu()
 
+    @torch.no_grad()
+    def generate(self, n: int) -> torch.Tensor:
+        """``n`` images of the EMA G from fresh latents (no truncation, random noise), for FID."""
+        z = torch.randn(n, self.cfg.generator.style_dim, device=self.ctx.device)
+        return self.ema.shadow(z, noise_mode="random").clamp(-1, 1)
+
     def export_model(self) -> torch.nn.Module:
         return self.ema.shadow
 
