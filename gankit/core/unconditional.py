@@ -107,7 +107,7 @@ def train_command(prog: str, argv: list[str], config_cls: type, presets: dict[st
     from gankit.engine import Trainer
 
     def extra(parser: Any) -> None:
-        parser.add_argument("--out", default=f"runs/{prog.split()[1]}",
+        parser.add_argument("-o", "--out", default=f"runs/{prog.split()[1]}",
                             help="run folder (checkpoints, samples, logs, model/)")
 
     parsed = parse_run_config(prog, config_cls, argv, presets=presets,

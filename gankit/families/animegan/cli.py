@@ -95,7 +95,8 @@ def _train(prog: str, argv: list[str]) -> int:
     from gankit.families.animegan.config import PRESETS, AnimeGANTrainConfig
 
     def extra(parser) -> None:
-        parser.add_argument("--run", default="runs/animegan", help="run folder (resumes)")
+        parser.add_argument("-o", "--out", "--run", dest="run", default="runs/animegan",
+                            help="run folder (resumes)")
 
     parsed = parse_run_config(prog, AnimeGANTrainConfig, argv, presets=PRESETS,
                               default_preset="v2-hayao", add_arguments=extra,

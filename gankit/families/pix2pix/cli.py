@@ -40,7 +40,7 @@ def train(prog: str, argv: list[str]) -> int:
     argv = _dashes_to_underscores(argv)
 
     def extra(parser: Any) -> None:
-        parser.add_argument("--out", default="runs/pix2pix",
+        parser.add_argument("-o", "--out", default="runs/pix2pix",
                             help="run folder (checkpoints, samples, logs, model/)")
 
     parsed = parse_run_config(prog, TrainConfig, argv, presets=PRESETS, add_arguments=extra,

@@ -30,7 +30,7 @@ def _train(prog: str, argv: list[str]) -> int:
 
     def add(parser) -> None:
         parser.add_argument("image", help="the one training image")
-        parser.add_argument("-o", "--output", default=None,
+        parser.add_argument("-o", "--output", "--out", default=None,
                             help="run folder (default runs/singan-<image name>); rerun to resume")
 
     parsed = parse_run_config(prog, TrainConfig, argv, presets=PRESETS, default_preset="paper",
