@@ -28,6 +28,20 @@ def latents_for_seeds(seeds: Sequence[int], z_dim: int,
 
 
 @torch.no_grad()
+def eval_images(model: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """``model(z)`` in eval mode (running batch-norm statistics), clamped to [-1, 1].
+
+    For training recipes: the model's training mode is restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        return model(z).clamp(-1, 1)
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
 def generate(model: torch.nn.Module, seeds: Sequence[int], batch_size: int = 16,
              device: torch.device | str | None = None) -> torch.Tensor:
     """Images for ``seeds`` (CPU, NCHW in [-1, 1]), ``batch_size`` latents at a time, eval mode."""

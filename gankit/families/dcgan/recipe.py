@@ -10,7 +10,7 @@ import torch
 
 from gankit.core import registry
 from gankit.core.image_dataset import open_image_dataset
-from gankit.core.unconditional import latents_for_seeds
+from gankit.core.unconditional import eval_images, latents_for_seeds
 from gankit.engine import Recipe, TrainContext
 from gankit.families.dcgan.config import TrainConfig
 from gankit.families.dcgan.networks import dcgan_init_
@@ -55,25 +55,14 @@ class DCGANRecipe(Recipe):
             loss_g = self.ctx.optimize(self.opt_g, lambda zz: vanilla_g(self.d(self.g(zz))), z)
         return {"loss_d": loss_d, "loss_g": loss_g}
 
-    @torch.no_grad()
     def sample(self) -> torch.Tensor:
         """G in eval mode (running BN statistics) on the fixed seeds 0..sample_count-1."""
         z = latents_for_seeds(range(self.config.sample_count), self.g.z_dim, self.ctx.device)
-        self.g.eval()
-        try:
-            return self.g(z).cpu()
-        finally:
-            self.g.train()
+        return eval_images(self.g, z).cpu()
 
-    @torch.no_grad()
     def generate(self, n: int) -> torch.Tensor:
         """``n`` images of G (eval mode) from fresh latents, for FID during training."""
-        z = torch.randn(n, self.g.z_dim, device=self.ctx.device)
-        self.g.eval()
-        try:
-            return self.g(z).clamp(-1, 1)
-        finally:
-            self.g.train()
+        return eval_images(self.g, torch.randn(n, self.g.z_dim, device=self.ctx.device))
 
     def export_model(self) -> torch.nn.Module:
         return self.g
