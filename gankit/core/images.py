@@ -65,6 +65,8 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> Im
         raise
     except Image.DecompressionBombError:
         raise BadInputError(f"{path}: image is too large (possible decompression bomb)") from None
+    except MemoryError:
+        raise BadInputError(f"{path}: image is too large to decode in memory") from None
     except UnidentifiedImageError:
         raise BadInputError(f"{path}: not a readable image file") from None
     except (OSError, SyntaxError, ValueError) as err:

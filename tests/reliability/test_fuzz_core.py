@@ -131,3 +131,10 @@ def test_malformed_config_files(tmp_path, text):
         assert "\n" not in str(err)
     else:
         assert run.config.size > 0
+
+
+def test_extreme_aspect_header_is_a_clean_error(tmp_path):
+    path = tmp_path / "wide.png"
+    path.write_bytes(_png_with_size(89478479, 1))
+    with pytest.raises(GankitError):
+        read_image(path)
