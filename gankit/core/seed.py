@@ -50,3 +50,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(list(state["cuda"]))
+
+
+def cuda_devices() -> list[int]:
+    """Every CUDA device, for ``torch.random.fork_rng`` around work that must not move the RNG."""
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []

@@ -29,7 +29,7 @@ from gankit.core.errors import (
     TrainingDivergedError,
 )
 from gankit.core.images import save_grid
-from gankit.core.seed import rng_state, seed_everything, set_rng_state
+from gankit.core.seed import cuda_devices, rng_state, seed_everything, set_rng_state
 from gankit.engine.checkpoints import CheckpointManager
 from gankit.engine.context import TrainContext
 from gankit.engine.data import batches, steps_per_epoch
@@ -254,7 +254,7 @@ class Trainer:
             device=device,
         )
         try:
-            with torch.random.fork_rng(devices=_cuda_devices()):
+            with torch.random.fork_rng(devices=cuda_devices()):
                 monitor.real_statistics()
         except BadInputError as err:
             raise BadInputError(f"trainer.fid_real: {err}") from None
@@ -267,7 +267,7 @@ class Trainer:
         alone, so no rank waits at the next gradient ``all_reduce`` past its timeout.
         """
         try:
-            with torch.random.fork_rng(devices=_cuda_devices()):
+            with torch.random.fork_rng(devices=cuda_devices()):
                 return monitor.compute(self.recipe.generate)
         except NotImplementedError:
             raise ConfigError(
@@ -317,7 +317,7 @@ class Trainer:
             return None
 
     def _sample(self, logger: MetricsLogger | None) -> None:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=cuda_devices()):
             images = self.recipe.sample()
         if images is None:
             return
@@ -336,9 +336,6 @@ class Trainer:
         if model is not None:
             save_pretrained(model, self.run_dir / "model")
 
-
-def _cuda_devices() -> list[int]:
-    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:

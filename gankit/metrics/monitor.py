@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from gankit.core.errors import UsageError
+from gankit.core.seed import cuda_devices
 from gankit.metrics.features import Extractor, Moments, Source, extractor_device
 from gankit.metrics.frechet import frechet_distance
 
@@ -62,7 +63,7 @@ class FIDMonitor:
         extractor = self._network()
         real_stats = self.real_statistics()
         moments = Moments()
-        with torch.no_grad(), torch.random.fork_rng(devices=_cuda_devices()):
+        with torch.no_grad(), torch.random.fork_rng(devices=cuda_devices()):
             torch.manual_seed(self.seed)
             for start in range(0, self.n, self.batch_size):
                 images = generate(min(self.batch_size, self.n - start))
@@ -75,7 +76,4 @@ class FIDMonitor:
             return {}
         return {"fid": self.compute(generate)}
 
-
-def _cuda_devices() -> list[int]:
-    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
 
