@@ -373,6 +373,12 @@ def _batches(files: Sequence[Path], batch: int) -> Iterator[list[tuple[Path, Ima
         yield group
 
 
+def _save_styled(img: Any, dest: Path) -> Path:
+    """Write one stylized image atomically; JPEGs at quality 95 rather than Pillow's 75."""
+    kwargs = {"quality": 95} if dest.suffix.lower() in (".jpg", ".jpeg") else {}
+    return save_image(img, dest, **kwargs)
+
+
 def stylize(
     inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     model: str | os.PathLike[str] | torch.nn.Module,
@@ -408,10 +414,8 @@ def stylize(
     written = []
     if hasattr(runner, "stylize"):  # an ONNX file with its own size rules (e.g. AnimeGANv3)
         for f in files:
-            dest = outs[f]
-            kwargs = {"quality": 95} if dest.suffix.lower() in (".jpg", ".jpeg") else {}
             img = runner.stylize(read_image(f, max_pixels=MAX_INPUT_PIXELS))
-            written.append(save_image(img, dest, **kwargs))
+            written.append(_save_styled(img, outs[f]))
         return written
     for group in _batches(files, batch):
         w, h = group[0][1].size
@@ -422,9 +426,7 @@ def stylize(
         else:
             results = [stylize_image(runner, img, tile, overlap, batch) for _, img in group]
         for (f, _), y in zip(group, results, strict=True):
-            dest = outs[f]
-            kwargs = {"quality": 95} if dest.suffix.lower() in (".jpg", ".jpeg") else {}
-            written.append(save_image(y, dest, **kwargs))
+            written.append(_save_styled(y, outs[f]))
     return written
 
 
