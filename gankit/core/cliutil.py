@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from gankit.core.device import DEVICE_CHOICES
 from gankit.core.errors import UsageError
@@ -63,7 +63,3 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds:
         raise UsageError("empty seed list")
     return seeds
-
-
-def namespace_dict(ns: Any) -> dict[str, Any]:
-    return dict(vars(ns))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -119,7 +118,3 @@ def write_config(text: str, path: str | Path) -> Path:
 
     atomic_write_text(path, text)
     return Path(path)
-
-
-def print_err(msg: str) -> None:
-    print(msg, file=sys.stderr)
