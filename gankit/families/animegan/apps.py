@@ -14,13 +14,8 @@ other file (TachibanaYoshino's AnimeGANv3 releases) with the AnimeGANv3 contract
 
 from __future__ import annotations
 
-import atexit
-import hashlib
-import itertools
 import math
 import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -32,13 +27,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from gankit.core.checkpoint import (
-    CONFIG_NAME,
-    WEIGHTS_NAME,
-    cache_dir,
-    from_pretrained,
-    resolve_model_path,
-)
+from gankit.core.checkpoint import from_pretrained
 from gankit.core.device import resolve_device
 from gankit.core.errors import BadInputError, CheckpointError, UsageError
 from gankit.core.images import IMAGE_EXTENSIONS, expand_inputs, read_image, save_image
@@ -65,8 +54,6 @@ BACKENDS = ("auto", "torch", "onnx")
 GENERATORS = ("animegan_v1_generator", "animegan_v2_generator", "animegan_v1_ptran_generator")
 ONNX_TRACE_SIZE = 64
 """Size the cached export is traced at; its height and width are dynamic, so any size runs."""
-ONNX_CACHE_VERSION = "1"
-"""Part of the cache key: bump when the way models are exported changes."""
 
 
 def _pad_to_stride(x: torch.Tensor) -> torch.Tensor:
@@ -145,74 +132,13 @@ class OnnxRunner:
         return self.model(_pad_to_stride(x.float()))[..., :h, :w]
 
 
-def _onnx_device(device: str) -> str:
-    """onnxruntime's device name (``cpu``, ``cuda``, ``auto``) for a ``--device`` value."""
-    name = device.split(":", 1)[0]
-    if name in ("auto", "cpu", "cuda"):
-        return name
-    raise UsageError(f"the onnx backend runs on cpu or cuda, not {device!r}")
-
-
-def _model_files(source: str | os.PathLike[str]) -> Path:
-    """The local folder holding ``config.json`` and ``model.safetensors`` for ``source``."""
-    folder = resolve_model_path(source)
-    if not (folder / CONFIG_NAME).exists() and (folder / "model" / CONFIG_NAME).exists():
-        folder = folder / "model"
-    return folder
-
-
-def _export_key(folder: Path) -> str | None:
-    """Cache key of a model folder: its config and weights, the exporter's versions."""
-    digest = hashlib.sha256()
-    for name in (CONFIG_NAME, WEIGHTS_NAME):
-        try:
-            with open(folder / name, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-        except OSError:
-            return None  # from_pretrained will say what is missing
-    digest.update(f"|{torch.__version__}|{ONNX_CACHE_VERSION}|{ONNX_TRACE_SIZE}".encode())
-    return digest.hexdigest()[:32]
-
-
-_PROCESS_DIR: Path | None = None
-_MODULE_EXPORTS = itertools.count()
-
-
-def _process_dir() -> Path:
-    """A temporary folder for exports of in-memory modules, removed when the process ends."""
-    global _PROCESS_DIR
-    if _PROCESS_DIR is None:
-        _PROCESS_DIR = Path(tempfile.mkdtemp(prefix="gankit-onnx-"))
-        atexit.register(shutil.rmtree, _PROCESS_DIR, True)
-    return _PROCESS_DIR
-
-
 def onnx_export_path(model: str | os.PathLike[str] | torch.nn.Module) -> Path:
-    """An ONNX export (dynamic size) of an AnimeGAN generator, made on first use.
+    """An ONNX export (dynamic size) of an AnimeGAN generator, made on first use and cached
+    (see :mod:`gankit.serve.onnx_cache`)."""
+    from gankit.serve.onnx_cache import cached_export
 
-    Folders, URLs and hub ids are exported into ``<gankit cache>/onnx/<hash>.onnx``, keyed by the
-    hash of ``config.json`` + ``model.safetensors``; in-memory modules into a temporary folder
-    that lives as long as the process.
-    """
-    from gankit.serve.export import export_onnx
-
-    if isinstance(model, torch.nn.Module):
-        module = load_model(model)
-        dest = _process_dir() / f"module-{next(_MODULE_EXPORTS)}.onnx"
-    else:
-        folder = _model_files(model)
-        key = _export_key(folder)
-        if key is None:
-            load_model(folder)  # says which file is missing
-            raise CheckpointError(f"{folder}: cannot read its {CONFIG_NAME} / {WEIGHTS_NAME}")
-        dest = cache_dir() / "onnx" / f"{key}.onnx"
-        if dest.is_file():  # written atomically, only after the checks below passed
-            return dest
-        module = load_model(folder)  # validates the folder and the architecture
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    return export_onnx(module, dest, dynamic=True, height=ONNX_TRACE_SIZE,
-                       width=ONNX_TRACE_SIZE)
+    return cached_export(model, load_model, dynamic=True, height=ONNX_TRACE_SIZE,
+                         width=ONNX_TRACE_SIZE)
 
 
 def _onnx_file_runner(path: Path, device: str) -> Any:
@@ -252,7 +178,9 @@ def make_runner(model: str | os.PathLike[str] | torch.nn.Module, *, device: str 
         return Runner(load_model(model), resolve_device(device), precision)
     if precision != "fp32":
         raise UsageError(f"the onnx backend runs fp32 only, got --precision {precision}")
-    ort_device = _onnx_device(device)
+    from gankit.serve.onnx_cache import onnx_device
+
+    ort_device = onnx_device(device)
     if onnx_file:
         return _onnx_file_runner(Path(os.fspath(model)), ort_device)
     from gankit.serve.onnx_runtime import OnnxModel
