@@ -23,8 +23,9 @@ from gankit.cli import main as gankit_main
 from gankit.core import registry
 from gankit.core.checkpoint import from_pretrained
 from gankit.engine import Trainer, TrainerConfig
+from gankit.engine.progressive import GrowthSchedule
 from gankit.families.pggan.config import TrainConfig
-from gankit.families.pggan.recipe import PGGANRecipe, phase_at
+from gankit.families.pggan.recipe import PGGANRecipe
 from gankit.nn.minibatch_std import minibatch_stddev
 
 
@@ -43,7 +44,7 @@ def test_sizes_match_paper_table_2() -> None:
 ])
 def test_schedule_formula(images: int, expected: tuple[int, float]) -> None:
     """stab 20 images at 4x4, then per level: fade 10 (alpha = into / 10) + stab 20."""
-    level, alpha = phase_at(images, fade=10, stab=20, max_level=3)
+    level, alpha = GrowthSchedule(fade=10, stab=20, max_level=3).phase_at(images)
     assert (level, pytest.approx(alpha)) == expected
 
 

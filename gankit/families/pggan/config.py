@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 from gankit.engine import TrainerConfig
+from gankit.engine.progressive import GrowthSchedule
 
 PAPER_BATCH = [16, 16, 16, 16, 16, 16, 14, 6, 3]
 """Minibatch per resolution 4x4, 8x8, ..., 1024x1024 (app. A.1)."""
@@ -91,11 +92,7 @@ class TrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def __post_init__(self) -> None:
-        _levels(self.resolution)
-        if not self.batch_per_level or min(self.batch_per_level) < 1:
-            raise ValueError(f"batch_per_level needs positive sizes, got {self.batch_per_level}")
-        if self.fade_kimg < 0 or self.stab_kimg <= 0:
-            raise ValueError("fade_kimg must be >= 0 and stab_kimg > 0")
+        self.schedule()  # checks the resolution, the phase lengths and the batch sizes
 
     def generator(self) -> GeneratorConfig:
         return GeneratorConfig(resolution=self.resolution, fmap_base=self.fmap_base,
@@ -105,20 +102,15 @@ class TrainConfig:
         return DiscriminatorConfig(resolution=self.resolution, fmap_base=self.fmap_base,
                                    fmap_max=self.fmap_max)
 
-    def batch_size(self, level: int) -> int:
-        return self.batch_per_level[min(level, len(self.batch_per_level) - 1)]
-
-    def steps_to_grow(self) -> int:
-        """Engine steps until the final resolution has been faded in and stabilised once."""
-        steps = math.ceil(self.stab_kimg * 1000 / self.batch_size(0))
-        for level in range(1, _levels(self.resolution) + 1):
-            steps += math.ceil((self.fade_kimg + self.stab_kimg) * 1000 / self.batch_size(level))
-        return steps
+    def schedule(self) -> GrowthSchedule:
+        """The image-counted growth from 4x4 (shared with StyleGAN1, ``gankit.engine``)."""
+        return GrowthSchedule.from_kimg(self.fade_kimg, self.stab_kimg, _levels(self.resolution),
+                                        self.batch_per_level)
 
 
 def _preset(resolution: int) -> TrainConfig:
     cfg = TrainConfig(resolution=resolution)
-    cfg.trainer.max_steps = cfg.steps_to_grow()
+    cfg.trainer.max_steps = cfg.schedule().steps_to_grow()
     return cfg
 
 
