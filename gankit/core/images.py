@@ -119,6 +119,22 @@ def save_grid(images, path: str | os.PathLike[str], nrow: int = 8, padding: int 
     return save_image(grid, path)
 
 
+def frames_uint8(frames) -> np.ndarray:
+    """Frames (T x 3 x H x W in [-1, 1]) -> uint8 T x H x W x 3, the layout encoders take."""
+    return ((frames.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte() \
+        .permute(0, 2, 3, 1).numpy()
+
+
+def save_gif(frames, path: str | os.PathLike[str], fps: float = 10) -> Path:
+    """Frames (T x 3 x H x W in [-1, 1]) -> a looping GIF, written atomically (a SinGAN
+    animation on the command line and in the web app)."""
+    images = [Image.fromarray(a) for a in frames_uint8(frames)]
+    with atomic_path(path) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                       duration=max(1, round(1000 / fps)), loop=0)
+    return Path(path)
+
+
 def expand_inputs(
     inputs: Sequence[str | os.PathLike[str]], extensions: Iterable[str] = IMAGE_EXTENSIONS
 ) -> list[Path]:

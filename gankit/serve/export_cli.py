@@ -15,8 +15,9 @@ def _onnx(prog: str, argv: list[str]) -> int:
     parser.add_argument("--dynamic", action="store_true",
                         help="free batch (and height/width for image-to-image) dimensions")
     parser.add_argument("--fp16", action="store_true", help="float16 weights and inputs")
-    parser.add_argument("--size", default="256",
-                        help="traced HxW of an image-to-image model, e.g. 512 or 512x768")
+    parser.add_argument("--size", default=None,
+                        help="traced HxW, e.g. 512 or 512x768 (default: the model's "
+                             "onnx_default_size, e.g. a SinGAN's training size, else 256)")
     parser.add_argument("--truncation", type=float, default=1.0,
                         help="truncation psi baked into a latent generator that supports it")
     parser.add_argument("--latent-input", default="z", choices=("z", "w"),
@@ -28,13 +29,15 @@ def _onnx(prog: str, argv: list[str]) -> int:
                         help="run PyTorch and onnxruntime on a fixed input and print the gap")
     args = parser.parse_args(argv)
     try:
-        h, _, w = args.size.lower().partition("x")
+        h, _, w = (args.size or "0").lower().partition("x")
         height, width = int(h), int(w or h)
     except ValueError:
         raise UsageError(f"{prog}: --size must be N or HxW, got {args.size!r}") from None
     from gankit.serve.export import export_onnx, load_generator, verify_export
 
     model = load_generator(args.model)
+    if args.size is None:
+        height, width = getattr(model, "onnx_default_size", (256, 256))
     out = export_onnx(model, args.output, opset=args.opset, dynamic=args.dynamic,
                       fp16=args.fp16, height=height, width=width, truncation=args.truncation,
                       exporter=args.exporter, latent_input=args.latent_input)

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from gankit.core.errors import BadInputError
-from gankit.core.images import save_image
+from gankit.core.images import save_gif, save_image
 from gankit.families.singan import apps
 
 
@@ -48,7 +48,7 @@ def test_animation_frames_gif_and_mp4(model, tmp_path):
     frames = apps.animate(model, frames=6, start_scale=1, seed=0)
     assert frames.shape == (6, 3, *model.config.shapes[-1])
     assert not torch.equal(frames[0], frames[-1])
-    gif = apps.write_gif(frames, tmp_path / "a.gif")
+    gif = save_gif(frames, tmp_path / "a.gif")
     with Image.open(gif) as im:
         assert im.n_frames == 6 and im.size == tuple(reversed(model.config.shapes[-1]))
     mp4 = apps.write_mp4(frames, tmp_path / "a.mp4")

@@ -3,7 +3,9 @@
 
 Every function takes a model (a :class:`SinGANPyramid`, or anything ``from_pretrained`` accepts:
 a run folder, a model folder, a URL or a hub repo id) and returns images as tensors in [-1, 1];
-``write_gif`` / ``write_mp4`` store an animation. Inputs of any size are resized to the size the
+``gankit.core.images.save_gif`` / :func:`write_mp4` store an animation. :func:`sample` also runs
+on onnxruntime (``backend="onnx"``): the same noise, drawn with the same ``torch.Generator``,
+fed to an ONNX export of the pyramid. Inputs of any size are resized to the size the
 model was trained at; mistakes (mask of another size, scale out of range) raise ``BadInputError``.
 """
 
@@ -85,12 +87,34 @@ def train(image: ImageLike, run_dir: str | os.PathLike[str], config: Any = None,
     return run_dir
 
 
+BACKENDS = ("auto", "torch", "onnx")
+"""``auto``: onnxruntime for ``.onnx`` files, PyTorch for everything else."""
+
+
 @torch.no_grad()
 def sample(model: ModelLike, n: int = 8, scale_v: float = 1.0, scale_h: float = 1.0,
-           start_scale: int = 0, seed: int | None = 0, batch: int = 8) -> torch.Tensor:
+           start_scale: int = 0, seed: int | None = 0, batch: int = 8, backend: str = "auto",
+           device: str = "cpu") -> torch.Tensor:
     """``n`` random samples (sec. 4.1); ``scale_v``/``scale_h`` retarget the aspect (fig. 7);
-    scales below ``start_scale`` keep the training image's layout (fig. 6)."""
-    pyr = load(model)
+    scales below ``start_scale`` keep the training image's layout (fig. 6).
+
+    ``backend="onnx"`` runs the pyramid with onnxruntime (a model folder is exported once, with
+    free batch and sizes, and cached; an ``.onnx`` file from ``gankit export onnx`` runs as is).
+    The noise is drawn on the CPU in the same order as the torch backend, so on the CPU both
+    give the same images to within 1e-4 for a seed. ``device`` is the onnxruntime device.
+    """
+    if backend not in BACKENDS:
+        raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    from gankit.serve.onnx_runtime import is_onnx_path
+
+    onnx_file = is_onnx_path(model)
+    if onnx_file and backend == "torch":
+        raise UsageError(f"{model}: an ONNX file runs on the onnx backend, not torch")
+    runner = None
+    if backend == "onnx" or onnx_file:
+        pyr, runner = _onnx_sampler(model, device, start_scale)
+    else:
+        pyr = load(model)
     if n < 1:
         raise BadInputError(f"n must be >= 1, got {n}")
     if not (0.1 <= scale_v <= 10 and 0.1 <= scale_h <= 10):
@@ -100,68 +124,88 @@ def sample(model: ModelLike, n: int = 8, scale_v: float = 1.0, scale_h: float = 
                             "than one patch; use larger factors")
     _check_scale("start_scale", start_scale, 0, pyr.num_scales - 1)
     gen = _generator(seed, pyr.noise_amp.device)
-    outs = [pyr(min(batch, n - i), start_scale, scale_v, scale_h, gen)
-            for i in range(0, n, batch)]
+    if runner is None:
+        outs = [pyr(min(batch, n - i), start_scale, scale_v, scale_h, gen)
+                for i in range(0, n, batch)]
+    else:
+        shapes = pyr.shapes(scale_v, scale_h)
+        outs = [runner(pyr.noise_maps(min(batch, n - i), start_scale, shapes, gen), shapes)
+                for i in range(0, n, batch)]
     return torch.cat(outs).clamp(-1, 1).cpu()
+
+
+class _OnnxPyramid:
+    """An ONNX export of a pyramid (inputs ``noise_k``, see ``SinGANPyramid.onnx_module``)
+    called with the noise list :meth:`SinGANPyramid.noise_maps` draws (None: zeros)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        dims = [list(i.shape) for i in model.inputs]
+        self.fixed_batch = all(isinstance(d[0], int) for d in dims)
+        self.fixed_shapes = [tuple(d[2:]) for d in dims
+                             if all(isinstance(x, int) for x in d[2:])]
+
+    def __call__(self, noise: list[torch.Tensor | None], shapes: list[tuple[int, int]],
+                 ) -> torch.Tensor:
+        if len(self.fixed_shapes) == len(shapes) and self.fixed_shapes != shapes:
+            raise BadInputError(
+                f"{self.model.path} was exported for {self.fixed_shapes[-1][1]}x"
+                f"{self.fixed_shapes[-1][0]} pixels; this request needs {shapes[-1][1]}x"
+                f"{shapes[-1][0]} (export with --dynamic to free the size)")
+        n = next(z.shape[0] for z in noise if z is not None)
+        c = next(z.shape[1] for z in noise if z is not None)
+        feed = [torch.zeros(n, c, *s) if z is None else z
+                for z, s in zip(noise, shapes, strict=True)]
+        if self.fixed_batch:  # one sample per call: the rows are independent (eval batch norm)
+            return torch.cat([self.model(*(z[i:i + 1] for z in feed)) for i in range(n)])
+        return self.model(*feed)
+
+
+def _onnx_sampler(model: ModelLike, device: str, start_scale: int,
+                  ) -> tuple[SinGANPyramid, _OnnxPyramid]:
+    """The pyramid that draws the noise and the onnxruntime graph that turns it into images.
+
+    For an ``.onnx`` file the pyramid is rebuilt from the config in its metadata (its weights
+    are not used; z*, needed for ``start_scale`` > 0, is not in the file)."""
+    from gankit.serve.onnx_cache import cached_export, onnx_device
+    from gankit.serve.onnx_runtime import OnnxModel, is_onnx_path
+
+    ort_device = onnx_device(str(device))
+    if is_onnx_path(model):
+        onnx_model = OnnxModel(os.fspath(model), ort_device)
+        cfg = onnx_model.config
+        if cfg.get("architecture") != "singan_pyramid":
+            raise BadInputError(f"{model}: a gankit export of {cfg.get('architecture')!r}, "
+                                "not a SinGAN pyramid")
+        if start_scale > 0:
+            raise UsageError(f"{model}: --start-scale needs the model folder (z* is not in an "
+                             "ONNX file)")
+        from gankit.core import registry
+
+        arch = registry.get("singan_pyramid")
+        pyr = registry.build(arch.name, registry.config_from_dict(arch.config_cls,
+                                                                    cfg["config"])).eval()
+        return pyr, _OnnxPyramid(onnx_model)
+    pyr = load(model)
+    source = pyr if isinstance(model, SinGANPyramid) else model
+    h, w = pyr.onnx_default_size
+    path = cached_export(source, load, dynamic=True, height=h, width=w)
+    return pyr, _OnnxPyramid(OnnxModel(path, ort_device))
 
 
 @torch.no_grad()
 def animate(model: ModelLike, frames: int = 100, alpha: float = 0.1, beta: float = 0.9,
             start_scale: int = 2, seed: int | None = 0, batch: int = 10) -> torch.Tensor:
-    """A random walk in noise space around z* (sec. 4, "animation"; reference ``generate_gif``).
-
-    At every scale from ``start_scale`` on, z_t = alpha z* + (1 - alpha)(z_{t-1} + d_t) with the
-    momentum step d_t = beta (z_{t-1} - z_{t-2}) + (1 - beta) eps_t; ``alpha`` pulls the walk back
-    to the image, ``beta`` smooths it. Returns ``frames`` images (T x C x H x W).
-    """
+    """A random walk in noise space around z* (sec. 4, "animation"; reference ``generate_gif``):
+    :meth:`SinGANPyramid.animate` with its arguments checked. Returns T x C x H x W."""
     pyr = load(model)
     if frames < 2:
         raise BadInputError(f"an animation needs at least 2 frames, got {frames}")
     if not (0 <= alpha <= 1 and 0 <= beta <= 1):
         raise BadInputError(f"alpha and beta must be in [0, 1], got {alpha}, {beta}")
-    start_scale = min(start_scale, pyr.num_scales - 1)
-    _check_scale("start_scale", start_scale, 0, pyr.num_scales - 1)
+    _check_scale("start_scale", min(start_scale, pyr.num_scales - 1), 0, pyr.num_scales - 1)
     gen = _generator(seed, pyr.noise_amp.device)
-    shapes = pyr.shapes()
-    walks: list[torch.Tensor | None] = []
-    for k in range(pyr.num_scales):
-        z_opt = pyr.z_rec if k == 0 else torch.zeros_like(pyr.sample_noise(k, shapes[k]))
-        if k < start_scale:
-            walks.append(None if k else z_opt.expand(frames, -1, -1, -1))
-            continue
-        prev2 = z_opt
-        prev1 = 0.95 * z_opt + 0.05 * pyr.sample_noise(k, shapes[k], 1, gen)
-        steps = []
-        for _ in range(frames):
-            diff = beta * (prev1 - prev2) + (1 - beta) * pyr.sample_noise(k, shapes[k], 1, gen)
-            cur = alpha * z_opt + (1 - alpha) * (prev1 + diff)
-            prev2, prev1 = prev1, cur
-            steps.append(cur)
-        walks.append(torch.cat(steps))
-    out = []
-    for i in range(0, frames, batch):
-        noise = [None if w is None else w[i:i + batch] for w in walks]
-        m = min(batch, frames - i)
-        prev = torch.zeros(m, pyr.config.image_channels, *shapes[0], device=pyr.noise_amp.device)
-        out.append(pyr.run(prev, noise, 0))
-    return torch.cat(out).clamp(-1, 1).cpu()
-
-
-def _frames_uint8(frames: torch.Tensor) -> Any:
-    return ((frames.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
-
-
-def write_gif(frames: torch.Tensor, path: str | os.PathLike[str], fps: float = 10) -> Path:
-    """Frames (T x 3 x H x W in [-1, 1]) -> a looping GIF, written atomically."""
-    from PIL import Image
-
-    from gankit.core.atomic import atomic_path
-
-    images = [Image.fromarray(a) for a in _frames_uint8(frames)]
-    with atomic_path(path) as tmp:
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                       duration=max(1, round(1000 / fps)), loop=0)
-    return Path(path)
+    return pyr.animate(frames, gen, alpha, beta, start_scale, batch).cpu()
 
 
 def write_mp4(frames: torch.Tensor, path: str | os.PathLike[str], fps: int = 10) -> Path:
@@ -170,8 +214,9 @@ def write_mp4(frames: torch.Tensor, path: str | os.PathLike[str], fps: int = 10)
     import numpy as np
 
     from gankit.core.atomic import atomic_path
+    from gankit.core.images import frames_uint8
 
-    arr = _frames_uint8(frames)
+    arr = frames_uint8(frames)
     h, w = arr.shape[1:3]
     arr = np.pad(arr, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
     with atomic_path(path) as tmp:

@@ -70,9 +70,16 @@ def _sample(prog: str, argv: list[str]) -> int:
     p.add_argument("--scale-h", type=float, default=1.0, help="width factor (retargeting)")
     p.add_argument("--start-scale", type=int, default=0,
                    help="scales below this keep the training image's layout")
+    p.add_argument("--backend", default="auto", choices=apps.BACKENDS,
+                   help="onnx: run with onnxruntime (a model folder is exported once and "
+                   "cached; same images as torch for a seed); auto: onnx for .onnx files")
     a = p.parse_args(argv)
-    model = apps.load(a.model, a.device)
-    imgs = apps.sample(model, a.n, a.scale_v, a.scale_h, a.start_scale, a.seed)
+    from gankit.serve.onnx_runtime import is_onnx_path
+
+    torch_backend = a.backend == "torch" or (a.backend == "auto" and not is_onnx_path(a.model))
+    model = apps.load(a.model, a.device) if torch_backend else a.model
+    imgs = apps.sample(model, a.n, a.scale_v, a.scale_h, a.start_scale, a.seed,
+                       backend=a.backend, device=a.device)
     out = Path(a.output)
     for i, img in enumerate(imgs):
         save_image(img, out / f"sample_{i:03d}.png")
@@ -82,6 +89,7 @@ def _sample(prog: str, argv: list[str]) -> int:
 
 
 def _animate(prog: str, argv: list[str]) -> int:
+    from gankit.core.images import save_gif
     from gankit.families.singan import apps
 
     p = _parser(prog, "animate")
@@ -96,7 +104,7 @@ def _animate(prog: str, argv: list[str]) -> int:
     frames = apps.animate(apps.load(a.model, a.device), a.frames, a.alpha, a.beta,
                           a.start_scale, a.seed)
     gif = Path(a.output).with_suffix(".gif")
-    print(apps.write_gif(frames, gif, a.fps))
+    print(save_gif(frames, gif, a.fps))
     print(apps.write_mp4(frames, gif.with_suffix(".mp4"), a.fps))
     return 0
 

@@ -76,7 +76,7 @@ every {iters} steps (the <code>scale</code> panel).</figcaption></figure>
 
 def main(prog: str, argv: list[str]) -> int:
     from gankit.core.atomic import atomic_path, atomic_write_text
-    from gankit.core.images import save_grid
+    from gankit.core.images import save_gif, save_grid
     from gankit.families.singan import apps
 
     p = ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0].replace("\n", " "))
@@ -101,8 +101,8 @@ def main(prog: str, argv: list[str]) -> int:
     save_grid(apps.sample(model, n=12, seed=a.seed), out / "samples.png", nrow=4)
     save_grid(__import__("torch").cat([real, model.reconstruct().cpu()]),
               out / "reconstruction.png", nrow=2)
-    apps.write_gif(apps.animate(model, frames=60, start_scale=1, seed=a.seed),
-                   out / "animation.gif", fps=10)
+    save_gif(apps.animate(model, frames=60, start_scale=1, seed=a.seed), out / "animation.gif",
+             fps=10)
     with atomic_path(out / "losses.png") as tmp:
         shutil.copyfile(run / "losses.png", tmp)
     h, w = real.shape[-2:]

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.core import registry
+from gankit.core.errors import ConfigError
 from gankit.families.singan.config import PyramidConfig, ScaleConfig
 
 
@@ -82,7 +83,7 @@ class ScaleDiscriminator(nn.Module):
 
 def resize(x: torch.Tensor, shape: tuple[int, int] | list[int]) -> torch.Tensor:
     """Bicubic resize to ``shape`` (antialiased when shrinking, like the reference's imresize)."""
-    h, w = int(shape[0]), int(shape[1])
+    h, w = shape[0], shape[1]  # not int(): traced sizes stay symbolic in an ONNX export
     if tuple(x.shape[-2:]) == (h, w):
         return x
     shrink = h < x.shape[-2] or w < x.shape[-1]
@@ -179,11 +180,12 @@ class SinGANPyramid(nn.Module):
         noise: list[torch.Tensor | None] = [self.z_rec] + [None] * (self.num_scales - 1)
         return self.run(torch.zeros_like(self.z_rec), noise, 0, last)
 
-    def forward(self, n: int = 1, start_scale: int = 0, scale_v: float = 1.0,
-                scale_h: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` random samples; scales below ``start_scale`` use z* (the reference's
-        ``gen_start_scale``), so their layout is the training image's."""
-        shapes = self.shapes(scale_v, scale_h)
+    def noise_maps(self, n: int = 1, start_scale: int = 0,
+                   shapes: list[tuple[int, int]] | None = None,
+                   generator: torch.Generator | None = None) -> list[torch.Tensor | None]:
+        """Every scale's noise for ``n`` samples, drawn coarse to fine from ``generator``: z*
+        below ``start_scale`` at the coarsest scale, None (zero) at the others below it."""
+        shapes = shapes or self.shapes()
         noise: list[torch.Tensor | None] = []
         for k in range(self.num_scales):
             if k < start_scale:
@@ -191,6 +193,104 @@ class SinGANPyramid(nn.Module):
                              else None)
             else:
                 noise.append(self.sample_noise(k, shapes[k], n, generator))
+        return noise
+
+    def forward(self, n: int = 1, start_scale: int = 0, scale_v: float = 1.0,
+                scale_h: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` random samples; scales below ``start_scale`` use z* (the reference's
+        ``gen_start_scale``), so their layout is the training image's."""
+        shapes = self.shapes(scale_v, scale_h)
+        noise = self.noise_maps(n, start_scale, shapes, generator)
         c = self.config.image_channels
         prev = torch.zeros(n, c, *shapes[0], device=self.noise_amp.device)
         return self.run(prev, noise, 0, shapes=shapes)
+
+    @torch.no_grad()
+    def animate(self, frames: int, generator: torch.Generator | None = None, alpha: float = 0.1,
+                beta: float = 0.9, start_scale: int = 2, batch: int = 10) -> torch.Tensor:
+        """``frames`` images (T x C x H x W) of a random walk in noise space around z* (sec. 4,
+        "animation"; reference ``generate_gif``).
+
+        At every scale from ``start_scale`` on (clipped to the finest), z_t = alpha z* +
+        (1 - alpha)(z_{t-1} + d_t) with the momentum step d_t = beta (z_{t-1} - z_{t-2}) +
+        (1 - beta) eps_t; ``alpha`` pulls the walk back to the image, ``beta`` smooths it.
+        This is the optional ``animate`` of :mod:`gankit.serve.protocol` (the web app's
+        Animate tab).
+        """
+        start_scale = min(start_scale, self.num_scales - 1)
+        shapes = self.shapes()
+        walks: list[torch.Tensor | None] = []
+        for k in range(self.num_scales):
+            z_opt = self.z_rec if k == 0 else torch.zeros_like(self.sample_noise(k, shapes[k]))
+            if k < start_scale:
+                walks.append(None if k else z_opt.expand(frames, -1, -1, -1))
+                continue
+            prev2 = z_opt
+            prev1 = 0.95 * z_opt + 0.05 * self.sample_noise(k, shapes[k], 1, generator)
+            steps = []
+            for _ in range(frames):
+                eps = self.sample_noise(k, shapes[k], 1, generator)
+                diff = beta * (prev1 - prev2) + (1 - beta) * eps
+                cur = alpha * z_opt + (1 - alpha) * (prev1 + diff)
+                prev2, prev1 = prev1, cur
+                steps.append(cur)
+            walks.append(torch.cat(steps))
+        out = []
+        for i in range(0, frames, batch):
+            noise = [None if w is None else w[i:i + batch] for w in walks]
+            m = min(batch, frames - i)
+            prev = torch.zeros(m, self.config.image_channels, *shapes[0],
+                               device=self.noise_amp.device)
+            out.append(self.run(prev, noise, 0))
+        return torch.cat(out).clamp(-1, 1)
+
+    # -- ONNX export (gankit.serve.protocol): the noise maps are the graph's inputs ----------
+    @property
+    def onnx_default_size(self) -> tuple[int, int]:
+        """Export traces the training size unless told otherwise."""
+        h, w = self.config.shapes[-1]
+        return int(h), int(w)
+
+    @property
+    def onnx_input_names(self) -> list[str]:
+        return [f"noise_{k}" for k in range(self.num_scales)]
+
+    onnx_output_names = ("image",)
+
+    @property
+    def onnx_dynamic_axes(self) -> dict[str, dict[int, str]]:
+        """Batch and every scale's height and width are free (``--dynamic``): the noise shapes
+        set the output size, so one file serves every retargeted aspect (sec. 4, fig. 7)."""
+        axes = {name: {0: "batch", 2: f"height_{k}", 3: f"width_{k}"}
+                for k, name in enumerate(self.onnx_input_names)}
+        axes["image"] = {0: "batch", 2: "height", 3: "width"}
+        return axes
+
+    def onnx_module(self, truncation: float = 1.0) -> nn.Module:
+        """The pyramid as a function of its noise maps, sigma_k baked in (SinGAN has no
+        truncation trick, so only ``truncation=1`` is accepted)."""
+        if truncation != 1.0:
+            raise ConfigError(f"a SinGAN pyramid has no truncation; got {truncation}")
+        return NoiseToImage(self)
+
+    def onnx_example_inputs(self, height: int, width: int) -> tuple[torch.Tensor, ...]:
+        """One noise map per scale for a ``height`` x ``width`` output: every scale stretched by
+        height / H_N and width / W_N as in retargeting (:meth:`shapes`)."""
+        fh, fw = self.onnx_default_size
+        c = self.config.image_channels
+        return tuple(torch.randn(1, c, h, w)
+                     for h, w in self.shapes(height / fh, width / fw))
+
+
+class NoiseToImage(nn.Module):
+    """``(noise_0, ..., noise_{K-1}) -> image``: a pyramid's sample as a pure function of its
+    per-scale noise maps (each ``[N, C, H_k, W_k]``; zeros where a scale takes no noise), which
+    is what ONNX export traces. Each scale's size is read from its noise map."""
+
+    def __init__(self, pyramid: SinGANPyramid) -> None:
+        super().__init__()
+        self.pyramid = pyramid
+
+    def forward(self, *noise: torch.Tensor) -> torch.Tensor:
+        shapes = [z.shape[-2:] for z in noise]
+        return self.pyramid.run(torch.zeros_like(noise[0]), list(noise), 0, shapes=shapes)
