@@ -76,8 +76,8 @@ def _sample(prog: str, argv: list[str]) -> int:
     a = p.parse_args(argv)
     from gankit.serve.onnx_runtime import is_onnx_path
 
-    torch_backend = a.backend == "torch" or (a.backend == "auto" and not is_onnx_path(a.model))
-    model = apps.load(a.model, a.device) if torch_backend else a.model
+    on_torch = a.backend != "onnx" and not is_onnx_path(a.model)
+    model = apps.load(a.model, a.device) if on_torch else a.model  # apps.sample checks the rest
     imgs = apps.sample(model, a.n, a.scale_v, a.scale_h, a.start_scale, a.seed,
                        backend=a.backend, device=a.device)
     out = Path(a.output)
