@@ -31,3 +31,7 @@ class ConfigError(GankitError):
 
 class TrainingDivergedError(GankitError):
     """A loss became NaN or infinite; training stopped and the last good checkpoint is kept."""
+
+
+class BrokenOutputError(GankitError):
+    """A model produced NaN/inf values or an all-black image; nothing is written from it."""

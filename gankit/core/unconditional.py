@@ -18,6 +18,7 @@ import torch
 
 from gankit.core.errors import BadInputError, UsageError
 from gankit.core.images import IMAGE_EXTENSIONS, save_grid, save_image
+from gankit.core.output_check import check_generated
 
 
 def latents_for_seeds(seeds: Sequence[int], z_dim: int,
@@ -44,7 +45,11 @@ def eval_images(model: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def generate(model: torch.nn.Module, seeds: Sequence[int], batch_size: int = 16,
              device: torch.device | str | None = None) -> torch.Tensor:
-    """Images for ``seeds`` (CPU, NCHW in [-1, 1]), ``batch_size`` latents at a time, eval mode."""
+    """Images for ``seeds`` (CPU, NCHW in [-1, 1]), ``batch_size`` latents at a time, eval mode.
+
+    A broken model (NaN or all-black output) raises ``BrokenOutputError`` before anything is
+    returned, so nothing is written from it.
+    """
     if batch_size < 1:
         raise UsageError(f"batch size must be >= 1, got {batch_size}")
     if device is None:
@@ -53,7 +58,8 @@ def generate(model: torch.nn.Module, seeds: Sequence[int], batch_size: int = 16,
     out = []
     for i in range(0, len(seeds), batch_size):
         z = latents_for_seeds(seeds[i : i + batch_size], model.z_dim, device)
-        out.append(model(z).float().clamp(-1, 1).cpu())
+        what = getattr(model, "arch_name", type(model).__name__)
+        out.append(check_generated(model(z).float(), what).clamp(-1, 1).cpu())
     return torch.cat(out)
 
 

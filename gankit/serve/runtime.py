@@ -20,8 +20,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gankit.core.errors import BadInputError, CheckpointError, ConfigError, UsageError
+from gankit.core.errors import (
+    BadInputError,
+    CheckpointError,
+    ConfigError,
+    GankitError,
+    UsageError,
+)
 from gankit.core.images import IMAGE_EXTENSIONS, pil_to_tensor, read_image, tensor_to_pil
+from gankit.core.output_check import check_generated
 from gankit.serve.protocol import ModelInfo, describe
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
@@ -208,7 +215,7 @@ class ModelPool:
             first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
             raise BadInputError(f"{name} cannot process a {img.size[0]}x{img.size[1]} image "
                                 f"({first}); try another size") from None
-        return tensor_to_pil(y[0].clamp(-1, 1))
+        return tensor_to_pil(check_generated(y, name, x)[0].clamp(-1, 1))
 
     def image_file(self, name: str, path: str | None) -> tuple[Image.Image, Image.Image]:
         """Uploaded image path -> (input as used, output)."""
@@ -245,7 +252,8 @@ class ModelPool:
                     images = model(z.to(device))
         from torchvision.utils import make_grid
 
-        grid = make_grid(images.float().cpu().clamp(-1, 1), nrow=min(count, 4), padding=2,
+        images = check_generated(images.float().cpu(), name)
+        grid = make_grid(images.clamp(-1, 1), nrow=min(count, 4), padding=2,
                          pad_value=1.0)
         return tensor_to_pil(grid)
 
@@ -273,7 +281,8 @@ class ModelPool:
                             style_mix(model, z_a, z_b, int(crossover), truncation)])
         from torchvision.utils import make_grid
 
-        return tensor_to_pil(make_grid(images.float().cpu().clamp(-1, 1), nrow=3, padding=2,
+        images = check_generated(images.float().cpu(), name)
+        return tensor_to_pil(make_grid(images.clamp(-1, 1), nrow=3, padding=2,
                                        pad_value=1.0))
 
     def video_file(self, name: str, path: str | None, out_dir: Path) -> Path:
@@ -326,7 +335,7 @@ class ModelPool:
                     dst.mux(packet)
                 if audio is not None:
                     audio.write(p, seconds=float(frames / rate))
-        except BadInputError:
+        except GankitError:  # bad frames, or a broken model's output: no half-written file
             Path(tmp).unlink(missing_ok=True)
             raise
         except av.FFmpegError as err:

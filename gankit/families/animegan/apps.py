@@ -31,6 +31,7 @@ from gankit.core.checkpoint import from_pretrained
 from gankit.core.device import resolve_device
 from gankit.core.errors import BadInputError, CheckpointError, UsageError
 from gankit.core.images import IMAGE_EXTENSIONS, expand_inputs, read_image, save_image
+from gankit.core.output_check import check_generated
 from gankit.families.animegan.convert import convert
 from gankit.families.animegan.download import download, download_dataset
 from gankit.families.animegan.prepare import prepare
@@ -52,6 +53,8 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 BACKENDS = ("auto", "torch", "onnx")
 """``auto``: onnxruntime for ``.onnx`` files, PyTorch for everything else."""
 GENERATORS = ("animegan_v1_generator", "animegan_v2_generator", "animegan_v1_ptran_generator")
+GENERATOR_NAME = "the AnimeGAN generator"
+"""How errors about a generator's output name it."""
 ONNX_TRACE_SIZE = 64
 """Size the cached export is traced at; its height and width are dynamic, so any size runs."""
 
@@ -95,10 +98,10 @@ class Runner:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Stylize a batch of any size: pads to a multiple of 4, returns the input size in fp32."""
         h, w = x.shape[-2:]
-        x = _pad_to_stride(x).to(self.device, self.dtype, memory_format=torch.channels_last)
+        padded = _pad_to_stride(x).to(self.device, self.dtype, memory_format=torch.channels_last)
         with torch.inference_mode():
-            y = self.model(x)
-        return y[..., :h, :w].float()
+            y = self.model(padded)
+        return check_generated(y[..., :h, :w].float(), GENERATOR_NAME, x)
 
 
 def load_model(model: str | os.PathLike[str] | torch.nn.Module) -> torch.nn.Module:
@@ -129,7 +132,8 @@ class OnnxRunner:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Stylize a batch of any size: [-1, 1] NCHW in, fp32 NCHW of the input size out."""
         h, w = x.shape[-2:]
-        return self.model(_pad_to_stride(x.float()))[..., :h, :w]
+        return check_generated(self.model(_pad_to_stride(x.float()))[..., :h, :w],
+                               GENERATOR_NAME, x)
 
 
 def onnx_export_path(model: str | os.PathLike[str] | torch.nn.Module) -> Path:

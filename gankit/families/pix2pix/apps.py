@@ -22,6 +22,7 @@ from gankit.core.checkpoint import from_pretrained
 from gankit.core.device import resolve_device
 from gankit.core.errors import BadInputError, UsageError
 from gankit.core.images import IMAGE_EXTENSIONS, expand_inputs, read_image, save_image
+from gankit.core.output_check import check_generated
 from gankit.families.pix2pix.data import Pair, PairedDataset, check_pair, load_pair, to_tensor
 from gankit.families.pix2pix.networks import size_multiple
 
@@ -81,7 +82,8 @@ def _run(model: nn.Module, batch: torch.Tensor, dropout_at_test: bool) -> torch.
     padded, (h, w) = pad_to_multiple(batch, size_multiple(model))
     mode = paper_test_mode(model) if dropout_at_test else contextlib.nullcontext()
     with torch.no_grad(), mode:
-        return model(padded)[..., :h, :w].float().cpu()
+        return check_generated(model(padded)[..., :h, :w].float(), "the Pix2Pix generator",
+                               batch).cpu()
 
 
 def _input_tensor(path: Path, channels: int, side: str | None) -> torch.Tensor:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit.core.errors import BadInputError, UsageError
+from gankit.core.output_check import check_generated
 from gankit.families.singan.networks import SinGANPyramid, resize
 
 ModelLike = SinGANPyramid | str | os.PathLike[str]
@@ -52,6 +53,11 @@ def _image(src: ImageLike, device: torch.device) -> torch.Tensor:
 
 def _generator(seed: int | None, device: torch.device) -> torch.Generator | None:
     return None if seed is None else torch.Generator(device).manual_seed(seed)
+
+
+def _checked(images: torch.Tensor, inputs: torch.Tensor | None = None) -> torch.Tensor:
+    """The pyramid's raw output, refused if broken (NaN, all black), clamped, on the CPU."""
+    return check_generated(images, "the SinGAN pyramid", inputs).clamp(-1, 1).cpu()
 
 
 def _check_scale(name: str, value: int, low: int, high: int) -> None:
@@ -131,7 +137,7 @@ def sample(model: ModelLike, n: int = 8, scale_v: float = 1.0, scale_h: float = 
         shapes = pyr.shapes(scale_v, scale_h)
         outs = [runner(pyr.noise_maps(min(batch, n - i), start_scale, shapes, gen), shapes)
                 for i in range(0, n, batch)]
-    return torch.cat(outs).clamp(-1, 1).cpu()
+    return _checked(torch.cat(outs))
 
 
 class _OnnxPyramid:
@@ -205,7 +211,7 @@ def animate(model: ModelLike, frames: int = 100, alpha: float = 0.1, beta: float
         raise BadInputError(f"alpha and beta must be in [0, 1], got {alpha}, {beta}")
     _check_scale("start_scale", min(start_scale, pyr.num_scales - 1), 0, pyr.num_scales - 1)
     gen = _generator(seed, pyr.noise_amp.device)
-    return pyr.animate(frames, gen, alpha, beta, start_scale, batch).cpu()
+    return _checked(pyr.animate(frames, gen, alpha, beta, start_scale, batch))
 
 
 def write_mp4(frames: torch.Tensor, path: str | os.PathLike[str], fps: int = 10) -> Path:
@@ -254,7 +260,7 @@ def paint2image(model: ModelLike, paint: ImageLike, inject_scale: int = 1,
     """A clip-art or painting turned into a photo-like image of the training image (sec. 4.3)."""
     pyr = load(model)
     img = _fit(pyr, paint)
-    return _injected(pyr, img, inject_scale, _generator(seed, img.device)).clamp(-1, 1).cpu()
+    return _checked(_injected(pyr, img, inject_scale, _generator(seed, img.device)), img)
 
 
 def soft_mask(mask: torch.Tensor, radius: int, sigma: float = 5.0) -> torch.Tensor:
@@ -289,7 +295,7 @@ def _masked(model: ModelLike, image: ImageLike, mask: ImageLike, inject_scale: i
         raise BadInputError("the mask is empty (all black); white marks the region to change")
     out = _injected(pyr, img, inject_scale, _generator(seed, device))
     soft = soft_mask(msk, radius)
-    return ((1 - soft) * img + soft * out).clamp(-1, 1).cpu()
+    return _checked((1 - soft) * img + soft * out, img)
 
 
 @torch.no_grad()
@@ -320,7 +326,7 @@ def super_resolve(model: ModelLike, factor: float = 4.0, image: ImageLike | None
     if not 1.0 < factor <= 16.0:
         raise BadInputError(f"factor must be in (1, 16], got {factor}")
     device = pyr.noise_amp.device
-    x = pyr.reals[-1] if image is None else _image(image, device)
+    x = source = pyr.reals[-1] if image is None else _image(image, device)
     if max(x.shape[-2:]) * factor > 8192:
         raise BadInputError(f"{x.shape[-1]}x{x.shape[-2]} x {factor} exceeds 8192 pixels a side")
     steps = max(1, round(math.log(factor) / math.log(2 ** (1 / 3))))
@@ -331,7 +337,7 @@ def super_resolve(model: ModelLike, factor: float = 4.0, image: ImageLike | None
         x = resize(x, (round(h * f), round(w * f)))
         z = torch.randn(x.shape, device=device, generator=gen)
         x = g(amp * z + x, x)
-    return x.clamp(-1, 1).cpu()
+    return _checked(x, source)
 
 
 def diversity(samples: torch.Tensor, real: torch.Tensor) -> float:

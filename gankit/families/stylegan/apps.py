@@ -23,6 +23,7 @@ from PIL import Image
 from gankit.core.atomic import atomic_path
 from gankit.core.errors import BadInputError, UsageError
 from gankit.core.images import save_image
+from gankit.core.output_check import check_generated
 
 ModelLike = str | os.PathLike[str] | torch.nn.Module
 Distance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -73,8 +74,9 @@ def _ws(g: Any, seeds: Sequence[int], truncation: float, class_idx: int | None) 
 
 
 def _synth(g: Any, ws: torch.Tensor, noise_mode: str, batch_size: int = 8) -> torch.Tensor:
-    return torch.cat([g.synthesis(part, g.noise_inputs(part.shape[0], noise_mode)).cpu()
-                      for part in ws.split(batch_size)])
+    images = torch.cat([g.synthesis(part, g.noise_inputs(part.shape[0], noise_mode)).cpu()
+                        for part in ws.split(batch_size)])
+    return check_generated(images, "the StyleGAN generator")
 
 
 @torch.no_grad()

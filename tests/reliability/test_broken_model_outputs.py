@@ -1,0 +1,162 @@
+"""A broken model (NaN weights, or a final layer saturated to black) is refused at inference:
+the CLI exits 2 with one line that names the problem, and no output file appears."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from gankit.cli import main as cli_main
+from gankit.core import registry
+from gankit.core.checkpoint import save_pretrained
+from gankit.core.errors import BrokenOutputError
+from gankit.core.output_check import check_generated
+
+pytestmark = pytest.mark.reliability
+
+CONVS = (nn.Conv2d, nn.ConvTranspose2d)
+NORMS = (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.LayerNorm)
+
+
+@torch.no_grad()
+def _poison_nan(model: nn.Module) -> None:
+    for t in [*model.parameters(), *model.buffers()]:
+        if t.is_floating_point():
+            t.fill_(float("nan"))
+
+
+@torch.no_grad()
+def _blacken(model: nn.Module) -> None:
+    """Saturate the final tanh at -1: the last conv's bias at -100 (weights 0), or, when that
+    conv has no bias, the last norm emitting 1 everywhere and the conv's weights at -100."""
+    last = [m for m in model.modules() if isinstance(m, CONVS)][-1]
+    if last.bias is not None:
+        last.weight.zero_()
+        last.bias.fill_(-100.0)
+        return
+    norm = [m for m in model.modules() if isinstance(m, NORMS) and m.weight is not None][-1]
+    norm.weight.zero_()
+    norm.bias.fill_(1.0)
+    last.weight.fill_(-100.0)
+
+
+def _singan(breaker):
+    arch = registry.get("singan_pyramid")
+    config = registry.config_from_dict(arch.config_cls, {"shapes": [[8, 8], [12, 10]],
+                                                         "channels": [4, 4]})
+    pyr = registry.build(arch.name, config)
+    if breaker is _poison_nan:
+        breaker(pyr)
+    else:  # every scale adds its output to the one below: all must saturate
+        for g in pyr.generators:
+            breaker(g)
+    return pyr
+
+
+def _photo(path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(30, 255, (20, 24, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+FAMILIES = {
+    "animegan": (lambda: registry.build("animegan_v2_generator", n_irb=1),
+                 lambda m, photo, out: ["animegan", "stylize", str(photo), "--model", m,
+                                        "--device", "cpu", "-o", str(out / "styled.png")]),
+    "pix2pix": (lambda: registry.build("pix2pix_unet_128", ngf=2),
+                lambda m, photo, out: ["pix2pix", "translate", str(photo), "--model", m,
+                                       "--device", "cpu", "-o", str(out / "translated.png")]),
+    "dcgan": (lambda: registry.build("dcgan_g", resolution=16, ngf=4, z_dim=8),
+              lambda m, photo, out: ["dcgan", "generate", "--model", m, "--seeds", "0-3",
+                                     "--device", "cpu", "-o", str(out / "grid.png")]),
+    "singan": (None,
+               lambda m, photo, out: ["singan", "sample", m, "-n", "2", "--device", "cpu",
+                                      "-o", str(out / "samples")]),
+}
+
+
+@pytest.mark.parametrize("breaker,problem", [(_poison_nan, "NaN or infinite"),
+                                             (_blacken, "all-black image")],
+                         ids=["nan", "black"])
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_cli_refuses_to_write_a_broken_models_output(family, breaker, problem, tmp_path,
+                                                     capsys):
+    build, argv = FAMILIES[family]
+    torch.manual_seed(0)
+    if build is None:
+        model = _singan(breaker)
+    else:
+        model = build().eval()
+        breaker(model)
+    folder = save_pretrained(model, tmp_path / "model")
+    out = tmp_path / "out"
+    out.mkdir()
+    code = cli_main(argv(str(folder), _photo(tmp_path / "photo.png"), out))
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and problem in err and "refusing to write" in err, err
+    assert list(out.rglob("*")) == []
+
+
+def test_a_healthy_model_still_writes(tmp_path, capsys):
+    """The control: the same tiny DCGAN, unbroken, writes its grid."""
+    torch.manual_seed(0)
+    folder = save_pretrained(FAMILIES["dcgan"][0]().eval(), tmp_path / "model")
+    out = tmp_path / "out"
+    assert cli_main(FAMILIES["dcgan"][1](str(folder), None, out)) == 0, capsys.readouterr().err
+    assert (out / "grid.png").is_file()
+
+
+def test_animegan_video_leaves_no_partial_file(tmp_path, capsys):
+    import av
+
+    clip = tmp_path / "clip.mp4"
+    with av.open(str(clip), "w") as dst:
+        stream = dst.add_stream("libx264", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 60 + 40 * i, np.uint8),
+                                               format="rgb24")
+            for packet in stream.encode(frame):
+                dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    model = registry.build("animegan_v2_generator", n_irb=1).eval()
+    _poison_nan(model)
+    folder = save_pretrained(model, tmp_path / "model")
+    out = tmp_path / "out"
+    out.mkdir()
+    code = cli_main(["animegan", "video", str(clip), "--model", str(folder), "--device", "cpu",
+                     "-o", str(out / "styled.mp4")])
+    assert code == 2 and "NaN or infinite" in capsys.readouterr().err
+    assert list(out.iterdir()) == []
+
+
+def test_served_model_is_refused_in_the_web_pool(tmp_path):
+    from gankit.serve.runtime import ModelPool, parse_model_args
+
+    model = FAMILIES["dcgan"][0]().eval()
+    _poison_nan(model)
+    pool = ModelPool(parse_model_args([str(save_pretrained(model, tmp_path / "broken"))]))
+    with pytest.raises(BrokenOutputError, match="^broken produced NaN or infinite"):
+        pool.generate("broken", seed=0, count=2)
+
+
+def test_thresholds_never_refuse_a_real_image():
+    dark = torch.full((2, 3, 8, 8), -1.0)
+    dark[1, 0, 3, 3] = -0.999  # one barely lit pixel is a real (dark) image
+    dark[0, 2, 0, 0] = -0.99
+    assert check_generated(dark, "g") is dark
+    black = torch.full((1, 3, 8, 8), -1.0)
+    assert check_generated(black, "g", inputs=black.clone()) is black  # black in, black out
+    with pytest.raises(BrokenOutputError, match="from a non-black input"):
+        check_generated(black, "g", inputs=torch.zeros(1, 3, 8, 8))
+    with pytest.raises(BrokenOutputError, match="all-black image"):
+        check_generated(torch.full((3, 8, 8), -7.0), "g")  # below -1 (no tanh): black too
+    inf = torch.zeros(1, 3, 4, 4)
+    inf[0, 0, 0, 0] = float("inf")  # clamping would hide it: the check sees the raw output
+    with pytest.raises(BrokenOutputError, match="g produced NaN or infinite"):
+        check_generated(inf, "g")
