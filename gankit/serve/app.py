@@ -3,7 +3,8 @@
 Tabs are built per model *kind* (see :mod:`gankit.serve.protocol`), never per family: an
 image-to-image family gets "Image" (upload, style choice, before/after) and "Video" tabs; a
 latent generator or sampler family a "Generate" tab with seed, count and, when the model
-takes it, a truncation slider, plus a "Mix" tab for generators that can mix styles. Requests go
+takes it, a truncation slider, plus a "Mix" tab for generators that can mix styles and an
+"Animate" tab (a GIF) for samplers that can animate. Requests go
 through Gradio's queue with a concurrency limit; uploads land in this app's own temporary folder
 (``GRADIO_TEMP_DIR``), the only place files are served from (Gradio docs, "File access": only
 the cache and ``allowed_paths`` are served, and we allow none). Fonts are the browser's own, so
@@ -130,6 +131,32 @@ def _mix_section(gr: Any, pool: ModelPool, family: str, names: list[str]) -> Non
         run.click(fn, [model, seed_a, seed_b, cross, trunc], [out], api_name=f"{family}_mix")
 
 
+def _animate_section(gr: Any, pool: ModelPool, family: str, names: list[str],
+                     work: Path) -> None:
+    with gr.Tab("Animate", elem_id=f"{family}-animate-tab"):
+        gr.Markdown("A seeded random walk in the model's noise space, shown as a looping GIF.")
+        model = gr.Dropdown(names, value=names[0], label="Model",
+                            elem_id=f"{family}-animate-model")
+        with gr.Row():
+            seed = gr.Number(0, precision=0, minimum=0, label="Seed",
+                             elem_id=f"{family}-animate-seed")
+            frames = gr.Slider(2, min(pool.max_frames, 120), value=min(24, pool.max_frames),
+                               step=1, label="Frames", elem_id=f"{family}-animate-frames")
+            fps = gr.Slider(1, 30, value=10, step=1, label="Frames per second",
+                            elem_id=f"{family}-animate-fps")
+        out = gr.Image(type="filepath", label="Animation", interactive=False,
+                       height=IMAGE_HEIGHT, elem_id=f"{family}-animate-output")
+        run = gr.Button("Animate", variant="primary", elem_id=f"{family}-animate-run")
+
+        def fn(name: str, s: float | None, n: float, rate: float) -> str:
+            try:
+                return str(pool.animate(name, int(s or 0), int(n), work, float(rate)))
+            except GankitError as err:
+                raise _gr_error(err) from None
+
+        run.click(fn, [model, seed, frames, fps], [out], api_name=f"{family}_animate")
+
+
 def build_app(pool: ModelPool, work: Path, concurrency: int = 1, queue_size: int = 16) -> Any:
     """The ``gr.Blocks`` app for ``pool``'s models (not yet launched)."""
     import gradio as gr
@@ -150,6 +177,9 @@ def build_app(pool: ModelPool, work: Path, concurrency: int = 1, queue_size: int
                     mixing = [n for n in latent if pool.served(n).info.mixing]
                     if mixing:
                         _mix_section(gr, pool, family, mixing)
+                    animated = [n for n in latent if pool.served(n).info.animate]
+                    if animated:
+                        _animate_section(gr, pool, family, animated, work / "animations")
     demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
     return demo
 

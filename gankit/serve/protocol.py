@@ -24,7 +24,10 @@ Every registered network is classified into one *kind*:
     ``forward(n=..., generator=...)`` returns ``n`` random images in [-1, 1] drawing all its
     noise from the ``torch.Generator`` (a trained SinGAN pyramid). Recognised by those two
     parameter names; the web app's Generate tab serves it with a seed. Export needs
-    ``onnx_module`` + ``onnx_example_inputs`` (the noise maps become inputs).
+    ``onnx_module`` + ``onnx_example_inputs`` (the noise maps become inputs). A sampler that
+    has ``animate(frames: int, generator: torch.Generator) -> Tensor [T, C, H, W]`` (frames in
+    [-1, 1], all randomness from ``generator``; SinGAN's random walk around z*, paper sec. 4)
+    also gets an Animate tab that shows the frames as a GIF.
 
 A network may set ``serve_kind = "image2image" | "latent" | "sampler"`` to override the guess,
 and may customise ONNX export (all optional; the defaults follow from the kind):
@@ -35,7 +38,10 @@ and may customise ONNX export (all optional; the defaults follow from the kind):
 ``onnx_example_inputs(self, height: int, width: int) -> tuple[Tensor, ...]``
     the inputs to trace with;
 ``onnx_input_names`` / ``onnx_output_names`` (sequences of str) and
-``onnx_dynamic_axes`` (``{name: {axis: label}}``, the ``torch.onnx.export`` convention).
+``onnx_dynamic_axes`` (``{name: {axis: label}}``, the ``torch.onnx.export`` convention);
+``onnx_default_size`` (``(H, W)``)
+    the size ``gankit export onnx`` traces when ``--size`` is not given (a SinGAN pyramid: its
+    training size; otherwise 256 x 256).
 
 A network that is neither kind and lacks ``onnx_module`` + ``onnx_example_inputs`` cannot be
 exported or served; the error says which of these names to add.
@@ -66,6 +72,8 @@ class ModelInfo:
     truncation: bool = False
     mixing: int = 0
     """Number of style layers a latent generator can mix (0: no style mixing)."""
+    animate: bool = False
+    """A sampler with ``animate(frames, generator)`` (the web app's Animate tab)."""
 
 
 def _forward_takes(model: nn.Module, name: str) -> bool:
@@ -106,6 +114,7 @@ def describe(model: nn.Module, role: str = "generator") -> ModelInfo:
         size_multiple=max(1, int(getattr(model, "size_multiple", 1))),
         truncation=kind == "latent" and _forward_takes(model, "truncation"),
         mixing=style_layers(model) if kind == "latent" else 0,
+        animate=kind == "sampler" and callable(getattr(model, "animate", None)),
     )
 
 

@@ -285,6 +285,29 @@ class ModelPool:
         return tensor_to_pil(make_grid(images.clamp(-1, 1), nrow=3, padding=2,
                                        pad_value=1.0))
 
+    def animate(self, name: str, seed: int, frames: int, out_dir: Path,
+                fps: float = 10) -> Path:
+        """A looping GIF of ``frames`` frames from a sampler's ``animate`` (SinGAN: a seeded
+        random walk around the training image, paper sec. 4), written into ``out_dir``."""
+        import tempfile
+
+        from gankit.core.images import save_gif
+
+        served = self.served(name)
+        if not served.info.animate:
+            raise BadInputError(f"{name} is a {served.info.kind} model that cannot animate")
+        if not 2 <= frames <= self.max_frames:
+            raise BadInputError(f"number of frames must be between 2 and {self.max_frames}")
+        model = self.get(name)
+        device = next(model.parameters()).device
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            video = model.animate(int(frames), torch.Generator(device).manual_seed(int(seed)))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="animation-", suffix=".gif", dir=out_dir)
+        os.close(fd)
+        return save_gif(video, tmp, fps)
+
     def video_file(self, name: str, path: str | None, out_dir: Path) -> Path:
         """Stylise every frame of an uploaded video (up to ``max_frames``) into an H.264 MP4.
 

@@ -63,8 +63,8 @@ def test_pool_describes_without_loading_and_caches(toys, photo):
     assert np.array_equal(np.asarray(got), np.asarray(expect))
 
 
-def test_singan_pyramid_is_served_as_a_sampler(tmp_path):
-    """A real SinGAN pyramid (found by registry name, tiny) gets a seeded Generate tab as is."""
+def _singan_folder(root: Path) -> Path:
+    """A tiny SinGAN pyramid (found by registry name, random weights) saved under ``root``."""
     import torch
 
     from gankit.core import registry
@@ -78,16 +78,51 @@ def test_singan_pyramid_is_served_as_a_sampler(tmp_path):
     config = registry.config_from_dict(arch.config_cls, {"shapes": [[8, 8], [12, 10]],
                                                          "channels": [4, 4]})
     torch.manual_seed(0)
-    save_pretrained(registry.build(arch.name, config), tmp_path / "singan")
-    pool = ModelPool(parse_model_args([str(tmp_path / "singan")]))
+    pyramid = registry.build(arch.name, config)
+    with torch.no_grad():  # the DCGAN init gives near-constant images: GIF frames would merge
+        for m in pyramid.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                torch.nn.init.normal_(m.weight, 0.0, 0.3)
+    save_pretrained(pyramid, root / "singan")
+    return root / "singan"
+
+
+@pytest.fixture(scope="module")
+def singan(tmp_path_factory):
+    return _singan_folder(tmp_path_factory.mktemp("singan"))
+
+
+def test_singan_pyramid_is_served_as_a_sampler(singan, tmp_path):
+    """A real SinGAN pyramid gets a seeded Generate tab and an Animate tab (GIF) as is."""
+    pool = ModelPool(parse_model_args([str(singan)]), max_frames=8)
     assert pool.names(None, "sampler") == ["singan"]
+    assert pool.served("singan").info.animate
     a = np.asarray(pool.generate("singan", seed=1, count=2))
     assert a.shape == (16, 26, 3)
     assert np.array_equal(a, np.asarray(pool.generate("singan", seed=1, count=2)))
-    with pytest.raises(ConfigError, match="onnx_module"):
-        from gankit.serve.export import export_onnx
+    gif = pool.animate("singan", seed=3, frames=5, out_dir=tmp_path / "gifs", fps=5)
+    assert gif.parent == tmp_path / "gifs"
+    with Image.open(gif) as im:
+        assert (im.n_frames, im.size, im.info["duration"]) == (5, (10, 12), 200)
+        im.seek(4)
+        last = np.asarray(im.convert("RGB"))
+    again = pool.animate("singan", seed=3, frames=5, out_dir=tmp_path / "gifs")
+    other = pool.animate("singan", seed=4, frames=5, out_dir=tmp_path / "gifs")
+    for path, same in [(again, True), (other, False)]:
+        with Image.open(path) as im:
+            im.seek(4)
+            assert np.array_equal(np.asarray(im.convert("RGB")), last) == same
+    assert pool.loads == 1
+    for kwargs, message in [({"frames": 1}, "between 2 and 8"), ({"frames": 9}, "between 2")]:
+        with pytest.raises(BadInputError, match=message):
+            pool.animate("singan", seed=0, out_dir=tmp_path, **kwargs)
 
-        export_onnx(tmp_path / "singan", tmp_path / "s.onnx")
+
+def test_only_animating_samplers_get_an_animate_tab(toys, singan):
+    pool = ModelPool(parse_model_args([str(toys["serve_toy_latent"]), str(singan)]))
+    assert not pool.served("serve_toy_latent").info.animate
+    with pytest.raises(BadInputError, match="cannot animate"):
+        pool.animate("serve_toy_latent", seed=0, frames=4, out_dir=Path("unused"))
 
 
 def test_style_mixing_of_a_real_stylegan2(toys):
@@ -237,10 +272,10 @@ def test_cli_serve_errors(tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def server(toys):
+def server(toys, singan):
     from gankit.serve.app import Server
 
-    pool = ModelPool(parse_model_args([str(p) for p in toys.values()]))
+    pool = ModelPool(parse_model_args([*(str(p) for p in toys.values()), str(singan)]))
     srv = Server(pool, port=None)
     url = srv.launch(block=False)
     yield srv, url.rstrip("/")
@@ -259,7 +294,8 @@ def test_server_binds_localhost_and_serves_no_outside_files(server, tmp_path):
 
 
 def test_browser_runs_every_tab(server, photo, clip, tmp_path):
-    """Upload, run and see the result in the Image, Video and Generate tabs (Chromium).
+    """Upload, run and see the result in the Image, Video, Generate, Mix and SinGAN's Animate
+    tabs (Chromium).
 
     The Image tab's screenshot goes to docs/images/serve-app.png when GANKIT_UPDATE_SCREENSHOTS=1
     (else to the test's temporary folder, so that test runs leave the tree clean).
@@ -292,3 +328,11 @@ def test_browser_runs_every_tab(server, photo, clip, tmp_path):
             page.locator("#toy-mix-run").click()
             page.locator("#toy-mix-output img").wait_for(state="visible")
             assert srv.pool.loads == 3
+        loads = srv.pool.loads
+        page.get_by_role("tab", name="singan").click()
+        page.get_by_role("tab", name="Animate").click()
+        page.locator("#singan-animate-run").click()
+        gif = page.locator("#singan-animate-output img")
+        gif.wait_for(state="visible")
+        assert gif.get_attribute("src").endswith(".gif")
+        assert srv.pool.loads == loads + 1
