@@ -10,7 +10,8 @@ single grouped convolution (sec. 2.2, "fused"). Both share the up/down-sampling 
 rosinality (transposed convolution then FIR blur; FIR blur then strided convolution), so they
 give the same numbers; tests compare them. As NVlabs' ``SynthesisBlock`` does
 (``fused_modconv = not training``), :class:`ModulatedConv2d` uses the grouped form for inference
-and the activation-scaling form while training, unless told otherwise.
+and the activation-scaling form while training, unless told otherwise; :func:`set_fused` tells a
+whole network at once (ONNX export asks for the activation-scaling form, see there).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from gankit.nn.upfirdn2d import Blur
 
 def _demod_coefficients(weight: torch.Tensor, styles: torch.Tensor, eps: float) -> torch.Tensor:
     """``[N, O]`` factors 1/sqrt(sum_{i,k} (s_i w_oik)^2 + eps)."""
-    w = weight.unsqueeze(0) * styles.reshape(styles.shape[0], 1, -1, 1, 1)
+    w = weight.unsqueeze(0) * styles[:, None, :, None, None]
     return torch.rsqrt(w.pow(2).sum([2, 3, 4]) + eps)
 
 
@@ -36,9 +37,14 @@ def modulated_conv2d_ref(
     x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
     up: bool = False, down: bool = False, blur: nn.Module | None = None, eps: float = 1e-8,
 ) -> torch.Tensor:
-    """Reference path. ``weight`` is ``[O, I, k, k]`` (already scaled), ``styles`` ``[N, I]``."""
+    """Reference path. ``weight`` is ``[O, I, k, k]`` (already scaled), ``styles`` ``[N, I]``.
+
+    Shapes come from indexing, never from reshapes of the batch size, so that an exported graph
+    keeps its channel counts static while the batch is free (ONNX shape inference cannot see
+    through ``reshape(n, -1, ...)`` with a dynamic ``n``).
+    """
     k = weight.shape[-1]
-    x = x * styles.reshape(styles.shape[0], -1, 1, 1)
+    x = x * styles[:, :, None, None]
     if up:
         out = blur(F.conv_transpose2d(x, weight.transpose(0, 1), stride=2))
     elif down:
@@ -46,7 +52,7 @@ def modulated_conv2d_ref(
     else:
         out = F.conv2d(x, weight, padding=k // 2)
     if demodulate:
-        out = out * _demod_coefficients(weight, styles, eps).reshape(x.shape[0], -1, 1, 1)
+        out = out * _demod_coefficients(weight, styles, eps)[:, :, None, None]
     return out
 
 
@@ -111,3 +117,18 @@ class ModulatedConv2d(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, {self.kernel_size}, "
                 f"upsample={self.upsample}, downsample={self.downsample}")
+
+
+def set_fused(module: nn.Module, fused: bool | None) -> nn.Module:
+    """Set the form of every :class:`ModulatedConv2d` in ``module`` (``None``: by train/eval mode).
+
+    ``fused=False`` is what an exported graph needs: the grouped form builds its kernels from the
+    batch's styles and reshapes the batch into conv groups, so the traced graph only works at the
+    traced batch size; the activation-scaling form (NVlabs ``modulated_conv2d`` with
+    ``fused_modconv=False``) convolves with the shared kernel, leaving the batch axis free.
+    Returns ``module`` for chaining.
+    """
+    for m in module.modules():
+        if isinstance(m, ModulatedConv2d):
+            m.fused = fused
+    return module

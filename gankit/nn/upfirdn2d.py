@@ -53,21 +53,22 @@ def upfirdn2d_ref(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int 
 def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
               pad: Sequence[int] = (0, 0)) -> torch.Tensor:
     """Same result as :func:`upfirdn2d_ref` with depthwise (transposed/strided) convolutions."""
-    n, c, h, w = x.shape
+    # A Python int, not a traced size: the TorchScript ONNX exporter must see the depthwise
+    # kernel's shape, and it loses the channel count of a padded input once the batch is dynamic.
+    c = int(x.shape[1])
     px0, px1, py0, py1 = _pads(pad)
     kh, kw = kernel.shape
     kernel = kernel.to(x)
     if up > 1:
         if down != 1:
             return upfirdn2d_ref(x, kernel, up, down, (px0, px1, py0, py1))
-        # conv_transpose2d places kernel tap j of input pixel i at 2i + j; upfirdn2d's output
-        # pixel o is that full result shifted by (k - 1 - pad0): crop (or pad) to match.
+        # conv_transpose2d places kernel tap j of input pixel i at up*i + j; upfirdn2d's output
+        # pixel o is that full result ((len - 1) up + k long) shifted by (k - 1 - pad0): crop (or
+        # pad) both ends to match. The amounts do not depend on the input size, so an exported
+        # graph keeps static pads (and shapes ONNX can infer).
         weight = kernel.reshape(1, 1, kh, kw).expand(c, 1, kh, kw)
         full = F.conv_transpose2d(x, weight, stride=up, groups=c)
-        out_h, out_w = h * up + py0 + py1 - kh + 1, w * up + px0 + px1 - kw + 1
-        top, left = kh - 1 - py0, kw - 1 - px0
-        return F.pad(full, [-left, out_w + left - full.shape[3],
-                            -top, out_h + top - full.shape[2]])
+        return F.pad(full, [px0 + 1 - kw, px1 + up - kw, py0 + 1 - kh, py1 + up - kh])
     weight = torch.flip(kernel, [0, 1]).reshape(1, 1, kh, kw).expand(c, 1, kh, kw)
     return F.conv2d(F.pad(x, [px0, px1, py0, py1]), weight, stride=down, groups=c)
 

@@ -3,9 +3,12 @@
 The network is found through the registry (``from_pretrained``) and described by
 :mod:`gankit.serve.protocol`; nothing here knows a family. Export uses PyTorch's TorchScript-based
 ``torch.onnx.export`` (``dynamo=False``) first: for these convolutional generators it is fast and
-writes one self-contained file. Graphs it cannot express (StyleGAN2's modulated grouped
-convolutions, whose kernels depend on the batch) fall back to the ``torch.export``-based
-exporter (``dynamo=True``), which is slower but handles them (PyTorch docs, "torch.onnx").
+writes one self-contained file. Graphs it cannot express (StyleGAN1's instance norm over a
+batch-sized constant input, whose channel count it loses) fall back to the
+``torch.export``-based exporter (``dynamo=True``), which is slower but handles them (PyTorch
+docs, "torch.onnx"). A network whose inference form pins the batch (StyleGAN2's grouped
+modulated convolution) supplies an ``onnx_network()`` to trace instead (see
+:mod:`gankit.serve.protocol`), so ``dynamic=True`` leaves the batch axis free.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import contextlib
 import json
 import os
 import re
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,9 +86,18 @@ def _export(module: nn.Module, inputs: tuple[torch.Tensor, ...], path: Path, spe
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Silence the dynamo exporter's progress lines (it prints to stdout)."""
-    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-        yield
+    """Silence the exporters' own output: the dynamo exporter's progress lines (Python stdout)
+    and the graph the TorchScript exporter dumps on the process's stdout (file descriptor 1)
+    when it gives up on a graph that the dynamo fallback then exports."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+            os.dup2(sink.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def export_onnx(
@@ -167,7 +180,7 @@ def max_abs_diff(
 
     role, _ = _role_and_config(source)
     spec = export_spec(source, 8, 8, role=role, truncation=truncation,
-                       latent_input=latent_input)
+                       latent_input=latent_input, reference=True)
     with torch.no_grad():
         ref = spec.module(*inputs)
     got = OnnxModel(onnx_path).run_tensors(*inputs)
@@ -181,7 +194,7 @@ def verify_export(
     """Max |PyTorch - onnxruntime| on seeded inputs shaped like the export's example inputs."""
     role, _ = _role_and_config(model)
     spec = export_spec(model, height, width, role=role, truncation=truncation,
-                       latent_input=latent_input)
+                       latent_input=latent_input, reference=True)
     gen = torch.Generator().manual_seed(seed)
     inputs = tuple(torch.randn(t.shape, generator=gen).clamp(-1, 1) if t.is_floating_point()
                    else t for t in spec.example_inputs)

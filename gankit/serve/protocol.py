@@ -32,6 +32,13 @@ Every registered network is classified into one *kind*:
 A network may set ``serve_kind = "image2image" | "latent" | "sampler"`` to override the guess,
 and may customise ONNX export (all optional; the defaults follow from the kind):
 
+``onnx_network(self) -> nn.Module``
+    an equivalent network (same methods, same numbers) that traces to a graph the exporter can
+    keep general, wrapped by export exactly like the network itself: a latent generator keeps
+    its ``z`` (or ``ws``) input with a free batch axis. StyleGAN2 returns a copy whose modulated
+    convolutions scale activations instead of building per-sample kernels (StyleGAN2 sec. 2.2;
+    the grouped form fixes the batch size in the graph). Verification compares the export with
+    the network itself, so the hook's equivalence is checked too.
 ``onnx_module(self, truncation: float = 1.0) -> nn.Module``
     a deterministic module to trace instead of the network (e.g. StyleGAN with constant noise,
     a SinGAN pyramid at a fixed output size with its per-scale noise maps as inputs);
@@ -192,16 +199,19 @@ LATENT_INPUTS = ("z", "w")
 
 def export_spec(
     model: nn.Module, height: int, width: int, role: str = "generator", truncation: float = 1.0,
-    latent_input: str = "z",
+    latent_input: str = "z", reference: bool = False,
 ) -> ExportSpec:
     """The module, example inputs, names and dynamic axes to export ``model`` with.
 
     ``latent_input="w"`` exports a style-based generator's synthesis network (input ``ws``,
     ``[N, n_latent, w_dim]``) instead of ``z -> image``; it needs the StyleGAN generator API.
+    The network's ``onnx_network()`` stands in for it when it has one, unless ``reference``
+    (the module an export is checked against).
     """
     info = describe(model, role)
     if latent_input not in LATENT_INPUTS:
         raise ConfigError(f"latent input must be one of {', '.join(LATENT_INPUTS)}")
+    net = model if reference or not hasattr(model, "onnx_network") else model.onnx_network()
     if latent_input == "w":
         if info.kind != "latent" or not all(hasattr(model, m) for m in MIXING_API):
             raise ConfigError(f"{type(model).__name__}: a w input needs a style-based latent "
@@ -209,14 +219,14 @@ def export_spec(
         with torch.no_grad():
             ws = model.truncate(model.mapping(torch.randn(1, info.z_dim)), truncation)
         axes = {"ws": {0: "batch"}, "image": {0: "batch"}}
-        return ExportSpec(_SynthesisWrapper(model).eval(), (ws,), ["ws"], ["image"], axes, info)
+        return ExportSpec(_SynthesisWrapper(net).eval(), (ws,), ["ws"], ["image"], axes, info)
     if info.kind == "latent":
-        module: nn.Module = _LatentWrapper(model, truncation)
+        module: nn.Module = _LatentWrapper(net, truncation)
         inputs: tuple[torch.Tensor, ...] = (torch.randn(1, info.z_dim),)
         names_in, names_out = ["z"], ["image"]
         axes = {"z": {0: "batch"}, "image": {0: "batch"}}
     elif info.kind == "image2image":
-        module = model
+        module = net
         inputs = (torch.rand(1, info.in_channels, height, width) * 2 - 1,)
         names_in, names_out = ["image"], ["output"]
         spatial = {0: "batch", 2: "height", 3: "width"}

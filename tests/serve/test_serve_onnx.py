@@ -16,7 +16,6 @@ onnx = pytest.importorskip("onnx")
 from serve_toys import make_models, v3_like_graph  # noqa: E402
 
 from gankit.cli import main as cli_main  # noqa: E402
-from gankit.core import registry  # noqa: E402
 from gankit.core.checkpoint import from_pretrained  # noqa: E402
 from gankit.core.errors import BadInputError, ConfigError  # noqa: E402
 from gankit.serve.export import export_onnx  # noqa: E402
@@ -104,66 +103,6 @@ def test_fp16_export_runs(toys, tmp_path):
     with torch.no_grad():
         ref = from_pretrained(toys["serve_toy_latent"])(z)
     assert (runner(z) - ref).abs().max() < 1e-2
-
-
-REAL_GENERATORS = [
-    ("animegan_v2_generator", {}, 32),
-    ("animegan_v1_generator", {"base": 8, "n_irb": 2}, 32),
-    ("pix2pix_resnet_9blocks", {"ngf": 8}, 32),
-    ("pix2pix_unet_128", {"ngf": 4}, 128),
-    ("dcgan_g", {"ngf": 8}, 0),
-    ("wgan_gp_dcgan64_g", {}, 0),
-    ("pggan_g", {"resolution": 16, "fmap_base": 64, "fmap_max": 16, "z_dim": 16}, 0),
-]
-
-
-@pytest.mark.parametrize("name,overrides,size", REAL_GENERATORS)
-def test_real_family_generators_export(name, overrides, size, tmp_path):
-    """Every real generator already in the tree, found by registry name only, at a small size."""
-    try:
-        registry.get(name)
-    except ConfigError:
-        pytest.skip(f"{name} is not registered in this tree")
-    torch.manual_seed(0)
-    model = registry.build(name, **overrides).eval()
-    info = describe(model)
-    out = export_onnx(model, tmp_path / f"{name}.onnx", height=size or 8, width=size or 8)
-    gen = torch.Generator().manual_seed(4)
-    if info.kind == "latent":
-        x = torch.randn(1, info.z_dim, generator=gen)
-    else:
-        x = torch.rand(1, 3, size, size, generator=gen) * 2 - 1
-    with torch.no_grad():
-        ref = model(x)
-    assert (OnnxModel(out)(x) - ref).abs().max() < 1e-4
-
-
-@pytest.mark.slow
-def test_stylegan2_exports_through_the_protocol(tmp_path):
-    """StyleGAN2 (given ``z_dim`` here if the family does not set it) exports z -> image with
-    truncation baked in and constant noise, and its synthesis network alone (w input), via the
-    dynamo fallback, at a fixed batch of 1: its modulated convolution groups by batch, which ONNX
-    cannot leave dynamic."""
-    try:
-        registry.get("stylegan2_64")
-    except ConfigError:
-        pytest.skip("stylegan2_64 is not registered in this tree")
-    torch.manual_seed(0)
-    model = registry.build("stylegan2_64", size=8, style_dim=16, n_mlp=1, channel_base=64,
-                           channel_max=8).eval()
-    if not hasattr(model, "z_dim"):
-        model.z_dim = model.config.style_dim
-    out = export_onnx(model, tmp_path / "sg2.onnx", truncation=0.7)
-    z = torch.randn(1, 16, generator=torch.Generator().manual_seed(5))
-    with torch.no_grad():
-        ref = model(z, truncation=0.7, noise_mode="const")
-        ws = model.truncate(model.mapping(z), 0.5)
-        ref_w = model.synthesis(ws, model.noise_inputs(1, "const"))
-    assert (OnnxModel(out)(z) - ref).abs().max() < 1e-4
-    out_w = export_onnx(model, tmp_path / "sg2_w.onnx", latent_input="w")
-    runner = OnnxModel(out_w)
-    assert runner.inputs[0].name == "ws" and list(runner.inputs[0].shape) == [1, 4, 16]
-    assert (runner(ws) - ref_w).abs().max() < 1e-4
 
 
 def test_third_party_v3_contract(tmp_path):

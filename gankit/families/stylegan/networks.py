@@ -11,6 +11,7 @@ of W used for truncation (sec. 2 of StyleGAN1, "truncation trick in W").
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 
 import torch
@@ -30,7 +31,7 @@ from gankit.families.stylegan.config import (
 from gankit.nn.bias_act import FusedLeakyReLU
 from gankit.nn.equalized import EqualConv2d, EqualLinear, PixelNorm
 from gankit.nn.minibatch_std import minibatch_stddev
-from gankit.nn.modulated_conv import ModulatedConv2d
+from gankit.nn.modulated_conv import ModulatedConv2d, set_fused
 from gankit.nn.upfirdn2d import Blur, Upsample
 
 BLUR_KERNEL = (1, 3, 3, 1)
@@ -243,6 +244,15 @@ class StyleGAN2Generator(_StyleGenerator):
                 out = self.convs[2 * k + 1](out, ws[:, i + 1], noise[i + 1])
                 skip = to_rgb(out, ws[:, i + 2], skip)
         return skip
+
+    def onnx_network(self) -> StyleGAN2Generator:
+        """A copy for ONNX export (gankit.serve.protocol): same numbers, free batch axis.
+
+        The fused modulated convolution (sec. 2.2) makes each sample's kernel from its style and
+        runs the batch as conv groups, so a traced graph only takes the traced batch size; the
+        copy scales activations around the shared kernel instead (NVlabs ``fused_modconv=False``).
+        """
+        return set_fused(copy.deepcopy(self), False).eval()
 
 
 # --- StyleGAN1 (Karras et al. 2019) --------------------------------------------------------------
