@@ -91,12 +91,27 @@ class GrowthSchedule:
     def batch_size(self, level: int) -> int:
         return self.batch_per_level[min(level, len(self.batch_per_level) - 1)]
 
+    @property
+    def images_to_grow(self) -> int:
+        """Real images until the final resolution has been faded in and stabilised once."""
+        return self.stab + (self.max_level - self.start_level) * (self.fade + self.stab)
+
+    def steps_for(self, images: int) -> int:
+        """Engine steps that show ``images`` real images: each phase's length divided by its
+        minibatch (rounded up per phase), the final resolution for whatever is left."""
+        steps, shown = 0, 0
+        for level in range(self.start_level, self.max_level + 1):
+            length = self.stab if level == self.start_level else self.fade + self.stab
+            take = images - shown if level == self.max_level else min(length, images - shown)
+            if take <= 0:
+                break
+            steps += math.ceil(take / self.batch_size(level))
+            shown += take
+        return steps
+
     def steps_to_grow(self) -> int:
         """Engine steps until the final resolution has been faded in and stabilised once."""
-        steps = math.ceil(self.stab / self.batch_size(self.start_level))
-        for level in range(self.start_level + 1, self.max_level + 1):
-            steps += math.ceil((self.fade + self.stab) / self.batch_size(level))
-        return steps
+        return self.steps_for(self.images_to_grow)
 
 
 def downsample_reals(x: torch.Tensor, level: int, alpha: float) -> torch.Tensor:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
-import json
 import sys
 import threading
 import types
@@ -16,13 +15,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from growing_runs import assert_resumes_exactly, run_logged
 from PIL import Image
 from zoo_reference import ZooGNet
 
 from gankit.cli import main as gankit_main
 from gankit.core import registry
 from gankit.core.checkpoint import from_pretrained
-from gankit.engine import Trainer, TrainerConfig
 from gankit.engine.progressive import GrowthSchedule
 from gankit.families.pggan.config import TrainConfig
 from gankit.families.pggan.recipe import PGGANRecipe
@@ -101,27 +100,18 @@ def _config(data: Path) -> TrainConfig:
 
 
 def _run(run: Path, data: Path, steps: int) -> list[dict]:
-    t = TrainerConfig(max_steps=steps, checkpoint_every=100, sample_every=100, log_every=1,
-                      progress=False, tensorboard=False, device="cpu", seed=7)
-    Trainer(PGGANRecipe(_config(data), run), run, t).run()
-    rows = [json.loads(r) for r in (run / "logs/metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if k != "time"} for r in rows]
+    return run_logged(lambda r: PGGANRecipe(_config(data), r), run, steps)
 
 
 @pytest.mark.slow
 def test_exact_resume_in_the_middle_of_a_fade_in(tmp_path: Path, checkers: Path) -> None:
-    straight = _run(tmp_path / "a", checkers, 6)
-    first = _run(tmp_path / "b", checkers, 3)
+    straight, first = assert_resumes_exactly(lambda r: PGGANRecipe(_config(checkers), r),
+                                             tmp_path, stop=3, total=6)
     assert (first[-1]["level"], first[-1]["alpha"]) == (1.0, 0.0)  # step 3 began the fade-in
     ckpt = from_pretrained(tmp_path / "b/checkpoints/step-00000003/model")
     assert int(ckpt.level) == 1 and float(ckpt.alpha) == 0.5  # saved half-way through it
-    resumed = _run(tmp_path / "b", checkers, 6)
-    assert resumed == straight  # same losses, levels and alphas at every step
     assert [(r["level"], r["alpha"]) for r in straight] == [
         (0.0, 1.0), (0.0, 1.0), (1.0, 0.0), (1.0, 0.5), (1.0, 1.0), (1.0, 1.0)]
-    a = from_pretrained(tmp_path / "a/model").state_dict()
-    b = from_pretrained(tmp_path / "b/model").state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.slow

@@ -131,15 +131,16 @@ def _download(prog: str, argv: list[str]) -> int:
 def _train(prog: str, argv: list[str]) -> int:
     from gankit.core.unconditional import train_command
     from gankit.families.stylegan.config import PRESETS, StyleGANTrainConfig
-    from gankit.families.stylegan.recipe import StyleGANRecipe
+    from gankit.families.stylegan.recipe import make_recipe
 
-    return train_command(prog, argv, StyleGANTrainConfig, PRESETS, "256",
-                         lambda cfg, run_dir: StyleGANRecipe(cfg),
-                         "train StyleGAN2 with the config-f recipe (presets 64-1024)")
+    return train_command(prog, argv, StyleGANTrainConfig, PRESETS, "256", make_recipe,
+                         "train StyleGAN2 with the config-f recipe (presets 64-1024), or "
+                         "StyleGAN1 growing from 8x8 (presets stylegan1-256, stylegan1-1024)")
 
 
 VERBS = {
-    "train": ("train on a folder or .zip of images (presets 64/128/256/512/1024)", _train),
+    "train": ("train on a folder or .zip of images (presets 64-1024, stylegan1-256/1024)",
+              _train),
     "generate": ("images for seeds with truncation and noise modes", _generate),
     "style-mix": ("grid mixing row and column seeds' styles", _style_mix),
     "interpolate": ("latent walk (lerp in W / slerp in Z) to GIF or MP4", _interpolate),

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 from gankit.engine import TrainerConfig
+from gankit.engine.progressive import GrowthSchedule
 
 
 @dataclass
@@ -94,6 +95,52 @@ class StyleGAN1Config(StyleGAN2Config):
     """
 
     channel_base: int = 16384
+    progressive: bool = False
+    """A ToRGB per lower resolution and ``level`` / ``alpha`` buffers, to grow (NVlabs
+    ``structure='linear'``; 26,219,627 parameters at 1024 instead of 26,212,019). Training sets
+    it from ``StyleGANTrainConfig.progressive``."""
+
+
+STYLEGAN1_BATCH = [128, 128, 128, 64, 32, 16, 8, 4, 4]
+"""Minibatch at 4x4 ... 1024x1024 of NVlabs stylegan ``train.py`` on one GPU (``minibatch_dict``
+{4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8, 512: 4}, ``minibatch_base`` 4)."""
+STYLEGAN1_LR = [0.001, 0.001, 0.001, 0.001, 0.001, 0.0015, 0.002, 0.003, 0.003]
+"""Adam learning rate at 4x4 ... 1024x1024 (NVlabs ``G_lrate_dict`` = ``D_lrate_dict`` {128: 0.0015,
+256: 0.002, 512: 0.003, 1024: 0.003}, base 0.001)."""
+
+
+@dataclass
+class GrowthConfig:
+    """Progressive growing of StyleGAN1 mode, used when ``generator.progressive`` is set.
+
+    StyleGAN1 app. C trains "progressively, as in PGGAN", starting at 8x8 (NVlabs stylegan
+    ``train.py``: ``lod_initial_resolution`` 8; ``training_loop.py``: ``lod_training_kimg`` =
+    ``lod_transition_kimg`` = 600, Adam moments reset whenever new layers come in); lists run from
+    4x4 upwards, their last entry repeating. Minibatches are per process.
+    """
+
+    start_resolution: int = 8
+    fade_kimg: float = 600.0
+    stab_kimg: float = 600.0
+    batch_per_level: list[int] = field(default_factory=lambda: list(STYLEGAN1_BATCH))
+    lr_per_level: list[float] = field(default_factory=lambda: list(STYLEGAN1_LR))
+    reset_optimizer_on_grow: bool = True
+
+    def __post_init__(self) -> None:
+        if self.start_resolution < 4 or self.start_resolution & (self.start_resolution - 1):
+            raise ValueError(f"start_resolution must be a power of two >= 4, "
+                             f"got {self.start_resolution}")
+        if not self.lr_per_level or min(self.lr_per_level) <= 0:
+            raise ValueError(f"lr_per_level needs positive rates, got {self.lr_per_level}")
+
+    def schedule(self, size: int) -> GrowthSchedule:
+        """The shared image-counted schedule (``gankit.engine.progressive``) up to ``size``."""
+        return GrowthSchedule.from_kimg(self.fade_kimg, self.stab_kimg,
+                                        int(math.log2(size)) - 2, self.batch_per_level,
+                                        int(math.log2(self.start_resolution)) - 2)
+
+    def lr(self, level: int) -> float:
+        return self.lr_per_level[min(level, len(self.lr_per_level) - 1)]
 
 
 @dataclass
@@ -122,9 +169,19 @@ class StyleGANTrainConfig:
     xflip: bool = False
     init: str = ""
     """A rosinality .pt or NVlabs .pkl (ADA or TF-era) to start from: G, G EMA and D."""
+    progressive: bool = False
+    """Grow a StyleGAN1 generator (``arch`` stylegan1_1024) and its discriminator from
+    ``growth.start_resolution`` with PGGAN's schedule, as StyleGAN1 was trained."""
+    growth: GrowthConfig = field(default_factory=GrowthConfig)
+    """The growth schedule, used when ``progressive`` is set."""
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def __post_init__(self) -> None:
+        if self.progressive:
+            if not self.arch.startswith("stylegan1"):
+                raise ValueError(f"progressive growing is StyleGAN1's (arch stylegan1_1024); "
+                                 f"{self.arch} trains at its full resolution")
+            self.growth.schedule(self.generator.size)  # checks it fits the generator's size
         if self.batch_size < 1 or self.r1_every < 1 or self.pl_every < 1:
             raise ValueError("batch_size, r1_every and pl_every must be >= 1")
         if not 0.0 <= self.mixing_prob <= 1.0:
@@ -147,6 +204,23 @@ def _preset(arch: str, gen: StyleGAN2Config, batch: int, gamma: float) -> StyleG
                                trainer=trainer)
 
 
+def _stylegan1_preset(size: int) -> StyleGANTrainConfig:
+    """StyleGAN1 mode (NVlabs stylegan ``train.py``): growing from 8x8, non-saturating logistic
+    loss with R1 (gamma 10) in every D step, no path-length term, mirrored reals."""
+    # The generator's fields are StyleGAN1's widths (the command line parses every generator as
+    # a StyleGAN2Config; the recipe builds the StyleGAN1Config with ``progressive``).
+    cfg = StyleGANTrainConfig(arch="stylegan1_1024",
+                              generator=StyleGAN2Config(size=size, channel_base=16384),
+                              progressive=True, r1_gamma=10.0, pl_weight=0.0, xflip=True)
+    schedule = cfg.growth.schedule(size)
+    # Checkpoints and grids every 200 kimg at the 64x64 minibatch: more often while the batch is
+    # larger, less often once it is smaller.
+    per_snapshot = math.ceil(SNAPSHOT_KIMG * 1000 / schedule.batch_size(4))
+    cfg.trainer = TrainerConfig(max_steps=schedule.steps_for(TOTAL_KIMG * 1000),
+                                checkpoint_every=per_snapshot, sample_every=per_snapshot)
+    return cfg
+
+
 PRESETS: dict[str, StyleGANTrainConfig] = {
     # gamma follows NVlabs stylegan2-ada-pytorch's heuristic 0.0002 * res^2 / batch (train.py,
     # cfg "auto"), except 1024 and 256 which use the paper values (config-f: gamma 10 at 1024 with
@@ -156,4 +230,8 @@ PRESETS: dict[str, StyleGANTrainConfig] = {
     "256": _preset("stylegan2_256", StyleGAN2Config256(), 16, 1.0),
     "512": _preset("stylegan2_512", StyleGAN2Config512(), 16, 3.2768),
     "1024": _preset("stylegan2_1024", StyleGAN2Config(), 32, 10.0),
+    # StyleGAN1 as NVlabs trained it on FFHQ (train.py: 25M images, R1 gamma 10, mirror).
+    "stylegan1-1024": _stylegan1_preset(1024),
+    # The same at 256x256 (NVlabs' "ffhq256" variant of train.py).
+    "stylegan1-256": _stylegan1_preset(256),
 }

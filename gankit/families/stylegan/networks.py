@@ -32,6 +32,7 @@ from gankit.nn.bias_act import FusedLeakyReLU
 from gankit.nn.equalized import EqualConv2d, EqualLinear, PixelNorm
 from gankit.nn.minibatch_std import minibatch_stddev
 from gankit.nn.modulated_conv import ModulatedConv2d, set_fused
+from gankit.nn.progressive import Growable, ProgressiveDiscriminator, fade_in
 from gankit.nn.upfirdn2d import Blur, Upsample
 
 BLUR_KERNEL = (1, 3, 3, 1)
@@ -304,12 +305,17 @@ class StyleGAN1Layer(nn.Module):
         return self.adain(self.activate(self.noise(x, noise)), w)
 
 
-class StyleGAN1Generator(_StyleGenerator):
-    """StyleGAN1 synthesis: constant, two AdaIN layers per resolution, ToRGB at the top only.
+class StyleGAN1Generator(_StyleGenerator, Growable):
+    """StyleGAN1 synthesis: constant, two AdaIN layers per resolution, ToRGB at the top.
 
-    Without progressive growing (a later issue), trained with the StyleGAN2 recipe. NVlabs'
-    StyleGAN1 generator has 26,219,627 parameters; this one has 7,608 fewer: the eight
-    lower-resolution ToRGB layers that only progressive growing uses are left out.
+    With ``config.progressive`` (NVlabs ``G_synthesis`` with ``structure='linear'``, StyleGAN1
+    app. C) every lower resolution has its own ToRGB too, and the synthesis runs up to the
+    ``level`` / ``alpha`` buffers of ``gankit.nn.progressive``: the image of resolution
+    4 * 2**level, fading in over the previous one's (PGGAN sec. 2). At the full resolution with
+    alpha 1 it is exactly the fixed-resolution synthesis. NVlabs' generator has 26,219,627
+    parameters at 1024x1024, as the progressive one here; the fixed-resolution one has 7,608
+    fewer (26,212,019): the eight lower-resolution ToRGBs, 3 x (4 x 512 + 256 + 128 + 64 + 32)
+    weights + 8 x 3 biases.
     """
 
     def __init__(self, config: StyleGAN2Config) -> None:
@@ -325,12 +331,33 @@ class StyleGAN1Generator(_StyleGenerator):
             self.layers.append(StyleGAN1Layer(ch(2**i), ch(2**i), dim, False))
         self.to_rgb = EqualConv2d(ch(cfg.size), 3, 1)
         self._build_noise_buffers([2 ** (2 + i // 2) for i in range(cfg.n_latent)])
+        self.progressive = isinstance(cfg, StyleGAN1Config) and cfg.progressive
+        if self.progressive:
+            self.to_rgbs = nn.ModuleList(EqualConv2d(ch(2**i), 3, 1)
+                                         for i in range(2, cfg.log_size))
+            self._init_phase(cfg.log_size - 2)
 
-    def synthesis(self, ws: torch.Tensor, noise: list[torch.Tensor | None]) -> torch.Tensor:
+    def _rgb(self, level: int, x: torch.Tensor) -> torch.Tensor:
+        return self.to_rgb(x) if level == self.config.log_size - 2 else self.to_rgbs[level](x)
+
+    def synthesis(self, ws: torch.Tensor, noise: list[torch.Tensor | None],
+                  level: int | None = None, alpha: float | None = None) -> torch.Tensor:
+        """Styles and noise -> images; a progressive generator runs at ``level`` / ``alpha``
+        (default: its buffers), a fixed one only at its full resolution."""
+        if self.progressive:
+            level, alpha = self._phase(level, alpha)
+        elif level not in (None, self.config.log_size - 2) or alpha not in (None, 1.0):
+            raise ValueError("a StyleGAN1 generator built without progressive growing runs at "
+                             "its full resolution only")
+        else:
+            level, alpha = self.config.log_size - 2, 1.0
         out = self.input(ws.shape[0])
-        for i, layer in enumerate(self.layers):
-            out = layer(out, ws[:, i], noise[i])
-        return self.to_rgb(out)
+        for i in range(2 * level + 2):
+            if i == 2 * level:
+                prev = out  # the previous resolution's features, for the fade-in
+            out = self.layers[i](out, ws[:, i], noise[i])
+        rgb = self._rgb(level, out)
+        return rgb if alpha >= 1.0 else fade_in(self._rgb(level - 1, prev), rgb, alpha)
 
 
 # --- Discriminator ---------------------------------------------------------------------------
@@ -412,6 +439,17 @@ class StyleGAN2Discriminator(nn.Module):
         return self.final_linear(out.flatten(1))
 
 
+class StyleGAN1Discriminator(ProgressiveDiscriminator):
+    """StyleGAN1's D (NVlabs ``D_basic``, ``structure='linear'``): PGGAN's growing D (Table 2:
+    FromRGB per resolution, fade-in, minibatch stddev) with a [1, 2, 1] blur before each
+    down-sampling conv. Channels are the generator's, ``min(channel_base / res, channel_max)``;
+    23,087,249 parameters at 1024x1024 (NVlabs' ``fmap_base`` 8192, as PGGAN's D)."""
+
+    def __init__(self, config: StyleGAN2Config) -> None:
+        super().__init__([config.channels(2**i) for i in range(2, config.log_size + 1)],
+                         blur=(1, 2, 1))
+
+
 _SIZES = {
     "stylegan2_1024": (StyleGAN2Config, "config-f 1024x1024"),
     "stylegan2_512": (StyleGAN2Config512, "config-f widths at 512x512"),
@@ -430,6 +468,10 @@ for _name, (_cfg, _desc) in _SIZES.items():
 registry.register("stylegan1_1024", family=FAMILY, role="generator", config_cls=StyleGAN1Config,
                   description="StyleGAN1 generator (AdaIN, bilinear up-sampling), 1024x1024")(
                       StyleGAN1Generator)
+registry.register("stylegan1_1024_d", family=FAMILY, role="discriminator",
+                  config_cls=StyleGAN1Config,
+                  description="StyleGAN1 growing discriminator (PGGAN D + blur), 1024x1024")(
+                      StyleGAN1Discriminator)
 
 
 def arch_name_for(config: StyleGAN2Config, role: str = "generator") -> str:

@@ -9,6 +9,7 @@ corrected by c = k / (k + 1); style mixing with probability 0.9 (StyleGAN1 sec. 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -22,8 +23,10 @@ import torch
 from gankit.core import registry
 from gankit.core.errors import BadInputError, ConfigError
 from gankit.core.images import IMAGE_EXTENSIONS, MAX_PIXELS
-from gankit.engine import ExponentialMovingAverage, Recipe
-from gankit.families.stylegan.config import StyleGANTrainConfig
+from gankit.core.unconditional import latents_for_seeds
+from gankit.engine import ExponentialMovingAverage, Recipe, TrainContext
+from gankit.engine.progressive import ProgressiveRecipe
+from gankit.families.stylegan.config import StyleGAN1Config, StyleGAN2Config, StyleGANTrainConfig
 from gankit.losses.adversarial import logistic_d, nonsaturating_g, r1_penalty
 from gankit.losses.path_length import path_length_penalty
 
@@ -152,6 +155,45 @@ def discriminator_name(arch: str) -> str:
     return "stylegan2_1024_d" if arch.startswith("stylegan1") else f"{arch}_d"
 
 
+def training_styles(g: torch.nn.Module, n: int, cfg: StyleGANTrainConfig,
+                    layers: int | None = None) -> torch.Tensor:
+    """W for ``n`` fresh latents with style mixing at a random layer (prob. ``mixing_prob``,
+    StyleGAN1 sec. 3.1) among the first ``layers`` (default all; a growing G mixes among the
+    layers it runs, as NVlabs' ``cur_layers``).
+
+    Also moves the running average of W (the truncation centre) toward this batch's mean.
+    """
+    dev, dim = g.latent_avg.device, cfg.generator.style_dim
+    w = g.mapping(torch.randn(n, dim, device=dev))
+    with torch.no_grad():
+        g.latent_avg.copy_(w.detach().mean(0).lerp(g.latent_avg, cfg.w_avg_decay))
+    layers = g.n_latent if layers is None else layers
+    if layers > 1 and float(torch.rand(())) < cfg.mixing_prob:
+        cut = int(torch.randint(1, layers, ()))
+        return g.mix(w, g.mapping(torch.randn(n, dim, device=dev)), cut)
+    return g.truncate(w)
+
+
+def generator_config(config: StyleGANTrainConfig) -> StyleGAN2Config:
+    """The generator's config as its architecture takes it. Run configs hold every generator as
+    a :class:`StyleGAN2Config` (what the command line parses), so a StyleGAN1 generator's own
+    field, ``progressive``, comes from the training config."""
+    if registry.get(config.arch).config_cls is not StyleGAN1Config:
+        return config.generator
+    values = {f.name: getattr(config.generator, f.name)
+              for f in dataclasses.fields(StyleGAN2Config)}
+    return StyleGAN1Config(**values, progressive=config.progressive)
+
+
+def _check_arch(config: StyleGANTrainConfig) -> None:
+    if registry.get(config.arch).family != "stylegan" or \
+            registry.get(config.arch).role != "generator":
+        raise ConfigError(f"{config.arch!r} is not a StyleGAN generator")
+    if config.generator.c_dim:
+        raise ConfigError("conditional training is not supported yet (generator.c_dim must "
+                          "be 0); conditional NVlabs models can be imported and sampled")
+
+
 @registry.register_recipe("stylegan")
 class StyleGANRecipe(Recipe):
     """StyleGAN2's training loop as an engine recipe (see the module docstring)."""
@@ -159,17 +201,15 @@ class StyleGANRecipe(Recipe):
     def __init__(self, config: StyleGANTrainConfig) -> None:
         self.cfg = config
         self.batch_size = config.batch_size
-        if registry.get(config.arch).family != "stylegan" or \
-                registry.get(config.arch).role != "generator":
-            raise ConfigError(f"{config.arch!r} is not a StyleGAN generator")
-        if config.generator.c_dim:
-            raise ConfigError("conditional training is not supported yet (generator.c_dim must "
-                              "be 0); conditional NVlabs models can be imported and sampled")
+        _check_arch(config)
+        if config.progressive:
+            raise ConfigError("progressive training is StyleGAN1ProgressiveRecipe's "
+                              "(make_recipe picks it)")
 
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
         cfg, gcfg = self.cfg, self.cfg.generator
-        self.g = registry.build(cfg.arch, gcfg).to(ctx.device)
+        self.g = registry.build(cfg.arch, generator_config(cfg)).to(ctx.device)
         self.d = registry.build(discriminator_name(cfg.arch), gcfg).to(ctx.device)
         self.opt_g = lazy_adam(self.g.parameters(), cfg.lr, cfg.betas, cfg.eps, cfg.pl_every)
         self.opt_d = lazy_adam(self.d.parameters(), cfg.lr, cfg.betas, cfg.eps, cfg.r1_every)
@@ -181,8 +221,6 @@ class StyleGANRecipe(Recipe):
 
     def _load_init(self, path: str) -> None:
         """Start from a published network (a resumed run's checkpoint then overrides this)."""
-        import dataclasses
-
         from gankit.families.stylegan.convert import read_training_networks
 
         file_cfg, states = read_training_networks(path)
@@ -203,18 +241,7 @@ class StyleGANRecipe(Recipe):
         return ImageDataset(self.cfg.data, self.cfg.generator.size)
 
     def _styles(self, n: int) -> torch.Tensor:
-        """W for ``n`` fresh latents with style mixing at a random layer (prob. ``mixing_prob``).
-
-        Also moves the running average of W (the truncation centre) toward this batch's mean.
-        """
-        g, dev, dim = self.g, self.ctx.device, self.cfg.generator.style_dim
-        w = g.mapping(torch.randn(n, dim, device=dev))
-        with torch.no_grad():
-            g.latent_avg.copy_(w.detach().mean(0).lerp(g.latent_avg, self.cfg.w_avg_decay))
-        if float(torch.rand(())) < self.cfg.mixing_prob:
-            cut = int(torch.randint(1, g.n_latent, ()))
-            return g.mix(w, g.mapping(torch.randn(n, dim, device=dev)), cut)
-        return g.truncate(w)
+        return training_styles(self.g, n, self.cfg)
 
     def _fake(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         ws = self._styles(n)
@@ -290,3 +317,115 @@ class StyleGANRecipe(Recipe):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.pl_mean = float(state.get("pl_mean", 0.0))
+
+
+# --- StyleGAN1 mode, growing ----------------------------------------------------------------------
+
+
+class StyleGAN1ProgressiveRecipe(ProgressiveRecipe):
+    """StyleGAN1 as NVlabs trained it (Karras et al. 2019, app. C; NVlabs stylegan ``train.py``).
+
+    The networks grow with PGGAN's schedule (``gankit.engine.progressive``, the same object the
+    ``pggan`` family uses) from ``growth.start_resolution``: stabilise, then per doubling a
+    fade-in and a stabilisation, counted in real images, with the minibatch and the Adam learning
+    rate of each resolution (``growth.batch_per_level`` / ``lr_per_level``) and Adam's moments
+    reset when a fade-in starts or ends. The loss is NVlabs' ``D_logistic_simplegp`` /
+    ``G_logistic_nonsaturating``: non-saturating logistic loss with R1 (``r1_gamma``, 10) in every
+    D step (no lazy regularisation, no path-length term), style mixing among the layers that run,
+    G EMA with a ``ema_kimg`` half-life whatever the minibatch, and a running average of W.
+    ``lr``, ``r1_every`` and the ``pl_*`` fields of the config do not apply here.
+    """
+
+    def __init__(self, config: StyleGANTrainConfig, run_dir: str | Path | None = None) -> None:
+        _check_arch(config)
+        if not config.progressive:
+            raise ConfigError("StyleGAN1ProgressiveRecipe needs a config with progressive true")
+        if config.init:
+            raise ConfigError("init (starting from a published network) is not supported "
+                              "with progressive growing; it starts from scratch at "
+                              "growth.start_resolution")
+        self.cfg = config
+        self.init_growth(config.growth.schedule(config.generator.size), run_dir,
+                         config.trainer.seed, config.xflip, config.growth.reset_optimizer_on_grow)
+
+    def setup(self, ctx: TrainContext) -> None:
+        super().setup(ctx)
+        cfg = self.cfg
+        self.data = ImageDataset(cfg.data, cfg.generator.size)
+        gcfg = generator_config(cfg)
+        self.g = registry.build(cfg.arch, gcfg).to(ctx.device)
+        self.d = registry.build("stylegan1_1024_d", gcfg).to(ctx.device)
+        adam = {"lr": cfg.growth.lr(self.phase()[0]), "betas": cfg.betas, "eps": cfg.eps}
+        self.opt_g = torch.optim.Adam(self.g.parameters(), **adam)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), **adam)
+        self.ema = ExponentialMovingAverage(self.g, 0.0)  # decay set per step from the batch
+        self.set_phase(*self.phase())
+
+    def growing(self) -> list[torch.nn.Module]:
+        return [self.g, self.d, self.ema.shadow]
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.opt_g, self.opt_d]
+
+    def _fake(self, n: int, level: int) -> torch.Tensor:
+        ws = training_styles(self.g, n, self.cfg, layers=2 * level + 2)
+        return self.g.synthesis(ws, self.g.noise_inputs(n, "random"))
+
+    def train_step(self, batch: None, step: int) -> dict[str, float]:
+        del batch
+        cfg, ctx = self.cfg, self.ctx
+        level, alpha = self.phase()
+        bs = self.schedule.batch_size(level)
+        for opt in self.optimizers():
+            for group in opt.param_groups:
+                group["lr"] = cfg.growth.lr(level)
+        real = self.reals(bs, level, alpha)
+        r1_seen = [0.0]
+
+        def d_loss(x: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                fake = self._fake(x.shape[0], level)
+            x = x.detach().requires_grad_(True)
+            real_out = self.d(x)
+            r1 = r1_penalty(real_out, x)
+            r1_seen[0] += float(r1.detach()) / ctx.grad_accum
+            return logistic_d(real_out, self.d(fake)) + r1 * (cfg.r1_gamma / 2)
+
+        with ctx.frozen(self.g):
+            loss_d = ctx.optimize(self.opt_d, d_loss, real)
+        with ctx.frozen(self.d):
+            loss_g = ctx.optimize(self.opt_g,
+                                  lambda n: nonsaturating_g(self.d(self._fake(n.shape[0], level))),
+                                  torch.empty(bs, 0))
+        self.ema.update(self.g, decay=0.5 ** (bs * ctx.world_size / (cfg.ema_kimg * 1000)))
+        self.advance(bs, level, alpha)
+        return {"loss_d": loss_d, "loss_g": loss_g, "r1": r1_seen[0], "level": float(level),
+                "alpha": alpha, "kimg": self.images_seen / 1000}
+
+    # --- outputs -------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def sample_at(self, level: int, alpha: float) -> torch.Tensor:
+        g = self.ema.shadow
+        z = latents_for_seeds(range(SAMPLE_SEEDS), g.z_dim, self.ctx.device)
+        ws = g.truncate(g.mapping(z))
+        return g.synthesis(ws, g.noise_inputs(SAMPLE_SEEDS, "const"), level, alpha) \
+            .clamp(-1, 1).cpu()
+
+    @torch.no_grad()
+    def generate(self, n: int) -> torch.Tensor:
+        """``n`` images of the EMA G at the current phase (random noise), for FID in training."""
+        z = torch.randn(n, self.cfg.generator.style_dim, device=self.ctx.device)
+        return self.ema.shadow(z, noise_mode="random").clamp(-1, 1)
+
+    def export_model(self) -> torch.nn.Module:
+        return self.ema.shadow
+
+
+def make_recipe(config: StyleGANTrainConfig, run_dir: str | Path | None = None) -> Recipe:
+    """The recipe for a config: StyleGAN1 with ``progressive`` grows
+    (:class:`StyleGAN1ProgressiveRecipe`); every other generator trains at its full resolution
+    with the StyleGAN2 recipe."""
+    if config.progressive:
+        return StyleGAN1ProgressiveRecipe(config, run_dir)
+    return StyleGANRecipe(config)
