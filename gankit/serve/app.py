@@ -33,13 +33,45 @@ def _gr_error(err: GankitError) -> Exception:
     return gr.Error(str(err), print_exception=False)
 
 
+def _image_upload(**kwargs: Any) -> Any:
+    """An image upload field whose value is the uploaded file's path, refused in one line when
+    the file cannot be an image.
+
+    Gradio opens every uploaded image with PIL before our handler runs, and a file that is not
+    an image (an HTML or SVG page renamed ``.png``), a truncated one or a decompression bomb
+    otherwise comes back as Gradio's multi-line "Could not preprocess input component ..."
+    text, server paths included. ``image_mode=None`` keeps Gradio from decoding the pixels: it
+    reads the header only, and the pool's own reader (size limit, EXIF, bombs) decodes the file.
+    The field's ``preprocess`` is wrapped on the instance: a ``gr.Image`` subclass would make
+    Gradio write a ``.pyi`` stub next to this module.
+    """
+    import gradio as gr
+    from PIL import Image
+
+    field = gr.Image(type="filepath", image_mode=None, **kwargs)
+    gradio_preprocess = field.preprocess
+
+    def preprocess(payload: Any) -> Any:
+        try:
+            return gradio_preprocess(payload)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+            name = getattr(payload, "orig_name", None) or "the upload"
+            why = ("too large (possible decompression bomb)"
+                   if isinstance(err, Image.DecompressionBombError) else
+                   "not a readable image file")
+            raise gr.Error(f"{name}: {why}", print_exception=False) from None
+
+    field.preprocess = preprocess
+    return field
+
+
 def _image_section(gr: Any, pool: ModelPool, family: str, names: list[str]) -> None:
     with gr.Tab("Image", elem_id=f"{family}-image-tab"):
         style = gr.Dropdown(names, value=names[0], label="Model / style",
                             elem_id=f"{family}-image-model")
         with gr.Row():
-            inp = gr.Image(type="filepath", sources=["upload", "clipboard"], label="Input",
-                           height=IMAGE_HEIGHT, elem_id=f"{family}-image-input")
+            inp = _image_upload(sources=["upload", "clipboard"], label="Input",
+                                height=IMAGE_HEIGHT, elem_id=f"{family}-image-input")
             out = gr.Image(type="pil", label="Result", format="png", interactive=False,
                            height=IMAGE_HEIGHT, elem_id=f"{family}-image-output")
         compare = gr.ImageSlider(type="pil", label="Before / after", interactive=False,

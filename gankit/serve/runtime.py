@@ -303,6 +303,7 @@ class ModelPool:
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             video = model.animate(int(frames), torch.Generator(device).manual_seed(int(seed)))
+        video = check_generated(video, name)
         out_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix="animation-", suffix=".gif", dir=out_dir)
         os.close(fd)

@@ -1,0 +1,135 @@
+"""``gankit serve`` as a real process on loopback: 200 concurrent requests, hostile uploads,
+path traversal. The load driver is ``benchmarks/serve_load.py`` (also a stand-alone benchmark).
+
+Already covered in ``tests/serve/test_serve_app.py`` and not repeated here: the pool's own upload
+checks (type, size, unreadable files, called directly) and ``/gradio_api/file=`` for plain
+absolute paths (``/etc/passwd``, the repository's ``pyproject.toml``) on an in-process server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytest.importorskip("gradio")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import serve_load  # noqa: E402
+
+pytestmark = [pytest.mark.reliability, pytest.mark.slow]
+
+QUEUE_SIZE = 16
+MAX_UPLOAD_MB = 0.2
+RSS_GROWTH_MB = 300
+"""Allowed growth of peak RSS under the burst. At most ``QUEUE_SIZE`` + 1 requests are alive at
+once (the rest are refused before any work) and each holds a few small images: tens of MB.
+Measured: ~770 MB idle (Python, torch, Gradio), ~840 MB peak; a leak per refused request, or
+unbounded queueing, would show as hundreds of MB."""
+RSS_LIMIT_MB = 1536
+"""Absolute ceiling for the whole server with two tiny models (measured peak ~840 MB)."""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serve_load")
+    srv = serve_load.start_server(serve_load.make_models(root), root / "serve.log",
+                                  "--queue-size", str(QUEUE_SIZE), "--concurrency", "1",
+                                  "--max-upload-mb", str(MAX_UPLOAD_MB))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def photo(server, tmp_path_factory):
+    return serve_load.upload(server.url,
+                             serve_load.photo_file(tmp_path_factory.mktemp("p") / "photo.png"))
+
+
+def _one(server, api: str, data: list) -> serve_load.Answer:
+    return asyncio.run(serve_load.fire(server.url, [(api, data)]))[0]
+
+
+def test_200_concurrent_requests_succeed_or_are_told_busy(server, photo):
+    idle = server.peak_rss_mb()
+    answers = asyncio.run(serve_load.fire(server.url, serve_load.mixed_requests(200, photo)))
+    peak = server.peak_rss_mb()
+    report = serve_load.summarize(answers, max(a.seconds for a in answers))
+    print(f"\nserve load: {report}, RSS idle {idle:.0f} MB, peak {peak:.0f} MB")
+    errors = [a.detail for a in answers if a.kind == "error"]
+    assert errors == [], errors[:5]
+    assert report["ok"] >= 1 and report["busy"] >= 1, report  # both paths were taken
+    busy = {a.detail for a in answers if a.kind == "busy"}
+    assert all(d.startswith("Queue is full.") for d in busy), busy
+    assert server.alive()
+    assert peak - idle < RSS_GROWTH_MB and peak < RSS_LIMIT_MB, (idle, peak)
+    after = _one(server, "dcgan_generate", ["dcgan", 7, 2, 1.0])  # still serving normally
+    assert after.kind == "ok" and "image.png" in after.detail, after
+
+
+def _bomb_png(path: Path, side: int = 20000) -> Path:
+    """A valid 1-bit PNG header announcing side x side pixels, with one tiny zlib stream."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("name,content,why", [
+    ("evil.png", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+     "evil.png: not a readable image file"),
+    ("page.png", b"<html><body><script>alert(document.cookie)</script></body></html>",
+     "page.png: not a readable image file"),
+    ("page.html", b"<html><script>alert(1)</script></html>", "page.html: not a readable image"),
+    ("drawing.svg", b'<svg xmlns="http://www.w3.org/2000/svg"/>', "not an accepted an image"),
+    ("bomb.png", None, "bomb.png: too large (possible decompression bomb)"),
+])
+def test_malicious_uploads_are_refused_with_one_line(server, tmp_path, name, content, why):
+    path = tmp_path / name
+    if content is None:
+        _bomb_png(path)
+    else:
+        path.write_bytes(content)
+    data = serve_load.upload(server.url, path)
+    answer = _one(server, "pix2pix_image", ["unet", data])
+    assert answer.kind == "error" and why in answer.detail, answer
+    assert "Could not preprocess" not in answer.detail and "\\n" not in answer.detail
+    served = httpx.get(f"{server.url}/gradio_api/file={data['path']}", timeout=10)
+    kind = served.headers.get("content-type", "")
+    # Gradio may hand the upload back to its uploader, but never as a page a browser runs.
+    assert ("html" not in kind and "svg" not in kind) or served.status_code != 200, kind
+    assert server.alive()
+
+
+def test_oversized_upload_is_refused_with_a_message(server, tmp_path):
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + bytes(int(MAX_UPLOAD_MB * 2**20) + 1024))
+    with open(big, "rb") as f:
+        r = httpx.post(f"{server.url}/gradio_api/upload", files={"files": (big.name, f)},
+                       timeout=30)
+    assert r.status_code == 413 and "maximum allowed size" in r.text, (r.status_code, r.text)
+
+
+def test_path_traversal_gets_nothing(server, photo):
+    inside = str(Path(photo["path"]).parent)
+    depth = "../" * len(Path(inside).parts)
+    for target in ("../../etc/passwd", f"{inside}/{depth}etc/passwd",
+                   "%2e%2e/%2e%2e/etc/passwd", "..%2F..%2Fetc%2Fpasswd",
+                   f"{inside}/..%2F..%2F..%2Fetc/passwd", "~/.bashrc", "/proc/self/environ"):
+        r = httpx.get(f"{server.url}/gradio_api/file={target}", timeout=10)
+        assert r.status_code in (403, 404) and "root:" not in r.text, (target, r.status_code)
+    # The same paths given to an endpoint as "uploaded" files are refused too.
+    for target in ("/etc/passwd", f"{inside}/{depth}etc/passwd"):
+        answer = _one(server, "pix2pix_image",
+                      ["unet", {"path": target, "meta": {"_type": "gradio.FileData"}}])
+        assert answer.kind == "error" and "root:" not in answer.detail, answer
+    assert server.alive()
