@@ -10,6 +10,9 @@ training loop's NaN guard (:class:`~gankit.core.errors.TrainingDivergedError`).
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+import numpy as np
 import torch
 
 from gankit.core.errors import BrokenOutputError
@@ -24,8 +27,11 @@ def _black(images: torch.Tensor) -> torch.Tensor:
     return flat.amax(dim=1) <= BLACK
 
 
-def check_generated(images: torch.Tensor, what: str,
-                    inputs: torch.Tensor | None = None) -> torch.Tensor:
+Images = TypeVar("Images", torch.Tensor, np.ndarray)
+
+
+def check_generated(images: Images, what: str,
+                    inputs: torch.Tensor | np.ndarray | None = None) -> Images:
     """``images`` unchanged if they are usable, else :class:`BrokenOutputError`.
 
     Pass the raw network output, before clamping (clamping turns ``inf`` into a valid 1).
@@ -33,14 +39,16 @@ def check_generated(images: torch.Tensor, what: str,
     saturated tanh: a trained generator never maps a whole image there, a broken final bias
     does). For image-to-image models give ``inputs`` (same batch, same layout): an all-black
     output of an all-black input (a fade-to-black video frame, a dark tile) is then accepted.
-    The thresholds are strict on purpose: a dark but real image is never refused.
+    The thresholds are strict on purpose: a dark but real image is never refused. NumPy arrays
+    (onnxruntime's outputs) are checked like tensors, without a copy.
     """
-    if not bool(torch.isfinite(images).all()):
+    t = torch.as_tensor(images)
+    if not bool(torch.isfinite(t).all()):
         raise BrokenOutputError(f"{what} produced NaN or infinite pixel values (its weights are "
                                 "broken or diverged); refusing to write the result")
-    black = _black(images)
+    black = _black(t)
     if inputs is not None:
-        black &= ~_black(inputs.to(black.device))
+        black &= ~_black(torch.as_tensor(inputs).to(black.device))
     if bool(black.any()):
         source = " from a non-black input" if inputs is not None else ""
         raise BrokenOutputError(f"{what} produced an all-black image{source} (its weights are "

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from gankit.core.errors import BadInputError, ConfigError
+from gankit.core.output_check import check_generated
 
 META_PREFIX = "gankit_"
 MIN_SIDE = 256
@@ -187,6 +188,7 @@ class ThirdPartyStylizer:
         y = np.asarray(y, dtype=np.float32)
         if y.ndim != 4 or 3 not in (y.shape[1], y.shape[3]):
             raise BadInputError(f"{self.path}: output shape {list(y.shape)} is not an RGB image")
+        check_generated(y, self.path.name, x)
         y = y[0] if y.shape[3] == 3 else y[0].transpose(1, 2, 0)
         pixels = np.clip((y + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(pixels).resize(rgb.size, Image.BILINEAR)
@@ -226,6 +228,7 @@ class _GankitStylizer:
         x = np.asarray(rgb.resize(size, Image.BILINEAR) if size != rgb.size else rgb,
                        dtype=np.float32) / 127.5 - 1.0
         y = self.model.run(x.transpose(2, 0, 1)[None])[0].astype(np.float32)
+        check_generated(y, self.model.path.name, x)
         pixels = np.clip((y.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
         out = Image.fromarray(pixels)
         return out.resize(rgb.size, Image.BILINEAR) if out.size != rgb.size else out

@@ -101,6 +101,43 @@ def test_cli_refuses_to_write_a_broken_models_output(family, breaker, problem, t
     assert list(out.rglob("*")) == []
 
 
+def _v3_graph(path, scale: float, shift: float):
+    """An ONNX file with the AnimeGANv3 contract (NHWC in and out) computing
+    tanh(scale * x + shift): NaN for scale NaN, all black for scale 0 and shift -100."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    shape = ["n", "h", "w", 3]
+    nodes = [helper.make_node("Mul", ["AnimeGANv3_input:0", "scale"], ["scaled"]),
+             helper.make_node("Add", ["scaled", "shift"], ["shifted"]),
+             helper.make_node("Tanh", ["shifted"], ["generator/main/out:0"])]
+    graph = helper.make_graph(
+        nodes, "v3",
+        [helper.make_tensor_value_info("AnimeGANv3_input:0", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("generator/main/out:0", TensorProto.FLOAT, shape)],
+        [helper.make_tensor("scale", TensorProto.FLOAT, [], [scale]),
+         helper.make_tensor("shift", TensorProto.FLOAT, [], [shift])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("scale,shift,problem", [(float("nan"), 0.0, "NaN or infinite"),
+                                                 (0.0, -100.0, "all-black image")],
+                         ids=["nan", "black"])
+def test_third_party_onnx_stylizer_is_checked_too(tmp_path, capsys, scale, shift, problem):
+    pytest.importorskip("onnxruntime")
+    model = _v3_graph(tmp_path / "AnimeGANv3_broken.onnx", scale, shift)
+    out = tmp_path / "out"
+    out.mkdir()
+    code = cli_main(["animegan", "stylize", str(_photo(tmp_path / "photo.png")), "--model",
+                     str(model), "-o", str(out / "styled.png")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and problem in err and "AnimeGANv3_broken.onnx" in err, err
+    assert list(out.iterdir()) == []
+
+
 def test_a_healthy_model_still_writes(tmp_path, capsys):
     """The control: the same tiny DCGAN, unbroken, writes its grid."""
     torch.manual_seed(0)
