@@ -43,18 +43,22 @@ def eval_images(model: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate(model: torch.nn.Module, seeds: Sequence[int], batch_size: int = 16,
+def generate(model: Any, seeds: Sequence[int], batch_size: int = 16,
              device: torch.device | str | None = None) -> torch.Tensor:
     """Images for ``seeds`` (CPU, NCHW in [-1, 1]), ``batch_size`` latents at a time, eval mode.
 
+    ``model`` is the generator module or its ONNX export run by onnxruntime
+    (:func:`load_latent` with ``backend="onnx"``; it takes CPU latents whatever runs it).
     A broken model (NaN or all-black output) raises ``BrokenOutputError`` before anything is
     returned, so nothing is written from it.
     """
     if batch_size < 1:
         raise UsageError(f"batch size must be >= 1, got {batch_size}")
-    if device is None:
-        device = next(model.parameters()).device
-    model.eval().to(device)
+    if isinstance(model, torch.nn.Module):
+        device = next(model.parameters()).device if device is None else device
+        model.eval().to(device)
+    else:
+        device = "cpu"
     out = []
     for i in range(0, len(seeds), batch_size):
         z = latents_for_seeds(seeds[i : i + batch_size], model.z_dim, device)
@@ -76,27 +80,57 @@ def write_samples(images: torch.Tensor, seeds: Sequence[int],
             for img, seed in zip(images, seeds, strict=True)]
 
 
+def _latent_generator(source: Any, device: torch.device | str | None = None) -> torch.nn.Module:
+    """The module behind ``source`` (folder, URL, repo id or module), refused unless it maps
+    latents to images (has ``z_dim``)."""
+    from gankit.core.checkpoint import from_pretrained
+
+    if isinstance(source, torch.nn.Module):
+        net = source
+    else:
+        from gankit.core.device import resolve_device
+
+        net = from_pretrained(source, device=None if device is None else resolve_device(device))
+    if not hasattr(net, "z_dim"):
+        raise UsageError(f"{source}: a {getattr(net, 'arch_name', type(net).__name__)} is not "
+                         "a latent generator")
+    return net
+
+
+def load_latent(model: str | os.PathLike[str] | torch.nn.Module, backend: str = "torch",
+                device: str | None = None) -> Any:
+    """What :func:`generate` runs: the generator on ``device``, or (``backend="onnx"``) its
+    export with a free batch axis, made once per model folder (:mod:`gankit.serve.onnx_cache`)
+    and run by onnxruntime on ``device``."""
+    from gankit.serve.onnx_cache import cached_export, check_backend, onnx_device
+
+    check_backend(backend)
+    if backend == "torch":
+        return _latent_generator(model, device)
+    from gankit.serve.onnx_runtime import OnnxModel
+
+    ort_device = onnx_device(device or "cpu")  # before the export: a bad device fails at once
+    return OnnxModel(cached_export(model, _latent_generator, dynamic=True), ort_device)
+
+
 def sample(model: str | os.PathLike[str] | torch.nn.Module, seeds: Sequence[int],
-           out: str | os.PathLike[str] | None = None, batch_size: int = 16) -> torch.Tensor:
+           out: str | os.PathLike[str] | None = None, batch_size: int = 16,
+           backend: str = "torch") -> torch.Tensor:
     """Images for ``seeds`` from a model (folder, URL, repo id or module), saved to ``out``.
 
     Runs in eval mode (batch norm on running statistics), so a seed's image does not depend on
-    the other seeds of its batch.
+    the other seeds of its batch; ``backend="onnx"`` runs the same numbers in onnxruntime.
     """
-    from gankit.core.checkpoint import from_pretrained
-
-    net = from_pretrained(model) if isinstance(model, str | os.PathLike) else model
-    images = generate(net, list(seeds), batch_size)
+    images = generate(load_latent(model, backend), list(seeds), batch_size)
     if out is not None:
         write_samples(images, list(seeds), out)
     return images
 
 
 def generate_command(prog: str, argv: list[str], description: str) -> int:
-    """``gankit <family> generate --model M --seeds 0-15 -o grid.png|folder``."""
-    from gankit.core.checkpoint import from_pretrained
+    """``gankit <family> generate --model M --seeds 0-15 -o grid.png|folder [--backend onnx]``."""
     from gankit.core.cliutil import ArgumentParser, add_device_argument, parse_seeds
-    from gankit.core.device import resolve_device
+    from gankit.serve.onnx_cache import add_backend_argument
 
     parser = ArgumentParser(prog=prog, description=description)
     parser.add_argument("--model", required=True, help="model folder, URL or Hugging Face repo id")
@@ -105,11 +139,10 @@ def generate_command(prog: str, argv: list[str], description: str) -> int:
                         help="an image file (one grid) or a folder (one PNG per seed)")
     parser.add_argument("--batch-size", type=int, default=16)
     add_device_argument(parser)
+    add_backend_argument(parser)
     args = parser.parse_args(argv)
     seeds = parse_seeds(args.seeds)
-    model = from_pretrained(args.model, device=resolve_device(args.device))
-    if not hasattr(model, "z_dim"):
-        raise UsageError(f"{args.model}: a {model.arch_name} is not a generator")
+    model = load_latent(args.model, args.backend, args.device)
     written = write_samples(generate(model, seeds, args.batch_size), seeds, args.out)
     print(written[0] if len(written) == 1 else f"{len(written)} images in {Path(args.out)}")
     return 0

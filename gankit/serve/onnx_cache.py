@@ -27,9 +27,23 @@ from gankit.core.errors import CheckpointError, UsageError
 
 CACHE_VERSION = "1"
 """Part of every cache key: bump when the way models are exported changes."""
+BACKENDS = ("torch", "onnx")
+"""What runs a model folder in the families' apps: PyTorch, or onnxruntime on its cached export."""
 
 _PROCESS_DIR: Path | None = None
 _MODULE_EXPORTS = itertools.count()
+
+
+def check_backend(backend: str) -> None:
+    """A one-line :class:`UsageError` for a backend outside :data:`BACKENDS`."""
+    if backend not in BACKENDS:
+        raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+
+
+def add_backend_argument(parser: Any) -> None:
+    """``--backend torch|onnx`` for a family command that runs a model folder."""
+    parser.add_argument("--backend", default="torch", choices=BACKENDS,
+                        help="onnx: run with onnxruntime (the model is exported once and cached)")
 
 
 def onnx_device(device: str) -> str:

@@ -90,6 +90,11 @@ class OnnxModel:
         self.output_names = [o.name for o in self.session.get_outputs()]
 
     @property
+    def z_dim(self) -> int:
+        """Latent size of a latent generator's export (0 for other kinds), as on the module."""
+        return int(self.metadata.get("z_dim") or 0)
+
+    @property
     def config(self) -> dict[str, Any]:
         """The gankit ``config.json`` content the file was exported from."""
         return json.loads(self.metadata.get("config") or "{}")

@@ -78,12 +78,35 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
-def _run(model: nn.Module, batch: torch.Tensor, dropout_at_test: bool) -> torch.Tensor:
+def _run(model: nn.Module, batch: torch.Tensor, dropout_at_test: bool,
+         runner: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Pad, translate (with ``runner`` when given: the onnxruntime export), crop, check."""
     padded, (h, w) = pad_to_multiple(batch, size_multiple(model))
     mode = paper_test_mode(model) if dropout_at_test else contextlib.nullcontext()
     with torch.no_grad(), mode:
-        return check_generated(model(padded)[..., :h, :w].float(), "the Pix2Pix generator",
-                               batch).cpu()
+        out = (runner or model)(padded)[..., :h, :w].float()
+        return check_generated(out, "the Pix2Pix generator", batch).cpu()
+
+
+ONNX_TRACE_SIDE = 64
+"""Smallest side the cached export is traced at (rounded up to the generator's multiple); its
+height, width and batch are dynamic, so any size runs."""
+
+
+def _onnx_runner(model: ModelLike, net: nn.Module,
+                 device: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The generator's export (eval mode, dynamic batch and size), made once per model folder by
+    :mod:`gankit.serve.onnx_cache` and run by onnxruntime on ``device``."""
+    from gankit.serve.onnx_cache import cached_export, onnx_device
+    from gankit.serve.onnx_runtime import OnnxModel
+
+    ort_device = onnx_device(device)
+    m = size_multiple(net)
+    side = m * -(-ONNX_TRACE_SIDE // m)
+    source = net if isinstance(model, nn.Module) else model
+    path = cached_export(source, lambda src: load_generator(src, torch.device("cpu")),
+                         dynamic=True, height=side, width=side)
+    return OnnxModel(path, ort_device)
 
 
 def _input_tensor(path: Path, channels: int, side: str | None) -> torch.Tensor:
@@ -113,20 +136,28 @@ def _output_paths(files: Sequence[Path], output: Path) -> list[Path]:
 def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
               output: str | os.PathLike[str], batch_size: int = 1,
               dropout_at_test: bool = False, seed: int = 0, device: str = "auto",
-              side: str | None = None) -> list[Path]:
+              side: str | None = None, backend: str = "torch") -> list[Path]:
     """Translate every input image (files, folders, globs; no limit on their number).
 
     Any size works: inputs are padded to the generator's multiple (256 for unet_256) and the
     output cropped back. Consecutive images of one size are batched ``batch_size`` at a time.
     ``side='A'|'B'`` reads aligned A|B files and translates that half. ``dropout_at_test`` runs
-    the paper's stochastic test mode, reproducible through ``seed``.
+    the paper's stochastic test mode, reproducible through ``seed``. ``backend="onnx"`` runs
+    the eval-mode generator in onnxruntime (exported once per model folder), same outputs.
     """
+    from gankit.serve.onnx_cache import check_backend
+
     if batch_size < 1:
         raise UsageError(f"batch size must be >= 1, got {batch_size}")
     if side not in (None, "A", "B"):
         raise UsageError(f"side must be A or B, got {side!r}")
-    dev = resolve_device(device)
+    check_backend(backend)
+    if backend == "onnx" and dropout_at_test:
+        raise UsageError("--dropout-at-test needs --backend torch: the ONNX export is the "
+                         "eval-mode generator (no dropout, running batch-norm statistics)")
+    dev = resolve_device(device) if backend == "torch" else torch.device("cpu")
     net = load_generator(model, dev)
+    runner = _onnx_runner(model, net, device) if backend == "onnx" else None
     files = expand_inputs(inputs)
     dests = _output_paths(files, Path(output))
     written: list[Path] = []
@@ -136,7 +167,8 @@ def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
         if not pending:
             return
         batch = torch.stack([t for t, _ in pending]).to(dev)
-        for out, (_, dest) in zip(_run(net, batch, dropout_at_test), pending, strict=True):
+        for out, (_, dest) in zip(_run(net, batch, dropout_at_test, runner), pending,
+                                  strict=True):
             written.append(save_image(out, dest))
         pending.clear()
 

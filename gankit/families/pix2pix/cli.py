@@ -65,6 +65,7 @@ def train(prog: str, argv: list[str]) -> int:
 
 def translate(prog: str, argv: list[str]) -> int:
     from gankit.families.pix2pix.apps import translate as run
+    from gankit.serve.onnx_cache import add_backend_argument
 
     p = ArgumentParser(prog=prog, description="Translate images with a Pix2Pix generator.")
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
@@ -77,9 +78,10 @@ def translate(prog: str, argv: list[str]) -> int:
     p.add_argument("--side", choices=("A", "B"), default=None,
                    help="inputs are aligned A|B files: translate this half")
     add_device_argument(p)
+    add_backend_argument(p)
     a = p.parse_args(argv)
     written = run(a.model, a.inputs, a.output, a.batch_size, a.dropout_at_test, a.seed,
-                  a.device, a.side)
+                  a.device, a.side, a.backend)
     print(f"wrote {len(written)} image(s) to {a.output}")
     return 0
 

@@ -135,6 +135,7 @@ class UnetGenerator(nn.Module):
         self.model = UnetSkipBlock(c.output_nc, ngf, norm, input_nc=c.input_nc, submodule=block,
                                    outermost=True)
         self.size_multiple = 2 ** c.num_downs
+        self.in_channels = c.input_nc  # gankit.serve.protocol: what export traces with
         _initialised(self, c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -192,6 +193,7 @@ class ResnetGenerator(nn.Module):
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, c.output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         self.size_multiple = 4
+        self.in_channels = c.input_nc  # gankit.serve.protocol: what export traces with
         _initialised(self, c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

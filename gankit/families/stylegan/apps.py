@@ -73,21 +73,61 @@ def _ws(g: Any, seeds: Sequence[int], truncation: float, class_idx: int | None) 
     return g.truncate(g.mapping(z, class_vector(g, class_idx, len(seeds))), truncation)
 
 
-def _synth(g: Any, ws: torch.Tensor, noise_mode: str, batch_size: int = 8) -> torch.Tensor:
-    images = torch.cat([g.synthesis(part, g.noise_inputs(part.shape[0], noise_mode)).cpu()
-                        for part in ws.split(batch_size)])
+Synthesis = Callable[[torch.Tensor], torch.Tensor]
+"""``ws [N, n_latent, w_dim] -> images``: the synthesis network, in PyTorch or onnxruntime."""
+
+
+def _torch_device(backend: str, device: torch.device | str | None) -> torch.device | str | None:
+    """Where the PyTorch generator goes: the CPU for the onnx backend (only its mapping runs)."""
+    return "cpu" if backend == "onnx" else device
+
+
+def _synthesis(model: ModelLike, g: Any, noise_mode: str, backend: str,
+               device: torch.device | str | None) -> Synthesis:
+    """What turns styles into images on ``backend``.
+
+    ``onnx``: the synthesis network's export (input ``ws``, free batch, NVlabs' constant noise
+    in the graph), made once per model folder by :mod:`gankit.serve.onnx_cache` and run by
+    onnxruntime on ``device``. Mapping, truncation, classes and mixing stay in PyTorch (a
+    small MLP), so one export serves every ``--truncation`` and ``--class``.
+    """
+    from gankit.serve.onnx_cache import cached_export, check_backend, onnx_device
+
+    check_backend(backend)
+    if backend == "torch":
+        return lambda ws: g.synthesis(ws, g.noise_inputs(ws.shape[0], noise_mode))
+    if noise_mode != "const":
+        raise UsageError(f"--noise-mode {noise_mode}: the onnx backend runs the constant noise "
+                         "maps stored in the export; use --noise-mode const or --backend torch")
+    from gankit.serve.onnx_runtime import OnnxModel
+
+    ort_device = onnx_device(str(device or "auto"))
+    source = g if isinstance(model, torch.nn.Module) else model
+    path = cached_export(source, lambda m: load_generator(m, "cpu"), dynamic=True,
+                         latent_input="w")
+    return OnnxModel(path, ort_device)
+
+
+def _synth(g: Any, ws: torch.Tensor, synthesis: Synthesis, batch_size: int = 8) -> torch.Tensor:
+    images = torch.cat([synthesis(part).cpu() for part in ws.split(batch_size)])
     return check_generated(images, "the StyleGAN generator")
+
 
 
 @torch.no_grad()
 def generate(model: ModelLike, seeds: Sequence[int], out: str | os.PathLike[str] | None = None,
              truncation: float = 1.0, noise_mode: str = "const", class_idx: int | None = None,
-             batch_size: int = 8, device: torch.device | str | None = None) -> np.ndarray:
-    """Quantised images (NHWC uint8) for ``seeds``; written to ``out/seedNNNN.png`` if given."""
+             batch_size: int = 8, device: torch.device | str | None = None,
+             backend: str = "torch") -> np.ndarray:
+    """Quantised images (NHWC uint8) for ``seeds``; written to ``out/seedNNNN.png`` if given.
+
+    ``backend="onnx"`` renders with onnxruntime (see :func:`_synthesis`), same images.
+    """
     if batch_size < 1:
         raise UsageError(f"batch size must be >= 1, got {batch_size}")
-    g = load_generator(model, device)
-    images = quantize(_synth(g, _ws(g, seeds, truncation, class_idx), noise_mode, batch_size))
+    g = load_generator(model, _torch_device(backend, device))
+    synthesis = _synthesis(model, g, noise_mode, backend, device)
+    images = quantize(_synth(g, _ws(g, seeds, truncation, class_idx), synthesis, batch_size))
     if out is not None:
         out = Path(out)
         if out.exists() and not out.is_dir():
@@ -115,16 +155,17 @@ def parse_layers(text: str, n_latent: int) -> list[int]:
 def style_mix(model: ModelLike, rows: Sequence[int], cols: Sequence[int],
               out: str | os.PathLike[str], layers: str | Sequence[int] = "0-6",
               truncation: float = 1.0, noise_mode: str = "const", class_idx: int | None = None,
-              device: torch.device | str | None = None) -> Path:
+              device: torch.device | str | None = None, backend: str = "torch") -> Path:
     """The StyleGAN1 fig. 3 grid: row seeds' styles with the column seeds' at ``layers``.
 
     The first row shows the column seeds, the first column the row seeds (NVlabs
     ``style_mixing.py``); "0-6" takes the coarse and middle styles from the columns.
     """
-    g = load_generator(model, device)
+    g = load_generator(model, _torch_device(backend, device))
     mix = parse_layers(layers, g.n_latent) if isinstance(layers, str) else list(layers)
     if not rows or not cols:
         raise UsageError("style-mix needs at least one row seed and one column seed")
+    synthesis = _synthesis(model, g, noise_mode, backend, device)
     seeds = list(dict.fromkeys([*rows, *cols]))
     ws = dict(zip(seeds, _ws(g, seeds, truncation, class_idx), strict=True))
     grid_ws = []
@@ -133,7 +174,7 @@ def style_mix(model: ModelLike, rows: Sequence[int], cols: Sequence[int],
             w = ws[r].clone()
             w[mix] = ws[c][mix]
             grid_ws.append(w)
-    images = quantize(_synth(g, torch.stack([ws[s] for s in seeds] + grid_ws), noise_mode))
+    images = quantize(_synth(g, torch.stack([ws[s] for s in seeds] + grid_ws), synthesis))
     single = dict(zip(seeds, images[: len(seeds)], strict=True))
     cells = iter(images[len(seeds):])
     h, w = images.shape[1:3]
@@ -188,14 +229,16 @@ def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike[str], fps:
 def interpolate(model: ModelLike, seeds: Sequence[int], out: str | os.PathLike[str],
                 frames: int = 30, space: str = "w", truncation: float = 1.0,
                 noise_mode: str = "const", class_idx: int | None = None, fps: int = 30,
-                loop: bool = True, device: torch.device | str | None = None) -> Path:
+                loop: bool = True, device: torch.device | str | None = None,
+                backend: str = "torch") -> Path:
     """A walk through ``seeds``: linear in W (StyleGAN1 sec. 4: W is disentangled) or
     spherical in Z; ``frames`` per transition, back to the first seed when ``loop``."""
     if space not in ("w", "z"):
         raise UsageError(f"interpolation space must be w or z, got {space!r}")
     if len(seeds) < 2 or frames < 1:
         raise UsageError("interpolate needs at least two seeds and --frames >= 1")
-    g = load_generator(model, device)
+    g = load_generator(model, _torch_device(backend, device))
+    synthesis = _synthesis(model, g, noise_mode, backend, device)
     keys = list(seeds) + ([seeds[0]] if loop else [])
     z = seed_latents(keys, g.config.style_dim).to(g.latent_avg.device)
     c = class_vector(g, class_idx, 1)
@@ -211,7 +254,7 @@ def interpolate(model: ModelLike, seeds: Sequence[int], out: str | os.PathLike[s
                 path_ws.append(g.truncate(torch.lerp(w0, w1, t)[None], truncation)[0])
     if not loop:
         path_ws.append(g.truncate(g.mapping(z[-1:], c), truncation)[0])
-    images = quantize(_synth(g, torch.stack(path_ws), noise_mode))
+    images = quantize(_synth(g, torch.stack(path_ws), synthesis))
     return write_video(list(images), out, fps)
 
 

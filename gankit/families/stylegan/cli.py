@@ -10,6 +10,8 @@ DESCRIPTION = "StyleGAN2 (config-f) and StyleGAN1: train, generate, mix, interpo
 
 
 def _model_args(parser: ArgumentParser, truncation: float = 1.0) -> None:
+    from gankit.serve.onnx_cache import add_backend_argument
+
     parser.add_argument("--model", required=True,
                         help="gankit model folder, URL or Hugging Face repo id (see convert)")
     parser.add_argument("--truncation", "--trunc", type=float, default=truncation,
@@ -18,6 +20,7 @@ def _model_args(parser: ArgumentParser, truncation: float = 1.0) -> None:
     parser.add_argument("--class", dest="class_idx", type=int, default=None,
                         help="class index for conditional models")
     add_device_argument(parser)
+    add_backend_argument(parser)
 
 
 def _generate(prog: str, argv: list[str]) -> int:
@@ -31,7 +34,7 @@ def _generate(prog: str, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     seeds = parse_seeds(args.seeds)
     apps.generate(args.model, seeds, args.out, args.truncation, args.noise_mode, args.class_idx,
-                  args.batch_size, args.device)
+                  args.batch_size, args.device, args.backend)
     print(f"{len(seeds)} images in {Path(args.out)}")
     return 0
 
@@ -48,7 +51,7 @@ def _style_mix(prog: str, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     path = apps.style_mix(args.model, parse_seeds(args.rows), parse_seeds(args.cols), args.out,
                           args.layers, args.truncation, args.noise_mode, args.class_idx,
-                          args.device)
+                          args.device, args.backend)
     print(path)
     return 0
 
@@ -70,7 +73,7 @@ def _interpolate(prog: str, argv: list[str]) -> int:
         parser.error("--fps must be >= 1")
     path = apps.interpolate(args.model, parse_seeds(args.seeds), args.out, args.frames,
                             args.space, args.truncation, args.noise_mode, args.class_idx,
-                            args.fps, not args.no_loop, args.device)
+                            args.fps, not args.no_loop, args.device, args.backend)
     print(path)
     return 0
 
