@@ -101,6 +101,31 @@ def test_cli_refuses_to_write_a_broken_models_output(family, breaker, problem, t
     assert list(out.rglob("*")) == []
 
 
+def _nan_stylegan(tmp_path):
+    model = registry.build("stylegan2_256", size=16, style_dim=32, n_mlp=2, channel_base=256,
+                           channel_max=32).eval()
+    _poison_nan(model)
+    return save_pretrained(model, tmp_path / "model")
+
+
+def test_stylegan_generate_and_project_refuse_nan(tmp_path, capsys):
+    """StyleGAN has no final tanh (no saturated-black case to build); NaN weights it can have."""
+    from gankit.families.stylegan import apps
+
+    folder = _nan_stylegan(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    code = cli_main(["stylegan", "generate", "--model", str(folder), "--seeds", "0-1",
+                     "--device", "cpu", "-o", str(out / "seeds")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "StyleGAN generator produced NaN" in err, err
+    target = torch.zeros(1, 3, 16, 16)
+    with pytest.raises(BrokenOutputError, match="StyleGAN generator produced NaN"):
+        apps.project(folder, target, out / "proj", steps=2, w_avg_samples=8, video=False,
+                     distance=lambda a, b: (a - b).square().mean((1, 2, 3)))
+    assert list(out.rglob("*")) == []
+
+
 def _v3_graph(path, scale: float, shift: float):
     """An ONNX file with the AnimeGANv3 contract (NHWC in and out) computing
     tanh(scale * x + shift): NaN for scale NaN, all black for scale 0 and shift -100."""

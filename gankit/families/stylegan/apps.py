@@ -352,7 +352,7 @@ def project(model: ModelLike, target: str | os.PathLike[str] | torch.Tensor,
                 frames.append(np.concatenate([quantize(tgt)[0], quantize(synth)[0]], axis=1))
     with torch.no_grad():
         ws = w_opt.detach().unsqueeze(1).repeat(1, g.n_latent, 1)
-        image = g.synthesis(ws, noises)
+        image = check_generated(g.synthesis(ws, noises), "the StyleGAN generator")
     result = {"w": ws[0].cpu(), "image": image.cpu(), "losses": losses}
     if out is not None:
         out = Path(out)
