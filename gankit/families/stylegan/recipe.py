@@ -368,8 +368,9 @@ class StyleGAN1ProgressiveRecipe(ProgressiveRecipe):
         return [self.opt_g, self.opt_d]
 
     def _fake(self, n: int, level: int) -> torch.Tensor:
-        ws = training_styles(self.g, n, self.cfg, layers=2 * level + 2)
-        return self.g.synthesis(ws, self.g.noise_inputs(n, "random"))
+        layers = 2 * level + 2
+        ws = training_styles(self.g, n, self.cfg, layers)
+        return self.g.synthesis(ws, self.g.random_noise(n, layers))
 
     def train_step(self, batch: None, step: int) -> dict[str, float]:
         del batch
