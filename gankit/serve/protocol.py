@@ -25,9 +25,10 @@ Every registered network is classified into one *kind*:
     noise from the ``torch.Generator`` (a trained SinGAN pyramid). Recognised by those two
     parameter names; the web app's Generate tab serves it with a seed. Export needs
     ``onnx_module`` + ``onnx_example_inputs`` (the noise maps become inputs). A sampler that
-    has ``animate(frames: int, generator: torch.Generator) -> Tensor [T, C, H, W]`` (frames in
-    [-1, 1], all randomness from ``generator``; SinGAN's random walk around z*, paper sec. 4)
-    also gets an Animate tab that shows the frames as a GIF.
+    has ``animate(frames: int, generator: torch.Generator) -> Tensor [T, C, H, W]`` (the raw
+    frames, about [-1, 1]: the app refuses NaN or black output and clamps; all randomness from
+    ``generator``; SinGAN's random walk around z*, paper sec. 4) also gets an Animate tab that
+    shows the frames as a GIF.
 
 A network may set ``serve_kind = "image2image" | "latent" | "sampler"`` to override the guess,
 and may customise ONNX export (all optional; the defaults follow from the kind):

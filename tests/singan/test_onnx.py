@@ -131,6 +131,6 @@ def test_animate_on_the_pyramid_is_seeded(folder):
     a = pyr.animate(5, torch.Generator().manual_seed(2), start_scale=1)
     b = pyr.animate(5, torch.Generator().manual_seed(2), start_scale=1)
     assert a.shape == (5, 3, *SHAPES[-1]) and torch.equal(a, b)
-    assert torch.equal(apps.animate(folder, frames=5, start_scale=1, seed=2), a)
+    assert torch.equal(apps.animate(folder, frames=5, start_scale=1, seed=2), a.clamp(-1, 1))
     meta = json.loads((folder / "config.json").read_text())
     assert meta["architecture"] == "singan_pyramid"

@@ -116,9 +116,9 @@ def sample(model: ModelLike, n: int = 8, scale_v: float = 1.0, scale_h: float = 
     onnx_file = is_onnx_path(model)
     if onnx_file and backend == "torch":
         raise UsageError(f"{model}: an ONNX file runs on the onnx backend, not torch")
-    runner = None
-    if backend == "onnx" or onnx_file:
-        pyr, runner = _onnx_sampler(model, device, start_scale)
+    runner: _OnnxPyramid | None = None
+    if onnx_file:
+        pyr, runner = _onnx_file(model, device, start_scale)
     else:
         pyr = load(model)
     if n < 1:
@@ -129,6 +129,8 @@ def sample(model: ModelLike, n: int = 8, scale_v: float = 1.0, scale_h: float = 
         raise BadInputError(f"scale_v={scale_v}, scale_h={scale_h} make the coarsest scale smaller "
                             "than one patch; use larger factors")
     _check_scale("start_scale", start_scale, 0, pyr.num_scales - 1)
+    if runner is None and backend == "onnx":
+        runner = _exported(model, pyr, device)
     gen = _generator(seed, pyr.noise_amp.device)
     if runner is None:
         outs = [pyr(min(batch, n - i), start_scale, scale_v, scale_h, gen)
@@ -167,36 +169,38 @@ class _OnnxPyramid:
         return self.model(*feed)
 
 
-def _onnx_sampler(model: ModelLike, device: str, start_scale: int,
-                  ) -> tuple[SinGANPyramid, _OnnxPyramid]:
-    """The pyramid that draws the noise and the onnxruntime graph that turns it into images.
+def _onnx_file(model: str | os.PathLike[str], device: str, start_scale: int,
+               ) -> tuple[SinGANPyramid, _OnnxPyramid]:
+    """An exported pyramid and a pyramid rebuilt from the config in its metadata to draw the
+    noise with (its weights are not used; z*, needed for ``start_scale`` > 0, is not in the
+    file)."""
+    from gankit.core import registry
+    from gankit.serve.onnx_cache import onnx_device
+    from gankit.serve.onnx_runtime import OnnxModel
 
-    For an ``.onnx`` file the pyramid is rebuilt from the config in its metadata (its weights
-    are not used; z*, needed for ``start_scale`` > 0, is not in the file)."""
+    onnx_model = OnnxModel(os.fspath(model), onnx_device(str(device)))
+    cfg = onnx_model.config
+    if cfg.get("architecture") != "singan_pyramid":
+        raise BadInputError(f"{model}: a gankit export of {cfg.get('architecture')!r}, "
+                            "not a SinGAN pyramid")
+    if start_scale > 0:
+        raise UsageError(f"{model}: --start-scale needs the model folder (z* is not in an "
+                         "ONNX file)")
+    arch = registry.get("singan_pyramid")
+    pyr = registry.build(arch.name, registry.config_from_dict(arch.config_cls, cfg["config"]))
+    return pyr.eval(), _OnnxPyramid(onnx_model)
+
+
+def _exported(model: ModelLike, pyr: SinGANPyramid, device: str) -> _OnnxPyramid:
+    """The cached export of ``model`` (free batch and sizes, traced at the training size)."""
     from gankit.serve.onnx_cache import cached_export, onnx_device
-    from gankit.serve.onnx_runtime import OnnxModel, is_onnx_path
+    from gankit.serve.onnx_runtime import OnnxModel
 
     ort_device = onnx_device(str(device))
-    if is_onnx_path(model):
-        onnx_model = OnnxModel(os.fspath(model), ort_device)
-        cfg = onnx_model.config
-        if cfg.get("architecture") != "singan_pyramid":
-            raise BadInputError(f"{model}: a gankit export of {cfg.get('architecture')!r}, "
-                                "not a SinGAN pyramid")
-        if start_scale > 0:
-            raise UsageError(f"{model}: --start-scale needs the model folder (z* is not in an "
-                             "ONNX file)")
-        from gankit.core import registry
-
-        arch = registry.get("singan_pyramid")
-        pyr = registry.build(arch.name, registry.config_from_dict(arch.config_cls,
-                                                                    cfg["config"])).eval()
-        return pyr, _OnnxPyramid(onnx_model)
-    pyr = load(model)
-    source = pyr if isinstance(model, SinGANPyramid) else model
     h, w = pyr.onnx_default_size
+    source = pyr if isinstance(model, SinGANPyramid) else model
     path = cached_export(source, load, dynamic=True, height=h, width=w)
-    return pyr, _OnnxPyramid(OnnxModel(path, ort_device))
+    return _OnnxPyramid(OnnxModel(path, ort_device))
 
 
 @torch.no_grad()

@@ -215,7 +215,7 @@ class SinGANPyramid(nn.Module):
         (1 - alpha)(z_{t-1} + d_t) with the momentum step d_t = beta (z_{t-1} - z_{t-2}) +
         (1 - beta) eps_t; ``alpha`` pulls the walk back to the image, ``beta`` smooths it.
         This is the optional ``animate`` of :mod:`gankit.serve.protocol` (the web app's
-        Animate tab).
+        Animate tab); like :meth:`forward` it returns the raw output, which callers clamp.
         """
         start_scale = min(start_scale, self.num_scales - 1)
         shapes = self.shapes()
@@ -242,7 +242,7 @@ class SinGANPyramid(nn.Module):
             prev = torch.zeros(m, self.config.image_channels, *shapes[0],
                                device=self.noise_amp.device)
             out.append(self.run(prev, noise, 0))
-        return torch.cat(out).clamp(-1, 1)
+        return torch.cat(out)  # unclamped, so callers' output checks see NaN/inf
 
     # -- ONNX export (gankit.serve.protocol): the noise maps are the graph's inputs ----------
     @property
