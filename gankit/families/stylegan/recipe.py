@@ -5,6 +5,10 @@ Non-saturating logistic loss; Adam (lr 0.002, betas (0, 0.99), eps 1e-8); lazy r
 half batch) every 4 G steps, each multiplied by its interval, with the optimisers' lr and betas
 corrected by c = k / (k + 1); style mixing with probability 0.9 (StyleGAN1 sec. 3.1); G EMA with a
 10k-image half-life; a running average of W (decay 0.995) kept for truncation.
+
+StyleGAN1 with ``progressive`` trains as NVlabs' StyleGAN1 did instead, growing with PGGAN's
+schedule (:class:`StyleGAN1ProgressiveRecipe`, at the end of this file); :func:`make_recipe`
+picks the recipe for a config.
 """
 
 from __future__ import annotations
