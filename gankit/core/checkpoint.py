@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,7 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 
 def _check_state(model: Any, loaded: dict[str, Any], where: Path) -> None:
+    """``loaded`` (name -> tensor, or anything with ``shape`` and ``dtype``) against ``model``."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(loaded))
     unexpected = sorted(set(loaded) - set(expected))
@@ -96,11 +98,67 @@ def _check_state(model: Any, loaded: dict[str, Any], where: Path) -> None:
             )
 
 
+class _Header:
+    """Shape and dtype of one tensor in a safetensors header (no data read)."""
+
+    def __init__(self, shape: list[int], dtype: str) -> None:
+        import torch
+
+        kinds = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
+                 "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32,
+                 "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool}
+        self.shape, self.dtype = tuple(shape), kinds.get(dtype, dtype)
+
+
+def check_weights(model: Any, weights: Path) -> None:
+    """Check ``weights``' tensor names, shapes and dtypes against ``model`` from the file's header.
+
+    ``model`` may live on the meta device: this is how ``gankit serve`` refuses a broken model
+    folder at start-up without loading every model's weights.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    if not weights.is_file():
+        raise CheckpointError(f"{weights.parent}: no {WEIGHTS_NAME}; the model folder is "
+                              "incomplete")
+    try:
+        with safe_open(str(weights), "pt") as fh:
+            loaded = {k: _Header(fh.get_slice(k).get_shape(), fh.get_slice(k).get_dtype())
+                      for k in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{weights}: corrupt or truncated safetensors file ({err})") from None
+    _check_state(model, loaded, weights)
+
+
+def build_from_config(cfg: dict[str, Any], where: Path, device: Any = None) -> Any:
+    """The network a ``config.json`` describes, built on ``device`` (``"meta"``: no memory).
+
+    Config dataclasses do not check types, so a value such as ``"big"`` or ``-8`` in an edited
+    config only fails inside the network's constructor; that is the file's fault, not a bug,
+    and becomes a one-line :class:`CheckpointError`.
+    """
+    import torch
+
+    from gankit.core import registry
+
+    arch = registry.get(cfg["architecture"])
+    config = registry.config_from_dict(arch.config_cls, cfg["config"])
+    try:
+        with torch.device(device or "cpu"), warnings.catch_warnings():
+            # e.g. "zero-element tensors" for a zero size: noise before the error below
+            warnings.simplefilter("ignore", UserWarning)
+            return registry.build(arch.name, config)
+    except (TypeError, ValueError, RuntimeError, OverflowError) as err:
+        first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
+        raise CheckpointError(
+            f"{where}: its config does not build architecture {arch.name!r} "
+            f"({type(err).__name__}: {first})"
+        ) from None
+
+
 def load_folder(folder: Path, device: Any = None) -> Any:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
-
-    from gankit.core import registry
 
     cfg_path, weights = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     if not cfg_path.exists() and (folder / "model" / CONFIG_NAME).exists():
@@ -109,10 +167,7 @@ def load_folder(folder: Path, device: Any = None) -> Any:
         raise CheckpointError(f"{folder}: no {CONFIG_NAME}; not a gankit model folder")
     if not weights.exists():
         raise CheckpointError(f"{folder}: no {WEIGHTS_NAME}; the model folder is incomplete")
-    cfg = _read_config(cfg_path)
-    arch = registry.get(cfg["architecture"])
-    config = registry.config_from_dict(arch.config_cls, cfg["config"])
-    model = registry.build(arch.name, config)
+    model = build_from_config(_read_config(cfg_path), cfg_path)
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as err:

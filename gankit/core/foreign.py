@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,10 @@ def load_torch_file(path: str | os.PathLike[str], safe_globals: Iterable[Any] = 
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        with torch.serialization.safe_globals(list(safe_globals)):
+        with torch.serialization.safe_globals(list(safe_globals)), warnings.catch_warnings():
+            # torch warns about pickle protocols it may not support before failing on them:
+            # a second stderr line that says nothing the CheckpointError below does not
+            warnings.simplefilter("ignore", UserWarning)
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         what = str(err).split("Weights only load failed")[-1].strip().splitlines()

@@ -60,9 +60,18 @@ def _config_json(folder: Path) -> dict[str, Any]:
 
 
 def inspect_source(source: str, name: str | None = None) -> ServedModel:
-    """Describe ``source`` without loading its weights (the network is built on the meta device)."""
+    """Describe ``source`` without loading its weights (the network is built on the meta device).
+
+    The weights file's header is checked against that network, so that a broken model folder
+    stops ``gankit serve`` at start-up instead of failing on the first request.
+    """
     from gankit.core import registry
-    from gankit.core.checkpoint import resolve_model_path
+    from gankit.core.checkpoint import (
+        WEIGHTS_NAME,
+        build_from_config,
+        check_weights,
+        resolve_model_path,
+    )
     from gankit.serve.onnx_runtime import is_onnx_path, load_session
 
     if is_onnx_path(source):
@@ -75,13 +84,13 @@ def inspect_source(source: str, name: str | None = None) -> ServedModel:
                            cfg.get("architecture", "onnx"), ModelInfo("image2image"), onnx=True)
     folder = resolve_model_path(source)
     cfg = _config_json(folder)
-    arch = registry.get(cfg["architecture"])
-    config = registry.config_from_dict(arch.config_cls, cfg["config"])
+    base = folder if (folder / "config.json").exists() else folder / "model"
     try:
-        with torch.device("meta"):
-            shell = registry.build(arch.name, config)
-    except (RuntimeError, NotImplementedError, TypeError):
-        shell = registry.build(arch.name, config)
+        shell = build_from_config(cfg, base / "config.json", "meta")
+    except CheckpointError:  # some constructors compute on their tensors: build for real
+        shell = build_from_config(cfg, base / "config.json")
+    check_weights(shell, base / WEIGHTS_NAME)
+    arch = registry.get(cfg["architecture"])
     info = describe(shell, arch.role)
     label = name or (folder.parent.name if folder.name == "model" else folder.name)
     return ServedModel(label, str(source), arch.family, arch.name, info)

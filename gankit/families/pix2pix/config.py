@@ -191,7 +191,7 @@ class TrainConfig:
 def _pair(name: str, value: object) -> tuple[int, int]:
     """An int or a (height, width) pair -> (height, width)."""
     if isinstance(value, int):
-        return (value, value)
+        value = (value, value)
     try:
         h, w = (int(v) for v in value)  # type: ignore[union-attr]
     except (TypeError, ValueError):

@@ -18,6 +18,7 @@ import torch
 
 from gankit.core import registry
 from gankit.core.errors import CheckpointError
+from gankit.core.foreign import load_torch_file
 from gankit.families.singan.config import PyramidConfig
 from gankit.families.singan.networks import SinGANPyramid
 
@@ -27,11 +28,7 @@ def _load(path: Path) -> Any:
         raise CheckpointError(f"{path}: missing; expected a tamarott/SinGAN run folder "
                               "(per-scale folders 0/, 1/, ... with netG.pth, and Zs.pth, "
                               "NoiseAmp.pth, reals.pth)")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad input file
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: not loadable as plain tensors ({first})") from None
+    return load_torch_file(path)
 
 
 def _widths(state: dict[str, torch.Tensor], where: Path) -> tuple[int, int, int]:

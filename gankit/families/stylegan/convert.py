@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from gankit.core.errors import BadInputError, CheckpointError
-from gankit.core.foreign import load_torch_file
+from gankit.core.foreign import load_torch_file, tensor_dict
 from gankit.families.stylegan.config import StyleGAN2Config
 
 MAX_CHANNELS_ROSINALITY = 512
@@ -452,7 +452,7 @@ def read_generator(path: str | os.PathLike[str], network: str = "g_ema"
         if key not in ckpt:
             raise CheckpointError(f"{path}: no generator ({network!r}, 'g_ema' or 'g') in the "
                                   f"checkpoint; keys: {', '.join(map(str, ckpt))}")
-        state = dict(ckpt[key])
+        state = tensor_dict(ckpt[key], f"{path} [{key!r}]")
         if "latent_avg" in ckpt and torch.is_tensor(ckpt["latent_avg"]):
             state["latent_avg"] = ckpt["latent_avg"].reshape(-1)
         return rosinality_config(state, str(path)), state, "rosinality"
