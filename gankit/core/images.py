@@ -9,7 +9,8 @@ from __future__ import annotations
 import glob
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +39,10 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def read_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Open an image as upright 8-bit RGB, or raise :class:`BadInputError` saying why not."""
+@contextmanager
+def _checked_open(path: str | os.PathLike[str], max_pixels: int) -> Iterator[Image.Image]:
+    """``Image.open`` after the file checks and the pixel limit; any decoding failure inside the
+    ``with`` block becomes a one-line :class:`BadInputError` too."""
     path = Path(path)
     if not path.exists():
         raise BadInputError(f"{path}: no such file")
@@ -58,9 +61,7 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> Im
                     f"{path}: {w}x{h} pixels exceeds the limit of {max_pixels} "
                     "(possible decompression bomb)"
                 )
-            img = ImageOps.exif_transpose(img)
-            img.load()
-            return _to_rgb(img)
+            yield img
     except BadInputError:
         raise
     except Image.DecompressionBombError:
@@ -71,6 +72,20 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> Im
         raise BadInputError(f"{path}: not a readable image file") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise BadInputError(f"{path}: corrupt or truncated image ({err})") from None
+
+
+def read_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open an image as upright 8-bit RGB, or raise :class:`BadInputError` saying why not."""
+    with _checked_open(path, max_pixels) as img:
+        img = ImageOps.exif_transpose(img)
+        img.load()
+        return _to_rgb(img)
+
+
+def image_size(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """``(width, height)`` from the header only, with :func:`read_image`'s checks and errors."""
+    with _checked_open(path, max_pixels) as img:
+        return img.size
 
 
 def pil_to_tensor(img: Image.Image):

@@ -15,7 +15,13 @@ import torch
 from PIL import Image
 
 from gankit.core.errors import BadInputError
-from gankit.core.images import IMAGE_EXTENSIONS, pil_to_tensor, read_image, save_image
+from gankit.core.images import (
+    IMAGE_EXTENSIONS,
+    image_size,
+    pil_to_tensor,
+    read_image,
+    save_image,
+)
 
 
 @dataclass(frozen=True)
@@ -81,23 +87,15 @@ def find_pairs(root: str | os.PathLike[str], phase: str = "train") -> list[Pair]
     return [Pair(f) for f in files]
 
 
-def _size_of(path: Path) -> tuple[int, int]:
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except (OSError, SyntaxError, ValueError):
-        raise BadInputError(f"{path}: not a readable image file") from None
-
-
 def check_pair(pair: Pair) -> tuple[int, int]:
     """The (width, height) of each half; a BadInputError if the halves cannot match."""
     if pair.b is None:
-        w, h = _size_of(pair.a)
+        w, h = image_size(pair.a)
         if w % 2:
             raise BadInputError(f"{pair.a}: width {w} is odd, so it is not an aligned A|B pair "
                                 "of two equal halves")
         return w // 2, h
-    size_a, size_b = _size_of(pair.a), _size_of(pair.b)
+    size_a, size_b = image_size(pair.a), image_size(pair.b)
     if size_a != size_b:
         raise BadInputError(f"{pair.a} is {size_a[0]}x{size_a[1]} but {pair.b} is "
                             f"{size_b[0]}x{size_b[1]}; A and B must be the same size")
