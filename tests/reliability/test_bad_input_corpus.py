@@ -159,6 +159,13 @@ COMMANDS = [
             broken_only=True),
     Command("eval-sifid", "eval sifid {img} {imgdir2} -o {out}/r.json --device cpu",
             broken_only=True),
+    Command("eval-lpips", "eval lpips {imgdir} {imgdir2} -o {out}/r.json --device cpu",
+            broken_only=True),
+    Command("eval-kid", "eval kid {imgdir} {imgdir2} -o {out}/r.json --device cpu",
+            broken_only=True),
+    Command("pix2pix-train-data", "pix2pix train --data {imgdir} --phase . -o {out}/run "
+            "--load_size 128 --crop_size 128 --ngf 2 --ndf 2 --generator unet_128 "
+            "--trainer.max_steps 1 --trainer.device cpu", only=("image",), lazy_data=True),
     Command("eval-psnr", "eval psnr {img} {img2} -o {out}/r.json --device cpu"),
     Command("eval-ssim", "eval ssim {imgdir} {imgdir2} -o {out}/r.json --device cpu"),
     # video
@@ -170,6 +177,10 @@ COMMANDS = [
             "singan"),
     Command("stylegan-style-mix", "stylegan style-mix --model {model} --rows 0 --cols 1 "
             "-o {out}/r.png --device cpu", "stylegan"),
+    Command("stylegan-interpolate", "stylegan interpolate --model {model} --seeds 0,1 "
+            "--frames 2 -o {out}/r.gif --device cpu", "stylegan"),
+    Command("singan-evaluate", "singan evaluate {model} -n 2 -o {out}/r.json --device cpu",
+            "singan", broken_only=True),
     Command("eval-ppl", "eval ppl --model {model} --n 2 -o {out}/r.json --device cpu",
             "stylegan", broken_only=True),
     Command("stylegan-generate", "stylegan generate --model {model} --seeds 0 -o {out}/r.png "
