@@ -291,8 +291,8 @@ def write_model_corpus(valid: str | os.PathLike[str], other: str | os.PathLike[s
 
     The damage: no files, a missing half, unreadable or ill-typed ``config.json``, an unknown
     architecture, negative, zero and mismatched sizes, corrupt/truncated/pickled weights, a
-    tensor of the wrong shape or dtype, a missing tensor, another family's model, and a pickle
-    or a lone config file passed where a folder is expected.
+    tensor of the wrong shape or dtype, a missing tensor, another family's model, and a pickle,
+    a lone config file or a broken ``.onnx`` file passed where a model is expected.
     """
     from safetensors.torch import load_file, save_file
 
@@ -340,5 +340,8 @@ def write_model_corpus(valid: str | os.PathLike[str], other: str | os.PathLike[s
     shutil.copytree(other, root / "other_family")
     (root / "weights.pt").write_bytes(pickle.dumps(Payload(marker)))
     (root / "config_file_only.json").write_text(json.dumps(cfg))
+    (root / "garbage.onnx").write_bytes(np.random.default_rng(4).bytes(3000))
+    (root / "empty.onnx").write_bytes(b"")
+    (root / "text.onnx").write_text("not a protobuf\n")
     names = sorted(p.name for p in root.iterdir())
     return [Entry(n, "model", False, root / n) for n in names]
