@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 from reliability.bad_corpus import Entry, marker_path, write_corpus, write_model_corpus
 
@@ -318,6 +319,9 @@ def test_corpus_is_what_it_claims(ctx: Context, tmp_path: Path) -> None:
         assert marker.exists(), name
         marker.unlink()
     torch.load(by_name["payload_torch.pt"].path, weights_only=False)
+    assert marker.exists()
+    marker.unlink()
+    yaml.unsafe_load(by_name["dcgan/python_tag.yaml"].path.read_text())
     assert marker.exists()
     marker.unlink()
 
