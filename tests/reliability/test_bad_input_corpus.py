@@ -214,6 +214,8 @@ def _cases() -> list[tuple[Command, str]]:
 
 
 def _fill(cmd: Command, ctx: Context, entry: Entry, out: Path, stage: Path) -> list[str]:
+    """``cmd``'s argv with ``entry`` in its slot: an image also fills a one-file folder
+    (``{imgdir}``), a checkpoint every file of a tamarott/SinGAN run folder (``{run}``)."""
     values = {**ctx.valid, "out": str(out), "model": str(ctx.models.get(cmd.family, ""))}
     path = str(entry.path)
     if entry.kind == "image":
@@ -239,6 +241,7 @@ def _fill(cmd: Command, ctx: Context, entry: Entry, out: Path, stage: Path) -> l
 
 
 def _entries(ctx: Context, cmd: Command, kind: str) -> list[Entry]:
+    """The corpus entries of ``kind`` for ``cmd``: configs and models of its own family."""
     if kind == "model":
         return ctx.model_entries(cmd.family)
     if kind == "config":
