@@ -176,7 +176,7 @@ def _video(tmp: Path, model_dir: Path, frames: int, size: int) -> None:
             ptimes[name].append(_timed(cmd))
         for pipelined in (False, True):
             t = time.perf_counter()
-            video(src, model_dir, tmp / f"v-{pipelined}.mp4", device="cpu", batch=4,
+            video(src, model_dir, tmp / f"v-{pipelined}.mp4", device="cpu",
                   pipeline=pipelined)
             ts[pipelined].append(time.perf_counter() - t)
     base = min(ptimes["eager sequential loop"])

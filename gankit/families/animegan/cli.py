@@ -44,7 +44,7 @@ def _video(prog: str, argv: list[str]) -> int:
     parser.add_argument("input")
     parser.add_argument("-o", "--output", required=True, help="output video (.mp4, .mkv, ...)")
     _add_inference_arguments(parser)
-    parser.set_defaults(batch=4)
+    parser.set_defaults(batch=None)
     parser.add_argument("--start", type=float, default=0.0, help="seconds to skip")
     parser.add_argument("--duration", type=float, default=None, help="seconds to convert")
     parser.add_argument("--no-progress", action="store_true")
