@@ -199,7 +199,26 @@ def _check_arch(config: StyleGANTrainConfig) -> None:
 
 
 @registry.register_recipe("stylegan")
-class StyleGANRecipe(Recipe):
+class _EmaOutputs:
+    """What both StyleGAN recipes hand out: the EMA generator (samples and evaluation use the
+    running average of G's weights, as since progressive growing, Karras et al. 2018)."""
+
+    cfg: StyleGANTrainConfig
+    ctx: TrainContext
+    ema: ExponentialMovingAverage
+
+    @torch.no_grad()
+    def generate(self, n: int) -> torch.Tensor:
+        """``n`` images of the EMA G from fresh latents (no truncation, random noise), for FID;
+        a growing G draws them at its current phase."""
+        z = torch.randn(n, self.cfg.generator.style_dim, device=self.ctx.device)
+        return self.ema.shadow(z, noise_mode="random").clamp(-1, 1)
+
+    def export_model(self) -> torch.nn.Module:
+        return self.ema.shadow
+
+
+class StyleGANRecipe(_EmaOutputs, Recipe):
     """StyleGAN2's training loop as an engine recipe (see the module docstring)."""
 
     def __init__(self, config: StyleGANTrainConfig) -> None:
@@ -307,15 +326,6 @@ class StyleGANRecipe(Recipe):
                         generator=torch.Generator().manual_seed(0)).to(self.ctx.device)
         return g(z, noise_mode="const").clamp(-1, 1).cpu()
 
-    @torch.no_grad()
-    def generate(self, n: int) -> torch.Tensor:
-        """``n`` images of the EMA G from fresh latents (no truncation, random noise), for FID."""
-        z = torch.randn(n, self.cfg.generator.style_dim, device=self.ctx.device)
-        return self.ema.shadow(z, noise_mode="random").clamp(-1, 1)
-
-    def export_model(self) -> torch.nn.Module:
-        return self.ema.shadow
-
     def extra_state(self) -> dict[str, Any]:
         return {"pl_mean": self.pl_mean}
 
@@ -326,7 +336,7 @@ class StyleGANRecipe(Recipe):
 # --- StyleGAN1 mode, growing ----------------------------------------------------------------------
 
 
-class StyleGAN1ProgressiveRecipe(ProgressiveRecipe):
+class StyleGAN1ProgressiveRecipe(_EmaOutputs, ProgressiveRecipe):
     """StyleGAN1 as NVlabs trained it (Karras et al. 2019, app. C; NVlabs stylegan ``train.py``).
 
     The networks grow with PGGAN's schedule (``gankit.engine.progressive``, the same object the
@@ -417,14 +427,6 @@ class StyleGAN1ProgressiveRecipe(ProgressiveRecipe):
         return g.synthesis(ws, g.noise_inputs(SAMPLE_SEEDS, "const"), level, alpha) \
             .clamp(-1, 1).cpu()
 
-    @torch.no_grad()
-    def generate(self, n: int) -> torch.Tensor:
-        """``n`` images of the EMA G at the current phase (random noise), for FID in training."""
-        z = torch.randn(n, self.cfg.generator.style_dim, device=self.ctx.device)
-        return self.ema.shadow(z, noise_mode="random").clamp(-1, 1)
-
-    def export_model(self) -> torch.nn.Module:
-        return self.ema.shadow
 
 
 def make_recipe(config: StyleGANTrainConfig, run_dir: str | Path | None = None) -> Recipe:
