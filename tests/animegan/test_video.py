@@ -31,9 +31,35 @@ def test_video_keeps_timing_and_audio(tmp_path, v2_model_dir):
     assert info_p == info_in == info_s
     assert [p for p, _ in frames_p] == [p for p, _ in frames_in]
     assert len(audio_in) > 5 and audio_p == audio_in  # packets copied byte for byte
-    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(frames_p, frames_s, strict=True))
+    # Same frames up to H.264 noise: a float model run twice on a loaded machine has been seen
+    # to differ by an ulp, which the encoder turns into a few levels on later P-frames.
+    # test_pipeline_matches_sequential_exactly checks the pipeline itself bit for bit.
+    for (_, a), (_, b) in zip(frames_p, frames_s, strict=True):
+        diff = np.abs(a.astype(int) - b.astype(int))
+        assert diff.mean() < 1.0 and diff.max() <= 16
     # the frames were really stylized
     assert np.abs(frames_p[0][1].astype(int) - frames_in[0][1].astype(int)).mean() > 5
+
+
+def test_pipeline_matches_sequential_exactly(tmp_path):
+    """With a deterministic transform, pipelined and sequential runs write identical videos."""
+    from gankit.families.animegan.video import stylize_video
+
+    src = tmp_path / "in.mp4"
+    make_video(src)
+
+    def invert(frames):
+        return [255 - f for f in frames]
+
+    piped = stylize_video(src, tmp_path / "piped.mp4", invert, batch=3)
+    seq = stylize_video(src, tmp_path / "seq.mp4", invert, batch=3, pipeline=False)
+    _, frames_in, audio_in = _probe(src)
+    _, frames_p, audio_p = _probe(piped)
+    _, frames_s, audio_s = _probe(seq)
+    assert audio_p == audio_s == audio_in
+    assert [p for p, _ in frames_p] == [p for p, _ in frames_s] == [p for p, _ in frames_in]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(frames_p, frames_s, strict=True))
+    assert np.abs(frames_p[0][1].astype(int) - frames_in[0][1].astype(int)).mean() > 50
 
 
 def test_video_start_duration_without_audio(tmp_path, v2_model_dir):
