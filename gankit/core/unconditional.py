@@ -59,10 +59,10 @@ def generate(model: Any, seeds: Sequence[int], batch_size: int = 16,
         model.eval().to(device)
     else:
         device = "cpu"
+    what = getattr(model, "arch_name", type(model).__name__)
     out = []
     for i in range(0, len(seeds), batch_size):
         z = latents_for_seeds(seeds[i : i + batch_size], model.z_dim, device)
-        what = getattr(model, "arch_name", type(model).__name__)
         out.append(check_generated(model(z).float(), what).clamp(-1, 1).cpu())
     return torch.cat(out)
 
@@ -102,15 +102,12 @@ def load_latent(model: str | os.PathLike[str] | torch.nn.Module, backend: str = 
     """What :func:`generate` runs: the generator on ``device``, or (``backend="onnx"``) its
     export with a free batch axis, made once per model folder (:mod:`gankit.serve.onnx_cache`)
     and run by onnxruntime on ``device``."""
-    from gankit.serve.onnx_cache import cached_export, check_backend, onnx_device
+    from gankit.serve.onnx_cache import cached_model, check_backend
 
     check_backend(backend)
     if backend == "torch":
         return _latent_generator(model, device)
-    from gankit.serve.onnx_runtime import OnnxModel
-
-    ort_device = onnx_device(device or "cpu")  # before the export: a bad device fails at once
-    return OnnxModel(cached_export(model, _latent_generator, dynamic=True), ort_device)
+    return cached_model(model, _latent_generator, device or "cpu", dynamic=True)
 
 
 def sample(model: str | os.PathLike[str] | torch.nn.Module, seeds: Sequence[int],

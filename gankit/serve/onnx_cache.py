@@ -118,3 +118,13 @@ def cached_export(model: str | os.PathLike[str] | nn.Module,
         module = load(folder)
     dest.parent.mkdir(parents=True, exist_ok=True)
     return export_onnx(module, dest, **settings)
+
+
+def cached_model(model: str | os.PathLike[str] | nn.Module, load: Callable[[Any], nn.Module],
+                 device: str, **settings: Any) -> Any:
+    """:func:`cached_export` opened in onnxruntime on ``device`` (an ``OnnxModel``); the device
+    is checked first, so a bad ``--device`` fails before any export."""
+    from gankit.serve.onnx_runtime import OnnxModel
+
+    ort_device = onnx_device(device)
+    return OnnxModel(cached_export(model, load, **settings), ort_device)

@@ -38,7 +38,7 @@ from gankit.families.animegan.prepare import prepare
 from gankit.nn.image_norm import frozen_norm_stats
 
 __all__ = ["BACKENDS", "OnnxRunner", "Runner", "convert", "download", "download_dataset",
-           "load_model", "make_runner", "onnx_export_path", "prepare", "stylize",
+           "load_model", "make_runner", "prepare", "stylize",
            "stylize_image", "stylize_tiled", "train", "video"]
 
 STRIDE = 4
@@ -136,15 +136,6 @@ class OnnxRunner:
                                GENERATOR_NAME, x)
 
 
-def onnx_export_path(model: str | os.PathLike[str] | torch.nn.Module) -> Path:
-    """An ONNX export (dynamic size) of an AnimeGAN generator, made on first use and cached
-    (see :mod:`gankit.serve.onnx_cache`)."""
-    from gankit.serve.onnx_cache import cached_export
-
-    return cached_export(model, load_model, dynamic=True, height=ONNX_TRACE_SIZE,
-                         width=ONNX_TRACE_SIZE)
-
-
 def _onnx_file_runner(path: Path, device: str) -> Any:
     """A runner for an ``.onnx`` file: :class:`OnnxRunner` for a dynamic gankit AnimeGAN export,
     else the PIL-level stylizer of :mod:`gankit.serve.onnx_runtime` (fixed-size gankit exports,
@@ -182,14 +173,12 @@ def make_runner(model: str | os.PathLike[str] | torch.nn.Module, *, device: str 
         return Runner(load_model(model), resolve_device(device), precision)
     if precision != "fp32":
         raise UsageError(f"the onnx backend runs fp32 only, got --precision {precision}")
-    from gankit.serve.onnx_cache import onnx_device
+    from gankit.serve.onnx_cache import cached_model, onnx_device
 
-    ort_device = onnx_device(device)
     if onnx_file:
-        return _onnx_file_runner(Path(os.fspath(model)), ort_device)
-    from gankit.serve.onnx_runtime import OnnxModel
-
-    return OnnxRunner(OnnxModel(onnx_export_path(model), ort_device))
+        return _onnx_file_runner(Path(os.fspath(model)), onnx_device(device))
+    return OnnxRunner(cached_model(model, load_model, device, dynamic=True,
+                                   height=ONNX_TRACE_SIZE, width=ONNX_TRACE_SIZE))
 
 
 def _check_backend_tiling(runner: Any, tile: int | None) -> None:

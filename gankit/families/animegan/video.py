@@ -261,17 +261,15 @@ def frames_transform(runner: Any, tile: int | None, overlap: int
     """uint8 RGB frames -> stylized uint8 frames with ``runner`` (tiled when large)."""
     from PIL import Image
 
+    from gankit.core.images import frames_uint8
     from gankit.families.animegan.apps import AUTO_TILE_PIXELS, stylize_image
-
-    def to_uint8(t: torch.Tensor) -> np.ndarray:
-        return ((t.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
 
     def transform(frames: list[np.ndarray]) -> list[np.ndarray]:
         h, w = frames[0].shape[:2]
         if (tile is not None and max(h, w) > tile) or h * w > AUTO_TILE_PIXELS:
-            return [to_uint8(stylize_image(runner, Image.fromarray(f), tile, overlap))
+            return [frames_uint8(stylize_image(runner, Image.fromarray(f), tile, overlap)[None])[0]
                     for f in frames]
         x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        return [to_uint8(y) for y in runner(x).cpu()]
+        return list(frames_uint8(runner(x)))
 
     return transform

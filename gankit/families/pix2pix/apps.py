@@ -97,16 +97,13 @@ def _onnx_runner(model: ModelLike, net: nn.Module,
                  device: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """The generator's export (eval mode, dynamic batch and size), made once per model folder by
     :mod:`gankit.serve.onnx_cache` and run by onnxruntime on ``device``."""
-    from gankit.serve.onnx_cache import cached_export, onnx_device
-    from gankit.serve.onnx_runtime import OnnxModel
+    from gankit.serve.onnx_cache import cached_model
 
-    ort_device = onnx_device(device)
     m = size_multiple(net)
     side = m * -(-ONNX_TRACE_SIDE // m)
     source = net if isinstance(model, nn.Module) else model
-    path = cached_export(source, lambda src: load_generator(src, torch.device("cpu")),
-                         dynamic=True, height=side, width=side)
-    return OnnxModel(path, ort_device)
+    return cached_model(source, lambda src: load_generator(src, torch.device("cpu")), device,
+                        dynamic=True, height=side, width=side)
 
 
 def _input_tensor(path: Path, channels: int, side: str | None) -> torch.Tensor:

@@ -193,14 +193,12 @@ def _onnx_file(model: str | os.PathLike[str], device: str, start_scale: int,
 
 def _exported(model: ModelLike, pyr: SinGANPyramid, device: str) -> _OnnxPyramid:
     """The cached export of ``model`` (free batch and sizes, traced at the training size)."""
-    from gankit.serve.onnx_cache import cached_export, onnx_device
-    from gankit.serve.onnx_runtime import OnnxModel
+    from gankit.serve.onnx_cache import cached_model
 
-    ort_device = onnx_device(str(device))
     h, w = pyr.onnx_default_size
     source = pyr if isinstance(model, SinGANPyramid) else model
-    path = cached_export(source, load, dynamic=True, height=h, width=w)
-    return _OnnxPyramid(OnnxModel(path, ort_device))
+    return _OnnxPyramid(cached_model(source, load, str(device), dynamic=True, height=h,
+                                     width=w))
 
 
 @torch.no_grad()

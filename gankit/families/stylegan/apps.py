@@ -91,7 +91,7 @@ def _synthesis(model: ModelLike, g: Any, noise_mode: str, backend: str,
     onnxruntime on ``device``. Mapping, truncation, classes and mixing stay in PyTorch (a
     small MLP), so one export serves every ``--truncation`` and ``--class``.
     """
-    from gankit.serve.onnx_cache import cached_export, check_backend, onnx_device
+    from gankit.serve.onnx_cache import cached_model, check_backend
 
     check_backend(backend)
     if backend == "torch":
@@ -99,16 +99,12 @@ def _synthesis(model: ModelLike, g: Any, noise_mode: str, backend: str,
     if noise_mode != "const":
         raise UsageError(f"--noise-mode {noise_mode}: the onnx backend runs the constant noise "
                          "maps stored in the export; use --noise-mode const or --backend torch")
-    from gankit.serve.onnx_runtime import OnnxModel
-
-    ort_device = onnx_device(str(device or "auto"))
     source = g if isinstance(model, torch.nn.Module) else model
-    path = cached_export(source, lambda m: load_generator(m, "cpu"), dynamic=True,
-                         latent_input="w")
-    return OnnxModel(path, ort_device)
+    return cached_model(source, lambda m: load_generator(m, "cpu"), str(device or "auto"),
+                        dynamic=True, latent_input="w")
 
 
-def _synth(g: Any, ws: torch.Tensor, synthesis: Synthesis, batch_size: int = 8) -> torch.Tensor:
+def _synth(ws: torch.Tensor, synthesis: Synthesis, batch_size: int = 8) -> torch.Tensor:
     images = torch.cat([synthesis(part).cpu() for part in ws.split(batch_size)])
     return check_generated(images, "the StyleGAN generator")
 
@@ -127,7 +123,7 @@ def generate(model: ModelLike, seeds: Sequence[int], out: str | os.PathLike[str]
         raise UsageError(f"batch size must be >= 1, got {batch_size}")
     g = load_generator(model, _torch_device(backend, device))
     synthesis = _synthesis(model, g, noise_mode, backend, device)
-    images = quantize(_synth(g, _ws(g, seeds, truncation, class_idx), synthesis, batch_size))
+    images = quantize(_synth(_ws(g, seeds, truncation, class_idx), synthesis, batch_size))
     if out is not None:
         out = Path(out)
         if out.exists() and not out.is_dir():
@@ -174,7 +170,7 @@ def style_mix(model: ModelLike, rows: Sequence[int], cols: Sequence[int],
             w = ws[r].clone()
             w[mix] = ws[c][mix]
             grid_ws.append(w)
-    images = quantize(_synth(g, torch.stack([ws[s] for s in seeds] + grid_ws), synthesis))
+    images = quantize(_synth(torch.stack([ws[s] for s in seeds] + grid_ws), synthesis))
     single = dict(zip(seeds, images[: len(seeds)], strict=True))
     cells = iter(images[len(seeds):])
     h, w = images.shape[1:3]
@@ -254,7 +250,7 @@ def interpolate(model: ModelLike, seeds: Sequence[int], out: str | os.PathLike[s
                 path_ws.append(g.truncate(torch.lerp(w0, w1, t)[None], truncation)[0])
     if not loop:
         path_ws.append(g.truncate(g.mapping(z[-1:], c), truncation)[0])
-    images = quantize(_synth(g, torch.stack(path_ws), synthesis))
+    images = quantize(_synth(torch.stack(path_ws), synthesis))
     return write_video(list(images), out, fps)
 
 
