@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from growing_runs import assert_resumes_exactly, run_logged
 from PIL import Image
-from zoo_reference import ZooGNet
+from safetensors.torch import load_file
 
 from gankit.cli import main as gankit_main
 from gankit.core import registry
@@ -129,12 +129,22 @@ def test_phase_grids_and_growing_gif(tmp_path: Path, checkers: Path) -> None:
 
 
 # --- pytorch_GAN_zoo import ------------------------------------------------------------------
+# Fixtures from the zoo's own GNet (tools/parity/pggan.py; see parity/SOURCE).
+
+ZOO = load_file(str(Path(__file__).parent / "parity" / "gnet.safetensors"))
+ZOO_STATE = {k.removeprefix("state."): v for k, v in ZOO.items() if k.startswith("state.")}
+
+
+def _hub_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The key layout of the zoo's published hub checkpoints (no ``ConstrainedLayer.module``)."""
+    return {k.replace(".module.", "."): v for k, v in state.items()}
+
 
 class _BaseConfig:
     pass
 
 
-def _save_zoo_checkpoint(path: Path, gnet: ZooGNet, alpha: float) -> None:
+def _save_zoo_checkpoint(path: Path, state: dict[str, torch.Tensor], alpha: float) -> None:
     """Write a checkpoint as the zoo's ``BaseGAN.save`` does, config object included."""
     names = ["models", "models.utils", "models.utils.config"]
     mods = {n: types.ModuleType(n) for n in names}
@@ -143,40 +153,36 @@ def _save_zoo_checkpoint(path: Path, gnet: ZooGNet, alpha: float) -> None:
     cfg = _BaseConfig()
     cfg.__dict__.update({"perChannelNormalization": True, "equalizedlR": True, "alpha": alpha,
                          "lossCriterion": "WGANGP", "attribKeysOrder": None,
-                         "depthOtherScales": [16, 8], "noiseVectorDim": 8})
+                         "depthOtherScales": [8, 8], "noiseVectorDim": 12})
     sys.modules.update(mods)
     try:
-        torch.save({"config": cfg, "netG": gnet.state_dict(), "avgG": gnet.state_dict(),
-                    "netD": {"decisionLayer.weight": torch.zeros(1, 16)}}, path)
+        torch.save({"config": cfg, "netG": state, "avgG": state,
+                    "netD": {"decisionLayer.module.weight": torch.zeros(1, 16)}}, path)
     finally:
         for n in names:
             del sys.modules[n]
 
 
-@pytest.mark.parametrize("alpha", [0.0, 0.3])
-def test_zoo_import_is_equivalent(tmp_path: Path, alpha: float) -> None:
-    torch.manual_seed(3)
-    gnet = ZooGNet(z_dim=8, depths=[16, 16, 8])
-    gnet.alpha = alpha
-    _save_zoo_checkpoint(tmp_path / "zoo.pth", gnet, alpha)
+@pytest.mark.parametrize("layout", ["as the zoo's code saves", "as its hub checkpoints"])
+@pytest.mark.parametrize("alpha", [0.0, 0.25])
+def test_zoo_import_is_equivalent(tmp_path: Path, alpha: float, layout: str) -> None:
+    state = ZOO_STATE if layout.startswith("as the") else _hub_layout(ZOO_STATE)
+    _save_zoo_checkpoint(tmp_path / "zoo.pth", state, alpha)
     assert gankit_main(["pggan", "convert", str(tmp_path / "zoo.pth"), "-o",
                         str(tmp_path / "g")]) == 0
     ours = from_pretrained(tmp_path / "g")
-    assert ours.config.widths == [16, 16, 8] and ours.config.resolution == 16
-    z = torch.randn(5, 8)
+    assert ours.config.widths == [16, 8, 8] and ours.config.resolution == 16
     with torch.no_grad():
-        assert (ours(z) - gnet(z)).abs().max() < 1e-5
+        assert (ours(ZOO["z"]) - ZOO[f"y_alpha{alpha}"]).abs().max() < 1e-5
 
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_zoo_bare_state_dict_and_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    gnet = ZooGNet(z_dim=8, depths=[16, 8])
-    torch.save({f"module.{k}": v for k, v in gnet.state_dict().items()}, tmp_path / "g.pth")
+    torch.save({f"module.{k}": v for k, v in ZOO_STATE.items()}, tmp_path / "g.pth")
     assert gankit_main(["pggan", "convert", str(tmp_path / "g.pth"), "-o",
                         str(tmp_path / "g")]) == 0
     with torch.no_grad():
-        z = torch.randn(2, 8)
-        assert (from_pretrained(tmp_path / "g")(z) - gnet(z)).abs().max() < 1e-5
+        assert (from_pretrained(tmp_path / "g")(ZOO["z"]) - ZOO["y_alpha0.0"]).abs().max() < 1e-5
     torch.save({"avgG": {"fc.weight": torch.zeros(2, 2)}}, tmp_path / "bad.pth")
     (tmp_path / "evil.pth").write_bytes(b"\x80\x04cos\nsystem\n.")
     for name in ("bad.pth", "evil.pth"):
@@ -191,8 +197,7 @@ def test_download_from_loopback_checks_hash_prefix(tmp_path: Path,
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
     served = tmp_path / "srv"
     served.mkdir()
-    gnet = ZooGNet(z_dim=8, depths=[16, 8])
-    torch.save({"avgG": gnet.state_dict()}, served / "tmp.pth")
+    torch.save({"avgG": ZOO_STATE}, served / "tmp.pth")
     data = (served / "tmp.pth").read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     (served / f"tiny_s1-{digest[:8]}.pth").write_bytes(data)
@@ -206,7 +211,7 @@ def test_download_from_loopback_checks_hash_prefix(tmp_path: Path,
         assert gankit_main(["pggan", "download", f"{base}/tiny_s1-{digest[:8]}.pth", "-o",
                             str(tmp_path / "m")]) == 0
         assert (tmp_path / "cache/pggan_zoo" / f"tiny_s1-{digest[:8]}.pth").exists()
-        assert from_pretrained(tmp_path / "m").config.resolution == 8
+        assert from_pretrained(tmp_path / "m").config.resolution == 16
         assert gankit_main(["pggan", "download", f"{base}/tiny_s1-00000000.pth", "-o",
                             str(tmp_path / "m2")]) == 2
         assert not (tmp_path / "cache/pggan_zoo/tiny_s1-00000000.pth").exists()

@@ -8,6 +8,10 @@ The zoo's equalised layers scale the whole output, bias included, by He's consta
 ``sqrt(2 / fan_in)``, whereas gankit scales the weight only, by its own gain; the import folds the
 difference into the stored tensors, so the outputs are identical. The zoo's fade weight
 ``alpha`` counts the *old* branch (1 = old); gankit's counts the new one.
+Both key layouts the zoo has written are read: its published hub checkpoints
+(``formatLayer.weight``) and its current code's (``formatLayer.module.weight``, the
+``ConstrainedLayer`` wrapper of custom_layers.py@b75dee4, which the zoo's own
+``loadStateDictCompatible`` in utils.py maps to the other).
 The pickled ``BaseConfig`` is read as plain data through a stand-in class: no code runs.
 """
 
@@ -38,6 +42,7 @@ ZOO_MODELS = {
 """pytorch_GAN_zoo's ``hubconf.py`` PGAN checkpoints; the file names end in a SHA-256 prefix."""
 
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.pth?$")
+_WRAPPED = re.compile(r"\.module\.(weight|bias)$")
 
 
 class ZooBaseConfig:
@@ -50,6 +55,12 @@ ZooBaseConfig.__qualname__ = ZooBaseConfig.__name__ = "BaseConfig"
 
 def load_zoo_file(path: str | os.PathLike[str]) -> Any:
     return load_torch_file(path, safe_globals=[ZooBaseConfig])
+
+
+def zoo_keys(state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` with a ``DataParallel`` prefix dropped and ``X.module.weight`` read as
+    ``X.weight`` (pytorch_GAN_zoo utils.py ``loadStateDictCompatible``, the same mapping)."""
+    return {_WRAPPED.sub(r".\1", k): v for k, v in strip_prefix(dict(state)).items()}
 
 
 def _zoo_scale(weight: torch.Tensor, equalized: bool) -> float:
@@ -83,7 +94,7 @@ def _key_map(levels: int) -> dict[str, str]:
 def from_zoo_generator(state: dict[str, torch.Tensor], equalized: bool = True,
                        zoo_alpha: float = 0.0) -> torch.nn.Module:
     """A gankit ``pggan_g`` computing exactly what the zoo's ``GNet`` with ``state`` computes."""
-    state = strip_prefix(dict(state))
+    state = zoo_keys(state)
     config = _generator_config(state)
     model = registry.build("pggan_g", config)
     layers = dict(model.named_modules())
@@ -128,7 +139,7 @@ def convert(src: str | os.PathLike[str], out: str | os.PathLike[str],
     obj = load_zoo_file(src)
     if not isinstance(obj, dict):
         raise CheckpointError(f"{src}: expected a pytorch_GAN_zoo checkpoint dict")
-    if "formatLayer.weight" in obj or "module.formatLayer.weight" in obj:
+    if "formatLayer.weight" in zoo_keys({k: None for k in obj if isinstance(k, str)}):
         state, (equalized, alpha) = obj, (True, 0.0)
     elif which in obj:
         state, (equalized, alpha) = obj[which], _zoo_settings(obj)
