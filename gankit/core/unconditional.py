@@ -29,17 +29,29 @@ def latents_for_seeds(seeds: Sequence[int], z_dim: int,
 
 
 @torch.no_grad()
-def eval_images(model: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
-    """``model(z)`` in eval mode (running batch-norm statistics), clamped to [-1, 1].
+def batch_statistics_images(model: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """``model(z)`` with batch norm on the batch's own statistics, clamped to [-1, 1].
 
-    For training recipes: the model's training mode is restored afterwards.
+    How the references show their generators during training: pytorch/examples dcgan/main.py
+    calls ``netG(fixed_noise)`` without ``eval()``, and igul222/improved_wgan_training
+    gan_64x64.py builds its batch norm (tflib/ops/batchnorm.py) with batch moments only. The
+    running statistics are left untouched (they are not updated by this call) and every module's
+    mode is restored afterwards.
     """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    modes = [(m, m.training, m.track_running_stats) for m in norms]
     was_training = model.training
     model.eval()
+    for m in norms:
+        m.train()
+        m.track_running_stats = False
     try:
         return model(z).clamp(-1, 1)
     finally:
         model.train(was_training)
+        for m, training, tracked in modes:
+            m.train(training)
+            m.track_running_stats = tracked
 
 
 @torch.no_grad()

@@ -76,19 +76,23 @@ class TrainContext:
         optimizer: torch.optim.Optimizer,
         loss_fn: Callable[[Any], torch.Tensor],
         batch: Any = None,
+        shared_graph: bool = False,
     ) -> float:
         """One optimiser step on ``loss_fn(batch)``, accumulated over ``grad_accum`` micro-batches.
 
         The batch (a tensor or a tuple/list/dict of tensors sharing dim 0) is split into equal
         chunks; each chunk's loss is scaled by 1/k, so the step equals one on the whole batch.
+        ``shared_graph``: the batch was computed with gradients in one pass (e.g. G's fakes,
+        reused from D's step), so its graph is kept until the last chunk's backward.
         """
         chunks = self._split(batch)
         optimizer.zero_grad(set_to_none=True)
         total = 0.0
-        for chunk in chunks:
+        for i, chunk in enumerate(chunks):
             with self.autocast():
                 loss = loss_fn(chunk)
-            self.scaler.scale(loss / len(chunks)).backward()
+            keep = shared_graph and i < len(chunks) - 1
+            self.scaler.scale(loss / len(chunks)).backward(retain_graph=keep)
             total += float(loss.detach())
         self.all_reduce_grads(optimizer)
         self.scaler.step(optimizer)

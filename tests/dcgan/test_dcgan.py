@@ -182,3 +182,50 @@ def test_torchvision_dataset_not_downloaded_is_one_line_error(
                         "--trainer.device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert "CIFAR10(root, download=True)" in err and err.count("\n") == 1
+
+
+def _g_norms(g: nn.Module) -> list[nn.BatchNorm2d]:
+    return [m for m in g.modules() if isinstance(m, nn.BatchNorm2d)]
+
+
+@pytest.mark.parametrize("grad_accum", [1, 2])
+def test_generator_runs_once_per_step(tmp_path: Path, disc_folder: Path, grad_accum: int) -> None:
+    """pytorch/examples dcgan/main.py computes ``fake = netG(noise)`` once per iteration: D's
+    step uses ``fake.detach()``, G's step backpropagates through it, so batch norm's running
+    statistics move once per step."""
+    cfg = _tiny(disc_folder)
+    cfg.generator.ngf = cfg.discriminator.ndf = 8
+    recipe = DCGANRecipe(cfg)
+    trainer = TrainerConfig(**{**_trainer_cfg(3).__dict__, "grad_accum": grad_accum})
+    calls = []
+    Trainer(recipe, tmp_path / "r", trainer).run()
+    recipe.g.register_forward_hook(lambda *_: calls.append(1))
+    assert all(int(m.num_batches_tracked) == 3 for m in _g_norms(recipe.g))
+    recipe.train_step(torch.rand(4, 3, 16, 16) * 2 - 1, 3)
+    assert len(calls) == 1
+
+
+def test_samples_use_batch_statistics_and_leave_running_ones(disc_folder: Path) -> None:
+    """The reference shows ``netG(fixed_noise)`` in training mode (batch statistics)."""
+    from gankit.engine import TrainContext
+
+    cfg = _tiny(disc_folder)
+    cfg.generator.ngf = cfg.discriminator.ndf = 8
+    recipe = DCGANRecipe(cfg)
+    recipe.setup(TrainContext(torch.device("cpu")))
+    for m in _g_norms(recipe.g):
+        m.running_mean.fill_(5.0)  # far from any batch's statistics
+    before = {k: v.clone() for k, v in recipe.g.state_dict().items()}
+    samples = recipe.sample()
+    after = recipe.g.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert recipe.g.training
+    from gankit.core.unconditional import latents_for_seeds
+
+    z = latents_for_seeds(range(cfg.sample_count), recipe.g.z_dim)
+    copy = DCGANRecipe(cfg)
+    copy.setup(TrainContext(torch.device("cpu")))
+    copy.g.load_state_dict(before)
+    with torch.no_grad():
+        assert torch.allclose(samples, copy.g.train()(z).clamp(-1, 1), atol=1e-6)
+        assert not torch.allclose(samples, copy.g.eval()(z).clamp(-1, 1), atol=1e-3)

@@ -124,3 +124,28 @@ def test_cli_dcgan64_train_and_generate(tmp_path: Path, stripes: Path) -> None:
 def test_unknown_architecture_is_one_line_error(capsys: pytest.CaptureFixture) -> None:
     assert gankit_main(["wgan_gp", "train", "--data", "x", "--architecture", "vgg"]) == 2
     assert "architecture" in capsys.readouterr().err
+
+
+def test_samples_use_batch_statistics(stripes: Path) -> None:
+    """gan_64x64.py's generator batch norm (tflib/ops/batchnorm.py, no ``is_training``) always
+    normalises with the batch's moments, samples included; running statistics stay as they were."""
+    from gankit.core.unconditional import latents_for_seeds
+    from gankit.engine import TrainContext
+
+    cfg = TrainConfig(data=str(stripes), architecture="dcgan64", g_dim=4, d_dim=4, sample_count=4)
+    recipe = WGANGPRecipe(cfg)
+    recipe.setup(TrainContext(torch.device("cpu")))
+    norms = [m for m in recipe.g.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms
+    for m in norms:
+        m.running_var.fill_(100.0)
+    before = {k: v.clone() for k, v in recipe.g.state_dict().items()}
+    samples = recipe.sample()
+    assert all(torch.equal(v, recipe.g.state_dict()[k]) for k, v in before.items())
+    z = latents_for_seeds(range(4), recipe.g.z_dim)
+    with torch.no_grad():
+        batch_stats = recipe.g(z).clamp(-1, 1)
+        recipe.g.eval()
+        running = recipe.g(z).clamp(-1, 1)
+    assert torch.allclose(samples, batch_stats, atol=1e-6)
+    assert not torch.allclose(samples, running, atol=1e-3)

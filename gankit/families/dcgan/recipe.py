@@ -1,7 +1,9 @@
 """DCGAN training (Radford et al. 2016, sec. 4): alternate one D and one G Adam step on BCE.
 
 D learns to tell real from G(z) (``vanilla_d``); G, with D frozen, maximises log D(G(z)) (the
-non-saturating ``vanilla_g``), on the same z as D's step, as PyTorch's example does.
+non-saturating ``vanilla_g``). As in pytorch/examples dcgan/main.py, G runs once per step: D's
+step sees ``fake.detach()`` and G's step backpropagates through the same ``fake`` (so batch
+norm's running statistics move once per step, as there).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import torch
 
 from gankit.core import registry
 from gankit.core.image_dataset import open_image_dataset
-from gankit.core.unconditional import eval_images, latents_for_seeds
+from gankit.core.unconditional import batch_statistics_images, latents_for_seeds
 from gankit.engine import Recipe, TrainContext
 from gankit.families.dcgan.config import TrainConfig
 from gankit.families.dcgan.networks import dcgan_init_
@@ -43,26 +45,30 @@ class DCGANRecipe(Recipe):
 
     def train_step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
         z = torch.randn(batch.shape[0], self.g.z_dim, device=batch.device)
+        with self.ctx.autocast():
+            fake = self.g(z)
 
         def d_loss(chunk: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-            real, zz = chunk
-            with torch.no_grad():
-                fake = self.g(zz)
-            return vanilla_d(self.d(real), self.d(fake))
+            real, fake_chunk = chunk
+            return vanilla_d(self.d(real), self.d(fake_chunk.detach()))
 
-        loss_d = self.ctx.optimize(self.opt_d, d_loss, (batch, z))
+        loss_d = self.ctx.optimize(self.opt_d, d_loss, (batch, fake))
         with self.ctx.frozen(self.d):
-            loss_g = self.ctx.optimize(self.opt_g, lambda zz: vanilla_g(self.d(self.g(zz))), z)
+            loss_g = self.ctx.optimize(self.opt_g, lambda f: vanilla_g(self.d(f)), fake,
+                                       shared_graph=True)
         return {"loss_d": loss_d, "loss_g": loss_g}
 
     def sample(self) -> torch.Tensor:
-        """G in eval mode (running BN statistics) on the fixed seeds 0..sample_count-1."""
+        """G with batch statistics, as the reference shows it, on the fixed seeds
+        0..sample_count-1 (:func:`~gankit.core.unconditional.batch_statistics_images`)."""
         z = latents_for_seeds(range(self.config.sample_count), self.g.z_dim, self.ctx.device)
-        return eval_images(self.g, z).cpu()
+        return batch_statistics_images(self.g, z).cpu()
 
     def generate(self, n: int) -> torch.Tensor:
-        """``n`` images of G (eval mode) from fresh latents, for FID during training."""
-        return eval_images(self.g, torch.randn(n, self.g.z_dim, device=self.ctx.device))
+        """``n`` images of G (batch statistics, as sampled) from fresh latents, for FID during
+        training."""
+        z = torch.randn(n, self.g.z_dim, device=self.ctx.device)
+        return batch_statistics_images(self.g, z)
 
     def export_model(self) -> torch.nn.Module:
         return self.g

@@ -13,7 +13,7 @@ from torch import nn
 
 from gankit.core import registry
 from gankit.core.image_dataset import open_image_dataset
-from gankit.core.unconditional import eval_images, latents_for_seeds
+from gankit.core.unconditional import batch_statistics_images, latents_for_seeds
 from gankit.engine import Recipe, TrainContext
 from gankit.families.wgan_gp.config import TrainConfig
 from gankit.losses.adversarial import gradient_penalty, wgan_d, wgan_g
@@ -91,13 +91,16 @@ class WGANGPRecipe(Recipe):
         return {**parts, "loss_g": loss_g}
 
     def sample(self) -> torch.Tensor:
-        """G in eval mode (running BN statistics) on the fixed seeds 0..sample_count-1."""
+        """G with batch statistics, as the reference shows it, on the fixed seeds
+        0..sample_count-1 (:func:`~gankit.core.unconditional.batch_statistics_images`)."""
         z = latents_for_seeds(range(self.config.sample_count), self.g.z_dim, self.ctx.device)
-        return eval_images(self.g, z).cpu()
+        return batch_statistics_images(self.g, z).cpu()
 
     def generate(self, n: int) -> torch.Tensor:
-        """``n`` images of G (eval mode) from fresh latents, for FID during training."""
-        return eval_images(self.g, torch.randn(n, self.g.z_dim, device=self.ctx.device))
+        """``n`` images of G (batch statistics, as sampled) from fresh latents, for FID during
+        training."""
+        z = torch.randn(n, self.g.z_dim, device=self.ctx.device)
+        return batch_statistics_images(self.g, z)
 
     def export_model(self) -> nn.Module:
         return self.g
