@@ -19,13 +19,7 @@ import torch
 from gankit.core.errors import BadInputError, UsageError
 from gankit.core.images import IMAGE_EXTENSIONS, save_grid, save_image
 from gankit.core.output_check import check_generated
-
-
-def latents_for_seeds(seeds: Sequence[int], z_dim: int,
-                      device: torch.device | str = "cpu") -> torch.Tensor:
-    """One standard normal latent per seed, ``[len(seeds), z_dim]``."""
-    rows = [torch.randn(z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
-    return torch.stack(rows).to(device)
+from gankit.core.seed import model_latents
 
 
 @torch.no_grad()
@@ -74,7 +68,7 @@ def generate(model: Any, seeds: Sequence[int], batch_size: int = 16,
     what = getattr(model, "arch_name", type(model).__name__)
     out = []
     for i in range(0, len(seeds), batch_size):
-        z = latents_for_seeds(seeds[i : i + batch_size], model.z_dim, device)
+        z = model_latents(model, seeds[i : i + batch_size], device)
         out.append(check_generated(model(z).float(), what).clamp(-1, 1).cpu())
     return torch.cat(out)
 

@@ -28,6 +28,7 @@ from torch import nn
 
 from gankit.core.atomic import atomic_path
 from gankit.core.errors import BadInputError, ConfigError
+from gankit.core.seed import seed_convention
 from gankit.serve.protocol import ExportSpec, check_size, export_spec
 
 DEFAULT_OPSET = 17
@@ -64,6 +65,7 @@ def metadata_for(model: nn.Module, spec: ExportSpec, truncation: float,
         "range": "[-1, 1]",
         "size_multiple": str(spec.info.size_multiple),
         "z_dim": str(spec.info.z_dim),
+        "seed_convention": seed_convention(model),
         "truncation": repr(float(truncation)) if latent_input == "z" else "applied by caller",
         "input": spec.input_names[0],
     }

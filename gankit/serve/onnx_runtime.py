@@ -95,6 +95,11 @@ class OnnxModel:
         return int(self.metadata.get("z_dim") or 0)
 
     @property
+    def seed_convention(self) -> str:
+        """How the exported generator's seeds become latents (:mod:`gankit.core.seed`)."""
+        return self.metadata.get("seed_convention") or "torch"
+
+    @property
     def config(self) -> dict[str, Any]:
         """The gankit ``config.json`` content the file was exported from."""
         return json.loads(self.metadata.get("config") or "{}")

@@ -151,6 +151,19 @@ def style_mix(model: nn.Module, z_a: torch.Tensor, z_b: torch.Tensor, crossover:
     return model.synthesis(ws, model.noise_inputs(ws.shape[0], "const"))
 
 
+def latent_kwargs(model: nn.Module, truncation: float) -> dict[str, Any]:
+    """The keywords a latent generator's ``forward`` is called with wherever gankit renders a
+    seed (web app, ONNX export): ``truncation`` and ``noise_mode="const"``, each only when
+    ``forward`` takes it, so the web app draws what ``generate`` draws (NVlabs' default
+    ``noise_mode='const'``)."""
+    kwargs: dict[str, Any] = {}
+    if _forward_takes(model, "truncation"):
+        kwargs["truncation"] = float(truncation)
+    if _forward_takes(model, "noise_mode"):
+        kwargs["noise_mode"] = "const"
+    return kwargs
+
+
 class _LatentWrapper(nn.Module):
     """``z -> model(z, truncation=psi, noise_mode="const")`` with ``psi`` fixed: one input.
 
@@ -161,11 +174,7 @@ class _LatentWrapper(nn.Module):
     def __init__(self, model: nn.Module, truncation: float) -> None:
         super().__init__()
         self.model = model
-        self.kwargs: dict[str, Any] = {}
-        if _forward_takes(model, "truncation"):
-            self.kwargs["truncation"] = float(truncation)
-        if _forward_takes(model, "noise_mode"):
-            self.kwargs["noise_mode"] = "const"
+        self.kwargs = latent_kwargs(model, truncation)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.model(z, **self.kwargs)

@@ -29,7 +29,8 @@ from gankit.core.errors import (
 )
 from gankit.core.images import IMAGE_EXTENSIONS, pil_to_tensor, read_image, tensor_to_pil
 from gankit.core.output_check import check_generated
-from gankit.serve.protocol import ModelInfo, describe
+from gankit.core.seed import model_latents
+from gankit.serve.protocol import ModelInfo, describe, latent_kwargs
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
 
@@ -111,14 +112,6 @@ def parse_model_args(items: list[str]) -> list[ServedModel]:
             raise UsageError(f"two models are named {served.name!r}; use NAME=SOURCE")
         out.append(served)
     return out
-
-
-def seed_latents(seeds: Any, z_dim: int) -> torch.Tensor:
-    """One latent per seed, ``numpy.random.RandomState(seed).randn(z_dim)``: the seed convention
-    of NVlabs' ``generate.py`` (stylegan2-ada-pytorch), so a seed names the same image here as in
-    other StyleGAN tools."""
-    rows = [np.random.RandomState(int(s) % 2**32).randn(z_dim) for s in seeds]
-    return torch.from_numpy(np.stack(rows)).float()
 
 
 class ModelPool:
@@ -237,7 +230,8 @@ class ModelPool:
     def generate(self, name: str, seed: int, count: int = 1,
                  truncation: float = 1.0) -> Image.Image:
         """``count`` images from ``seed``: for a latent generator the latents of seeds
-        ``seed .. seed + count - 1`` (see :func:`seed_latents`), truncated when the model supports
+        ``seed .. seed + count - 1`` (the model's own seed convention, as in the CLI:
+        :func:`gankit.core.seed.model_latents`), truncated when the model supports
         it; for a sampler, the seed of its noise generator."""
         served = self.served(name)
         if served.info.kind not in ("latent", "sampler"):
@@ -254,11 +248,8 @@ class ModelPool:
             if served.info.kind == "sampler":
                 images = model(n=count, generator=torch.Generator(device).manual_seed(int(seed)))
             else:
-                z = seed_latents(range(int(seed), int(seed) + count), served.info.z_dim)
-                if served.info.truncation:
-                    images = model(z.to(device), truncation=float(truncation))
-                else:
-                    images = model(z.to(device))
+                z = model_latents(model, range(int(seed), int(seed) + count), device)
+                images = model(z, **latent_kwargs(model, truncation))
         from torchvision.utils import make_grid
 
         images = check_generated(images.float().cpu(), name)
@@ -283,8 +274,8 @@ class ModelPool:
             raise BadInputError("truncation must be between 0 and 1")
         model = self.get(name)
         device = next(model.parameters()).device
-        z_a = seed_latents([int(seed_a)], served.info.z_dim).to(device)
-        z_b = seed_latents([int(seed_b)], served.info.z_dim).to(device)
+        z_a = model_latents(model, [int(seed_a)], device)
+        z_b = model_latents(model, [int(seed_b)], device)
         images = torch.cat([style_mix(model, z_a, z_a, layers - 1, truncation),
                             style_mix(model, z_b, z_b, layers - 1, truncation),
                             style_mix(model, z_a, z_b, int(crossover), truncation)])

@@ -220,7 +220,7 @@ def test_samples_use_batch_statistics_and_leave_running_ones(disc_folder: Path) 
     after = recipe.g.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert recipe.g.training
-    from gankit.core.unconditional import latents_for_seeds
+    from gankit.core.seed import latents_for_seeds
 
     z = latents_for_seeds(range(cfg.sample_count), recipe.g.z_dim)
     copy = DCGANRecipe(cfg)

@@ -129,7 +129,7 @@ def test_unknown_architecture_is_one_line_error(capsys: pytest.CaptureFixture) -
 def test_samples_use_batch_statistics(stripes: Path) -> None:
     """gan_64x64.py's generator batch norm (tflib/ops/batchnorm.py, no ``is_training``) always
     normalises with the batch's moments, samples included; running statistics stay as they were."""
-    from gankit.core.unconditional import latents_for_seeds
+    from gankit.core.seed import latents_for_seeds
     from gankit.engine import TrainContext
 
     cfg = TrainConfig(data=str(stripes), architecture="dcgan64", g_dim=4, d_dim=4, sample_count=4)

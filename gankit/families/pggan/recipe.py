@@ -16,7 +16,7 @@ import torch
 
 from gankit.core import registry
 from gankit.core.image_dataset import open_image_dataset
-from gankit.core.unconditional import latents_for_seeds
+from gankit.core.seed import model_latents
 from gankit.engine import ExponentialMovingAverage, TrainContext
 from gankit.engine.progressive import ProgressiveRecipe
 from gankit.families.pggan.config import TrainConfig
@@ -80,7 +80,7 @@ class PGGANRecipe(ProgressiveRecipe):
 
     @torch.no_grad()
     def sample_at(self, level: int, alpha: float) -> torch.Tensor:
-        z = latents_for_seeds(range(self.config.sample_count), self.g.z_dim, self.ctx.device)
+        z = model_latents(self.g, range(self.config.sample_count), self.ctx.device)
         return self.ema.shadow(z, level, alpha).clamp(-1, 1).cpu()
 
     @torch.no_grad()

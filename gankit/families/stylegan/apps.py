@@ -1,9 +1,10 @@
 """What users do with a StyleGAN generator: generate, style-mix, interpolate, project.
 
 Conventions follow NVlabs' scripts so that seeds give their images: the latent of seed ``s`` is
-``numpy.random.RandomState(s).randn(1, z_dim)``, pixels are quantised as ``clamp(x * 127.5 +
-128, 0, 255)`` to uint8, ``noise_mode`` defaults to ``const`` and truncation pulls W toward the
-stored average (StyleGAN1 sec. 4.2 / app. B).
+``numpy.random.RandomState(s).randn(1, z_dim)`` (the generators declare
+``seed_convention = "numpy"``; :func:`gankit.core.seed.model_latents`), pixels are quantised
+as ``clamp(x * 127.5 + 128, 0, 255)`` to uint8, ``noise_mode`` defaults to ``const`` and
+truncation pulls W toward the stored average (StyleGAN1 sec. 4.2 / app. B).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from gankit.core.atomic import atomic_path
 from gankit.core.errors import BadInputError, UsageError
 from gankit.core.images import save_image
 from gankit.core.output_check import check_generated
+from gankit.core.seed import model_latents
 
 ModelLike = str | os.PathLike[str] | torch.nn.Module
 Distance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -42,11 +44,6 @@ def load_generator(model: ModelLike, device: torch.device | str | None = None) -
         raise BadInputError(f"{model}: a {name} is not a StyleGAN generator")
     return g.eval().to(dev)
 
-
-def seed_latents(seeds: Sequence[int], z_dim: int) -> torch.Tensor:
-    """NVlabs' seed convention: ``RandomState(seed).randn(1, z_dim)`` per seed."""
-    rows = [np.random.RandomState(int(s)).randn(1, z_dim) for s in seeds]
-    return torch.from_numpy(np.concatenate(rows)).float()
 
 
 def quantize(images: torch.Tensor) -> np.ndarray:
@@ -69,7 +66,7 @@ def class_vector(g: Any, class_idx: int | None, n: int) -> torch.Tensor | None:
 
 
 def _ws(g: Any, seeds: Sequence[int], truncation: float, class_idx: int | None) -> torch.Tensor:
-    z = seed_latents(seeds, g.config.style_dim).to(g.latent_avg.device)
+    z = model_latents(g, seeds, g.latent_avg.device)
     return g.truncate(g.mapping(z, class_vector(g, class_idx, len(seeds))), truncation)
 
 
@@ -236,7 +233,7 @@ def interpolate(model: ModelLike, seeds: Sequence[int], out: str | os.PathLike[s
     g = load_generator(model, _torch_device(backend, device))
     synthesis = _synthesis(model, g, noise_mode, backend, device)
     keys = list(seeds) + ([seeds[0]] if loop else [])
-    z = seed_latents(keys, g.config.style_dim).to(g.latent_avg.device)
+    z = model_latents(g, keys, g.latent_avg.device)
     c = class_vector(g, class_idx, 1)
     path_ws = []
     for i in range(len(keys) - 1):

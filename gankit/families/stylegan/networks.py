@@ -118,6 +118,8 @@ class _StyleGenerator(nn.Module):
     """
 
     config: StyleGAN2Config
+    seed_convention = "numpy"
+    """Seeds become latents as in NVlabs' generate.py (:mod:`gankit.core.seed`)."""
 
     def _build_mapping(self, cfg: StyleGAN2Config) -> None:
         """Pixel norm then ``n_mlp`` equalised linear layers with lr multiplier 0.01 (sec. 2)."""

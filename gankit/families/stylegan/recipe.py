@@ -27,7 +27,7 @@ import torch
 from gankit.core import registry
 from gankit.core.errors import BadInputError, ConfigError
 from gankit.core.images import IMAGE_EXTENSIONS, MAX_PIXELS
-from gankit.core.unconditional import latents_for_seeds
+from gankit.core.seed import model_latents
 from gankit.engine import ExponentialMovingAverage, Recipe, TrainContext
 from gankit.engine.progressive import ProgressiveRecipe
 from gankit.families.stylegan.config import StyleGAN1Config, StyleGAN2Config, StyleGANTrainConfig
@@ -422,7 +422,7 @@ class StyleGAN1ProgressiveRecipe(_EmaOutputs, ProgressiveRecipe):
     @torch.no_grad()
     def sample_at(self, level: int, alpha: float) -> torch.Tensor:
         g = self.ema.shadow
-        z = latents_for_seeds(range(SAMPLE_SEEDS), g.z_dim, self.ctx.device)
+        z = model_latents(g, range(SAMPLE_SEEDS), self.ctx.device)
         ws = g.truncate(g.mapping(z))
         return g.synthesis(ws, g.noise_inputs(SAMPLE_SEEDS, "const"), level, alpha) \
             .clamp(-1, 1).cpu()

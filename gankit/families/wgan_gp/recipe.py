@@ -13,7 +13,8 @@ from torch import nn
 
 from gankit.core import registry
 from gankit.core.image_dataset import open_image_dataset
-from gankit.core.unconditional import batch_statistics_images, latents_for_seeds
+from gankit.core.seed import model_latents
+from gankit.core.unconditional import batch_statistics_images
 from gankit.engine import Recipe, TrainContext
 from gankit.families.wgan_gp.config import TrainConfig
 from gankit.losses.adversarial import gradient_penalty, wgan_d, wgan_g
@@ -93,7 +94,7 @@ class WGANGPRecipe(Recipe):
     def sample(self) -> torch.Tensor:
         """G with batch statistics, as the reference shows it, on the fixed seeds
         0..sample_count-1 (:func:`~gankit.core.unconditional.batch_statistics_images`)."""
-        z = latents_for_seeds(range(self.config.sample_count), self.g.z_dim, self.ctx.device)
+        z = model_latents(self.g, range(self.config.sample_count), self.ctx.device)
         return batch_statistics_images(self.g, z).cpu()
 
     def generate(self, n: int) -> torch.Tensor:
