@@ -18,10 +18,9 @@ demo: $(STAMP)
 	$(BIN)/gankit demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check gankit tests benchmarks
+	$(BIN)/ruff check gankit tests benchmarks tools
 
-test: $(STAMP)
-	$(BIN)/ruff check gankit tests benchmarks
+test: lint
 	$(BIN)/python -m pytest -q
 
 clean:

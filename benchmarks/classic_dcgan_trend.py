@@ -80,9 +80,9 @@ def main(argv: list[str]) -> int:
     from gankit.core.checkpoint import from_pretrained
     from gankit.core.image_dataset import ImageFolderDataset
     from gankit.core.images import save_grid
-    from gankit.core.unconditional import generate
     from gankit.engine import Trainer, TrainerConfig
     from gankit.engine.logs import read_metrics
+    from gankit.families._unconditional import generate
     from gankit.families.dcgan.config import TrainConfig
     from gankit.families.dcgan.recipe import DCGANRecipe
     from gankit.metrics.evaluate import fid

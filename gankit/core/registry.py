@@ -12,6 +12,7 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from gankit.core.errors import ConfigError
@@ -63,10 +64,11 @@ def register_recipe(family: str) -> Callable[[Callable[..., Any]], Callable[...,
 
 @cache
 def family_names() -> tuple[str, ...]:
-    """Family packages under ``gankit/families`` (found without importing them)."""
-    import gankit.families as pkg
-
-    return tuple(sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.ispkg))
+    """Family packages under ``gankit/families`` (found without importing them); packages whose
+    name starts with ``_`` hold code several families share and are not families."""
+    folder = Path(__file__).resolve().parents[1] / "families"
+    return tuple(sorted(m.name for m in pkgutil.iter_modules([str(folder)])
+                        if m.ispkg and not m.name.startswith("_")))
 
 
 def load_family(family: str) -> None:

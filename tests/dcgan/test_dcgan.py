@@ -158,7 +158,7 @@ def test_cli_train_then_generate(tmp_path: Path, disc_folder: Path) -> None:
                         "-o", str(tmp_path / "grid.png")]) == 0
     assert gankit_main(["dcgan", "generate", "--model", str(run / "model"), "--seeds", "2",
                         "-o", str(tmp_path / "one")]) == 0
-    from gankit.core.unconditional import sample
+    from gankit.families._unconditional import sample
 
     four = sample(run / "model", [0, 1, 2, 3])
     two = sample(run / "model", [2])

@@ -12,7 +12,7 @@ from gankit.cli import main  # noqa: E402
 from gankit.core import registry  # noqa: E402
 from gankit.core.checkpoint import cache_dir, save_pretrained  # noqa: E402
 from gankit.core.errors import UsageError  # noqa: E402
-from gankit.core.unconditional import load_latent, sample  # noqa: E402
+from gankit.families._unconditional import load_latent, sample  # noqa: E402
 from gankit.serve.onnx_runtime import OnnxModel  # noqa: E402
 
 

@@ -52,7 +52,7 @@ def _api_image(folder: Path, family: str) -> np.ndarray:
         from gankit.families.stylegan.apps import generate
 
         return generate(folder, [SEED])[0].astype(int)
-    from gankit.core.unconditional import sample
+    from gankit.families._unconditional import sample
 
     img = sample(folder, [SEED])[0]
     return ((img.clamp(-1, 1) + 1) * 127.5).round().permute(1, 2, 0).numpy().astype(int)

@@ -13,8 +13,8 @@ import torch
 from gankit.core import registry
 from gankit.core.image_dataset import open_image_dataset
 from gankit.core.seed import model_latents
-from gankit.core.unconditional import batch_statistics_images
 from gankit.engine import Recipe, TrainContext
+from gankit.families._unconditional import batch_statistics_images
 from gankit.families.dcgan.config import TrainConfig
 from gankit.families.dcgan.networks import dcgan_init_
 from gankit.losses.adversarial import vanilla_d, vanilla_g
@@ -61,7 +61,7 @@ class DCGANRecipe(Recipe):
 
     def sample(self) -> torch.Tensor:
         """G with batch statistics, as the reference shows it, on the fixed seeds
-        0..sample_count-1 (:func:`~gankit.core.unconditional.batch_statistics_images`)."""
+        0..sample_count-1 (:func:`~gankit.families._unconditional.batch_statistics_images`)."""
         z = model_latents(self.g, range(self.config.sample_count), self.ctx.device)
         return batch_statistics_images(self.g, z).cpu()
 

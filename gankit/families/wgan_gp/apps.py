@@ -1,9 +1,9 @@
 """Using a trained WGAN-GP generator: ``sample(model, seeds, out)`` draws images from seeds.
 
-Sampling is the same for every unconditional GAN, so it lives in ``gankit.core.unconditional``;
+Sampling is the same for every unconditional GAN, so it lives in ``gankit.families._unconditional``;
 it is re-exported here so that users find it under the family's name.
 """
 
-from gankit.core.unconditional import sample
+from gankit.families._unconditional import sample
 
 __all__ = ["sample"]

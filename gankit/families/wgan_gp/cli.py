@@ -6,7 +6,7 @@ from gankit.core.cliutil import run_verbs
 
 
 def _train(prog: str, argv: list[str]) -> int:
-    from gankit.core.unconditional import train_command
+    from gankit.families._unconditional import train_command
     from gankit.families.wgan_gp.config import PRESETS, TrainConfig
     from gankit.families.wgan_gp.recipe import WGANGPRecipe
 
@@ -16,7 +16,7 @@ def _train(prog: str, argv: list[str]) -> int:
 
 
 def _generate(prog: str, argv: list[str]) -> int:
-    from gankit.core.unconditional import generate_command
+    from gankit.families._unconditional import generate_command
 
     return generate_command(prog, argv, "Images from a WGAN-GP generator, one per latent seed.")
 

@@ -14,8 +14,8 @@ from torch import nn
 from gankit.core import registry
 from gankit.core.image_dataset import open_image_dataset
 from gankit.core.seed import model_latents
-from gankit.core.unconditional import batch_statistics_images
 from gankit.engine import Recipe, TrainContext
+from gankit.families._unconditional import batch_statistics_images
 from gankit.families.wgan_gp.config import TrainConfig
 from gankit.losses.adversarial import gradient_penalty, wgan_d, wgan_g
 
@@ -93,7 +93,7 @@ class WGANGPRecipe(Recipe):
 
     def sample(self) -> torch.Tensor:
         """G with batch statistics, as the reference shows it, on the fixed seeds
-        0..sample_count-1 (:func:`~gankit.core.unconditional.batch_statistics_images`)."""
+        0..sample_count-1 (:func:`~gankit.families._unconditional.batch_statistics_images`)."""
         z = model_latents(self.g, range(self.config.sample_count), self.ctx.device)
         return batch_statistics_images(self.g, z).cpu()
 

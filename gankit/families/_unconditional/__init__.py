@@ -1,5 +1,6 @@
-"""What every unconditional GAN (latent z -> image) shares: seeded latents, sampling, writing
-samples, and the ``train`` / ``generate`` commands built on them.
+"""What the latent-to-image families (DCGAN, WGAN-GP, PGGAN; StyleGAN's ``train``) share:
+sampling, writing samples, and the ``train`` / ``generate`` commands built on them. Seeds become
+latents in :mod:`gankit.core.seed`, the one convention for every path.
 
 A seed always gives the same latent, whatever the batch it is drawn in, so that
 ``generate --seeds 7`` reproduces image 7 of ``--seeds 0-15``. A generator used here exposes
