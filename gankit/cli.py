@@ -112,25 +112,11 @@ def _models(prog: str, argv: list[str]) -> int:
 
 
 def _demo(prog: str, argv: list[str]) -> int:
-    try:
-        demo = importlib.import_module("gankit.families.singan.demo")
-    except ModuleNotFoundError:
-        print(
-            "gankit demo: the main job (SinGAN on a shipped photo) is not built yet",
-            file=sys.stderr,
-        )
-        return 1
-    return demo.main(prog, argv) or 0
+    return importlib.import_module("gankit.families.singan.demo").main(prog, argv) or 0
 
 
 def _tool(name: str, argv: list[str]) -> int:
-    try:
-        module = importlib.import_module(TOOL_MODULES[name])
-    except ModuleNotFoundError as err:
-        if err.name != TOOL_MODULES[name]:
-            raise
-        raise UsageError(f"`gankit {name}` is not available in this version") from None
-    return module.main(f"gankit {name}", argv) or 0
+    return importlib.import_module(TOOL_MODULES[name]).main(f"gankit {name}", argv) or 0
 
 
 def _dispatch(argv: list[str]) -> int:
@@ -150,12 +136,7 @@ def _dispatch(argv: list[str]) -> int:
     from gankit.core.registry import family_names
 
     if name in family_names():
-        try:
-            module = importlib.import_module(f"gankit.families.{name}.cli")
-        except ModuleNotFoundError as err:
-            if err.name != f"gankit.families.{name}.cli":
-                raise
-            raise UsageError(f"family {name!r} has no commands yet") from None
+        module = importlib.import_module(f"gankit.families.{name}.cli")
         return module.main(f"gankit {name}", rest) or 0
     if name.startswith("-"):
         raise UsageError(f"unknown option {name!r} (see gankit --help)")

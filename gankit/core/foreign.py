@@ -1,15 +1,20 @@
-"""Reading other projects' PyTorch checkpoints for the families' importers, safely.
+"""Reading other projects' checkpoints for the families' importers, safely.
 
 ``torch.load(weights_only=True)`` refuses to run code from a pickle; anything it cannot read
 (or a file that is not a checkpoint at all) becomes a :class:`CheckpointError` naming the file.
+Plain pickles (NVlabs ``.pkl``, NumPy object arrays) go through :class:`RestrictedUnpickler`,
+which rebuilds tensors, arrays and containers and whatever inert records an importer allows,
+and refuses every other global: nothing from the file is imported or executed.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import warnings
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +68,86 @@ def tensor_dict(obj: Any, where: str) -> dict[str, Any]:
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
         raise CheckpointError(f"{where}: expected a state dict of named tensors")
     return obj
+
+
+def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None, *_):
+    import torch
+
+    del requires_grad, hooks
+    t = torch.empty((0,), dtype=storage.dtype)
+    return t.set_(storage, offset, torch.Size(size), stride)
+
+
+def _rebuild_parameter(data, requires_grad=False, hooks=None, *_):
+    del requires_grad, hooks
+    return data
+
+
+def _storage_from_bytes(data: bytes):
+    import torch
+
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+
+def _numpy_globals() -> dict[tuple[str, str], Any]:
+    import numpy as np
+
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # NumPy 1.x
+        from numpy.core import multiarray
+    out: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray,
+                                       ("numpy", "dtype"): np.dtype}
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        out[(module, "_reconstruct")] = multiarray._reconstruct
+        out[(module, "scalar")] = multiarray.scalar
+    return out
+
+
+def data_globals() -> dict[tuple[str, str], Any]:
+    """The globals every restricted load allows: containers, tensors and NumPy arrays."""
+    return {
+        ("collections", "OrderedDict"): OrderedDict,
+        ("builtins", "set"): set,
+        ("builtins", "frozenset"): frozenset,
+        ("builtins", "slice"): slice,
+        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+        ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+        ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
+        **_numpy_globals(),
+    }
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles containers, tensors, NumPy arrays and the ``extra`` globals an importer names
+    (inert record classes) — nothing else: any other global (``os.system``, ``builtins.eval``, a
+    class to import, ...) is refused with a :class:`CheckpointError`."""
+
+    def __init__(self, file: Any, extra: Mapping[tuple[str, str], Any] | None = None) -> None:
+        super().__init__(file)
+        self.allowed = {**data_globals(), **(extra or {})}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self.allowed:
+            return self.allowed[(module, name)]
+        raise CheckpointError(f"the pickle asks for {module}.{name}, which gankit does not load "
+                              "(only tensors, arrays, containers and known records are read)")
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise CheckpointError("the pickle uses external storage records; re-save it with "
+                              "pickle.dump, or use a torch.save file")
+
+
+def foreign_pickle_load(path: str | os.PathLike[str],
+                        extra: Mapping[tuple[str, str], Any] | None = None,
+                        what: str = "pickle") -> Any:
+    """Read a plain pickle file as data through :class:`RestrictedUnpickler`; one-line errors."""
+    try:
+        with open(path, "rb") as fh:
+            return RestrictedUnpickler(fh, extra).load()
+    except CheckpointError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            RuntimeError, OSError, IndexError, KeyError) as err:
+        raise CheckpointError(f"{path}: not a readable {what} ({err})") from None

@@ -72,15 +72,11 @@ def family_names() -> tuple[str, ...]:
 
 
 def load_family(family: str) -> None:
-    """Import a family's networks (and recipe, if it has one) so that they register."""
+    """Import a family's networks and recipe so that they register."""
     if family not in family_names():
         raise ConfigError(f"unknown family {family!r}; known: {', '.join(family_names())}")
     for part in ("networks", "recipe"):
-        try:
-            importlib.import_module(f"gankit.families.{family}.{part}")
-        except ModuleNotFoundError as err:
-            if err.name != f"gankit.families.{family}.{part}":
-                raise
+        importlib.import_module(f"gankit.families.{family}.{part}")
 
 
 def load_all() -> None:

@@ -17,7 +17,6 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from gankit.core.atomic import atomic_write_bytes
 from gankit.core.errors import CheckpointError
 
 
@@ -71,10 +70,6 @@ def loads_state(data: bytes, origin: str = "training state") -> dict[str, Any]:
     except (SafetensorError, KeyError, ValueError, OverflowError) as err:
         raise CheckpointError(f"{origin}: not a readable gankit training state ({err})") from None
     return _decode(tree, tensors)
-
-
-def save_state(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    atomic_write_bytes(path, dumps_state(state))
 
 
 def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:

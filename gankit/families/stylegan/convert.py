@@ -8,9 +8,10 @@ Three layouts are read:
   rosinality's parameter names, so the weights load as they are.
 * NVlabs stylegan2-ada-pytorch / stylegan3 ``.pkl``: a plain pickle whose networks are
   "persistent" objects that carry their Python source and ``exec`` it when unpickled normally.
-  :class:`RestrictedUnpickler` resolves only a fixed list of globals (tensor rebuilding,
-  containers, NumPy arrays) and turns every persistent object into an inert :class:`Persistent`
-  record of its class name and state; nothing from the file is imported or executed.
+  :class:`gankit.core.foreign.RestrictedUnpickler` resolves only a fixed list of globals (tensor
+  rebuilding, containers, NumPy arrays) and turns every persistent object into an inert
+  :class:`Persistent` record of its class name and state; nothing from the file is imported or
+  executed.
 * NVlabs TF-era StyleGAN2 ``.pkl`` (e.g. the FFHQ config-f file): three ``dnnlib.tflib`` network
   records holding NumPy variables, read as data (like NVlabs' own ``legacy.py`` stubs), renamed
   to the ADA layout and then imported like an ADA file — no TensorFlow needed.
@@ -19,12 +20,9 @@ Three layouts are read:
 from __future__ import annotations
 
 import argparse
-import io
 import os
-import pickle
 import re
 import zipfile
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,7 @@ import numpy as np
 import torch
 
 from gankit.core.errors import BadInputError, CheckpointError
-from gankit.core.foreign import load_torch_file, tensor_dict
+from gankit.core.foreign import foreign_pickle_load, load_torch_file, tensor_dict
 from gankit.families.stylegan.config import StyleGAN2Config
 
 MAX_CHANNELS_ROSINALITY = 512
@@ -107,79 +105,19 @@ class _Record(dict):
     """A plain attribute dict (``dnnlib.EasyDict``) rebuilt as a dict."""
 
 
-def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None, *_):
-    del requires_grad, hooks
-    t = torch.empty((0,), dtype=storage.dtype)
-    return t.set_(storage, offset, torch.Size(size), stride)
-
-
-def _rebuild_parameter(data, requires_grad=False, hooks=None, *_):
-    del requires_grad, hooks
-    return data
-
-
-def _storage_from_bytes(data: bytes):
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-
-
-def _numpy_global(name: str):
-    try:
-        from numpy._core import multiarray
-    except ImportError:  # NumPy 1.x
-        from numpy.core import multiarray
-    return {"_reconstruct": multiarray._reconstruct, "scalar": multiarray.scalar}[name]
-
-
-_NUMPY_MODULES = ("numpy.core.multiarray", "numpy._core.multiarray")
-_SAFE_GLOBALS: dict[tuple[str, str], Any] = {
-    ("collections", "OrderedDict"): OrderedDict,
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-    ("builtins", "slice"): slice,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-    ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
+NVLABS_GLOBALS: dict[tuple[str, str], Any] = {
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): Persistent,
     ("dnnlib.util", "EasyDict"): _Record,
     ("dnnlib.tflib.network", "Network"): TFNetwork,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
 }
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickles tensors, NumPy arrays, containers and NVlabs network records — nothing else.
-
-    A normal ``pickle.load`` of an NVlabs file imports ``torch_utils.persistence`` and ``exec``s
-    the module source stored in the file; here that reconstructor is replaced by
-    :class:`Persistent`, which only stores the record. Any other global (``os.system``,
-    ``builtins.eval``, a class to import, ...) is refused with a :class:`CheckpointError`.
-    """
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _SAFE_GLOBALS:
-            return _SAFE_GLOBALS[(module, name)]
-        if module in _NUMPY_MODULES and name in ("_reconstruct", "scalar"):
-            return _numpy_global(name)
-        raise CheckpointError(f"the pickle asks for {module}.{name}, which gankit does not load "
-                              "(only tensors, arrays and NVlabs network records are read)")
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise CheckpointError("the pickle uses external storage records; re-save it with "
-                              "pickle.dump as NVlabs does, or use a torch.save file")
+"""NVlabs' own records, read as inert data on top of the tensors, arrays and containers of
+:class:`gankit.core.foreign.RestrictedUnpickler`: a normal ``pickle.load`` would import
+``torch_utils.persistence`` and ``exec`` the module source stored in the file."""
 
 
 def restricted_load(path: str | os.PathLike[str]) -> Any:
-    """Read an NVlabs ``.pkl`` as data (see :class:`RestrictedUnpickler`)."""
-    try:
-        with open(path, "rb") as fh:
-            return RestrictedUnpickler(fh).load()
-    except CheckpointError as err:
-        raise CheckpointError(f"{path}: {err}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            RuntimeError) as err:
-        raise CheckpointError(f"{path}: not a readable NVlabs pickle ({err})") from None
+    """Read an NVlabs ``.pkl`` as data; nothing from the file is imported or executed."""
+    return foreign_pickle_load(path, NVLABS_GLOBALS, "NVlabs pickle")
 
 
 # --- NVlabs ADA layout --------------------------------------------------------------------------
