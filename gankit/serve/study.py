@@ -174,93 +174,15 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
         os.close(fd)
 
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Real or fake?</title>
-<style>
-body { font-family: system-ui, sans-serif; max-width: 900px; margin: 2em auto; }
-#stage { display: flex; gap: 16px; justify-content: center; min-height: 280px; }
-#stage img { max-width: 420px; max-height: 420px; visibility: hidden; }
-button { font-size: 1.1em; padding: .5em 1.2em; margin: .5em; }
-.hidden { display: none; }
-#feedback.good { color: #070; } #feedback.bad { color: #a00; }
-</style></head><body>
-<h1>Real or fake?</h1>
-<div id="intro">
-<p>Each trial shows two images for __SECONDS__ second(s). One is a real photograph, the other was
-made by a computer. After they disappear, take as long as you need and choose the one you think
-is <b>fake</b>. The first __PRACTICE__ trials are practice and tell you if you were right; the
-__MAIN__ that follow do not.</p>
-<label>Participant id <input id="participant" autocomplete="off"></label>
-<button id="start">Start</button> <span id="error"></span>
-</div>
-<div id="run" class="hidden">
-<p id="progress"></p>
-<div id="stage"><img id="left" alt="left image"><img id="right" alt="right image"></div>
-<p id="question" class="hidden">Which image was fake?
-<button id="answer-left" disabled>Left</button><button id="answer-right" disabled>Right</button>
-</p>
-<p id="feedback"></p>
-</div>
-<div id="done" class="hidden"><h2>Thank you!</h2><p>Your answers are saved.</p></div>
-<script>
-let session = null, trial = null, hiddenAt = 0, displayMs = 1000;
-const $ = (id) => document.getElementById(id);
-async function api(path, body) {
-  const r = await fetch(path, body ? {method: "POST", body: JSON.stringify(body),
-    headers: {"Content-Type": "application/json"}} : {});
-  const data = await r.json();
-  if (!r.ok) throw new Error(data.error || r.statusText);
-  return data;
-}
-function load(img, src) {
-  return new Promise((ok, bad) => { img.onload = ok; img.onerror = bad; img.src = src; });
-}
-async function next() {
-  trial = await api("/api/trial?session=" + session);
-  if (trial.done) {
-    $("run").classList.add("hidden"); $("done").classList.remove("hidden"); return;
-  }
-  $("progress").textContent = (trial.phase === "practice" ? "Practice " : "Trial ") +
-    trial.number + " of " + trial.of;
-  $("question").classList.add("hidden");
-  for (const b of ["answer-left", "answer-right"]) $(b).disabled = true;
-  await Promise.all([load($("left"), trial.left), load($("right"), trial.right)]);
-  $("left").style.visibility = $("right").style.visibility = "visible";
-  setTimeout(() => {
-    $("left").style.visibility = $("right").style.visibility = "hidden";
-    hiddenAt = performance.now();
-    $("question").classList.remove("hidden");
-    for (const b of ["answer-left", "answer-right"]) $(b).disabled = false;
-  }, displayMs);
-}
-async function answer(side) {
-  for (const b of ["answer-left", "answer-right"]) $(b).disabled = true;
-  $("feedback").textContent = "";
-  const r = await api("/api/answer", {session, index: trial.index, answer: side,
-                                      response_ms: performance.now() - hiddenAt});
-  const fb = $("feedback");
-  if ("correct" in r) {
-    fb.textContent = r.correct ? "Correct." : "Wrong: that one was real.";
-    fb.className = r.correct ? "good" : "bad";
-  } else { fb.textContent = ""; fb.className = ""; }
-  next();
-}
-$("start").onclick = async () => {
-  try {
-    const r = await api("/api/start", {participant: $("participant").value.trim()});
-    session = r.session; displayMs = r.display_ms;
-    $("intro").classList.add("hidden"); $("run").classList.remove("hidden");
-    next();
-  } catch (e) { $("error").textContent = e.message; }
-};
-$("answer-left").onclick = () => answer("left");
-$("answer-right").onclick = () => answer("right");
-</script></body></html>
-"""
+PAGE = "study.html"
+"""The participant page (HTML + JS), shipped as package data in ``gankit/data``."""
 
 
 def render_page(study: Study) -> bytes:
-    return (PAGE.replace("__SECONDS__", f"{study.display_ms / 1000:g}")
+    from importlib.resources import files
+
+    page = files("gankit").joinpath("data", PAGE).read_text(encoding="utf-8")
+    return (page.replace("__SECONDS__", f"{study.display_ms / 1000:g}")
             .replace("__PRACTICE__", str(study.practice))
             .replace("__MAIN__", str(study.main))).encode()
 
