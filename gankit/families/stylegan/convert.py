@@ -111,7 +111,7 @@ NVLABS_GLOBALS: dict[tuple[str, str], Any] = {
     ("dnnlib.tflib.network", "Network"): TFNetwork,
 }
 """NVlabs' own records, read as inert data on top of the tensors, arrays and containers of
-:class:`gankit.core.foreign.RestrictedUnpickler`: a normal ``pickle.load`` would import
+:class:`gankit.core.foreign.RestrictedUnpickler`: unpickling it normally would import
 ``torch_utils.persistence`` and ``exec`` the module source stored in the file."""
 
 
