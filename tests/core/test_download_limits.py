@@ -69,7 +69,7 @@ class _Misbehaving(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(b"x")
                 self.wfile.flush()
                 time.sleep(0.2)
-        elif path.endswith("/to-plain-http"):
+        elif "/to-plain-http" in path:
             self._redirect(f"http://0.0.0.0:{port}/good")  # not loopback, yet reachable here
         elif path.endswith("/loop"):
             self._redirect(path)
@@ -197,3 +197,13 @@ def test_redirect_loop_is_one_line_exit_2(base, tmp_path, monkeypatch, capsys):
     assert main(["pggan", "download", f"{base}/loop", "-o", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err.strip()
     assert "redirects" in err and "\n" not in err
+
+
+def test_vgg19_weights_come_through_the_same_checks(base, tmp_path, monkeypatch):
+    from gankit.losses import perceptual
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(perceptual, "VGG19_URL", f"{base}/to-plain-http/vgg19-dcbb9e9d.pth")
+    with pytest.raises(MissingWeightsError, match="VGG19.*0\\.0\\.0\\.0.*use https"):
+        perceptual.vgg19_conv4_4(progress=False)
+    assert _nothing_kept(tmp_path / "torch")
