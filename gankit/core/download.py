@@ -62,12 +62,12 @@ class DownloadLimits:
         """The defaults for ``kind`` (a key of :data:`MAX_BYTES`), overridden by the environment."""
         return cls(
             max_bytes=int(_env_number("GANKIT_DOWNLOAD_MAX_BYTES", MAX_BYTES[kind])),
-            deadline_s=_env_number("GANKIT_DOWNLOAD_DEADLINE", DEADLINE_S),
+            deadline_s=_env_number("GANKIT_DOWNLOAD_DEADLINE", DEADLINE_S, positive=True),
             min_rate=_env_number("GANKIT_DOWNLOAD_MIN_RATE", MIN_RATE),
         )
 
 
-def _env_number(name: str, default: float) -> float:
+def _env_number(name: str, default: float, positive: bool = False) -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -75,8 +75,9 @@ def _env_number(name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not value >= 0 or value == float("inf"):
-        raise ConfigError(f"{name}={raw!r}: expected a non-negative number")
+    if not value >= 0 or value == float("inf") or (positive and value == 0):
+        kind = "positive" if positive else "non-negative"
+        raise ConfigError(f"{name}={raw!r}: expected a {kind} number")
     return value
 
 
@@ -89,12 +90,21 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
+def _is_loopback_http(url: str) -> bool:
+    parts = urllib.parse.urlparse(url)
+    return parts.scheme == "http" and _is_loopback(parts.hostname)
+
+
 def check_url(url: str, redirected_from: str | None = None) -> None:
-    """Only HTTPS (or plain HTTP to loopback, or file://) URLs are fetched."""
+    """Only HTTPS (or plain HTTP to loopback, or file://) URLs are fetched.
+
+    A redirect hop may not lead to file://, nor to plain HTTP unless it started there: a remote
+    server must not steer a download to a service on this machine.
+    """
     parts = urllib.parse.urlparse(url)
     if parts.scheme == "https" or (parts.scheme == "file" and redirected_from is None):
         return
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
+    if _is_loopback_http(url) and (redirected_from is None or _is_loopback_http(redirected_from)):
         return
     via = f" (redirected from {redirected_from})" if redirected_from else ""
     raise BadInputError(
@@ -113,6 +123,7 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
         if hops > MAX_REDIRECTS:
             raise BadInputError(f"{origin}: more than {MAX_REDIRECTS} redirects (a loop?)")
         check_url(newurl, redirected_from=origin)
+        fp.close()  # the redirect's own body is never read: it could be endless
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None:
             new.gankit_hops, new.gankit_origin = hops, origin
@@ -166,7 +177,11 @@ def download_file(
     check_url(url)
     _check_local_file(url)
     digest = _fetch(url, dest, expected, limits or DownloadLimits.for_kind(kind), progress)
-    atomic_write_text(record_path(dest), digest + "\n")
+    try:
+        atomic_write_text(record_path(dest), digest + "\n")
+    except OSError as err:
+        raise MissingWeightsError(f"{dest}: downloaded, but its checksum cannot be recorded "
+                                  f"({err.strerror or err}); it will be fetched again") from None
     return dest
 
 

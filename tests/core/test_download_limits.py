@@ -20,7 +20,7 @@ import pytest
 
 from gankit.cli import main
 from gankit.core.checkpoint import from_pretrained
-from gankit.core.download import DownloadLimits, download_file, record_path
+from gankit.core.download import DownloadLimits, check_url, download_file, record_path
 from gankit.core.errors import BadInputError, GankitError, MissingWeightsError
 
 PAYLOAD = b"the published file\n" * 10
@@ -71,6 +71,14 @@ class _Misbehaving(http.server.BaseHTTPRequestHandler):
                 time.sleep(0.2)
         elif "/to-plain-http" in path:
             self._redirect(f"http://0.0.0.0:{port}/good")  # not loopback, yet reachable here
+        elif path.endswith("/redirect-with-trickling-body"):
+            self.send_response(302)
+            self.send_header("Location", "/good")
+            self.end_headers()
+            for _ in range(60):  # 12 s at most
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.2)
         elif path.endswith("/loop"):
             self._redirect(path)
         else:
@@ -188,6 +196,21 @@ def test_every_redirect_hop_is_checked(base, tmp_path):
     with pytest.raises(BadInputError, match=r"0\.0\.0\.0.*redirected from .*use https"):
         download_file(f"{base}/to-plain-http", tmp_path / "c" / "w.bin", progress=False)
     assert _nothing_kept(tmp_path / "c")
+
+
+def test_redirect_to_loopback_http_only_from_loopback_http():
+    check_url("http://127.0.0.1:8000/b", redirected_from="http://localhost/a")
+    with pytest.raises(BadInputError, match="redirected from https://example.org/a"):
+        check_url("http://127.0.0.1:8000/b", redirected_from="https://example.org/a")
+    with pytest.raises(BadInputError, match="use https"):
+        check_url("file:///etc/passwd", redirected_from="http://127.0.0.1/a")
+
+
+def test_a_redirect_body_is_not_read(base, tmp_path):
+    t0 = time.monotonic()
+    dest = download_file(f"{base}/redirect-with-trickling-body", tmp_path / "w.bin",
+                         progress=False)
+    assert dest.read_bytes() == PAYLOAD and time.monotonic() - t0 < 3
 
 
 def test_redirect_loop_is_one_line_exit_2(base, tmp_path, monkeypatch, capsys):
