@@ -195,8 +195,8 @@ def _fetch_url_folder(url: str) -> Path:
     if base.endswith(CONFIG_NAME) or base.endswith(WEIGHTS_NAME):
         base = base.rsplit("/", 1)[0]
     dest = cache_dir() / "models" / hashlib.sha256(base.encode()).hexdigest()[:16]
-    for name in (CONFIG_NAME, WEIGHTS_NAME):
-        download_file(f"{base}/{name}", dest / name)
+    for name, kind in ((CONFIG_NAME, "config"), (WEIGHTS_NAME, "weights")):
+        download_file(f"{base}/{name}", dest / name, kind=kind)
     return dest
 
 

@@ -4,7 +4,8 @@ AnimeGAN (Chen et al. 2020, sec. 3.2) compares VGG19 ``conv4_4`` features *befor
 content loss between photo and generated image, and an L1 loss between Gram matrices of the
 generated image and the grayscale anime image (normalised by C*H*W as in ``tools/ops.py``).
 
-Weights are torchvision's ImageNet VGG19, fetched once into the torch hub cache. If they are not
+Weights are torchvision's ImageNet VGG19, fetched once into the torch hub cache (through
+:func:`gankit.core.download.download_file`, so with its limits and checks). If they are not
 there and cannot be downloaded, :class:`~gankit.core.errors.MissingWeightsError` says where to put
 the file; random weights are never used silently. Tests pass a small extractor explicitly.
 """
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.core.errors import MissingWeightsError
+from gankit.core.errors import GankitError, MissingWeightsError
 
 VGG19_URL: str | None = None
 """Where to fetch the weights; ``None`` means torchvision's own URL for ``IMAGENET1K_V1``."""
@@ -53,22 +54,24 @@ class VGGFeatures(nn.Module):
 
 def vgg19_conv4_4(progress: bool = True) -> VGGFeatures:
     """torchvision's ImageNet VGG19 up to ``conv4_4`` (pre-ReLU), downloading it on first use."""
+    import re
     from pathlib import Path
 
     from torchvision.models import VGG19_Weights, vgg19
 
+    from gankit.core.download import download_file
+    from gankit.core.foreign import load_torch_file
+
     url = VGG19_URL or VGG19_Weights.IMAGENET1K_V1.url
+    name = url.rsplit("/", 1)[1]
+    prefix = re.search(r"-([0-9a-f]{8,64})\.", name)  # torch.hub names carry a SHA-256 prefix
+    where = Path(torch.hub.get_dir()) / "checkpoints" / name
     try:
-        state = torch.hub.load_state_dict_from_url(
-            url, progress=progress, check_hash=True, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as err:
-        name = url.rsplit("/", 1)[1]
-        where = Path(torch.hub.get_dir()) / "checkpoints" / name
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise MissingWeightsError(
-            f"VGG19 ImageNet weights are needed for the perceptual losses and could not be "
-            f"downloaded ({reason[:120]}); put {name} at {where}"
-        ) from None
+        download_file(url, where, sha256=prefix.group(1) if prefix else None, progress=progress)
+    except GankitError as err:
+        raise MissingWeightsError(f"VGG19 ImageNet weights for the perceptual losses: {err}"
+                                  ) from None
+    state = load_torch_file(where)
     net = vgg19()
     net.load_state_dict(state)
     return VGGFeatures(net.features[:CONV4_4])

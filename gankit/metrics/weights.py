@@ -75,7 +75,7 @@ def _missing(spec: WeightsSpec, dest: Path, why: str) -> MissingWeightsError:
 def resolve_weights(spec: WeightsSpec, path: str | os.PathLike[str] | None = None,
                     cache: str | os.PathLike[str] | None = None) -> Path:
     """A local file with ``spec``'s weights: ``path`` if given, else the cache or a new download."""
-    from gankit.core.download import download_file, sha256_file
+    from gankit.core.download import download_file
 
     if path is not None:
         p = Path(path)
@@ -89,14 +89,10 @@ def resolve_weights(spec: WeightsSpec, path: str | os.PathLike[str] | None = Non
     if _offline():
         raise _missing(spec, dest, "they are not cached and downloads are off (GANKIT_OFFLINE)")
     try:
-        download_file(spec.url, dest)
+        download_file(spec.url, dest, sha256=spec.sha256_prefix)
     except MissingWeightsError as err:
         raise MissingWeightsError(f"{spec.title} weights: {err} (or pass a local copy with "
                                   f"{spec.option} PATH)") from None
-    prefix = spec.sha256_prefix
-    if prefix is not None and not sha256_file(dest).startswith(prefix):
-        dest.unlink()
-        raise _missing(spec, dest, f"the downloaded file does not match its checksum {prefix}")
     return dest
 
 

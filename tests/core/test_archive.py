@@ -58,3 +58,14 @@ def test_corrupt_or_unknown_archive(tmp_path):
     (tmp_path / "junk.tar.gz").write_bytes(b"not an archive at all")
     with pytest.raises(BadInputError, match="not a zip or tar"):
         safe_extract(tmp_path / "junk.tar.gz", tmp_path / "out")
+
+
+def test_tar_bomb_is_refused_like_a_zip_bomb(tmp_path):
+    _tar(tmp_path / "bomb.tar.gz", [("zeros.bin", b"\0" * (20 * 1024 * 1024))])
+    assert (tmp_path / "bomb.tar.gz").stat().st_size < 100_000
+    with pytest.raises(BadInputError, match="bomb"):
+        safe_extract(tmp_path / "bomb.tar.gz", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    # a small highly compressible archive is no bomb
+    _tar(tmp_path / "small.tar.gz", [("zeros.bin", b"\0" * 100_000)])
+    assert (safe_extract(tmp_path / "small.tar.gz", tmp_path / "ok") / "zeros.bin").is_file()

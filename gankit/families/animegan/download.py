@@ -13,9 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from gankit.core.atomic import atomic_write_text
 from gankit.core.checkpoint import cache_dir
-from gankit.core.download import download_file, sha256_file
+from gankit.core.download import download_file
 from gankit.core.errors import BadInputError, UsageError
 
 _PORT = "https://github.com/bryandlee/animegan2-pytorch/raw/main/weights"
@@ -59,16 +58,11 @@ def _url(entry: Published, mirror: str | None) -> str:
     return f"{mirror.rstrip('/')}/{entry.url.rsplit('/', 1)[1]}"
 
 
-def fetch(entry: Published, dest: Path, mirror: str | None = None, progress: bool = True) -> Path:
+def fetch(entry: Published, dest: Path, mirror: str | None = None, progress: bool = True,
+          kind: str = "weights") -> Path:
     """Download ``entry`` to ``dest`` once; verify it against the pinned or recorded SHA-256."""
-    record = dest.with_name(dest.name + ".sha256")
-    expected = entry.sha256 or (record.read_text().strip() if record.exists() else None)
-    if dest.exists() and expected is not None and sha256_file(dest) != expected:
-        dest.unlink()
-    download_file(_url(entry, mirror), dest, sha256=expected, progress=progress)
-    if expected is None:
-        atomic_write_text(record, sha256_file(dest) + "\n")
-    return dest
+    return download_file(_url(entry, mirror), dest, sha256=entry.sha256, progress=progress,
+                         kind=kind)
 
 
 def list_weights() -> list[tuple[str, str, str]]:
@@ -98,7 +92,7 @@ def download_dataset(mirror: str | None = None, progress: bool = True) -> Path:
     from gankit.core.archive import safe_extract
 
     root = cache_dir() / "animegan" / "datasets"
-    archive = fetch(DATASET, root / "dataset-1.zip", mirror, progress)
+    archive = fetch(DATASET, root / "dataset-1.zip", mirror, progress, kind="dataset")
     dest = root / "dataset-1"
     if not dest.exists():
         safe_extract(archive, dest)

@@ -27,7 +27,7 @@ import torch
 
 from gankit.core import registry
 from gankit.core.checkpoint import cache_dir, save_pretrained
-from gankit.core.download import download_file, sha256_file
+from gankit.core.download import download_file
 from gankit.core.errors import CheckpointError, MissingWeightsError
 from gankit.core.foreign import load_torch_file, strip_prefix, tensor_dict
 from gankit.families.pggan.config import GeneratorConfig
@@ -160,10 +160,6 @@ def download(name_or_url: str, out: str | os.PathLike[str], which: str = "avgG")
                                   f"{', '.join(ZOO_MODELS)} or give a URL")
     filename = url.rsplit("/", 1)[-1]
     dest = cache_dir() / "pggan_zoo" / filename
-    download_file(url, dest)
     match = _HASH_IN_NAME.search(filename)
-    if match and not sha256_file(dest).startswith(match.group(1)):
-        dest.unlink()
-        raise MissingWeightsError(f"{url}: checksum mismatch (SHA-256 does not start with "
-                                  f"{match.group(1)}); the download was removed, try again")
+    download_file(url, dest, sha256=match.group(1) if match else None)
     return convert(dest, out, which)

@@ -12,9 +12,8 @@ import os
 from pathlib import Path
 
 from gankit.core.archive import safe_extract
-from gankit.core.atomic import atomic_write_text
 from gankit.core.checkpoint import cache_dir
-from gankit.core.download import download_file, sha256_file
+from gankit.core.download import download_file
 from gankit.core.errors import BadInputError, UsageError
 
 BASE_URL = "https://efrosgans.eecs.berkeley.edu/pix2pix"
@@ -38,15 +37,6 @@ def cache_root() -> Path:
     return cache_dir() / "pix2pix"
 
 
-def _fetch(url: str, dest: Path, sha256: str | None) -> Path:
-    sidecar = dest.with_name(dest.name + ".sha256")
-    expected = sha256 or (sidecar.read_text().strip() if sidecar.exists() else None)
-    download_file(url, dest, sha256=expected)
-    if not sidecar.exists() or sha256:
-        atomic_write_text(sidecar, sha256_file(dest) + "\n")
-    return dest
-
-
 def download(name: str, out: str | os.PathLike[str] | None = None, base_url: str = BASE_URL,
              sha256: str | None = None) -> Path:
     """Fetch a published generator (``latest_net_G.pth``) and convert it to a model folder."""
@@ -54,8 +44,8 @@ def download(name: str, out: str | os.PathLike[str] | None = None, base_url: str
 
     if name not in MODELS:
         raise UsageError(f"unknown Pix2Pix model {name!r}; choose from {', '.join(MODELS)}")
-    pth = _fetch(f"{base_url.rstrip('/')}/models-pytorch/{name}.pth",
-                 cache_root() / "downloads" / f"{name}.pth", sha256)
+    pth = download_file(f"{base_url.rstrip('/')}/models-pytorch/{name}.pth",
+                        cache_root() / "downloads" / f"{name}.pth", sha256)
     dest = Path(out) if out is not None else cache_root() / "models" / name
     if out is None and (dest / "model.safetensors").exists():
         return dest
@@ -69,8 +59,8 @@ def download_dataset(name: str, out: str | os.PathLike[str] | None = None,
         raise BadInputError(CITYSCAPES_HELP)
     if name not in DATASETS:
         raise UsageError(f"unknown Pix2Pix dataset {name!r}; choose from {', '.join(DATASETS)}")
-    archive = _fetch(f"{base_url.rstrip('/')}/datasets/{name}.tar.gz",
-                     cache_root() / "downloads" / f"{name}.tar.gz", sha256)
+    archive = download_file(f"{base_url.rstrip('/')}/datasets/{name}.tar.gz",
+                            cache_root() / "downloads" / f"{name}.tar.gz", sha256, kind="dataset")
     dest = Path(out) if out is not None else cache_root() / "datasets" / name
     if not dest.exists():
         safe_extract(archive, dest)

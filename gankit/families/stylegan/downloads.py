@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gankit.core.atomic import atomic_write_text
 from gankit.core.checkpoint import cache_dir
-from gankit.core.download import download_file, sha256_file
+from gankit.core.download import download_file
 from gankit.core.errors import UsageError
 
 BASE_URL = "https://nvlabs-fi-cdn.nvidia.com"
@@ -49,12 +48,8 @@ def download(name: str, out: str | os.PathLike[str] | None = None, base_url: str
         raise UsageError(f"unknown StyleGAN model {name!r}; choose from {', '.join(MODELS)}")
     rel = MODELS[name][0]
     pkl = cache_root() / "downloads" / Path(rel).name
-    sidecar = pkl.with_name(pkl.name + ".sha256")
-    expected = sha256 or (sidecar.read_text().strip() if sidecar.exists() else None)
     fresh = not pkl.exists()
-    download_file(f"{base_url.rstrip('/')}/{rel}", pkl, sha256=expected)
-    if not sidecar.exists() or sha256:
-        atomic_write_text(sidecar, sha256_file(pkl) + "\n")
+    download_file(f"{base_url.rstrip('/')}/{rel}", pkl, sha256=sha256)
     dest = Path(out) if out is not None else cache_root() / "models" / name
     if fresh or out is not None or not (dest / "model.safetensors").exists():
         convert(pkl, dest)
