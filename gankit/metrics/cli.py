@@ -36,8 +36,6 @@ def _parser(prog: str, help_text: str, real: bool = True) -> ArgumentParser:
 def _add_set_options(parser: ArgumentParser, weights_option: str = "--inception") -> None:
     parser.add_argument("--n", type=int, default=None,
                         help="use the first N images of each set (default: all)")
-    parser.add_argument("--size", type=int, default=None,
-                        help="resize images to SIZE x SIZE (bicubic) before the network")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                         help="show a progress bar (default on)")
     what = "FID Inception (TF 2015-12-05 port)" if weights_option == "--inception" else "VGG16"
@@ -62,22 +60,28 @@ def _report(args: argparse.Namespace, metric: str, summary: str, values: dict[st
 def _set_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if args.n is not None and args.n < 1:
         raise UsageError(f"--n must be >= 1, got {args.n}")
-    return {"batch_size": args.batch_size, "device": args.device, "size": args.size,
-            "n": args.n, "progress": args.progress}
+    return {"batch_size": args.batch_size, "device": args.device, "n": args.n,
+            "progress": args.progress}
 
 
 def _fid(prog: str, argv: list[str]) -> int:
     from gankit.metrics.evaluate import fid
+    from gankit.metrics.frechet import COVARIANCES
 
     parser = _parser(prog, "Fréchet Inception Distance (lower is better). REAL may be a .npz "
                            "with mu and sigma.")
     _add_set_options(parser)
     parser.add_argument("--no-cache", action="store_true",
                         help="do not read or write the cached statistics of REAL")
+    parser.add_argument("--covariance", choices=sorted(COVARIANCES), default="unbiased",
+                        help="unbiased: divide by N-1 (TTUR, pytorch-fid, torch-fidelity; "
+                             "default); nvlabs: divide by N (stylegan2-ada-pytorch)")
     args = parser.parse_args(argv)
     value = fid(args.real, args.fake, inception=args.weights, cache=not args.no_cache,
-                **_set_kwargs(args))
-    return _report(args, "fid", f"FID {value:.4f}", {"fid": value})
+                covariance=args.covariance, **_set_kwargs(args))
+    divisor = "N-1" if COVARIANCES[args.covariance] else "N"
+    return _report(args, "fid", f"FID {value:.4f} (covariance {args.covariance}: / {divisor})",
+                   {"fid": value, "covariance": args.covariance})
 
 
 def _kid(prog: str, argv: list[str]) -> int:

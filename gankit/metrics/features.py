@@ -53,15 +53,10 @@ def count(source: Source, limit: int | None = None) -> int:
     return len(list_images(source, limit))
 
 
-def _load(path: Path, size: int | None) -> torch.Tensor:
-    from PIL import Image
-
+def _load(path: Path) -> torch.Tensor:
     from gankit.core.images import pil_to_tensor, read_image
 
-    img = read_image(path)
-    if size is not None and img.size != (size, size):
-        img = img.resize((size, size), Image.Resampling.BICUBIC)
-    return pil_to_tensor(img)
+    return pil_to_tensor(read_image(path))
 
 
 def process_group() -> tuple[int, int]:
@@ -73,7 +68,7 @@ def process_group() -> tuple[int, int]:
     return 0, 1
 
 
-def iter_batches(source: Source, batch_size: int = 50, size: int | None = None,
+def iter_batches(source: Source, batch_size: int = 50,
                  limit: int | None = None, shard: tuple[int, int] = (0, 1)
                  ) -> Iterator[torch.Tensor]:
     """[-1, 1] image batches of shard ``(rank, world)`` (every world-th image from rank).
@@ -91,14 +86,11 @@ def iter_batches(source: Source, batch_size: int = 50, size: int | None = None,
         if limit is not None and len(source) < limit:
             raise BadInputError(f"{len(source)} image(s) given, fewer than the {limit} asked for")
         source = source[:limit][rank::world]
-        if size is not None and source.shape[-2:] != (size, size):
-            source = torch.nn.functional.interpolate(source, (size, size), mode="bicubic",
-                                                     align_corners=False).clamp(-1, 1)
         yield from source.split(batch_size)
         return
     batch: list[torch.Tensor] = []
     for path in list_images(source, limit)[rank::world]:
-        img = _load(path, size)
+        img = _load(path)
         if batch and (len(batch) == batch_size or img.shape != batch[0].shape):
             yield torch.stack(batch)
             batch = []
@@ -156,11 +148,12 @@ class Moments:
         self.shift, self.total = mean, torch.zeros_like(mean)
         self.outer = second - self.n * torch.outer(mean, mean)
 
-    def stats(self) -> tuple[np.ndarray, np.ndarray]:
+    def stats(self, ddof: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and covariance (divided by ``n - ddof``; see ``frechet.COVARIANCES``)."""
         if self.n < 2 or self.shift is None or self.total is None or self.outer is None:
             raise BadInputError(f"need at least 2 images for a covariance, got {self.n}")
         mean = self.total / self.n
-        sigma = (self.outer - self.n * torch.outer(mean, mean)) / (self.n - 1)
+        sigma = (self.outer - self.n * torch.outer(mean, mean)) / (self.n - ddof)
         return (self.shift + mean).cpu().numpy(), sigma.cpu().numpy()
 
 
@@ -176,7 +169,7 @@ def extractor_device(extractor: Extractor,
 
 
 def stream(source: Source, extractor: Extractor, batch_size: int = 50,
-           device: torch.device | str | None = None, size: int | None = None,
+           device: torch.device | str | None = None,
            limit: int | None = None, progress: bool = False,
            label: str = "features") -> Iterator[torch.Tensor]:
     """Features (N_batch x D, on ``device``) of this process's shard, batch by batch.
@@ -205,7 +198,7 @@ def stream(source: Source, extractor: Extractor, batch_size: int = 50,
         task = bar_ctx.add_task(label, total=total)
     try:
         with torch.no_grad():
-            for batch in iter_batches(source, batch_size, size, limit, (rank, world)):
+            for batch in iter_batches(source, batch_size, limit, (rank, world)):
                 feats = extractor(batch.to(dev))
                 if feats.dim() != 2:
                     feats = feats.flatten(1)
@@ -249,21 +242,22 @@ def _gather_in_order(parts: list[torch.Tensor], device: torch.device,
     return out
 
 
-def statistics(source: Source, extractor: Extractor, **kwargs: Any
+def statistics(source: Source, extractor: Extractor, ddof: int = 1, **kwargs: Any
                ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance of the features of ``source``, streamed (and combined across ranks)."""
+    """Mean and covariance (``ddof``) of the features of ``source``, streamed (and combined
+    across ranks)."""
     moments = Moments()
     for feats in stream(source, extractor, **kwargs):
         moments.update(feats)
     if process_group()[1] > 1:
         moments.all_reduce(extractor_device(extractor, kwargs.get("device")))
-    return moments.stats()
+    return moments.stats(ddof)
 
 
-def _content_key(files: list[Path], extractor_id: str, size: int | None) -> str:
+def _content_key(files: list[Path], extractor_id: str, ddof: int) -> str:
     from gankit.core.download import sha256_file
 
-    h = hashlib.sha256(json.dumps({"extractor": extractor_id, "size": size,
+    h = hashlib.sha256(json.dumps({"extractor": extractor_id, "ddof": ddof,
                                    "n": len(files)}).encode())
     for f in files:
         h.update(bytes.fromhex(sha256_file(f)))
@@ -277,14 +271,14 @@ def stats_cache_dir() -> Path:
 
 
 def cached_statistics(folder: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-                      extractor: Extractor, extractor_id: str, size: int | None = None,
+                      extractor: Extractor, extractor_id: str, ddof: int = 1,
                       limit: int | None = None, cache_dir: str | os.PathLike[str] | None = None,
                       **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
     """:func:`statistics` of a folder, from the ``.npz`` cache when its content is unchanged."""
     from gankit.core.atomic import atomic_path
 
     files = list_images(folder, limit)
-    key = _content_key(files, extractor_id, size)
+    key = _content_key(files, extractor_id, ddof)
     path = Path(cache_dir) if cache_dir is not None else stats_cache_dir()
     path = path / f"{key[:32]}.npz"
     if path.is_file():
@@ -294,7 +288,7 @@ def cached_statistics(folder: str | os.PathLike[str] | Sequence[str | os.PathLik
                     return data["mu"], data["sigma"]
         except (OSError, ValueError, KeyError):
             pass  # an unreadable cache entry is recomputed and replaced
-    mu, sigma = statistics(files, extractor, size=size, **kwargs)
+    mu, sigma = statistics(files, extractor, ddof, **kwargs)
     with atomic_path(path) as tmp:
         np.savez(tmp, mu=mu, sigma=sigma, key=np.array(key), n=np.array(len(files)))
     return mu, sigma

@@ -41,8 +41,23 @@ def _check_shapes(mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor,
             )
 
 
-def gaussian_stats(features: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and unbiased covariance (``np.cov(rowvar=False)``) of ``features`` (N x D), float64."""
+COVARIANCES = {"unbiased": 1, "nvlabs": 0}
+"""Covariance conventions, name -> ``ddof``: ``unbiased`` divides by N - 1 (``np.cov``: TTUR,
+pytorch-fid, torch-fidelity); ``nvlabs`` divides by N (stylegan2-ada-pytorch
+metrics/metric_utils.py ``FeatureStats.get_mean_cov``: ``raw_cov / num_items - outer(mean)``)."""
+
+
+def covariance_ddof(convention: str) -> int:
+    """``ddof`` of a :data:`COVARIANCES` name; a one-line error for any other."""
+    if convention not in COVARIANCES:
+        raise BadInputError(f"covariance must be one of {', '.join(COVARIANCES)}, "
+                            f"got {convention!r}")
+    return COVARIANCES[convention]
+
+
+def gaussian_stats(features: ArrayLike, ddof: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of ``features`` (N x D), float64; ``ddof=1`` is
+    ``np.cov(rowvar=False)``, ``ddof=0`` NVlabs' convention (see :data:`COVARIANCES`)."""
     f = _as_float64(features, "cpu")
     if f.dim() != 2 or f.shape[0] < 2:
         raise BadInputError(
@@ -50,7 +65,7 @@ def gaussian_stats(features: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         )
     mu = f.mean(0)
     centred = f - mu
-    sigma = centred.T @ centred / (f.shape[0] - 1)
+    sigma = centred.T @ centred / (f.shape[0] - ddof)
     return mu.numpy(), sigma.numpy()
 
 

@@ -59,8 +59,8 @@ def test_fid_on_folders_and_tensors_agree(tmp_path):
     a, b = _folder(tmp_path, "a", 8, 1), _folder(tmp_path, "b", 8, 2)
     ext = MeanColour()
     value = evaluate.fid(a, b, extractor=ext, batch_size=4)
-    ta = torch.stack([features._load(p, None) for p in sorted(a.iterdir())])
-    tb = torch.stack([features._load(p, None) for p in sorted(b.iterdir())])
+    ta = torch.stack([features._load(p) for p in sorted(a.iterdir())])
+    tb = torch.stack([features._load(p) for p in sorted(b.iterdir())])
     assert evaluate.fid(ta, tb, extractor=ext) == pytest.approx(value, rel=1e-6)
     assert value > 0
     assert evaluate.fid(a, a, extractor=ext) == pytest.approx(0.0, abs=1e-6)
@@ -78,11 +78,11 @@ def test_real_statistics_are_cached_and_invalidated(tmp_path):
     again = features.cached_statistics(real, ext, "mean-colour", cache_dir=cache, batch_size=6)
     assert ext.calls == 1  # served from the cache
     np.testing.assert_array_equal(first[0], again[0])
-    # A changed image, a new resize setting or another extractor id recompute.
+    # A changed image, another covariance convention or another extractor id recompute.
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(real / "000.png")
     changed = features.cached_statistics(real, ext, "mean-colour", cache_dir=cache, batch_size=6)
     assert ext.calls == 2 and not np.allclose(changed[0], first[0])
-    features.cached_statistics(real, ext, "mean-colour", size=8, cache_dir=cache, batch_size=6)
+    features.cached_statistics(real, ext, "mean-colour", ddof=0, cache_dir=cache, batch_size=6)
     assert ext.calls == 3 and len(list(cache.glob("*.npz"))) == 3
     # The default cache location is used by fid() when an extractor id is given.
     evaluate.fid(real, fake, **kw)
@@ -102,13 +102,12 @@ def test_stats_file_as_real(tmp_path):
         evaluate.fid(tmp_path / "bad.npz", fake, extractor=ext)
 
 
-def test_mixed_sizes_are_batched_separately_and_resize_unifies(tmp_path):
+def test_mixed_sizes_are_batched_separately_at_their_own_size(tmp_path):
+    """No resize before the network: each network resizes with its own resampling."""
     folder = _folder(tmp_path, "mixed", 3, 6)
     Image.fromarray(np.zeros((20, 12, 3), np.uint8)).save(folder / "100.png")
     sizes = [tuple(b.shape[-2:]) for b in features.iter_batches(folder, batch_size=10)]
     assert sizes == [(16, 16), (20, 12)]
-    sizes = [tuple(b.shape) for b in features.iter_batches(folder, batch_size=10, size=8)]
-    assert sizes == [(4, 3, 8, 8)]
 
 
 def test_clear_errors(tmp_path):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from gankit.core.errors import BadInputError
+from gankit.metrics import evaluate
 from gankit.metrics.frechet import frechet_distance, frechet_distance_sqrtm, gaussian_stats
 
 
@@ -61,3 +64,69 @@ def test_errors_are_clear():
         frechet_distance(np.zeros(2), np.eye(2), np.array([0.0, np.nan]), np.eye(2))
     with pytest.raises(BadInputError, match="at least 2"):
         gaussian_stats(np.zeros((1, 4)))
+
+
+# --- against the standard code itself ---------------------------------------------------------
+# NVlabs: fixtures computed by stylegan2-ada-pytorch's compute_fid (tools/parity/metrics_fid.py);
+# torch-fidelity: its functions, called directly.
+
+NVLABS = np.load(Path(__file__).parent / "parity" / "fid_nvlabs.npz")
+
+
+class _FeaturesAsImages(torch.nn.Module):
+    """Images N x 3 x 4 x 4 whose first channel carries a 16-d feature vector."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, 0].flatten(1)
+
+
+def _as_images(features: np.ndarray) -> torch.Tensor:
+    f = torch.from_numpy(features).view(-1, 1, 4, 4)
+    return f.expand(-1, 3, 4, 4).contiguous()
+
+
+def test_nvlabs_covariance_matches_nvlabs_code():
+    for name in ("real", "gen"):
+        mu, sigma = gaussian_stats(NVLABS[f"features_{name}"], ddof=0)
+        np.testing.assert_allclose(mu, NVLABS[f"mu_{name}"], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(sigma, NVLABS[f"sigma_{name}"], rtol=1e-8, atol=1e-12)
+    value = evaluate.fid(_as_images(NVLABS["features_real"]), _as_images(NVLABS["features_gen"]),
+                         extractor=_FeaturesAsImages(), covariance="nvlabs")
+    assert value == pytest.approx(float(NVLABS["fid"]), rel=1e-6)
+
+
+def test_unbiased_covariance_matches_torch_fidelity():
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+
+    real, gen = (torch.from_numpy(NVLABS[f"features_{n}"]).double() for n in ("real", "gen"))
+    expected = fid_statistics_to_metric(fid_features_to_statistics(real),
+                                        fid_features_to_statistics(gen),
+                                        False)["frechet_inception_distance"]
+    value = evaluate.fid(_as_images(NVLABS["features_real"]), _as_images(NVLABS["features_gen"]),
+                         extractor=_FeaturesAsImages())
+    assert value == pytest.approx(expected, rel=1e-6)
+    nvlabs = evaluate.fid(_as_images(NVLABS["features_real"]),
+                          _as_images(NVLABS["features_gen"]), extractor=_FeaturesAsImages(),
+                          covariance="nvlabs")
+    assert abs(value - nvlabs) > 1e-4  # the two conventions really differ at this N
+
+
+def test_fewer_images_than_dimensions_warns():
+    few = _as_images(NVLABS["features_real"][:12])
+    with pytest.warns(UserWarning, match="12 images for 16-dimensional features"):
+        evaluate.fid(few, _as_images(NVLABS["features_gen"]), extractor=_FeaturesAsImages())
+
+
+def test_unknown_covariance_is_one_line():
+    with pytest.raises(BadInputError, match="covariance must be one of"):
+        evaluate.fid(_as_images(NVLABS["features_real"]), _as_images(NVLABS["features_gen"]),
+                     extractor=_FeaturesAsImages(), covariance="biased")
+
+
+def test_cached_statistics_key_follows_the_weights_content(tmp_path):
+    weights = tmp_path / "inception.pth"
+    weights.write_bytes(b"a" * 64)
+    first = evaluate.fid_extractor_id(weights)
+    weights.write_bytes(b"b" * 64)  # same name, same size, other weights
+    assert evaluate.fid_extractor_id(weights) != first
+    assert evaluate.fid_extractor_id(None) == evaluate.FID_EXTRACTOR_ID
