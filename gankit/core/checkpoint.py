@@ -155,10 +155,11 @@ class _Header:
 def read_header(weights: Path, root: Path) -> dict[str, _Header]:
     """Every tensor's shape and dtype from ``weights``' safetensors header; no tensor data read.
 
-    The format (huggingface/safetensors ``docs/source/index.mdx``): 8 bytes little-endian header
-    length N, N bytes of JSON ``{name: {dtype, shape, data_offsets}}``, then the data. The file
-    must be a regular file inside ``root`` and N at most :data:`MAX_HEADER_BYTES`; names, shapes
-    and offsets are checked so that a lying header is refused here, before anything is built.
+    The format (huggingface/safetensors ``README.md``@ead9d7b, "Format"): 8 bytes little-endian
+    header length N, N bytes of JSON ``{name: {dtype, shape, data_offsets}}``, then the data. The
+    file must be a regular file inside ``root`` and N at most :data:`MAX_HEADER_BYTES`; shapes,
+    dtypes and byte ranges are checked so that a lying header is refused before anything is
+    built.
     """
     from gankit.core.files import open_regular
 
