@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import pkgutil
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -18,6 +21,8 @@ from typing import Any
 from gankit.core.errors import ConfigError
 
 ROLES = ("generator", "discriminator", "pyramid", "feature")
+MAX_CONFIG_NUMBER = 2**31 - 1
+"""No size, count or scale in an architecture config goes beyond a 32-bit int."""
 
 
 @dataclass(frozen=True)
@@ -110,12 +115,49 @@ def list_architectures(family: str | None = None, role: str | None = None) -> li
     ]
 
 
+def _check_value(where: str, value: Any, hint: Any) -> None:
+    """``value`` against the field type ``hint`` (int, float, bool, str, list[...], X | None)."""
+    if hint in (int, float):
+        # JSON has no int/float distinction worth trusting: 3.0 is not a layer count; NaN or a
+        # negative number is never a size, count or scale of a network
+        kinds = (int,) if hint is int else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            name = "an integer" if hint is int else "a number"
+            raise ConfigError(f"{where} must be {name}, got {value!r}")
+        if not math.isfinite(value) or value < 0 or abs(value) > MAX_CONFIG_NUMBER:
+            raise ConfigError(f"{where} must be a finite number in [0, {MAX_CONFIG_NUMBER}], "
+                              f"got {value!r}")
+    elif hint in (bool, str):
+        if not isinstance(value, hint):
+            raise ConfigError(f"{where} must be {'true or false' if hint is bool else 'a string'}"
+                              f", got {value!r}")
+    elif typing.get_origin(hint) is list:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        item_hint = (typing.get_args(hint) or (Any,))[0]
+        for i, item in enumerate(value):
+            _check_value(f"{where}[{i}]", item, item_hint)
+    elif typing.get_origin(hint) in (types.UnionType, typing.Union):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is not None:
+            _check_value(where, value, options[0] if len(options) == 1 else Any)
+
+
 def config_from_dict(config_cls: type, fields: dict[str, Any]) -> Any:
-    """Build a config dataclass from plain values, naming unknown or ill-typed fields."""
+    """Build an architecture config dataclass from plain values (a ``config.json``).
+
+    Unknown fields are named, and every value is checked against its field's type before the
+    dataclass sees it: an int field takes only an integer (not ``true``, ``3.5`` or ``"8"``), a
+    float field a finite number; every number of an architecture is a size, count or scale, so
+    negatives and values above :data:`MAX_CONFIG_NUMBER` are refused too.
+    """
     known = {f.name for f in dataclasses.fields(config_cls)}
     unknown = sorted(set(fields) - known)
     if unknown:
         raise ConfigError(f"{config_cls.__name__} has no field(s) {', '.join(unknown)}")
+    hints = typing.get_type_hints(config_cls)
+    for name, value in fields.items():
+        _check_value(f"{config_cls.__name__}.{name}", value, hints[name])
     try:
         return config_cls(**fields)
     except (TypeError, ValueError) as err:

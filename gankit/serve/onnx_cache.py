@@ -100,7 +100,7 @@ def cached_export(model: str | os.PathLike[str] | nn.Module,
     anything else; it runs before every fresh export so a wrong model fails with the family's
     message, not the exporter's.
     """
-    from gankit.core.checkpoint import CONFIG_NAME, WEIGHTS_NAME, cache_dir
+    from gankit.core.checkpoint import CONFIG_NAME, WEIGHTS_NAME, cache_dir, inspect_folder
     from gankit.serve.export import export_onnx
 
     if isinstance(model, nn.Module):
@@ -108,6 +108,7 @@ def cached_export(model: str | os.PathLike[str] | nn.Module,
         dest = _process_dir() / f"module-{next(_MODULE_EXPORTS)}.onnx"
     else:
         folder = model_files(model)
+        inspect_folder(folder)  # a FIFO or /dev/zero link must not reach the hashing below
         key = export_key(folder, settings)
         if key is None:
             load(folder)  # says which file is missing

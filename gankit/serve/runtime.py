@@ -22,7 +22,6 @@ from PIL import Image
 
 from gankit.core.errors import (
     BadInputError,
-    CheckpointError,
     ConfigError,
     GankitError,
     UsageError,
@@ -47,19 +46,6 @@ class ServedModel:
     onnx: bool = False
 
 
-def _config_json(folder: Path) -> dict[str, Any]:
-    path = folder / "config.json"
-    if not path.exists() and (folder / "model" / "config.json").exists():
-        path = folder / "model" / "config.json"
-    try:
-        cfg = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{folder}: no readable gankit config.json ({err})") from None
-    if not isinstance(cfg, dict) or "architecture" not in cfg or "config" not in cfg:
-        raise CheckpointError(f"{path}: not a gankit model config")
-    return cfg
-
-
 def inspect_source(source: str, name: str | None = None) -> ServedModel:
     """Describe ``source`` without loading its weights (the network is built on the meta device).
 
@@ -67,12 +53,7 @@ def inspect_source(source: str, name: str | None = None) -> ServedModel:
     stops ``gankit serve`` at start-up instead of failing on the first request.
     """
     from gankit.core import registry
-    from gankit.core.checkpoint import (
-        WEIGHTS_NAME,
-        build_from_config,
-        check_weights,
-        resolve_model_path,
-    )
+    from gankit.core.checkpoint import inspect_folder, resolve_model_path
     from gankit.serve.onnx_runtime import is_onnx_path, load_session
 
     if is_onnx_path(source):
@@ -84,13 +65,7 @@ def inspect_source(source: str, name: str | None = None) -> ServedModel:
         return ServedModel(name or Path(source).stem, str(source), cfg.get("family", "animegan"),
                            cfg.get("architecture", "onnx"), ModelInfo("image2image"), onnx=True)
     folder = resolve_model_path(source)
-    cfg = _config_json(folder)
-    base = folder if (folder / "config.json").exists() else folder / "model"
-    try:
-        shell = build_from_config(cfg, base / "config.json", "meta")
-    except CheckpointError:  # some constructors compute on their tensors: build for real
-        shell = build_from_config(cfg, base / "config.json")
-    check_weights(shell, base / WEIGHTS_NAME)
+    cfg, shell = inspect_folder(folder)
     arch = registry.get(cfg["architecture"])
     info = describe(shell, arch.role)
     label = name or (folder.parent.name if folder.name == "model" else folder.name)

@@ -1,5 +1,6 @@
 import json
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -161,3 +162,74 @@ def test_plain_http_to_remote_hosts_is_refused():
 def test_hub_repo_id_offline_gives_clear_error():
     with pytest.raises(CheckpointError, match="Hugging Face Hub"):
         from_pretrained("someone/some-model")
+
+
+def test_folder_files_are_opened_only_when_regular_small_and_inside(tmp_path):
+    """The reader behind every model folder, in-process (the CLI cases, with their peak memory,
+    are in tests/reliability/test_lying_model_folders.py)."""
+    import os
+
+    from gankit.core.errors import BadInputError
+    from gankit.core.files import open_regular, read_json
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "ok.json").write_text('{"a": [1]}')
+    assert read_json(folder / "ok.json", folder, 100) == {"a": [1]}
+    (folder / "inner.json").symlink_to("ok.json")
+    assert read_json(folder / "inner.json", folder, 100) == {"a": [1]}
+    os.mkfifo(folder / "fifo")
+    (tmp_path / "secret").write_text("{}")
+    (folder / "out.json").symlink_to(Path("..") / "secret")
+    (folder / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with open(folder / "sparse", "wb") as fh:
+        fh.truncate(2**30)
+    for name, limit, message in [("fifo", 100, "not a regular file"),
+                                 ("out.json", 100, "outside its folder"),
+                                 ("deep.json", 10**6, "nested too deeply"),
+                                 ("sparse", 2**20, "more than the 1,048,576 bytes"),
+                                 ("absent", 100, "no such file")]:
+        with pytest.raises(BadInputError, match=message):
+            read_json(folder / name, folder, limit)
+    with open_regular(folder / "sparse", folder, None) as fh:
+        assert fh.read(4) == b"\0" * 4
+
+
+def _framed(head: bytes, rest: bytes, length: int | None = None) -> bytes:
+    return (len(head) if length is None else length).to_bytes(8, "little") + head + rest
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda head, rest: _framed(head, rest, 10**12), "at most 16,777,216"),
+    (lambda head, rest: _framed(head, b"", len(head) + 9), "a file of"),
+    (lambda head, rest: _framed(b"[1]", rest), "not a JSON object"),
+    (lambda head, rest: _framed(head.replace(b'"shape":[', b'"shape":[-1,'), rest),
+     "bad header entry"),
+    (lambda head, rest: _framed(head.replace(b'"shape":[12,2]', b'"shape":[12,3]'), rest),
+     "does not fit"),
+    (lambda head, rest: _framed(head, rest[:-4]), "bad header entry"),
+])
+def test_lying_safetensors_headers_are_refused_before_building(tmp_path, damage, message):
+    save_pretrained(_model(), tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    data = weights.read_bytes()
+    length = int.from_bytes(data[:8], "little")
+    weights.write_bytes(damage(data[8:8 + length], data[8 + length:]))
+    with pytest.raises(CheckpointError, match=message):
+        from_pretrained(tmp_path / "m")
+
+
+def test_meta_build_stops_once_it_outgrows_the_weights(tmp_path, monkeypatch):
+    """A config the header cannot justify stops the (meta) build early instead of finishing it."""
+    from gankit.core import checkpoint
+
+    save_pretrained(_model(), tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    cfg["config"]["hidden"] = 10**6
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
+    built = []
+    real_build = registry.build
+    monkeypatch.setattr(registry, "build", lambda *a, **k: built.append(a) or real_build(*a, **k))
+    with pytest.raises(CheckpointError, match="far larger than its model.safetensors"):
+        checkpoint.from_pretrained(tmp_path / "m")
+    assert len(built) == 1  # only the bounded meta build ran
