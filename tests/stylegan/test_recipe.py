@@ -139,3 +139,16 @@ def test_gradient_accumulation_splits_every_step(tmp_path, monkeypatch):
     losses = recipe.train_step(batch, 0)
     assert {"loss_d", "r1", "loss_g", "pl"} <= set(losses)
     assert all(np.isfinite(v) for v in losses.values())
+
+
+def test_r1_gamma_zero_skips_the_r1_step_as_nvlabs(tmp_path, monkeypatch):
+    """NVlabs training/loss.py@d72cc7d: ``do_Dr1`` is off when ``r1_gamma == 0``."""
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    recipe = StyleGANRecipe(_config(_images(tmp_path / "d"), r1_gamma=0.0))
+    recipe.setup(TrainContext(torch.device("cpu")))
+    data = recipe.dataset()
+    batch = torch.stack([data[i] for i in range(4)])
+    seen = [set(recipe.train_step(batch, step)) for step in range(3)]
+    assert all("r1" not in keys and "loss_d" in keys for keys in seen)
+    with pytest.raises(ValueError, match="r1_gamma"):
+        _config(tmp_path, r1_gamma=-1.0)

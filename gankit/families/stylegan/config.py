@@ -184,6 +184,8 @@ class StyleGANTrainConfig:
             self.growth.schedule(self.generator.size)  # checks it fits the generator's size
         if self.batch_size < 1 or self.r1_every < 1 or self.pl_every < 1:
             raise ValueError("batch_size, r1_every and pl_every must be >= 1")
+        if self.r1_gamma < 0 or self.pl_weight < 0:
+            raise ValueError("r1_gamma and pl_weight must be >= 0 (0 turns the term off)")
         if not 0.0 <= self.mixing_prob <= 1.0:
             raise ValueError(f"mixing_prob must be in [0, 1], got {self.mixing_prob}")
         if self.pl_batch_shrink < 1 or self.batch_size // self.pl_batch_shrink < 1:

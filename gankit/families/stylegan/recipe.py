@@ -285,7 +285,7 @@ class StyleGANRecipe(_EmaOutputs, Recipe):
 
         with ctx.frozen(self.g):
             out["loss_d"] = ctx.optimize(self.opt_d, d_loss, real)
-        if step % cfg.r1_every == 0:
+        if step % cfg.r1_every == 0 and cfg.r1_gamma > 0:
             def r1(x: torch.Tensor) -> torch.Tensor:
                 x = x.detach().requires_grad_(True)
                 pred = self.d(x)
@@ -306,17 +306,14 @@ class StyleGANRecipe(_EmaOutputs, Recipe):
     def _path_length_step(self, n: int) -> float:
         """Path-length regularisation (StyleGAN2 sec. 3.2, eq. 4), lazily every ``pl_every``."""
         cfg = self.cfg
-        lengths_seen: list[torch.Tensor] = []  # one entry per accumulated micro-batch
 
         def pl(idx: torch.Tensor) -> torch.Tensor:
+            # The running mean moves once per micro-batch, as NVlabs' once per round.
             img, ws = self._fake(idx.shape[0])
-            penalty, lengths = path_length_penalty(img, ws, self.pl_mean)
-            lengths_seen.append(lengths.detach())
+            penalty, self.pl_mean = path_length_penalty(img, ws, self.pl_mean, cfg.pl_decay)
             return penalty * (cfg.pl_weight * cfg.pl_every) + 0 * img[:, 0, 0, 0].sum()
 
         value = self.ctx.optimize(self.opt_g, pl, torch.empty(max(1, n), 0))
-        batch_mean = float(torch.cat(lengths_seen).mean())
-        self.pl_mean += cfg.pl_decay * (batch_mean - self.pl_mean)
         return value / (cfg.pl_weight * cfg.pl_every)
 
     @torch.no_grad()
