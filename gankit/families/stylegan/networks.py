@@ -118,6 +118,9 @@ class _StyleGenerator(nn.Module):
     """
 
     config: StyleGAN2Config
+    reference_truncation: tuple[float, int | None] = (1.0, None)
+    """(psi, cutoff layers) the reference generates with by default: StyleGAN2 none, psi 1 on
+    every layer (NVlabs/stylegan2-ada-pytorch generate.py@d72cc7d ``--trunc`` default 1)."""
 
     def _build_mapping(self, cfg: StyleGAN2Config) -> None:
         """Pixel norm then ``n_mlp`` equalised linear layers with lr multiplier 0.01 (sec. 2)."""
@@ -326,6 +329,11 @@ class StyleGAN1Generator(_StyleGenerator, Growable):
     fewer (26,212,019): the eight lower-resolution ToRGBs, 3 x (4 x 512 + 256 + 128 + 64 + 32)
     weights + 8 x 3 biases.
     """
+
+    reference_truncation = (0.7, 8)
+    """NVlabs' defaults, psi 0.7 on the first 8 style layers (NVlabs/stylegan
+    training/networks_stylegan.py@1e0d5c7, ``G_style``: truncation_psi=0.7,
+    truncation_cutoff=8)."""
 
     def __init__(self, config: StyleGAN2Config) -> None:
         super().__init__()
