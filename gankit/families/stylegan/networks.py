@@ -440,7 +440,7 @@ class StyleGAN2Discriminator(nn.Module):
             convs.append(ResBlock(in_ch, ch(2 ** (i - 1)), clamp))
             in_ch = ch(2 ** (i - 1))
         self.convs = nn.Sequential(*convs)
-        self.stddev_group, self.stddev_feat = 4, 1
+        self.stddev_group, self.stddev_feat = cfg.mbstd_group, 1
         self.final_conv = ConvLayer(in_ch + 1, ch(4), 3, clamp=clamp)
         self.final_linear = nn.Sequential(
             EqualLinear(ch(4) * 4 * 4, ch(4), activation="lrelu"), EqualLinear(ch(4), 1))
