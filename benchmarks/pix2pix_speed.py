@@ -146,7 +146,7 @@ def main() -> None:
         per_image = translate_baseline(model_dir, files, tmp_path / "base", device)
         t0 = time.perf_counter()
         translate(model_dir, [src], tmp_path / "ours", batch_size=args.translate_batch,
-                  device=str(device))
+                  eval_mode=True, native_size=True, device=str(device))  # as the baseline
         _sync(device)
         batched = args.images / (time.perf_counter() - t0)
 

@@ -97,7 +97,8 @@ def main() -> None:
         raise SystemExit(rc)
     from gankit.families.pix2pix.apps import evaluate
 
-    report = evaluate(out / "run" / "model", out / "data", out / "eval", direction="BtoA")
+    # The model records BtoA (the facades preset); eval mode as the figures in docs/pix2pix.md.
+    report = evaluate(out / "run" / "model", out / "data", out / "eval", eval_mode=True)
     print(json.dumps(report["metrics"], indent=2))
     rows = []
     for r in report["per_image"]:

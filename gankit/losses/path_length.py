@@ -12,14 +12,18 @@ import math
 import torch
 
 
-def path_length_penalty(images: torch.Tensor, ws: torch.Tensor,
-                        mean_length: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(penalty, lengths)``: the penalty about ``mean_length`` and the per-sample lengths.
+def path_length_penalty(images: torch.Tensor, ws: torch.Tensor, mean_length: float,
+                        decay: float) -> tuple[torch.Tensor, float]:
+    """``(penalty, new_mean)``: the penalty about the running mean *after* this batch's update.
 
-    ``ws`` (``[N, L, D]``) must be part of the graph that produced ``images``. The caller keeps
-    the running mean: ``mean += decay * (lengths.mean() - mean)``.
+    The mean moves first, ``a <- a + decay * (mean(lengths) - a)``, and the penalty is taken
+    about the moved mean with its graph kept, as NVlabs/stylegan2-ada-pytorch
+    training/loss.py@d72cc7d (lines 85-87) and rosinality/stylegan2-pytorch train.py@bef283a
+    (``g_path_regularize``) do. ``ws`` (``[N, L, D]``) must be part of the graph that produced
+    ``images``; the caller stores ``new_mean`` for the next call.
     """
     noise = torch.randn_like(images) / math.sqrt(images.shape[2] * images.shape[3])
     (grad,) = torch.autograd.grad((images * noise).sum(), ws, create_graph=True)
     lengths = grad.square().sum(2).mean(1).sqrt()
-    return (lengths - mean_length).square().mean(), lengths
+    mean = mean_length + decay * (lengths.mean() - mean_length)
+    return (lengths - mean).square().mean(), float(mean.detach())

@@ -93,12 +93,14 @@ def _process_dir() -> Path:
 
 
 def cached_export(model: str | os.PathLike[str] | nn.Module,
-                  load: Callable[[Any], nn.Module], **settings: Any) -> Path:
+                  load: Callable[[Any], nn.Module], variant: str = "",
+                  **settings: Any) -> Path:
     """The ONNX export of ``model`` with ``export_onnx(**settings)``, made on first use.
 
     ``load`` turns ``model`` (or its resolved folder) into the family's network and refuses
     anything else; it runs before every fresh export so a wrong model fails with the family's
-    message, not the exporter's.
+    message, not the exporter's. ``variant`` names a different module ``load`` makes of the
+    same folder (e.g. Pix2Pix's test-time network); it is part of the cache key.
     """
     from gankit.core.checkpoint import CONFIG_NAME, WEIGHTS_NAME, cache_dir, inspect_folder
     from gankit.serve.export import export_onnx
@@ -109,7 +111,7 @@ def cached_export(model: str | os.PathLike[str] | nn.Module,
     else:
         folder = model_files(model)
         inspect_folder(folder)  # a FIFO or /dev/zero link must not reach the hashing below
-        key = export_key(folder, settings)
+        key = export_key(folder, {**settings, "variant": variant} if variant else settings)
         if key is None:
             load(folder)  # says which file is missing
             raise CheckpointError(f"{folder}: cannot read its {CONFIG_NAME} / {WEIGHTS_NAME}")
@@ -122,10 +124,10 @@ def cached_export(model: str | os.PathLike[str] | nn.Module,
 
 
 def cached_model(model: str | os.PathLike[str] | nn.Module, load: Callable[[Any], nn.Module],
-                 device: str, **settings: Any) -> Any:
+                 device: str, variant: str = "", **settings: Any) -> Any:
     """:func:`cached_export` opened in onnxruntime on ``device`` (an ``OnnxModel``); the device
     is checked first, so a bad ``--device`` fails before any export."""
     from gankit.serve.onnx_runtime import OnnxModel
 
     ort_device = onnx_device(device)
-    return OnnxModel(cached_export(model, load, **settings), ort_device)
+    return OnnxModel(cached_export(model, load, variant, **settings), ort_device)

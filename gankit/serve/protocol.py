@@ -7,7 +7,10 @@ Every registered network is classified into one *kind*:
     [-1, 1] (AnimeGAN, Pix2Pix). This is the default for a registry role ``"generator"`` that
     has no ``z_dim``. ``in_channels`` (int attribute, default 3) and ``size_multiple`` (int
     attribute, default 1: the sides the network needs, e.g. 4 for AnimeGAN, 256 for a U-Net 256)
-    refine it.
+    refine it. ``test_forward(x, generator: torch.Generator)``, when present, is how the
+    network runs at test time instead of its eval-mode ``forward`` (Pix2Pix: the paper's
+    dropout and batch statistics, sec. 3.3), all randomness from ``generator``; the app
+    seeds it with 0.
 ``latent``
     ``forward(z)`` maps latents ``[N, z_dim]`` drawn from N(0, I) to images in [-1, 1]
     (DCGAN, StyleGAN). A network is latent when it has an integer attribute ``z_dim``. If its

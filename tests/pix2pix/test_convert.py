@@ -108,3 +108,30 @@ def test_wrong_files_say_what_was_found(tmp_path):
     with pytest.raises(CheckpointError, match="net.2.weight"):
         convert_state_dict(truncated)
     assert not (tmp_path / "o").exists()
+
+
+def test_convert_records_the_direction_and_old_folders_still_load(tmp_path, capsys):
+    import json
+
+    from gankit.cli import main
+    from gankit.core.errors import UsageError
+
+    torch.save(randomise(RefUnet(3, 3, 7, 4, "batch")).state_dict(), tmp_path / "g.pth")
+    assert main(["pix2pix", "convert", str(tmp_path / "g.pth"), "-o", str(tmp_path / "m"),
+                 "--direction", "BtoA"]) == 0
+    g = from_pretrained(tmp_path / "m")
+    assert (g.config.direction, g.config.image_size) == ("BtoA", (128, 128))
+    assert convert_state_dict(torch.load(tmp_path / "g.pth")).config.direction == "AtoB"
+    torch.save(randomise(RefPixel(6, 4, "batch")).state_dict(), tmp_path / "d.pth")
+    with pytest.raises(UsageError, match="discriminator"):
+        convert(tmp_path / "d.pth", tmp_path / "d", direction="BtoA")
+    # A folder written before direction/image_size existed: AtoB at 256 x 256 as before.
+    cfg_path = tmp_path / "m" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["architecture"] = "pix2pix_unet_256"
+    for key in ("direction", "image_size"):
+        del cfg["config"][key]
+    cfg["config"]["num_downs"] = 7
+    cfg_path.write_text(json.dumps(cfg))
+    old = from_pretrained(tmp_path / "m")
+    assert (old.config.direction, old.config.image_size) == ("AtoB", (256, 256))

@@ -44,6 +44,7 @@ def test_download_converts_and_caches_a_published_model(server, tmp_path):
     torch.save(ref.state_dict(), root / "models-pytorch" / "facades_label2photo.pth")
     folder = download("facades_label2photo", base_url=url)
     g = from_pretrained(folder)
+    assert g.config.direction == "BtoA"  # labels -> photo, as the authors trained it
     x = torch.randn(1, 3, 256, 256)
     with torch.no_grad():
         assert (g(x) - ref(x)).abs().max() < 1e-5
@@ -51,6 +52,17 @@ def test_download_converts_and_caches_a_published_model(server, tmp_path):
         download("facades_label2photo", tmp_path / "pinned", base_url=url, sha256="0" * 64)
     (root / "models-pytorch" / "facades_label2photo.pth").unlink()
     assert download("facades_label2photo", base_url=url) == folder  # from the cache
+
+
+def test_offers_exactly_the_references_models_and_datasets():
+    """junyanz scripts/download_pix2pix_model.sh and datasets/download_pix2pix_dataset.sh."""
+    from gankit.families.pix2pix.downloads import DATASETS, DIRECTIONS, MODELS
+
+    assert set(MODELS) == set(DIRECTIONS) == {"edges2shoes", "sat2map", "map2sat",
+                                              "facades_label2photo", "day2night"}
+    assert set(DATASETS) == {"cityscapes", "night2day", "edges2handbags", "edges2shoes",
+                             "facades", "maps"}
+    assert main(["pix2pix", "download", "edges2handbags"]) == 2
 
 
 def test_download_dataset_extracts_the_archive(server, tmp_path):

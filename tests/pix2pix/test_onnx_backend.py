@@ -1,4 +1,5 @@
-"""translate --backend onnx: the cached eval-mode export gives the torch backend's outputs."""
+"""translate --backend onnx: the cached exports (the paper's test protocol with its dropout masks
+as inputs, and eval mode) give the torch backend's outputs for the same seed."""
 
 from __future__ import annotations
 
@@ -34,19 +35,23 @@ def _images(folder, n, size, mode="RGB"):
     return folder
 
 
-def test_onnx_translation_matches_torch_within_1e4(tmp_path):
+@pytest.mark.parametrize("eval_mode", [False, True])
+def test_onnx_translation_matches_torch_within_1e4(tmp_path, eval_mode):
     model = _folder(tmp_path, "pix2pix_unet_256", ngf=4, num_downs=6)
     net = apps.load_generator(model, torch.device("cpu"))
-    runner = apps._onnx_runner(model, net, "cpu")
+    runner = apps._onnx_runner(model, net, "cpu", eval_mode, torch.Generator().manual_seed(5))
     x = torch.rand(3, 3, 40, 70, generator=torch.Generator().manual_seed(2)) * 2 - 1
-    ref = apps._run(net, x, False)
-    got = apps._run(net, x, False, runner)
+    ref = apps._run(net, x, eval_mode, torch.Generator().manual_seed(5))
+    got = apps._run(net, x, eval_mode, torch.Generator(), runner)
     assert got.shape == ref.shape == (3, 3, 40, 70)
     assert (got - ref).abs().max() < 1e-4
+    other = apps._run(net, x, eval_mode, torch.Generator().manual_seed(6))
+    assert ((other - ref).abs().max() > 1e-2) != eval_mode  # the seed matters without --eval
 
 
 def test_translate_backends_write_the_same_images_and_export_once(tmp_path):
-    model = _folder(tmp_path, "pix2pix_resnet_9blocks", ngf=8, n_blocks=2, input_nc=1)
+    model = _folder(tmp_path, "pix2pix_resnet_9blocks", ngf=8, n_blocks=2, input_nc=1,
+                    norm="batch", use_dropout=True)
     src = _images(tmp_path / "in", 3, (30, 22), mode="L")
     ref = apps.translate(model, [src], tmp_path / "torch", batch_size=2, device="cpu")
     got = apps.translate(model, [src], tmp_path / "onnx", batch_size=2, device="cpu",
@@ -67,9 +72,11 @@ def test_cli_backend_onnx_and_its_refusals(tmp_path, capsys):
     assert main(["pix2pix", "translate", str(src), "--model", str(model), "-o", str(out),
                  "--backend", "onnx"]) == 0
     assert Image.open(out).size == (16, 16)
+    assert main(["pix2pix", "translate", str(src), "--model", str(model), "-o", str(out),
+                 "--backend", "onnx", "--eval", "--seed", "3"]) == 0
     capsys.readouterr()
     assert main(["pix2pix", "translate", str(src), "--model", str(model), "-o", str(out),
-                 "--backend", "onnx", "--dropout-at-test"]) == 2
+                 "--dropout-at-test"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--dropout-at-test" in err and len(err.splitlines()) == 1
     with pytest.raises(UsageError, match="backend must be one of"):

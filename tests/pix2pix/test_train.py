@@ -49,6 +49,17 @@ def test_presets_hold_the_papers_choices():
     assert PRESETS["edges2shoes"].batch_size == 4 and PRESETS["edges2shoes"].total_epochs == 15
     assert set(PRESETS) == {"facades", "maps", "cityscapes", "edges2shoes", "edges2handbags",
                             "night2day"}
+    # the paper's day -> night; the junyanz night2day folder stores night|day
+    assert PRESETS["night2day"].direction == "BtoA"
+
+
+def test_trained_generator_records_direction_and_training_size():
+    from gankit.families.pix2pix.recipe import build_generator
+
+    g = build_generator(TrainConfig(direction="BtoA", crop_size=(128, 192), load_size=(140, 200)))
+    assert (g.config.direction, g.config.image_size) == ("BtoA", (128, 192))
+    g = build_generator(TrainConfig(preprocess="none"))
+    assert (g.config.direction, g.config.image_size) == ("AtoB", None)
 
 
 def _config(data, **kw):

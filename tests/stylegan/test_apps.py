@@ -121,6 +121,7 @@ def test_cli_verbs(model_dir, tmp_path, capsys):
     (["interpolate", "--model", "MODEL", "--seeds", "1", "-o", "x.gif"], "at least two"),
     (["interpolate", "--model", "MODEL", "--seeds", "1,2", "-o", "x.avi"], ".gif or .mp4"),
     (["convert", "nothing.pt", "-o", "x"], "no such file"),
+    (["generate", "--model", "MODEL", "--truncation-cutoff", "99"], "style layers"),
 ])
 def test_cli_mistakes_are_one_line_errors(model_dir, tmp_path, capsys, monkeypatch, argv,
                                           message):
@@ -155,3 +156,28 @@ def test_generator_exports_to_onnx_with_truncation_baked_in(model_dir, tmp_path)
     path = export_onnx(model_dir, tmp_path / "g.onnx", truncation=0.7)
     g = apps.load_generator(model_dir, "cpu")
     assert verify_export(g, path, truncation=0.7) < 1e-4
+
+
+def test_stylegan1_models_default_to_nvlabs_truncation(tmp_path, make_tiny, capsys):
+    """NVlabs stylegan networks_stylegan.py G_style: psi 0.7 on the first 8 style layers."""
+    g = make_tiny("stylegan1_1024", size=64).eval()
+    with torch.no_grad():
+        g.latent_avg.normal_()
+    folder = save_pretrained(g, tmp_path / "sg1")
+    assert g.n_latent > 8
+    z = torch.from_numpy(np.random.RandomState(5).randn(1, 32)).float()
+    with torch.no_grad():
+        w = g.mapping(z).unsqueeze(1).repeat(1, g.n_latent, 1)
+        ws = w.clone()
+        ws[:, :8] = torch.lerp(g.latent_avg.expand_as(w[:, :8]), w[:, :8], 0.7)
+        want = apps.quantize(g.synthesis(ws, g.noise_inputs(1, "const")))[0]
+    np.testing.assert_array_equal(apps.generate(folder, [5])[0], want)
+    with torch.no_grad():
+        all_layers = apps.quantize(g(z, truncation=0.5, noise_mode="const"))[0]
+    np.testing.assert_array_equal(
+        apps.generate(folder, [5], truncation=0.5, truncation_cutoff=g.n_latent)[0], all_layers)
+    assert main(["stylegan", "generate", "--model", str(folder), "--seeds", "5",
+                 "--truncation", "1", "-o", str(tmp_path / "o")]) == 0
+    with torch.no_grad():
+        plain = apps.quantize(g.synthesis(w, g.noise_inputs(1, "const")))[0]
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "o" / "seed0005.png")), plain)

@@ -27,7 +27,7 @@ def test_onnx_synthesis_matches_torch_within_1e4(model_dir):
     onnx = apps._synthesis(model_dir, g, "const", "onnx", "cpu")
     torch_synth = apps._synthesis(model_dir, g, "const", "torch", "cpu")
     with torch.no_grad():
-        ws = apps._ws(g, [0, 1, 2], 0.7, None)
+        ws = apps._ws(g, [0, 1, 2], (0.7, None), None)
         ref = torch_synth(ws)
     got = onnx(ws)
     assert got.shape == ref.shape == (3, 3, 16, 16)

@@ -139,3 +139,53 @@ def test_gradient_accumulation_splits_every_step(tmp_path, monkeypatch):
     losses = recipe.train_step(batch, 0)
     assert {"loss_d", "r1", "loss_g", "pl"} <= set(losses)
     assert all(np.isfinite(v) for v in losses.values())
+
+
+def test_r1_gamma_zero_skips_the_r1_step_as_nvlabs(tmp_path, monkeypatch):
+    """NVlabs training/loss.py@d72cc7d: ``do_Dr1`` is off when ``r1_gamma == 0``."""
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    recipe = StyleGANRecipe(_config(_images(tmp_path / "d"), r1_gamma=0.0))
+    recipe.setup(TrainContext(torch.device("cpu")))
+    data = recipe.dataset()
+    batch = torch.stack([data[i] for i in range(4)])
+    seen = [set(recipe.train_step(batch, step)) for step in range(3)]
+    assert all("r1" not in keys and "loss_d" in keys for keys in seen)
+    with pytest.raises(ValueError, match="r1_gamma"):
+        _config(tmp_path, r1_gamma=-1.0)
+
+
+# NVlabs/stylegan2-ada-pytorch train.py@d72cc7d cfg_specs, resolved for one GPU ('auto' rows
+# by its lines 165-174): batch, mbstd group, channel base, lr, gamma, EMA kimg, ramp-up, map.
+NVLABS_CFGS = {
+    "64": (32, 4, 16384, 0.0025, 0.0256, 10.0, 0.05, 2),      # auto
+    "128": (32, 4, 16384, 0.0025, 0.1024, 10.0, 0.05, 2),     # auto
+    "256": (64, 8, 16384, 0.0025, 1.0, 20.0, None, 8),        # paper256
+    "512": (8, 4, 32768, 0.0025, 6.5536, 2.5, 0.05, 2),       # auto
+    "1024": (32, 4, 32768, 0.002, 10.0, 10.0, None, 8),       # stylegan2 (config-f)
+}
+
+
+@pytest.mark.parametrize("name", sorted(NVLABS_CFGS))
+def test_presets_are_nvlabs_configurations(name):
+    from gankit.families.stylegan.config import PRESETS
+
+    p = PRESETS[name]
+    got = (p.batch_size, p.generator.mbstd_group, p.generator.channel_base, p.lr, p.r1_gamma,
+           p.ema_kimg, p.ema_rampup, p.generator.n_mlp)
+    assert got == pytest.approx(NVLABS_CFGS[name])
+    assert p.generator.size == int(name) and p.trainer.max_steps * p.batch_size >= 25_000_000
+
+
+def test_ema_ramps_up_as_nvlabs_and_discriminator_uses_the_mbstd_group(tmp_path, monkeypatch):
+    """training_loop.py: ema_nimg = min(ema_kimg * 1000, cur_nimg * ema_rampup)."""
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    cfg = _config(_images(tmp_path / "d"), ema_rampup=0.05)
+    cfg.generator.mbstd_group = 2
+    recipe = StyleGANRecipe(cfg)
+    recipe.setup(TrainContext(torch.device("cpu")))
+    assert recipe._ema_decay(0) == 0.0  # the EMA starts as a copy of G
+    assert recipe._ema_decay(10) == pytest.approx(0.5 ** (4 / (10 * 4 * 0.05)))
+    assert recipe._ema_decay(10**6) == pytest.approx(0.5 ** (4 / 10_000))
+    recipe.cfg.ema_rampup = None
+    assert recipe._ema_decay(0) == pytest.approx(0.5 ** (4 / 10_000))
+    assert recipe.d.stddev_group == 2

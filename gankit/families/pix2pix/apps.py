@@ -1,13 +1,19 @@
 """What users do with a Pix2Pix generator: translate images, evaluate against targets (PSNR,
-SSIM, LPIPS, FID/KID and the paper's FCN-score), fetch the published models and datasets."""
+SSIM, LPIPS, FID/KID and the paper's FCN-score), fetch the published models and datasets.
+
+Both run the generator as the paper tests it (sec. 3.3) and as junyanz/pytorch-CycleGAN-and-
+pix2pix test.py does without ``--eval`` (options/test_options.py@b0e64d4: "use eval mode during
+test time" is opt-in): dropout on, BatchNorm with the test batch's statistics, at the training
+size (``load_size = crop_size``); users of the reference report eval mode as much worse for
+generators trained at batch size 1 (its issues #555, #1329).
+"""
 
 from __future__ import annotations
 
-import contextlib
 import html
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,25 +45,6 @@ def load_generator(model: ModelLike, device: torch.device) -> nn.Module:
                         "by `gankit pix2pix train`, `convert` or `download`")
 
 
-@contextlib.contextmanager
-def paper_test_mode(model: nn.Module) -> Iterator[None]:
-    """The paper's inference (sec. 3.3): dropout stays on and BatchNorm uses the statistics of
-    the test batch (the reference's default without ``--eval``). Running statistics are not
-    touched, so the model is unchanged afterwards."""
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    tracked = [m.track_running_stats for m in bns]
-    was_training = model.training
-    model.train()
-    for m in bns:
-        m.track_running_stats = False
-    try:
-        yield
-    finally:
-        for m, t in zip(bns, tracked, strict=True):
-            m.track_running_stats = t
-        model.train(was_training)
-
-
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """Pad the bottom/right of NCHW ``x`` to multiples of ``multiple`` (reflect where it can,
     else replicate); returns the padded tensor and the original (height, width)."""
@@ -69,23 +56,20 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     return x, (h, w)
 
 
-@contextlib.contextmanager
-def _seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed test-time dropout without disturbing the caller's random state."""
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
-def _run(model: nn.Module, batch: torch.Tensor, dropout_at_test: bool,
+def _run(model: nn.Module, batch: torch.Tensor, eval_mode: bool, generator: torch.Generator,
          runner: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
-    """Pad, translate (with ``runner`` when given: the onnxruntime export), crop, check."""
+    """Pad, translate, crop, check. The paper's protocol (sec. 3.3) unless ``eval_mode``:
+    dropout drawn from ``generator`` and BatchNorm with the batch's statistics. ``runner``
+    (the onnxruntime export of the same protocol) replaces the module when given."""
     padded, (h, w) = pad_to_multiple(batch, size_multiple(model))
-    mode = paper_test_mode(model) if dropout_at_test else contextlib.nullcontext()
-    with torch.no_grad(), mode:
-        out = (runner or model)(padded)[..., :h, :w].float()
-        return check_generated(out, "the Pix2Pix generator", batch).cpu()
+    with torch.no_grad():
+        if runner is not None:
+            out = runner(padded)
+        elif eval_mode:
+            out = model(padded)
+        else:
+            out = model.test_forward(padded, generator)
+        return check_generated(out[..., :h, :w].float(), "the Pix2Pix generator", batch).cpu()
 
 
 ONNX_TRACE_SIDE = 64
@@ -93,27 +77,60 @@ ONNX_TRACE_SIDE = 64
 height, width and batch are dynamic, so any size runs."""
 
 
-def _onnx_runner(model: ModelLike, net: nn.Module,
-                 device: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The generator's export (eval mode, dynamic batch and size), made once per model folder by
-    :mod:`gankit.serve.onnx_cache` and run by onnxruntime on ``device``."""
+def _onnx_runner(model: ModelLike, net: nn.Module, device: str, eval_mode: bool,
+                 generator: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The generator exported once per model folder by :mod:`gankit.serve.onnx_cache` and run
+    by onnxruntime on ``device``: with ``eval_mode`` the eval-mode network, else its
+    :class:`~gankit.families.pix2pix.networks.PaperTestMode`, whose dropout masks are graph
+    inputs drawn here from ``generator`` as the PyTorch path draws them (same seed, same
+    output)."""
     from gankit.serve.onnx_cache import cached_model
 
     m = size_multiple(net)
     side = m * -(-ONNX_TRACE_SIDE // m)
     source = net if isinstance(model, nn.Module) else model
-    return cached_model(source, lambda src: load_generator(src, torch.device("cpu")), device,
-                        dynamic=True, height=side, width=side)
+    if eval_mode:
+        return cached_model(source, lambda src: load_generator(src, torch.device("cpu")), device,
+                            dynamic=True, height=side, width=side)
+    session = cached_model(
+        source, lambda src: load_generator(src, torch.device("cpu")).paper_test_mode(), device,
+        variant="paper-test-mode", dynamic=True, height=side, width=side)
+    paper = net.paper_test_mode()
+    return lambda x: session(x, *paper.draw_masks(x.shape, generator))
 
 
-def _input_tensor(path: Path, channels: int, side: str | None) -> torch.Tensor:
+def test_size(net: nn.Module, native_size: bool) -> tuple[int, int] | None:
+    """(height, width) test images are resized to: the training size the model records
+    (the reference tests at ``load_size = crop_size``), or None for ``native_size`` or a model
+    trained at its images' own scale."""
+    return None if native_size else net.config.image_size
+
+
+def _resized(img: Image.Image, size: tuple[int, int] | None) -> Image.Image:
+    """Bicubic resize to (height, width), the reference's test transform (``get_transform``)."""
+    if size is None or img.size == (size[1], size[0]):
+        return img
+    return img.resize((size[1], size[0]), Image.Resampling.BICUBIC)
+
+
+def _restored(out: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A CHW output brought back to the input's (height, width)."""
+    if tuple(out.shape[-2:]) == size:
+        return out
+    return F.interpolate(out[None], size=size, mode="bicubic", align_corners=False,
+                         antialias=True)[0].clamp(-1, 1)
+
+
+def _input_tensor(path: Path, channels: int, side: str | None,
+                  size: tuple[int, int] | None) -> tuple[torch.Tensor, tuple[int, int]]:
+    """The input image (or half of an aligned pair) resized to ``size``, and its own size."""
     if side is None:
         img = read_image(path)
     else:
         check_pair(Pair(path))
         a, b = load_pair(Pair(path))
         img = a if side == "A" else b
-    return to_tensor(img, channels)
+    return to_tensor(_resized(img, size), channels), (img.size[1], img.size[0])
 
 
 def _output_paths(files: Sequence[Path], output: Path) -> list[Path]:
@@ -131,16 +148,23 @@ def _output_paths(files: Sequence[Path], output: Path) -> list[Path]:
 
 
 def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
-              output: str | os.PathLike[str], batch_size: int = 1,
-              dropout_at_test: bool = False, seed: int = 0, device: str = "auto",
-              side: str | None = None, backend: str = "torch") -> list[Path]:
+              output: str | os.PathLike[str], batch_size: int = 1, eval_mode: bool = False,
+              seed: int = 0, device: str = "auto", side: str | None = None,
+              backend: str = "torch", native_size: bool = False,
+              aligned: bool = False) -> list[Path]:
     """Translate every input image (files, folders, globs; no limit on their number).
 
-    Any size works: inputs are padded to the generator's multiple (256 for unet_256) and the
-    output cropped back. Consecutive images of one size are batched ``batch_size`` at a time.
-    ``side='A'|'B'`` reads aligned A|B files and translates that half. ``dropout_at_test`` runs
-    the paper's stochastic test mode, reproducible through ``seed``. ``backend="onnx"`` runs
-    the eval-mode generator in onnxruntime (exported once per model folder), same outputs.
+    As the paper and the reference's test.py run the generator (sec. 3.3): dropout on and
+    BatchNorm with the statistics of the batch, dropout drawn from a generator seeded with
+    ``seed`` (the same masks on every device and backend); ``eval_mode`` uses the running
+    statistics without dropout instead (the reference's ``--eval``). Images are resized to the
+    training size the model records (the reference tests at ``load_size = crop_size``) and the
+    output back to the input's size; ``native_size`` runs them at their own size, padded to the
+    generator's multiple (256 for unet_256) and cropped back. Consecutive images of one size
+    are batched ``batch_size`` at a time (batch statistics then span the batch; the reference
+    tests one image at a time). ``side='A'|'B'`` reads aligned A|B files and translates that
+    half; ``aligned`` picks the model's input half from its recorded direction.
+    ``backend="onnx"`` runs the same protocol in onnxruntime (exported once per model folder).
     """
     from gankit.serve.onnx_cache import check_backend
 
@@ -148,34 +172,37 @@ def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
         raise UsageError(f"batch size must be >= 1, got {batch_size}")
     if side not in (None, "A", "B"):
         raise UsageError(f"side must be A or B, got {side!r}")
+    if aligned and side is not None:
+        raise UsageError("give --aligned (the model's input half) or --side, not both")
     check_backend(backend)
-    if backend == "onnx" and dropout_at_test:
-        raise UsageError("--dropout-at-test needs --backend torch: the ONNX export is the "
-                         "eval-mode generator (no dropout, running batch-norm statistics)")
     dev = resolve_device(device) if backend == "torch" else torch.device("cpu")
     net = load_generator(model, dev)
-    runner = _onnx_runner(model, net, device) if backend == "onnx" else None
+    if aligned:
+        side = "A" if net.config.direction == "AtoB" else "B"
+    generator = torch.Generator().manual_seed(seed)
+    runner = _onnx_runner(model, net, device, eval_mode, generator) if backend == "onnx" \
+        else None
+    size = test_size(net, native_size)
     files = expand_inputs(inputs)
     dests = _output_paths(files, Path(output))
     written: list[Path] = []
-    pending: list[tuple[torch.Tensor, Path]] = []
+    pending: list[tuple[torch.Tensor, tuple[int, int], Path]] = []
 
     def flush() -> None:
         if not pending:
             return
-        batch = torch.stack([t for t, _ in pending]).to(dev)
-        for out, (_, dest) in zip(_run(net, batch, dropout_at_test, runner), pending,
-                                  strict=True):
-            written.append(save_image(out, dest))
+        batch = torch.stack([t for t, _, _ in pending]).to(dev)
+        outs = _run(net, batch, eval_mode, generator, runner)
+        for out, (_, own, dest) in zip(outs, pending, strict=True):
+            written.append(save_image(_restored(out, own), dest))
         pending.clear()
 
-    with _seeded(seed, dev):
-        for f, dest in zip(files, dests, strict=True):
-            x = _input_tensor(f, net.config.input_nc, side)
-            if pending and (len(pending) == batch_size or pending[0][0].shape != x.shape):
-                flush()
-            pending.append((x, dest))
-        flush()
+    for f, dest in zip(files, dests, strict=True):
+        x, own = _input_tensor(f, net.config.input_nc, side, size)
+        if pending and (len(pending) == batch_size or pending[0][0].shape != x.shape):
+            flush()
+        pending.append((x, own, dest))
+    flush()
     return written
 
 
@@ -231,14 +258,19 @@ def _html_page(rows: list[dict[str, Any]], metrics: dict[str, Any]) -> str:
 
 
 def evaluate(model: ModelLike, data: str | os.PathLike[str], out_dir: str | os.PathLike[str],
-             phase: str = "test", direction: str = "AtoB", dropout_at_test: bool = False,
-             seed: int = 0, device: str = "auto", fid: bool = False,
+             phase: str = "test", direction: str | None = None, eval_mode: bool = False,
+             seed: int = 0, device: str = "auto", native_size: bool = False, fid: bool = False,
              lpips: bool = False, feature_extractor: nn.Module | None = None,
              lpips_network: nn.Module | None = None, inception: str | None = None,
              lpips_weights: str | None = None, segmenter: Segmenter | None = None,
              labels_dir: str | os.PathLike[str] | None = None, num_classes: int = 0,
              ignore_index: int = 255) -> dict[str, Any]:
     """Translate every pair of ``data`` and score outputs against their targets.
+
+    The test protocol is :func:`translate`'s: the paper's (dropout, batch statistics; image
+    ``i`` seeded ``seed + i``) unless ``eval_mode``, inputs and targets resized to the model's
+    training size unless ``native_size`` (the reference scores its 256 x 256 outputs), and
+    ``direction`` by default the one the model records.
 
     Always: mean PSNR and SSIM (``gankit.metrics.image_quality``), ``report.json`` and
     ``index.html`` (input | output | target) in ``out_dir``. ``lpips``: mean LPIPS (AlexNet
@@ -256,7 +288,9 @@ def evaluate(model: ModelLike, data: str | os.PathLike[str], out_dir: str | os.P
     dev = resolve_device(device)
     net = load_generator(model, dev)
     cfg = net.config
-    dataset = PairedDataset(data, phase, direction, cfg.input_nc, cfg.output_nc)
+    direction = direction or cfg.direction
+    size = test_size(net, native_size)
+    dataset = PairedDataset(data, phase, direction, cfg.input_nc, cfg.output_nc, size)
     out_dir = Path(out_dir)
     folders = {k: out_dir / "images" / k for k in ("input", "output", "target")}
     if lpips and lpips_network is None:
@@ -267,8 +301,8 @@ def evaluate(model: ModelLike, data: str | os.PathLike[str], out_dir: str | os.P
     confusion = np.zeros((max(num_classes, 1),) * 2, dtype=np.int64)
     for i, pair in enumerate(dataset.pairs):
         a, b = dataset[i]
-        with _seeded(seed + i, dev):
-            out = _run(net, a.unsqueeze(0).to(dev), dropout_at_test)[0]
+        generator = torch.Generator().manual_seed(seed + i)
+        out = _run(net, a.unsqueeze(0).to(dev), eval_mode, generator)[0]
         row: dict[str, Any] = {"name": pair.name, "file": f"{pair.name}.png",
                                "psnr": psnr(out, b), "ssim": ssim(out, b)}
         if lpips_network is not None:
@@ -305,7 +339,8 @@ def evaluate(model: ModelLike, data: str | os.PathLike[str], out_dir: str | os.P
         metrics.update({f"fcn_{k}": v for k, v in fcn_scores(confusion).items()})
     report = {"model": str(model) if not isinstance(model, nn.Module) else model.arch_name,
               "data": str(data), "phase": phase, "direction": direction,
-              "dropout_at_test": dropout_at_test, "metrics": metrics, "per_image": rows}
+              "test_mode": "eval" if eval_mode else "paper", "seed": seed,
+              "size": list(size) if size else "native", "metrics": metrics, "per_image": rows}
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2) + "\n")
     atomic_write_text(out_dir / "index.html", _html_page(rows, metrics))
     return report

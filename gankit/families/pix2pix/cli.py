@@ -63,6 +63,16 @@ def train(prog: str, argv: list[str]) -> int:
     return 0
 
 
+def _add_test_protocol_arguments(p: Any) -> None:
+    """How the generator runs at test time: the paper's protocol unless told otherwise."""
+    p.add_argument("--eval", action="store_true",
+                   help="eval mode: running batch-norm statistics, no dropout (the reference's "
+                   "--eval); default: the paper's test mode, dropout on and batch statistics")
+    p.add_argument("--seed", type=int, default=0, help="seed of the test-time dropout")
+    p.add_argument("--native-size", action="store_true",
+                   help="run images at their own size instead of the model's training size")
+
+
 def translate(prog: str, argv: list[str]) -> int:
     from gankit.families.pix2pix.apps import translate as run
     from gankit.serve.onnx_cache import add_backend_argument
@@ -71,17 +81,20 @@ def translate(prog: str, argv: list[str]) -> int:
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("--model", required=True, help="model folder, URL or Hugging Face repo id")
     p.add_argument("-o", "--output", required=True, help="output image (one input) or folder")
-    p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--dropout-at-test", action="store_true",
-                   help="the paper's test mode: dropout on, batch statistics (seeded)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=1,
+                   help="images per forward (batch statistics span the batch; default 1, as "
+                   "the reference tests)")
+    _add_test_protocol_arguments(p)
     p.add_argument("--side", choices=("A", "B"), default=None,
                    help="inputs are aligned A|B files: translate this half")
+    p.add_argument("--aligned", action="store_true",
+                   help="inputs are aligned A|B files: translate the model's input half "
+                   "(its recorded direction)")
     add_device_argument(p)
     add_backend_argument(p)
     a = p.parse_args(argv)
-    written = run(a.model, a.inputs, a.output, a.batch_size, a.dropout_at_test, a.seed,
-                  a.device, a.side, a.backend)
+    written = run(a.model, a.inputs, a.output, a.batch_size, a.eval, a.seed, a.device, a.side,
+                  a.backend, a.native_size, a.aligned)
     print(f"wrote {len(written)} image(s) to {a.output}")
     return 0
 
@@ -93,8 +106,11 @@ def convert(prog: str, argv: list[str]) -> int:
                        "(architecture and norm are detected).")
     p.add_argument("file")
     p.add_argument("-o", "--output", required=True, help="model folder to write")
+    p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
+                   help="the direction the generator was trained in (recorded in the model; "
+                   "default AtoB)")
     a = p.parse_args(argv)
-    out = run(a.file, a.output)
+    out = run(a.file, a.output, a.direction)
     print(out)
     return 0
 
@@ -126,10 +142,10 @@ def evaluate(prog: str, argv: list[str]) -> int:
     p.add_argument("--model", required=True)
     p.add_argument("--data", required=True, help="paired data folder (aligned or A/ + B/)")
     p.add_argument("--phase", default="test")
-    p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB")
+    p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
+                   help="which half is the input (default: the one the model records)")
     p.add_argument("-o", "--output", default="pix2pix-eval", help="report folder")
-    p.add_argument("--dropout-at-test", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
+    _add_test_protocol_arguments(p)
     p.add_argument("--lpips", action="store_true", help="LPIPS (needs AlexNet weights)")
     p.add_argument("--weights", default=None, help="local torchvision AlexNet weights for LPIPS")
     p.add_argument("--fid", action="store_true", help="FID and KID (needs Inception weights)")
@@ -142,8 +158,8 @@ def evaluate(prog: str, argv: list[str]) -> int:
     add_device_argument(p)
     a = p.parse_args(argv)
     seg = _segmenter(a.segmenter) if a.segmenter else None
-    report = run(a.model, a.data, a.output, a.phase, a.direction, a.dropout_at_test, a.seed,
-                 a.device, fid=a.fid, lpips=a.lpips, inception=a.inception,
+    report = run(a.model, a.data, a.output, a.phase, a.direction, a.eval, a.seed, a.device,
+                 a.native_size, fid=a.fid, lpips=a.lpips, inception=a.inception,
                  lpips_weights=a.weights, segmenter=seg, labels_dir=a.labels,
                  num_classes=a.num_classes, ignore_index=a.ignore_index)
     print(json.dumps(report["metrics"], indent=2))

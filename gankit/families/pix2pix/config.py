@@ -43,7 +43,30 @@ class NetworkConfig:
 
 
 @dataclass
-class UnetConfig(NetworkConfig):
+class GeneratorConfig(NetworkConfig):
+    """What a trained generator must carry to be tested as it was trained.
+
+    ``direction``: which half of an aligned A|B pair is the input (``AtoB``: A). ``image_size``:
+    the (height, width) it was trained at, the reference's ``crop_size``; test images are
+    resized to it, as the reference tests at ``load_size = crop_size``
+    (junyanz/pytorch-CycleGAN-and-pix2pix options/test_options.py@b0e64d4); None means it was
+    trained at the images' own scale (preprocess ``crop``/``none``), so images run at their
+    native size. A model folder written before these fields existed reads as AtoB (what gankit
+    assumed then) at the reference's default crop size, 256 (128 for ``unet_128``).
+    """
+
+    direction: str = "AtoB"
+    image_size: tuple[int, int] | None = (256, 256)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_choice("direction", self.direction, DIRECTIONS)
+        if self.image_size is not None:
+            self.image_size = _pair("image_size", self.image_size)
+
+
+@dataclass
+class UnetConfig(GeneratorConfig):
     """U-Net generator (paper sec. 3.2.1 and fig. 3); ``num_downs`` 8 maps 256 px to 1x1."""
 
     input_nc: int = 3
@@ -63,10 +86,11 @@ class Unet128Config(UnetConfig):
     """U-Net with 7 downsamplings, for 128 px crops."""
 
     num_downs: int = 7
+    image_size: tuple[int, int] | None = (128, 128)
 
 
 @dataclass
-class ResnetConfig(NetworkConfig):
+class ResnetConfig(GeneratorConfig):
     """ResNet generator of Johnson et al. 2016 as used by the reference (``ResnetGenerator``).
 
     Its defaults are the reference's CycleGAN setting (instance norm, no dropout), the one its
@@ -217,6 +241,7 @@ PRESETS: dict[str, TrainConfig] = {
     # Appendix 6.3: edges -> handbags, 137k images, 15 epochs, batch 4.
     "edges2handbags": replace(_BASE, batch_size=4, epochs=15, epochs_decay=0),
     # Appendix 6.3: day -> night, 17,823 images, 17 epochs, batch 4, jitter + mirroring. The
-    # junyanz night2day folder stores night|day; the published "day2night" model is BtoA.
-    "night2day": replace(_BASE, batch_size=4, epochs=17, epochs_decay=0),
+    # junyanz night2day folder stores night|day, so the paper's day -> night task (and the
+    # published "day2night" model) is BtoA.
+    "night2day": replace(_BASE, direction="BtoA", batch_size=4, epochs=17, epochs_decay=0),
 }

@@ -17,6 +17,7 @@ from the keys and shapes instead, so there are no flags to get wrong:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 from pathlib import Path
@@ -26,9 +27,11 @@ import torch
 
 from gankit.core import registry
 from gankit.core.checkpoint import save_pretrained
-from gankit.core.errors import CheckpointError
+from gankit.core.errors import CheckpointError, UsageError
 from gankit.core.foreign import load_torch_file, strip_prefix, tensor_dict
 from gankit.families.pix2pix.config import (
+    DIRECTIONS,
+    GeneratorConfig,
     PatchConfig,
     PixelConfig,
     Resnet6Config,
@@ -142,10 +145,17 @@ def detect(state: dict[str, torch.Tensor]) -> tuple[str, Any]:
         "model.N.* for a PatchGAN or net.N.* for a PixelGAN)")
 
 
-def convert_state_dict(state: dict[str, torch.Tensor]) -> torch.nn.Module:
+def convert_state_dict(state: dict[str, torch.Tensor],
+                       direction: str | None = None) -> torch.nn.Module:
     """Build the detected network and load ``state`` into it, strictly (after dropping the stray
-    InstanceNorm statistics that the reference also ignores)."""
+    InstanceNorm statistics that the reference also ignores). A generator records
+    ``direction`` (default AtoB, the reference's ``--direction`` default); the reference's
+    files do not say which way they were trained."""
     name, cfg = detect(state)
+    if isinstance(cfg, GeneratorConfig):
+        cfg = dataclasses.replace(cfg, direction=direction or "AtoB")
+    elif direction is not None:
+        raise UsageError(f"{name} is a discriminator: only a generator records a direction")
     model = registry.build(name, cfg)
     expected = model.state_dict()
     clean = {k: v for k, v in state.items()
@@ -167,7 +177,11 @@ def convert_state_dict(state: dict[str, torch.Tensor]) -> torch.nn.Module:
     return model.eval()
 
 
-def convert(path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
-    """``gankit pix2pix convert FILE -o DIR``: a reference ``.pth`` -> a gankit model folder."""
-    model = convert_state_dict(load_foreign(path))
+def convert(path: str | os.PathLike[str], out_dir: str | os.PathLike[str],
+            direction: str | None = None) -> Path:
+    """``gankit pix2pix convert FILE -o DIR [--direction BtoA]``: a reference ``.pth`` -> a
+    gankit model folder (a generator records ``direction``, default AtoB)."""
+    if direction not in (None, *DIRECTIONS):
+        raise UsageError(f"direction must be AtoB or BtoA, got {direction!r}")
+    model = convert_state_dict(load_foreign(path), direction)
     return save_pretrained(model, out_dir, extra={"converted_from": Path(path).name})

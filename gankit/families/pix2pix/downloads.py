@@ -18,14 +18,20 @@ from gankit.core.errors import BadInputError, UsageError
 
 BASE_URL = "https://efrosgans.eecs.berkeley.edu/pix2pix"
 MODELS = {
-    "facades_label2photo": "labels -> facade photos (facades, BtoA)",
+    "edges2shoes": "edges -> shoes (edges2shoes, AtoB)",
     "sat2map": "aerial photo -> map (maps, AtoB)",
     "map2sat": "map -> aerial photo (maps, BtoA)",
-    "edges2shoes": "edges -> shoes (edges2shoes, AtoB)",
-    "edges2handbags": "edges -> handbags (edges2handbags, AtoB)",
+    "facades_label2photo": "labels -> facade photos (facades, BtoA)",
     "day2night": "day -> night (night2day, BtoA)",
 }
-DATASETS = ("facades", "maps", "edges2shoes", "edges2handbags", "night2day", "cityscapes")
+"""Exactly the models of junyanz/pytorch-CycleGAN-and-pix2pix scripts/download_pix2pix_model.sh
+("available models are edges2shoes, sat2map, map2sat, facades_label2photo, and day2night",
+@487b2ef); each converted folder records the direction named here."""
+DIRECTIONS = {"edges2shoes": "AtoB", "sat2map": "AtoB", "map2sat": "BtoA",
+              "facades_label2photo": "BtoA", "day2night": "BtoA"}
+DATASETS = ("cityscapes", "night2day", "edges2handbags", "edges2shoes", "facades", "maps")
+"""Exactly the datasets of the reference's datasets/download_pix2pix_dataset.sh@27c4ec0
+(cityscapes is not redistributable: the reference and gankit explain how to make it)."""
 CITYSCAPES_HELP = (
     "cityscapes cannot be redistributed: register and download gtFine_trainvaltest.zip and "
     "leftImg8bit_trainvaltest.zip from the Cityscapes website (cityscapes-dataset.com), put each "
@@ -49,7 +55,7 @@ def download(name: str, out: str | os.PathLike[str] | None = None, base_url: str
     dest = Path(out) if out is not None else cache_root() / "models" / name
     if out is None and (dest / "model.safetensors").exists():
         return dest
-    return convert(pth, dest)
+    return convert(pth, dest, direction=DIRECTIONS[name])
 
 
 def download_dataset(name: str, out: str | os.PathLike[str] | None = None,

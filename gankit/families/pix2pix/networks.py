@@ -8,6 +8,10 @@ for the PatchGAN, ``net.N`` for the PixelGAN).
 
 from __future__ import annotations
 
+import copy
+import threading
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 from torch.nn import init
@@ -76,6 +80,140 @@ def _initialised(net: nn.Module, config: NetworkConfig) -> None:
     init_weights(net, config.init_type, config.init_gain)
 
 
+class _BatchStatistics(nn.Module):
+    """A BatchNorm run as in training: normalised by the statistics of the batch at hand
+    (biased variance), its running statistics neither read nor updated."""
+
+    def __init__(self, norm: nn.modules.batchnorm._BatchNorm) -> None:
+        super().__init__()
+        self.norm = norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dims = (0, *range(2, x.dim()))
+        mean = x.mean(dims, keepdim=True)
+        var = (x - mean).square().mean(dims, keepdim=True)
+        y = (x - mean) * torch.rsqrt(var + self.norm.eps)
+        if self.norm.affine:
+            shape = (1, -1) + (1,) * (x.dim() - 2)
+            y = y * self.norm.weight.view(shape) + self.norm.bias.view(shape)
+        return y
+
+
+class _MaskedDropout(nn.Module):
+    """Dropout whose keep-mask (already scaled by 1 / (1 - p)) is handed in before each call,
+    so the same masks can be drawn once and given to PyTorch and to an ONNX graph alike."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+        self.mask: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mask is None:
+            raise RuntimeError("test-time dropout called without its mask")
+        return x * self.mask
+
+
+def _test_time_twin(module: nn.Module) -> nn.Module:
+    """A copy of ``module``'s tree that shares its parameters and buffers, with every BatchNorm
+    replaced by :class:`_BatchStatistics` and every Dropout by :class:`_MaskedDropout`."""
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        return _BatchStatistics(module)
+    if isinstance(module, nn.Dropout):
+        return _MaskedDropout(module.p)
+    clone = copy.copy(module)
+    clone._modules = {name: None if child is None else _test_time_twin(child)
+                      for name, child in module._modules.items()}
+    return clone
+
+
+class PaperTestMode(nn.Module):
+    """A generator as the paper tests it (sec. 3.3): dropout on, BatchNorm with the statistics
+    of the test batch, which is the reference's test.py unless ``--eval`` is given.
+
+    It shares the generator's weights and never changes it (no mode switch, running statistics
+    untouched), so it may run beside eval-mode calls. The dropout masks are explicit:
+    :meth:`draw_masks` draws them in the order the layers run, on the CPU, from a
+    ``torch.Generator``, so a seed gives the same output on every device and in the ONNX
+    export of this module, whose inputs are the image and the masks.
+    """
+
+    serve_kind = "image2image"
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = _test_time_twin(generator)
+        self.dropouts = [m for m in self.generator.modules() if isinstance(m, _MaskedDropout)]
+        self.arch_name, self.config = generator.arch_name, generator.config
+        self.size_multiple, self.in_channels = generator.size_multiple, generator.in_channels
+        self._dropout_shapes = generator.dropout_shapes
+        self._lock = threading.Lock()
+
+    def mask_shapes(self, shape: Sequence[int]) -> list[tuple[int, ...]]:
+        """The input shape of every dropout layer, in the order they run, for an input of
+        ``shape`` (sides multiples of ``size_multiple``)."""
+        return self._dropout_shapes(tuple(shape))
+
+    def draw_masks(self, shape: Sequence[int], generator: torch.Generator) -> list[torch.Tensor]:
+        """Keep-masks for an input of ``shape``: Bernoulli(1 - p) / (1 - p) per element."""
+        return [torch.empty(s).bernoulli_(1 - d.p, generator=generator).div_(1 - d.p)
+                for s, d in zip(self.mask_shapes(shape), self.dropouts, strict=True)]
+
+    def forward(self, x: torch.Tensor, *masks: torch.Tensor) -> torch.Tensor:
+        with self._lock:
+            for d, m in zip(self.dropouts, masks, strict=True):
+                d.mask = m.to(x)
+            try:
+                return self.generator(x)
+            finally:
+                for d in self.dropouts:
+                    d.mask = None
+
+    def run(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Translate ``x`` with masks drawn from ``generator``."""
+        return self(x, *self.draw_masks(x.shape, generator))
+
+    # gankit.serve.protocol: the export takes the image and the masks
+    def onnx_module(self, truncation: float = 1.0) -> nn.Module:
+        return self
+
+    def onnx_example_inputs(self, height: int, width: int) -> tuple[torch.Tensor, ...]:
+        x = torch.rand(1, self.in_channels, height, width) * 2 - 1
+        return (x, *self.draw_masks(x.shape, torch.Generator().manual_seed(0)))
+
+    @property
+    def onnx_input_names(self) -> list[str]:
+        return ["image", *(f"dropout_mask_{i}" for i in range(len(self.dropouts)))]
+
+    @property
+    def onnx_output_names(self) -> list[str]:
+        return ["output"]
+
+    @property
+    def onnx_dynamic_axes(self) -> dict[str, dict[int, str]]:
+        axes = {"image": {0: "batch", 2: "height", 3: "width"},
+                "output": {0: "batch", 2: "height", 3: "width"}}
+        for i in range(len(self.dropouts)):
+            axes[f"dropout_mask_{i}"] = {0: "batch", 2: f"mask_{i}_height", 3: f"mask_{i}_width"}
+        return axes
+
+
+class _TestTime:
+    """``test_forward``: the generator's test-time run (gankit.serve.protocol), the paper's."""
+
+    def paper_test_mode(self) -> PaperTestMode:
+        """The cached :class:`PaperTestMode` of this generator (kept out of its state dict)."""
+        twin = self.__dict__.get("_paper_test_mode")
+        if twin is None:
+            twin = PaperTestMode(self)  # type: ignore[arg-type]
+            self.__dict__["_paper_test_mode"] = twin
+        return twin
+
+    def test_forward(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The paper's test protocol (sec. 3.3), dropout drawn from ``generator``."""
+        return self.paper_test_mode().run(x, generator)
+
+
 class UnetSkipBlock(nn.Module):
     """One level of the U-Net (paper fig. 3): down -> inner levels -> up, concatenated with x.
 
@@ -118,7 +256,7 @@ class UnetSkipBlock(nn.Module):
 
 @registry.register("pix2pix_unet_256", family=FAMILY, role="generator", config_cls=UnetConfig,
                    description="Pix2Pix U-Net, 8 downsamplings (256 px)")
-class UnetGenerator(nn.Module):
+class UnetGenerator(_TestTime, nn.Module):
     """The encoder-decoder with skips of paper sec. 3.2.1; input sides must be multiples of
     ``2 ** num_downs``."""
 
@@ -140,6 +278,14 @@ class UnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def dropout_shapes(self, shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+        """Dropout follows the up-convs of the levels ``num_downs - 2`` .. 4 (0: outermost),
+        innermost first, each at ``ngf * 8`` channels and the input's size / 2 ** level."""
+        c, (n, _, h, w) = self.config, shape
+        if not c.use_dropout:
+            return []
+        return [(n, c.ngf * 8, h >> d, w >> d) for d in range(c.num_downs - 2, 3, -1)]
 
 
 @registry.register("pix2pix_unet_128", family=FAMILY, role="generator", config_cls=Unet128Config,
@@ -169,7 +315,7 @@ class ResnetBlock(nn.Module):
 @registry.register("pix2pix_resnet_9blocks", family=FAMILY, role="generator",
                    config_cls=ResnetConfig,
                    description="ResNet generator, 9 residual blocks")
-class ResnetGenerator(nn.Module):
+class ResnetGenerator(_TestTime, nn.Module):
     """c7s1-64, d128, d256, ``n_blocks`` x R256, u128, u64, c7s1-3 (Johnson et al. 2016);
     input sides must be multiples of 4."""
 
@@ -198,6 +344,11 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def dropout_shapes(self, shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+        """One dropout per residual block, at ``ngf * 4`` channels and a quarter of the size."""
+        c, (n, _, h, w) = self.config, shape
+        return [(n, c.ngf * 4, h // 4, w // 4)] * (c.n_blocks if c.use_dropout else 0)
 
 
 @registry.register("pix2pix_resnet_6blocks", family=FAMILY, role="generator",

@@ -43,9 +43,12 @@ def lr_factor(epoch: int, epochs: int, epochs_decay: int) -> float:
 
 
 def build_generator(cfg: TrainConfig) -> nn.Module:
+    """The generator, recording the run's direction and the size it trains at (``crop_size``
+    with ``resize_and_crop``; none for ``crop``/``none``, which keep the images' own scale)."""
     config = _G_CONFIGS[cfg.generator](
         norm=cfg.norm, init_type=cfg.init_type, init_gain=cfg.init_gain, input_nc=cfg.input_nc,
-        output_nc=cfg.output_nc, ngf=cfg.ngf, use_dropout=cfg.dropout)
+        output_nc=cfg.output_nc, ngf=cfg.ngf, use_dropout=cfg.dropout, direction=cfg.direction,
+        image_size=cfg.crop_size if cfg.preprocess == "resize_and_crop" else None)
     return registry.build(f"pix2pix_{cfg.generator}", config)
 
 

@@ -65,9 +65,24 @@ def class_vector(g: Any, class_idx: int | None, n: int) -> torch.Tensor | None:
     return F.one_hot(torch.full((n,), class_idx, device=device), c_dim).float()
 
 
-def _ws(g: Any, seeds: Sequence[int], truncation: float, class_idx: int | None) -> torch.Tensor:
+def resolve_truncation(g: Any, psi: float | None,
+                       cutoff: int | None) -> tuple[float, int | None]:
+    """(psi, cutoff) with what is not given taken from the model's reference defaults
+    (``g.reference_truncation``: StyleGAN1 psi 0.7 on the first 8 layers, NVlabs stylegan
+    training/networks_stylegan.py@1e0d5c7 ``G_style``; StyleGAN2 psi 1, every layer)."""
+    ref_psi, ref_cutoff = g.reference_truncation
+    if cutoff is None:
+        cutoff = None if ref_cutoff is None else min(ref_cutoff, g.n_latent)
+    elif not 0 <= cutoff <= g.n_latent:
+        raise UsageError(f"--truncation-cutoff {cutoff}: this model has {g.n_latent} style "
+                         f"layers; give 0-{g.n_latent}")
+    return (ref_psi if psi is None else psi), cutoff
+
+
+def _ws(g: Any, seeds: Sequence[int], truncation: tuple[float, int | None],
+        class_idx: int | None) -> torch.Tensor:
     z = model_latents(g, seeds, g.latent_avg.device)
-    return g.truncate(g.mapping(z, class_vector(g, class_idx, len(seeds))), truncation)
+    return g.truncate(g.mapping(z, class_vector(g, class_idx, len(seeds))), *truncation)
 
 
 Synthesis = Callable[[torch.Tensor], torch.Tensor]
@@ -109,18 +124,22 @@ def _synth(ws: torch.Tensor, synthesis: Synthesis, batch_size: int = 8) -> torch
 
 @torch.no_grad()
 def generate(model: ModelLike, seeds: Sequence[int], out: str | os.PathLike[str] | None = None,
-             truncation: float = 1.0, noise_mode: str = "const", class_idx: int | None = None,
-             batch_size: int = 8, device: torch.device | str | None = None,
-             backend: str = "torch") -> np.ndarray:
+             truncation: float | None = None, noise_mode: str = "const",
+             class_idx: int | None = None, batch_size: int = 8,
+             device: torch.device | str | None = None, backend: str = "torch",
+             truncation_cutoff: int | None = None) -> np.ndarray:
     """Quantised images (NHWC uint8) for ``seeds``; written to ``out/seedNNNN.png`` if given.
 
-    ``backend="onnx"`` renders with onnxruntime (see :func:`_synthesis`), same images.
+    ``truncation`` psi on the first ``truncation_cutoff`` style layers; either left out is the
+    model's reference default (:func:`resolve_truncation`). ``backend="onnx"`` renders with
+    onnxruntime (see :func:`_synthesis`), same images.
     """
     if batch_size < 1:
         raise UsageError(f"batch size must be >= 1, got {batch_size}")
     g = load_generator(model, _torch_device(backend, device))
     synthesis = _synthesis(model, g, noise_mode, backend, device)
-    images = quantize(_synth(_ws(g, seeds, truncation, class_idx), synthesis, batch_size))
+    trunc = resolve_truncation(g, truncation, truncation_cutoff)
+    images = quantize(_synth(_ws(g, seeds, trunc, class_idx), synthesis, batch_size))
     if out is not None:
         out = Path(out)
         if out.exists() and not out.is_dir():
@@ -147,8 +166,9 @@ def parse_layers(text: str, n_latent: int) -> list[int]:
 @torch.no_grad()
 def style_mix(model: ModelLike, rows: Sequence[int], cols: Sequence[int],
               out: str | os.PathLike[str], layers: str | Sequence[int] = "0-6",
-              truncation: float = 1.0, noise_mode: str = "const", class_idx: int | None = None,
-              device: torch.device | str | None = None, backend: str = "torch") -> Path:
+              truncation: float | None = None, noise_mode: str = "const",
+              class_idx: int | None = None, device: torch.device | str | None = None,
+              backend: str = "torch", truncation_cutoff: int | None = None) -> Path:
     """The StyleGAN1 fig. 3 grid: row seeds' styles with the column seeds' at ``layers``.
 
     The first row shows the column seeds, the first column the row seeds (NVlabs
@@ -160,7 +180,8 @@ def style_mix(model: ModelLike, rows: Sequence[int], cols: Sequence[int],
         raise UsageError("style-mix needs at least one row seed and one column seed")
     synthesis = _synthesis(model, g, noise_mode, backend, device)
     seeds = list(dict.fromkeys([*rows, *cols]))
-    ws = dict(zip(seeds, _ws(g, seeds, truncation, class_idx), strict=True))
+    trunc = resolve_truncation(g, truncation, truncation_cutoff)
+    ws = dict(zip(seeds, _ws(g, seeds, trunc, class_idx), strict=True))
     grid_ws = []
     for r in rows:
         for c in cols:
@@ -220,10 +241,10 @@ def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike[str], fps:
 
 @torch.no_grad()
 def interpolate(model: ModelLike, seeds: Sequence[int], out: str | os.PathLike[str],
-                frames: int = 30, space: str = "w", truncation: float = 1.0,
+                frames: int = 30, space: str = "w", truncation: float | None = None,
                 noise_mode: str = "const", class_idx: int | None = None, fps: int = 30,
                 loop: bool = True, device: torch.device | str | None = None,
-                backend: str = "torch") -> Path:
+                backend: str = "torch", truncation_cutoff: int | None = None) -> Path:
     """A walk through ``seeds``: linear in W (StyleGAN1 sec. 4: W is disentangled) or
     spherical in Z; ``frames`` per transition, back to the first seed when ``loop``."""
     if space not in ("w", "z"):
@@ -232,6 +253,7 @@ def interpolate(model: ModelLike, seeds: Sequence[int], out: str | os.PathLike[s
         raise UsageError("interpolate needs at least two seeds and --frames >= 1")
     g = load_generator(model, _torch_device(backend, device))
     synthesis = _synthesis(model, g, noise_mode, backend, device)
+    psi, cutoff = resolve_truncation(g, truncation, truncation_cutoff)
     keys = list(seeds) + ([seeds[0]] if loop else [])
     z = model_latents(g, keys, g.latent_avg.device)
     c = class_vector(g, class_idx, 1)
@@ -241,12 +263,12 @@ def interpolate(model: ModelLike, seeds: Sequence[int], out: str | os.PathLike[s
             t = f / frames
             if space == "z":
                 zz = slerp(z[i : i + 1], z[i + 1 : i + 2], t)
-                path_ws.append(g.truncate(g.mapping(zz, c), truncation)[0])
+                path_ws.append(g.truncate(g.mapping(zz, c), psi, cutoff)[0])
             else:
                 w0, w1 = g.mapping(z[i : i + 2], None if c is None else c.repeat(2, 1))
-                path_ws.append(g.truncate(torch.lerp(w0, w1, t)[None], truncation)[0])
+                path_ws.append(g.truncate(torch.lerp(w0, w1, t)[None], psi, cutoff)[0])
     if not loop:
-        path_ws.append(g.truncate(g.mapping(z[-1:], c), truncation)[0])
+        path_ws.append(g.truncate(g.mapping(z[-1:], c), psi, cutoff)[0])
     images = quantize(_synth(torch.stack(path_ws), synthesis))
     return write_video(list(images), out, fps)
 

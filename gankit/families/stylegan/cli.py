@@ -9,13 +9,17 @@ from gankit.core.cliutil import ArgumentParser, add_device_argument, parse_seeds
 DESCRIPTION = "StyleGAN2 (config-f) and StyleGAN1: train, generate, mix, interpolate, project."
 
 
-def _model_args(parser: ArgumentParser, truncation: float = 1.0) -> None:
+def _model_args(parser: ArgumentParser) -> None:
     from gankit.serve.onnx_cache import add_backend_argument
 
     parser.add_argument("--model", required=True,
                         help="gankit model folder, URL or Hugging Face repo id (see convert)")
-    parser.add_argument("--truncation", "--trunc", type=float, default=truncation,
-                        help="truncation psi toward the average W (1 = none)")
+    parser.add_argument("--truncation", "--trunc", type=float, default=None,
+                        help="truncation psi toward the average W (1 = none; default: the "
+                        "reference's, 0.7 for StyleGAN1 models, 1 for StyleGAN2)")
+    parser.add_argument("--truncation-cutoff", type=int, default=None,
+                        help="truncate only the first N style layers (default: the "
+                        "reference's, 8 for StyleGAN1 models, all for StyleGAN2)")
     parser.add_argument("--noise-mode", choices=("const", "random", "none"), default="const")
     parser.add_argument("--class", dest="class_idx", type=int, default=None,
                         help="class index for conditional models")
@@ -34,7 +38,7 @@ def _generate(prog: str, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     seeds = parse_seeds(args.seeds)
     apps.generate(args.model, seeds, args.out, args.truncation, args.noise_mode, args.class_idx,
-                  args.batch_size, args.device, args.backend)
+                  args.batch_size, args.device, args.backend, args.truncation_cutoff)
     print(f"{len(seeds)} images in {Path(args.out)}")
     return 0
 
@@ -51,7 +55,7 @@ def _style_mix(prog: str, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     path = apps.style_mix(args.model, parse_seeds(args.rows), parse_seeds(args.cols), args.out,
                           args.layers, args.truncation, args.noise_mode, args.class_idx,
-                          args.device, args.backend)
+                          args.device, args.backend, args.truncation_cutoff)
     print(path)
     return 0
 
@@ -73,7 +77,8 @@ def _interpolate(prog: str, argv: list[str]) -> int:
         parser.error("--fps must be >= 1")
     path = apps.interpolate(args.model, parse_seeds(args.seeds), args.out, args.frames,
                             args.space, args.truncation, args.noise_mode, args.class_idx,
-                            args.fps, not args.no_loop, args.device, args.backend)
+                            args.fps, not args.no_loop, args.device, args.backend,
+                            args.truncation_cutoff)
     print(path)
     return 0
 

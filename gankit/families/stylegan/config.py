@@ -33,10 +33,15 @@ class StyleGAN2Config:
     """Clamp activations to +-this (NVlabs ADA networks use 256; rosinality none)."""
     num_fp16_res: int = 0
     """On CUDA, run the top N resolutions in float16 (NVlabs ``num_fp16_res``, ADA uses 4)."""
+    mbstd_group: int = 4
+    """The discriminator's minibatch-stddev group size (NVlabs ``mbstd_group_size``: 4 in
+    config-f and ``auto``, 8 in ``paper256``/``paper512``); no weight depends on it."""
 
     def __post_init__(self) -> None:
         if self.size < 8 or self.size & (self.size - 1):
             raise ValueError(f"size must be a power of two >= 8, got {self.size}")
+        if self.mbstd_group < 1:
+            raise ValueError(f"mbstd_group must be >= 1, got {self.mbstd_group}")
         for name in ("style_dim", "n_mlp", "channel_base", "channel_max"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -165,6 +170,10 @@ class StyleGANTrainConfig:
     mixing_prob: float = 0.9
     ema_kimg: float = 10.0
     """G EMA half-life in thousands of images (config-f: 10 kimg)."""
+    ema_rampup: float | None = None
+    """Limit the EMA half-life to this fraction of the images seen so far (NVlabs
+    ``ema_rampup``: 0.05 in ``auto``, none in config-f / ``paper256``), so the average does not
+    hold the random initialisation early on."""
     w_avg_decay: float = 0.995
     xflip: bool = False
     init: str = ""
@@ -182,8 +191,12 @@ class StyleGANTrainConfig:
                 raise ValueError(f"progressive growing is StyleGAN1's (arch stylegan1_1024); "
                                  f"{self.arch} trains at its full resolution")
             self.growth.schedule(self.generator.size)  # checks it fits the generator's size
+        if self.ema_rampup is not None and self.ema_rampup <= 0:
+            raise ValueError(f"ema_rampup must be > 0 (or null), got {self.ema_rampup}")
         if self.batch_size < 1 or self.r1_every < 1 or self.pl_every < 1:
             raise ValueError("batch_size, r1_every and pl_every must be >= 1")
+        if self.r1_gamma < 0 or self.pl_weight < 0:
+            raise ValueError("r1_gamma and pl_weight must be >= 0 (0 turns the term off)")
         if not 0.0 <= self.mixing_prob <= 1.0:
             raise ValueError(f"mixing_prob must be in [0, 1], got {self.mixing_prob}")
         if self.pl_batch_shrink < 1 or self.batch_size // self.pl_batch_shrink < 1:
@@ -196,12 +209,27 @@ SNAPSHOT_KIMG = 200
 """NVlabs' network snapshot interval: 50 ticks of 4 kimg."""
 
 
-def _preset(arch: str, gen: StyleGAN2Config, batch: int, gamma: float) -> StyleGANTrainConfig:
+def _preset(arch: str, gen: StyleGAN2Config, batch: int, gamma: float, lr: float,
+            ema_kimg: float, ema_rampup: float | None) -> StyleGANTrainConfig:
     per_snapshot = math.ceil(SNAPSHOT_KIMG * 1000 / batch)
     trainer = TrainerConfig(max_steps=math.ceil(TOTAL_KIMG * 1000 / batch),
                             checkpoint_every=per_snapshot, sample_every=per_snapshot)
-    return StyleGANTrainConfig(arch=arch, generator=gen, batch_size=batch, r1_gamma=gamma,
-                               trainer=trainer)
+    return StyleGANTrainConfig(arch=arch, generator=gen, batch_size=batch, r1_gamma=gamma, lr=lr,
+                               ema_kimg=ema_kimg, ema_rampup=ema_rampup, trainer=trainer)
+
+
+def _auto_preset(res: int) -> StyleGANTrainConfig:
+    """NVlabs/stylegan2-ada-pytorch train.py@d72cc7d ``--cfg auto`` on one GPU (lines 165-174):
+    batch max(min(min(4096 // res, 32), 64), 1), mbstd group min(batch, 4), channel base
+    32768 x (1 if res >= 512 else 0.5), lr 0.002 if res >= 1024 else 0.0025, gamma
+    0.0002 res^2 / batch, EMA batch x 10 / 32 kimg with ramp-up 0.05, a 2-layer mapping."""
+    batch = max(min(min(4096 // res, 32), 64), 1)
+    fmaps = 1.0 if res >= 512 else 0.5
+    gen = StyleGAN2Config(size=res, channel_base=int(fmaps * 32768), n_mlp=2,
+                          mbstd_group=min(batch, 4))
+    arch = f"stylegan2_{res}" + ("_cm1" if res == 256 and fmaps < 1 else "")
+    return _preset(arch, gen, batch, 0.0002 * res**2 / batch,
+                   0.002 if res >= 1024 else 0.0025, batch * 10 / 32, 0.05)
 
 
 def _stylegan1_preset(size: int) -> StyleGANTrainConfig:
@@ -222,14 +250,18 @@ def _stylegan1_preset(size: int) -> StyleGANTrainConfig:
 
 
 PRESETS: dict[str, StyleGANTrainConfig] = {
-    # gamma follows NVlabs stylegan2-ada-pytorch's heuristic 0.0002 * res^2 / batch (train.py,
-    # cfg "auto"), except 1024 and 256 which use the paper values (config-f: gamma 10 at 1024 with
-    # batch 32; "paper256": gamma 1, batch 64 — batch 16 here to fit one GPU).
-    "64": _preset("stylegan2_64", StyleGAN2Config64(), 32, 0.0256),
-    "128": _preset("stylegan2_128", StyleGAN2Config128(), 32, 0.1024),
-    "256": _preset("stylegan2_256", StyleGAN2Config256(), 16, 1.0),
-    "512": _preset("stylegan2_512", StyleGAN2Config512(), 16, 3.2768),
-    "1024": _preset("stylegan2_1024", StyleGAN2Config(), 32, 10.0),
+    # NVlabs/stylegan2-ada-pytorch train.py@d72cc7d ``cfg_specs`` (lines 154-174), each
+    # exactly, with one GPU where a spec depends on the GPU count. The networks run float32:
+    # ADA's cfgs add num_fp16_res 4 and conv_clamp 256 (``--generator.num_fp16_res 4
+    # --generator.conv_clamp 256``), which the paper's StyleGAN2 did not use.
+    "64": _auto_preset(64),
+    "128": _auto_preset(128),
+    # ``paper256``: batch 64, mbstd 8, fmaps 0.5, lr 0.0025, gamma 1, EMA 20 kimg, map 8.
+    "256": _preset("stylegan2_256_cm1",
+                   StyleGAN2Config256CM1(mbstd_group=8), 64, 1.0, 0.0025, 20.0, None),
+    "512": _auto_preset(512),
+    # ``stylegan2`` (config-f): batch 32, mbstd 4, fmaps 1, lr 0.002, gamma 10, EMA 10 kimg.
+    "1024": _preset("stylegan2_1024", StyleGAN2Config(), 32, 10.0, 0.002, 10.0, None),
     # StyleGAN1 as NVlabs trained it on FFHQ (train.py: 25M images, R1 gamma 10, mirror).
     "stylegan1-1024": _stylegan1_preset(1024),
     # The same at 256x256 (NVlabs' "ffhq256" variant of train.py).

@@ -120,6 +120,9 @@ class _StyleGenerator(nn.Module):
     config: StyleGAN2Config
     seed_convention = "numpy"
     """Seeds become latents as in NVlabs' generate.py (:mod:`gankit.core.seed`)."""
+    reference_truncation: tuple[float, int | None] = (1.0, None)
+    """(psi, cutoff layers) the reference generates with by default: StyleGAN2 none, psi 1 on
+    every layer (NVlabs/stylegan2-ada-pytorch generate.py@d72cc7d ``--trunc`` default 1)."""
 
     def _build_mapping(self, cfg: StyleGAN2Config) -> None:
         """Pixel norm then ``n_mlp`` equalised linear layers with lr multiplier 0.01 (sec. 2)."""
@@ -329,6 +332,11 @@ class StyleGAN1Generator(_StyleGenerator, Growable):
     weights + 8 x 3 biases.
     """
 
+    reference_truncation = (0.7, 8)
+    """NVlabs' defaults, psi 0.7 on the first 8 style layers (NVlabs/stylegan
+    training/networks_stylegan.py@1e0d5c7, ``G_style``: truncation_psi=0.7,
+    truncation_cutoff=8)."""
+
     def __init__(self, config: StyleGAN2Config) -> None:
         super().__init__()
         self.config = cfg = config
@@ -434,7 +442,7 @@ class StyleGAN2Discriminator(nn.Module):
             convs.append(ResBlock(in_ch, ch(2 ** (i - 1)), clamp))
             in_ch = ch(2 ** (i - 1))
         self.convs = nn.Sequential(*convs)
-        self.stddev_group, self.stddev_feat = 4, 1
+        self.stddev_group, self.stddev_feat = cfg.mbstd_group, 1
         self.final_conv = ConvLayer(in_ch + 1, ch(4), 3, clamp=clamp)
         self.final_linear = nn.Sequential(
             EqualLinear(ch(4) * 4 * 4, ch(4), activation="lrelu"), EqualLinear(ch(4), 1))

@@ -248,7 +248,8 @@ class StyleGANRecipe(_EmaOutputs, Recipe):
 
         file_cfg, states = read_training_networks(path)
         ours = dataclasses.asdict(self.cfg.generator)
-        diff = {k: v for k, v in dataclasses.asdict(file_cfg).items() if ours.get(k) != v}
+        diff = {k: v for k, v in dataclasses.asdict(file_cfg).items()
+                if ours.get(k) != v and k != "mbstd_group"}  # a D setting, no weights
         if diff:
             flags = " ".join(f"--generator.{k} {v}" for k, v in diff.items())
             raise ConfigError(f"{path} holds a different architecture; add: {flags}")
@@ -285,7 +286,7 @@ class StyleGANRecipe(_EmaOutputs, Recipe):
 
         with ctx.frozen(self.g):
             out["loss_d"] = ctx.optimize(self.opt_d, d_loss, real)
-        if step % cfg.r1_every == 0:
+        if step % cfg.r1_every == 0 and cfg.r1_gamma > 0:
             def r1(x: torch.Tensor) -> torch.Tensor:
                 x = x.detach().requires_grad_(True)
                 pred = self.d(x)
@@ -300,23 +301,30 @@ class StyleGANRecipe(_EmaOutputs, Recipe):
             out["loss_g"] = ctx.optimize(self.opt_g, g_loss, torch.empty(real.shape[0], 0))
             if step % cfg.pl_every == 0 and cfg.pl_weight > 0:
                 out["pl"] = self._path_length_step(real.shape[0] // cfg.pl_batch_shrink)
-        self.ema.update(self.g)
+        self.ema.update(self.g, self._ema_decay(step))
         return out
+
+    def _ema_decay(self, step: int) -> float:
+        """0.5 ** (batch / half-life), the half-life capped at ``ema_rampup`` x the images seen
+        before this step (NVlabs/stylegan2-ada-pytorch training/training_loop.py@d72cc7d)."""
+        cfg = self.cfg
+        batch = cfg.batch_size * self.ctx.world_size
+        half_life = cfg.ema_kimg * 1000
+        if cfg.ema_rampup is not None:
+            half_life = min(half_life, step * batch * cfg.ema_rampup)
+        return 0.5 ** (batch / max(half_life, 1e-8))
 
     def _path_length_step(self, n: int) -> float:
         """Path-length regularisation (StyleGAN2 sec. 3.2, eq. 4), lazily every ``pl_every``."""
         cfg = self.cfg
-        lengths_seen: list[torch.Tensor] = []  # one entry per accumulated micro-batch
 
         def pl(idx: torch.Tensor) -> torch.Tensor:
+            # The running mean moves once per micro-batch, as NVlabs' once per round.
             img, ws = self._fake(idx.shape[0])
-            penalty, lengths = path_length_penalty(img, ws, self.pl_mean)
-            lengths_seen.append(lengths.detach())
+            penalty, self.pl_mean = path_length_penalty(img, ws, self.pl_mean, cfg.pl_decay)
             return penalty * (cfg.pl_weight * cfg.pl_every) + 0 * img[:, 0, 0, 0].sum()
 
         value = self.ctx.optimize(self.opt_g, pl, torch.empty(max(1, n), 0))
-        batch_mean = float(torch.cat(lengths_seen).mean())
-        self.pl_mean += cfg.pl_decay * (batch_mean - self.pl_mean)
         return value / (cfg.pl_weight * cfg.pl_every)
 
     @torch.no_grad()
