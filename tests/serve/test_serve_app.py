@@ -265,8 +265,12 @@ def test_video_keeps_the_audio_track(toys, tmp_path, container, codec):
     assert 0.8 * 16000 <= samples <= 1.3 * 16000  # 5 frames at 5 fps: about 1 s of sound
 
 
-def test_cli_serve_errors(tmp_path, capsys):
-    assert cli_main(["serve"]) == 2
+def test_cli_serve_errors(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    assert cli_main(["serve"]) == 2  # no --models and nothing to find
+    assert cli_main(["serve", "--models", str(tmp_path / "missing"), "--max-temp-mb", "1"]) == 2
+    assert "--max-temp-mb must be at least --max-upload-mb" in capsys.readouterr().err
     assert cli_main(["serve", "--models", str(tmp_path / "missing")]) == 2
     assert "no such model folder" in capsys.readouterr().err
 
