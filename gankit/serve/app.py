@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit.core.errors import GankitError
-from gankit.serve.runtime import VIDEO_EXTENSIONS, ModelPool
+from gankit.serve.runtime import GONE, VIDEO_EXTENSIONS, ModelPool
 
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "monospace"]
@@ -191,8 +191,11 @@ def _image_upload(temp: TempFolder, **kwargs: Any) -> Any:
         try:
             return gradio_preprocess(payload)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-            temp.used(getattr(payload, "path", None))
+            path = getattr(payload, "path", None)
             name = getattr(payload, "orig_name", None) or "the upload"
+            if path and not os.path.exists(path):
+                raise gr.Error(f"{name}: {GONE}", print_exception=False) from None
+            temp.used(path)
             why = ("too large (possible decompression bomb)"
                    if isinstance(err, Image.DecompressionBombError) else
                    "not a readable image file")

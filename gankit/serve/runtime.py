@@ -33,6 +33,9 @@ from gankit.core.output_check import check_generated
 from gankit.serve.protocol import ModelInfo, describe
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
+GONE = "this upload was used by an earlier run and deleted; upload the file again"
+"""What a request hears when it names an upload the server has deleted (each upload serves the
+runs it was uploaded for; see :class:`gankit.serve.app.TempFolder`)."""
 DEMO_OUTPUT = Path("demo-output")
 """Where ``gankit demo`` (``make demo``) writes by default; its training run is ``run/``."""
 CACHE_DEPTH = 3
@@ -248,7 +251,9 @@ class ModelPool:
         if p.suffix.lower() not in extensions:
             raise BadInputError(f"{p.name}: not an accepted {what} type "
                                 f"({', '.join(extensions)})")
-        size = p.stat().st_size if p.exists() else 0
+        if not p.exists():
+            raise BadInputError(f"{p.name}: {GONE}")
+        size = p.stat().st_size
         if size == 0:
             raise BadInputError(f"{p.name}: the uploaded file is empty")
         if size > self.max_upload_bytes:

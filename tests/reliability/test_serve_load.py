@@ -185,6 +185,9 @@ def test_uploads_are_deleted_once_used_and_the_folder_is_capped(tmp_path):
         left = _files(temp)
         assert not stored & left, stored & left
         assert not {p.name for p in left} & {p.name for p in photos}, left
+        again = _one(srv, "pix2pix_image", ["unet", uploads[1]])
+        assert again.kind == "error" and "photo1.png: this upload was used by an earlier run and " \
+            "deleted; upload the file again" in again.detail, again
 
         cap = int(TEMP_CAP_MB * 2**20)
         refused = None

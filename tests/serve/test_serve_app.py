@@ -315,6 +315,31 @@ def test_browser_runs_every_tab(server, photo, clip, tmp_path):
         result.wait_for(state="visible")
         assert result.get_attribute("src")
         assert any((srv.work / "gradio").rglob("*.png")), "uploads/results outside our folder"
+        assert not any((srv.work / "gradio").rglob(photo.name)), "the upload was kept"
+        # The upload is gone, but the field holds the image as used: a second run needs no upload.
+        runs = []
+        image_file = srv.pool.image_file
+
+        def counted(name, path):
+            try:
+                out = image_file(name, path)
+            except Exception as err:
+                runs.append(repr(err))
+                raise
+            runs.append("ok")
+            return out
+
+        srv.pool.image_file = counted
+        try:
+            page.locator("#toy-image-input img").wait_for(state="visible")
+            page.locator("#toy-image-run").click()
+            for _ in range(300):
+                if runs:
+                    break
+                page.wait_for_timeout(100)
+        finally:
+            srv.pool.image_file = image_file
+        assert runs == ["ok"], runs
         page.locator("#toy-image-compare img").first.wait_for(state="visible")
         shots.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shots / "serve-app.png"), full_page=True)
