@@ -5,7 +5,8 @@
 Starts ``gankit serve`` as its own process with two tiny real models (a DCGAN generator and a
 Pix2Pix U-Net 128 at ngf 2, random weights), fires ``--requests`` requests at once through
 Gradio's queue (the ``/gradio_api/call/<api>`` route, which joins the same queue as the browser's
-``/queue/join``; half "generate", half image-to-image on one uploaded photo), and sorts every
+``/queue/join``; half "generate", half image-to-image on a photo uploaded once per request, as
+the server deletes an upload once the requests it was uploaded for have used it), and sorts every
 answer: ``ok`` (a result), ``busy`` (HTTP 503 "Queue is full": the queue's clean refusal, shown
 in the browser as "This application is currently busy. Please try again.") or ``error``
 (anything else). Prints one JSON line: counts, wall time, throughput, p50/p95 latency of the
@@ -89,12 +90,15 @@ class ServerProcess:
         self.log.close()
 
 
-def start_server(models: dict[str, Path], log: Path, *options: str) -> ServerProcess:
-    """``gankit serve --models ... --port <free>`` with ``options``; returns once it answers."""
+def start_server(models: dict[str, Path], log: Path, *options: str,
+                 env: dict[str, str] | None = None) -> ServerProcess:
+    """``gankit serve --models ... --port <free>`` with ``options`` (and ``env`` added to the
+    environment); returns once it answers."""
     port = free_port()
     argv = [sys.executable, "-m", "gankit.cli", "serve", "--host", "127.0.0.1",
             "--port", str(port), "--models", *(f"{k}={v}" for k, v in models.items()), *options]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+           **(env or {})}
     out = open(log, "wb")
     proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
     server = ServerProcess(proc, f"http://127.0.0.1:{port}", out)
@@ -159,10 +163,11 @@ async def fire(url: str, requests: list[tuple[str, list[Any]]]) -> list[Answer]:
         return await asyncio.gather(*(call(client, url, api, data) for api, data in requests))
 
 
-def mixed_requests(n: int, photo: dict[str, Any]) -> list[tuple[str, list[Any]]]:
-    """Half "generate 4 images from seed i", half "translate the uploaded photo"."""
+def mixed_requests(n: int, url: str, photo: Path) -> list[tuple[str, list[Any]]]:
+    """Half "generate 4 images from seed i", half "translate the photo", each with its own
+    upload of it."""
     return [("dcgan_generate", ["dcgan", i, 4, 1.0]) if i % 2 == 0
-            else ("pix2pix_image", ["unet", photo]) for i in range(n)]
+            else ("pix2pix_image", ["unet", upload(url, photo)]) for i in range(n)]
 
 
 def summarize(answers: list[Answer], wall: float) -> dict[str, Any]:
@@ -204,9 +209,9 @@ def main() -> None:
                               "--concurrency", str(args.concurrency))
         try:
             idle = server.peak_rss_mb()
-            photo = upload(server.url, photo_file(root / "photo.png"))
+            requests = mixed_requests(args.requests, server.url, photo_file(root / "photo.png"))
             start = time.perf_counter()
-            answers = asyncio.run(fire(server.url, mixed_requests(args.requests, photo)))
+            answers = asyncio.run(fire(server.url, requests))
             report = summarize(answers, time.perf_counter() - start)
             report.update(queue_size=args.queue_size, concurrency=args.concurrency,
                           rss_started_mb=round(idle), peak_rss_mb=round(server.peak_rss_mb()),

@@ -7,24 +7,160 @@ takes it, a truncation slider, plus a "Mix" tab for generators that can mix styl
 "Animate" tab (a GIF) for samplers that can animate. Requests go
 through Gradio's queue with a concurrency limit; uploads land in this app's own temporary folder
 (``GRADIO_TEMP_DIR``), the only place files are served from (Gradio docs, "File access": only
-the cache and ``allowed_paths`` are served, and we allow none). Fonts are the browser's own, so
-the page works offline.
+the cache and ``allowed_paths`` are served, and we allow none). That folder is bounded: an upload
+is deleted once the requests it was uploaded for have used it, and uploads that would take the
+folder past its cap are refused (:class:`TempFolder`). Fonts are the browser's own, so the page
+works offline.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
+import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from gankit.core.errors import GankitError
-from gankit.serve.runtime import VIDEO_EXTENSIONS, ModelPool
+from gankit.serve.runtime import GONE, VIDEO_EXTENSIONS, ModelPool
 
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "monospace"]
 IMAGE_HEIGHT = 320
+UPLOAD_ROUTE = "/gradio_api/upload"
+RESULTS_KEPT_S = 3600
+"""Results (and uploads no request used) are deleted this long after they were written, checked
+every ``RESULTS_SWEEP_S`` (Gradio's ``delete_cache``)."""
+RESULTS_SWEEP_S = 600
+
+
+class TempFolder:
+    """The server's temporary folder: Gradio's uploads and results, and this app's own outputs.
+
+    Gradio keeps every upload until the server stops (or ``delete_cache`` ages it out), so 120
+    concurrent 19 MB uploads held 2.2 GB. Here each upload is counted as it is answered (Gradio
+    names an upload by its content's hash, so the same photo uploaded twice is one file counted
+    twice) and deleted when as many requests have used it; an upload that would take the folder
+    past ``max_bytes`` is refused with HTTP 507 before a byte is written.
+    """
+
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        self.root = root
+        self.gradio = root / "gradio"
+        self.max_bytes = max_bytes
+        self._uses: dict[str, int] = {}
+        self._reserved = 0
+        self._lock = threading.Lock()
+
+    def size(self) -> int:
+        """Bytes held under the folder now."""
+        total = 0
+        for folder, _, files in os.walk(self.root):
+            for name in files:
+                try:
+                    total += os.lstat(os.path.join(folder, name)).st_size
+                except FileNotFoundError:
+                    pass
+        return total
+
+    def admit(self, size: int) -> str | None:
+        """Reserve room for an upload of ``size`` bytes, or say why there is none."""
+        with self._lock:
+            used = self.size() + self._reserved
+            if used + size > self.max_bytes:
+                return (f"the server's upload folder is full ({used / 2**20:.1f} of "
+                        f"{self.max_bytes / 2**20:.1f} MB in use, this upload is "
+                        f"{size / 2**20:.1f} MB); try again when running requests have finished")
+            self._reserved += size
+            return None
+
+    def release(self, size: int) -> None:
+        with self._lock:
+            self._reserved -= size
+
+    def uploaded(self, paths: list[str]) -> None:
+        """Count one use to come for each uploaded file."""
+        with self._lock:
+            for path in paths:
+                key = os.path.realpath(path)
+                self._uses[key] = self._uses.get(key, 0) + 1
+
+    def used(self, path: str | None) -> None:
+        """A request has used ``path``: delete it when it was an upload and no use is left."""
+        if not path:
+            return
+        key = os.path.realpath(path)
+        with self._lock:
+            left = self._uses.get(key, 0) - 1
+            if left < 0:
+                return
+            if left:
+                self._uses[key] = left
+                return
+            del self._uses[key]
+            Path(key).unlink(missing_ok=True)
+            parent = Path(key).parent
+            if parent != self.gradio and parent.is_relative_to(self.gradio):
+                try:
+                    parent.rmdir()
+                except OSError:
+                    pass
+
+    def middleware(self) -> Any:
+        """Gradio's upload route, wrapped: refuse past the cap, count what was stored."""
+        from starlette.middleware import Middleware
+
+        return Middleware(_UploadGate, folder=self)
+
+
+class _UploadGate:
+    """ASGI middleware in front of Gradio's ``/gradio_api/upload`` (see :class:`TempFolder`)."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], folder: TempFolder) -> None:
+        self.app = app
+        self.folder = folder
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if (scope["type"] != "http" or scope["method"] != "POST"
+                or not scope["path"].endswith(UPLOAD_ROUTE)):
+            await self.app(scope, receive, send)
+            return
+        from starlette.datastructures import Headers
+        from starlette.responses import PlainTextResponse
+
+        length = Headers(scope=scope).get("content-length", "")
+        if not length.isdigit():
+            await PlainTextResponse("an upload must state its size (Content-Length)",
+                                    status_code=411)(scope, receive, send)
+            return
+        size = int(length)
+        refusal = self.folder.admit(size)
+        if refusal is not None:
+            await PlainTextResponse(refusal, status_code=507)(scope, receive, send)
+            return
+        status, body = 0, bytearray()
+
+        async def counted(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and status == 200:
+                body.extend(message.get("body", b""))
+                if not message.get("more_body", False):
+                    try:
+                        paths = json.loads(bytes(body))
+                    except ValueError:
+                        paths = []
+                    self.folder.uploaded([p for p in paths if isinstance(p, str)])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counted)
+        finally:
+            self.folder.release(size)
 
 
 def _gr_error(err: GankitError) -> Exception:
@@ -33,7 +169,7 @@ def _gr_error(err: GankitError) -> Exception:
     return gr.Error(str(err), print_exception=False)
 
 
-def _image_upload(**kwargs: Any) -> Any:
+def _image_upload(temp: TempFolder, **kwargs: Any) -> Any:
     """An image upload field whose value is the uploaded file's path, refused in one line when
     the file cannot be an image.
 
@@ -55,7 +191,11 @@ def _image_upload(**kwargs: Any) -> Any:
         try:
             return gradio_preprocess(payload)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+            path = getattr(payload, "path", None)
             name = getattr(payload, "orig_name", None) or "the upload"
+            if path and not os.path.exists(path):
+                raise gr.Error(f"{name}: {GONE}", print_exception=False) from None
+            temp.used(path)
             why = ("too large (possible decompression bomb)"
                    if isinstance(err, Image.DecompressionBombError) else
                    "not a readable image file")
@@ -65,12 +205,13 @@ def _image_upload(**kwargs: Any) -> Any:
     return field
 
 
-def _image_section(gr: Any, pool: ModelPool, family: str, names: list[str]) -> None:
+def _image_section(gr: Any, pool: ModelPool, family: str, names: list[str],
+                   temp: TempFolder) -> None:
     with gr.Tab("Image", elem_id=f"{family}-image-tab"):
         style = gr.Dropdown(names, value=names[0], label="Model / style",
                             elem_id=f"{family}-image-model")
         with gr.Row():
-            inp = _image_upload(sources=["upload", "clipboard"], label="Input",
+            inp = _image_upload(temp, sources=["upload", "clipboard"], label="Input", format="png",
                                 height=IMAGE_HEIGHT, elem_id=f"{family}-image-input")
             out = gr.Image(type="pil", label="Result", format="png", interactive=False,
                            height=IMAGE_HEIGHT, elem_id=f"{family}-image-output")
@@ -78,18 +219,22 @@ def _image_section(gr: Any, pool: ModelPool, family: str, names: list[str]) -> N
                                  max_height=IMAGE_HEIGHT, elem_id=f"{family}-image-compare")
         run = gr.Button("Run", variant="primary", elem_id=f"{family}-image-run")
 
-        def fn(name: str, path: str | None) -> tuple[Any, Any]:
+        def fn(name: str, path: str | None) -> tuple[Any, Any, Any]:
             try:
                 before, after = pool.image_file(name, path)
             except GankitError as err:
                 raise _gr_error(err) from None
-            return after, (before, after)
+            finally:
+                temp.used(path)
+            # The upload is gone: the input field gets the image as used, so that another
+            # style can be run on it without uploading again.
+            return after, (before, after), before
 
-        run.click(fn, [style, inp], [out, compare], api_name=f"{family}_image")
+        run.click(fn, [style, inp], [out, compare, inp], api_name=f"{family}_image")
 
 
 def _video_section(gr: Any, pool: ModelPool, family: str, names: list[str],
-                   work: Path) -> None:
+                   work: Path, temp: TempFolder) -> None:
     with gr.Tab("Video", elem_id=f"{family}-video-tab"):
         gr.Markdown(f"Every frame is processed (at most {pool.max_frames}); the sound is kept.")
         style = gr.Dropdown(names, value=names[0], label="Model / style",
@@ -105,6 +250,8 @@ def _video_section(gr: Any, pool: ModelPool, family: str, names: list[str],
                 return str(pool.video_file(name, path, work))
             except GankitError as err:
                 raise _gr_error(err) from None
+            finally:
+                temp.used(path)
 
         run.click(fn, [style, inp], [out], api_name=f"{family}_video")
 
@@ -189,12 +336,18 @@ def _animate_section(gr: Any, pool: ModelPool, family: str, names: list[str],
         run.click(fn, [model, seed, frames, fps], [out], api_name=f"{family}_animate")
 
 
-def build_app(pool: ModelPool, work: Path, concurrency: int = 1, queue_size: int = 16) -> Any:
-    """The ``gr.Blocks`` app for ``pool``'s models (not yet launched)."""
+def build_app(pool: ModelPool, temp: TempFolder, concurrency: int = 1,
+              queue_size: int = 16) -> Any:
+    """The ``gr.Blocks`` app for ``pool``'s models (not yet launched).
+
+    Videos and animations are written inside Gradio's folder, so that Gradio serves them without
+    a copy and ages them out like its own results."""
     import gradio as gr
 
     families = sorted({m.family for m in pool.models.values()})
-    with gr.Blocks(title="gankit", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+    work = temp.gradio
+    with gr.Blocks(title="gankit", analytics_enabled=False,
+                   delete_cache=(RESULTS_SWEEP_S, RESULTS_KEPT_S)) as demo:
         gr.Markdown("# gankit\nRun trained GANs. Models load on first use.")
         with gr.Tabs():
             for family in families:
@@ -202,8 +355,8 @@ def build_app(pool: ModelPool, work: Path, concurrency: int = 1, queue_size: int
                     i2i = pool.names(family, "image2image")
                     latent = pool.names(family, "latent", "sampler")
                     if i2i:
-                        _image_section(gr, pool, family, i2i)
-                        _video_section(gr, pool, family, i2i, work / "videos")
+                        _image_section(gr, pool, family, i2i, temp)
+                        _video_section(gr, pool, family, i2i, work / "videos", temp)
                     if latent:
                         _latent_section(gr, pool, family, latent)
                     mixing = [n for n in latent if pool.served(n).info.mixing]
@@ -217,20 +370,26 @@ def build_app(pool: ModelPool, work: Path, concurrency: int = 1, queue_size: int
 
 
 class Server:
-    """A launched app and its temporary folder (removed by :meth:`close`)."""
+    """A launched app and its temporary folder (removed by :meth:`close`).
+
+    The folder is made inside ``GRADIO_TEMP_DIR`` when that is set (else the system's temporary
+    folder) and holds at most ``max_temp_mb``."""
 
     def __init__(self, pool: ModelPool, host: str = "127.0.0.1", port: int | None = 7860,
-                 concurrency: int = 1, queue_size: int = 16):
+                 concurrency: int = 1, queue_size: int = 16, max_temp_mb: float = 1024.0):
         if not pool.models:
             from gankit.core.errors import UsageError
 
             raise UsageError("no models to serve; pass --models DIR [DIR ...]")
-        self.work = Path(tempfile.mkdtemp(prefix="gankit-serve-"))
         self._previous_temp = os.environ.get("GRADIO_TEMP_DIR")
-        os.environ["GRADIO_TEMP_DIR"] = str(self.work / "gradio")
+        if self._previous_temp:
+            Path(self._previous_temp).mkdir(parents=True, exist_ok=True)
+        self.work = Path(tempfile.mkdtemp(prefix="gankit-serve-", dir=self._previous_temp))
+        self.temp = TempFolder(self.work, int(max_temp_mb * 2**20))
+        os.environ["GRADIO_TEMP_DIR"] = str(self.temp.gradio)
         os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
         self.pool = pool
-        self.demo = build_app(pool, self.work, concurrency, queue_size)
+        self.demo = build_app(pool, self.temp, concurrency, queue_size)
         self.host, self.port = host, port
 
     def launch(self, block: bool = True) -> str:
@@ -243,6 +402,7 @@ class Server:
             prevent_thread_lock=not block, quiet=not block, show_error=True, ssr_mode=False,
             max_file_size=self.pool.max_upload_bytes, allowed_paths=[], theme=theme,
             footer_links=[], mcp_server=False,
+            app_kwargs={"middleware": [self.temp.middleware()]},
         )
         return url
 
@@ -257,4 +417,4 @@ class Server:
                 os.environ["GRADIO_TEMP_DIR"] = self._previous_temp
 
 
-__all__ = ["Server", "build_app", "VIDEO_EXTENSIONS"]
+__all__ = ["Server", "TempFolder", "build_app", "VIDEO_EXTENSIONS"]

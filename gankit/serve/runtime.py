@@ -8,6 +8,7 @@ Each source (model folder, URL, Hugging Face repo id, or ``.onnx`` file) is desc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -32,6 +33,13 @@ from gankit.core.seed import model_latents
 from gankit.serve.protocol import ModelInfo, describe, latent_kwargs
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
+GONE = "this upload was used by an earlier run and deleted; upload the file again"
+"""What a request hears when it names an upload the server has deleted (each upload serves the
+runs it was uploaded for; see :class:`gankit.serve.app.TempFolder`)."""
+DEMO_OUTPUT = Path("demo-output")
+"""Where ``gankit demo`` (``make demo``) writes by default; its training run is ``run/``."""
+CACHE_DEPTH = 3
+"""How deep model folders are looked for in the download cache (``<family>/models/<name>``)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,70 @@ def parse_model_args(items: list[str]) -> list[ServedModel]:
             raise UsageError(f"two models are named {served.name!r}; use NAME=SOURCE")
         out.append(served)
     return out
+
+
+@dataclass(frozen=True)
+class FoundModel:
+    """A model :func:`find_models` found, and where (for the line ``gankit serve`` prints)."""
+
+    model: ServedModel
+    where: str
+
+
+def _cache_model_folders(root: Path) -> list[Path]:
+    """Folders holding ``config.json`` + ``model.safetensors`` under ``root``, at most
+    :data:`CACHE_DEPTH` deep, not looking inside a model folder or a hidden one."""
+    from gankit.core.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        if CONFIG_NAME in files and WEIGHTS_NAME in files:
+            found.append(here)
+            dirs.clear()
+            continue
+        depth = len(here.relative_to(root).parts)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if depth < CACHE_DEPTH else []
+    return sorted(found)
+
+
+def find_models(demo_output: Path = DEMO_OUTPUT,
+                cache: Path | None = None) -> tuple[list[FoundModel], list[str]]:
+    """The models ``gankit serve`` offers when given no ``--models``: the demo's run (named
+    ``demo``) and every model folder in the download cache (converted downloads, named after
+    their folder, prefixed with the family when two share a name).
+
+    Returns the models and one line per folder that was skipped (unreadable, or of a kind
+    without a web page), so that one broken download does not stop the others being served.
+    """
+    from gankit.core.checkpoint import cache_dir
+
+    cache = cache_dir() if cache is None else cache
+    candidates: list[tuple[str | None, Path, str]] = []
+    run = demo_output / "run"
+    if (run / "model" / "config.json").exists():
+        candidates.append(("demo", run, "made by `make demo`"))
+    if cache.is_dir():
+        candidates += [(None, p, "the download cache") for p in _cache_model_folders(cache)]
+    found: list[FoundModel] = []
+    skipped: list[str] = []
+    for name, folder, where in candidates:
+        try:
+            served = inspect_source(str(folder), name)
+        except GankitError as err:
+            skipped.append(f"skipped {folder}: {err}")
+            continue
+        if served.info.kind not in ("image2image", "latent", "sampler"):
+            skipped.append(f"skipped {folder}: a {served.info.kind} model has no web page")
+            continue
+        taken = {f.model.name for f in found}
+        label = served.name if served.name not in taken else f"{served.family}-{served.name}"
+        number = 2
+        while label in taken:
+            label, number = f"{served.family}-{served.name}-{number}", number + 1
+        served = dataclasses.replace(served, name=label)
+        found.append(FoundModel(served, f"{folder} ({where})"))
+    return found, skipped
 
 
 class ModelPool:
@@ -147,7 +219,9 @@ class ModelPool:
         if p.suffix.lower() not in extensions:
             raise BadInputError(f"{p.name}: not an accepted {what} type "
                                 f"({', '.join(extensions)})")
-        size = p.stat().st_size if p.exists() else 0
+        if not p.exists():
+            raise BadInputError(f"{p.name}: {GONE}")
+        size = p.stat().st_size
         if size == 0:
             raise BadInputError(f"{p.name}: the uploaded file is empty")
         if size > self.max_upload_bytes:

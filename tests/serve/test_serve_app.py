@@ -266,8 +266,12 @@ def test_video_keeps_the_audio_track(toys, tmp_path, container, codec):
     assert 0.8 * 16000 <= samples <= 1.3 * 16000  # 5 frames at 5 fps: about 1 s of sound
 
 
-def test_cli_serve_errors(tmp_path, capsys):
-    assert cli_main(["serve"]) == 2
+def test_cli_serve_errors(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    assert cli_main(["serve"]) == 2  # no --models and nothing to find
+    assert cli_main(["serve", "--models", str(tmp_path / "missing"), "--max-temp-mb", "1"]) == 2
+    assert "--max-temp-mb must be at least --max-upload-mb" in capsys.readouterr().err
     assert cli_main(["serve", "--models", str(tmp_path / "missing")]) == 2
     assert "no such model folder" in capsys.readouterr().err
 
@@ -312,6 +316,31 @@ def test_browser_runs_every_tab(server, photo, clip, tmp_path):
         result.wait_for(state="visible")
         assert result.get_attribute("src")
         assert any((srv.work / "gradio").rglob("*.png")), "uploads/results outside our folder"
+        assert not any((srv.work / "gradio").rglob(photo.name)), "the upload was kept"
+        # The upload is gone, but the field holds the image as used: a second run needs no upload.
+        runs = []
+        image_file = srv.pool.image_file
+
+        def counted(name, path):
+            try:
+                out = image_file(name, path)
+            except Exception as err:
+                runs.append(repr(err))
+                raise
+            runs.append("ok")
+            return out
+
+        srv.pool.image_file = counted
+        try:
+            page.locator("#toy-image-input img").wait_for(state="visible")
+            page.locator("#toy-image-run").click()
+            for _ in range(300):
+                if runs:
+                    break
+                page.wait_for_timeout(100)
+        finally:
+            srv.pool.image_file = image_file
+        assert runs == ["ok"], runs
         page.locator("#toy-image-compare img").first.wait_for(state="visible")
         shots.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shots / "serve-app.png"), full_page=True)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from gankit.core.cliutil import ArgumentParser, add_device_argument
+from gankit.serve.runtime import DEMO_OUTPUT
 
 PHOTO = Path(__file__).resolve().parents[2] / "data" / "rocket.jpg"
 DEMO_SIZE = 112
@@ -80,7 +81,8 @@ def main(prog: str, argv: list[str]) -> int:
     from gankit.families.singan import apps
 
     p = ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0].replace("\n", " "))
-    p.add_argument("-o", "--output", default="demo-output", help="where to write the results")
+    p.add_argument("-o", "--output", default=str(DEMO_OUTPUT),
+                   help="where to write the results (`gankit serve` finds its run there)")
     p.add_argument("--image", default=str(PHOTO), help="photo to learn (default: the shipped one)")
     p.add_argument("--iters", type=int, default=300, help="training steps per scale")
     p.add_argument("--max-size", type=int, default=DEMO_SIZE, help="longest side learnt")
