@@ -1,0 +1,151 @@
+"""Record what tamarott/SinGAN's own code computes for resizing, as fixtures for gankit's tests.
+
+    python tools/parity/singan_resize.py REFERENCE_CHECKOUT -o tests/singan/parity/
+
+REFERENCE_CHECKOUT is a checkout of https://github.com/tamarott/SinGAN (the folder holding
+``SinGAN/imresize.py`` and ``SinGAN/functions.py``). Writes:
+
+* ``resize.npz``: small fixed RGB inputs in [-1, 1] and the reference ``imresize(im, scale, opt)``
+  / ``imresize_to_shape(im, shape, opt)`` outputs for several factors (0.75-ish shrinks,
+  1 / 0.75-ish enlargements, odd sizes), keys ``case<i>_in`` / ``case<i>_out``;
+* ``pyramids.json``: for a few image sizes, the scale plan of ``adjust_scales2image`` (paper
+  settings: min_size 25, max_size 250, scale_factor 0.75) and of ``adjust_scales2image_SR``
+  (``SR.py``: scale factor from ``calc_init_scale`` for sr_factor 4), with the sizes of
+  ``creat_reals_pyramid``; and ``resize.json``, the arguments of every resize case;
+* ``SOURCE``: the repository URL and the commit.
+
+Minimal patches, applied at run time only (the checkout is not modified):
+
+* ``sklearn`` (imported by ``SinGAN/functions.py`` for paint quantisation, unused here) is
+  replaced by an empty stand-in module when it is not installed;
+* matplotlib is switched to its non-interactive ``Agg`` backend;
+* ``opt.not_cuda`` is set, so every tensor stays on the CPU.
+
+Nothing else is changed: numpy 2 still runs ``SinGAN/imresize.py`` as written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = "https://github.com/tamarott/SinGAN"
+
+RESIZE_CASES = [
+    # (input H, W, scale or None, output shape or None)
+    (17, 23, 0.75, None),
+    (24, 31, 1 / 0.75, None),
+    (9, 13, 1 / 0.75, None),
+    (25, 33, math.pow(0.5, 1 / 3), None),
+    (20, 27, 1 / math.pow(0.5, 1 / 3), None),
+    (31, 18, 0.6, None),
+    (30, 41, math.pow(0.7704, 3), None),
+    (13, 21, 1 / 0.7704, None),
+    (16, 16, 0.5, None),
+    (16, 16, 2.0, None),
+    (19, 25, 1.0, None),
+    (17, 23, None, (24, 30)),
+    (17, 23, None, (12, 20)),
+]
+
+PYRAMID_SIZES = [(188, 250), (250, 188), (80, 120), (120, 80), (300, 451), (100, 67)]
+SR_SIZES = [(80, 120), (120, 80), (64, 64), (100, 300)]
+
+
+def _import_reference(checkout: Path) -> tuple[types.ModuleType, types.ModuleType]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    try:
+        import sklearn.cluster  # noqa: F401
+    except ModuleNotFoundError:
+        stub = types.ModuleType("sklearn")
+        stub.cluster = types.ModuleType("sklearn.cluster")
+        stub.cluster.KMeans = None
+        sys.modules["sklearn"], sys.modules["sklearn.cluster"] = stub, stub.cluster
+    sys.path.insert(0, str(checkout))
+    import SinGAN.functions as functions
+    import SinGAN.imresize as imresize
+
+    return imresize, functions
+
+
+def _commit(checkout: Path, given: str | None) -> str:
+    if given:
+        return given
+    try:
+        return subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], check=True,
+                              capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _opt(**kw: object) -> types.SimpleNamespace:
+    return types.SimpleNamespace(nc_im=3, not_cuda=True, **kw)
+
+
+def record_resize(ref: types.ModuleType, out: Path) -> None:
+    gen = torch.Generator().manual_seed(0)
+    arrays, cases = {}, []
+    for i, (h, w, scale, shape) in enumerate(RESIZE_CASES):
+        x = torch.rand(1, 3, h, w, generator=gen) * 2 - 1
+        if shape is None:
+            y = ref.imresize(x, scale, _opt())
+        else:
+            y = ref.imresize_to_shape(x, list(shape), _opt())
+        arrays[f"case{i}_in"] = x.numpy()
+        arrays[f"case{i}_out"] = y.numpy().astype(np.float32)
+        cases.append({"in": [h, w], "scale": scale, "shape": shape,
+                      "out": list(y.shape[-2:])})
+    np.savez_compressed(out / "resize.npz", **arrays)
+    (out / "resize.json").write_text(json.dumps(cases) + "\n")
+
+
+def _plan(functions: types.ModuleType, h: int, w: int, sr: bool) -> dict[str, object]:
+    if sr:
+        in_scale, iter_num = functions.calc_init_scale(types.SimpleNamespace(sr_factor=4.0))
+        opt = _opt(min_size=18, max_size=250, scale_factor_init=1 / in_scale)
+    else:
+        opt = _opt(min_size=25, max_size=250, scale_factor_init=0.75)
+    real_ = torch.zeros(1, 3, h, w)
+    real = (functions.adjust_scales2image_SR if sr else functions.adjust_scales2image)(real_, opt)
+    reals = functions.creat_reals_pyramid(real, [], opt)
+    plan = {"size": [h, w], "scale_factor_init": opt.scale_factor_init,
+            "scale_factor": opt.scale_factor, "stop_scale": opt.stop_scale,
+            "shapes": [list(r.shape[-2:]) for r in reals]}
+    if sr:
+        plan.update(sr_factor=4.0, in_scale=in_scale, iter_num=iter_num)
+    return plan
+
+
+def record_pyramids(functions: types.ModuleType, out: Path) -> None:
+    data = {"singan": [_plan(functions, h, w, False) for h, w in PYRAMID_SIZES],
+            "singan_sr": [_plan(functions, h, w, True) for h, w in SR_SIZES]}
+    (out / "pyramids.json").write_text(json.dumps(data) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("checkout", type=Path, help="a tamarott/SinGAN checkout")
+    ap.add_argument("-o", "--output", type=Path, required=True)
+    ap.add_argument("--commit", default=None, help="commit of the checkout (default: git HEAD)")
+    a = ap.parse_args()
+    imresize, functions = _import_reference(a.checkout)
+    a.output.mkdir(parents=True, exist_ok=True)
+    record_resize(imresize, a.output)
+    record_pyramids(functions, a.output)
+    (a.output / "SOURCE").write_text(
+        f"{REPO}\ncommit: {_commit(a.checkout, a.commit)}\n"
+        "made by tools/parity/singan_resize.py (see its docstring for the run-time patches)\n")
+
+
+if __name__ == "__main__":
+    main()
