@@ -1,4 +1,4 @@
-"""MATLAB-style ``imresize`` as the SinGAN reference computes it, in PyTorch ops that export to ONNX.
+"""MATLAB-style ``imresize`` as the SinGAN reference computes it, in PyTorch ops (ONNX-exportable).
 
 tamarott/SinGAN ``SinGAN/imresize.py``@7b0b418e (A. Shocher's ``resizer``) resizes an image by a
 *scale factor*: the output has ``ceil(size * scale)`` pixels and output pixel ``o`` (1-based)
@@ -72,7 +72,7 @@ def resize_matrix(in_len: int | torch.Tensor, out_len: int | torch.Tensor, scale
 
 
 def to_uint8_levels(x: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] -> 0..255 truncated as the reference's ``torch2uint8`` (gradient straight through)."""
+    """[-1, 1] -> 0..255 truncated as the reference's ``torch2uint8`` (gradient passes through)."""
     levels = ((x + 1) / 2).clamp(0, 1) * 255
     return levels + (torch.floor(levels) - levels).detach()
 

@@ -12,6 +12,9 @@ REFERENCE_CHECKOUT is a checkout of https://github.com/tamarott/SinGAN (the fold
   settings: min_size 25, max_size 250, scale_factor 0.75) and of ``adjust_scales2image_SR``
   (``SR.py``: scale factor from ``calc_init_scale`` for sr_factor 4), with the sizes of
   ``creat_reals_pyramid``; and ``resize.json``, the arguments of every resize case;
+* ``reals.npz``: one small image (``image``) and its whole training pyramid (``real<k>``) as
+  ``train()`` builds it (``imresize`` to max_size, then ``creat_reals_pyramid``), with
+  min_size 14, max_size 36, scale_factor 0.75 (also in ``pyramids.json``, key ``reals``);
 * ``SOURCE``: the repository URL and the commit.
 
 Minimal patches, applied at run time only (the checkout is not modified):
@@ -126,9 +129,22 @@ def _plan(functions: types.ModuleType, h: int, w: int, sr: bool) -> dict[str, ob
     return plan
 
 
-def record_pyramids(functions: types.ModuleType, out: Path) -> None:
+def _reals(ref: types.ModuleType, functions: types.ModuleType, out: Path) -> dict[str, object]:
+    image = torch.rand(1, 3, 30, 40, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    opt = _opt(min_size=14, max_size=36, scale_factor_init=0.75)
+    functions.adjust_scales2image(image, opt)
+    real = ref.imresize(image, opt.scale1, opt)
+    reals = functions.creat_reals_pyramid(real, [], opt)
+    np.savez_compressed(out / "reals.npz", image=image.numpy(),
+                        **{f"real{k}": r.numpy() for k, r in enumerate(reals)})
+    return {"size": [30, 40], "min_size": 14, "max_size": 36, "scale_factor_init": 0.75,
+            "scale_factor": opt.scale_factor, "shapes": [list(r.shape[-2:]) for r in reals]}
+
+
+def record_pyramids(ref: types.ModuleType, functions: types.ModuleType, out: Path) -> None:
     data = {"singan": [_plan(functions, h, w, False) for h, w in PYRAMID_SIZES],
-            "singan_sr": [_plan(functions, h, w, True) for h, w in SR_SIZES]}
+            "singan_sr": [_plan(functions, h, w, True) for h, w in SR_SIZES],
+            "reals": _reals(ref, functions, out)}
     (out / "pyramids.json").write_text(json.dumps(data) + "\n")
 
 
@@ -141,7 +157,7 @@ def main() -> None:
     imresize, functions = _import_reference(a.checkout)
     a.output.mkdir(parents=True, exist_ok=True)
     record_resize(imresize, a.output)
-    record_pyramids(functions, a.output)
+    record_pyramids(imresize, functions, a.output)
     (a.output / "SOURCE").write_text(
         f"{REPO}\ncommit: {_commit(a.checkout, a.commit)}\n"
         "made by tools/parity/singan_resize.py (see its docstring for the run-time patches)\n")

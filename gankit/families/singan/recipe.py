@@ -31,8 +31,8 @@ from gankit.families.singan.networks import (
     resize,
 )
 from gankit.losses.adversarial import wgan_d, wgan_g
-from gankit.nn.imresize import imresize
 from gankit.losses.local_gradient_penalty import local_gradient_penalty
+from gankit.nn.imresize import imresize
 
 
 def noise_amplitude(real: torch.Tensor, reconstruction: torch.Tensor, weight: float) -> float:
