@@ -19,7 +19,7 @@ from torch import nn
 
 from gankit.core.atomic import atomic_write_text
 from gankit.core.checkpoint import from_pretrained
-from gankit.core.device import resolve_device
+from gankit.core.device import run_device
 from gankit.core.errors import BadInputError, UsageError
 from gankit.core.images import IMAGE_EXTENSIONS, expand_inputs, read_image, save_image
 from gankit.core.output_check import check_generated
@@ -132,7 +132,7 @@ def _output_paths(files: Sequence[Path], output: Path) -> list[Path]:
 
 def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
               output: str | os.PathLike[str], batch_size: int = 1,
-              dropout_at_test: bool = False, seed: int = 0, device: str = "auto",
+              dropout_at_test: bool = False, seed: int = 0, device: str | None = None,
               side: str | None = None, backend: str = "torch") -> list[Path]:
     """Translate every input image (files, folders, globs; no limit on their number).
 
@@ -152,9 +152,9 @@ def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
     if backend == "onnx" and dropout_at_test:
         raise UsageError("--dropout-at-test needs --backend torch: the ONNX export is the "
                          "eval-mode generator (no dropout, running batch-norm statistics)")
-    dev = resolve_device(device) if backend == "torch" else torch.device("cpu")
+    dev = run_device(model, device) if backend == "torch" else torch.device("cpu")
     net = load_generator(model, dev)
-    runner = _onnx_runner(model, net, device) if backend == "onnx" else None
+    runner = _onnx_runner(model, net, device or "auto") if backend == "onnx" else None
     files = expand_inputs(inputs)
     dests = _output_paths(files, Path(output))
     written: list[Path] = []
@@ -232,7 +232,7 @@ def _html_page(rows: list[dict[str, Any]], metrics: dict[str, Any]) -> str:
 
 def evaluate(model: ModelLike, data: str | os.PathLike[str], out_dir: str | os.PathLike[str],
              phase: str = "test", direction: str = "AtoB", dropout_at_test: bool = False,
-             seed: int = 0, device: str = "auto", fid: bool = False,
+             seed: int = 0, device: str | None = None, fid: bool = False,
              lpips: bool = False, feature_extractor: nn.Module | None = None,
              lpips_network: nn.Module | None = None, inception: str | None = None,
              lpips_weights: str | None = None, segmenter: Segmenter | None = None,
@@ -253,7 +253,7 @@ def evaluate(model: ModelLike, data: str | os.PathLike[str], out_dir: str | os.P
         raise UsageError("the FCN-score needs both a segmentation model and a labels folder")
     if segmenter is not None and num_classes < 1:
         raise UsageError("the FCN-score needs the number of classes (--num-classes)")
-    dev = resolve_device(device)
+    dev = run_device(model, device)
     net = load_generator(model, dev)
     cfg = net.config
     dataset = PairedDataset(data, phase, direction, cfg.input_nc, cfg.output_nc)

@@ -50,8 +50,8 @@ def _scale_factor(shapes: list[list[int]]) -> float:
     """The run's ``opt.scale_factor``, which the reference enlarges by between scales: per
     ``adjust_scales2image`` (tamarott/SinGAN ``SinGAN/functions.py``@f3678a0) it is
     ``(min_size / finest short side)^(1 / (scales - 1))``. ``min_size`` is not saved; the first
-    of 25 (the reference's default), 18 (its SR mode), the coarsest short side and one less that reproduces every
-    scale's ``ceil`` size is taken."""
+    of 25 (the reference's default), 18 (its SR mode), the coarsest short side and one less
+    that reproduces every scale's ``ceil`` size is taken."""
     n, short = len(shapes), min(shapes[-1])
     if n < 2:
         return 0.75
