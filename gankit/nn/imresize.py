@@ -21,7 +21,7 @@ Two details of the reference are kept because trained models depend on them:
   :func:`resize_matrix` does the same.
 
 Each axis is one dense matrix built from the sizes with tensor ops (so a traced graph keeps
-dynamic sizes), applied as a matrix product.
+dynamic sizes), applied as a matrix product in float64 as the reference's numpy does.
 """
 
 from __future__ import annotations
@@ -93,16 +93,19 @@ def imresize(x: torch.Tensor, scale: float | tuple[float, float],
         size = (math.ceil(h_in * sh), math.ceil(w_in * sw))
     h_out, w_out = size[0], size[1]
     antialias = sh < 1
-    y = to_uint8_levels(x) if quantize else x
+    # float64 like the reference's numpy (so uint8 truncation at the next scale sees the same
+    # values); Apple MPS has no float64
+    work = torch.float32 if x.device.type == "mps" else torch.float64
+    y = (to_uint8_levels(x) if quantize else x).to(work)
     if sh != 1.0:
-        mh = resize_matrix(h_in, h_out, sh, antialias, x.device).to(y.dtype)
-        y = torch.matmul(mh, y)
+        y = torch.matmul(resize_matrix(h_in, h_out, sh, antialias, x.device).to(work), y)
     if sw != 1.0:
-        mw = resize_matrix(w_in, w_out, sw, antialias, x.device).to(y.dtype)
+        mw = resize_matrix(w_in, w_out, sw, antialias, x.device).to(work)
         y = torch.matmul(y, mw.transpose(0, 1))
     if quantize:
-        y = ((y / 255 - 0.5) * 2).clamp(-1, 1)
-    return y[..., :h_out, :w_out]
+        y = ((y / 255).to(x.dtype) - 0.5) * 2
+        return y.clamp(-1, 1)[..., :h_out, :w_out]
+    return y.to(x.dtype)[..., :h_out, :w_out]
 
 
 def imresize_to_shape(x: torch.Tensor, size: tuple[int, int] | list[int],

@@ -18,7 +18,7 @@ import torch
 from gankit.core import registry
 from gankit.families.singan.config import PRESETS, PyramidConfig, TrainConfig, pyramid_plan
 from gankit.families.singan.convert import _scale_factor
-from gankit.families.singan.networks import resize
+from gankit.families.singan.networks import SinGANPyramid, resize
 from gankit.families.singan.recipe import SinGANRecipe
 from gankit.nn.imresize import imresize, imresize_to_shape
 
@@ -114,3 +114,34 @@ def test_new_models_record_their_resampling(train, saved):
 def test_convert_recovers_the_reference_scale_factor(plan):
     """An imported run enlarges by the reference's own 1 / scale_factor between scales."""
     assert _scale_factor(plan["shapes"]) == pytest.approx(plan["scale_factor"], abs=1e-12)
+
+
+def _imported_pyramid(resampling: str) -> tuple[SinGANPyramid, dict[str, torch.Tensor]]:
+    spec = PLANS["reals"]
+    with np.load(PARITY / "reconstruction.npz") as data:
+        arrays = {k: torch.from_numpy(data[k]) for k in data.files}
+    n = len(spec["shapes"])
+    pyr = registry.build("singan_pyramid", PyramidConfig(
+        shapes=spec["shapes"], channels=[8] * n, scale_factor=spec["scale_factor"],
+        resampling=resampling))
+    for k, g in enumerate(pyr.generators):
+        g.load_state_dict({name[len(f"g{k}."):]: t for name, t in arrays.items()
+                           if name.startswith(f"g{k}.")})
+    pyr.z_rec.copy_(arrays["z0"])
+    pyr.noise_amp.copy_(arrays["noise_amp"])
+    return pyr.eval(), arrays
+
+
+def test_reconstruction_from_z_star_is_the_reference_draw_concat():
+    """Weights, z* and amplitudes as the reference holds them: gankit's reconstruction at every
+    scale is what the reference's draw_concat + G computes (enlarge by 1 / scale_factor through
+    uint8 levels, crop the bottom and right)."""
+    pyr, arrays = _imported_pyramid("reference")
+    old, _ = _imported_pyramid("torch-bicubic")
+    with torch.no_grad():
+        for k in range(pyr.num_scales):
+            want = arrays[f"rec{k}"]
+            assert want.std() > 0.1
+            assert (pyr.reconstruct(last=k) - want).abs().max() <= TOL
+            if k:  # PyTorch's bicubic between scales gives another image
+                assert (old.reconstruct(last=k) - want).abs().max() > 5 / 255

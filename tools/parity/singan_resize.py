@@ -15,6 +15,11 @@ REFERENCE_CHECKOUT is a checkout of https://github.com/tamarott/SinGAN (the fold
 * ``reals.npz``: one small image (``image``) and its whole training pyramid (``real<k>``) as
   ``train()`` builds it (``imresize`` to max_size, then ``creat_reals_pyramid``), with
   min_size 14, max_size 36, scale_factor 0.75 (also in ``pyramids.json``, key ``reals``);
+* ``reconstruction.npz``: a tiny pyramid on those scales (reference generators,
+  ``GeneratorConcatSkip2CleanAdd`` with 8 channels and random weights, keys ``g<k>.<param>``;
+  z* ``z0`` unpadded; amplitudes ``noise_amp``) and its reconstruction from z* as the reference
+  computes it: ``draw_concat(..., 'rec', ...)`` (enlarge by ``1 / scale_factor`` with
+  ``imresize``, crop bottom and right) into each scale, keys ``rec<k>`` = scale k's output;
 * ``SOURCE``: the repository URL and the commit.
 
 Minimal patches, applied at run time only (the checkout is not modified):
@@ -22,7 +27,9 @@ Minimal patches, applied at run time only (the checkout is not modified):
 * ``sklearn`` (imported by ``SinGAN/functions.py`` for paint quantisation, unused here) is
   replaced by an empty stand-in module when it is not installed;
 * matplotlib is switched to its non-interactive ``Agg`` backend;
-* ``opt.not_cuda`` is set, so every tensor stays on the CPU.
+* ``opt.not_cuda`` is set, so every tensor stays on the CPU;
+* of ``SinGAN/training.py`` only ``draw_concat`` is called (importing the module needs nothing
+  beyond the above).
 
 Nothing else is changed: numpy 2 still runs ``SinGAN/imresize.py`` as written.
 """
@@ -129,7 +136,8 @@ def _plan(functions: types.ModuleType, h: int, w: int, sr: bool) -> dict[str, ob
     return plan
 
 
-def _reals(ref: types.ModuleType, functions: types.ModuleType, out: Path) -> dict[str, object]:
+def _reals(ref: types.ModuleType, functions: types.ModuleType, out: Path,
+           ) -> tuple[dict[str, object], list[torch.Tensor], float]:
     image = torch.rand(1, 3, 30, 40, generator=torch.Generator().manual_seed(1)) * 2 - 1
     opt = _opt(min_size=14, max_size=36, scale_factor_init=0.75)
     functions.adjust_scales2image(image, opt)
@@ -137,15 +145,52 @@ def _reals(ref: types.ModuleType, functions: types.ModuleType, out: Path) -> dic
     reals = functions.creat_reals_pyramid(real, [], opt)
     np.savez_compressed(out / "reals.npz", image=image.numpy(),
                         **{f"real{k}": r.numpy() for k, r in enumerate(reals)})
-    return {"size": [30, 40], "min_size": 14, "max_size": 36, "scale_factor_init": 0.75,
+    spec = {"size": [30, 40], "min_size": 14, "max_size": 36, "scale_factor_init": 0.75,
             "scale_factor": opt.scale_factor, "shapes": [list(r.shape[-2:]) for r in reals]}
+    return spec, reals, opt.scale_factor
+
+
+def record_reconstruction(reals: list[torch.Tensor], scale_factor: float, out: Path) -> None:
+    import SinGAN.models as models
+    import SinGAN.training as training
+
+    opt = _opt(nfc=8, min_nfc=8, ker_size=3, padd_size=0, num_layer=5, stride=1,
+               scale_factor=scale_factor, mode="train", nc_z=3)
+    torch.manual_seed(2)
+    pad = torch.nn.ZeroPad2d(5)
+    gs, arrays = [], {}
+    for k in range(len(reals)):
+        g = models.GeneratorConcatSkip2CleanAdd(opt)
+        for m in g.modules():  # DCGAN init makes an untrained output nearly constant
+            if isinstance(m, torch.nn.Conv2d):
+                torch.nn.init.normal_(m.weight, 0.0, 0.3)
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 2.0)
+        g.eval()
+        gs.append(g)
+        arrays.update({f"g{k}.{n}": t.detach().numpy() for n, t in g.state_dict().items()})
+    h0, w0 = reals[0].shape[-2:]
+    z0 = torch.randn(1, 1, h0, w0).expand(1, 3, h0, w0)
+    zs = [pad(z0)] + [pad(torch.zeros_like(r)) for r in reals[1:]]
+    amps = [1.0, 0.3, 0.2, 0.1][:len(reals)]
+    in_s = torch.zeros_like(reals[0])
+    with torch.no_grad():
+        for k in range(len(reals)):
+            prev = training.draw_concat(gs[:k], zs[:k], reals[:k + 1], amps[:k], in_s, "rec",
+                                        pad, pad, opt)
+            arrays[f"rec{k}"] = gs[k](amps[k] * zs[k] + pad(prev), pad(prev)).numpy()
+    np.savez_compressed(out / "reconstruction.npz", z0=z0.numpy(),
+                        noise_amp=np.array(amps, dtype=np.float32), **arrays)
 
 
 def record_pyramids(ref: types.ModuleType, functions: types.ModuleType, out: Path) -> None:
     data = {"singan": [_plan(functions, h, w, False) for h, w in PYRAMID_SIZES],
             "singan_sr": [_plan(functions, h, w, True) for h, w in SR_SIZES],
-            "reals": _reals(ref, functions, out)}
+            "reals": None}
+    data["reals"], reals, scale_factor = _reals(ref, functions, out)
     (out / "pyramids.json").write_text(json.dumps(data) + "\n")
+    record_reconstruction(reals, scale_factor, out)
 
 
 def main() -> None:
