@@ -95,12 +95,14 @@ def imresize(x: torch.Tensor, scale: float | tuple[float, float],
     antialias = sh < 1
     # float64 like the reference's numpy (so uint8 truncation at the next scale sees the same
     # values); Apple MPS has no float64
-    work = torch.float32 if x.device.type == "mps" else torch.float64
+    mps = x.device.type == "mps"
+    work, built_on = (torch.float32, torch.device("cpu")) if mps else (torch.float64, x.device)
     y = (to_uint8_levels(x) if quantize else x).to(work)
     if sh != 1.0:
-        y = torch.matmul(resize_matrix(h_in, h_out, sh, antialias, x.device).to(work), y)
+        mh = resize_matrix(h_in, h_out, sh, antialias, built_on).to(x.device, work)
+        y = torch.matmul(mh, y)
     if sw != 1.0:
-        mw = resize_matrix(w_in, w_out, sw, antialias, x.device).to(work)
+        mw = resize_matrix(w_in, w_out, sw, antialias, built_on).to(x.device, work)
         y = torch.matmul(y, mw.transpose(0, 1))
     if quantize:
         y = ((y / 255).to(x.dtype) - 0.5) * 2
