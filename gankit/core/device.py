@@ -30,3 +30,18 @@ def resolve_device(name: str = "auto") -> torch.device:
     if kind == "mps" and not _mps_available():
         raise UsageError("device 'mps' was asked for but Apple MPS is not available")
     return torch.device(name)
+
+
+def run_device(model: object, device: str | torch.device | None) -> torch.device:
+    """Where an API function runs ``model``: ``device`` when one is given; otherwise where a
+    module handed in already is (an API never moves a caller's model to a device nobody asked
+    for); otherwise (a model it loads itself) ``auto``."""
+    if device is not None:
+        return device if isinstance(device, torch.device) else resolve_device(device)
+    if isinstance(model, torch.nn.Module):
+        tensor = next(iter(model.parameters()), None)
+        if tensor is None:
+            tensor = next(iter(model.buffers()), None)
+        if tensor is not None:
+            return tensor.device
+    return resolve_device("auto")

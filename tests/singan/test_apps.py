@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -36,7 +37,10 @@ def test_sample_sizes_and_seeds(model):
 
 def test_start_scale_uses_z_star_below_it(tiny_run):
     # with no noise above the coarsest scale, start_scale=1 must give exactly the reconstruction
+    # (PyTorch resampling here: the reference's uint8 rounding between scales would hide the
+    # small differences an untrained coarsest scale makes)
     quiet = apps.load(tiny_run)
+    quiet.config = dataclasses.replace(quiet.config, resampling="torch-bicubic")
     quiet.noise_amp[1:] = 0
     with torch.no_grad():
         rec = quiet.reconstruct()
@@ -44,7 +48,34 @@ def test_start_scale_uses_z_star_below_it(tiny_run):
     assert not torch.equal(apps.sample(quiet, n=1, start_scale=0, seed=5), rec)
 
 
-def test_animation_frames_gif_and_mp4(model, tmp_path):
+def test_start_scale_n_is_the_reconstruction(model, tmp_path, capsys):
+    """``sample --start-scale N`` (N = number of scales): z* at the coarsest scale and no noise
+    above it, i.e. the reference's reconstruction from z*, the same for every sample."""
+    from gankit.cli import main as cli_main
+    from gankit.core.images import load_image_tensor
+
+    n = model.num_scales
+    with torch.no_grad():
+        rec = model.reconstruct().clamp(-1, 1)
+    got = apps.sample(model, n=2, start_scale=n, seed=3)
+    assert torch.allclose(got, rec.expand(2, -1, -1, -1), atol=1e-6)
+    with pytest.raises(BadInputError, match="reconstruction"):
+        apps.sample(model, n=1, start_scale=n + 1)
+    folder = tmp_path / "model"
+    from gankit.core.checkpoint import save_pretrained
+
+    save_pretrained(model, folder)
+    argv = ["singan", "sample", str(folder), "-n", "1", "--start-scale", str(n), "-o",
+            str(tmp_path / "rec"), "--device", "cpu"]
+    assert cli_main(argv) == 0
+    png = load_image_tensor(tmp_path / "rec" / "sample_000.png")
+    assert (png - rec[0]).abs().max() <= 1 / 127.5 + 1e-6  # the reconstruction, as 8-bit PNG
+    capsys.readouterr()
+
+
+def test_animation_frames_gif_and_mp4(tiny_run, tmp_path):
+    model = apps.load(tiny_run)
+    model.noise_amp[1:] = 0.5  # visible steps: a GIF merges frames that are equal in uint8
     frames = apps.animate(model, frames=6, start_scale=1, seed=0)
     assert frames.shape == (6, 3, *model.config.shapes[-1])
     assert not torch.equal(frames[0], frames[-1])
@@ -72,17 +103,30 @@ def _mask(path, h, w):
     return path
 
 
-@pytest.mark.parametrize("fn", [apps.harmonize, apps.edit])
-def test_masked_apps_keep_outside_of_mask(model, tmp_path, fn):
-    img = _photo(tmp_path / "in.png", 50, 70)
-    out = fn(model, img, _mask(tmp_path / "m.png", 50, 70), inject_scale=1)
-    assert out.shape == (1, 3, *model.config.shapes[-1])
+@pytest.mark.parametrize(("fn", "radius"), [(apps.harmonize, 7), (apps.edit, 20)])
+def test_masked_apps_keep_outside_of_mask(model, tmp_path, fn, radius):
+    h, w = model.config.shapes[-1]
+    img = _photo(tmp_path / "in.png", h, w)  # at the model's size: no resize before blending
+    mask = np.zeros((h, w), dtype="uint8")
+    mask[:4, :4] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    out = fn(model, img, tmp_path / "m.png", inject_scale=1)
+    assert out.shape == (1, 3, h, w)
+    given = apps._image(img, torch.device("cpu"))
+    soft = apps.soft_mask(apps._image(tmp_path / "m.png", torch.device("cpu")), radius)
+    # out = (1 - soft) * image + soft * generated: outside the soft mask the pixels are the
+    # input's, and nowhere do they stray from it by more than soft * 2
+    outside = (soft == 0).expand_as(out)
+    assert outside.any() and torch.equal(out[outside], given[outside])
+    assert ((out - given).abs() <= 2 * soft + 1e-6).all()
+    assert (out - given)[..., :4, :4].abs().max() > 0.05  # the masked corner was regenerated
+    big = _photo(tmp_path / "big.png", 50, 70)
     with pytest.raises(BadInputError, match="same size"):
-        fn(model, img, _mask(tmp_path / "m2.png", 40, 70))
+        fn(model, big, _mask(tmp_path / "m2.png", 40, 70))
     with pytest.raises(BadInputError, match="out of range"):
-        fn(model, img, tmp_path / "m.png", inject_scale=model.num_scales)
+        fn(model, big, _mask(tmp_path / "m1.png", 50, 70), inject_scale=model.num_scales)
     with pytest.raises(BadInputError, match="empty"):
-        fn(model, img, _blank(tmp_path / "m3.png", 50, 70))
+        fn(model, big, _blank(tmp_path / "m3.png", 50, 70))
 
 
 def _blank(path, h, w):

@@ -22,13 +22,14 @@ from gankit.serve.onnx_runtime import OnnxModel  # noqa: E402
 SHAPES = [[14, 18], [19, 24], [24, 30]]
 
 
-def tiny_pyramid() -> SinGANPyramid:
+def tiny_pyramid(resampling: str = "torch-bicubic") -> SinGANPyramid:
     """Three scales with random weights, batch-norm statistics, sigma_k and z* (no training;
     the convolutions are re-drawn with std 0.3 because the DCGAN init's N(0, 0.02)
     makes an untrained pyramid's output nearly constant, which would hide mismatches)."""
     torch.manual_seed(0)
     arch = registry.get("singan_pyramid")
-    cfg = registry.config_from_dict(arch.config_cls, {"shapes": SHAPES, "channels": [4, 4, 8]})
+    cfg = registry.config_from_dict(arch.config_cls, {"shapes": SHAPES, "channels": [4, 4, 8],
+                                                      "resampling": resampling})
     pyr = registry.build(arch.name, cfg).eval()
     with torch.no_grad():
         pyr.noise_amp.copy_(torch.tensor([1.0, 0.3, 0.1]))
@@ -42,10 +43,12 @@ def tiny_pyramid() -> SinGANPyramid:
     return pyr
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
+@pytest.fixture(scope="module", params=["torch-bicubic", "reference"])
+def folder(tmp_path_factory, request):
+    """Both resamplings between scales: PyTorch's bicubic and the reference's imresize (its
+    resize matrices are built from the traced sizes, so dynamic exports keep them free)."""
     path = tmp_path_factory.mktemp("singan_onnx") / "model"
-    save_pretrained(tiny_pyramid(), path)
+    save_pretrained(tiny_pyramid(request.param), path)
     return path
 
 
@@ -70,7 +73,7 @@ def test_export_matches_pytorch_and_carries_the_config(folder, tmp_path, capsys)
     assert runner.kind == "sampler"
     assert runner.config["architecture"] == "singan_pyramid"
     assert runner.config["config"]["shapes"] == SHAPES
-    pyr = tiny_pyramid()
+    pyr = apps.load(folder)
     noise = _fixed_noise(SHAPES, n=1)
     with torch.no_grad():
         ref = pyr.run(torch.zeros_like(noise[0]), list(noise), 0)
@@ -81,7 +84,7 @@ def test_export_matches_pytorch_and_carries_the_config(folder, tmp_path, capsys)
 
 def test_dynamic_export_serves_other_batches_and_aspects(folder, tmp_path):
     out = export_onnx(folder, tmp_path / "d.onnx", dynamic=True, height=30, width=20)
-    pyr = tiny_pyramid()
+    pyr = apps.load(folder)
     runner = OnnxModel(out)
     for scale_v, scale_h in [(1.0, 1.0), (1.3, 0.8)]:
         shapes = pyr.shapes(scale_v, scale_h)

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from gankit.core.checkpoint import from_pretrained
-from gankit.core.device import resolve_device
+from gankit.core.device import run_device
 from gankit.core.errors import BadInputError, CheckpointError, UsageError
 from gankit.core.images import IMAGE_EXTENSIONS, expand_inputs, read_image, save_image
 from gankit.core.output_check import check_generated
@@ -155,7 +155,7 @@ def _onnx_file_runner(path: Path, device: str) -> Any:
     return load_stylizer(path, device)
 
 
-def make_runner(model: str | os.PathLike[str] | torch.nn.Module, *, device: str = "auto",
+def make_runner(model: str | os.PathLike[str] | torch.nn.Module, *, device: str | None = None,
                 precision: str = "fp32", backend: str = "auto") -> Any:
     """The object that stylizes with ``model`` on ``backend``.
 
@@ -170,14 +170,14 @@ def make_runner(model: str | os.PathLike[str] | torch.nn.Module, *, device: str 
     if onnx_file and backend == "torch":
         raise UsageError(f"{model}: an ONNX file runs on the onnx backend, not torch")
     if backend == "torch" or (backend == "auto" and not onnx_file):
-        return Runner(load_model(model), resolve_device(device), precision)
+        return Runner(load_model(model), run_device(model, device), precision)
     if precision != "fp32":
         raise UsageError(f"the onnx backend runs fp32 only, got --precision {precision}")
     from gankit.serve.onnx_cache import cached_model, onnx_device
 
     if onnx_file:
-        return _onnx_file_runner(Path(os.fspath(model)), onnx_device(device))
-    return OnnxRunner(cached_model(model, load_model, device, dynamic=True,
+        return _onnx_file_runner(Path(os.fspath(model)), onnx_device(device or "auto"))
+    return OnnxRunner(cached_model(model, load_model, device or "auto", dynamic=True,
                                    height=ONNX_TRACE_SIZE, width=ONNX_TRACE_SIZE))
 
 
@@ -305,7 +305,7 @@ def stylize(
     model: str | os.PathLike[str] | torch.nn.Module,
     output: str | os.PathLike[str],
     *,
-    device: str = "auto",
+    device: str | None = None,
     precision: str = "fp32",
     batch: int = 1,
     tile: int | None = None,
@@ -356,7 +356,7 @@ def video(
     model: str | os.PathLike[str] | torch.nn.Module,
     output: str | os.PathLike[str],
     *,
-    device: str = "auto",
+    device: str | None = None,
     precision: str = "fp32",
     batch: int | None = None,
     tile: int | None = None,

@@ -25,7 +25,7 @@ from torch import nn
 
 from gankit.core.atomic import atomic_write_text
 from gankit.core.checkpoint import from_pretrained
-from gankit.core.device import resolve_device
+from gankit.core.device import run_device
 from gankit.core.errors import BadInputError, UsageError
 from gankit.core.images import IMAGE_EXTENSIONS, expand_inputs, read_image, save_image
 from gankit.core.output_check import check_generated
@@ -149,7 +149,7 @@ def _output_paths(files: Sequence[Path], output: Path) -> list[Path]:
 
 def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
               output: str | os.PathLike[str], batch_size: int = 1, eval_mode: bool = False,
-              seed: int = 0, device: str = "auto", side: str | None = None,
+              seed: int = 0, device: str | None = None, side: str | None = None,
               backend: str = "torch", native_size: bool = False,
               aligned: bool = False) -> list[Path]:
     """Translate every input image (files, folders, globs; no limit on their number).
@@ -175,13 +175,13 @@ def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
     if aligned and side is not None:
         raise UsageError("give --aligned (the model's input half) or --side, not both")
     check_backend(backend)
-    dev = resolve_device(device) if backend == "torch" else torch.device("cpu")
+    dev = run_device(model, device) if backend == "torch" else torch.device("cpu")
     net = load_generator(model, dev)
     if aligned:
         side = "A" if net.config.direction == "AtoB" else "B"
     generator = torch.Generator().manual_seed(seed)
-    runner = _onnx_runner(model, net, device, eval_mode, generator) if backend == "onnx" \
-        else None
+    runner = _onnx_runner(model, net, device or "auto", eval_mode, generator) \
+        if backend == "onnx" else None
     size = test_size(net, native_size)
     files = expand_inputs(inputs)
     dests = _output_paths(files, Path(output))
@@ -259,7 +259,8 @@ def _html_page(rows: list[dict[str, Any]], metrics: dict[str, Any]) -> str:
 
 def evaluate(model: ModelLike, data: str | os.PathLike[str], out_dir: str | os.PathLike[str],
              phase: str = "test", direction: str | None = None, eval_mode: bool = False,
-             seed: int = 0, device: str = "auto", native_size: bool = False, fid: bool = False,
+             seed: int = 0, device: str | None = None, native_size: bool = False,
+             fid: bool = False,
              lpips: bool = False, feature_extractor: nn.Module | None = None,
              lpips_network: nn.Module | None = None, inception: str | None = None,
              lpips_weights: str | None = None, segmenter: Segmenter | None = None,
@@ -285,7 +286,7 @@ def evaluate(model: ModelLike, data: str | os.PathLike[str], out_dir: str | os.P
         raise UsageError("the FCN-score needs both a segmentation model and a labels folder")
     if segmenter is not None and num_classes < 1:
         raise UsageError("the FCN-score needs the number of classes (--num-classes)")
-    dev = resolve_device(device)
+    dev = run_device(model, device)
     net = load_generator(model, dev)
     cfg = net.config
     direction = direction or cfg.direction

@@ -21,24 +21,28 @@ import torch.nn.functional as F
 
 from gankit.core.errors import BadInputError, UsageError
 from gankit.core.output_check import check_generated
+from gankit.families.singan.config import sr_scale
 from gankit.families.singan.networks import SinGANPyramid, resize
+from gankit.nn.imresize import imresize
 
 ModelLike = SinGANPyramid | str | os.PathLike[str]
 ImageLike = torch.Tensor | str | os.PathLike[str]
 
 
-def load(model: ModelLike, device: str | torch.device = "cpu") -> SinGANPyramid:
-    """A trained pyramid in eval mode on ``device``."""
+def load(model: ModelLike, device: str | torch.device | None = None) -> SinGANPyramid:
+    """A trained pyramid in eval mode, moved to ``device`` only when one is given (a pyramid
+    handed in stays where it is; one read from disk is on the CPU)."""
     from gankit.core.checkpoint import from_pretrained
     from gankit.core.device import resolve_device
 
-    device = resolve_device(str(device))
     if not isinstance(model, SinGANPyramid):
         model = from_pretrained(model)
         if not isinstance(model, SinGANPyramid):
             raise BadInputError(f"{model.arch_name!r} is not a SinGAN pyramid (train one with "
                                 "`gankit singan train IMAGE`)")
-    return model.to(device).eval()
+    if device is not None:
+        model = model.to(resolve_device(str(device)))
+    return model.eval()
 
 
 def _image(src: ImageLike, device: torch.device) -> torch.Tensor:
@@ -102,7 +106,9 @@ def sample(model: ModelLike, n: int = 8, scale_v: float = 1.0, scale_h: float = 
            start_scale: int = 0, seed: int | None = 0, batch: int = 8, backend: str = "auto",
            device: str = "cpu") -> torch.Tensor:
     """``n`` random samples (sec. 4.1); ``scale_v``/``scale_h`` retarget the aspect (fig. 7);
-    scales below ``start_scale`` keep the training image's layout (fig. 6).
+    scales below ``start_scale`` keep the training image's layout (fig. 6). ``start_scale``
+    equal to the number of scales uses z* everywhere: the reconstruction of the training image
+    (zero noise above the coarsest scale), the same for every sample.
 
     ``backend="onnx"`` runs the pyramid with onnxruntime (a model folder is exported once, with
     free batch and sizes, and cached; an ``.onnx`` file from ``gankit export onnx`` runs as is).
@@ -128,7 +134,10 @@ def sample(model: ModelLike, n: int = 8, scale_v: float = 1.0, scale_h: float = 
     if min(pyr.shapes(scale_v, scale_h)[0]) <= pyr.config.kernel_size:
         raise BadInputError(f"scale_v={scale_v}, scale_h={scale_h} make the coarsest scale smaller "
                             "than one patch; use larger factors")
-    _check_scale("start_scale", start_scale, 0, pyr.num_scales - 1)
+    if not 0 <= start_scale <= pyr.num_scales:
+        raise BadInputError(f"start_scale {start_scale} is out of range: this model has scales "
+                            f"0..{pyr.num_scales - 1}, and {pyr.num_scales} gives the "
+                            "reconstruction")
     if runner is None and backend == "onnx":
         runner = _exported(model, pyr, device)
     gen = _generator(seed, pyr.noise_amp.device)
@@ -245,7 +254,7 @@ def _injected(pyr: SinGANPyramid, image: torch.Tensor, scale: int, gen: torch.Ge
     back (so only its coarse structure survives), then refined by scales ``scale..N``."""
     _check_scale("inject scale", scale, 1, pyr.num_scales - 1)
     shapes = pyr.shapes()
-    coarse = resize(resize(image, shapes[scale - 1]), shapes[scale])
+    coarse = pyr.inject(image, scale, shapes)
     noise: list[torch.Tensor | None] = [None] * scale + [
         pyr.sample_noise(k, shapes[k], 1, gen) for k in range(scale, pyr.num_scales)]
     return pyr.run(coarse, noise, scale)
@@ -253,7 +262,7 @@ def _injected(pyr: SinGANPyramid, image: torch.Tensor, scale: int, gen: torch.Ge
 
 def _fit(pyr: SinGANPyramid, image: ImageLike) -> torch.Tensor:
     img = _image(image, pyr.noise_amp.device)
-    return resize(img, pyr.shapes()[-1]).clamp(-1, 1)
+    return pyr.fit(img, pyr.shapes()[-1])
 
 
 @torch.no_grad()
@@ -291,8 +300,8 @@ def _masked(model: ModelLike, image: ImageLike, mask: ImageLike, inject_scale: i
         raise BadInputError(
             f"mask is {msk.shape[-1]}x{msk.shape[-2]} pixels but the image is "
             f"{img.shape[-1]}x{img.shape[-2]}; they must be the same size")
-    img = resize(img, pyr.shapes()[-1]).clamp(-1, 1)
-    msk = resize(msk, pyr.shapes()[-1])
+    img = pyr.fit(img, pyr.shapes()[-1])
+    msk = pyr.fit(msk, pyr.shapes()[-1])
     if not bool((msk > 0).any()):
         raise BadInputError("the mask is empty (all black); white marks the region to change")
     out = _injected(pyr, img, inject_scale, _generator(seed, device))
@@ -320,9 +329,12 @@ def super_resolve(model: ModelLike, factor: float = 4.0, image: ImageLike | None
                   seed: int | None = 0) -> torch.Tensor:
     """Upsample by ``factor`` with the finest generator applied repeatedly (sec. 4.5, ``SR.py``).
 
-    The model should be trained with the ``sr`` preset (scale factor (1/2)^(1/3), alpha 100).
-    Each step upsamples by factor^(1/k), k = round(log_{2^(1/3)} factor), and adds the finest
-    scale's detail with its noise amplitude. ``image`` defaults to the training image.
+    The model should be trained with the ``sr`` preset. Under the reference resampling this is
+    tamarott/SinGAN ``SR.py``@1da3600: k steps of ``imresize`` by ``factor^(1/k)``
+    (:func:`~gankit.families.singan.config.sr_scale`), each followed by the finest scale's
+    detail at its noise amplitude, the result cropped to ``int(factor * size)``. Older
+    (``torch-bicubic``) models keep their bicubic steps to ``round(size * factor^(i/k))``.
+    ``image`` defaults to the training image.
     """
     pyr = load(model)
     if not 1.0 < factor <= 16.0:
@@ -331,14 +343,23 @@ def super_resolve(model: ModelLike, factor: float = 4.0, image: ImageLike | None
     x = source = pyr.reals[-1] if image is None else _image(image, device)
     if max(x.shape[-2:]) * factor > 8192:
         raise BadInputError(f"{x.shape[-1]}x{x.shape[-2]} x {factor} exceeds 8192 pixels a side")
-    steps = max(1, round(math.log(factor) / math.log(2 ** (1 / 3))))
     h, w = x.shape[-2:]
     g, amp, gen = pyr.generators[-1], pyr.noise_amp[-1], _generator(seed, device)
+    reference = pyr.config.resampling != "torch-bicubic"
+    if reference:
+        step, steps = sr_scale(factor)
+    else:
+        steps = max(1, round(math.log(factor) / math.log(2 ** (1 / 3))))
     for i in range(1, steps + 1):
-        f = factor ** (i / steps)
-        x = resize(x, (round(h * f), round(w * f)))
+        if reference:
+            x = imresize(x, step)
+        else:
+            f = factor ** (i / steps)
+            x = resize(x, (round(h * f), round(w * f)))
         z = torch.randn(x.shape, device=device, generator=gen)
         x = g(amp * z + x, x)
+    if reference:
+        x = x[..., :int(factor * h), :int(factor * w)]
     return _checked(x, source)
 
 

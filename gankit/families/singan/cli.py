@@ -71,7 +71,8 @@ def _sample(prog: str, argv: list[str]) -> int:
     p.add_argument("--scale-v", type=float, default=1.0, help="height factor (retargeting)")
     p.add_argument("--scale-h", type=float, default=1.0, help="width factor (retargeting)")
     p.add_argument("--start-scale", type=int, default=0,
-                   help="scales below this keep the training image's layout")
+                   help="scales below this keep the training image's layout; the number of "
+                   "scales gives the reconstruction of the training image from z*")
     p.add_argument("--backend", default="auto", choices=apps.BACKENDS,
                    help="onnx: run with onnxruntime (a model folder is exported once and "
                    "cached; same images as torch for a seed); auto: onnx for .onnx files")

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from gankit.core.errors import BadInputError
 from gankit.engine.trainer import TrainerConfig
 
-RESCALINGS = ("singan", "consingan")
+RESCALINGS = ("singan", "singan-sr", "consingan")
+RESAMPLINGS = ("reference", "reference-shape", "torch-bicubic")
+"""How a pyramid resizes images between scales (:class:`PyramidConfig`): ``reference``, the
+reference's MATLAB-style ``imresize`` by ``1 / scale_factor`` then a crop to the next scale
+(tamarott/SinGAN ``SinGAN/training.py``@084cf02 ``draw_concat``, ``SinGAN/manipulate.py``@1d79f8a
+``SinGAN_generate``); ``reference-shape``, the same resize straight to the next scale's size
+(the ConSinGAN plan, whose scales are not one factor apart); ``torch-bicubic``, PyTorch's bicubic
+resize to the next size, what models saved before the field existed were trained with."""
 
 
 @dataclass
@@ -55,17 +62,42 @@ def _resized(size: int, factor: float) -> int:
     return int(math.ceil(size * factor))
 
 
+def sr_scale(sr_factor: float) -> tuple[float, int]:
+    """(upscale per step, steps) for super-resolution by ``sr_factor``: about 2^(1/3) per step,
+    adjusted so that ``steps`` of them make ``sr_factor`` (tamarott/SinGAN
+    ``SinGAN/functions.py``@f3678a0 ``calc_init_scale``); ``SR.py`` trains the pyramid with
+    scale factor ``1 / upscale`` = ``sr_factor^(-1/steps)``."""
+    steps = round(math.log(1 / sr_factor, math.pow(1 / 2, 1 / 3)))
+    if steps < 1:
+        raise BadInputError(f"super-resolution factor {sr_factor} is too small (needs > 1.12)")
+    return math.pow(sr_factor, 1 / steps), steps
+
+
 def pyramid_shapes(
     height: int, width: int, min_size: int = 25, max_size: int = 250, scale_factor: float = 0.75,
     rescaling: str = "singan", num_scales: int = 0,
 ) -> tuple[list[tuple[int, int]], float]:
-    """(H, W) of every scale, coarsest first, and the effective scale factor.
+    """(H, W) of every scale, coarsest first, and the effective scale factor."""
+    shapes, factor, _ = pyramid_plan(height, width, min_size, max_size, scale_factor,
+                                     rescaling, num_scales)
+    return shapes, factor
+
+
+def pyramid_plan(
+    height: int, width: int, min_size: int = 25, max_size: int = 250, scale_factor: float = 0.75,
+    rescaling: str = "singan", num_scales: int = 0,
+) -> tuple[list[tuple[int, int]], float, list[float]]:
+    """(H, W) of every scale, coarsest first, the effective scale factor, and the exponents:
+    scale k is the finest-size image resized by ``factor ** exponents[k]``.
 
     ``singan``: the reference's ``adjust_scales2image`` + ``creat_reals_pyramid``: the factor
     ``scale_factor`` is adjusted so that the coarsest short side is ``min_size`` and the finest
-    long side at most ``max_size``; the number of scales follows from it. ``consingan``:
-    ``num_scales`` stages, more of them at low resolution (ConSinGAN sec. 3.2, its
-    ``create_reals_pyramid``).
+    long side at most ``max_size``; the number of scales follows from it. ``singan-sr``: the
+    same with ``adjust_scales2image_SR``'s rules (``SR.py``): ``int()`` instead of ``ceil()`` for
+    the scale counts, and the finest size compared with the *width* (the reference reads
+    ``max(real_.shape[0], real_.shape[3])``, batch and width; tamarott/SinGAN
+    ``SinGAN/functions.py``@f3678a0). ``consingan``: ``num_scales`` stages, more of them at low
+    resolution (ConSinGAN sec. 3.2, its ``create_reals_pyramid``).
     """
     if rescaling not in RESCALINGS:
         raise BadInputError(f"unknown rescaling {rescaling!r}; choose from {', '.join(RESCALINGS)}")
@@ -78,10 +110,11 @@ def pyramid_shapes(
             f"image of {width}x{height} pixels (resized to {w1}x{h1}) has a short side of at "
             f"most min_size={min_size}; use a larger image or a smaller --min_size"
         )
-    if rescaling == "singan":
-        total = math.ceil(math.log(min_size / min(height, width), scale_factor)) + 1
-        to_stop = math.ceil(math.log(min(max_size, max(height, width)) / max(height, width),
-                                     scale_factor))
+    if rescaling in ("singan", "singan-sr"):
+        count = math.ceil if rescaling == "singan" else int
+        longest = max(height, width) if rescaling == "singan" else width
+        total = count(math.log(min_size / min(height, width), scale_factor)) + 1
+        to_stop = count(math.log(min(max_size, max(height, width)) / longest, scale_factor))
         stop = total - to_stop
         if stop < 1:
             raise BadInputError(f"image of {width}x{height} pixels gives fewer than 2 scales")
@@ -96,7 +129,7 @@ def pyramid_shapes(
         exponents = [spread * math.log(stop - i) + 1 for i in range(stop)] + [0]
     shapes = [(_resized(h1, math.pow(factor, e)), _resized(w1, math.pow(factor, e)))
               for e in exponents]
-    return shapes, factor
+    return shapes, factor, [float(e) for e in exponents]
 
 
 def _default_shapes() -> list[list[int]]:
@@ -119,8 +152,12 @@ class PyramidConfig:
     kernel_size: int = 3
     image_channels: int = 3
     scale_factor: float = 0.75
+    # absent from configs saved before it existed, which were trained with PyTorch's bicubic
+    resampling: str = "torch-bicubic"
 
     def __post_init__(self) -> None:
+        if self.resampling not in RESAMPLINGS:
+            raise ValueError(f"resampling must be one of {RESAMPLINGS}, got {self.resampling!r}")
         self.shapes = [[int(h), int(w)] for h, w in self.shapes]
         self.channels = [int(c) for c in self.channels]
         if len(self.shapes) != len(self.channels):
@@ -143,6 +180,8 @@ class TrainConfig:
     scale_factor: float = 0.75
     rescaling: str = "singan"
     num_scales: int = 0
+    # "reference": the reference's imresize for the pyramid and between scales; "torch-bicubic"
+    resampling: str = "reference"
     # networks (paper sec. 4, "Architecture")
     channels: int = 32
     max_channels: int = 128
@@ -172,6 +211,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.rescaling not in RESCALINGS:
             raise ValueError(f"rescaling must be one of {RESCALINGS}, got {self.rescaling!r}")
+        if self.resampling not in ("reference", "torch-bicubic"):
+            raise ValueError("resampling must be 'reference' or 'torch-bicubic', got "
+                             f"{self.resampling!r}")
         if not 0.0 < self.scale_factor < 1.0:
             raise ValueError(f"scale_factor must be in (0, 1), got {self.scale_factor}")
         for name in ("iters_per_scale", "d_steps", "g_steps", "train_depth", "min_size",
@@ -192,8 +234,10 @@ PRESETS: dict[str, TrainConfig] = {
     # iteration) on SinGAN's scale networks, with half the iterations per stage.
     "fast": TrainConfig(rescaling="consingan", num_scales=6, train_depth=3, lr_scale=0.1,
                         iters_per_scale=1000, g_steps=1),
-    # Paper sec. 4.4 / reference SR.py: scale factor (1/2)^(1/3), coarsest 18 px, alpha = 100.
-    "sr": TrainConfig(scale_factor=math.pow(0.5, 1 / 3), min_size=18, rec_weight=100.0),
+    # Paper sec. 4.4 / tamarott/SinGAN SR.py@1da3600: for x4, scale factor 4^(-1/6) (sr_scale),
+    # coarsest 18 px, adjust_scales2image_SR's int() scale counts, alpha = 100.
+    "sr": TrainConfig(scale_factor=1 / sr_scale(4.0)[0], min_size=18, rec_weight=100.0,
+                      rescaling="singan-sr"),
 }
 
 

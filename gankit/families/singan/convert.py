@@ -46,6 +46,23 @@ def _widths(state: dict[str, torch.Tensor], where: Path) -> tuple[int, int, int]
     return head.shape[0], len(body) + 2, head.shape[-1]
 
 
+def _scale_factor(shapes: list[list[int]]) -> float:
+    """The run's ``opt.scale_factor``, which the reference enlarges by between scales: per
+    ``adjust_scales2image`` (tamarott/SinGAN ``SinGAN/functions.py``@f3678a0) it is
+    ``(min_size / finest short side)^(1 / (scales - 1))``. ``min_size`` is not saved; the first
+    of 25 (the reference's default), 18 (its SR mode), the coarsest short side and one less
+    that reproduces every scale's ``ceil`` size is taken."""
+    n, short = len(shapes), min(shapes[-1])
+    if n < 2:
+        return 0.75
+    for min_size in (25, 18, min(shapes[0]), min(shapes[0]) - 1):
+        f = math.pow(min_size / short, 1 / (n - 1))
+        if all([math.ceil(shapes[-1][0] * f ** (n - 1 - k)), math.ceil(shapes[-1][1] * f ** (
+                n - 1 - k))] == list(s) for k, s in enumerate(shapes)):
+            return f
+    return math.pow(min(shapes[0]) / short, 1 / (n - 1))
+
+
 def convert_reference_run(run: str | os.PathLike[str]) -> SinGANPyramid:
     """A :class:`SinGANPyramid` holding a reference run's generators, z*, amplitudes and reals."""
     run = Path(run)
@@ -66,10 +83,11 @@ def convert_reference_run(run: str | os.PathLike[str]) -> SinGANPyramid:
         raise CheckpointError(f"{run}: scales differ in depth or kernel size")
     _, num_layers, kernel = geometry[0]
     shapes = [list(r.shape[-2:]) for r in reals[:n]]
-    factor = math.pow(shapes[0][0] / shapes[-1][0], 1 / max(1, n - 1))
+    factor = _scale_factor(shapes)
     config = PyramidConfig(shapes=shapes, channels=[g[0] for g in geometry],
                            num_layers=num_layers, kernel_size=kernel,
-                           image_channels=int(reals[0].shape[1]), scale_factor=factor)
+                           image_channels=int(reals[0].shape[1]), scale_factor=factor,
+                           resampling="reference")
     pyr: SinGANPyramid = registry.build("singan_pyramid", config)
     pad = config.scale(0).padding
     for k in range(n):

@@ -9,6 +9,7 @@ reference ``models.py`` (``head``, ``body.blockN``, ``tail``) so imported weight
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,7 @@ from torch import nn
 from gankit.core import registry
 from gankit.core.errors import ConfigError
 from gankit.families.singan.config import PyramidConfig, ScaleConfig
+from gankit.nn.imresize import imresize, imresize_to_shape
 
 
 class ConvBlock(nn.Sequential):
@@ -82,7 +84,8 @@ class ScaleDiscriminator(nn.Module):
 
 
 def resize(x: torch.Tensor, shape: tuple[int, int] | list[int]) -> torch.Tensor:
-    """Bicubic resize to ``shape`` (antialiased when shrinking, like the reference's imresize)."""
+    """PyTorch bicubic resize to ``shape`` (antialiased when shrinking): the ``torch-bicubic``
+    resampling of models saved before :attr:`PyramidConfig.resampling` existed."""
     h, w = shape[0], shape[1]  # not int(): traced sizes stay symbolic in an ONNX export
     if tuple(x.shape[-2:]) == (h, w):
         return x
@@ -143,6 +146,44 @@ class SinGANPyramid(nn.Module):
             self.config, shapes=[*self.config.shapes, list(real.shape[-2:])],
             channels=[*self.config.channels, channels])
 
+    def upscale(self, x: torch.Tensor, shape: tuple[int, int] | list[int] | torch.Size,
+                ) -> torch.Tensor:
+        """The image of the scale below enlarged to ``shape`` as this pyramid was trained to see
+        it (:data:`~gankit.families.singan.config.RESAMPLINGS`); a no-op at ``shape``."""
+        if tuple(x.shape[-2:]) == tuple(shape):
+            return x
+        mode = self.config.resampling
+        if mode == "reference":
+            return imresize(x, 1 / self.config.scale_factor, shape)
+        if mode == "reference-shape":
+            return imresize_to_shape(x, shape)
+        return resize(x, shape)
+
+    def fit(self, x: torch.Tensor, shape: tuple[int, int] | list[int]) -> torch.Tensor:
+        """An input image resized to ``shape`` (the reference's ``imresize_to_shape`` under the
+        reference resamplings, tamarott/SinGAN ``harmonization.py``@34b9bbc)."""
+        if tuple(x.shape[-2:]) == tuple(shape):
+            return x
+        if self.config.resampling == "torch-bicubic":
+            return resize(x, shape).clamp(-1, 1)
+        return imresize_to_shape(x, shape)
+
+    def inject(self, image: torch.Tensor, scale: int,
+               shapes: list[tuple[int, int]] | None = None) -> torch.Tensor:
+        """An image at the finest size brought to scale ``scale`` through the scale below it, so
+        only its coarse structure survives (paper sec. 4.2-4.4). Under ``reference``: resized by
+        ``scale_factor^(N - scale + 1)``, cropped, enlarged by ``1 / scale_factor``, cropped
+        (tamarott/SinGAN ``paint2image.py``, ``harmonization.py``@34b9bbc)."""
+        shapes = shapes or self.shapes()
+        mode = self.config.resampling
+        if mode == "reference":
+            steps = self.num_scales - scale
+            down = imresize(image, math.pow(self.config.scale_factor, steps), shapes[scale - 1])
+            return imresize(down, 1 / self.config.scale_factor, shapes[scale])
+        if mode == "reference-shape":
+            return imresize_to_shape(imresize_to_shape(image, shapes[scale - 1]), shapes[scale])
+        return resize(resize(image, shapes[scale - 1]), shapes[scale])
+
     def shapes(self, scale_v: float = 1.0, scale_h: float = 1.0) -> list[tuple[int, int]]:
         """Per-scale (H, W), stretched by ``scale_v`` / ``scale_h`` for retargeting (sec. 4)."""
         return [(max(1, round(h * scale_v)), max(1, round(w * scale_h)))
@@ -162,14 +203,14 @@ class SinGANPyramid(nn.Module):
             last: int | None = None, shapes: list[tuple[int, int]] | None = None) -> torch.Tensor:
         """Apply scales ``first..last`` starting from image ``prev`` (at scale ``first``'s size).
 
-        ``noise[k]`` is scale k's noise (None: zero). Between scales the image is upsampled
-        bicubically to the next scale's shape.
+        ``noise[k]`` is scale k's noise (None: zero). Between scales the image is enlarged to the
+        next scale's shape by :meth:`upscale`.
         """
         last = self.num_scales - 1 if last is None else last
         shapes = shapes or self.shapes()
         x = prev
         for k in range(first, last + 1):
-            x = resize(x, shapes[k])
+            x = self.upscale(x, shapes[k])
             z = noise[k]
             noisy = x if z is None else self.noise_amp[k] * z + x
             x = self.generators[k](noisy, x)

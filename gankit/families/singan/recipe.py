@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from gankit.core import registry
 from gankit.core.errors import CheckpointError
 from gankit.engine import Recipe, TrainContext
-from gankit.families.singan.config import PyramidConfig, ScaleConfig, TrainConfig, pyramid_shapes
+from gankit.families.singan.config import PyramidConfig, ScaleConfig, TrainConfig, pyramid_plan
 from gankit.families.singan.networks import (
     ScaleDiscriminator,
     ScaleGenerator,
@@ -32,6 +32,7 @@ from gankit.families.singan.networks import (
 )
 from gankit.losses.adversarial import wgan_d, wgan_g
 from gankit.losses.local_gradient_penalty import local_gradient_penalty
+from gankit.nn.imresize import imresize
 
 
 def noise_amplitude(real: torch.Tensor, reconstruction: torch.Tensor, weight: float) -> float:
@@ -51,12 +52,19 @@ class SinGANRecipe(Recipe):
             image = image.unsqueeze(0)
         self.cfg = config
         h, w = image.shape[-2:]
-        shapes, self.scale_factor = pyramid_shapes(
+        shapes, self.scale_factor, exponents = pyramid_plan(
             h, w, config.min_size, config.max_size, config.scale_factor, config.rescaling,
             config.num_scales)
         self.shapes = shapes
-        finest = resize(image.float(), shapes[-1]).clamp(-1, 1)
-        self.reals = [resize(finest, s).clamp(-1, 1) for s in shapes]
+        if config.resampling == "reference":
+            # tamarott/SinGAN SinGAN/training.py@084cf02 train() and functions.py@f3678a0
+            # creat_reals_pyramid: every scale is the max_size image resized by factor^e.
+            finest = imresize(image.float(), min(config.max_size / max(h, w), 1.0), shapes[-1])
+            self.reals = [imresize(finest, math.pow(self.scale_factor, e), s)
+                          for e, s in zip(exponents, shapes, strict=True)]
+        else:
+            finest = resize(image.float(), shapes[-1]).clamp(-1, 1)
+            self.reals = [resize(finest, s).clamp(-1, 1) for s in shapes]
         self.pyramid: SinGANPyramid | None = None
         self._rec_in: torch.Tensor | None = None
 
@@ -79,7 +87,13 @@ class SinGANRecipe(Recipe):
             shapes=[list(s) for s in self.shapes[:n]],
             channels=[self.cfg.channels_at(k) for k in range(n)],
             num_layers=self.cfg.num_layers, kernel_size=self.cfg.kernel_size,
-            image_channels=self.reals[0].shape[1], scale_factor=self.scale_factor)
+            image_channels=self.reals[0].shape[1], scale_factor=self.scale_factor,
+            resampling=self._resampling())
+
+    def _resampling(self) -> str:
+        if self.cfg.resampling != "reference":
+            return self.cfg.resampling
+        return "reference-shape" if self.cfg.rescaling == "consingan" else "reference"
 
     def _window(self, n: int) -> range:
         return range(max(0, n - self.cfg.train_depth + 1), n + 1)
@@ -119,7 +133,7 @@ class SinGANRecipe(Recipe):
                 d.load_state_dict(self.d.state_dict())
             self.pyramid.eval()
             with torch.no_grad():
-                rec = resize(self.pyramid.reconstruct(), real.shape[-2:])
+                rec = self.pyramid.upscale(self.pyramid.reconstruct(), real.shape[-2:])
             amp = noise_amplitude(real, rec, self.cfg.noise_amp)
             self.pyramid.append_scale(g.to(device), real, amp, cfg.channels)
         self._configure(n, d)
@@ -216,16 +230,18 @@ class SinGANRecipe(Recipe):
 
     def _plan(self) -> dict[str, Any]:
         return {"shapes": [list(s) for s in self.shapes],
-                "iters_per_scale": self.cfg.iters_per_scale}
+                "iters_per_scale": self.cfg.iters_per_scale, "resampling": self._resampling()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         n = int(state["num_scales"])
         if n == 0:
             return
-        if state.get("plan") != self._plan():
+        saved = {"resampling": "torch-bicubic", **(state.get("plan") or {})}  # older checkpoints
+        if saved != self._plan():
             raise CheckpointError(
-                "the checkpoint was trained with another image size, pyramid or iterations per "
-                "scale; resume with the same image and settings, or use a new run folder")
+                "the checkpoint was trained with another image size, pyramid, iterations per "
+                f"scale or resampling (it used {saved['resampling']!r}); resume with the same "
+                "image and settings, or use a new run folder")
         pyr = registry.build("singan_pyramid", self._pyramid_config(n)).to(self.ctx.device)
         try:
             pyr.load_state_dict(state["pyramid"])

@@ -35,10 +35,10 @@ VIDEO_SUFFIXES = (".gif", ".mp4")
 def load_generator(model: ModelLike, device: torch.device | str | None = None) -> Any:
     """A StyleGAN generator from a folder/URL/repo id (or a module), in eval mode on ``device``."""
     from gankit.core.checkpoint import from_pretrained
-    from gankit.core.device import resolve_device
+    from gankit.core.device import run_device
 
-    dev = resolve_device(device) if isinstance(device, str) or device is None else device
     g = from_pretrained(model) if isinstance(model, str | os.PathLike) else model
+    dev = run_device(model, device)
     if not hasattr(g, "mapping") or not hasattr(g, "synthesis"):
         name = getattr(g, "arch_name", type(g).__name__)
         raise BadInputError(f"{model}: a {name} is not a StyleGAN generator")
