@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from gankit.core.atomic import atomic_write_text
+from gankit.core.atomic import atomic_write_text, check_not_input
 from gankit.core.checkpoint import from_pretrained
 from gankit.core.device import resolve_device
 from gankit.core.errors import BadInputError, UsageError
@@ -133,7 +133,8 @@ def _output_paths(files: Sequence[Path], output: Path) -> list[Path]:
 def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
               output: str | os.PathLike[str], batch_size: int = 1,
               dropout_at_test: bool = False, seed: int = 0, device: str = "auto",
-              side: str | None = None, backend: str = "torch") -> list[Path]:
+              side: str | None = None, backend: str = "torch",
+              overwrite: bool = False) -> list[Path]:
     """Translate every input image (files, folders, globs; no limit on their number).
 
     Any size works: inputs are padded to the generator's multiple (256 for unet_256) and the
@@ -141,6 +142,7 @@ def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
     ``side='A'|'B'`` reads aligned A|B files and translates that half. ``dropout_at_test`` runs
     the paper's stochastic test mode, reproducible through ``seed``. ``backend="onnx"`` runs
     the eval-mode generator in onnxruntime (exported once per model folder), same outputs.
+    An output that is one of the inputs is refused unless ``overwrite``.
     """
     from gankit.serve.onnx_cache import check_backend
 
@@ -157,6 +159,7 @@ def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
     runner = _onnx_runner(model, net, device) if backend == "onnx" else None
     files = expand_inputs(inputs)
     dests = _output_paths(files, Path(output))
+    check_not_input(dests, files, overwrite=overwrite)
     written: list[Path] = []
     pending: list[tuple[torch.Tensor, Path]] = []
 

@@ -167,7 +167,9 @@ def convert_state_dict(state: dict[str, torch.Tensor]) -> torch.nn.Module:
     return model.eval()
 
 
-def convert(path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
+def convert(path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
+            overwrite: bool = False) -> Path:
     """``gankit pix2pix convert FILE -o DIR``: a reference ``.pth`` -> a gankit model folder."""
     model = convert_state_dict(load_foreign(path))
-    return save_pretrained(model, out_dir, extra={"converted_from": Path(path).name})
+    return save_pretrained(model, out_dir, extra={"converted_from": Path(path).name},
+                           overwrite=overwrite, inputs=[path])
