@@ -10,6 +10,7 @@ interrupted write's leftovers are recognised and removed by the next write of th
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shutil
@@ -169,14 +170,14 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _remove_stale(dest: Path, suffix: str) -> None:
-    """Remove ``dest``'s temporaries (``suffix`` ``tmp`` or ``old``) left by dead writers.
+def _remove_stale(dest: Path, which: str) -> None:
+    """Remove ``dest``'s temporaries (``which``: ``tmp`` or ``old``) left by dead writers.
 
     Only exact names of :func:`atomic_dir` count; ``.NAME.XXXXXXXX.tmp`` without a PID is an
     earlier gankit's name for the same thing.
     """
     prefix = re.escape(f".{dest.name}.")
-    pattern = (re.compile(prefix + r"[a-z0-9_]{8}(?:-(\d+))?\.tmp") if suffix == "tmp"
+    pattern = (re.compile(prefix + r"[a-z0-9_]{8}(?:-(\d+))?\.tmp") if which == "tmp"
                else re.compile(prefix + r"old-(\d+)"))
     with contextlib.suppress(OSError):
         for entry in list(dest.parent.iterdir()):
@@ -201,9 +202,9 @@ def atomic_dir(
     moment either the old or the new folder is complete under its name (or, briefly, under the
     aside name); the leftovers of a writer killed in between are removed by the next write.
     """
-    inputs = list(inputs)
-    rule = {"overwrite": overwrite, "inputs": inputs, "remedy": remedy}
-    dest = check_output_dir(dest, kind, **rule)
+    check = functools.partial(check_output_dir, dest, kind, overwrite=overwrite,
+                              inputs=list(inputs), remedy=remedy)
+    dest = check()
     dest.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(dest, "tmp")
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=f"-{os.getpid()}.tmp",
@@ -215,7 +216,7 @@ def atomic_dir(
             if f.is_file():
                 with open(f, "rb+") as fh:
                     os.fsync(fh.fileno())
-        check_output_dir(dest, kind, **rule)
+        check()
         old = None
         if os.path.lexists(dest):
             old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
