@@ -79,12 +79,12 @@ def safe_extract(
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
                 _check_zip(zf, archive, max_bytes, max_members)
-                with atomic_dir(dest) as tmp:
+                with atomic_dir(dest, inputs=[archive]) as tmp:
                     zf.extractall(tmp)
         elif tarfile.is_tarfile(archive):
             with tarfile.open(archive) as tf:
                 _check_tar(tf, archive, max_bytes, max_members)
-                with atomic_dir(dest) as tmp:
+                with atomic_dir(dest, inputs=[archive]) as tmp:
                     tf.extractall(tmp, filter="data")
         else:
             raise BadInputError(f"{archive}: not a zip or tar archive")

@@ -16,10 +16,11 @@ import os
 import re
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from gankit.core.atomic import OVERWRITE_REMEDY, FolderKind, atomic_dir, check_output_dir
 from gankit.core.errors import BadInputError, CheckpointError, ConfigError
 
 CONFIG_NAME = "config.json"
@@ -48,17 +49,49 @@ def model_config_dict(model: Any) -> dict[str, Any]:
     }
 
 
-def save_pretrained(model: Any, path: str | os.PathLike[str], extra: dict | None = None) -> Path:
-    """Write ``config.json`` + ``model.safetensors`` into ``path`` atomically."""
-    from safetensors.torch import save_file
+def is_model_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder :func:`save_pretrained` wrote: exactly ``config.json`` (naming
+    a gankit architecture) and ``model.safetensors``, nothing else, so replacing it loses nothing
+    but an earlier model. A Hugging Face folder of another library has the same two names and
+    is told apart by its config."""
+    try:
+        if sorted(p.name for p in path.iterdir()) != sorted((CONFIG_NAME, WEIGHTS_NAME)):
+            return False
+        cfg = json.loads((path / CONFIG_NAME).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return (isinstance(cfg, dict) and isinstance(cfg.get("architecture"), str)
+            and (path / WEIGHTS_NAME).is_file())
 
-    from gankit.core.atomic import atomic_dir
+
+MODEL_FOLDER = FolderKind(f"gankit model folder ({CONFIG_NAME} + {WEIGHTS_NAME} only)",
+                          is_model_folder)
+
+
+def check_model_output(path: str | os.PathLike[str], *, overwrite: bool = False,
+                       inputs: Iterable[str | os.PathLike[str]] = (),
+                       remedy: str = OVERWRITE_REMEDY) -> Path:
+    """Refuse ``path`` as a model folder to write (see :func:`gankit.core.atomic.check_output_dir`)
+    before a long conversion, download or training run, not after it."""
+    return check_output_dir(path, MODEL_FOLDER, overwrite=overwrite, inputs=inputs,
+                            remedy=remedy)
+
+
+def save_pretrained(model: Any, path: str | os.PathLike[str], extra: dict | None = None, *,
+                    overwrite: bool = False,
+                    inputs: Iterable[str | os.PathLike[str]] = ()) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` into ``path`` atomically.
+
+    ``path`` may be new, an empty folder or an earlier gankit model folder; anything else only
+    with ``overwrite``, and never a folder holding one of ``inputs`` (the converted file).
+    """
+    from safetensors.torch import save_file
 
     cfg = model_config_dict(model)
     if extra:
         cfg["extra"] = extra
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path, MODEL_FOLDER, overwrite=overwrite, inputs=inputs) as tmp:
         (tmp / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
     return Path(path)

@@ -35,3 +35,7 @@ class TrainingDivergedError(GankitError):
 
 class BrokenOutputError(GankitError):
     """A model produced NaN/inf values or an all-black image; nothing is written from it."""
+
+
+class OutputExistsError(GankitError):
+    """An output path holds something gankit must not replace: user files, or the input itself."""

@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from gankit.core.atomic import atomic_dir
+from gankit.core.atomic import FolderKind, atomic_dir
 from gankit.core.checkpoint import save_pretrained
 from gankit.core.download import sha256_file
 from gankit.core.errors import CheckpointError
@@ -18,6 +18,8 @@ from gankit.core.state import dumps_state, load_state
 STATE_NAME = "training_state.safetensors"
 CHECKSUMS_NAME = "checksums.json"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
+_STEP_FOLDER = FolderKind("checkpoint folder", lambda p: _STEP_DIR.match(p.name) is not None)
+"""A step folder inside ``checkpoints/`` is the trainer's own: a corrupt one is rewritten."""
 
 
 class CheckpointManager:
@@ -37,7 +39,7 @@ class CheckpointManager:
 
     def save(self, step: int, state: dict[str, Any], model: Any | None) -> Path:
         dest = self.path(step)
-        with atomic_dir(dest) as tmp:
+        with atomic_dir(dest, _STEP_FOLDER) as tmp:
             (tmp / STATE_NAME).write_bytes(dumps_state(state))
             if model is not None:
                 save_pretrained(model, tmp / "model")

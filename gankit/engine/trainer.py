@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.distributed as dist
 
+from gankit.core.checkpoint import check_model_output
 from gankit.core.device import resolve_device
 from gankit.core.errors import (
     BadInputError,
@@ -38,6 +39,8 @@ from gankit.engine.recipe import Recipe
 
 if TYPE_CHECKING:
     from gankit.metrics.monitor import FIDMonitor
+
+_MODEL_REMEDY = "move it away, or train into another run folder (-o)"
 
 
 @dataclass
@@ -156,6 +159,7 @@ class Trainer:
                 f"trainer.fid_every needs a recipe that can generate images, and "
                 f"{type(self.recipe).__name__} has no generate(n); set trainer.fid_every 0"
             )
+        check_model_output(self.run_dir / "model", remedy=_MODEL_REMEDY)
         device, rank, world = self._init_distributed()
         seed_everything(cfg.seed + rank)
         dataset = self.recipe.dataset()

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from gankit.core.atomic import check_not_input
 from gankit.core.checkpoint import from_pretrained
 from gankit.core.device import run_device
 from gankit.core.errors import BadInputError, CheckpointError, UsageError
@@ -311,12 +312,14 @@ def stylize(
     tile: int | None = None,
     overlap: int = 64,
     backend: str = "auto",
+    overwrite: bool = False,
 ) -> list[Path]:
     """Stylize image files, folders or globs into ``output`` (a file for one input, else a folder).
 
     Outputs keep each input's size and name; every file is written atomically. ``model`` is a
     gankit folder, URL, hub id, module or ``.onnx`` file; ``backend`` is ``torch``, ``onnx``
     (a gankit model is exported once and cached) or ``auto`` (onnx for ``.onnx`` files only).
+    An output that is one of the inputs is refused unless ``overwrite``.
     """
     if isinstance(inputs, str | os.PathLike):
         inputs = [inputs]
@@ -330,6 +333,7 @@ def stylize(
     if not files:
         raise BadInputError("no input images")
     outs = dict(zip(files, _output_paths(files, Path(output)), strict=True))
+    check_not_input(outs.values(), files, overwrite=overwrite)
     runner = make_runner(model, device=device, precision=precision, backend=backend)
     _check_backend_tiling(runner, tile)
     written = []
@@ -366,14 +370,17 @@ def video(
     pipeline: bool = True,
     progress: bool = False,
     backend: str = "auto",
+    overwrite: bool = False,
 ) -> Path:
     """Stylize a video into an H.264 file with the audio stream copied (see ``video.py``).
 
     ``model`` and ``backend`` are as in :func:`stylize`. ``batch`` (frames per forward)
     defaults to 1 on the CPU, where larger batches measured slower per frame on the v2
-    generator (cache-bound), and 4 on GPUs.
+    generator (cache-bound), and 4 on GPUs. ``output`` equal to ``src`` needs ``overwrite``.
     """
     from gankit.families.animegan.video import frames_transform, stylize_video
+
+    check_not_input([output], [src], overwrite=overwrite)
 
     runner = make_runner(model, device=device, precision=precision, backend=backend)
     _check_backend_tiling(runner, tile)

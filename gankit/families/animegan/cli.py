@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from gankit.core.cliutil import ArgumentParser, add_device_argument, run_verbs
+from gankit.core.cliutil import (
+    ArgumentParser,
+    add_device_argument,
+    add_overwrite_argument,
+    run_verbs,
+)
 
 
 def _add_inference_arguments(parser: ArgumentParser) -> None:
@@ -28,12 +33,13 @@ def _stylize(prog: str, argv: list[str]) -> int:
     parser.add_argument("inputs", nargs="+", metavar="INPUT")
     parser.add_argument("-o", "--output", required=True)
     _add_inference_arguments(parser)
+    add_overwrite_argument(parser)
     args = parser.parse_args(argv)
     from gankit.families.animegan.apps import stylize
 
     for path in stylize(args.inputs, args.model, args.output, device=args.device,
                         precision=args.precision, batch=args.batch, tile=args.tile,
-                        overlap=args.overlap, backend=args.backend):
+                        overlap=args.overlap, backend=args.backend, overwrite=args.overwrite):
         print(path)
     return 0
 
@@ -48,13 +54,15 @@ def _video(prog: str, argv: list[str]) -> int:
     parser.add_argument("--start", type=float, default=0.0, help="seconds to skip")
     parser.add_argument("--duration", type=float, default=None, help="seconds to convert")
     parser.add_argument("--no-progress", action="store_true")
+    add_overwrite_argument(parser)
     args = parser.parse_args(argv)
     from gankit.families.animegan.apps import video
 
     print(video(args.input, args.model, args.output, device=args.device,
                 precision=args.precision, batch=args.batch, tile=args.tile,
                 overlap=args.overlap, start=args.start, duration=args.duration,
-                progress=not args.no_progress, backend=args.backend))
+                progress=not args.no_progress, backend=args.backend,
+                overwrite=args.overwrite))
     return 0
 
 
@@ -66,10 +74,12 @@ def _convert(prog: str, argv: list[str]) -> int:
     parser.add_argument("-o", "--out", required=True, help="gankit model folder to write")
     parser.add_argument("--align-corners", action="store_true",
                         help="v2 port: upsample with align_corners=True (face_paint_512_v1)")
+    add_overwrite_argument(parser)
     args = parser.parse_args(argv)
     from gankit.families.animegan.convert import convert
 
-    print(convert(args.checkpoint, args.out, align_corners=args.align_corners or None))
+    print(convert(args.checkpoint, args.out, align_corners=args.align_corners or None,
+                  overwrite=args.overwrite))
     return 0
 
 
@@ -81,10 +91,11 @@ def _prepare(prog: str, argv: list[str]) -> int:
     parser.add_argument("--photos", required=True, help="folder (or glob) of photos")
     parser.add_argument("-o", "--out", required=True, help="dataset folder to write")
     parser.add_argument("--size", type=int, default=256, help="square side in px")
+    add_overwrite_argument(parser)
     args = parser.parse_args(argv)
     from gankit.families.animegan.prepare import prepare
 
-    print(prepare(args.style, args.photos, args.out, args.size))
+    print(prepare(args.style, args.photos, args.out, args.size, overwrite=args.overwrite))
     return 0
 
 
@@ -118,6 +129,7 @@ def _download(prog: str, argv: list[str]) -> int:
     parser.add_argument("--list", action="store_true", help="list the known weights")
     parser.add_argument("-o", "--out", default=None, help="model folder (default: the cache)")
     parser.add_argument("--mirror", default=None, help="folder URL holding the same file names")
+    add_overwrite_argument(parser)
     args = parser.parse_args(argv)
     from gankit.families.animegan.download import download, list_weights
 
@@ -127,7 +139,7 @@ def _download(prog: str, argv: list[str]) -> int:
         return 0
     if not args.name:
         parser.error("give a NAME or --list")
-    print(download(args.name, args.out, args.mirror))
+    print(download(args.name, args.out, args.mirror, overwrite=args.overwrite))
     return 0
 
 

@@ -122,7 +122,9 @@ def load_foreign(
 
 
 def convert(src: str | os.PathLike[str], out: str | os.PathLike[str],
-            align_corners: bool | None = None) -> Path:
-    """Convert a foreign checkpoint ``src`` into the gankit model folder ``out`` (atomic)."""
+            align_corners: bool | None = None, *, overwrite: bool = False) -> Path:
+    """Convert a foreign checkpoint ``src`` into the gankit model folder ``out`` (atomic;
+    ``overwrite`` as in :func:`~gankit.core.checkpoint.save_pretrained`)."""
     model = load_foreign(src, align_corners)
-    return save_pretrained(model, out, extra={"converted_from": Path(src).name})
+    return save_pretrained(model, out, extra={"converted_from": Path(src).name},
+                           overwrite=overwrite, inputs=[src])

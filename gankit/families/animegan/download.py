@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from gankit.core.checkpoint import cache_dir
+from gankit.core.checkpoint import cache_dir, check_model_output
 from gankit.core.download import download_file
 from gankit.core.errors import BadInputError, UsageError
 
@@ -71,8 +71,11 @@ def list_weights() -> list[tuple[str, str, str]]:
 
 
 def download(name: str, out: str | os.PathLike[str] | None = None, mirror: str | None = None,
-             progress: bool = True) -> Path:
-    """Fetch and convert published weights ``name``; returns the gankit model folder."""
+             progress: bool = True, *, overwrite: bool = False) -> Path:
+    """Fetch and convert published weights ``name``; returns the gankit model folder.
+
+    ``out`` is checked before the download: see :func:`~gankit.core.checkpoint.save_pretrained`.
+    """
     from gankit.families.animegan.convert import convert
 
     if name not in WEIGHTS:
@@ -81,10 +84,12 @@ def download(name: str, out: str | os.PathLike[str] | None = None, mirror: str |
     entry = WEIGHTS[name]
     root = cache_dir() / "animegan"
     folder = Path(out) if out is not None else root / "models" / name
-    raw = fetch(entry, root / "raw" / entry.url.rsplit("/", 1)[1], mirror, progress)
+    raw_path = root / "raw" / entry.url.rsplit("/", 1)[1]
+    check_model_output(folder, overwrite=overwrite, inputs=[raw_path])
+    raw = fetch(entry, raw_path, mirror, progress)
     if (folder / "model.safetensors").exists() and out is None:
         return folder
-    return convert(raw, folder, align_corners=entry.align_corners)
+    return convert(raw, folder, align_corners=entry.align_corners, overwrite=overwrite)
 
 
 def download_dataset(mirror: str | None = None, progress: bool = True) -> Path:

@@ -19,12 +19,15 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from gankit.core.atomic import atomic_dir
+from gankit.core.atomic import FolderKind, atomic_dir
 from gankit.core.errors import BadInputError
 from gankit.core.images import expand_inputs, read_image
 
 GAUSS_TAPS = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
 """OpenCV's ``getGaussianKernel(5, 0)`` (its fixed binomial kernel for 5 taps), as the original."""
+PREPARED = FolderKind("`animegan prepare` folder (photo/ style/ smooth/ mean.json only)",
+                      lambda p: sorted(c.name for c in p.iterdir())
+                      == ["mean.json", "photo", "smooth", "style"])
 
 
 def canny(gray: np.ndarray, low: float = 100.0, high: float = 200.0) -> np.ndarray:
@@ -76,13 +79,18 @@ def fit(img: Image.Image, size: int) -> Image.Image:
 
 
 def prepare(style: str | os.PathLike[str], photos: str | os.PathLike[str],
-            out: str | os.PathLike[str], size: int = 256) -> Path:
-    """Write ``out/{photo,style,smooth}/*.png`` and ``out/mean.json``, atomically as one folder."""
+            out: str | os.PathLike[str], size: int = 256, *, overwrite: bool = False) -> Path:
+    """Write ``out/{photo,style,smooth}/*.png`` and ``out/mean.json``, atomically as one folder.
+
+    ``out`` may replace an earlier prepared folder; other contents only with ``overwrite``,
+    a folder holding the inputs never (:func:`gankit.core.atomic.check_output_dir`).
+    """
     if size < 16 or size % 4:
         raise BadInputError(f"--size must be a multiple of 4 and >= 16, got {size}")
     style_files, photo_files = expand_inputs([style]), expand_inputs([photos])
     sums = np.zeros(3)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, PREPARED, overwrite=overwrite,
+                    inputs=[*style_files, *photo_files]) as tmp:
         for sub in ("photo", "style", "smooth"):
             (tmp / sub).mkdir()
         for i, f in enumerate(photo_files):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gankit.core.cliutil import ArgumentParser, run_verbs
+from gankit.core.cliutil import ArgumentParser, add_overwrite_argument, run_verbs
 
 
 def _train(prog: str, argv: list[str]) -> int:
@@ -26,10 +26,11 @@ def _convert(prog: str, argv: list[str]) -> int:
         "Import a netG_*.pth or netD_*.pth saved by PyTorch's DCGAN example."))
     parser.add_argument("checkpoint", help="the .pth file")
     parser.add_argument("-o", "--out", required=True, help="gankit model folder to write")
+    add_overwrite_argument(parser)
     args = parser.parse_args(argv)
     from gankit.families.dcgan.convert import convert
 
-    print(convert(args.checkpoint, args.out))
+    print(convert(args.checkpoint, args.out, overwrite=args.overwrite))
     return 0
 
 

@@ -62,9 +62,11 @@ def from_example_state(state: dict[str, torch.Tensor]) -> torch.nn.Module:
     return model.eval()
 
 
-def convert(src: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+def convert(src: str | os.PathLike[str], out: str | os.PathLike[str], *,
+            overwrite: bool = False) -> Path:
     """Read a ``netG_*.pth`` / ``netD_*.pth`` file and write a gankit model folder to ``out``."""
     state = tensor_dict(load_torch_file(src), str(src))
     model = from_example_state(state)
     return save_pretrained(model, out, extra={"converted_from": "pytorch/examples dcgan",
-                                              "source_file": Path(src).name})
+                                              "source_file": Path(src).name},
+                           overwrite=overwrite, inputs=[src])

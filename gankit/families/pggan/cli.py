@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gankit.core.cliutil import ArgumentParser, run_verbs
+from gankit.core.cliutil import ArgumentParser, add_overwrite_argument, run_verbs
 
 
 def _train(prog: str, argv: list[str]) -> int:
@@ -25,6 +25,7 @@ def _which(parser: ArgumentParser) -> None:
     parser.add_argument("--which", default="avgG", choices=["avgG", "netG"],
                         help="the zoo's averaged generator (default, what it samples with) or "
                              "the raw one")
+    add_overwrite_argument(parser)
 
 
 def _convert(prog: str, argv: list[str]) -> int:
@@ -34,7 +35,7 @@ def _convert(prog: str, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from gankit.families.pggan.convert import convert
 
-    print(convert(args.checkpoint, args.out, args.which))
+    print(convert(args.checkpoint, args.out, args.which, overwrite=args.overwrite))
     return 0
 
 
@@ -48,7 +49,7 @@ def _download(prog: str, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from gankit.families.pggan.convert import download
 
-    print(download(args.model, args.out, args.which))
+    print(download(args.model, args.out, args.which, overwrite=args.overwrite))
     return 0
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from gankit.core import registry
-from gankit.core.checkpoint import cache_dir, save_pretrained
+from gankit.core.checkpoint import cache_dir, check_model_output, save_pretrained
 from gankit.core.download import download_file
 from gankit.core.errors import CheckpointError, MissingWeightsError
 from gankit.core.foreign import load_torch_file, strip_prefix, tensor_dict
@@ -134,7 +134,7 @@ def _zoo_settings(obj: dict[str, Any]) -> tuple[bool, float]:
 
 
 def convert(src: str | os.PathLike[str], out: str | os.PathLike[str],
-            which: str = "avgG") -> Path:
+            which: str = "avgG", *, overwrite: bool = False) -> Path:
     """Read a zoo checkpoint (or a bare generator state dict) and write a gankit model folder."""
     obj = load_zoo_file(src)
     if not isinstance(obj, dict):
@@ -148,10 +148,12 @@ def convert(src: str | os.PathLike[str], out: str | os.PathLike[str],
                               f"(keys: {', '.join(map(str, obj))})")
     model = from_zoo_generator(tensor_dict(state, f"{src}:{which}"), equalized, alpha)
     return save_pretrained(model, out, extra={"converted_from": "pytorch_GAN_zoo PGAN",
-                                              "source_file": Path(src).name, "weights": which})
+                                              "source_file": Path(src).name, "weights": which},
+                           overwrite=overwrite, inputs=[src])
 
 
-def download(name_or_url: str, out: str | os.PathLike[str], which: str = "avgG") -> Path:
+def download(name_or_url: str, out: str | os.PathLike[str], which: str = "avgG", *,
+             overwrite: bool = False) -> Path:
     """Fetch a zoo checkpoint (a ``ZOO_MODELS`` name or a URL) into the cache, check the SHA-256
     prefix its file name carries (torch.hub's convention), and convert it to ``out``."""
     url = ZOO_MODELS.get(name_or_url, name_or_url)
@@ -160,6 +162,7 @@ def download(name_or_url: str, out: str | os.PathLike[str], which: str = "avgG")
                                   f"{', '.join(ZOO_MODELS)} or give a URL")
     filename = url.rsplit("/", 1)[-1]
     dest = cache_dir() / "pggan_zoo" / filename
+    check_model_output(out, overwrite=overwrite, inputs=[dest])
     match = _HASH_IN_NAME.search(filename)
     download_file(url, dest, sha256=match.group(1) if match else None)
-    return convert(dest, out, which)
+    return convert(dest, out, which, overwrite=overwrite)

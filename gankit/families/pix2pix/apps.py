@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from gankit.core.atomic import atomic_write_text
+from gankit.core.atomic import atomic_write_text, check_not_input
 from gankit.core.checkpoint import from_pretrained
 from gankit.core.device import run_device
 from gankit.core.errors import BadInputError, UsageError
@@ -151,7 +151,7 @@ def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
               output: str | os.PathLike[str], batch_size: int = 1, eval_mode: bool = False,
               seed: int = 0, device: str | None = None, side: str | None = None,
               backend: str = "torch", native_size: bool = False,
-              aligned: bool = False) -> list[Path]:
+              aligned: bool = False, overwrite: bool = False) -> list[Path]:
     """Translate every input image (files, folders, globs; no limit on their number).
 
     As the paper and the reference's test.py run the generator (sec. 3.3): dropout on and
@@ -165,6 +165,7 @@ def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
     tests one image at a time). ``side='A'|'B'`` reads aligned A|B files and translates that
     half; ``aligned`` picks the model's input half from its recorded direction.
     ``backend="onnx"`` runs the same protocol in onnxruntime (exported once per model folder).
+    An output that is one of the inputs is refused unless ``overwrite``.
     """
     from gankit.serve.onnx_cache import check_backend
 
@@ -185,6 +186,7 @@ def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
     size = test_size(net, native_size)
     files = expand_inputs(inputs)
     dests = _output_paths(files, Path(output))
+    check_not_input(dests, files, overwrite=overwrite)
     written: list[Path] = []
     pending: list[tuple[torch.Tensor, tuple[int, int], Path]] = []
 

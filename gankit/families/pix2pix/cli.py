@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gankit.core.cliutil import ArgumentParser, add_device_argument, run_verbs
+from gankit.core.cliutil import (
+    ArgumentParser,
+    add_device_argument,
+    add_overwrite_argument,
+    run_verbs,
+)
 
 DESCRIPTION = "Pix2Pix (Isola et al. 2017): paired image-to-image translation."
 
@@ -92,9 +97,10 @@ def translate(prog: str, argv: list[str]) -> int:
                    "(its recorded direction)")
     add_device_argument(p)
     add_backend_argument(p)
+    add_overwrite_argument(p)
     a = p.parse_args(argv)
     written = run(a.model, a.inputs, a.output, a.batch_size, a.eval, a.seed, a.device, a.side,
-                  a.backend, a.native_size, a.aligned)
+                  a.backend, a.native_size, a.aligned, overwrite=a.overwrite)
     print(f"wrote {len(written)} image(s) to {a.output}")
     return 0
 
@@ -109,8 +115,9 @@ def convert(prog: str, argv: list[str]) -> int:
     p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
                    help="the direction the generator was trained in (recorded in the model; "
                    "default AtoB)")
+    add_overwrite_argument(p)
     a = p.parse_args(argv)
-    out = run(a.file, a.output, a.direction)
+    out = run(a.file, a.output, a.direction, overwrite=a.overwrite)
     print(out)
     return 0
 
@@ -175,8 +182,9 @@ def prepare(prog: str, argv: list[str]) -> int:
     p.add_argument("a_dir")
     p.add_argument("b_dir")
     p.add_argument("-o", "--output", required=True)
+    add_overwrite_argument(p)
     a = p.parse_args(argv)
-    r = run(a.a_dir, a.b_dir, a.output)
+    r = run(a.a_dir, a.b_dir, a.output, overwrite=a.overwrite)
     print(f"wrote {len(r.written)} aligned pair(s) to {a.output}")
     for label, items in (("only in A", r.only_a), ("only in B", r.only_b),
                          ("different sizes", r.size_mismatch)):
@@ -196,8 +204,9 @@ def download(prog: str, argv: list[str]) -> int:
     p.add_argument("-o", "--output", default=None, help="model folder (default: the cache)")
     p.add_argument("--base-url", default=BASE_URL, help="mirror of the authors' server")
     p.add_argument("--sha256", default=None, help="expected SHA-256 of the .pth")
+    add_overwrite_argument(p)
     a = p.parse_args(argv)
-    print(run(a.name, a.output, a.base_url, a.sha256))
+    print(run(a.name, a.output, a.base_url, a.sha256, overwrite=a.overwrite))
     return 0
 
 

@@ -178,10 +178,11 @@ def convert_state_dict(state: dict[str, torch.Tensor],
 
 
 def convert(path: str | os.PathLike[str], out_dir: str | os.PathLike[str],
-            direction: str | None = None) -> Path:
+            direction: str | None = None, *, overwrite: bool = False) -> Path:
     """``gankit pix2pix convert FILE -o DIR [--direction BtoA]``: a reference ``.pth`` -> a
     gankit model folder (a generator records ``direction``, default AtoB)."""
     if direction not in (None, *DIRECTIONS):
         raise UsageError(f"direction must be AtoB or BtoA, got {direction!r}")
     model = convert_state_dict(load_foreign(path), direction)
-    return save_pretrained(model, out_dir, extra={"converted_from": Path(path).name})
+    return save_pretrained(model, out_dir, extra={"converted_from": Path(path).name},
+                           overwrite=overwrite, inputs=[path])

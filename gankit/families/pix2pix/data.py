@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from gankit.core.atomic import check_not_input
 from gankit.core.errors import BadInputError
 from gankit.core.images import (
     IMAGE_EXTENSIONS,
@@ -165,11 +166,12 @@ class PrepareReport:
 
 
 def prepare(a_dir: str | os.PathLike[str], b_dir: str | os.PathLike[str],
-            out_dir: str | os.PathLike[str]) -> PrepareReport:
+            out_dir: str | os.PathLike[str], *, overwrite: bool = False) -> PrepareReport:
     """Combine ``A/name.*`` and ``B/name.*`` into aligned ``out/name.png`` files (A left).
 
     Subfolders present in both (``train``, ``val``, ``test``...) are combined into the same
     subfolders of ``out``. Unmatched names and pairs of unequal size are reported, not written.
+    An output file that is one of the A or B images is refused unless ``overwrite``.
     """
     a_dir, b_dir, out_dir = Path(a_dir), Path(b_dir), Path(out_dir)
     for d in (a_dir, b_dir):
@@ -178,21 +180,25 @@ def prepare(a_dir: str | os.PathLike[str], b_dir: str | os.PathLike[str],
     splits = sorted(p.name for p in a_dir.iterdir() if p.is_dir() and (b_dir / p.name).is_dir())
     jobs = [(a_dir / s, b_dir / s, out_dir / s) for s in splits] or [(a_dir, b_dir, out_dir)]
     report = PrepareReport([], [], [], [])
+    matched = []
     for a, b, out in jobs:
         pairs, only_a, only_b = match_names(a, b)
         report.only_a += [str(a / n) for n in only_a]
         report.only_b += [str(b / n) for n in only_b]
-        for pair in pairs:
-            img_a, img_b = read_image(pair.a), read_image(pair.b)
-            if img_a.size != img_b.size:
-                report.size_mismatch.append(
-                    f"{pair.name}: A {img_a.size[0]}x{img_a.size[1]}, B {img_b.size[0]}x"
-                    f"{img_b.size[1]}")
-                continue
-            ab = Image.new("RGB", (img_a.width * 2, img_a.height))
-            ab.paste(img_a, (0, 0))
-            ab.paste(img_b, (img_a.width, 0))
-            report.written.append(save_image(ab, out / f"{pair.name}.png"))
+        matched += [(pair, out / f"{pair.name}.png") for pair in pairs]
+    check_not_input([dest for _, dest in matched],
+                    [f for pair, _ in matched for f in (pair.a, pair.b)], overwrite=overwrite)
+    for pair, dest in matched:
+        img_a, img_b = read_image(pair.a), read_image(pair.b)
+        if img_a.size != img_b.size:
+            report.size_mismatch.append(
+                f"{pair.name}: A {img_a.size[0]}x{img_a.size[1]}, B {img_b.size[0]}x"
+                f"{img_b.size[1]}")
+            continue
+        ab = Image.new("RGB", (img_a.width * 2, img_a.height))
+        ab.paste(img_a, (0, 0))
+        ab.paste(img_b, (img_a.width, 0))
+        report.written.append(save_image(ab, dest))
     if not report.written:
         raise BadInputError(f"no pair could be combined from {a_dir} and {b_dir} (names must "
                             "match and sizes be equal)")

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from gankit.core.archive import safe_extract
-from gankit.core.checkpoint import cache_dir
+from gankit.core.checkpoint import cache_dir, check_model_output
 from gankit.core.download import download_file
 from gankit.core.errors import BadInputError, UsageError
 
@@ -44,18 +44,20 @@ def cache_root() -> Path:
 
 
 def download(name: str, out: str | os.PathLike[str] | None = None, base_url: str = BASE_URL,
-             sha256: str | None = None) -> Path:
-    """Fetch a published generator (``latest_net_G.pth``) and convert it to a model folder."""
+             sha256: str | None = None, *, overwrite: bool = False) -> Path:
+    """Fetch a published generator (``latest_net_G.pth``) and convert it to a model folder
+    (``out`` checked before the download, as in :func:`~gankit.core.checkpoint.save_pretrained`)."""
     from gankit.families.pix2pix.convert import convert
 
     if name not in MODELS:
         raise UsageError(f"unknown Pix2Pix model {name!r}; choose from {', '.join(MODELS)}")
-    pth = download_file(f"{base_url.rstrip('/')}/models-pytorch/{name}.pth",
-                        cache_root() / "downloads" / f"{name}.pth", sha256)
     dest = Path(out) if out is not None else cache_root() / "models" / name
+    pth_path = cache_root() / "downloads" / f"{name}.pth"
+    check_model_output(dest, overwrite=overwrite, inputs=[pth_path])
+    pth = download_file(f"{base_url.rstrip('/')}/models-pytorch/{name}.pth", pth_path, sha256)
     if out is None and (dest / "model.safetensors").exists():
         return dest
-    return convert(pth, dest, direction=DIRECTIONS[name])
+    return convert(pth, dest, direction=DIRECTIONS[name], overwrite=overwrite)
 
 
 def download_dataset(name: str, out: str | os.PathLike[str] | None = None,

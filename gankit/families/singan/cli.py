@@ -5,10 +5,16 @@ Thin wrappers that parse arguments and call ``gankit.families.singan.apps``.
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
-from gankit.core.cliutil import ArgumentParser, add_device_argument, run_verbs
+from gankit.core.cliutil import (
+    ArgumentParser,
+    add_device_argument,
+    add_overwrite_argument,
+    run_verbs,
+)
 
 VERBS_HELP = {
     "train": "learn one image: gankit singan train IMAGE [--preset paper|fast|sr] [-o RUN]",
@@ -52,6 +58,18 @@ def _parser(prog: str, verb: str, model: bool = True) -> ArgumentParser:
         add_device_argument(p)
         p.add_argument("--seed", type=int, default=0, help="noise seed")
     return p
+
+
+def _image_output(p: ArgumentParser, verb: str) -> None:
+    p.add_argument("-o", "--output", default=f"singan-{verb}.png")
+    add_overwrite_argument(p)
+
+
+def _check_output(a: argparse.Namespace, *inputs: str | None) -> None:
+    """Refuse an ``-o`` that is one of the command's input images before any work is done."""
+    from gankit.core.atomic import check_not_input
+
+    check_not_input([a.output], [i for i in inputs if i], overwrite=a.overwrite)
 
 
 def _save(img, path: Path) -> None:
@@ -119,8 +137,9 @@ def _masked(prog: str, argv: list[str], verb: str) -> int:
     p.add_argument("image", help="the image with the pasted object / edit")
     p.add_argument("--mask", required=True, help="white where the image was changed")
     p.add_argument("--inject-scale", type=int, default=1)
-    p.add_argument("-o", "--output", default=f"singan-{verb}.png")
+    _image_output(p, verb)
     a = p.parse_args(argv)
+    _check_output(a, a.image, a.mask)
     fn = apps.harmonize if verb == "harmonize" else apps.edit
     _save(fn(apps.load(a.model, a.device), a.image, a.mask, a.inject_scale, a.seed),
           Path(a.output))
@@ -133,8 +152,9 @@ def _paint(prog: str, argv: list[str]) -> int:
     p = _parser(prog, "paint2image")
     p.add_argument("paint", help="a clip-art or painting in the training image's layout")
     p.add_argument("--inject-scale", type=int, default=1)
-    p.add_argument("-o", "--output", default="singan-paint2image.png")
+    _image_output(p, "paint2image")
     a = p.parse_args(argv)
+    _check_output(a, a.paint)
     _save(apps.paint2image(apps.load(a.model, a.device), a.paint, a.inject_scale, a.seed),
           Path(a.output))
     return 0
@@ -146,8 +166,9 @@ def _sr(prog: str, argv: list[str]) -> int:
     p = _parser(prog, "super-resolve")
     p.add_argument("--image", default=None, help="image to upsample (default: the training one)")
     p.add_argument("--factor", type=float, default=4.0)
-    p.add_argument("-o", "--output", default="singan-sr.png")
+    _image_output(p, "sr")
     a = p.parse_args(argv)
+    _check_output(a, a.image)
     _save(apps.super_resolve(apps.load(a.model, a.device), a.factor, a.image, a.seed),
           Path(a.output))
     return 0
@@ -182,8 +203,9 @@ def _convert(prog: str, argv: list[str]) -> int:
     p = _parser(prog, "convert", model=False)
     p.add_argument("run", help="a tamarott/SinGAN TrainedModels/<image>/<settings> folder")
     p.add_argument("-o", "--output", required=True, help="gankit model folder to write")
+    add_overwrite_argument(p)
     a = p.parse_args(argv)
-    print(convert(a.run, a.output))
+    print(convert(a.run, a.output, overwrite=a.overwrite))
     return 0
 
 

@@ -110,9 +110,11 @@ def convert_reference_run(run: str | os.PathLike[str]) -> SinGANPyramid:
     return pyr.eval()
 
 
-def convert(run: str | os.PathLike[str], output: str | os.PathLike[str]) -> Path:
+def convert(run: str | os.PathLike[str], output: str | os.PathLike[str], *,
+            overwrite: bool = False) -> Path:
     """Convert a reference run folder and save it as a gankit model folder at ``output``."""
     from gankit.core.checkpoint import save_pretrained
 
     return save_pretrained(convert_reference_run(run), output,
-                           extra={"converted_from": "tamarott/SinGAN"})
+                           extra={"converted_from": "tamarott/SinGAN"}, overwrite=overwrite,
+                           inputs=[run])

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from gankit.core.atomic import atomic_path
+from gankit.core.atomic import atomic_path, check_not_input
 from gankit.core.errors import BadInputError, UsageError
 from gankit.core.images import save_image
 from gankit.core.output_check import check_generated
@@ -302,17 +302,22 @@ def project(model: ModelLike, target: str | os.PathLike[str] | torch.Tensor,
             w_avg_samples: int = 10_000, noise_weight: float = 1e5, seed: int = 303,
             distance: Distance | None = None, video: bool = True,
             device: torch.device | str | None = None,
-            weights: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+            weights: str | os.PathLike[str] | None = None,
+            overwrite: bool = False) -> dict[str, Any]:
     """Find the W whose image matches ``target`` (StyleGAN2 sec. 5 and app. D, NVlabs projector).
 
     Optimises one W (broadcast to every layer) and the noise maps with Adam, a learning-rate
     ramp, decaying noise added to W and the noise auto-correlation penalty. ``distance(a, b)``
     compares [-1, 1] images (LPIPS-VGG by default, ``weights`` a local VGG16 file; tests inject
     a small network). Writes
-    ``projected_w.npz`` (NVlabs' layout), ``proj.png``, ``target.png`` and ``proj.mp4``.
+    ``projected_w.npz`` (NVlabs' layout), ``proj.png``, ``target.png`` and ``proj.mp4``;
+    one of them being the target file needs ``overwrite``.
     """
     if steps < 1:
         raise UsageError(f"steps must be >= 1, got {steps}")
+    if out is not None and not isinstance(target, torch.Tensor):
+        names = ("projected_w.npz", "proj.png", "target.png", "proj.mp4")
+        check_not_input([Path(out) / n for n in names], [target], overwrite=overwrite)
     g = copy.deepcopy(load_generator(model, device)).requires_grad_(False)
     dev = g.latent_avg.device
     size = g.config.size

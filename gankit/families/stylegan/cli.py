@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gankit.core.cliutil import ArgumentParser, add_device_argument, parse_seeds, run_verbs
+from gankit.core.cliutil import (
+    ArgumentParser,
+    add_device_argument,
+    add_overwrite_argument,
+    parse_seeds,
+    run_verbs,
+)
 
 DESCRIPTION = "StyleGAN2 (config-f) and StyleGAN1: train, generate, mix, interpolate, project."
 
@@ -97,9 +103,11 @@ def _project(prog: str, argv: list[str]) -> int:
                         help="local copy of torchvision's VGG16 weights (for LPIPS offline)")
     parser.add_argument("-o", "--out", default="projection", help="output folder")
     add_device_argument(parser)
+    add_overwrite_argument(parser)
     args = parser.parse_args(argv)
     res = apps.project(args.model, args.target, args.out, steps=args.steps, seed=args.seed,
-                       video=not args.no_video, device=args.device, weights=args.weights)
+                       video=not args.no_video, device=args.device, weights=args.weights,
+                       overwrite=args.overwrite)
     print(f"{Path(args.out)} (final distance {res['losses'][-1]:.4f})")
     return 0
 
@@ -113,8 +121,9 @@ def _convert(prog: str, argv: list[str]) -> int:
     parser.add_argument("-o", "--out", required=True, help="gankit model folder to write")
     parser.add_argument("--network", default="g_ema", choices=("g_ema", "g"),
                         help="which generator to import (the EMA one by default)")
+    add_overwrite_argument(parser)
     args = parser.parse_args(argv)
-    print(convert(args.file, args.out, args.network))
+    print(convert(args.file, args.out, args.network, overwrite=args.overwrite))
     return 0
 
 
@@ -127,12 +136,13 @@ def _download(prog: str, argv: list[str]) -> int:
     parser.add_argument("--base-url", default=BASE_URL, help="a mirror of NVlabs' files")
     parser.add_argument("--sha256", default=None, help="expected checksum of the .pkl")
     parser.add_argument("--list", action="store_true", help="list the available names")
+    add_overwrite_argument(parser)
     args = parser.parse_args(argv)
     if args.list or args.name is None:
         for name, (_, text) in MODELS.items():
             print(f"{name:14s} {text}")
         return 0 if args.list else 2
-    print(download(args.name, args.out, args.base_url, args.sha256))
+    print(download(args.name, args.out, args.base_url, args.sha256, overwrite=args.overwrite))
     return 0
 
 

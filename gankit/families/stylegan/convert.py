@@ -438,7 +438,7 @@ def read_training_networks(path: str | os.PathLike[str]
 
 
 def convert(path: str | os.PathLike[str], out: str | os.PathLike[str], network: str = "g_ema",
-            avg_samples: int = 10_000) -> Path:
+            avg_samples: int = 10_000, *, overwrite: bool = False) -> Path:
     """Import ``path`` into the gankit model folder ``out`` (the EMA generator by default).
 
     Files without a stored average W get one estimated from ``avg_samples`` latents of seed 0,
@@ -465,4 +465,5 @@ def convert(path: str | os.PathLike[str], out: str | os.PathLike[str], network: 
         with torch.no_grad():
             model.latent_avg.copy_(model.mean_latent(avg_samples, seed=0))
     return save_pretrained(model, out, extra={"source": Path(path).name, "format": fmt,
-                                              "network": network, "latent_avg": avg_source})
+                                              "network": network, "latent_avg": avg_source},
+                           overwrite=overwrite, inputs=[path])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gankit.core.checkpoint import cache_dir
+from gankit.core.checkpoint import cache_dir, check_model_output
 from gankit.core.download import download_file
 from gankit.core.errors import UsageError
 
@@ -37,10 +37,11 @@ def cache_root() -> Path:
 
 
 def download(name: str, out: str | os.PathLike[str] | None = None, base_url: str = BASE_URL,
-             sha256: str | None = None) -> Path:
+             sha256: str | None = None, *, overwrite: bool = False) -> Path:
     """Fetch NVlabs' network ``name`` (see :data:`MODELS`) and convert it to a model folder.
 
     Returns ``out`` (default: the cache) holding the EMA generator; a cached conversion is reused.
+    ``out`` is checked before the download, as in :func:`~gankit.core.checkpoint.save_pretrained`.
     """
     from gankit.families.stylegan.convert import convert
 
@@ -48,9 +49,10 @@ def download(name: str, out: str | os.PathLike[str] | None = None, base_url: str
         raise UsageError(f"unknown StyleGAN model {name!r}; choose from {', '.join(MODELS)}")
     rel = MODELS[name][0]
     pkl = cache_root() / "downloads" / Path(rel).name
+    dest = Path(out) if out is not None else cache_root() / "models" / name
+    check_model_output(dest, overwrite=overwrite, inputs=[pkl])
     fresh = not pkl.exists()
     download_file(f"{base_url.rstrip('/')}/{rel}", pkl, sha256=sha256)
-    dest = Path(out) if out is not None else cache_root() / "models" / name
     if fresh or out is not None or not (dest / "model.safetensors").exists():
-        convert(pkl, dest)
+        convert(pkl, dest, overwrite=overwrite)
     return dest
