@@ -12,7 +12,6 @@ import math
 import os
 import signal
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +32,9 @@ from gankit.core.seed import cuda_devices, rng_state, seed_everything, set_rng_s
 from gankit.engine.checkpoints import CheckpointManager
 from gankit.engine.context import TrainContext
 from gankit.engine.data import batches, steps_per_epoch
-from gankit.engine.logs import MetricsLogger, plot_losses
+from gankit.engine.logs import MetricsLogger, plot_losses, warn
 from gankit.engine.recipe import Recipe
+from gankit.engine.run_folder import run_lock
 
 if TYPE_CHECKING:
     from gankit.metrics.monitor import FIDMonitor
@@ -150,6 +150,11 @@ class Trainer:
         return device, rank, world
 
     def run(self) -> Path:
+        """Train to ``max_steps`` holding the run folder's lock (one trainer per folder)."""
+        with run_lock(self.run_dir):
+            return self._run()
+
+    def _run(self) -> Path:
         cfg = self.config
         if cfg.fid_every and type(self.recipe).generate is Recipe.generate:
             raise ConfigError(
@@ -173,9 +178,18 @@ class Trainer:
             ctx.broadcast_module(module)
         ckpts = CheckpointManager(self.run_dir, cfg.keep_checkpoints)
         resumed = ckpts.load_latest()
+        if ckpts.skipped and rank == 0:
+            used = (
+                f"resuming from {ckpts.path(resumed[0])}"
+                if resumed is not None
+                else "no valid checkpoint is left, so training starts from step 0"
+            )
+            n = len(ckpts.skipped)
+            warn(f"skipped {n} corrupt checkpoint{'s' if n > 1 else ''} "
+                 f"({'; '.join(ckpts.skipped)}); {used}")
         if resumed is not None:
             self.step, state = resumed
-            self.recipe.load_state_dict(state["recipe"])
+            _load_recipe_state(self.recipe, state["recipe"], ckpts.path(self.step))
             set_rng_state(state["rng"][min(rank, len(state["rng"]) - 1)])
         fid = self._fid_monitor(device) if cfg.fid_every else None
         main = rank == 0
@@ -230,7 +244,7 @@ class Trainer:
                 try:
                     plot_losses(logger.jsonl, self.run_dir / "losses.png")
                 except OSError as err:
-                    warnings.warn(f"could not write the loss plot: {err}", stacklevel=2)
+                    warn(f"could not write the loss plot: {err}")
         if world > 1 and dist.is_initialized():
             dist.barrier()
         return self.run_dir
@@ -336,6 +350,29 @@ class Trainer:
         if model is not None:
             save_pretrained(model, self.run_dir / "model")
 
+
+
+def _load_recipe_state(recipe: Recipe, state: dict[str, Any], folder: Path) -> None:
+    """Resume ``recipe`` from ``state``; a model built with other sizes fails in one line.
+
+    ``load_state_dict`` reports every mismatched tensor (a hundred lines for a changed width);
+    the first says enough, and the remedy is the same for all.
+    """
+    try:
+        recipe.load_state_dict(state)
+    except (RuntimeError, ValueError) as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        if not lines or (
+            isinstance(err, RuntimeError) and not lines[0].startswith("Error(s) in loading")
+        ):
+            raise
+        details = lines[1:] or lines
+        more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+        raise CheckpointError(
+            f"checkpoint {folder} does not fit the model this config builds: "
+            f"{details[0].rstrip('.')}{more}; resume with the settings the run was trained "
+            "with, or train into a new run folder"
+        ) from None
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
