@@ -150,11 +150,6 @@ class Trainer:
         return device, rank, world
 
     def run(self) -> Path:
-        """Train to ``max_steps`` holding the run folder's lock (one trainer per folder)."""
-        with run_lock(self.run_dir):
-            return self._run()
-
-    def _run(self) -> Path:
         cfg = self.config
         if cfg.fid_every and type(self.recipe).generate is Recipe.generate:
             raise ConfigError(
@@ -176,6 +171,20 @@ class Trainer:
         self.recipe.setup(ctx)
         for module in self.recipe.modules().values():
             ctx.broadcast_module(module)
+        fid = self._fid_monitor(device) if cfg.fid_every else None
+        with run_lock(self.run_dir):
+            return self._train(device, rank, world, dataset, fid)
+
+    def _train(
+        self,
+        device: torch.device,
+        rank: int,
+        world: int,
+        dataset: torch.utils.data.Dataset | None,
+        fid: FIDMonitor | None,
+    ) -> Path:
+        """Resume and train to ``max_steps``; the caller holds the run folder's lock."""
+        cfg = self.config
         ckpts = CheckpointManager(self.run_dir, cfg.keep_checkpoints)
         resumed = ckpts.load_latest()
         if ckpts.skipped and rank == 0:
@@ -191,7 +200,6 @@ class Trainer:
             self.step, state = resumed
             _load_recipe_state(self.recipe, state["recipe"], ckpts.path(self.step))
             set_rng_state(state["rng"][min(rank, len(state["rng"]) - 1)])
-        fid = self._fid_monitor(device) if cfg.fid_every else None
         main = rank == 0
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
