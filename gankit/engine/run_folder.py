@@ -9,9 +9,9 @@ A run's ``config.yaml`` records what its checkpoints were trained with. The comm
 its preset, or ``--config FILE``) decides what a ``train`` command does and rewrites the file;
 when the file says otherwise, one warning line names the fields. Once the run has checkpoints,
 only the engine's ``trainer.*`` settings (length, cadence, device, ...) may change on resume:
-any other difference is refused before a model is built, since the checkpoints were trained with
-the file's values (a changed ``--channels`` would otherwise fail in ``load_state_dict`` with one
-line per tensor).
+any other difference is refused before a checkpoint is loaded or a file written, since the
+checkpoints were trained with the file's values (a changed ``--channels`` would otherwise fail in
+``load_state_dict`` with one line per tensor).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from gankit.core.config import flatten, write_config
 from gankit.core.errors import BadInputError, ConfigError
 from gankit.engine.checkpoints import CheckpointManager
 from gankit.engine.logs import warn
@@ -80,18 +81,6 @@ def run_lock(run_dir: str | os.PathLike[str]) -> Iterator[Path]:
         os.close(fd)
 
 
-def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {}
-    out: dict[str, Any] = {}
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def config_differences(stored: str, new: str, ignore: tuple[str, ...] = ()) -> dict[str, tuple]:
     """Fields set in both YAML texts with different values: ``{field: (stored, new)}``.
 
@@ -99,7 +88,11 @@ def config_differences(stored: str, new: str, ignore: tuple[str, ...] = ()) -> d
     """
     import yaml
 
-    old, cur = _flat(yaml.safe_load(stored)), _flat(yaml.safe_load(new))
+    def fields(text: str) -> dict[str, Any]:
+        tree = yaml.safe_load(text)
+        return flatten(tree) if isinstance(tree, dict) else {}
+
+    old, cur = fields(stored), fields(new)
     return {
         k: (old[k], cur[k])
         for k in cur
@@ -152,8 +145,6 @@ def open_run(
     its field naming the run folder itself, which may be spelled differently between runs.
     Train inside the block: the lock is held until it ends.
     """
-    from gankit.core.config import write_config
-
     run_dir = Path(run_dir)
     with run_lock(run_dir):
         if _is_main_process():

@@ -201,8 +201,6 @@ class Trainer:
             _load_recipe_state(self.recipe, state["recipe"], ckpts.path(self.step))
             set_rng_state(state["rng"][min(rank, len(state["rng"]) - 1)])
         main = rank == 0
-        if main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
         logger = MetricsLogger(self.run_dir, self.step, cfg.tensorboard) if main else None
         data = batches(
             dataset, self.recipe.batch_size, cfg.seed, self.step, rank, world, cfg.num_workers
