@@ -201,3 +201,23 @@ def test_load_state_errors_other_than_sizes_are_not_relabelled(tmp_path):
     cfg = TrainerConfig(max_steps=6, progress=False, tensorboard=False, device="cpu")
     with pytest.raises(RuntimeError, match="out of memory"):
         Trainer(Broken(), tmp_path / "r", cfg).run()
+
+
+def test_singan_changed_channels_is_one_line(tmp_path, capsys):
+    """The issue's case in the family whose run folder option is ``--output``."""
+    image = _images(tmp_path / "data") / "0.png"
+    run = tmp_path / "run"
+    tiny = ["singan", "train", str(image), "--preset", "fast", "--max_size", "18", "--min_size",
+            "12", "--scale_factor", "0.7", "--max_channels", "4", "--num_layers", "3",
+            "--iters_per_scale", "1", "--samples", "1", "--trainer.device", "cpu",
+            "--trainer.progress", "false", "--trainer.tensorboard", "false"]
+    assert gankit_main([*tiny, "--output", str(run), "--channels", "4"]) == 0
+    capsys.readouterr()
+    before = _files(run)
+    assert gankit_main([*tiny, "--output", str(run), "--channels", "8"]) == 2
+    lines = _stderr_lines(capsys)
+    assert len(lines) == 1 and "channels (4 in the file, 8 now)" in lines[0]
+    assert _files(run) == before
+    # the same folder spelled another way is the same run: it resumes without a word
+    assert gankit_main([*tiny, "-o", f"{run}/.", "--channels", "4"]) == 0
+    assert _stderr_lines(capsys) == []
