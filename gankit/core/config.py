@@ -15,12 +15,13 @@ from typing import Any
 from gankit.core.errors import ConfigError, UsageError
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: the dotted names the command line uses."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
         if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
+            out.update(flatten(v, key + "."))
         else:
             out[key] = v
     return out
@@ -91,7 +92,7 @@ def parse_run_config(
         add_arguments(parser)
     parser.add_class_arguments(config_cls, None, sub_configs=True)
     if known.preset is not None:
-        defaults = _flatten(dataclasses.asdict(presets[known.preset]))
+        defaults = flatten(dataclasses.asdict(presets[known.preset]))
         parser.set_defaults(defaults)
     try:
         ns = parser.parse_args(list(argv))

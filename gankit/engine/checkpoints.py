@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ class CheckpointManager:
     def __init__(self, run_dir: str | Path, keep: int = 2) -> None:
         self.root = Path(run_dir) / "checkpoints"
         self.keep = max(1, keep)
+        self.skipped: list[str] = []
 
     def path(self, step: int) -> Path:
         return self.root / f"step-{step:08d}"
@@ -76,12 +76,17 @@ class CheckpointManager:
                 raise CheckpointError(f"{f}: missing or corrupt (checksum mismatch)")
 
     def load_latest(self) -> tuple[int, dict[str, Any]] | None:
-        """The newest checkpoint passing its checksums; corrupt ones are reported, skipped."""
+        """The newest checkpoint passing its checksums, or None.
+
+        Why each newer one was skipped (the corrupt file, and how) is left in ``skipped`` for the
+        caller to report once, together with the checkpoint it used.
+        """
+        self.skipped = []
         for step in reversed(self.steps()):
             folder = self.path(step)
             try:
                 self.verify(folder)
                 return step, load_state(folder / STATE_NAME)
             except CheckpointError as err:
-                warnings.warn(f"skipping checkpoint: {err}", stacklevel=2)
+                self.skipped.append(str(err))
         return None

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
+
+
+def warn(message: str) -> None:
+    """One line on stderr in the CLI's ``gankit: error:`` style, not a Python warning (which
+    prints the source line that raised it)."""
+    print(f"gankit: warning: {message}", file=sys.stderr, flush=True)
 
 
 class MetricsLogger:

@@ -12,7 +12,6 @@ import math
 import os
 import signal
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +33,9 @@ from gankit.core.seed import cuda_devices, rng_state, seed_everything, set_rng_s
 from gankit.engine.checkpoints import CheckpointManager
 from gankit.engine.context import TrainContext
 from gankit.engine.data import batches, steps_per_epoch
-from gankit.engine.logs import MetricsLogger, plot_losses
+from gankit.engine.logs import MetricsLogger, plot_losses, warn
 from gankit.engine.recipe import Recipe
+from gankit.engine.run_folder import run_lock
 
 if TYPE_CHECKING:
     from gankit.metrics.monitor import FIDMonitor
@@ -175,16 +175,36 @@ class Trainer:
         self.recipe.setup(ctx)
         for module in self.recipe.modules().values():
             ctx.broadcast_module(module)
+        fid = self._fid_monitor(device) if cfg.fid_every else None
+        with run_lock(self.run_dir):
+            return self._train(device, rank, world, dataset, fid)
+
+    def _train(
+        self,
+        device: torch.device,
+        rank: int,
+        world: int,
+        dataset: torch.utils.data.Dataset | None,
+        fid: FIDMonitor | None,
+    ) -> Path:
+        """Resume and train to ``max_steps``; the caller holds the run folder's lock."""
+        cfg = self.config
         ckpts = CheckpointManager(self.run_dir, cfg.keep_checkpoints)
         resumed = ckpts.load_latest()
+        if ckpts.skipped and rank == 0:
+            used = (
+                f"resuming from {ckpts.path(resumed[0])}"
+                if resumed is not None
+                else "no valid checkpoint is left, so training starts from step 0"
+            )
+            n = len(ckpts.skipped)
+            warn(f"skipped {n} corrupt checkpoint{'s' if n > 1 else ''} "
+                 f"({'; '.join(ckpts.skipped)}); {used}")
         if resumed is not None:
             self.step, state = resumed
-            self.recipe.load_state_dict(state["recipe"])
+            _load_recipe_state(self.recipe, state["recipe"], ckpts.path(self.step))
             set_rng_state(state["rng"][min(rank, len(state["rng"]) - 1)])
-        fid = self._fid_monitor(device) if cfg.fid_every else None
         main = rank == 0
-        if main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
         logger = MetricsLogger(self.run_dir, self.step, cfg.tensorboard) if main else None
         data = batches(
             dataset, self.recipe.batch_size, cfg.seed, self.step, rank, world, cfg.num_workers
@@ -234,7 +254,7 @@ class Trainer:
                 try:
                     plot_losses(logger.jsonl, self.run_dir / "losses.png")
                 except OSError as err:
-                    warnings.warn(f"could not write the loss plot: {err}", stacklevel=2)
+                    warn(f"could not write the loss plot: {err}")
         if world > 1 and dist.is_initialized():
             dist.barrier()
         return self.run_dir
@@ -340,6 +360,29 @@ class Trainer:
         if model is not None:
             save_pretrained(model, self.run_dir / "model")
 
+
+
+def _load_recipe_state(recipe: Recipe, state: dict[str, Any], folder: Path) -> None:
+    """Resume ``recipe`` from ``state``; a model built with other sizes fails in one line.
+
+    ``load_state_dict`` reports every mismatched tensor (a hundred lines for a changed width);
+    the first says enough, and the remedy is the same for all.
+    """
+    try:
+        recipe.load_state_dict(state)
+    except (RuntimeError, ValueError) as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        if not lines or (
+            isinstance(err, RuntimeError) and not lines[0].startswith("Error(s) in loading")
+        ):
+            raise
+        details = lines[1:] or lines
+        more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+        raise CheckpointError(
+            f"checkpoint {folder} does not fit the model this config builds: "
+            f"{details[0].rstrip('.')}{more}; resume with the settings the run was trained "
+            "with, or train into a new run folder"
+        ) from None
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:

@@ -88,9 +88,10 @@ def test_corrupt_latest_checkpoint_falls_back(tmp_path):
     toy.run(tmp_path / "r", max_steps=10, checkpoint_every=5)
     state = tmp_path / "r" / "checkpoints" / "step-00000010" / STATE_NAME
     state.write_bytes(state.read_bytes()[:100])
-    with pytest.warns(UserWarning, match="checksum"):
-        step, _ = CheckpointManager(tmp_path / "r").load_latest()
+    ckpts = CheckpointManager(tmp_path / "r")
+    step, _ = ckpts.load_latest()
     assert step == 5
+    assert ckpts.skipped == [f"{state}: missing or corrupt (checksum mismatch)"]
 
 
 def test_nan_guard_stops_and_keeps_last_good_checkpoint(tmp_path):

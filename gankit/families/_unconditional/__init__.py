@@ -160,8 +160,9 @@ def train_command(prog: str, argv: list[str], config_cls: type, presets: dict[st
     Writes the resolved config to ``RUN/config.yaml`` (replay with ``--config``) and resumes from
     the newest valid checkpoint in ``RUN`` when there is one.
     """
-    from gankit.core.config import parse_run_config, write_config
+    from gankit.core.config import parse_run_config
     from gankit.engine import Trainer
+    from gankit.engine.run_folder import open_run
 
     def extra(parser: Any) -> None:
         parser.add_argument("-o", "--out", default=f"runs/{prog.split()[1]}",
@@ -172,7 +173,7 @@ def train_command(prog: str, argv: list[str], config_cls: type, presets: dict[st
                               description=description)
     run_dir = Path(parsed.args.out)
     recipe = make_recipe(parsed.config, run_dir)
-    write_config(parsed.dump(), run_dir / "config.yaml")
-    Trainer(recipe, run_dir, parsed.config.trainer).run()
+    with open_run(run_dir, parsed.dump()):
+        Trainer(recipe, run_dir, parsed.config.trainer).run()
     print(run_dir / "model")
     return 0

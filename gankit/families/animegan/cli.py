@@ -102,7 +102,8 @@ def _prepare(prog: str, argv: list[str]) -> int:
 def _train(prog: str, argv: list[str]) -> int:
     from pathlib import Path
 
-    from gankit.core.config import parse_run_config, write_config
+    from gankit.core.config import parse_run_config
+    from gankit.engine.run_folder import open_run
     from gankit.families.animegan.config import PRESETS, AnimeGANTrainConfig
 
     def extra(parser) -> None:
@@ -116,8 +117,8 @@ def _train(prog: str, argv: list[str]) -> int:
 
     cfg = parsed.config
     run_dir = Path(parsed.args.run)
-    write_config(parsed.dump(), run_dir / "config.yaml")
-    print(train(cfg, run_dir))
+    with open_run(run_dir, parsed.dump(), folder_key="run"):
+        print(train(cfg, run_dir))
     return 0
 
 

@@ -36,9 +36,10 @@ def train(prog: str, argv: list[str]) -> int:
     """Train; the run length and sample cadence default to the preset's epochs."""
     import dataclasses
 
-    from gankit.core.config import parse_run_config, write_config
+    from gankit.core.config import parse_run_config
     from gankit.engine import Trainer
     from gankit.engine.data import steps_per_epoch
+    from gankit.engine.run_folder import open_run
     from gankit.families.pix2pix.config import PRESETS, TrainConfig
     from gankit.families.pix2pix.recipe import Pix2PixRecipe
 
@@ -62,8 +63,8 @@ def train(prog: str, argv: list[str]) -> int:
         trainer = dataclasses.replace(trainer, sample_every=spe)
         parsed.args.trainer.sample_every = spe
     run_dir = Path(parsed.args.out)
-    write_config(parsed.dump(), run_dir / "config.yaml")
-    Trainer(recipe, run_dir, trainer).run()
+    with open_run(run_dir, parsed.dump()):
+        Trainer(recipe, run_dir, trainer).run()
     print(run_dir / "model")
     return 0
 

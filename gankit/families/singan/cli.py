@@ -30,8 +30,9 @@ VERBS_HELP = {
 
 
 def _train(prog: str, argv: list[str]) -> int:
-    from gankit.core.config import parse_run_config, write_config
+    from gankit.core.config import parse_run_config
     from gankit.core.images import load_image_tensor
+    from gankit.engine.run_folder import open_run
     from gankit.families.singan import apps
     from gankit.families.singan.config import PRESETS, TrainConfig
 
@@ -45,8 +46,8 @@ def _train(prog: str, argv: list[str]) -> int:
     image = Path(parsed.args.image)
     run = Path(parsed.args.output or f"runs/singan-{image.stem}")
     pixels = load_image_tensor(image)  # a bad image must fail before the run folder exists
-    write_config(parsed.dump(), run / "config.yaml")
-    apps.train(pixels, run, parsed.config)
+    with open_run(run, parsed.dump(), folder_key="output"):
+        apps.train(pixels, run, parsed.config)
     print(f"trained pyramid: {run / 'model'}  (samples per scale: {run / 'samples'})")
     return 0
 
