@@ -352,6 +352,11 @@ def load_folder(folder: Path, device: Any = None) -> Any:
     return model
 
 
+DEMO_OUTPUT = Path("demo-output")
+"""Where ``gankit demo`` (``make demo``) writes by default; its training run is ``run/``, which
+``gankit serve`` offers when given no ``--models``."""
+
+
 def cache_dir() -> Path:
     """gankit's download cache: ``$GANKIT_CACHE``, else ``$XDG_CACHE_HOME/gankit`` (~/.cache)."""
     root = os.environ.get("GANKIT_CACHE") or os.path.join(

@@ -126,8 +126,8 @@ def main(prog: str, argv: list[str]) -> int:
 def _found_models(prog: str) -> list[Any]:
     """The models :func:`~gankit.serve.runtime.find_models` finds, one line each, or a
     :class:`UsageError` saying how to get one."""
-    from gankit.core.checkpoint import cache_dir
-    from gankit.serve.runtime import DEMO_OUTPUT, find_models
+    from gankit.core.checkpoint import DEMO_OUTPUT, cache_dir
+    from gankit.serve.runtime import find_models
 
     found, skipped = find_models()
     for line in skipped:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from gankit.core.checkpoint import DEMO_OUTPUT
 from gankit.core.errors import (
     BadInputError,
     ConfigError,
@@ -36,8 +37,6 @@ VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
 GONE = "this upload was used by an earlier run and deleted; upload the file again"
 """What a request hears when it names an upload the server has deleted (each upload serves the
 runs it was uploaded for; see :class:`gankit.serve.app.TempFolder`)."""
-DEMO_OUTPUT = Path("demo-output")
-"""Where ``gankit demo`` (``make demo``) writes by default; its training run is ``run/``."""
 CACHE_DEPTH = 3
 """How deep model folders are looked for in the download cache (``<family>/models/<name>``)."""
 

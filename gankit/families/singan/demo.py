@@ -10,8 +10,8 @@ import shutil
 import time
 from pathlib import Path
 
+from gankit.core.checkpoint import DEMO_OUTPUT
 from gankit.core.cliutil import ArgumentParser, add_device_argument
-from gankit.serve.runtime import DEMO_OUTPUT
 
 PHOTO = Path(__file__).resolve().parents[2] / "data" / "rocket.jpg"
 DEMO_SIZE = 112
