@@ -73,6 +73,7 @@ def test_v1_adversarial_step_changes_both_networks(tmp_path):
     recipe = AnimeGANRecipe(cfg, feature_extractor=_extractor())
     recipe.setup(TrainContext(torch.device("cpu")))
     assert recipe.g.arch_name == "animegan_v1_generator"
+    assert recipe.d.config.norm == "instance_affine"
     before_g = {k: v.clone() for k, v in recipe.g.state_dict().items()}
     before_d = {k: v.clone() for k, v in recipe.d.state_dict().items()}
     batch = {k: v[None] for k, v in recipe.dataset()[0].items()}
@@ -81,6 +82,17 @@ def test_v1_adversarial_step_changes_both_networks(tmp_path):
     assert "tv" not in losses and all(np.isfinite(v) for v in losses.values())
     assert any(not torch.equal(v, recipe.g.state_dict()[k]) for k, v in before_g.items())
     assert any(not torch.equal(v, recipe.d.state_dict()[k]) for k, v in before_d.items())
+
+
+def test_v1_hayao_is_one_commit():
+    """Every v1-hayao value is AnimeGAN train.py / tools/ops.py / tools/data_loader.py @ad95a45."""
+    cfg = PRESETS["v1-hayao"]
+    reference = {"version": "v1", "epochs": 101, "init_epochs": 5, "batch_size": 6,
+                 "init_lr": 1e-4, "g_lr": 8e-5, "d_lr": 16e-5, "adv_weight": 300.0,
+                 "con_weight": 1.5, "sty_weight": 3.0, "color_weight": 10.0, "tv_weight": 0.0,
+                 "d_real_weight": 1.0, "d_fake_weight": 1.0, "d_gray_weight": 1.0,
+                 "d_smooth_weight": 0.1, "subtract_data_mean": False}
+    assert {k: getattr(cfg, k) for k in reference} == reference
 
 
 def test_train_without_dataset_is_one_line(tmp_path, capsys):

@@ -21,7 +21,7 @@ from gankit.core.errors import BadInputError
 from gankit.core.images import expand_inputs, read_image
 from gankit.engine import ExponentialMovingAverage, Recipe
 from gankit.families.animegan.config import AnimeGANTrainConfig
-from gankit.families.animegan.networks import generator_arch
+from gankit.families.animegan.networks import discriminator_norm, generator_arch
 from gankit.families.animegan.prepare import fit
 from gankit.losses.color import color_loss
 from gankit.losses.perceptual import content_loss, style_loss, vgg19_conv4_4
@@ -99,7 +99,8 @@ class AnimeGANRecipe(Recipe):
         super().setup(ctx)
         cfg = self.cfg
         self.g = registry.build(generator_arch(cfg.version)).to(ctx.device)
-        self.d = registry.build("animegan_discriminator").to(ctx.device)
+        self.d = registry.build("animegan_discriminator",
+                                norm=discriminator_norm(cfg.version)).to(ctx.device)
         vgg = self._frozen["vgg"] or vgg19_conv4_4()
         self._frozen["vgg"] = vgg.to(ctx.device).eval().requires_grad_(False)
         betas = (0.5, 0.999)
