@@ -63,3 +63,61 @@ def tensor_dict(obj: Any, where: str) -> dict[str, Any]:
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
         raise CheckpointError(f"{where}: expected a state dict of named tensors")
     return obj
+
+
+_NUMPY_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+}
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Rebuilds numpy arrays and plain containers; any other global is refused, so nothing in
+    the file can run code."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _NUMPY_GLOBALS:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
+        import _codecs
+
+        import numpy as np
+
+        if module == "_codecs":  # protocol-2 pickles carry array bytes as latin-1 text
+            return _codecs.encode
+        if name == "_reconstruct":  # the reconstructor numpy itself pickles arrays with
+            return np.zeros(0).__reduce__()[0]
+        return getattr(np, name)
+
+
+def load_npy_object(path: str | os.PathLike[str]) -> Any:
+    """The object inside an ``.npy`` saved from a Python object (``np.save(path, {...})``).
+
+    NumPy stores such arrays as a pickle and ``np.load(allow_pickle=True)`` would run whatever
+    it names; here the pickle is read with an unpickler that only rebuilds numpy arrays, lists,
+    dicts, strings and numbers (latin-1 for Python 2 files, as the original ``vgg19.npy`` is).
+    """
+    import numpy as np
+    from numpy.lib import format as npy_format
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        with open(path, "rb") as fp:
+            version = npy_format.read_magic(fp)
+            read_header = (npy_format.read_array_header_1_0 if version == (1, 0)
+                           else npy_format.read_array_header_2_0)
+            shape, _, dtype = read_header(fp)
+            del shape
+            if dtype != np.dtype(object):
+                return np.load(path, allow_pickle=False)
+            array = _NumpyOnlyUnpickler(fp, encoding="latin1").load()
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(f"{path}: not an .npy gankit can read safely ({err})") from None
+    except (ValueError, EOFError, OSError, TypeError, AttributeError, IndexError) as err:
+        first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
+        raise CheckpointError(f"{path}: not a readable .npy file ({type(err).__name__}"
+                              + (f": {first}" if first else "") + ")") from None
+    if isinstance(array, np.ndarray) and array.dtype == object and array.shape == ():
+        return array.item()
+    return array

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from animegan_helpers import photo
+from animegan_helpers import photo, write_vgg19_npy
 from PIL import Image
 from safetensors.torch import load_file
 from torch import nn
@@ -118,3 +118,23 @@ def test_train_without_vgg_weights_is_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "VGG19" in err and "\n" not in err
     assert not (tmp_path / "run" / "model").exists()
+
+
+def test_train_with_vgg19_npy(tmp_path, capsys):
+    """``--vgg19-npy FILE`` loads the original's Caffe VGG19; a bad path is one line, exit 2."""
+    from gankit.losses.perceptual import caffe_bgr_preprocess
+
+    data = _dataset(tmp_path)
+    rc = main(["animegan", "train", "--data", str(data), "--run", str(tmp_path / "run"),
+               "--vgg19-npy", str(tmp_path / "missing.npy"), "--batch_size", "1",
+               "--image_size", "16", "--trainer.device", "cpu", "--trainer.progress", "false",
+               "--trainer.tensorboard", "false"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "missing.npy" in err and "\n" not in err
+    write_vgg19_npy(tmp_path / "vgg19.npy")
+    cfg = dataclasses.replace(PRESETS["v2-hayao"], data=str(data), batch_size=1, image_size=16,
+                              vgg19_npy=str(tmp_path / "vgg19.npy"))
+    recipe = AnimeGANRecipe(cfg)
+    recipe.setup(TrainContext(torch.device("cpu")))
+    assert recipe.vgg.preprocess is caffe_bgr_preprocess
+    assert recipe.vgg(torch.zeros(1, 3, 16, 16)).shape == (1, 8, 2, 2)

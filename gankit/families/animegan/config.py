@@ -98,6 +98,10 @@ class AnimeGANTrainConfig:
     d_smooth_weight: float = 0.8
     subtract_data_mean: bool = True
     """v2 subtracts the style set's channel-mean offset from style images (``data_mean.py``)."""
+    vgg19_npy: str = ""
+    """The original's Caffe ``vgg19.npy`` for the perceptual losses (BGR, mean-subtracted input,
+    as AnimeGANv2 ``tools/vgg19.py``), on whose features the presets' weights were tuned; empty:
+    torchvision's ImageNet VGG19 with its own input normalisation."""
     ema_decay: float = 0.0
     """0 disables the EMA generator (the original has none)."""
     n_samples: int = 4

@@ -24,7 +24,12 @@ from gankit.families.animegan.config import AnimeGANTrainConfig
 from gankit.families.animegan.networks import discriminator_norm, generator_arch
 from gankit.families.animegan.prepare import fit
 from gankit.losses.color import color_loss
-from gankit.losses.perceptual import content_loss, style_loss, vgg19_conv4_4
+from gankit.losses.perceptual import (
+    content_loss,
+    style_loss,
+    vgg19_conv4_4,
+    vgg19_npy_conv4_4,
+)
 from gankit.losses.total_variation import total_variation_loss
 
 GRAY = (0.299, 0.587, 0.114)
@@ -87,7 +92,8 @@ def _ls(logits: torch.Tensor, target: float) -> torch.Tensor:
 
 @registry.register_recipe("animegan")
 class AnimeGANRecipe(Recipe):
-    """``feature_extractor``: the VGG19 conv4_4 network; ``None`` loads torchvision's weights."""
+    """``feature_extractor``: the VGG19 conv4_4 network; ``None`` loads ``config.vgg19_npy`` or
+    else torchvision's weights."""
 
     def __init__(self, config: AnimeGANTrainConfig,
                  feature_extractor: nn.Module | None = None) -> None:
@@ -101,7 +107,8 @@ class AnimeGANRecipe(Recipe):
         self.g = registry.build(generator_arch(cfg.version)).to(ctx.device)
         self.d = registry.build("animegan_discriminator",
                                 norm=discriminator_norm(cfg.version)).to(ctx.device)
-        vgg = self._frozen["vgg"] or vgg19_conv4_4()
+        vgg = self._frozen["vgg"] or (vgg19_npy_conv4_4(cfg.vgg19_npy) if cfg.vgg19_npy
+                                      else vgg19_conv4_4())
         self._frozen["vgg"] = vgg.to(ctx.device).eval().requires_grad_(False)
         betas = (0.5, 0.999)
         self.opt_init = torch.optim.Adam(self.g.parameters(), lr=cfg.init_lr, betas=betas)
