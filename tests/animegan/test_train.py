@@ -138,3 +138,29 @@ def test_train_with_vgg19_npy(tmp_path, capsys):
     recipe.setup(TrainContext(torch.device("cpu")))
     assert recipe.vgg.preprocess is caffe_bgr_preprocess
     assert recipe.vgg(torch.zeros(1, 3, 16, 16)).shape == (1, 8, 2, 2)
+
+
+def test_photos_meet_independently_drawn_style_images(tmp_path):
+    """Photos, style and smoothed images are separate streams (the original's three shuffled
+    ImageGenerators): photo i does not always meet style i mod N, and resuming repeats it."""
+    from gankit.engine.data import batches
+    from gankit.families.animegan.recipe import AnimeDataset
+
+    ds = AnimeDataset(_dataset(tmp_path, n=3), 16, subtract_mean=False)
+    photos = [ds[i]["photo"] for i in range(3)]
+    styles = [ds[i]["style"] for i in range(3)]
+    smooths = [ds[i]["smooth"] for i in range(3)]
+
+    def which(t, refs):
+        return next(i for i, r in enumerate(refs) if torch.equal(t, r))
+
+    def drawn(start, n):
+        it = batches(ds, 1, 0, start)
+        return [(which(b["photo"][0], photos), which(b["style"][0], styles),
+                 which(b["smooth"][0], smooths)) for b in (next(it) for _ in range(n))]
+
+    seen = drawn(0, 24)
+    partners = {p: {s for q, s, _ in seen if q == p} for p in range(3)}
+    assert all(len(v) > 1 for v in partners.values())
+    assert any(s != m for _, s, m in seen)
+    assert drawn(7, 5) == seen[7:12]

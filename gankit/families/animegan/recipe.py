@@ -40,8 +40,16 @@ def _to_tensor(arr: np.ndarray) -> torch.Tensor:
 
 
 class AnimeDataset(torch.utils.data.Dataset):
-    """Deterministic items of a prepared folder: photo, style (colour, mean-offset), gray style,
-    gray edge-smoothed style, all (3, S, S) in [-1, 1]. Photo and style lists cycle to the longer.
+    """Items of a prepared folder: photo, style (colour, mean-offset), gray style, gray
+    edge-smoothed style, all (3, S, S) in [-1, 1].
+
+    Photos, style images and smoothed images are three independent ``streams``, as the original
+    draws them from three separately shuffled ``ImageGenerator`` pipelines (AnimeGAN
+    ``AnimeGAN.py``@ad95a45, AnimeGANv2 ``AnimeGANv2.py``; ``tools/data_loader.py``@15268d5
+    shuffles each and repeats it): the engine indexes an item with
+    ``(photo, style, smooth)``, so a photo meets a different style image every time. An epoch is
+    ``max(photos, styles)`` items, the original's ``dataset_num``. An int ``i`` takes item ``i``
+    of each list (cycling), for fixed samples.
     """
 
     def __init__(self, root: str | Path, size: int, subtract_mean: bool) -> None:
@@ -71,13 +79,18 @@ class AnimeDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return max(len(self.photos), len(self.styles))
 
+    @property
+    def streams(self) -> tuple[int, int, int]:
+        return len(self.photos), len(self.styles), len(self.smooth)
+
     def _load(self, path: Path) -> np.ndarray:
         return np.asarray(fit(read_image(path), self.size), np.float32)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        photo = self._load(self.photos[i % len(self.photos)])
-        style = self._load(self.styles[i % len(self.styles)])
-        smooth = self._load(self.smooth[i % len(self.styles)])
+    def __getitem__(self, index: int | tuple[int, int, int]) -> dict[str, torch.Tensor]:
+        p, s, m = (index, index, index) if isinstance(index, int) else index
+        photo = self._load(self.photos[p % len(self.photos)])
+        style = self._load(self.styles[s % len(self.styles)])
+        smooth = self._load(self.smooth[m % len(self.smooth)])
         gray = np.repeat((style @ np.asarray(GRAY, np.float32))[..., None], 3, -1)
         smooth_gray = np.repeat((smooth @ np.asarray(GRAY, np.float32))[..., None], 3, -1)
         return {"photo": _to_tensor(photo),
