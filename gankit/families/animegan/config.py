@@ -20,9 +20,10 @@ from gankit.engine import TrainerConfig
 class GeneratorV1Config:
     """AnimeGAN v1 generator (paper sec. 3.1, fig. 2): Conv-Blocks, DSConv, Down-/Up-Conv, 8 IRBs.
 
-    Every norm is an instance norm with per-channel affine, eps 1e-5 (``tools/ops.instance_norm``
-    and ``instance_norm`` in ``separable_conv2d``, AnimeGAN ``net/generator.py``@ad95a45); no conv
-    has a bias. ``norm="layer"`` builds the layer-norm variant gankit used before.
+    Every norm is an instance norm with per-channel affine (AnimeGAN ``net/generator.py`` and
+    ``tools/ops.instance_norm``, eps 1e-5, @ad95a45; the separable convs' ``normalizer_fn``
+    keeps ``tf.contrib``'s eps 1e-6, which gankit does not copy); no conv has a bias.
+    ``norm="layer"`` builds the layer-norm variant gankit used before.
     """
 
     base: int = 64
