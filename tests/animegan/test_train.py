@@ -164,3 +164,19 @@ def test_photos_meet_independently_drawn_style_images(tmp_path):
     assert all(len(v) > 1 for v in partners.values())
     assert any(s != m for _, s, m in seen)
     assert drawn(7, 5) == seen[7:12]
+
+
+def test_resume_refuses_networks_with_other_norms(tmp_path):
+    """A v1 run saved with layer norm must not resume into instance-norm networks (the
+    weights have the same names and shapes and would load silently)."""
+    from gankit.core.errors import CheckpointError
+
+    data = _dataset(tmp_path)
+    cfg = dataclasses.replace(PRESETS["v1-hayao"], data=str(data), batch_size=1, image_size=16)
+    recipe = AnimeGANRecipe(cfg, feature_extractor=_extractor())
+    recipe.setup(TrainContext(torch.device("cpu")))
+    state = recipe.state_dict()
+    assert state["extra"] == {"g_norm": "instance_affine", "d_norm": "instance_affine"}
+    recipe.load_state_dict(state)
+    with pytest.raises(CheckpointError, match="layer"):
+        recipe.load_state_dict({**state, "extra": {}})

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from gankit.core import registry
-from gankit.core.errors import BadInputError
+from gankit.core.errors import BadInputError, CheckpointError
 from gankit.core.images import expand_inputs, read_image
 from gankit.engine import ExponentialMovingAverage, Recipe
 from gankit.families.animegan.config import AnimeGANTrainConfig
@@ -198,6 +198,20 @@ class AnimeGANRecipe(Recipe):
             out = g(self._samples.to(self.ctx.device)).cpu()
         g.train(was_training)
         return torch.cat([self._samples, out])
+
+    def extra_state(self) -> dict[str, str]:
+        return {"g_norm": self.g.config.norm, "d_norm": self.d.config.norm}
+
+    def load_extra_state(self, state: dict[str, str]) -> None:
+        """Refuse to resume into networks normalised differently: GroupNorm and affine
+        InstanceNorm weights have the same names and shapes, so they would load silently."""
+        # runs saved before the norms were recorded used layer norm in v1 and v2 alike
+        saved = (state.get("g_norm", "layer"), state.get("d_norm", "layer"))
+        if saved != (self.g.config.norm, self.d.config.norm):
+            raise CheckpointError(
+                f"this run's networks were trained with {saved[0]} (G) / {saved[1]} (D) norms "
+                f"and {self.cfg.version} now builds {self.g.config.norm} / "
+                f"{self.d.config.norm}; start a new run folder")
 
     def export_model(self) -> nn.Module:
         return self.ema.shadow if self.cfg.ema_decay > 0 else self.g
