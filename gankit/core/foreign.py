@@ -9,6 +9,7 @@ and refuses every other global: nothing from the file is imported or executed.
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import pickle
@@ -124,8 +125,9 @@ class RestrictedUnpickler(pickle.Unpickler):
     (inert record classes) — nothing else: any other global (``os.system``, ``builtins.eval``, a
     class to import, ...) is refused with a :class:`CheckpointError`."""
 
-    def __init__(self, file: Any, extra: Mapping[tuple[str, str], Any] | None = None) -> None:
-        super().__init__(file)
+    def __init__(self, file: Any, extra: Mapping[tuple[str, str], Any] | None = None,
+                 **options: Any) -> None:
+        super().__init__(file, **options)
         self.allowed = {**data_globals(), **(extra or {})}
 
     def find_class(self, module: str, name: str) -> Any:
@@ -151,3 +153,44 @@ def foreign_pickle_load(path: str | os.PathLike[str],
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
             RuntimeError, OSError, IndexError, KeyError) as err:
         raise CheckpointError(f"{path}: not a readable {what} ({err})") from None
+
+
+NPY_GLOBALS: dict[tuple[str, str], Any] = {("_codecs", "encode"): codecs.encode}
+"""What an ``.npy`` of Python objects needs beyond arrays and containers."""
+
+
+def load_npy_object(path: str | os.PathLike[str]) -> Any:
+    """The object inside an ``.npy`` saved from a Python object (``np.save(path, {...})``).
+
+    NumPy stores such arrays as a pickle and ``np.load(allow_pickle=True)`` would run whatever
+    it names; here the pickle is read by :class:`RestrictedUnpickler` (arrays, containers,
+    strings, numbers, and ``_codecs.encode``, with which protocol-2 pickles carry array bytes;
+    latin-1 for Python 2 files, as the original ``vgg19.npy`` is).
+    """
+    import numpy as np
+    from numpy.lib import format as npy_format
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        with open(path, "rb") as fp:
+            version = npy_format.read_magic(fp)
+            read_header = (npy_format.read_array_header_1_0 if version == (1, 0)
+                           else npy_format.read_array_header_2_0)
+            shape, _, dtype = read_header(fp)
+            del shape
+            if dtype != np.dtype(object):
+                return np.load(path, allow_pickle=False)
+            array = RestrictedUnpickler(fp, NPY_GLOBALS, encoding="latin1").load()
+    except CheckpointError as err:
+        raise CheckpointError(f"{path}: not an .npy gankit can read safely ({err})") from None
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(f"{path}: not an .npy gankit can read safely ({err})") from None
+    except (ValueError, EOFError, OSError, TypeError, AttributeError, IndexError) as err:
+        first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
+        raise CheckpointError(f"{path}: not a readable .npy file ({type(err).__name__}"
+                              + (f": {first}" if first else "") + ")") from None
+    if isinstance(array, np.ndarray) and array.dtype == object and array.shape == ():
+        return array.item()
+    return array

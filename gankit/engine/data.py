@@ -1,4 +1,10 @@
-"""Deterministic, resumable batches: the order depends only on (seed, epoch), never on the past."""
+"""Deterministic, resumable batches: the order depends only on (seed, epoch), never on the past.
+
+A dataset whose items combine several independently drawn sources (AnimeGAN's photos, style
+images and smoothed style images come from three separately shuffled streams) declares
+``streams``, the length of each source; it is then indexed with one index per stream, each
+stream reshuffled independently whenever it runs out, still a function of (seed, epoch) only.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 
-class EpochSampler(Sampler[int]):
+class EpochSampler(Sampler):
     """A permutation of the dataset fixed by (seed, epoch), sharded across ranks, from a position.
 
     Resuming at step ``s`` builds the sampler for epoch ``s // steps_per_epoch`` and skips the
     batches already seen, so a resumed run draws exactly the batches an uninterrupted one would.
+    With ``streams``, item ``p`` is a tuple of one index per stream (see the module docstring).
     """
 
     def __init__(
@@ -26,6 +33,7 @@ class EpochSampler(Sampler[int]):
         rank: int = 0,
         world_size: int = 1,
         shuffle: bool = True,
+        streams: tuple[int, ...] | None = None,
     ) -> None:
         self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, epoch
         self.start_batch, self.rank, self.world_size, self.shuffle = (
@@ -34,10 +42,26 @@ class EpochSampler(Sampler[int]):
             world_size,
             shuffle,
         )
+        if streams is not None and min(streams, default=0) < 1:
+            raise ValueError(f"every stream needs at least one item, got lengths {streams}")
+        self.streams = streams
 
-    def _indices(self) -> list[int]:
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+    def _stream_orders(self, g: torch.Generator) -> list[tuple[int, ...]]:
+        """Item p of the epoch: one index per stream, each stream a chain of fresh permutations."""
+        orders: list[list[int]] = []
+        for length in self.streams or ():
+            order: list[int] = []
+            while len(order) < self.n:
+                order += (torch.randperm(length, generator=g).tolist() if self.shuffle
+                          else list(range(length)))
+            orders.append(order[: self.n])
+        return list(zip(*orders, strict=True))
+
+    def _indices(self) -> list[int] | list[tuple[int, ...]]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        if self.streams:
+            order = self._stream_orders(g)
+        elif self.shuffle:
             order = torch.randperm(self.n, generator=g).tolist()
         else:
             order = list(range(self.n))
@@ -46,7 +70,7 @@ class EpochSampler(Sampler[int]):
         usable = len(mine) - len(mine) % self.batch_size
         return mine[self.start_batch * self.batch_size : usable]
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[int | tuple[int, ...]]:
         return iter(self._indices())
 
     def __len__(self) -> int:
@@ -71,10 +95,12 @@ def batches(
         while True:
             yield None
     n = len(dataset)  # type: ignore[arg-type]
+    streams = getattr(dataset, "streams", None)
     spe = steps_per_epoch(n, batch_size, world_size)
     epoch, start = divmod(start_step, spe)
     while True:
-        sampler = EpochSampler(n, batch_size, seed, epoch, start, rank, world_size)
+        sampler = EpochSampler(n, batch_size, seed, epoch, start, rank, world_size,
+                               streams=streams)
         loader = DataLoader(
             dataset,
             batch_size=batch_size,

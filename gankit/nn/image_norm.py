@@ -1,8 +1,8 @@
 """Image normalisation layers and a way to freeze their statistics for tiled inference.
 
-AnimeGAN's generators normalise each feature map over the whole image (layer norm over (C, H, W),
-i.e. ``GroupNorm(1, C)``; AnimeGAN paper sec. 3.1 / the v2 PyTorch port). Run naively on tiles,
-each tile gets its own mean and variance and the colours drift tile by tile.
+AnimeGAN's generators normalise each feature map over the whole image (v2: layer norm over
+(C, H, W), i.e. ``GroupNorm(1, C)``, as in the v2 PyTorch port; v1: instance norm per channel).
+Run naively on tiles, each tile gets its own mean and variance and the colours drift tile by tile.
 :func:`frozen_norm_stats` records the statistics of every such layer on a whole-image pass and
 replays them on the tiles, so the tiles are normalised exactly as the whole image would be.
 """
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NORMS = ("layer", "channel", "instance")
+NORMS = ("layer", "channel", "instance", "instance_affine")
 
 
 class ChannelLayerNorm(nn.LayerNorm):
@@ -36,13 +36,17 @@ class ChannelLayerNorm(nn.LayerNorm):
 
 def make_norm(kind: str, channels: int) -> nn.Module:
     """``layer``: GroupNorm(1, C) (per-channel affine); ``channel``: per-pixel layer norm;
-    ``instance``: InstanceNorm2d without affine parameters (TF ``instance_norm`` as ported)."""
+    ``instance``: InstanceNorm2d without affine parameters (TF ``instance_norm`` as ported);
+    ``instance_affine``: InstanceNorm2d with per-channel scale and shift, eps 1e-5 (the TF
+    ``tools/ops.instance_norm`` of AnimeGAN v1)."""
     if kind == "layer":
         return nn.GroupNorm(1, channels, affine=True)
     if kind == "channel":
         return ChannelLayerNorm(channels)
     if kind == "instance":
         return nn.InstanceNorm2d(channels)
+    if kind == "instance_affine":
+        return nn.InstanceNorm2d(channels, eps=1e-5, affine=True)
     raise ValueError(f"unknown norm {kind!r}; choose from {', '.join(NORMS)}")
 
 

@@ -88,3 +88,67 @@ def test_frozen_stats_cover_every_norm(name, monkeypatch):
         monkeypatch.setattr(torch.nn.functional, "group_norm", refuse)
         with frozen_norm_stats(g, "use", store):
             assert torch.allclose(g(x), ref, atol=1e-5)
+
+
+def _norms(model):
+    return [m for m in model.modules()
+            if isinstance(m, (torch.nn.GroupNorm, torch.nn.InstanceNorm2d, torch.nn.LayerNorm))]
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_norm_types_follow_the_tf_originals(version):
+    """v1 normalises with affine instance norm, eps 1e-5, in G and D (AnimeGAN tools/ops.py,
+    net/generator.py, net/discriminator.py @ad95a45); v2 with layer norm (AnimeGANv2)."""
+    from gankit.families.animegan.networks import discriminator_norm, generator_arch
+
+    g = registry.build(generator_arch(version))
+    d = registry.build("animegan_discriminator", norm=discriminator_norm(version))
+    for model in (g, d):
+        norms = _norms(model)
+        assert norms
+        for m in norms:
+            if version == "v1":
+                assert isinstance(m, torch.nn.InstanceNorm2d)
+                assert m.affine and m.eps == 1e-5 and not m.track_running_stats
+            else:
+                assert isinstance(m, torch.nn.GroupNorm) and m.num_groups == 1 and m.affine
+
+
+def _conv_weights(model):
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.Conv2d):
+            w = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
+            yield name, m, w.detach()
+
+
+def test_initialisation_follows_the_tf_originals():
+    """D: N(0, 0.02); v1 G: Xavier uniform, IRB depthwise truncated N(0, 0.02); v2 G: TF's
+    variance scaling (truncated normal, stddev sqrt(1.3 * 2 / fan_in), fan_in of TF's layout)."""
+    import math
+
+    from gankit.nn.inverted_residual import InvertedResBlock
+    from gankit.nn.tf_init import tf_fans
+
+    torch.manual_seed(0)
+    d = torch.cat([w.flatten() for _, _, w in
+                   _conv_weights(registry.build("animegan_discriminator"))])
+    assert d.std().item() == pytest.approx(0.02, rel=0.02)
+
+    g1 = registry.build("animegan_v1_generator")
+    irb_dw = {id(c) for b in g1.modules() if isinstance(b, InvertedResBlock)
+              for c in b.modules() if isinstance(c, torch.nn.Conv2d) and c.groups > 1}
+    dw = torch.cat([w.flatten() for _, m, w in _conv_weights(g1) if id(m) in irb_dw])
+    assert dw.abs().max() <= 0.04 and dw.std().item() == pytest.approx(0.02 * 0.8796, rel=0.05)
+    middle = g1.middle[0][1]
+    fan_in, fan_out = tf_fans(middle)
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    assert middle.weight.abs().max() <= limit
+    assert middle.weight.std().item() == pytest.approx(limit / math.sqrt(3), rel=0.05)
+
+    g2 = registry.build("animegan_v2_generator")
+    dw2 = g2.block_c[1].layers[1][1]
+    assert tf_fans(dw2) == (9 * dw2.in_channels, 9)
+    for conv in (dw2, g2.block_c[0][1]):
+        std = math.sqrt(2.6 / tf_fans(conv)[0])
+        assert conv.weight.abs().max() <= 2 * std
+        assert conv.weight.std().item() == pytest.approx(0.8796 * std, rel=0.05)

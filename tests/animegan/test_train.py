@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from animegan_helpers import photo
+from animegan_helpers import photo, write_vgg19_npy
 from PIL import Image
 from safetensors.torch import load_file
 from torch import nn
@@ -73,6 +73,7 @@ def test_v1_adversarial_step_changes_both_networks(tmp_path):
     recipe = AnimeGANRecipe(cfg, feature_extractor=_extractor())
     recipe.setup(TrainContext(torch.device("cpu")))
     assert recipe.g.arch_name == "animegan_v1_generator"
+    assert recipe.d.config.norm == "instance_affine"
     before_g = {k: v.clone() for k, v in recipe.g.state_dict().items()}
     before_d = {k: v.clone() for k, v in recipe.d.state_dict().items()}
     batch = {k: v[None] for k, v in recipe.dataset()[0].items()}
@@ -81,6 +82,17 @@ def test_v1_adversarial_step_changes_both_networks(tmp_path):
     assert "tv" not in losses and all(np.isfinite(v) for v in losses.values())
     assert any(not torch.equal(v, recipe.g.state_dict()[k]) for k, v in before_g.items())
     assert any(not torch.equal(v, recipe.d.state_dict()[k]) for k, v in before_d.items())
+
+
+def test_v1_hayao_is_one_commit():
+    """Every v1-hayao value is AnimeGAN train.py / tools/ops.py / tools/data_loader.py @ad95a45."""
+    cfg = PRESETS["v1-hayao"]
+    reference = {"version": "v1", "epochs": 101, "init_epochs": 5, "batch_size": 6,
+                 "init_lr": 1e-4, "g_lr": 8e-5, "d_lr": 16e-5, "adv_weight": 300.0,
+                 "con_weight": 1.5, "sty_weight": 3.0, "color_weight": 10.0, "tv_weight": 0.0,
+                 "d_real_weight": 1.0, "d_fake_weight": 1.0, "d_gray_weight": 1.0,
+                 "d_smooth_weight": 0.1, "subtract_data_mean": False}
+    assert {k: getattr(cfg, k) for k in reference} == reference
 
 
 def test_train_without_dataset_is_one_line(tmp_path, capsys):
@@ -106,3 +118,65 @@ def test_train_without_vgg_weights_is_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "VGG19" in err and "\n" not in err
     assert not (tmp_path / "run" / "model").exists()
+
+
+def test_train_with_vgg19_npy(tmp_path, capsys):
+    """``--vgg19-npy FILE`` loads the original's Caffe VGG19; a bad path is one line, exit 2."""
+    from gankit.losses.perceptual import caffe_bgr_preprocess
+
+    data = _dataset(tmp_path)
+    rc = main(["animegan", "train", "--data", str(data), "--run", str(tmp_path / "run"),
+               "--vgg19-npy", str(tmp_path / "missing.npy"), "--batch_size", "1",
+               "--image_size", "16", "--trainer.device", "cpu", "--trainer.progress", "false",
+               "--trainer.tensorboard", "false"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "missing.npy" in err and "\n" not in err
+    write_vgg19_npy(tmp_path / "vgg19.npy")
+    cfg = dataclasses.replace(PRESETS["v2-hayao"], data=str(data), batch_size=1, image_size=16,
+                              vgg19_npy=str(tmp_path / "vgg19.npy"))
+    recipe = AnimeGANRecipe(cfg)
+    recipe.setup(TrainContext(torch.device("cpu")))
+    assert recipe.vgg.preprocess is caffe_bgr_preprocess
+    assert recipe.vgg(torch.zeros(1, 3, 16, 16)).shape == (1, 8, 2, 2)
+
+
+def test_photos_meet_independently_drawn_style_images(tmp_path):
+    """Photos, style and smoothed images are separate streams (the original's three shuffled
+    ImageGenerators): photo i does not always meet style i mod N, and resuming repeats it."""
+    from gankit.engine.data import batches
+    from gankit.families.animegan.recipe import AnimeDataset
+
+    ds = AnimeDataset(_dataset(tmp_path, n=3), 16, subtract_mean=False)
+    photos = [ds[i]["photo"] for i in range(3)]
+    styles = [ds[i]["style"] for i in range(3)]
+    smooths = [ds[i]["smooth"] for i in range(3)]
+
+    def which(t, refs):
+        return next(i for i, r in enumerate(refs) if torch.equal(t, r))
+
+    def drawn(start, n):
+        it = batches(ds, 1, 0, start)
+        return [(which(b["photo"][0], photos), which(b["style"][0], styles),
+                 which(b["smooth"][0], smooths)) for b in (next(it) for _ in range(n))]
+
+    seen = drawn(0, 24)
+    partners = {p: {s for q, s, _ in seen if q == p} for p in range(3)}
+    assert all(len(v) > 1 for v in partners.values())
+    assert any(s != m for _, s, m in seen)
+    assert drawn(7, 5) == seen[7:12]
+
+
+def test_resume_refuses_networks_with_other_norms(tmp_path):
+    """A v1 run saved with layer norm must not resume into instance-norm networks (the
+    weights have the same names and shapes and would load silently)."""
+    from gankit.core.errors import CheckpointError
+
+    data = _dataset(tmp_path)
+    cfg = dataclasses.replace(PRESETS["v1-hayao"], data=str(data), batch_size=1, image_size=16)
+    recipe = AnimeGANRecipe(cfg, feature_extractor=_extractor())
+    recipe.setup(TrainContext(torch.device("cpu")))
+    state = recipe.state_dict()
+    assert state["extra"] == {"g_norm": "instance_affine", "d_norm": "instance_affine"}
+    recipe.load_state_dict(state)
+    with pytest.raises(CheckpointError, match="layer"):
+        recipe.load_state_dict({**state, "extra": {}})

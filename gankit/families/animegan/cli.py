@@ -110,6 +110,9 @@ def _train(prog: str, argv: list[str]) -> int:
         parser.add_argument("-o", "--out", "--run", dest="run", default="runs/animegan",
                             help="run folder (resumes)")
 
+    # ``--vgg19-npy FILE`` spells the config field ``vgg19_npy`` the way file options usually are
+    argv = ["--vgg19_npy" + a[len("--vgg19-npy"):] if a.split("=")[0] == "--vgg19-npy" else a
+            for a in argv]
     parsed = parse_run_config(prog, AnimeGANTrainConfig, argv, presets=PRESETS,
                               default_preset="v2-hayao", add_arguments=extra,
                               description="Train AnimeGAN on a folder made by `prepare`.")

@@ -2,7 +2,8 @@
 
 Sources (read, not copied):
 - AnimeGAN v1: TachibanaYoshino/AnimeGAN ``net/generator.py``, ``net/discriminator.py``,
-  ``AnimeGAN.py``, ``tools/ops.py``, ``main.py`` (generator at 3c654ca, training at 1babdcd).
+  ``AnimeGAN.py``, ``tools/ops.py``, ``tools/data_loader.py``, ``train.py`` at ad95a45, the newest
+  commit that touches them (the generator is unchanged since 3c654ca).
 - AnimeGAN v2: TachibanaYoshino/AnimeGANv2 ``AnimeGANv2.py``, ``tools/ops.py``, ``train.py``,
   ``tools/data_mean.py``; the PyTorch v2 port bryandlee/animegan2-pytorch ``model.py`` for the
   generator's layout and key names.
@@ -19,13 +20,16 @@ from gankit.engine import TrainerConfig
 class GeneratorV1Config:
     """AnimeGAN v1 generator (paper sec. 3.1, fig. 2): Conv-Blocks, DSConv, Down-/Up-Conv, 8 IRBs.
 
-    Every norm is a layer norm over (C, H, W) with per-channel affine; no conv has a bias.
+    Every norm is an instance norm with per-channel affine (AnimeGAN ``net/generator.py`` and
+    ``tools/ops.instance_norm``, eps 1e-5, @ad95a45; the separable convs' ``normalizer_fn``
+    keeps ``tf.contrib``'s eps 1e-6, which gankit does not copy); no conv has a bias.
+    ``norm="layer"`` builds the layer-norm variant gankit used before.
     """
 
     base: int = 64
     n_irb: int = 8
     irb_expansion: float = 2.0
-    norm: str = "layer"
+    norm: str = "instance_affine"
 
 
 @dataclass
@@ -58,7 +62,11 @@ class PtranGeneratorV1Config:
 
 @dataclass
 class DiscriminatorConfig:
-    """The AnimeGAN discriminator (v1 and v2 ``net/discriminator.py``: ch 64, n_dis 3, sn)."""
+    """The AnimeGAN discriminator (v1 and v2 ``net/discriminator.py``: ch 64, n_dis 3, sn).
+
+    ``norm``: v2 uses layer norm (AnimeGANv2 ``net/discriminator.py``@8f97ab4), v1 instance norm
+    with affine (AnimeGAN ``net/discriminator.py``@ad95a45); the recipe picks it by version.
+    """
 
     ch: int = 64
     n_dis: int = 3
@@ -91,6 +99,10 @@ class AnimeGANTrainConfig:
     d_smooth_weight: float = 0.8
     subtract_data_mean: bool = True
     """v2 subtracts the style set's channel-mean offset from style images (``data_mean.py``)."""
+    vgg19_npy: str = ""
+    """The original's Caffe ``vgg19.npy`` for the perceptual losses (BGR, mean-subtracted input,
+    as AnimeGANv2 ``tools/vgg19.py``), on whose features the presets' weights were tuned; empty:
+    torchvision's ImageNet VGG19 with its own input normalisation."""
     ema_decay: float = 0.0
     """0 disables the EMA generator (the original has none)."""
     n_samples: int = 4
@@ -122,11 +134,13 @@ PRESETS: dict[str, AnimeGANTrainConfig] = {
     "v2-shinkai": replace(_V2, con_weight=1.2, sty_weight=2.0, color_weight=10.0, tv_weight=1.0,
                           d_real_weight=1.7, d_fake_weight=1.7, d_gray_weight=1.7,
                           d_smooth_weight=1.0),
-    # AnimeGAN v1 main.py / AnimeGAN.py at 1babdcd (the newest stored; it added data_mean and
-    # tools/): epoch 101, init_epoch 1, batch 6, init_lr 1e-4, g_lr 4e-5, d_lr 8e-5, g_adv 300,
-    # con 1.5, sty 1.8, color 10, no TV; D weights real/fake/gray 1 and 0.1 for edge-smoothed.
-    "v1-hayao": replace(_V2, version="v1", epochs=101, init_epochs=1, batch_size=6, init_lr=1e-4,
-                        g_lr=4e-5, d_lr=8e-5, adv_weight=300.0, con_weight=1.5,
-                        sty_weight=1.8, color_weight=10.0, tv_weight=0.0, d_real_weight=1.0,
-                        d_fake_weight=1.0, d_gray_weight=1.0, d_smooth_weight=0.1),
+    # AnimeGAN train.py defaults at ad95a45 (the newest v1 commit): epoch 101, init_epoch 5,
+    # batch 6, init_lr 1e-4, g_lr 8e-5, d_lr 16e-5, g/d adv 300, con 1.5, sty 3.0, color 10, no
+    # TV; tools/ops.py discriminator_loss real + fake + gray + 0.1 * smooth; tools/data_loader.py
+    # there no longer adds a data mean.
+    "v1-hayao": replace(_V2, version="v1", epochs=101, init_epochs=5, batch_size=6, init_lr=1e-4,
+                        g_lr=8e-5, d_lr=16e-5, adv_weight=300.0, con_weight=1.5,
+                        sty_weight=3.0, color_weight=10.0, tv_weight=0.0, d_real_weight=1.0,
+                        d_fake_weight=1.0, d_gray_weight=1.0, d_smooth_weight=0.1,
+                        subtract_data_mean=False),
 }

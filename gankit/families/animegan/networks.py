@@ -22,6 +22,7 @@ from gankit.nn.conv_norm_act import ConvNormLReLU
 from gankit.nn.dsconv import DSConv
 from gankit.nn.image_norm import make_norm
 from gankit.nn.inverted_residual import InvertedResBlock
+from gankit.nn.tf_init import truncated_normal_, variance_scaling_
 
 FAMILY = "animegan"
 
@@ -76,6 +77,21 @@ class GeneratorV1(nn.Module):
         self.up2 = UpConv(2 * c, 2 * c, n)
         self.u1 = nn.Sequential(ConvNormLReLU(2 * c, c, norm=n), ConvNormLReLU(c, c, norm=n))
         self.out_layer = nn.Conv2d(c, 3, 1, bias=False)
+        self._init_like_tf()
+
+    def _init_like_tf(self) -> None:
+        """``tf.contrib.layers`` convs default to Xavier uniform; the IRBs' ``dwise_conv`` draws
+        a normal truncated at 2 sigma, stddev 0.02 (AnimeGAN ``net/generator.py``@ad95a45)."""
+        irb_depthwise = {id(conv) for block in self.modules()
+                         if isinstance(block, InvertedResBlock)
+                         for conv in block.modules()
+                         if isinstance(conv, nn.Conv2d) and conv.groups > 1}
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                if id(m) in irb_depthwise:
+                    truncated_normal_(m, 0.02)
+                else:
+                    variance_scaling_(m, 1.0, "fan_avg", uniform=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.b2(self.down1(self.b1(x)))
@@ -117,6 +133,11 @@ class GeneratorV2(nn.Module):
             ConvNormLReLU(64, 32, kernel_size=7, padding=3, norm=n),
         )
         self.out_layer = nn.Sequential(nn.Conv2d(32, 3, 1, bias=config.out_bias), nn.Tanh())
+        # every conv, depthwise included, uses tf.contrib.layers.variance_scaling_initializer()
+        # (AnimeGANv2 net/generator.py@94d74af); biases start at 0
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                variance_scaling_(m)
 
     def _up(self, x: torch.Tensor, size: torch.Size) -> torch.Tensor:
         if self.align_corners:
@@ -217,6 +238,8 @@ class Discriminator(nn.Module):
 
         def conv(cin: int, cout: int, stride: int = 1) -> nn.Module:
             layer = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+            # tools/ops.py weight_init, v1@ad95a45 and v2@8f97ab4
+            nn.init.normal_(layer.weight, 0.0, 0.02)
             return spectral_norm(layer) if config.spectral_norm else layer
 
         layers: list[nn.Module] = [conv(3, ch), nn.LeakyReLU(0.2, inplace=True)]
@@ -237,3 +260,9 @@ class Discriminator(nn.Module):
 def generator_arch(version: str) -> str:
     """Registered generator name for ``"v1"`` / ``"v2"``."""
     return {"v1": "animegan_v1_generator", "v2": "animegan_v2_generator"}[version]
+
+
+def discriminator_norm(version: str) -> str:
+    """D's norm: instance norm with affine in v1 (AnimeGAN ``net/discriminator.py``@ad95a45),
+    layer norm in v2 (AnimeGANv2 ``net/discriminator.py``@8f97ab4)."""
+    return {"v1": "instance_affine", "v2": "layer"}[version]

@@ -17,14 +17,19 @@ import torch
 from torch import nn
 
 from gankit.core import registry
-from gankit.core.errors import BadInputError
+from gankit.core.errors import BadInputError, CheckpointError
 from gankit.core.images import expand_inputs, read_image
 from gankit.engine import ExponentialMovingAverage, Recipe
 from gankit.families.animegan.config import AnimeGANTrainConfig
-from gankit.families.animegan.networks import generator_arch
+from gankit.families.animegan.networks import discriminator_norm, generator_arch
 from gankit.families.animegan.prepare import fit
 from gankit.losses.color import color_loss
-from gankit.losses.perceptual import content_loss, style_loss, vgg19_conv4_4
+from gankit.losses.perceptual import (
+    content_loss,
+    style_loss,
+    vgg19_conv4_4,
+    vgg19_npy_conv4_4,
+)
 from gankit.losses.total_variation import total_variation_loss
 
 GRAY = (0.299, 0.587, 0.114)
@@ -35,8 +40,16 @@ def _to_tensor(arr: np.ndarray) -> torch.Tensor:
 
 
 class AnimeDataset(torch.utils.data.Dataset):
-    """Deterministic items of a prepared folder: photo, style (colour, mean-offset), gray style,
-    gray edge-smoothed style, all (3, S, S) in [-1, 1]. Photo and style lists cycle to the longer.
+    """Items of a prepared folder: photo, style (colour, mean-offset), gray style, gray
+    edge-smoothed style, all (3, S, S) in [-1, 1].
+
+    Photos, style images and smoothed images are three independent ``streams``, as the original
+    draws them from three separately shuffled ``ImageGenerator`` pipelines (AnimeGAN
+    ``AnimeGAN.py``@ad95a45, AnimeGANv2 ``AnimeGANv2.py``; ``tools/data_loader.py``@15268d5
+    shuffles each and repeats it): the engine indexes an item with
+    ``(photo, style, smooth)``, so a photo meets a different style image every time. An epoch is
+    ``max(photos, styles)`` items, the original's ``dataset_num``. An int ``i`` takes item ``i``
+    of each list (cycling), for fixed samples.
     """
 
     def __init__(self, root: str | Path, size: int, subtract_mean: bool) -> None:
@@ -66,13 +79,18 @@ class AnimeDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return max(len(self.photos), len(self.styles))
 
+    @property
+    def streams(self) -> tuple[int, int, int]:
+        return len(self.photos), len(self.styles), len(self.smooth)
+
     def _load(self, path: Path) -> np.ndarray:
         return np.asarray(fit(read_image(path), self.size), np.float32)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        photo = self._load(self.photos[i % len(self.photos)])
-        style = self._load(self.styles[i % len(self.styles)])
-        smooth = self._load(self.smooth[i % len(self.styles)])
+    def __getitem__(self, index: int | tuple[int, int, int]) -> dict[str, torch.Tensor]:
+        p, s, m = (index, index, index) if isinstance(index, int) else index
+        photo = self._load(self.photos[p % len(self.photos)])
+        style = self._load(self.styles[s % len(self.styles)])
+        smooth = self._load(self.smooth[m % len(self.smooth)])
         gray = np.repeat((style @ np.asarray(GRAY, np.float32))[..., None], 3, -1)
         smooth_gray = np.repeat((smooth @ np.asarray(GRAY, np.float32))[..., None], 3, -1)
         return {"photo": _to_tensor(photo),
@@ -87,7 +105,8 @@ def _ls(logits: torch.Tensor, target: float) -> torch.Tensor:
 
 @registry.register_recipe("animegan")
 class AnimeGANRecipe(Recipe):
-    """``feature_extractor``: the VGG19 conv4_4 network; ``None`` loads torchvision's weights."""
+    """``feature_extractor``: the VGG19 conv4_4 network; ``None`` loads ``config.vgg19_npy`` or
+    else torchvision's weights."""
 
     def __init__(self, config: AnimeGANTrainConfig,
                  feature_extractor: nn.Module | None = None) -> None:
@@ -99,8 +118,10 @@ class AnimeGANRecipe(Recipe):
         super().setup(ctx)
         cfg = self.cfg
         self.g = registry.build(generator_arch(cfg.version)).to(ctx.device)
-        self.d = registry.build("animegan_discriminator").to(ctx.device)
-        vgg = self._frozen["vgg"] or vgg19_conv4_4()
+        self.d = registry.build("animegan_discriminator",
+                                norm=discriminator_norm(cfg.version)).to(ctx.device)
+        vgg = self._frozen["vgg"] or (vgg19_npy_conv4_4(cfg.vgg19_npy) if cfg.vgg19_npy
+                                      else vgg19_conv4_4())
         self._frozen["vgg"] = vgg.to(ctx.device).eval().requires_grad_(False)
         betas = (0.5, 0.999)
         self.opt_init = torch.optim.Adam(self.g.parameters(), lr=cfg.init_lr, betas=betas)
@@ -177,6 +198,20 @@ class AnimeGANRecipe(Recipe):
             out = g(self._samples.to(self.ctx.device)).cpu()
         g.train(was_training)
         return torch.cat([self._samples, out])
+
+    def extra_state(self) -> dict[str, str]:
+        return {"g_norm": self.g.config.norm, "d_norm": self.d.config.norm}
+
+    def load_extra_state(self, state: dict[str, str]) -> None:
+        """Refuse to resume into networks normalised differently: GroupNorm and affine
+        InstanceNorm weights have the same names and shapes, so they would load silently."""
+        # runs saved before the norms were recorded used layer norm in v1 and v2 alike
+        saved = (state.get("g_norm", "layer"), state.get("d_norm", "layer"))
+        if saved != (self.g.config.norm, self.d.config.norm):
+            raise CheckpointError(
+                f"this run's networks were trained with {saved[0]} (G) / {saved[1]} (D) norms "
+                f"and {self.cfg.version} now builds {self.g.config.norm} / "
+                f"{self.d.config.norm}; start a new run folder")
 
     def export_model(self) -> nn.Module:
         return self.ema.shadow if self.cfg.ema_decay > 0 else self.g
