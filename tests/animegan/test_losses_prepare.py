@@ -88,7 +88,15 @@ def test_torchvision_vgg19_gets_imagenet_normalisation(monkeypatch):
         state[f"features.{idx}.weight"], state[f"features.{idx}.bias"] = w, bias
         convs.append((w, bias))
         cin = cout
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", lambda *a, **k: state)
+    from pathlib import Path
+
+    from torchvision.models import VGG19_Weights
+
+    name = VGG19_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[1]
+    where = Path(torch.hub.get_dir()) / "checkpoints" / name
+    where.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, where)  # as if downloaded and verified (tests/core/test_download_limits.py)
+    monkeypatch.setattr("gankit.core.download.download_file", lambda *a, **k: where)
     vgg = perceptual.vgg19_conv4_4(progress=False)
     x = torch.rand(2, 3, 16, 16, generator=gen) * 2 - 1
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
