@@ -1,0 +1,162 @@
+"""Training-parity fixtures for Pix2Pix, computed by junyanz/pytorch-CycleGAN-and-pix2pix itself.
+
+Usage: ``python tools/parity/pix2pix.py REFERENCE_CHECKOUT -o tests/pix2pix/parity [--commit SHA]``
+
+For each case in ``CASES`` the maker builds the reference's ``models/pix2pix_model.py``
+``Pix2PixModel`` from an ``opt`` namespace (the fields its option parser would fill; tiny widths),
+calls ``model.setup(opt)`` (its ``lr_policy linear`` schedulers), and then runs ``STEPS`` training
+iterations the way its ``train.py`` does: ``set_input`` + ``optimize_parameters`` per batch and
+``update_learning_rate`` between epochs (``STEPS_PER_EPOCH`` batches an epoch, so the last step
+runs in the first decay epoch). It writes ``<case>.safetensors``:
+
+- ``init.G.*`` / ``init.D.*``: the state dicts after the reference's ``init_weights``;
+- ``step{i}.A`` / ``step{i}.B``: each batch as uint8 pixels (the float batch is
+  ``pixels / 127.5 - 1``; augmentation happens in the reference's data loader, before
+  ``set_input``, so the batches are already cropped and flipped);
+- ``step{i}.mask{j}``: the keep-mask of the j-th dropout call of step i (1 = kept);
+- ``step{i}.G.*`` / ``step{i}.D.*``: the state dicts (weights and BatchNorm buffers) after step i;
+
+and ``<case>.json``: the options, each step's ``G_GAN``, ``G_L1``, ``D_real``, ``D_fake`` and
+learning rate, and ``schedule``: the lr of every epoch of a separate ``linear`` schedule from the
+reference's ``networks.get_scheduler``. ``SOURCE`` names the repository and commit.
+
+Patch applied at run time: ``torch.nn.functional.dropout`` is replaced by a recorder that draws
+each keep-mask from its own seeded generator, stores it, and returns ``input * mask / (1 - p)``
+(what ``F.dropout`` computes); the reference's ``nn.Dropout`` layers call it. Nothing else is
+patched; the reference runs unmodified on the pinned torch, on the CPU (``gpu_ids = []``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+REPO = "https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix"
+STEPS = 3
+STEPS_PER_EPOCH = 2
+CASES = {
+    "unet_vanilla": dict(netG="unet_128", gan_mode="vanilla", size=128, batch_size=1, input_nc=1,
+                         ngf=1),
+    "resnet_lsgan": dict(netG="resnet_6blocks", gan_mode="lsgan", size=32, batch_size=2,
+                         input_nc=3, ngf=2),
+}
+"""The U-Net (BatchNorm, dropout in the inner decoder levels; grey -> RGB to keep the 128 px
+batches small) with the BCE objective, and the ResNet generator (dropout inside every block) with
+least squares."""
+
+
+def make_opt(case: dict, niter: int, niter_decay: int) -> Namespace:
+    """The options ``train.py --model pix2pix`` would parse, with the case's choices."""
+    return Namespace(
+        isTrain=True, gpu_ids=[], checkpoints_dir="", name="parity", preprocess="none",
+        input_nc=case["input_nc"], output_nc=3, ngf=case["ngf"], ndf=2, netG=case["netG"],
+        netD="basic", n_layers_D=3, norm="batch", no_dropout=False, init_type="normal",
+        init_gain=0.02, gan_mode=case["gan_mode"], lr=0.0002, beta1=0.5, lambda_L1=100.0,
+        direction="AtoB", lr_policy="linear", epoch_count=1, niter=niter, niter_decay=niter_decay,
+        continue_train=False, load_iter=0, epoch="latest", verbose=False, pool_size=0)
+
+
+class DropoutRecorder:
+    """Stands in for ``torch.nn.functional.dropout``: seeded keep-masks, each one recorded."""
+
+    def __init__(self, seed: int) -> None:
+        self.generator = torch.Generator().manual_seed(seed)
+        self.masks: list[torch.Tensor] = []
+
+    def __call__(self, input: torch.Tensor, p: float = 0.5, training: bool = True,
+                 inplace: bool = False) -> torch.Tensor:
+        if not training or p == 0.0:
+            return input
+        keep = torch.rand(input.shape, generator=self.generator) >= p
+        self.masks.append(keep)
+        return input * keep.to(input.dtype) / (1.0 - p)
+
+
+def state(prefix: str, net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.{k}": v.detach().clone().contiguous() for k, v in net.state_dict().items()}
+
+
+def run_case(name: str, case: dict, seed: int) -> tuple[dict[str, torch.Tensor], dict]:
+    from models import networks
+    from models.pix2pix_model import Pix2PixModel
+
+    torch.manual_seed(seed)
+    opt = make_opt(case, niter=1, niter_decay=2)
+    model = Pix2PixModel(opt)
+    model.setup(opt)
+    tensors = {**state("init.G", model.netG), **state("init.D", model.netD)}
+    pixels = torch.Generator().manual_seed(seed + 1)
+    recorder = DropoutRecorder(seed + 2)
+    original = torch.nn.functional.dropout
+    torch.nn.functional.dropout = recorder
+    steps = []
+    try:
+        for i in range(STEPS):
+            if i and i % STEPS_PER_EPOCH == 0:
+                model.update_learning_rate()
+            n, side = case["batch_size"], case["size"]
+            a = torch.randint(0, 256, (n, opt.input_nc, side, side), generator=pixels,
+                              dtype=torch.uint8)
+            b = torch.randint(0, 256, (n, opt.output_nc, side, side), generator=pixels,
+                              dtype=torch.uint8)
+            lr = model.optimizers[0].param_groups[0]["lr"]
+            recorder.masks.clear()
+            model.set_input({"A": a.float() / 127.5 - 1, "B": b.float() / 127.5 - 1,
+                             "A_paths": [], "B_paths": []})
+            model.optimize_parameters()
+            tensors[f"step{i}.A"], tensors[f"step{i}.B"] = a, b
+            for j, mask in enumerate(recorder.masks):
+                tensors[f"step{i}.mask{j}"] = mask.to(torch.uint8)
+            tensors.update(state(f"step{i}.G", model.netG))
+            tensors.update(state(f"step{i}.D", model.netD))
+            steps.append({**model.get_current_losses(), "lr": lr,
+                          "dropout_calls": len(recorder.masks)})
+    finally:
+        torch.nn.functional.dropout = original
+    sched_opt = make_opt(case, niter=3, niter_decay=4)
+    optimizer = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=sched_opt.lr)
+    scheduler = networks.get_scheduler(optimizer, sched_opt)
+    schedule = []
+    for _ in range(sched_opt.niter + sched_opt.niter_decay):
+        schedule.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    meta = {"case": name, "options": {k: v for k, v in vars(opt).items()
+                                      if isinstance(v, int | float | str)},
+            "batch_size": case["batch_size"], "size": case["size"],
+            "steps_per_epoch": STEPS_PER_EPOCH, "steps": steps,
+            "schedule": {"lr": sched_opt.lr, "niter": sched_opt.niter,
+                         "niter_decay": sched_opt.niter_decay, "per_epoch": schedule}}
+    return tensors, meta
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkout", type=Path)
+    parser.add_argument("-o", "--out", type=Path, required=True)
+    parser.add_argument("--commit", help="the checkout's commit, when it is not a git work tree")
+    args = parser.parse_args()
+    sys.path.insert(0, str(args.checkout))
+    args.out.mkdir(parents=True, exist_ok=True)
+    for seed, (name, case) in enumerate(CASES.items()):
+        tensors, meta = run_case(name, case, seed=10 * seed)
+        save_file(tensors, str(args.out / f"{name}.safetensors"))
+        (args.out / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
+    commit = args.commit or subprocess.run(
+        ["git", "-C", str(args.checkout), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip() or "unknown"
+    (args.out / "SOURCE").write_text(
+        f"{REPO} @ {commit}\n"
+        "models/pix2pix_model.py Pix2PixModel.optimize_parameters, models/networks.py\n"
+        "made by tools/parity/pix2pix.py\n")
+
+
+if __name__ == "__main__":
+    main()
