@@ -18,7 +18,9 @@ runs in the first decay epoch). It writes ``<case>.safetensors``:
 
 and ``<case>.json``: the options, each step's ``G_GAN``, ``G_L1``, ``D_real``, ``D_fake`` and
 learning rate, and ``schedule``: the lr of every epoch of a separate ``linear`` schedule from the
-reference's ``networks.get_scheduler``. ``SOURCE`` names the repository and commit.
+reference's ``networks.get_scheduler``. ``importer.safetensors`` holds state dicts saved by the
+reference's ``define_G`` / ``define_D`` for the importer tests (see ``importer_fixtures``).
+``SOURCE`` names the repository and commit.
 
 Patch applied at run time: ``torch.nn.functional.dropout`` is replaced by a recorder that draws
 each keep-mask from its own seeded generator, stores it, and returns ``input * mask / (1 - p)``
@@ -137,6 +139,60 @@ def run_case(name: str, case: dict, seed: int) -> tuple[dict[str, torch.Tensor],
     return tensors, meta
 
 
+def importer_nets(networks) -> dict[str, tuple[torch.nn.Module, int, int]]:
+    """Networks built by the reference's own ``define_G`` / ``define_D`` (and, for 6 levels, its
+    ``UnetGenerator``), with the input side and the output stride kept in the fixture."""
+    g, d = networks.define_G, networks.define_D
+    unet6 = networks.UnetGenerator(3, 1, 6, 1, norm_layer=networks.get_norm_layer("none"))
+    return {
+        "unet_256-batch": (g(3, 3, 1, "unet_256", "batch", True), 256, 8),
+        "unet_128-instance": (g(1, 3, 1, "unet_128", "instance", True), 128, 4),
+        "unet_6levels-none": (unet6, 64, 4),
+        "resnet_9blocks-instance": (g(3, 3, 2, "resnet_9blocks", "instance"), 24, 1),
+        "resnet_9blocks-none-dropout": (g(3, 1, 2, "resnet_9blocks", "none", True), 24, 1),
+        "resnet_6blocks-batch-dropout": (g(3, 3, 2, "resnet_6blocks", "batch", True), 24, 1),
+        "basic-batch": (d(6, 2, "basic", norm="batch"), 40, 2),
+        "n_layers5-instance": (d(4, 2, "n_layers", 5, norm="instance"), 96, 4),
+        "n_layers2-none": (d(6, 4, "n_layers", 2, norm="none"), 16, 1),
+        "pixel-batch": (d(6, 4, "pixel", norm="batch"), 5, 1),
+    }
+
+
+def importer_fixtures(seed: int) -> dict[str, torch.Tensor]:
+    """State dicts as the reference saves them, with non-trivial weights and BatchNorm statistics,
+    and their eval-mode outputs: ``<net>.state.*``; ``<net>.x``, an input at 1/``<net>.stride``
+    of the side, repeated ``stride`` times along each axis before use; ``<net>.y``, every
+    stride-th pixel of a generator's output (all of a discriminator's); ``<net>.old.*``, the
+    InstanceNorm running statistics that files saved by PyTorch < 0.4 also hold and the
+    reference's ``load_networks`` drops."""
+    from models import networks
+
+    torch.manual_seed(seed)
+    out: dict[str, torch.Tensor] = {}
+    for name, (net, side, stride) in importer_nets(networks).items():
+        with torch.no_grad():
+            for key, t in net.state_dict().items():
+                if t.is_floating_point():
+                    t.copy_(torch.rand(t.shape) + 0.5 if key.endswith("running_var")
+                            else torch.randn(t.shape) * 0.1)
+        net.eval()
+        first = next(p for p in net.parameters() if p.dim() == 4)
+        x = torch.randn(1, first.shape[1], side // stride, side // stride)
+        full = x.repeat_interleave(stride, -1).repeat_interleave(stride, -2)
+        with torch.no_grad():
+            y = net(full)
+        if y.shape[-1] == side:
+            y = y[..., ::stride, ::stride]
+        out.update(state(f"{name}.state", net))
+        out[f"{name}.x"], out[f"{name}.y"] = x, y.contiguous()
+        out[f"{name}.stride"] = torch.tensor(stride)
+        for module_name, m in net.named_modules():
+            if isinstance(m, torch.nn.InstanceNorm2d):
+                out[f"{name}.old.{module_name}.running_mean"] = torch.randn(m.num_features) * 0.1
+                out[f"{name}.old.{module_name}.running_var"] = torch.rand(m.num_features) + 0.5
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkout", type=Path)
@@ -149,12 +205,14 @@ def main() -> None:
         tensors, meta = run_case(name, case, seed=10 * seed)
         save_file(tensors, str(args.out / f"{name}.safetensors"))
         (args.out / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
+    save_file(importer_fixtures(seed=100), str(args.out / "importer.safetensors"))
     commit = args.commit or subprocess.run(
         ["git", "-C", str(args.checkout), "rev-parse", "HEAD"], capture_output=True, text=True
     ).stdout.strip() or "unknown"
     (args.out / "SOURCE").write_text(
         f"{REPO} @ {commit}\n"
-        "models/pix2pix_model.py Pix2PixModel.optimize_parameters, models/networks.py\n"
+        "models/pix2pix_model.py Pix2PixModel.optimize_parameters (<case>.*), "
+        "models/networks.py define_G/define_D state dicts and outputs (importer.safetensors)\n"
         "made by tools/parity/pix2pix.py\n")
 
 
