@@ -6,8 +6,11 @@ For each case in ``CASES`` the maker builds the reference's ``models/pix2pix_mod
 ``Pix2PixModel`` from an ``opt`` namespace (the fields its option parser would fill; tiny widths),
 calls ``model.setup(opt)`` (its ``lr_policy linear`` schedulers), and then runs ``STEPS`` training
 iterations the way its ``train.py`` does: ``set_input`` + ``optimize_parameters`` per batch and
-``update_learning_rate`` between epochs (``STEPS_PER_EPOCH`` batches an epoch, so the last step
-runs in the first decay epoch). It writes ``<case>.safetensors``:
+``update_learning_rate`` where that ``train.py`` calls it, at the end of each epoch (2019 and
+earlier) or at its start (since mid-2020, junyanz issue #1100): ``--lr-update-at``, read from the
+checkout's ``train.py`` when not given. ``STEPS_PER_EPOCH`` batches make an epoch and ``niter``
+(the constant-lr epochs) is chosen so that the last step runs in the first decay epoch. It writes
+``<case>.safetensors``:
 
 - ``init.G.*`` / ``init.D.*``: the state dicts after the reference's ``init_weights``;
 - ``step{i}.A`` / ``step{i}.B``: each batch as uint8 pixels (the float batch is
@@ -16,10 +19,11 @@ runs in the first decay epoch). It writes ``<case>.safetensors``:
 - ``step{i}.mask{j}``: the keep-mask of the j-th dropout call of step i (1 = kept);
 - ``step{i}.G.*`` / ``step{i}.D.*``: the state dicts (weights and BatchNorm buffers) after step i;
 
-and ``<case>.json``: the options, each step's ``G_GAN``, ``G_L1``, ``D_real``, ``D_fake`` and
-learning rate, and ``schedule``: the lr of every epoch of a separate ``linear`` schedule from the
-reference's ``networks.get_scheduler``. ``importer.safetensors`` holds state dicts saved by the
-reference's ``define_G`` / ``define_D`` for the importer tests (see ``importer_fixtures``).
+and ``<case>.json``: the options, ``lr_update_at``, each step's ``G_GAN``, ``G_L1``, ``D_real``,
+``D_fake`` and learning rate, and ``schedule``: the lr of every epoch of a separate ``linear``
+schedule from the reference's ``networks.get_scheduler``. ``importer.safetensors`` holds state
+dicts saved by the reference's ``define_G`` / ``define_D`` for the importer tests (see
+``importer_fixtures``).
 ``SOURCE`` names the repository and commit.
 
 Patch applied at run time: ``torch.nn.functional.dropout`` is replaced by a recorder that draws
@@ -54,6 +58,18 @@ batches small) with the BCE objective, and the ResNet generator (dropout inside 
 least squares."""
 
 
+def lr_update_at(checkout: Path) -> str | None:
+    """``epoch_start`` or ``epoch_end``: where the checkout's ``train.py`` steps the schedulers."""
+    train = checkout / "train.py"
+    if not train.is_file():
+        return None
+    text = train.read_text()
+    update, loop = text.find("model.update_learning_rate()"), text.find("for i, data in")
+    if update < 0 or loop < 0:
+        return None
+    return "epoch_start" if update < loop else "epoch_end"
+
+
 def make_opt(case: dict, niter: int, niter_decay: int) -> Namespace:
     """The options ``train.py --model pix2pix`` would parse, with the case's choices."""
     return Namespace(
@@ -62,6 +78,7 @@ def make_opt(case: dict, niter: int, niter_decay: int) -> Namespace:
         netD="basic", n_layers_D=3, norm="batch", no_dropout=False, init_type="normal",
         init_gain=0.02, gan_mode=case["gan_mode"], lr=0.0002, beta1=0.5, lambda_L1=100.0,
         direction="AtoB", lr_policy="linear", epoch_count=1, niter=niter, niter_decay=niter_decay,
+        n_epochs=niter, n_epochs_decay=niter_decay,
         continue_train=False, load_iter=0, epoch="latest", verbose=False, pool_size=0)
 
 
@@ -85,12 +102,14 @@ def state(prefix: str, net: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {f"{prefix}.{k}": v.detach().clone().contiguous() for k, v in net.state_dict().items()}
 
 
-def run_case(name: str, case: dict, seed: int) -> tuple[dict[str, torch.Tensor], dict]:
+def run_case(name: str, case: dict, seed: int, update_at: str
+             ) -> tuple[dict[str, torch.Tensor], dict]:
     from models import networks
     from models.pix2pix_model import Pix2PixModel
 
     torch.manual_seed(seed)
-    opt = make_opt(case, niter=1, niter_decay=2)
+    at_start = update_at == "epoch_start"
+    opt = make_opt(case, niter=2 if at_start else 1, niter_decay=2)
     model = Pix2PixModel(opt)
     model.setup(opt)
     tensors = {**state("init.G", model.netG), **state("init.D", model.netD)}
@@ -101,7 +120,7 @@ def run_case(name: str, case: dict, seed: int) -> tuple[dict[str, torch.Tensor],
     steps = []
     try:
         for i in range(STEPS):
-            if i and i % STEPS_PER_EPOCH == 0:
+            if i % STEPS_PER_EPOCH == 0 and (at_start or i):
                 model.update_learning_rate()
             n, side = case["batch_size"], case["size"]
             a = torch.randint(0, 256, (n, opt.input_nc, side, side), generator=pixels,
@@ -127,13 +146,16 @@ def run_case(name: str, case: dict, seed: int) -> tuple[dict[str, torch.Tensor],
     scheduler = networks.get_scheduler(optimizer, sched_opt)
     schedule = []
     for _ in range(sched_opt.niter + sched_opt.niter_decay):
+        if at_start:
+            scheduler.step()
         schedule.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
-        scheduler.step()
+        if not at_start:
+            scheduler.step()
     meta = {"case": name, "options": {k: v for k, v in vars(opt).items()
                                       if isinstance(v, int | float | str)},
             "batch_size": case["batch_size"], "size": case["size"],
-            "steps_per_epoch": STEPS_PER_EPOCH, "steps": steps,
+            "steps_per_epoch": STEPS_PER_EPOCH, "lr_update_at": update_at, "steps": steps,
             "schedule": {"lr": sched_opt.lr, "niter": sched_opt.niter,
                          "niter_decay": sched_opt.niter_decay, "per_epoch": schedule}}
     return tensors, meta
@@ -198,11 +220,16 @@ def main() -> None:
     parser.add_argument("checkout", type=Path)
     parser.add_argument("-o", "--out", type=Path, required=True)
     parser.add_argument("--commit", help="the checkout's commit, when it is not a git work tree")
+    parser.add_argument("--lr-update-at", choices=("epoch_start", "epoch_end"),
+                        help="where train.py steps the lr schedulers (default: read train.py)")
     args = parser.parse_args()
+    update_at = args.lr_update_at or lr_update_at(args.checkout)
+    if update_at is None:
+        parser.error("the checkout has no train.py to read; pass --lr-update-at")
     sys.path.insert(0, str(args.checkout))
     args.out.mkdir(parents=True, exist_ok=True)
     for seed, (name, case) in enumerate(CASES.items()):
-        tensors, meta = run_case(name, case, seed=10 * seed)
+        tensors, meta = run_case(name, case, seed=10 * seed, update_at=update_at)
         save_file(tensors, str(args.out / f"{name}.safetensors"))
         (args.out / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
     save_file(importer_fixtures(seed=100), str(args.out / "importer.safetensors"))
