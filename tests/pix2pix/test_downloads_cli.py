@@ -16,7 +16,7 @@ from gankit.cli import main
 from gankit.core.checkpoint import from_pretrained
 from gankit.core.errors import MissingWeightsError
 from gankit.families.pix2pix.downloads import download, download_dataset
-from pix2pix.reference_layout import RefUnet, randomise
+from pix2pix.reference_nets import reference_net
 from pix2pix.synthetic import write_aligned
 
 
@@ -40,14 +40,12 @@ def server(tmp_path):
 
 def test_download_converts_and_caches_a_published_model(server, tmp_path):
     root, url = server
-    ref = randomise(RefUnet(3, 3, 8, 2, "batch"))
-    torch.save(ref.state_dict(), root / "models-pytorch" / "facades_label2photo.pth")
+    ref = reference_net("unet_256-batch")
+    torch.save(ref.state, root / "models-pytorch" / "facades_label2photo.pth")
     folder = download("facades_label2photo", base_url=url)
     g = from_pretrained(folder)
     assert g.config.direction == "BtoA"  # labels -> photo, as the authors trained it
-    x = torch.randn(1, 3, 256, 256)
-    with torch.no_grad():
-        assert (g(x) - ref(x)).abs().max() < 1e-5
+    assert (ref.output(g) - ref.y).abs().max() < 1e-5
     with pytest.raises(MissingWeightsError, match="checksum"):
         download("facades_label2photo", tmp_path / "pinned", base_url=url, sha256="0" * 64)
     (root / "models-pytorch" / "facades_label2photo.pth").unlink()

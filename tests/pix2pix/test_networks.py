@@ -9,7 +9,7 @@ from gankit.core import registry
 from gankit.core.registry import param_count
 from gankit.families.pix2pix.config import PatchConfig, UnetConfig
 from gankit.families.pix2pix.networks import init_weights, size_multiple
-from pix2pix.reference_layout import RefNLayer, RefPixel, RefResnet, RefUnet
+from pix2pix.reference_nets import reference_net
 
 # DESIGN.md reference figures; resnet_6blocks is the same net with 3 fewer 256-ch blocks.
 REFERENCE = {
@@ -32,20 +32,31 @@ def test_every_pix2pix_architecture_is_registered():
     assert names == set(REFERENCE)
 
 
-@pytest.mark.parametrize("norm", ["batch", "instance", "none"])
-def test_state_dict_keys_equal_the_reference_layout(norm):
-    cases = [
-        (registry.build("pix2pix_unet_128", norm=norm, ngf=4), RefUnet(3, 3, 7, 4, norm)),
-        (registry.build("pix2pix_resnet_6blocks", norm=norm, ngf=4, use_dropout=True),
-         RefResnet(3, 3, 6, 4, norm, dropout=True)),
-        (registry.build("pix2pix_patchgan", norm=norm, ndf=4, n_layers=4),
-         RefNLayer(6, 4, 4, norm)),
-        (registry.build("pix2pix_pixelgan", norm=norm, ndf=4), RefPixel(6, 4, norm)),
-    ]
-    for ours, ref in cases:
-        got = {k: tuple(v.shape) for k, v in ours.state_dict().items()}
-        want = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
-        assert got == want
+# Each reference fixture network (saved by junyanz's own networks.py) and gankit's equivalent.
+LAYOUTS = {
+    "unet_256-batch": ("pix2pix_unet_256", dict(norm="batch", ngf=1)),
+    "unet_128-instance": ("pix2pix_unet_128", dict(norm="instance", ngf=1, input_nc=1)),
+    "unet_6levels-none": ("pix2pix_unet_256", dict(norm="none", ngf=1, num_downs=6,
+                                                   output_nc=1)),
+    "resnet_9blocks-instance": ("pix2pix_resnet_9blocks", dict(norm="instance", ngf=2)),
+    "resnet_9blocks-none-dropout": ("pix2pix_resnet_9blocks", dict(norm="none", ngf=2,
+                                                                   output_nc=1, use_dropout=True)),
+    "resnet_6blocks-batch-dropout": ("pix2pix_resnet_6blocks", dict(norm="batch", ngf=2,
+                                                                    use_dropout=True)),
+    "basic-batch": ("pix2pix_patchgan", dict(norm="batch", ndf=2)),
+    "n_layers5-instance": ("pix2pix_patchgan", dict(norm="instance", ndf=2, n_layers=5,
+                                                    input_nc=4)),
+    "n_layers2-none": ("pix2pix_patchgan", dict(norm="none", ndf=4, n_layers=2)),
+    "pixel-batch": ("pix2pix_pixelgan", dict(norm="batch", ndf=4)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_state_dict_keys_equal_the_references(name):
+    arch, kwargs = LAYOUTS[name]
+    got = {k: tuple(v.shape) for k, v in registry.build(arch, **kwargs).state_dict().items()}
+    want = {k: tuple(v.shape) for k, v in reference_net(name).state.items()}
+    assert got == want
 
 
 def test_unet_key_nesting_is_the_references():

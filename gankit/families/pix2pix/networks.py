@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -214,6 +214,38 @@ class _TestTime:
         return self.paper_test_mode().run(x, generator)
 
 
+KeepMask = Callable[[torch.Tensor, float], torch.Tensor]
+"""Gives the 0/1 keep-mask a dropout layer applies to its input, given that input and ``p``."""
+
+
+def bernoulli_keep(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Keep each element with probability 1 - p, drawn from the global torch RNG."""
+    return torch.empty_like(x).bernoulli_(1.0 - p)
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` (element-wise, scaled by 1 / (1 - p) in training, identity in eval) whose
+    keep-mask comes from ``keep_mask``: ``bernoulli_keep`` in training runs, the masks that
+    junyanz's code drew when the parity tests replay its steps (``use_keep_masks``)."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__(p)
+        self.keep_mask: KeepMask = bernoulli_keep
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        return x * self.keep_mask(x, self.p).to(x.dtype) / (1.0 - self.p)
+
+
+def use_keep_masks(model: nn.Module, keep_mask: KeepMask) -> None:
+    """Route every ``Dropout`` of ``model`` through ``keep_mask`` (``bernoulli_keep`` restores the
+    random draws)."""
+    for m in model.modules():
+        if isinstance(m, Dropout):
+            m.keep_mask = keep_mask
+
+
 class UnetSkipBlock(nn.Module):
     """One level of the U-Net (paper fig. 3): down -> inner levels -> up, concatenated with x.
 
@@ -245,7 +277,7 @@ class UnetSkipBlock(nn.Module):
             layers = [nn.LeakyReLU(0.2, True), downconv, norm_layer(norm, inner_nc), submodule,
                       nn.ReLU(True), upconv, norm_layer(norm, outer_nc)]
             if use_dropout:
-                layers.append(nn.Dropout(0.5))
+                layers.append(Dropout(0.5))
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -303,7 +335,7 @@ class ResnetBlock(nn.Module):
         layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias),
                                    norm_layer(norm, dim), nn.ReLU(True)]
         if use_dropout:
-            layers.append(nn.Dropout(0.5))
+            layers.append(Dropout(0.5))
         layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias),
                    norm_layer(norm, dim)]
         self.conv_block = nn.Sequential(*layers)

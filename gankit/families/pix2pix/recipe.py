@@ -172,15 +172,24 @@ class Pix2PixRecipe(Recipe):
         with ctx.autocast():
             fake_b = G(real_a)
 
+        d_terms: list[tuple[torch.Tensor, torch.Tensor]] = []
+
         def d_loss(chunk: tuple[torch.Tensor, ...]) -> torch.Tensor:
             a, b, f = chunk
             real_ab, fake_ab = torch.cat([a, b], 1), torch.cat([a, f], 1)
-            loss = 0.5 * self.d_loss_fn(D(real_ab), D(fake_ab))
+            fake_out = D(fake_ab)  # fakes first, as the reference: BatchNorm's running statistics
+            real_out = D(real_ab)  # depend on the order
+            adversarial = self.d_loss_fn(real_out, fake_out)
+            # The "real is real" term is the generator's criterion applied to reals.
+            d_terms.append((self.g_loss_fn(real_out).detach(), adversarial.detach()))
+            loss = 0.5 * adversarial
             if c.gan_mode == "wgangp":
                 loss = loss + gradient_penalty(D, real_ab.float(), fake_ab.float(), c.lambda_gp)
             return loss
 
         loss_d = ctx.optimize(self.opt_d, d_loss, (real_a, real_b, fake_b.detach()))
+        loss_d_real = float(sum(t[0] for t in d_terms)) / len(d_terms)
+        loss_d_fake = float(sum(t[1] for t in d_terms)) / len(d_terms) - loss_d_real
         parts: dict[str, torch.Tensor] = {}
 
         def g_loss(_: None) -> torch.Tensor:
@@ -190,7 +199,9 @@ class Pix2PixRecipe(Recipe):
 
         with ctx.frozen(self.D):
             ctx.optimize(self.opt_g, g_loss, None)
-        return {"loss_d": loss_d, "loss_g_gan": float(parts["gan"].detach()),
+        return {"loss_d": loss_d, "loss_d_real": loss_d_real,
+                "loss_d_fake": loss_d_fake,
+                "loss_g_gan": float(parts["gan"].detach()),
                 "loss_g_l1": float(parts["l1"].detach()), "lr": c.lr * factor}
 
     @torch.no_grad()
