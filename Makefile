@@ -10,7 +10,6 @@ setup: $(STAMP)
 # Reinstall only when the dependency list changes (the stamp is newer than pyproject.toml).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev]'
 	touch $(STAMP)
 
