@@ -14,14 +14,12 @@ and ``SOURCE``. One more run-time patch: an empty ``requests`` module when the p
 
 from __future__ import annotations
 
-import argparse
-import subprocess
 import sys
 import types
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+from maker import arguments, write_source
 
 REPO = "https://github.com/NVlabs/stylegan2-ada-pytorch"
 SETS = {"real": (300, 0.0, 1.0), "gen": (200, 0.3, 1.4)}
@@ -30,11 +28,7 @@ DIM = 16
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkout", type=Path)
-    parser.add_argument("-o", "--out", type=Path, required=True)
-    parser.add_argument("--commit", help="the checkout's commit, when it is not a git work tree")
-    args = parser.parse_args()
+    args = arguments(__doc__).parse_args()
     sys.path.insert(0, str(args.checkout))
     try:
         import requests  # noqa: F401
@@ -67,12 +61,8 @@ def main() -> None:
     out["fid"] = np.array(fid)
     args.out.mkdir(parents=True, exist_ok=True)
     np.savez(args.out / "fid_nvlabs.npz", **out)
-    commit = args.commit or subprocess.run(
-        ["git", "-C", str(args.checkout), "rev-parse", "HEAD"], capture_output=True, text=True
-    ).stdout.strip() or "unknown"
-    (args.out / "SOURCE").write_text(
-        f"{REPO} @ {commit}\nmetrics/frechet_inception_distance.py compute_fid, "
-        "metrics/metric_utils.py FeatureStats\nmade by tools/parity/metrics_fid.py\n")
+    write_source(args, REPO, "metrics/frechet_inception_distance.py compute_fid, "
+                 "metrics/metric_utils.py FeatureStats", "metrics_fid.py")
 
 
 if __name__ == "__main__":

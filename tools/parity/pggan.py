@@ -11,12 +11,10 @@ repository and commit. No patch to the reference is needed on the pinned torch.
 
 from __future__ import annotations
 
-import argparse
-import subprocess
 import sys
-from pathlib import Path
 
 import torch
+from maker import arguments, write_source
 from safetensors.torch import save_file
 
 REPO = "https://github.com/facebookresearch/pytorch_GAN_zoo"
@@ -25,11 +23,7 @@ ALPHAS = (0.0, 0.25)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkout", type=Path)
-    parser.add_argument("-o", "--out", type=Path, required=True)
-    parser.add_argument("--commit", help="the checkout's commit, when it is not a git work tree")
-    args = parser.parse_args()
+    args = arguments(__doc__).parse_args()
     sys.path.insert(0, str(args.checkout))
     from models.networks.progressive_conv_net import GNet
 
@@ -50,12 +44,8 @@ def main() -> None:
             tensors[f"y_alpha{alpha}"] = net(z)
     args.out.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(args.out / "gnet.safetensors"))
-    commit = args.commit or subprocess.run(
-        ["git", "-C", str(args.checkout), "rev-parse", "HEAD"], capture_output=True, text=True
-    ).stdout.strip() or "unknown"
-    (args.out / "SOURCE").write_text(
-        f"{REPO} @ {commit}\nmodels/networks/progressive_conv_net.py GNet, state_dict as saved\n"
-        "made by tools/parity/pggan.py\n")
+    write_source(args, REPO, "models/networks/progressive_conv_net.py GNet, state_dict as saved",
+                 "pggan.py")
 
 
 if __name__ == "__main__":

@@ -34,14 +34,13 @@ patched; the reference runs unmodified on the pinned torch, on the CPU (``gpu_id
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
 import sys
 from argparse import Namespace
 from pathlib import Path
 
 import torch
+from maker import arguments, write_source
 from safetensors.torch import save_file
 
 REPO = "https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix"
@@ -216,10 +215,7 @@ def importer_fixtures(seed: int) -> dict[str, torch.Tensor]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkout", type=Path)
-    parser.add_argument("-o", "--out", type=Path, required=True)
-    parser.add_argument("--commit", help="the checkout's commit, when it is not a git work tree")
+    parser = arguments(__doc__)
     parser.add_argument("--lr-update-at", choices=("epoch_start", "epoch_end"),
                         help="where train.py steps the lr schedulers (default: read train.py)")
     args = parser.parse_args()
@@ -233,14 +229,9 @@ def main() -> None:
         save_file(tensors, str(args.out / f"{name}.safetensors"))
         (args.out / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
     save_file(importer_fixtures(seed=100), str(args.out / "importer.safetensors"))
-    commit = args.commit or subprocess.run(
-        ["git", "-C", str(args.checkout), "rev-parse", "HEAD"], capture_output=True, text=True
-    ).stdout.strip() or "unknown"
-    (args.out / "SOURCE").write_text(
-        f"{REPO} @ {commit}\n"
-        "models/pix2pix_model.py Pix2PixModel.optimize_parameters (<case>.*), "
-        "models/networks.py define_G/define_D state dicts and outputs (importer.safetensors)\n"
-        "made by tools/parity/pix2pix.py\n")
+    write_source(args, REPO, "models/pix2pix_model.py Pix2PixModel.optimize_parameters (<case>.*), "
+                 "models/networks.py define_G/define_D state dicts and outputs "
+                 "(importer.safetensors)", "pix2pix.py")
 
 
 if __name__ == "__main__":

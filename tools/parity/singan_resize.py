@@ -36,16 +36,15 @@ Nothing else is changed: numpy 2 still runs ``SinGAN/imresize.py`` as written.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import subprocess
 import sys
 import types
 from pathlib import Path
 
 import numpy as np
 import torch
+from maker import arguments, write_source
 
 REPO = "https://github.com/tamarott/SinGAN"
 
@@ -86,16 +85,6 @@ def _import_reference(checkout: Path) -> tuple[types.ModuleType, types.ModuleTyp
     import SinGAN.imresize as imresize
 
     return imresize, functions
-
-
-def _commit(checkout: Path, given: str | None) -> str:
-    if given:
-        return given
-    try:
-        return subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], check=True,
-                              capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _opt(**kw: object) -> types.SimpleNamespace:
@@ -194,18 +183,13 @@ def record_pyramids(ref: types.ModuleType, functions: types.ModuleType, out: Pat
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("checkout", type=Path, help="a tamarott/SinGAN checkout")
-    ap.add_argument("-o", "--output", type=Path, required=True)
-    ap.add_argument("--commit", default=None, help="commit of the checkout (default: git HEAD)")
-    a = ap.parse_args()
+    a = arguments(__doc__).parse_args()
     imresize, functions = _import_reference(a.checkout)
-    a.output.mkdir(parents=True, exist_ok=True)
-    record_resize(imresize, a.output)
-    record_pyramids(imresize, functions, a.output)
-    (a.output / "SOURCE").write_text(
-        f"{REPO}\ncommit: {_commit(a.checkout, a.commit)}\n"
-        "made by tools/parity/singan_resize.py (see its docstring for the run-time patches)\n")
+    a.out.mkdir(parents=True, exist_ok=True)
+    record_resize(imresize, a.out)
+    record_pyramids(imresize, functions, a.out)
+    write_source(a, REPO, "SinGAN/imresize.py, SinGAN/functions.py, SinGAN/training.py "
+                 "draw_concat (run-time patches: see the maker's docstring)", "singan_resize.py")
 
 
 if __name__ == "__main__":

@@ -11,14 +11,12 @@ writes the inputs, the running mean after each round and the parameter gradients
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
 import sys
 import types
-from pathlib import Path
 
 import torch
+from maker import arguments, write_source
 
 Z_DIM, N_WS, W_DIM, IMG = 4, 3, 5, (2, 4, 4)
 ROUNDS, BATCH, PL_WEIGHT, PL_DECAY = 3, 4, 2.0, 0.01
@@ -57,12 +55,8 @@ def tensors(seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("checkout")
-    p.add_argument("-o", "--out", required=True)
-    p.add_argument("--commit", default="", help="the checkout's commit, when it is no git clone")
-    args = p.parse_args()
-    sys.path.insert(0, args.checkout)
+    args = arguments(__doc__).parse_args()
+    sys.path.insert(0, str(args.checkout))
     # dnnlib imports requests for URL downloads, which the loss never makes.
     sys.modules.setdefault("requests", types.ModuleType("requests"))
     from training.loss import StyleGAN2Loss  # type: ignore[import-not-found]
@@ -80,16 +74,12 @@ def main() -> None:
         loss.accumulate_gradients("Greg", None, None, z, torch.zeros(BATCH, 0), True, 1.0)
         rounds.append({"pl_mean": float(loss.pl_mean),
                        "grad_a": mapping.a.grad.tolist(), "grad_b": synthesis.b.grad.tolist()})
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "path_length.json").write_text(json.dumps(
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "path_length.json").write_text(json.dumps(
         {"pl_weight": PL_WEIGHT, "pl_decay": PL_DECAY,
          "noise_seeds": [100 + r for r in range(ROUNDS)], "rounds": rounds}) + "\n")
-    commit = args.commit or subprocess.run(["git", "-C", args.checkout, "rev-parse", "HEAD"],
-                                           capture_output=True, text=True).stdout.strip()
-    (out / "SOURCE").write_text("https://github.com/NVlabs/stylegan2-ada-pytorch "
-                                f"training/loss.py @ {commit}\n"
-                                "made by tools/parity/stylegan_pl.py\n")
+    write_source(args, "https://github.com/NVlabs/stylegan2-ada-pytorch",
+                 "training/loss.py StyleGAN2Loss.accumulate_gradients('Greg')", "stylegan_pl.py")
 
 
 if __name__ == "__main__":
