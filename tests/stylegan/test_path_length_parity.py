@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -16,6 +17,8 @@ FIXTURE = Path(__file__).parent / "fixtures" / "path_length"
 
 def _maker():
     path = ROOT / "tools" / "parity" / "stylegan_pl.py"
+    if str(path.parent) not in sys.path:  # as when the maker runs: its folder holds maker.py
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location("stylegan_pl", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
