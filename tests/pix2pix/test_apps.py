@@ -199,7 +199,7 @@ def test_fcn_score_on_targets_is_perfect(tmp_path):
 def test_web_app_runs_the_papers_test_protocol(unet_dir):
     """gankit serve's image tab calls the network's ``test_forward`` (seed 0), not eval mode."""
     from gankit.core.images import tensor_to_pil
-    from gankit.serve.runtime import ModelPool, inspect_source
+    from gankit.serve.pool import ModelPool, inspect_source
 
     pool = ModelPool([inspect_source(str(unet_dir), "p2p")], device="cpu")
     img = tensor_to_pil(torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(4)) * 2 - 1)

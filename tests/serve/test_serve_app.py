@@ -18,7 +18,7 @@ from serve_toys import make_models  # noqa: E402
 
 from gankit.cli import main as cli_main  # noqa: E402
 from gankit.core.errors import BadInputError, UsageError  # noqa: E402
-from gankit.serve.runtime import ModelPool, parse_model_args  # noqa: E402
+from gankit.serve.pool import ModelPool, parse_model_args  # noqa: E402
 
 DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 

@@ -6,7 +6,8 @@ engineering: padding to the network's stride, batching, reduced precision, and t
 tiles share the whole image's normalisation statistics so that tiles do not drift in colour.
 
 Two backends run the generator: PyTorch (``backend="torch"``) and onnxruntime
-(``backend="onnx"``, through :mod:`gankit.serve.onnx_runtime`). A gankit model folder is exported
+(``backend="onnx"``, through :mod:`gankit.runtime.onnx_runtime`, and for AnimeGANv3 files
+:mod:`gankit.families.animegan.onnx_contract`). A gankit model folder is exported
 to ONNX once, cached in gankit's cache folder under the hash of its config and weights; an
 ``.onnx`` file is run directly: a ``gankit export onnx`` file like the folder it came from, any
 other file (TachibanaYoshino's AnimeGANv3 releases) with the AnimeGANv3 contract.
@@ -139,9 +140,10 @@ class OnnxRunner:
 
 def _onnx_file_runner(path: Path, device: str) -> Any:
     """A runner for an ``.onnx`` file: :class:`OnnxRunner` for a dynamic gankit AnimeGAN export,
-    else the PIL-level stylizer of :mod:`gankit.serve.onnx_runtime` (fixed-size gankit exports,
-    AnimeGANv3 files)."""
-    from gankit.serve.onnx_runtime import META_PREFIX, OnnxModel, load_session, load_stylizer
+    else the PIL-level stylizer of :mod:`gankit.families.animegan.onnx_contract` (fixed-size
+    gankit exports, AnimeGANv3 files)."""
+    from gankit.families.animegan.onnx_contract import load_stylizer
+    from gankit.runtime.onnx_runtime import META_PREFIX, OnnxModel, load_session
 
     meta = load_session(path, device).get_modelmeta().custom_metadata_map
     if META_PREFIX + "kind" not in meta:
@@ -165,7 +167,7 @@ def make_runner(model: str | os.PathLike[str] | torch.nn.Module, *, device: str 
     """
     if backend not in BACKENDS:
         raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    from gankit.serve.onnx_runtime import is_onnx_path
+    from gankit.runtime.onnx_runtime import is_onnx_path
 
     onnx_file = is_onnx_path(model)
     if onnx_file and backend == "torch":
@@ -174,7 +176,7 @@ def make_runner(model: str | os.PathLike[str] | torch.nn.Module, *, device: str 
         return Runner(load_model(model), run_device(model, device), precision)
     if precision != "fp32":
         raise UsageError(f"the onnx backend runs fp32 only, got --precision {precision}")
-    from gankit.serve.onnx_cache import cached_model, onnx_device
+    from gankit.runtime.onnx_cache import cached_model, onnx_device
 
     if onnx_file:
         return _onnx_file_runner(Path(os.fspath(model)), onnx_device(device or "auto"))

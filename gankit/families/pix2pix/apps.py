@@ -79,12 +79,12 @@ height, width and batch are dynamic, so any size runs."""
 
 def _onnx_runner(model: ModelLike, net: nn.Module, device: str, eval_mode: bool,
                  generator: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The generator exported once per model folder by :mod:`gankit.serve.onnx_cache` and run
+    """The generator exported once per model folder by :mod:`gankit.runtime.onnx_cache` and run
     by onnxruntime on ``device``: with ``eval_mode`` the eval-mode network, else its
     :class:`~gankit.families.pix2pix.networks.PaperTestMode`, whose dropout masks are graph
     inputs drawn here from ``generator`` as the PyTorch path draws them (same seed, same
     output)."""
-    from gankit.serve.onnx_cache import cached_model
+    from gankit.runtime.onnx_cache import cached_model
 
     m = size_multiple(net)
     side = m * -(-ONNX_TRACE_SIDE // m)
@@ -167,7 +167,7 @@ def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
     ``backend="onnx"`` runs the same protocol in onnxruntime (exported once per model folder).
     An output that is one of the inputs is refused unless ``overwrite``.
     """
-    from gankit.serve.onnx_cache import check_backend
+    from gankit.runtime.onnx_cache import check_backend
 
     if batch_size < 1:
         raise UsageError(f"batch size must be >= 1, got {batch_size}")

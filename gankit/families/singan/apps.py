@@ -117,7 +117,7 @@ def sample(model: ModelLike, n: int = 8, scale_v: float = 1.0, scale_h: float = 
     """
     if backend not in BACKENDS:
         raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    from gankit.serve.onnx_runtime import is_onnx_path
+    from gankit.runtime.onnx_runtime import is_onnx_path
 
     onnx_file = is_onnx_path(model)
     if onnx_file and backend == "torch":
@@ -184,8 +184,8 @@ def _onnx_file(model: str | os.PathLike[str], device: str, start_scale: int,
     noise with (its weights are not used; z*, needed for ``start_scale`` > 0, is not in the
     file)."""
     from gankit.core import registry
-    from gankit.serve.onnx_cache import onnx_device
-    from gankit.serve.onnx_runtime import OnnxModel
+    from gankit.runtime.onnx_cache import onnx_device
+    from gankit.runtime.onnx_runtime import OnnxModel
 
     onnx_model = OnnxModel(os.fspath(model), onnx_device(str(device)))
     cfg = onnx_model.config
@@ -202,7 +202,7 @@ def _onnx_file(model: str | os.PathLike[str], device: str, start_scale: int,
 
 def _exported(model: ModelLike, pyr: SinGANPyramid, device: str) -> _OnnxPyramid:
     """The cached export of ``model`` (free batch and sizes, traced at the training size)."""
-    from gankit.serve.onnx_cache import cached_model
+    from gankit.runtime.onnx_cache import cached_model
 
     h, w = pyr.onnx_default_size
     source = pyr if isinstance(model, SinGANPyramid) else model

@@ -96,7 +96,7 @@ def _sample(prog: str, argv: list[str]) -> int:
                    help="onnx: run with onnxruntime (a model folder is exported once and "
                    "cached; same images as torch for a seed); auto: onnx for .onnx files")
     a = p.parse_args(argv)
-    from gankit.serve.onnx_runtime import is_onnx_path
+    from gankit.runtime.onnx_runtime import is_onnx_path
 
     on_torch = a.backend != "onnx" and not is_onnx_path(a.model)
     model = apps.load(a.model, a.device) if on_torch else a.model  # apps.sample checks the rest

@@ -99,11 +99,11 @@ def _synthesis(model: ModelLike, g: Any, noise_mode: str, backend: str,
     """What turns styles into images on ``backend``.
 
     ``onnx``: the synthesis network's export (input ``ws``, free batch, NVlabs' constant noise
-    in the graph), made once per model folder by :mod:`gankit.serve.onnx_cache` and run by
+    in the graph), made once per model folder by :mod:`gankit.runtime.onnx_cache` and run by
     onnxruntime on ``device``. Mapping, truncation, classes and mixing stay in PyTorch (a
     small MLP), so one export serves every ``--truncation`` and ``--class``.
     """
-    from gankit.serve.onnx_cache import cached_model, check_backend
+    from gankit.runtime.onnx_cache import cached_model, check_backend
 
     check_backend(backend)
     if backend == "torch":

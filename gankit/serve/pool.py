@@ -31,7 +31,7 @@ from gankit.core.errors import (
 from gankit.core.images import IMAGE_EXTENSIONS, pil_to_tensor, read_image, tensor_to_pil
 from gankit.core.output_check import check_generated
 from gankit.core.seed import model_latents
-from gankit.serve.protocol import ModelInfo, describe, latent_kwargs
+from gankit.runtime.protocol import ModelInfo, describe, latent_kwargs
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
 GONE = "this upload was used by an earlier run and deleted; upload the file again"
@@ -61,22 +61,42 @@ def inspect_source(source: str, name: str | None = None) -> ServedModel:
     """
     from gankit.core import registry
     from gankit.core.checkpoint import inspect_folder, resolve_model_path
-    from gankit.serve.onnx_runtime import is_onnx_path, load_session
+    from gankit.runtime.onnx_runtime import is_onnx_path
 
     if is_onnx_path(source):
-        meta = load_session(source).get_modelmeta().custom_metadata_map
-        cfg = json.loads(meta.get("gankit_config") or "{}")
-        kind = meta.get("gankit_kind", "image2image")
-        if kind != "image2image":
-            raise ConfigError(f"{source}: only image-to-image ONNX files can be served")
-        return ServedModel(name or Path(source).stem, str(source), cfg.get("family", "animegan"),
-                           cfg.get("architecture", "onnx"), ModelInfo("image2image"), onnx=True)
+        return _inspect_onnx(source, name or Path(source).stem)
     folder = resolve_model_path(source)
     cfg, shell = inspect_folder(folder)
     arch = registry.get(cfg["architecture"])
     info = describe(shell, arch.role)
     label = name or (folder.parent.name if folder.name == "model" else folder.name)
     return ServedModel(label, str(source), arch.family, arch.name, info)
+
+
+def _inspect_onnx(source: str, name: str) -> ServedModel:
+    """An ``.onnx`` file: a gankit image-to-image export, or a file one family's registered
+    contract runs (AnimeGANv3's), found through the registry; the contract is checked here."""
+    from gankit.core import registry
+    from gankit.runtime.onnx_runtime import META_PREFIX, load_session
+
+    meta = load_session(source).get_modelmeta().custom_metadata_map
+    if META_PREFIX + "kind" in meta:
+        if meta[META_PREFIX + "kind"] != "image2image":
+            raise ConfigError(f"{source}: only image-to-image ONNX files can be served")
+        cfg = json.loads(meta.get(META_PREFIX + "config") or "{}")
+        return ServedModel(name, str(source), cfg.get("family", "gankit"),
+                           cfg.get("architecture", "onnx"), ModelInfo("image2image"), onnx=True)
+    refusals = []
+    for family in registry.onnx_contract_families():
+        try:
+            registry.onnx_contract(family)(source, "cpu")
+        except BadInputError as err:
+            refusals.append(str(err))
+            continue
+        return ServedModel(name, str(source), family, "onnx", ModelInfo("image2image"),
+                           onnx=True)
+    raise BadInputError("; ".join(refusals) or f"{source}: no gankit metadata, and no family "
+                        "registers a contract for other ONNX files")
 
 
 def parse_model_args(items: list[str]) -> list[ServedModel]:
@@ -160,6 +180,17 @@ def find_models(demo_output: Path = DEMO_OUTPUT,
     return found, skipped
 
 
+def _load_onnx(served: ServedModel, device: str) -> Any:
+    """The stylizer of an ``.onnx`` model: :class:`ExportStylizer` for a gankit export, else the
+    contract of the family :func:`_inspect_onnx` found."""
+    from gankit.core import registry
+    from gankit.runtime.onnx_runtime import ExportStylizer, OnnxModel, has_gankit_metadata
+
+    if has_gankit_metadata(served.source, device):
+        return ExportStylizer(OnnxModel(served.source, device))
+    return registry.onnx_contract(served.family)(served.source, device)
+
+
 class ModelPool:
     """Lazily loaded, cached models, and the three things the app does with them."""
 
@@ -196,9 +227,7 @@ class ModelPool:
                 self._loaded.move_to_end(name)
                 return self._loaded[name]
             if served.onnx:
-                from gankit.serve.onnx_runtime import load_stylizer
-
-                model = load_stylizer(served.source, self.device)
+                model = _load_onnx(served, self.device)
             else:
                 from gankit.core.checkpoint import from_pretrained
                 from gankit.core.device import resolve_device
@@ -312,7 +341,7 @@ class ModelPool:
             truncation: float = 1.0) -> Image.Image:
         """Three images side by side: ``seed_a``, ``seed_b`` and the mix that takes the first
         ``crossover`` style layers (coarse: pose, shape) from A and the rest from B."""
-        from gankit.serve.protocol import style_mix
+        from gankit.runtime.protocol import style_mix
 
         served = self.served(name)
         layers = served.info.mixing
