@@ -140,15 +140,20 @@ class ExportStylizer:
         self.fixed = (fixed[2], fixed[3]) if len(fixed) == 4 else (None, None)
 
     def stylize(self, image: Image.Image) -> Image.Image:
-        """RGB image -> output of the same size (resized to the export's sizes and back)."""
+        """RGB image -> output of the same size: free axes padded to the size multiple and
+        cropped back (as the PyTorch apps do), fixed ones resized to and back."""
+        import torch
+
+        from gankit.core.images import crop_back, pad_to_multiple
+
         rgb = image.convert("RGB")
-        w, h = rgb.size
         fh, fw = self.fixed
-        m = self.multiple
-        size = (fw or max(m, w - w % m), fh or max(m, h - h % m))
-        x = np.asarray(rgb.resize(size, Image.BILINEAR) if size != rgb.size else rgb,
-                       dtype=np.float32) / 127.5 - 1.0
-        y = self.model.run(x.transpose(2, 0, 1)[None])[0].astype(np.float32)
+        size = (fw or rgb.size[0], fh or rgb.size[1])
+        resized = rgb.resize(size, Image.BILINEAR) if size != rgb.size else rgb
+        x = np.asarray(resized, dtype=np.float32) / 127.5 - 1.0
+        padded, crop = pad_to_multiple(torch.from_numpy(x.transpose(2, 0, 1))[None],
+                                       self.multiple)
+        y = crop_back(self.model.run(padded.numpy())[0], crop).astype(np.float32)
         check_generated(y, self.model.path.name, x)
         pixels = np.clip((y.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
         out = Image.fromarray(pixels)

@@ -43,7 +43,7 @@ def test_video_keeps_timing_and_audio(tmp_path, v2_model_dir):
 
 def test_pipeline_matches_sequential_exactly(tmp_path):
     """With a deterministic transform, pipelined and sequential runs write identical videos."""
-    from gankit.families.animegan.video import stylize_video
+    from gankit.core.video import transform_video as stylize_video
 
     src = tmp_path / "in.mp4"
     make_video(src)
@@ -82,7 +82,7 @@ def test_not_a_video_is_one_line(tmp_path, capsys, v2_model_dir):
 
 
 def test_failure_mid_pipeline_stops_cleanly(tmp_path):
-    from gankit.families.animegan.video import stylize_video
+    from gankit.core.video import transform_video as stylize_video
 
     src = tmp_path / "in.mp4"
     make_video(src, n=12, audio=False)

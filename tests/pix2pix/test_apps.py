@@ -13,13 +13,12 @@ from PIL import Image
 from gankit.core import registry
 from gankit.core.checkpoint import save_pretrained
 from gankit.core.errors import BadInputError, UsageError
-from gankit.core.images import load_image_tensor, pil_to_tensor
+from gankit.core.images import load_image_tensor, pad_to_multiple, pil_to_tensor
 from gankit.families.pix2pix.apps import (
     confusion_matrix,
     evaluate,
     fcn_scores,
     load_generator,
-    pad_to_multiple,
     translate,
 )
 from pix2pix.synthetic import write_aligned

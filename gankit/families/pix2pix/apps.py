@@ -27,7 +27,14 @@ from gankit.core.atomic import atomic_write_text, check_not_input
 from gankit.core.checkpoint import from_pretrained
 from gankit.core.device import run_device
 from gankit.core.errors import BadInputError, UsageError
-from gankit.core.images import IMAGE_EXTENSIONS, expand_inputs, read_image, save_image
+from gankit.core.images import (
+    IMAGE_EXTENSIONS,
+    crop_back,
+    expand_inputs,
+    pad_to_multiple,
+    read_image,
+    save_image,
+)
 from gankit.core.output_check import check_generated
 from gankit.families.pix2pix.data import Pair, PairedDataset, check_pair, load_pair, to_tensor
 from gankit.families.pix2pix.networks import size_multiple
@@ -45,23 +52,12 @@ def load_generator(model: ModelLike, device: torch.device) -> nn.Module:
                         "by `gankit pix2pix train`, `convert` or `download`")
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad the bottom/right of NCHW ``x`` to multiples of ``multiple`` (reflect where it can,
-    else replicate); returns the padded tensor and the original (height, width)."""
-    h, w = x.shape[-2:]
-    ph, pw = -h % multiple, -w % multiple
-    if ph or pw:
-        mode = "reflect" if ph < h and pw < w else "replicate"
-        x = F.pad(x, (0, pw, 0, ph), mode=mode)
-    return x, (h, w)
-
-
 def _run(model: nn.Module, batch: torch.Tensor, eval_mode: bool, generator: torch.Generator,
          runner: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Pad, translate, crop, check. The paper's protocol (sec. 3.3) unless ``eval_mode``:
     dropout drawn from ``generator`` and BatchNorm with the batch's statistics. ``runner``
     (the onnxruntime export of the same protocol) replaces the module when given."""
-    padded, (h, w) = pad_to_multiple(batch, size_multiple(model))
+    padded, size = pad_to_multiple(batch, size_multiple(model))
     with torch.no_grad():
         if runner is not None:
             out = runner(padded)
@@ -69,7 +65,8 @@ def _run(model: nn.Module, batch: torch.Tensor, eval_mode: bool, generator: torc
             out = model(padded)
         else:
             out = model.test_forward(padded, generator)
-        return check_generated(out[..., :h, :w].float(), "the Pix2Pix generator", batch).cpu()
+        return check_generated(crop_back(out, size).float(), "the Pix2Pix generator",
+                               batch).cpu()
 
 
 ONNX_TRACE_SIDE = 64
