@@ -34,8 +34,8 @@ import numpy as np
 import torch
 
 from gankit.core import registry
-from gankit.serve.export import export_onnx, load_generator
-from gankit.serve.onnx_runtime import load_session
+from gankit.runtime.export import export_onnx, load_generator
+from gankit.runtime.onnx_runtime import load_session
 
 
 def _photo(size: int) -> torch.Tensor:

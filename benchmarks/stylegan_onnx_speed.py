@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 from gankit.core import registry
-from gankit.serve.export import export_onnx
-from gankit.serve.onnx_runtime import OnnxModel
+from gankit.runtime.export import export_onnx
+from gankit.runtime.onnx_runtime import OnnxModel
 
 
 def _median_ms(variants: dict[str, Callable[[], object]], repeats: int) -> list[float]:

@@ -24,7 +24,7 @@ TOOLS = {
 
 TOOL_MODULES = {
     "eval": "gankit.metrics.cli",
-    "export": "gankit.serve.export_cli",
+    "export": "gankit.runtime.export_cli",
     "serve": "gankit.serve.app_cli",
     "study": "gankit.serve.study_cli",
 }

@@ -15,9 +15,6 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "gankit"
 
-RUNTIME = ("protocol", "onnx_runtime", "onnx_cache", "export", "export_cli")
-"""Modules of ``gankit.serve`` that form the runtime/export layer under the families."""
-
 LAYERS = ("core", "nn", "losses|metrics", "engine", "runtime", "families", "app", "cli")
 """Lowest first; ``a|b`` share a layer. Mirrors the picture in docs/architecture.md."""
 
@@ -28,12 +25,12 @@ def layer_of(module: str) -> str:
     if parts == ["gankit"]:
         return "core"  # the root package: __version__ and lazy string-based API only
     top = parts[1]
-    if top in ("core", "nn", "engine", "families"):
+    if top in ("core", "nn", "engine", "runtime", "families"):
         return top
     if top in ("losses", "metrics"):
         return "losses|metrics"
     if top == "serve":
-        return "runtime" if len(parts) > 2 and parts[2] in RUNTIME else "app"
+        return "app"
     if top in ("cli", "__main__"):
         return "cli"
     raise AssertionError(f"{module}: no layer assigned; add it to docs/architecture.md and here")
@@ -60,7 +57,7 @@ def imports_of(source: str, module: str, is_package: bool) -> list[tuple[int, st
             found.append((node.lineno, target))
             # ``from gankit.families import x`` imports the family ``x`` itself
             found += [(node.lineno, f"{target}.{a.name}") for a in node.names
-                      if target in ("gankit.families", "gankit.serve")]
+                      if target in ("gankit.families", "gankit.runtime", "gankit.serve")]
         elif (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "import_module"
               and node.args and isinstance(node.args[0], ast.Constant)
               and isinstance(node.args[0].value, str)):
@@ -112,8 +109,9 @@ def test_every_module_has_a_layer() -> None:
 @pytest.mark.parametrize(("module", "source", "why"), [
     ("gankit.core.images", "def f():\n    from gankit.engine import Trainer\n", "above"),
     ("gankit.nn.equalized", "import gankit.losses.adversarial\n", "above"),
-    ("gankit.engine.trainer", "from gankit.serve.onnx_cache import cached_model\n", "above"),
-    ("gankit.serve.export", "from gankit.families.dcgan import networks\n", "above"),
+    ("gankit.engine.trainer", "from gankit.runtime.onnx_cache import cached_model\n", "above"),
+    ("gankit.runtime.export", "from gankit.families.dcgan import networks\n", "above"),
+    ("gankit.runtime.onnx_cache", "from gankit.serve.pool import ModelPool\n", "above"),
     ("gankit.families.dcgan.apps", "from gankit.families.stylegan.apps import generate\n",
      "another family"),
     ("gankit.families._unconditional", "from gankit.families import dcgan\n", "shared family"),
@@ -130,6 +128,6 @@ def test_a_planted_bad_import_is_caught(module: str, source: str, why: str) -> N
 def test_allowed_imports_pass() -> None:
     assert not violations("from gankit.core.seed import model_latents\n"
                           "from gankit.families._unconditional import sample\n"
-                          "from gankit.serve.onnx_cache import cached_model\n",
+                          "from gankit.runtime.onnx_cache import cached_model\n",
                           "gankit.families.dcgan.apps")
-    assert not violations("from gankit.serve.protocol import describe\n", "gankit.serve.runtime")
+    assert not violations("from gankit.runtime.protocol import describe\n", "gankit.serve.pool")

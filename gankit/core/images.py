@@ -140,14 +140,40 @@ def frames_uint8(frames) -> np.ndarray:
         .permute(0, 2, 3, 1).numpy()
 
 
-def save_gif(frames, path: str | os.PathLike[str], fps: float = 10) -> Path:
-    """Frames (T x 3 x H x W in [-1, 1]) -> a looping GIF, written atomically (a SinGAN
-    animation on the command line and in the web app)."""
-    images = [Image.fromarray(a) for a in frames_uint8(frames)]
+def write_gif(frames: Sequence[np.ndarray], path: str | os.PathLike[str],
+              fps: float = 10) -> Path:
+    """uint8 HWC frames -> a looping GIF, written atomically."""
+    images = [Image.fromarray(np.asarray(a)) for a in frames]
     with atomic_path(path) as tmp:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
                        duration=max(1, round(1000 / fps)), loop=0)
     return Path(path)
+
+
+def save_gif(frames, path: str | os.PathLike[str], fps: float = 10) -> Path:
+    """Frames (T x 3 x H x W in [-1, 1]) -> a looping GIF, written atomically (a SinGAN
+    animation on the command line and in the web app)."""
+    return write_gif(frames_uint8(frames), path, fps)
+
+
+def pad_to_multiple(x, multiple: int):
+    """Pad the bottom/right of NCHW ``x`` to multiples of ``multiple`` (reflect where it can,
+    else replicate), the one way a network with a size multiple takes any image (AnimeGAN,
+    Pix2Pix, the web app); returns the padded tensor and the original (height, width) for
+    :func:`crop_back`."""
+    import torch.nn.functional as F
+
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, (h, w)
+
+
+def crop_back(y, size: tuple[int, int]):
+    """The output of a :func:`pad_to_multiple` input cropped back to ``size`` (height, width)."""
+    return y[..., :size[0], :size[1]]
 
 
 def expand_inputs(

@@ -1,7 +1,9 @@
 """A queryable registry of architectures and training recipes (after timm's ``register_model``).
 
 Families register their networks at import; the engine, metrics, serve and the CLI find them here
-by name and never import a family directly.
+by name and never import a family directly. A family that runs ONNX files gankit did not export
+(AnimeGAN: the published AnimeGANv3 files) registers their contract here too, in its
+``onnx_contract`` module, so that the web app can serve such a file without importing the family.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class Architecture:
 
 _ARCHS: dict[str, Architecture] = {}
 _RECIPES: dict[str, Callable[..., Any]] = {}
+_ONNX_CONTRACTS: dict[str, Callable[..., Any]] = {}
+ONNX_CONTRACT_MODULE = "onnx_contract"
+"""The module of a family that registers its third-party ONNX contract."""
 
 
 def register(
@@ -76,12 +81,41 @@ def family_names() -> tuple[str, ...]:
                         if m.ispkg and not m.name.startswith("_")))
 
 
-def load_family(family: str) -> None:
-    """Import a family's networks and recipe so that they register."""
+def load_family(family: str, parts: tuple[str, ...] = ("networks", "recipe")) -> None:
+    """Import modules of a family (by default its networks and recipe) so that they register."""
     if family not in family_names():
         raise ConfigError(f"unknown family {family!r}; known: {', '.join(family_names())}")
-    for part in ("networks", "recipe"):
+    for part in parts:
         importlib.import_module(f"gankit.families.{family}.{part}")
+
+
+def register_onnx_contract(family: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering ``loader(path, device)``, which runs the ONNX files of ``family``
+    that carry no gankit metadata: it returns an object with ``stylize(PIL image) -> PIL image``
+    or raises :class:`~gankit.core.errors.BadInputError` when the file does not fit."""
+
+    def wrap(loader: Callable[..., Any]) -> Callable[..., Any]:
+        _ONNX_CONTRACTS[family] = loader
+        return loader
+
+    return wrap
+
+
+@cache
+def onnx_contract_families() -> tuple[str, ...]:
+    """Families with an ``onnx_contract`` module (found without importing them)."""
+    folder = Path(__file__).resolve().parents[1] / "families"
+    return tuple(f for f in family_names()
+                 if (folder / f / f"{ONNX_CONTRACT_MODULE}.py").is_file())
+
+
+def onnx_contract(family: str) -> Callable[..., Any]:
+    """The third-party ONNX loader ``family`` registers, its module imported on demand."""
+    if family not in _ONNX_CONTRACTS and family in onnx_contract_families():
+        load_family(family, (ONNX_CONTRACT_MODULE,))
+    if family not in _ONNX_CONTRACTS:
+        raise ConfigError(f"family {family!r} runs no ONNX files other than gankit exports")
+    return _ONNX_CONTRACTS[family]
 
 
 def load_all() -> None:

@@ -1,6 +1,6 @@
 """The Gradio web app behind ``gankit serve``: one tab per family that has a model.
 
-Tabs are built per model *kind* (see :mod:`gankit.serve.protocol`), never per family: an
+Tabs are built per model *kind* (see :mod:`gankit.runtime.protocol`), never per family: an
 image-to-image family gets "Image" (upload, style choice, before/after) and "Video" tabs; a
 latent generator or sampler family a "Generate" tab with seed, count and, when the model
 takes it, a truncation slider, plus a "Mix" tab for generators that can mix styles and an
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit.core.errors import GankitError
-from gankit.serve.runtime import GONE, VIDEO_EXTENSIONS, ModelPool
+from gankit.serve.pool import GONE, VIDEO_EXTENSIONS, ModelPool
 
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "monospace"]

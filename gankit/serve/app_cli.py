@@ -98,7 +98,7 @@ def main(prog: str, argv: list[str]) -> int:
         raise UsageError(f"{prog}: --max-temp-mb must be at least --max-upload-mb")
     from gankit.core.device import resolve_device
     from gankit.serve.app import Server
-    from gankit.serve.runtime import ModelPool, parse_model_args
+    from gankit.serve.pool import ModelPool, parse_model_args
 
     device = resolve_device(args.device)
     models = parse_model_args(args.models) if args.models else _found_models(prog)
@@ -124,10 +124,10 @@ def main(prog: str, argv: list[str]) -> int:
 
 
 def _found_models(prog: str) -> list[Any]:
-    """The models :func:`~gankit.serve.runtime.find_models` finds, one line each, or a
+    """The models :func:`~gankit.serve.pool.find_models` finds, one line each, or a
     :class:`UsageError` saying how to get one."""
     from gankit.core.checkpoint import DEMO_OUTPUT, cache_dir
-    from gankit.serve.runtime import find_models
+    from gankit.serve.pool import find_models
 
     found, skipped = find_models()
     for line in skipped:

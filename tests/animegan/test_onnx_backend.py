@@ -22,7 +22,7 @@ from gankit.families.animegan.apps import (  # noqa: E402
     stylize,
     video,
 )
-from gankit.serve.export import export_onnx  # noqa: E402
+from gankit.runtime.export import export_onnx  # noqa: E402
 
 
 def v3_graph(path, channels: int = 3):

@@ -43,7 +43,7 @@ def test_video_keeps_timing_and_audio(tmp_path, v2_model_dir):
 
 def test_pipeline_matches_sequential_exactly(tmp_path):
     """With a deterministic transform, pipelined and sequential runs write identical videos."""
-    from gankit.families.animegan.video import stylize_video
+    from gankit.core.video import transform_video
 
     src = tmp_path / "in.mp4"
     make_video(src)
@@ -51,8 +51,8 @@ def test_pipeline_matches_sequential_exactly(tmp_path):
     def invert(frames):
         return [255 - f for f in frames]
 
-    piped = stylize_video(src, tmp_path / "piped.mp4", invert, batch=3)
-    seq = stylize_video(src, tmp_path / "seq.mp4", invert, batch=3, pipeline=False)
+    piped = transform_video(src, tmp_path / "piped.mp4", invert, batch=3)
+    seq = transform_video(src, tmp_path / "seq.mp4", invert, batch=3, pipeline=False)
     _, frames_in, audio_in = _probe(src)
     _, frames_p, audio_p = _probe(piped)
     _, frames_s, audio_s = _probe(seq)
@@ -82,7 +82,7 @@ def test_not_a_video_is_one_line(tmp_path, capsys, v2_model_dir):
 
 
 def test_failure_mid_pipeline_stops_cleanly(tmp_path):
-    from gankit.families.animegan.video import stylize_video
+    from gankit.core.video import transform_video
 
     src = tmp_path / "in.mp4"
     make_video(src, n=12, audio=False)
@@ -97,6 +97,6 @@ def test_failure_mid_pipeline_stops_cleanly(tmp_path):
     import pytest
 
     with pytest.raises(RuntimeError, match="boom"):
-        stylize_video(src, tmp_path / "out.mp4", transform, batch=2)
+        transform_video(src, tmp_path / "out.mp4", transform, batch=2)
     assert not (tmp_path / "out.mp4").exists()
     assert not list(tmp_path.glob(".out*"))

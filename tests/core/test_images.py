@@ -112,3 +112,20 @@ def test_written_files_get_normal_permissions(tmp_path):
     with atomic_dir(tmp_path / "d") as d:
         (d / "f").write_text("x")
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~mask
+
+
+def test_pad_to_multiple_and_crop_back():
+    """The one padding every image-to-image path uses (AnimeGAN, Pix2Pix, the web app)."""
+    import torch
+
+    from gankit.core.images import crop_back, pad_to_multiple
+
+    x = torch.arange(2 * 3 * 5 * 6, dtype=torch.float32).reshape(2, 3, 5, 6)
+    padded, size = pad_to_multiple(x, 4)
+    assert padded.shape == (2, 3, 8, 8) and size == (5, 6)
+    assert torch.equal(padded[..., 5, :6], x[..., 3, :])  # reflected, not zeros
+    assert torch.equal(crop_back(padded, size), x)
+    big, size = pad_to_multiple(x, 32)  # pad larger than the image: replicated
+    assert big.shape == (2, 3, 32, 32) and torch.equal(big[..., 31, 31], x[..., 4, 5])
+    same, _ = pad_to_multiple(x[..., :4, :4], 4)
+    assert same.shape == (2, 3, 4, 4)

@@ -13,13 +13,12 @@ from PIL import Image
 from gankit.core import registry
 from gankit.core.checkpoint import save_pretrained
 from gankit.core.errors import BadInputError, UsageError
-from gankit.core.images import load_image_tensor, pil_to_tensor
+from gankit.core.images import load_image_tensor, pad_to_multiple, pil_to_tensor
 from gankit.families.pix2pix.apps import (
     confusion_matrix,
     evaluate,
     fcn_scores,
     load_generator,
-    pad_to_multiple,
     translate,
 )
 from pix2pix.synthetic import write_aligned
@@ -199,7 +198,7 @@ def test_fcn_score_on_targets_is_perfect(tmp_path):
 def test_web_app_runs_the_papers_test_protocol(unet_dir):
     """gankit serve's image tab calls the network's ``test_forward`` (seed 0), not eval mode."""
     from gankit.core.images import tensor_to_pil
-    from gankit.serve.runtime import ModelPool, inspect_source
+    from gankit.serve.pool import ModelPool, inspect_source
 
     pool = ModelPool([inspect_source(str(unet_dir), "p2p")], device="cpu")
     img = tensor_to_pil(torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(4)) * 2 - 1)

@@ -198,7 +198,7 @@ def test_animegan_video_leaves_no_partial_file(tmp_path, capsys):
 
 
 def test_served_model_is_refused_in_the_web_pool(tmp_path):
-    from gankit.serve.runtime import ModelPool, parse_model_args
+    from gankit.serve.pool import ModelPool, parse_model_args
 
     model = FAMILIES["dcgan"][0]().eval()
     _poison_nan(model)

@@ -2,7 +2,7 @@
 
 ``serve_toy_i2i`` is an image-to-image generator (conv, instance norm, a resize down and up, tanh)
 and ``serve_toy_latent`` a latent generator with ``z_dim`` and a ``truncation`` keyword, i.e. the
-two kinds of :mod:`gankit.serve.protocol`.
+two kinds of :mod:`gankit.runtime.protocol`.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from gankit.core import registry  # noqa: E402
 from gankit.core.checkpoint import cache_dir, save_pretrained  # noqa: E402
 from gankit.core.errors import UsageError  # noqa: E402
 from gankit.families._unconditional import load_latent, sample  # noqa: E402
-from gankit.serve.onnx_runtime import OnnxModel  # noqa: E402
+from gankit.runtime.onnx_runtime import OnnxModel  # noqa: E402
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 from gankit.core import registry  # noqa: E402
-from gankit.serve.export import export_onnx  # noqa: E402
-from gankit.serve.onnx_runtime import OnnxModel  # noqa: E402
-from gankit.serve.protocol import describe  # noqa: E402
+from gankit.runtime.export import export_onnx  # noqa: E402
+from gankit.runtime.onnx_runtime import OnnxModel  # noqa: E402
+from gankit.runtime.protocol import describe  # noqa: E402
 
 TOL = 1e-4
 STYLEGAN_TINY = {"size": 16, "style_dim": 32, "n_mlp": 2, "channel_base": 256, "channel_max": 32}

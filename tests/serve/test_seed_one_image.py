@@ -14,7 +14,7 @@ from PIL import Image
 from gankit.cli import main as gankit_main
 from gankit.core import registry
 from gankit.core.checkpoint import save_pretrained
-from gankit.serve.runtime import ModelPool, parse_model_args
+from gankit.serve.pool import ModelPool, parse_model_args
 
 SEED = 7
 TINY = {

@@ -18,13 +18,13 @@ from serve_toys import make_models, v3_like_graph  # noqa: E402
 from gankit.cli import main as cli_main  # noqa: E402
 from gankit.core.checkpoint import from_pretrained  # noqa: E402
 from gankit.core.errors import BadInputError, ConfigError  # noqa: E402
-from gankit.serve.export import export_onnx  # noqa: E402
-from gankit.serve.onnx_runtime import (  # noqa: E402
-    OnnxModel,
+from gankit.families.animegan.onnx_contract import (  # noqa: E402
     ThirdPartyStylizer,
     stylize_onnx,
 )
-from gankit.serve.protocol import describe  # noqa: E402
+from gankit.runtime.export import export_onnx  # noqa: E402
+from gankit.runtime.onnx_runtime import OnnxModel  # noqa: E402
+from gankit.runtime.protocol import describe  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def test_stylize_onnx_takes_gankit_exports(toys, tmp_path):
 
 
 def test_onnx_files_are_served_in_the_app(tmp_path):
-    from gankit.serve.runtime import ModelPool, parse_model_args
+    from gankit.serve.pool import ModelPool, parse_model_args
 
     path = v3_like_graph(tmp_path / "AnimeGANv3_Test.onnx")
     pool = ModelPool(parse_model_args([f"v3={path}"]))
@@ -163,3 +163,18 @@ def test_onnx_files_are_served_in_the_app(tmp_path):
     before, after = pool.image_file("v3", str(photo))
     assert after.size == (300, 260)
     assert np.asarray(after)[100, 100, 0] > 200
+
+
+def test_the_app_finds_onnx_contracts_through_the_registry(tmp_path):
+    """The web app imports no family: the AnimeGANv3 contract is registered by the AnimeGAN
+    family and looked up by name; a file that fits no contract stops the server at start-up."""
+    from gankit.core import registry
+    from gankit.serve.pool import parse_model_args
+
+    assert registry.onnx_contract_families() == ("animegan",)
+    assert registry.onnx_contract("animegan") is ThirdPartyStylizer
+    with pytest.raises(ConfigError, match="runs no ONNX files other than gankit exports"):
+        registry.onnx_contract("pix2pix")
+    gray = v3_like_graph(tmp_path / "gray.onnx", channels=1)
+    with pytest.raises(BadInputError, match="does not fit the AnimeGANv3 ONNX contract"):
+        parse_model_args([str(gray)])

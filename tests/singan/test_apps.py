@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 from gankit.core.errors import BadInputError
-from gankit.core.images import save_gif, save_image
+from gankit.core.images import frames_uint8, save_gif, save_image
+from gankit.core.video import write_video
 from gankit.families.singan import apps
 
 
@@ -82,7 +83,7 @@ def test_animation_frames_gif_and_mp4(tiny_run, tmp_path):
     gif = save_gif(frames, tmp_path / "a.gif")
     with Image.open(gif) as im:
         assert im.n_frames == 6 and im.size == tuple(reversed(model.config.shapes[-1]))
-    mp4 = apps.write_mp4(frames, tmp_path / "a.mp4")
+    mp4 = write_video(frames_uint8(frames), tmp_path / "a.mp4")
     import av
 
     with av.open(str(mp4)) as c:

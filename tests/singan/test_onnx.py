@@ -16,8 +16,8 @@ from gankit.core.checkpoint import save_pretrained  # noqa: E402
 from gankit.core.errors import ConfigError  # noqa: E402
 from gankit.families.singan import apps  # noqa: E402
 from gankit.families.singan.networks import SinGANPyramid  # noqa: E402
-from gankit.serve.export import export_onnx  # noqa: E402
-from gankit.serve.onnx_runtime import OnnxModel  # noqa: E402
+from gankit.runtime.export import export_onnx  # noqa: E402
+from gankit.runtime.onnx_runtime import OnnxModel  # noqa: E402
 
 SHAPES = [[14, 18], [19, 24], [24, 30]]
 

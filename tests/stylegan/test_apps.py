@@ -151,7 +151,7 @@ def test_pickle_given_as_model_points_to_convert(tmp_path, capsys):
 
 
 def test_generator_exports_to_onnx_with_truncation_baked_in(model_dir, tmp_path):
-    from gankit.serve.export import export_onnx, verify_export
+    from gankit.runtime.export import export_onnx, verify_export
 
     path = export_onnx(model_dir, tmp_path / "g.onnx", truncation=0.7)
     g = apps.load_generator(model_dir, "cpu")

@@ -107,9 +107,9 @@ def _latent_generator(source: Any, device: torch.device | str | None = None) -> 
 def load_latent(model: str | os.PathLike[str] | torch.nn.Module, backend: str = "torch",
                 device: str | None = None) -> Any:
     """What :func:`generate` runs: the generator on ``device``, or (``backend="onnx"``) its
-    export with a free batch axis, made once per model folder (:mod:`gankit.serve.onnx_cache`)
+    export with a free batch axis, made once per model folder (:mod:`gankit.runtime.onnx_cache`)
     and run by onnxruntime on ``device``."""
-    from gankit.serve.onnx_cache import cached_model, check_backend
+    from gankit.runtime.onnx_cache import cached_model, check_backend
 
     check_backend(backend)
     if backend == "torch":
@@ -134,7 +134,7 @@ def sample(model: str | os.PathLike[str] | torch.nn.Module, seeds: Sequence[int]
 def generate_command(prog: str, argv: list[str], description: str) -> int:
     """``gankit <family> generate --model M --seeds 0-15 -o grid.png|folder [--backend onnx]``."""
     from gankit.core.cliutil import ArgumentParser, add_device_argument, parse_seeds
-    from gankit.serve.onnx_cache import add_backend_argument
+    from gankit.runtime.onnx_cache import add_backend_argument
 
     parser = ArgumentParser(prog=prog, description=description)
     parser.add_argument("--model", required=True, help="model folder, URL or Hugging Face repo id")

@@ -6,7 +6,8 @@ engineering: padding to the network's stride, batching, reduced precision, and t
 tiles share the whole image's normalisation statistics so that tiles do not drift in colour.
 
 Two backends run the generator: PyTorch (``backend="torch"``) and onnxruntime
-(``backend="onnx"``, through :mod:`gankit.serve.onnx_runtime`). A gankit model folder is exported
+(``backend="onnx"``, through :mod:`gankit.runtime.onnx_runtime`, and for AnimeGANv3 files
+:mod:`gankit.families.animegan.onnx_contract`). A gankit model folder is exported
 to ONNX once, cached in gankit's cache folder under the hash of its config and weights; an
 ``.onnx`` file is run directly: a ``gankit export onnx`` file like the folder it came from, any
 other file (TachibanaYoshino's AnimeGANv3 releases) with the AnimeGANv3 contract.
@@ -24,17 +25,24 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from gankit.core.atomic import check_not_input
 from gankit.core.checkpoint import from_pretrained
 from gankit.core.device import run_device
 from gankit.core.errors import BadInputError, CheckpointError, UsageError
-from gankit.core.images import IMAGE_EXTENSIONS, expand_inputs, read_image, save_image
+from gankit.core.images import (
+    IMAGE_EXTENSIONS,
+    crop_back,
+    expand_inputs,
+    pad_to_multiple,
+    read_image,
+    save_image,
+)
 from gankit.core.output_check import check_generated
 from gankit.families.animegan.convert import convert
 from gankit.families.animegan.download import download, download_dataset
+from gankit.families.animegan.networks import STRIDE
 from gankit.families.animegan.prepare import prepare
 from gankit.nn.image_norm import frozen_norm_stats
 
@@ -42,8 +50,6 @@ __all__ = ["BACKENDS", "OnnxRunner", "Runner", "convert", "download", "download_
            "load_model", "make_runner", "prepare", "stylize",
            "stylize_image", "stylize_tiled", "train", "video"]
 
-STRIDE = 4
-"""The generators downsample twice by 2: inputs are padded to a multiple of 4."""
 AUTO_TILE_PIXELS = 768 * 768
 """Images above this many pixels are tiled unless a tile size is given (keeps RSS < 2 GB: a
 whole-image v2 pass peaks near 2.5 kB per pixel in fp32)."""
@@ -58,16 +64,6 @@ GENERATOR_NAME = "the AnimeGAN generator"
 """How errors about a generator's output name it."""
 ONNX_TRACE_SIZE = 64
 """Size the cached export is traced at; its height and width are dynamic, so any size runs."""
-
-
-def _pad_to_stride(x: torch.Tensor) -> torch.Tensor:
-    """Pad the bottom/right of an NCHW batch to a multiple of ``STRIDE`` (reflect if it can)."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % STRIDE, (-w) % STRIDE
-    if ph or pw:
-        mode = "reflect" if (ph < h and pw < w) else "replicate"
-        x = F.pad(x, (0, pw, 0, ph), mode=mode)
-    return x
 
 
 @dataclass
@@ -98,11 +94,11 @@ class Runner:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Stylize a batch of any size: pads to a multiple of 4, returns the input size in fp32."""
-        h, w = x.shape[-2:]
-        padded = _pad_to_stride(x).to(self.device, self.dtype, memory_format=torch.channels_last)
+        padded, size = pad_to_multiple(x, STRIDE)
+        padded = padded.to(self.device, self.dtype, memory_format=torch.channels_last)
         with torch.inference_mode():
             y = self.model(padded)
-        return check_generated(y[..., :h, :w].float(), GENERATOR_NAME, x)
+        return check_generated(crop_back(y, size).float(), GENERATOR_NAME, x)
 
 
 def load_model(model: str | os.PathLike[str] | torch.nn.Module) -> torch.nn.Module:
@@ -132,16 +128,16 @@ class OnnxRunner:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Stylize a batch of any size: [-1, 1] NCHW in, fp32 NCHW of the input size out."""
-        h, w = x.shape[-2:]
-        return check_generated(self.model(_pad_to_stride(x.float()))[..., :h, :w],
-                               GENERATOR_NAME, x)
+        padded, size = pad_to_multiple(x.float(), STRIDE)
+        return check_generated(crop_back(self.model(padded), size), GENERATOR_NAME, x)
 
 
 def _onnx_file_runner(path: Path, device: str) -> Any:
     """A runner for an ``.onnx`` file: :class:`OnnxRunner` for a dynamic gankit AnimeGAN export,
-    else the PIL-level stylizer of :mod:`gankit.serve.onnx_runtime` (fixed-size gankit exports,
-    AnimeGANv3 files)."""
-    from gankit.serve.onnx_runtime import META_PREFIX, OnnxModel, load_session, load_stylizer
+    else the PIL-level stylizer of :mod:`gankit.families.animegan.onnx_contract` (fixed-size
+    gankit exports, AnimeGANv3 files)."""
+    from gankit.families.animegan.onnx_contract import load_stylizer
+    from gankit.runtime.onnx_runtime import META_PREFIX, OnnxModel, load_session
 
     meta = load_session(path, device).get_modelmeta().custom_metadata_map
     if META_PREFIX + "kind" not in meta:
@@ -165,7 +161,7 @@ def make_runner(model: str | os.PathLike[str] | torch.nn.Module, *, device: str 
     """
     if backend not in BACKENDS:
         raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    from gankit.serve.onnx_runtime import is_onnx_path
+    from gankit.runtime.onnx_runtime import is_onnx_path
 
     onnx_file = is_onnx_path(model)
     if onnx_file and backend == "torch":
@@ -174,7 +170,7 @@ def make_runner(model: str | os.PathLike[str] | torch.nn.Module, *, device: str 
         return Runner(load_model(model), run_device(model, device), precision)
     if precision != "fp32":
         raise UsageError(f"the onnx backend runs fp32 only, got --precision {precision}")
-    from gankit.serve.onnx_cache import cached_model, onnx_device
+    from gankit.runtime.onnx_cache import cached_model, onnx_device
 
     if onnx_file:
         return _onnx_file_runner(Path(os.fspath(model)), onnx_device(device or "auto"))
@@ -372,13 +368,14 @@ def video(
     backend: str = "auto",
     overwrite: bool = False,
 ) -> Path:
-    """Stylize a video into an H.264 file with the audio stream copied (see ``video.py``).
+    """Stylize a video into an H.264 file with the audio kept (:mod:`gankit.core.video`).
 
     ``model`` and ``backend`` are as in :func:`stylize`. ``batch`` (frames per forward)
     defaults to 1 on the CPU, where larger batches measured slower per frame on the v2
     generator (cache-bound), and 4 on GPUs. ``output`` equal to ``src`` needs ``overwrite``.
     """
-    from gankit.families.animegan.video import frames_transform, stylize_video
+    from gankit.core.video import transform_video
+    from gankit.families.animegan.video import frames_transform
 
     check_not_input([output], [src], overwrite=overwrite)
 
@@ -393,8 +390,8 @@ def video(
             return [np.asarray(stylizer.stylize(Image.fromarray(f))) for f in frames]
     else:
         transform = frames_transform(runner, tile, overlap)
-    return stylize_video(src, output, transform, batch=batch,
-                         start=start, duration=duration, pipeline=pipeline, progress=progress)
+    return transform_video(src, output, transform, batch=batch,
+                           start=start, duration=duration, pipeline=pipeline, progress=progress)
 
 
 def train(config: Any, run_dir: str | os.PathLike[str],

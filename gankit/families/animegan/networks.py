@@ -25,6 +25,9 @@ from gankit.nn.inverted_residual import InvertedResBlock
 from gankit.nn.tf_init import truncated_normal_, variance_scaling_
 
 FAMILY = "animegan"
+STRIDE = 4
+"""The generators downsample twice by 2: sides are padded to a multiple of 4
+(``size_multiple``, read by :mod:`gankit.runtime.protocol`, so the web app pads as the CLI)."""
 
 
 class DownConv(nn.Module):
@@ -57,6 +60,8 @@ class UpConv(nn.Module):
                    description="AnimeGAN v1 G (paper fig. 2, 8 IRBs 256-512-256)")
 class GeneratorV1(nn.Module):
     """Photo -> anime image, any size divisible by 4; output in [-1, 1]."""
+
+    size_multiple = STRIDE
 
     def __init__(self, config: GeneratorV1Config) -> None:
         super().__init__()
@@ -106,6 +111,8 @@ class GeneratorV1(nn.Module):
                    description="AnimeGAN v2 G (PyTorch v2 port layout, blocks A-E)")
 class GeneratorV2(nn.Module):
     """Photo -> anime image; attribute and key names are those of the public v2 port."""
+
+    size_multiple = STRIDE
 
     def __init__(self, config: GeneratorV2Config) -> None:
         super().__init__()
@@ -206,6 +213,8 @@ class _PtranIRB(nn.Module):
                    description="ptran1203 PyTorch AnimeGAN GeneratorV1 (imported weights)")
 class PtranGeneratorV1(nn.Module):
     """The layout of ptran1203's ``GeneratorV1`` (its released ``generator_*.pth`` files)."""
+
+    size_multiple = STRIDE
 
     def __init__(self, config: PtranGeneratorV1Config) -> None:
         super().__init__()

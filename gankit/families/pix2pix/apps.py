@@ -27,7 +27,14 @@ from gankit.core.atomic import atomic_write_text, check_not_input
 from gankit.core.checkpoint import from_pretrained
 from gankit.core.device import run_device
 from gankit.core.errors import BadInputError, UsageError
-from gankit.core.images import IMAGE_EXTENSIONS, expand_inputs, read_image, save_image
+from gankit.core.images import (
+    IMAGE_EXTENSIONS,
+    crop_back,
+    expand_inputs,
+    pad_to_multiple,
+    read_image,
+    save_image,
+)
 from gankit.core.output_check import check_generated
 from gankit.families.pix2pix.data import Pair, PairedDataset, check_pair, load_pair, to_tensor
 from gankit.families.pix2pix.networks import size_multiple
@@ -45,23 +52,12 @@ def load_generator(model: ModelLike, device: torch.device) -> nn.Module:
                         "by `gankit pix2pix train`, `convert` or `download`")
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad the bottom/right of NCHW ``x`` to multiples of ``multiple`` (reflect where it can,
-    else replicate); returns the padded tensor and the original (height, width)."""
-    h, w = x.shape[-2:]
-    ph, pw = -h % multiple, -w % multiple
-    if ph or pw:
-        mode = "reflect" if ph < h and pw < w else "replicate"
-        x = F.pad(x, (0, pw, 0, ph), mode=mode)
-    return x, (h, w)
-
-
 def _run(model: nn.Module, batch: torch.Tensor, eval_mode: bool, generator: torch.Generator,
          runner: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Pad, translate, crop, check. The paper's protocol (sec. 3.3) unless ``eval_mode``:
     dropout drawn from ``generator`` and BatchNorm with the batch's statistics. ``runner``
     (the onnxruntime export of the same protocol) replaces the module when given."""
-    padded, (h, w) = pad_to_multiple(batch, size_multiple(model))
+    padded, size = pad_to_multiple(batch, size_multiple(model))
     with torch.no_grad():
         if runner is not None:
             out = runner(padded)
@@ -69,7 +65,8 @@ def _run(model: nn.Module, batch: torch.Tensor, eval_mode: bool, generator: torc
             out = model(padded)
         else:
             out = model.test_forward(padded, generator)
-        return check_generated(out[..., :h, :w].float(), "the Pix2Pix generator", batch).cpu()
+        return check_generated(crop_back(out, size).float(), "the Pix2Pix generator",
+                               batch).cpu()
 
 
 ONNX_TRACE_SIDE = 64
@@ -79,12 +76,12 @@ height, width and batch are dynamic, so any size runs."""
 
 def _onnx_runner(model: ModelLike, net: nn.Module, device: str, eval_mode: bool,
                  generator: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The generator exported once per model folder by :mod:`gankit.serve.onnx_cache` and run
+    """The generator exported once per model folder by :mod:`gankit.runtime.onnx_cache` and run
     by onnxruntime on ``device``: with ``eval_mode`` the eval-mode network, else its
     :class:`~gankit.families.pix2pix.networks.PaperTestMode`, whose dropout masks are graph
     inputs drawn here from ``generator`` as the PyTorch path draws them (same seed, same
     output)."""
-    from gankit.serve.onnx_cache import cached_model
+    from gankit.runtime.onnx_cache import cached_model
 
     m = size_multiple(net)
     side = m * -(-ONNX_TRACE_SIDE // m)
@@ -167,7 +164,7 @@ def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
     ``backend="onnx"`` runs the same protocol in onnxruntime (exported once per model folder).
     An output that is one of the inputs is refused unless ``overwrite``.
     """
-    from gankit.serve.onnx_cache import check_backend
+    from gankit.runtime.onnx_cache import check_backend
 
     if batch_size < 1:
         raise UsageError(f"batch size must be >= 1, got {batch_size}")

@@ -81,7 +81,7 @@ def _add_test_protocol_arguments(p: Any) -> None:
 
 def translate(prog: str, argv: list[str]) -> int:
     from gankit.families.pix2pix.apps import translate as run
-    from gankit.serve.onnx_cache import add_backend_argument
+    from gankit.runtime.onnx_cache import add_backend_argument
 
     p = ArgumentParser(prog=prog, description="Translate images with a Pix2Pix generator.")
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")

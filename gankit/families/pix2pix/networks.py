@@ -173,7 +173,7 @@ class PaperTestMode(nn.Module):
         """Translate ``x`` with masks drawn from ``generator``."""
         return self(x, *self.draw_masks(x.shape, generator))
 
-    # gankit.serve.protocol: the export takes the image and the masks
+    # gankit.runtime.protocol: the export takes the image and the masks
     def onnx_module(self, truncation: float = 1.0) -> nn.Module:
         return self
 
@@ -199,7 +199,7 @@ class PaperTestMode(nn.Module):
 
 
 class _TestTime:
-    """``test_forward``: the generator's test-time run (gankit.serve.protocol), the paper's."""
+    """``test_forward``: the generator's test-time run (gankit.runtime.protocol), the paper's."""
 
     def paper_test_mode(self) -> PaperTestMode:
         """The cached :class:`PaperTestMode` of this generator (kept out of its state dict)."""
@@ -305,7 +305,7 @@ class UnetGenerator(_TestTime, nn.Module):
         self.model = UnetSkipBlock(c.output_nc, ngf, norm, input_nc=c.input_nc, submodule=block,
                                    outermost=True)
         self.size_multiple = 2 ** c.num_downs
-        self.in_channels = c.input_nc  # gankit.serve.protocol: what export traces with
+        self.in_channels = c.input_nc  # gankit.runtime.protocol: what export traces with
         _initialised(self, c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -371,7 +371,7 @@ class ResnetGenerator(_TestTime, nn.Module):
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, c.output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         self.size_multiple = 4
-        self.in_channels = c.input_nc  # gankit.serve.protocol: what export traces with
+        self.in_channels = c.input_nc  # gankit.runtime.protocol: what export traces with
         _initialised(self, c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -3,10 +3,11 @@
 
 Every function takes a model (a :class:`SinGANPyramid`, or anything ``from_pretrained`` accepts:
 a run folder, a model folder, a URL or a hub repo id) and returns images as tensors in [-1, 1];
-``gankit.core.images.save_gif`` / :func:`write_mp4` store an animation. :func:`sample` also runs
-on onnxruntime (``backend="onnx"``): the same noise, drawn with the same ``torch.Generator``,
-fed to an ONNX export of the pyramid. Inputs of any size are resized to the size the
-model was trained at; mistakes (mask of another size, scale out of range) raise ``BadInputError``.
+``gankit.core.images.save_gif`` / ``gankit.core.video.write_video`` store an animation.
+:func:`sample` also runs on onnxruntime (``backend="onnx"``): the same noise, drawn with the
+same ``torch.Generator``, fed to an ONNX export of the pyramid. Inputs of any size are resized
+to the size the model was trained at; mistakes (mask of another size, scale out of range)
+raise ``BadInputError``.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def sample(model: ModelLike, n: int = 8, scale_v: float = 1.0, scale_h: float = 
     """
     if backend not in BACKENDS:
         raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    from gankit.serve.onnx_runtime import is_onnx_path
+    from gankit.runtime.onnx_runtime import is_onnx_path
 
     onnx_file = is_onnx_path(model)
     if onnx_file and backend == "torch":
@@ -184,8 +185,8 @@ def _onnx_file(model: str | os.PathLike[str], device: str, start_scale: int,
     noise with (its weights are not used; z*, needed for ``start_scale`` > 0, is not in the
     file)."""
     from gankit.core import registry
-    from gankit.serve.onnx_cache import onnx_device
-    from gankit.serve.onnx_runtime import OnnxModel
+    from gankit.runtime.onnx_cache import onnx_device
+    from gankit.runtime.onnx_runtime import OnnxModel
 
     onnx_model = OnnxModel(os.fspath(model), onnx_device(str(device)))
     cfg = onnx_model.config
@@ -202,7 +203,7 @@ def _onnx_file(model: str | os.PathLike[str], device: str, start_scale: int,
 
 def _exported(model: ModelLike, pyr: SinGANPyramid, device: str) -> _OnnxPyramid:
     """The cached export of ``model`` (free batch and sizes, traced at the training size)."""
-    from gankit.serve.onnx_cache import cached_model
+    from gankit.runtime.onnx_cache import cached_model
 
     h, w = pyr.onnx_default_size
     source = pyr if isinstance(model, SinGANPyramid) else model
@@ -223,29 +224,6 @@ def animate(model: ModelLike, frames: int = 100, alpha: float = 0.1, beta: float
     _check_scale("start_scale", min(start_scale, pyr.num_scales - 1), 0, pyr.num_scales - 1)
     gen = _generator(seed, pyr.noise_amp.device)
     return _checked(pyr.animate(frames, gen, alpha, beta, start_scale, batch))
-
-
-def write_mp4(frames: torch.Tensor, path: str | os.PathLike[str], fps: int = 10) -> Path:
-    """Frames -> H.264 MP4 via PyAV (sides padded to even sizes, as yuv420p requires)."""
-    import av
-    import numpy as np
-
-    from gankit.core.atomic import atomic_path
-    from gankit.core.images import frames_uint8
-
-    arr = frames_uint8(frames)
-    h, w = arr.shape[1:3]
-    arr = np.pad(arr, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    with atomic_path(path) as tmp:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=int(fps))
-            stream.width, stream.height, stream.pix_fmt = arr.shape[2], arr.shape[1], "yuv420p"
-            for a in arr:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(a, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-    return Path(path)
 
 
 def _injected(pyr: SinGANPyramid, image: torch.Tensor, scale: int, gen: torch.Generator | None,

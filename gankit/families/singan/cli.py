@@ -96,7 +96,7 @@ def _sample(prog: str, argv: list[str]) -> int:
                    help="onnx: run with onnxruntime (a model folder is exported once and "
                    "cached; same images as torch for a seed); auto: onnx for .onnx files")
     a = p.parse_args(argv)
-    from gankit.serve.onnx_runtime import is_onnx_path
+    from gankit.runtime.onnx_runtime import is_onnx_path
 
     on_torch = a.backend != "onnx" and not is_onnx_path(a.model)
     model = apps.load(a.model, a.device) if on_torch else a.model  # apps.sample checks the rest
@@ -111,7 +111,8 @@ def _sample(prog: str, argv: list[str]) -> int:
 
 
 def _animate(prog: str, argv: list[str]) -> int:
-    from gankit.core.images import save_gif
+    from gankit.core.images import frames_uint8, save_gif
+    from gankit.core.video import write_video
     from gankit.families.singan import apps
 
     p = _parser(prog, "animate")
@@ -127,7 +128,7 @@ def _animate(prog: str, argv: list[str]) -> int:
                           a.start_scale, a.seed)
     gif = Path(a.output).with_suffix(".gif")
     print(save_gif(frames, gif, a.fps))
-    print(apps.write_mp4(frames, gif.with_suffix(".mp4"), a.fps))
+    print(write_video(frames_uint8(frames), gif.with_suffix(".mp4"), a.fps))
     return 0
 
 

@@ -255,7 +255,7 @@ class SinGANPyramid(nn.Module):
         At every scale from ``start_scale`` on (clipped to the finest), z_t = alpha z* +
         (1 - alpha)(z_{t-1} + d_t) with the momentum step d_t = beta (z_{t-1} - z_{t-2}) +
         (1 - beta) eps_t; ``alpha`` pulls the walk back to the image, ``beta`` smooths it.
-        This is the optional ``animate`` of :mod:`gankit.serve.protocol` (the web app's
+        This is the optional ``animate`` of :mod:`gankit.runtime.protocol` (the web app's
         Animate tab); like :meth:`forward` it returns the raw output, which callers clamp.
         """
         start_scale = min(start_scale, self.num_scales - 1)
@@ -285,7 +285,7 @@ class SinGANPyramid(nn.Module):
             out.append(self.run(prev, noise, 0))
         return torch.cat(out)  # unclamped, so callers' output checks see NaN/inf
 
-    # -- ONNX export (gankit.serve.protocol): the noise maps are the graph's inputs ----------
+    # -- ONNX export (gankit.runtime.protocol): the noise maps are the graph's inputs ----------
     @property
     def onnx_default_size(self) -> tuple[int, int]:
         """Export traces the training size unless told otherwise."""

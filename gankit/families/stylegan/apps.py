@@ -26,10 +26,10 @@ from gankit.core.errors import BadInputError, UsageError
 from gankit.core.images import save_image
 from gankit.core.output_check import check_generated
 from gankit.core.seed import model_latents
+from gankit.core.video import write_video
 
 ModelLike = str | os.PathLike[str] | torch.nn.Module
 Distance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-VIDEO_SUFFIXES = (".gif", ".mp4")
 
 
 def load_generator(model: ModelLike, device: torch.device | str | None = None) -> Any:
@@ -99,11 +99,11 @@ def _synthesis(model: ModelLike, g: Any, noise_mode: str, backend: str,
     """What turns styles into images on ``backend``.
 
     ``onnx``: the synthesis network's export (input ``ws``, free batch, NVlabs' constant noise
-    in the graph), made once per model folder by :mod:`gankit.serve.onnx_cache` and run by
+    in the graph), made once per model folder by :mod:`gankit.runtime.onnx_cache` and run by
     onnxruntime on ``device``. Mapping, truncation, classes and mixing stay in PyTorch (a
     small MLP), so one export serves every ``--truncation`` and ``--class``.
     """
-    from gankit.serve.onnx_cache import cached_model, check_backend
+    from gankit.runtime.onnx_cache import cached_model, check_backend
 
     check_backend(backend)
     if backend == "torch":
@@ -208,35 +208,6 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     omega = torch.arccos((an * bn).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
     so = torch.sin(omega)
     return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
-
-
-def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike[str], fps: int = 30) -> Path:
-    """uint8 HWC frames to an animated GIF or an H.264 MP4 (PyAV), atomically."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in VIDEO_SUFFIXES:
-        raise UsageError(f"{path}: video output must end in .gif or .mp4")
-    if not frames:
-        raise UsageError("no frames to write")
-    with atomic_path(path) as tmp:
-        if suffix == ".gif":
-            imgs = [Image.fromarray(f) for f in frames]
-            imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:],
-                         duration=max(1, round(1000 / fps)), loop=0)
-        else:
-            import av
-
-            with av.open(str(tmp), mode="w", format="mp4") as container:
-                stream = container.add_stream("libx264", rate=fps)
-                h, w = frames[0].shape[:2]
-                stream.width, stream.height = w - w % 2, h - h % 2
-                stream.pix_fmt = "yuv420p"
-                for f in frames:
-                    frame = av.VideoFrame.from_ndarray(
-                        np.ascontiguousarray(f[: stream.height, : stream.width]), format="rgb24")
-                    container.mux(stream.encode(frame))
-                container.mux(stream.encode())
-    return path
 
 
 @torch.no_grad()

@@ -16,7 +16,7 @@ DESCRIPTION = "StyleGAN2 (config-f) and StyleGAN1: train, generate, mix, interpo
 
 
 def _model_args(parser: ArgumentParser) -> None:
-    from gankit.serve.onnx_cache import add_backend_argument
+    from gankit.runtime.onnx_cache import add_backend_argument
 
     parser.add_argument("--model", required=True,
                         help="gankit model folder, URL or Hugging Face repo id (see convert)")

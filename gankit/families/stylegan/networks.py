@@ -261,7 +261,7 @@ class StyleGAN2Generator(_StyleGenerator):
         return skip
 
     def onnx_network(self) -> StyleGAN2Generator:
-        """A copy for ONNX export (gankit.serve.protocol): same numbers, free batch axis.
+        """A copy for ONNX export (gankit.runtime.protocol): same numbers, free batch axis.
 
         The fused modulated convolution (sec. 2.2) makes each sample's kernel from its style and
         runs the batch as conv groups, so a traced graph only takes the traced batch size; the

@@ -28,10 +28,17 @@ from gankit.core.errors import (
     GankitError,
     UsageError,
 )
-from gankit.core.images import IMAGE_EXTENSIONS, pil_to_tensor, read_image, tensor_to_pil
+from gankit.core.images import (
+    IMAGE_EXTENSIONS,
+    crop_back,
+    pad_to_multiple,
+    pil_to_tensor,
+    read_image,
+    tensor_to_pil,
+)
 from gankit.core.output_check import check_generated
 from gankit.core.seed import model_latents
-from gankit.serve.protocol import ModelInfo, describe, latent_kwargs
+from gankit.runtime.protocol import ModelInfo, describe, latent_kwargs
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
 GONE = "this upload was used by an earlier run and deleted; upload the file again"
@@ -61,22 +68,42 @@ def inspect_source(source: str, name: str | None = None) -> ServedModel:
     """
     from gankit.core import registry
     from gankit.core.checkpoint import inspect_folder, resolve_model_path
-    from gankit.serve.onnx_runtime import is_onnx_path, load_session
+    from gankit.runtime.onnx_runtime import is_onnx_path
 
     if is_onnx_path(source):
-        meta = load_session(source).get_modelmeta().custom_metadata_map
-        cfg = json.loads(meta.get("gankit_config") or "{}")
-        kind = meta.get("gankit_kind", "image2image")
-        if kind != "image2image":
-            raise ConfigError(f"{source}: only image-to-image ONNX files can be served")
-        return ServedModel(name or Path(source).stem, str(source), cfg.get("family", "animegan"),
-                           cfg.get("architecture", "onnx"), ModelInfo("image2image"), onnx=True)
+        return _inspect_onnx(source, name or Path(source).stem)
     folder = resolve_model_path(source)
     cfg, shell = inspect_folder(folder)
     arch = registry.get(cfg["architecture"])
     info = describe(shell, arch.role)
     label = name or (folder.parent.name if folder.name == "model" else folder.name)
     return ServedModel(label, str(source), arch.family, arch.name, info)
+
+
+def _inspect_onnx(source: str, name: str) -> ServedModel:
+    """An ``.onnx`` file: a gankit image-to-image export, or a file one family's registered
+    contract runs (AnimeGANv3's), found through the registry; the contract is checked here."""
+    from gankit.core import registry
+    from gankit.runtime.onnx_runtime import META_PREFIX, load_session
+
+    meta = load_session(source).get_modelmeta().custom_metadata_map
+    if META_PREFIX + "kind" in meta:
+        if meta[META_PREFIX + "kind"] != "image2image":
+            raise ConfigError(f"{source}: only image-to-image ONNX files can be served")
+        cfg = json.loads(meta.get(META_PREFIX + "config") or "{}")
+        return ServedModel(name, str(source), cfg.get("family", "gankit"),
+                           cfg.get("architecture", "onnx"), ModelInfo("image2image"), onnx=True)
+    refusals = []
+    for family in registry.onnx_contract_families():
+        try:
+            registry.onnx_contract(family)(source, "cpu")
+        except BadInputError as err:
+            refusals.append(str(err))
+            continue
+        return ServedModel(name, str(source), family, "onnx", ModelInfo("image2image"),
+                           onnx=True)
+    raise BadInputError("; ".join(refusals) or f"{source}: no gankit metadata, and no family "
+                        "registers a contract for other ONNX files")
 
 
 def parse_model_args(items: list[str]) -> list[ServedModel]:
@@ -160,6 +187,17 @@ def find_models(demo_output: Path = DEMO_OUTPUT,
     return found, skipped
 
 
+def _load_onnx(served: ServedModel, device: str) -> Any:
+    """The stylizer of an ``.onnx`` model: :class:`ExportStylizer` for a gankit export, else the
+    contract of the family :func:`_inspect_onnx` found."""
+    from gankit.core import registry
+    from gankit.runtime.onnx_runtime import ExportStylizer, OnnxModel, has_gankit_metadata
+
+    if has_gankit_metadata(served.source, device):
+        return ExportStylizer(OnnxModel(served.source, device))
+    return registry.onnx_contract(served.family)(served.source, device)
+
+
 class ModelPool:
     """Lazily loaded, cached models, and the three things the app does with them."""
 
@@ -196,14 +234,14 @@ class ModelPool:
                 self._loaded.move_to_end(name)
                 return self._loaded[name]
             if served.onnx:
-                from gankit.serve.onnx_runtime import load_stylizer
-
-                model = load_stylizer(served.source, self.device)
+                model = _load_onnx(served, self.device)
             else:
                 from gankit.core.checkpoint import from_pretrained
                 from gankit.core.device import resolve_device
 
                 model = from_pretrained(served.source, device=resolve_device(self.device))
+                if served.info.kind == "image2image":  # the memory layout the CLI runs in
+                    model = model.to(memory_format=torch.channels_last)
             self.loads += 1
             self._loaded[name] = model
             while len(self._loaded) > self.max_loaded:
@@ -228,24 +266,14 @@ class ModelPool:
                                 f"{self.max_upload_bytes / 2**20:.0f} MB upload limit")
         return p
 
-    def _fit(self, img: Image.Image, multiple: int) -> Image.Image:
-        """Shrink to ``max_side``, then meet the network's size multiple: by cropping a few
-        pixels when the multiple is small (<= 8), else by resizing to the nearest multiples
-        (a U-Net 256 takes 256 x 256 whatever the photo)."""
+    def _fit(self, img: Image.Image) -> Image.Image:
+        """Shrink to ``max_side`` (the web app's limit on work per request); the network's size
+        multiple is met afterwards by padding, as on the command line."""
         w, h = img.size
         scale = min(1.0, self.max_side / max(w, h))
         if scale < 1.0:
-            w, h = max(1, round(w * scale)), max(1, round(h * scale))
-            img = img.resize((w, h), Image.LANCZOS)
-        if multiple > 8:
-            size = (max(multiple, round(w / multiple) * multiple),
-                    max(multiple, round(h / multiple) * multiple))
-            return img.resize(size, Image.BICUBIC) if size != (w, h) else img
-        cw, ch = w - w % multiple, h - h % multiple
-        if cw <= 0 or ch <= 0:
-            raise BadInputError(f"image {w}x{h} is smaller than the network's minimum "
-                                f"{multiple}x{multiple}")
-        return img.crop((0, 0, cw, ch)) if (cw, ch) != (w, h) else img
+            img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS)
+        return img
 
     # -- what the tabs do -------------------------------------------------------------------
     @torch.no_grad()
@@ -254,20 +282,22 @@ class ModelPool:
         if served.info.kind != "image2image":
             raise BadInputError(f"{name} is a {served.info.kind} model, not image-to-image")
         model = self.get(name)
+        img = self._fit(img.convert("RGB"))
         if served.onnx:
-            return model.stylize(self._fit(img.convert("RGB"), 1))
-        img = self._fit(img.convert("RGB"), served.info.size_multiple)
+            return model.stylize(img)
         device = next(model.parameters()).device
         x = pil_to_tensor(img)[None].to(device)
+        padded, size = pad_to_multiple(x, served.info.size_multiple)
+        padded = padded.contiguous(memory_format=torch.channels_last)
         try:
             test_forward = getattr(model, "test_forward", None)
-            y = model(x) if test_forward is None else \
-                test_forward(x, torch.Generator().manual_seed(0))
+            y = model(padded) if test_forward is None else \
+                test_forward(padded, torch.Generator().manual_seed(0))
         except RuntimeError as err:
             first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
             raise BadInputError(f"{name} cannot process a {img.size[0]}x{img.size[1]} image "
                                 f"({first}); try another size") from None
-        return tensor_to_pil(check_generated(y, name, x)[0].clamp(-1, 1))
+        return tensor_to_pil(check_generated(crop_back(y, size), name, x)[0].clamp(-1, 1))
 
     def image_file(self, name: str, path: str | None) -> tuple[Image.Image, Image.Image]:
         """Uploaded image path -> (input as used, output)."""
@@ -312,7 +342,7 @@ class ModelPool:
             truncation: float = 1.0) -> Image.Image:
         """Three images side by side: ``seed_a``, ``seed_b`` and the mix that takes the first
         ``crossover`` style layers (coarse: pose, shape) from A and the rest from B."""
-        from gankit.serve.protocol import style_mix
+        from gankit.runtime.protocol import style_mix
 
         served = self.served(name)
         layers = served.info.mixing
@@ -360,106 +390,23 @@ class ModelPool:
         return save_gif(video, tmp, fps)
 
     def video_file(self, name: str, path: str | None, out_dir: Path) -> Path:
-        """Stylise every frame of an uploaded video (up to ``max_frames``) into an H.264 MP4.
-
-        The first audio track is kept (copied when MP4 can hold its codec, else re-encoded to
-        AAC) up to the last processed frame. Decoding and encoding use PyAV (FFmpeg).
-        """
+        """Stylise every frame of an uploaded video (up to ``max_frames``) into an H.264 MP4
+        with the audio kept, through the pipeline the command line uses
+        (:func:`gankit.core.video.transform_video`)."""
         import tempfile
 
-        import av
+        from gankit.core.video import transform_video
 
         p = self.check_upload(path, VIDEO_EXTENSIONS, "a video")
         out_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix="video-", suffix=".mp4", dir=out_dir)
         os.close(fd)
+
+        def transform(frames: list[np.ndarray]) -> list[np.ndarray]:
+            return [np.asarray(self.image_to_image(name, Image.fromarray(f))) for f in frames]
+
         try:
-            src = av.open(str(p))
-        except (av.FFmpegError, OSError) as err:
-            Path(tmp).unlink(missing_ok=True)
-            raise BadInputError(f"{p.name}: not a readable video ({err})") from None
-        try:
-            if not src.streams.video:
-                raise BadInputError(f"{p.name}: has no video stream")
-            stream = src.streams.video[0]
-            rate = stream.average_rate or 25
-            frames = 0
-            with av.open(tmp, "w", format="mp4") as dst:
-                enc = audio = None
-                for frame in src.decode(stream):
-                    if frames >= self.max_frames:
-                        break
-                    out = self.image_to_image(name, frame.to_image())
-                    w, h = out.size
-                    if w % 2 or h % 2:
-                        out = out.crop((0, 0, w - w % 2, h - h % 2))
-                    if enc is None:
-                        enc = dst.add_stream("libx264", rate=rate)
-                        enc.width, enc.height = out.size
-                        enc.pix_fmt = "yuv420p"
-                        if src.streams.audio:
-                            audio = _AudioTrack(dst, src.streams.audio[0])
-                    for packet in enc.encode(av.VideoFrame.from_ndarray(
-                            np.asarray(out), format="rgb24")):
-                        dst.mux(packet)
-                    frames += 1
-                if enc is None:
-                    raise BadInputError(f"{p.name}: has no frames")
-                for packet in enc.encode():
-                    dst.mux(packet)
-                if audio is not None:
-                    audio.write(p, seconds=float(frames / rate))
-        except GankitError:  # bad frames, or a broken model's output: no half-written file
+            return transform_video(p, tmp, transform, batch=1, max_frames=self.max_frames)
+        except BaseException:  # bad frames, or a broken model's output: no half-written file
             Path(tmp).unlink(missing_ok=True)
             raise
-        except av.FFmpegError as err:
-            Path(tmp).unlink(missing_ok=True)
-            raise BadInputError(f"{p.name}: cannot decode the video ({err})") from None
-        finally:
-            src.close()
-        return Path(tmp)
-
-
-MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "opus", "ac3", "eac3", "alac", "flac"})
-"""Audio codecs FFmpeg's MP4 muxer stores as they are (others are re-encoded to AAC)."""
-
-
-class _AudioTrack:
-    """The output's audio stream: a copy of the input's track, or its AAC re-encoding."""
-
-    def __init__(self, dst: Any, source: Any) -> None:
-        self.dst = dst
-        self.index = source.index
-        self.copy = source.codec_context.name in MP4_AUDIO_CODECS
-        if self.copy:
-            self.stream = dst.add_stream_from_template(source)
-        else:
-            import av
-
-            self.stream = dst.add_stream("aac", rate=source.rate or 44100)
-            self.resampler = av.AudioResampler(format="fltp", layout="stereo",
-                                               rate=self.stream.rate)
-
-    def write(self, path: Path, seconds: float) -> None:
-        """Mux the track from ``path`` up to ``seconds``."""
-        import av
-
-        with av.open(str(path)) as src:
-            stream = src.streams[self.index]
-            if self.copy:
-                for packet in src.demux(stream):
-                    if packet.dts is None:
-                        continue
-                    if packet.pts is not None and float(packet.pts * stream.time_base) > seconds:
-                        break
-                    packet.stream = self.stream
-                    self.dst.mux(packet)
-                return
-            for frame in src.decode(stream):
-                if frame.time is not None and frame.time > seconds:
-                    break
-                for resampled in self.resampler.resample(frame):
-                    for packet in self.stream.encode(resampled):
-                        self.dst.mux(packet)
-            for packet in self.stream.encode(None):
-                self.dst.mux(packet)

@@ -112,7 +112,7 @@ def describe(model: nn.Module, role: str = "generator") -> ModelInfo:
             raise ConfigError(
                 f"{type(model).__name__} (role {role!r}) cannot be served or exported: give it "
                 "`z_dim` (latent generator), `serve_kind = 'image2image'`, or `onnx_module` and "
-                "`onnx_example_inputs` (see gankit.serve.protocol)"
+                "`onnx_example_inputs` (see gankit.runtime.protocol)"
             )
     if kind not in KINDS:
         raise ConfigError(f"serve_kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -251,7 +251,7 @@ def export_spec(
         raise ConfigError(
             f"{type(model).__name__} ({info.kind}) cannot be exported yet: it needs "
             "`onnx_module(truncation)` and `onnx_example_inputs(height, width)` "
-            "(see gankit.serve.protocol)"
+            "(see gankit.runtime.protocol)"
         )
     if hasattr(model, "onnx_module"):
         module = model.onnx_module(truncation=truncation)

@@ -5,7 +5,7 @@ first use into ``<gankit cache>/onnx/<hash>.onnx``, keyed by the hash of its ``c
 ``model.safetensors``, the PyTorch version and the export settings, so a retrained or edited
 model gets a fresh file and a second run starts at once. An in-memory module is exported into a
 temporary folder that lives as long as the process. The files are written atomically by
-:func:`gankit.serve.export.export_onnx`, so a crashed export never leaves a half file behind.
+:func:`gankit.runtime.export.export_onnx`, so a crashed export never leaves a half file behind.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def cached_export(model: str | os.PathLike[str] | nn.Module,
     same folder (e.g. Pix2Pix's test-time network); it is part of the cache key.
     """
     from gankit.core.checkpoint import CONFIG_NAME, WEIGHTS_NAME, cache_dir, inspect_folder
-    from gankit.serve.export import export_onnx
+    from gankit.runtime.export import export_onnx
 
     if isinstance(model, nn.Module):
         module = load(model)
@@ -127,7 +127,7 @@ def cached_model(model: str | os.PathLike[str] | nn.Module, load: Callable[[Any]
                  device: str, variant: str = "", **settings: Any) -> Any:
     """:func:`cached_export` opened in onnxruntime on ``device`` (an ``OnnxModel``); the device
     is checked first, so a bad ``--device`` fails before any export."""
-    from gankit.serve.onnx_runtime import OnnxModel
+    from gankit.runtime.onnx_runtime import OnnxModel
 
     ort_device = onnx_device(device)
     return OnnxModel(cached_export(model, load, variant, **settings), ort_device)

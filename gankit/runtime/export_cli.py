@@ -33,7 +33,7 @@ def _onnx(prog: str, argv: list[str]) -> int:
         height, width = int(h), int(w or h)
     except ValueError:
         raise UsageError(f"{prog}: --size must be N or HxW, got {args.size!r}") from None
-    from gankit.serve.export import export_onnx, load_generator, verify_export
+    from gankit.runtime.export import export_onnx, load_generator, verify_export
 
     model = load_generator(args.model)
     if args.size is None:

@@ -1,14 +1,14 @@
 """Export any registered generator to ONNX, with gankit's config in the file's metadata.
 
 The network is found through the registry (``from_pretrained``) and described by
-:mod:`gankit.serve.protocol`; nothing here knows a family. Export uses PyTorch's TorchScript-based
+:mod:`gankit.runtime.protocol`; nothing here knows a family. Export uses PyTorch's TorchScript-based
 ``torch.onnx.export`` (``dynamo=False``) first: for these convolutional generators it is fast and
 writes one self-contained file. Graphs it cannot express (StyleGAN1's instance norm over a
 batch-sized constant input, whose channel count it loses) fall back to the
 ``torch.export``-based exporter (``dynamo=True``), which is slower but handles them (PyTorch
 docs, "torch.onnx"). A network whose inference form pins the batch (StyleGAN2's grouped
 modulated convolution) supplies an ``onnx_network()`` to trace instead (see
-:mod:`gankit.serve.protocol`), so ``dynamic=True`` leaves the batch axis free.
+:mod:`gankit.runtime.protocol`), so ``dynamic=True`` leaves the batch axis free.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from torch import nn
 from gankit.core.atomic import atomic_path
 from gankit.core.errors import BadInputError, ConfigError
 from gankit.core.seed import seed_convention
-from gankit.serve.protocol import ExportSpec, check_size, export_spec
+from gankit.runtime.protocol import ExportSpec, check_size, export_spec
 
 DEFAULT_OPSET = 17
 """Opset 17 has ``LayerNormalization`` and is run by every onnxruntime since 1.11."""
@@ -178,7 +178,7 @@ def max_abs_diff(
     truncation: float = 1.0, latent_input: str = "z",
 ) -> float:
     """Largest |PyTorch - onnxruntime| over ``inputs`` (the check behind ``--verify``)."""
-    from gankit.serve.onnx_runtime import OnnxModel
+    from gankit.runtime.onnx_runtime import OnnxModel
 
     role, _ = _role_and_config(source)
     spec = export_spec(source, 8, 8, role=role, truncation=truncation,
