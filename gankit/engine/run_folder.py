@@ -23,10 +23,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from gankit.core.checkpoint import check_model_output
 from gankit.core.config import flatten, write_config
 from gankit.core.errors import BadInputError, ConfigError
 from gankit.engine.checkpoints import CheckpointManager
 from gankit.engine.logs import warn
+
+MODEL_REMEDY = "move it away, or train into another run folder (-o)"
+"""What to do when a run's ``model/`` holds something training may not replace."""
 
 LOCK_NAME = ".lock"
 CONFIG_NAME = "config.yaml"
@@ -139,13 +143,15 @@ def check_run_config(run_dir: Path, config_text: str, folder_key: str) -> None:
 def open_run(
     run_dir: str | os.PathLike[str], config_text: str, folder_key: str = "out"
 ) -> Iterator[Path]:
-    """Lock ``run_dir``, check ``config_text`` against its ``config.yaml``, then write it.
+    """Check that the run's ``model/`` may be replaced, lock ``run_dir``, check ``config_text``
+    against its ``config.yaml``, then write it: a refused run leaves the folder as it was.
 
     ``config_text`` is the command's resolved config (``ParsedRun.dump()``); ``folder_key`` is
     its field naming the run folder itself, which may be spelled differently between runs.
     Train inside the block: the lock is held until it ends.
     """
     run_dir = Path(run_dir)
+    check_model_output(run_dir / "model", remedy=MODEL_REMEDY)  # before anything is written
     with run_lock(run_dir):
         if _is_main_process():
             check_run_config(run_dir, config_text, folder_key)

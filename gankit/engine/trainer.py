@@ -35,12 +35,10 @@ from gankit.engine.context import TrainContext
 from gankit.engine.data import batches, steps_per_epoch
 from gankit.engine.logs import MetricsLogger, plot_losses, warn
 from gankit.engine.recipe import Recipe
-from gankit.engine.run_folder import run_lock
+from gankit.engine.run_folder import MODEL_REMEDY, run_lock
 
 if TYPE_CHECKING:
     from gankit.metrics.monitor import FIDMonitor
-
-_MODEL_REMEDY = "move it away, or train into another run folder (-o)"
 
 
 @dataclass
@@ -159,7 +157,7 @@ class Trainer:
                 f"trainer.fid_every needs a recipe that can generate images, and "
                 f"{type(self.recipe).__name__} has no generate(n); set trainer.fid_every 0"
             )
-        check_model_output(self.run_dir / "model", remedy=_MODEL_REMEDY)
+        check_model_output(self.run_dir / "model", remedy=MODEL_REMEDY)
         device, rank, world = self._init_distributed()
         seed_everything(cfg.seed + rank)
         dataset = self.recipe.dataset()

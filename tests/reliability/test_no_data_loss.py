@@ -161,7 +161,7 @@ def test_training_refuses_a_model_folder_of_user_files_before_it_starts(work, ca
     assert code == 2 and len(err) == 1, err
     assert "run/model: exists and is a folder holding 1 entry (notes.md)" in err[0]
     assert "move it away, or train into another run folder" in err[0]
-    assert sorted(p.name for p in (work / "run").iterdir()) == ["config.yaml", "model"]
+    assert sorted(p.name for p in (work / "run").iterdir()) == ["model"]  # nothing written
     assert [p.name for p in (work / "run" / "model").iterdir()] == ["notes.md"]
 
 
