@@ -245,6 +245,9 @@ PRESETS: dict[str, TrainConfig] = {
     # coarsest 18 px, adjust_scales2image_SR's int() scale counts, alpha = 100.
     "sr": TrainConfig(scale_factor=1 / sr_scale(4.0)[0], min_size=18, rec_weight=100.0,
                       rescaling="singan-sr"),
+    # tamarott/SinGAN animation.py@cd3193c trains its own model: opt.min_size = 20 and mode
+    # 'animation_train' (noise over the padded border), the paper's other settings.
+    "animation": TrainConfig(min_size=20, border_noise=True),
 }
 
 
