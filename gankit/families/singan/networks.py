@@ -241,7 +241,7 @@ class SinGANPyramid(nn.Module):
     def reconstruct(self, last: int | None = None) -> torch.Tensor:
         """G's output from z* (and zero noise above): the image itself once trained (sec. 2.2)."""
         noise: list[torch.Tensor | None] = [self.z_rec] + [None] * (self.num_scales - 1)
-        return self.run(torch.zeros_like(self.z_rec), noise, 0, last)
+        return self.run(torch.zeros_like(self.reals[0]), noise, 0, last)
 
     def noise_maps(self, n: int = 1, start_scale: int = 0,
                    shapes: list[tuple[int, int]] | None = None,
