@@ -4,6 +4,8 @@ editing's raw output (editing.py@34b9bbc)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -65,6 +67,29 @@ def test_to_centres_labels_after_k_means_from_the_centres():
     assert torch.equal(out[:3], torch.zeros(3, 3))
     assert torch.equal(out[3:12], torch.ones(9, 3))
     assert torch.equal(out[12:], torch.zeros(12, 3))
+
+
+def _rows(centres) -> list[tuple[float, ...]]:
+    return sorted(tuple(r) for r in np.round(np.asarray(centres, dtype=np.float64), 4).tolist())
+
+
+def test_quantisation_matches_the_reference_code():
+    """Fixtures of tamarott/SinGAN functions.quant / quant2centers run with scikit-learn
+    (tools/parity/singan_quant.py; the image's groups have one k-means optimum, so the seeding
+    of either side does not matter)."""
+    ref = np.load(Path(__file__).parent / "parity" / "quant" / "quant.npz")
+    image = torch.from_numpy(ref["image"])
+    out, centres = apps.quantize_colours(image)
+    assert torch.allclose(out, torch.from_numpy(ref["image_quant"]), atol=1e-5)
+    assert _rows(centres.numpy()) == _rows(ref["centers"])
+    painted = apps.to_centres(torch.from_numpy(ref["paint"]),
+                              torch.from_numpy(ref["centers"]).double())
+    expected = torch.from_numpy(ref["paint_quant"])
+    assert torch.allclose(painted, expected, atol=1e-6)
+    nearest = torch.from_numpy(ref["centers"])[torch.cdist(
+        torch.from_numpy(ref["paint"]).reshape(-1, 3).double(),
+        torch.from_numpy(ref["centers"])).argmin(1)].reshape(expected.shape).float()
+    assert not torch.allclose(nearest, expected)  # the fixture tells the two readings apart
 
 
 # --- paint2image --quantize (train_paint) ------------------------------------------------------
