@@ -151,6 +151,9 @@ def test_quantized_paint2image_trains_once_saves_and_reuses(model, tmp_path, mon
     assert torch.equal(out, again)
     with pytest.raises(BadInputError, match="inject-scale 1, not 2"):
         apps.paint2image(model, paint, 2, quantize=True, quantized_model=folder)
+    retrained = apps.load(folder)  # same sizes, other weights: a retrained run, say
+    with pytest.raises(BadInputError, match="another model"):
+        apps.paint2image(retrained, paint, 1, quantize=True, quantized_model=folder)
 
 
 def test_cli_paint2image_quantize(tiny_run, tmp_path, capsys):

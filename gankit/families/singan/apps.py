@@ -320,7 +320,7 @@ def _lloyd(points: torch.Tensor, centres: torch.Tensor, max_iter: int = 300, tol
 def _as_rows(image: torch.Tensor) -> torch.Tensor:
     # the reference's ``prev.reshape((-1, 3))`` of an N x C x H x W tensor: C consecutive values
     # in memory order, i.e. runs along a row of one channel, not the C colours of one pixel
-    return image.detach().reshape(-1, image.shape[1]).double()
+    return image.detach().reshape(-1, image.shape[1]).cpu().double()  # seeded on the CPU
 
 
 def quantize_colours(image: torch.Tensor, k: int = QUANT_COLOURS, seed: int = 0, n_init: int = 10,
@@ -387,8 +387,8 @@ def quantized_paint_model(model: ModelLike, inject_scale: int,
     _, centres = quantize_colours(pyr.reals[inject_scale])
     tuned = _train_quantized_scale(pyr, inject_scale, centres, iters, seed)
     if save_to is not None:
-        extra = {"paint_quantized": {"inject_scale": inject_scale,
-                                     "centres": centres.tolist()}}
+        extra = {"paint_quantized": {"inject_scale": inject_scale, "centres": centres.tolist(),
+                                     "source": _fingerprint(pyr)}}
         save_pretrained(tuned, save_to, extra)
     return tuned, centres
 
@@ -406,11 +406,22 @@ def _saved_paint_model(pyr: SinGANPyramid, folder: Path, inject_scale: int,
         raise BadInputError(f"{folder}: was trained for --inject-scale "
                             f"{info.get('inject_scale')}, not {inject_scale}; choose another "
                             "--quantized-model folder")
+    if info.get("source") != _fingerprint(pyr):
+        raise BadInputError(f"{folder}: was fine-tuned from another model; delete it or choose "
+                            "another --quantized-model folder")
     tuned = load(folder).to(pyr.noise_amp.device)
-    if tuned.config.shapes != pyr.config.shapes:
-        raise BadInputError(f"{folder}: was trained from another model (other scale sizes); "
-                            "choose another --quantized-model folder")
     return tuned, torch.tensor(info["centres"], dtype=torch.float64)
+
+
+def _fingerprint(pyr: SinGANPyramid) -> str:
+    """SHA-256 of a pyramid's tensors, to tell whether a saved fine-tuning belongs to it."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(pyr.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _train_quantized_scale(pyr: SinGANPyramid, scale: int, centres: torch.Tensor,
