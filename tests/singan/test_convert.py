@@ -49,7 +49,7 @@ SHAPES = [(20, 26), (26, 34), (34, 45)]
 WIDTHS = [8, 8, 16]
 
 
-def _reference_run(root, zs_nonzero=False):
+def _reference_run(root, zs_nonzero=False, border_noise=False):
     gens = []
     for k, c in enumerate(WIDTHS):
         g = RefGenerator(c)
@@ -60,6 +60,8 @@ def _reference_run(root, zs_nonzero=False):
         torch.save(g.state_dict(), root / str(k) / "netG.pth")
     gen = torch.Generator().manual_seed(9)
     z0 = nn.ZeroPad2d(5)(torch.randn(1, 1, *SHAPES[0], generator=gen).expand(1, 3, *SHAPES[0]))
+    if border_noise:  # animation.py's 'animation_train': z* drawn at the padded size
+        z0 = torch.randn(1, 1, *z0.shape[-2:], generator=gen).expand(1, 3, -1, -1)
     zs = [z0] + [torch.full((1, 3, h + 10, w + 10), 1.0 if zs_nonzero else 0.0)
                  for h, w in SHAPES[1:]]
     torch.save(zs, root / "Zs.pth")
@@ -106,3 +108,19 @@ def test_convert_errors_are_clear(tmp_path):
     (broken / "1" / "netG.pth").write_bytes(b"not a pickle")
     with pytest.raises(CheckpointError, match="netG.pth"):
         convert(broken, tmp_path / "out")
+
+
+def test_animation_run_keeps_z_star_border(tmp_path):
+    """A run of animation.py (TrainedModels/<img>/scale_factor=..._noise_padding) has noise in
+    z*'s border: the import keeps it (border_noise) and reconstructs as the reference does."""
+    ref_dir = tmp_path / "scale_factor=0.750000_noise_padding"
+    gens, zs, _ = _reference_run(ref_dir, border_noise=True)
+    model = from_pretrained(convert(ref_dir, tmp_path / "model"))
+    assert model.config.border_noise and torch.equal(model.z_rec, zs[0])
+    with torch.no_grad():
+        expected = gens[0](zs[0], torch.zeros_like(zs[0]))
+        got = model.reconstruct(last=0)
+    assert (expected - got).abs().max() < 1e-5
+    plain = from_pretrained(convert(_reference_run(tmp_path / "plain")[0] and tmp_path / "plain",
+                                    tmp_path / "plain_model"))
+    assert not plain.config.border_noise

@@ -231,11 +231,17 @@ def _injected(pyr: SinGANPyramid, image: torch.Tensor, scale: int, gen: torch.Ge
     """Feed ``image`` in at ``scale`` (sec. 4.2-4.4): downsampled to the scale below, upsampled
     back (so only its coarse structure survives), then refined by scales ``scale..N``."""
     _check_scale("inject scale", scale, 1, pyr.num_scales - 1)
+    return _refined(pyr, pyr.inject(image, scale, pyr.shapes()), scale, gen)
+
+
+def _refined(pyr: SinGANPyramid, start: torch.Tensor, scale: int, gen: torch.Generator | None,
+             ) -> torch.Tensor:
+    """Scales ``scale..N`` applied to ``start`` (an image at scale ``scale``'s size) with fresh
+    noise: the reference's ``SinGAN_generate(Gs[n:], ..., in_s, n=n)``."""
     shapes = pyr.shapes()
-    coarse = pyr.inject(image, scale, shapes)
     noise: list[torch.Tensor | None] = [None] * scale + [
         pyr.sample_noise(k, shapes[k], 1, gen) for k in range(scale, pyr.num_scales)]
-    return pyr.run(coarse, noise, scale)
+    return pyr.run(start, noise, scale)
 
 
 def _fit(pyr: SinGANPyramid, image: ImageLike) -> torch.Tensor:
@@ -243,13 +249,206 @@ def _fit(pyr: SinGANPyramid, image: ImageLike) -> torch.Tensor:
     return pyr.fit(img, pyr.shapes()[-1])
 
 
+QUANT_COLOURS = 5
+"""k of the paint's colour quantisation (tamarott/SinGAN ``SinGAN/functions.py``@f3678a0
+``quant``: ``KMeans(n_clusters=5, random_state=0)``)."""
+
+
+def _kmeans_pp(points: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
+    """Greedy k-means++ seeding with ``2 + log(k)`` candidates per centre, scikit-learn's
+    ``init='k-means++'`` (Arthur and Vassilvitskii 2007)."""
+    n = points.shape[0]
+    trials = 2 + int(math.log(k))
+    first = int(torch.randint(n, (1,), generator=gen))
+    centres = [points[first]]
+    closest = ((points - points[first]) ** 2).sum(1)
+    for _ in range(1, k):
+        total = float(closest.sum())
+        if total > 0:
+            candidates = torch.multinomial(closest / total, trials, replacement=True,
+                                           generator=gen)
+        else:
+            candidates = torch.randint(n, (trials,), generator=gen)
+        dist = torch.cdist(points[candidates], points) ** 2
+        best = int(torch.minimum(closest[None], dist).sum(1).argmin())
+        centres.append(points[candidates[best]])
+        closest = torch.minimum(closest, dist[best])
+    return torch.stack(centres)
+
+
+def _lloyd(points: torch.Tensor, centres: torch.Tensor, max_iter: int = 300, tol: float = 1e-4,
+           ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """(labels, centres, inertia) of Lloyd's iterations from ``centres``; stops when the centres
+    move by at most ``tol`` times the mean per-feature variance in squared distance (scikit-learn
+    ``KMeans`` defaults max_iter=300, tol=1e-4). An emptied cluster keeps its centre."""
+    limit = tol * float(points.var(0, unbiased=False).mean())
+    for _ in range(max_iter):
+        labels = torch.cdist(points, centres).argmin(1)
+        counts = torch.bincount(labels, minlength=len(centres))
+        sums = torch.zeros_like(centres).index_add_(0, labels, points)
+        moved = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], centres)
+        shift = float(((moved - centres) ** 2).sum())
+        centres = moved
+        if shift <= limit:
+            break
+    labels = torch.cdist(points, centres).argmin(1)
+    return labels, centres, float(((points - centres[labels]) ** 2).sum())
+
+
+def _as_rows(image: torch.Tensor) -> torch.Tensor:
+    # the reference's ``prev.reshape((-1, 3))`` of an N x C x H x W tensor: C consecutive values
+    # in memory order, i.e. runs along a row of one channel, not the C colours of one pixel
+    return image.detach().reshape(-1, image.shape[1]).cpu().double()  # seeded on the CPU
+
+
+def quantize_colours(image: torch.Tensor, k: int = QUANT_COLOURS, seed: int = 0, n_init: int = 10,
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(quantised image, centres): k-means with ``k`` clusters, best of ``n_init`` k-means++
+    starts drawn from ``seed`` (tamarott/SinGAN ``SinGAN/functions.py``@f3678a0 ``quant``,
+    scikit-learn's defaults of the time: n_init=10). The values are grouped as the reference
+    groups them (see :func:`_as_rows`)."""
+    points = _as_rows(image)
+    gen = torch.Generator().manual_seed(seed)
+    best: tuple[torch.Tensor, torch.Tensor, float] | None = None
+    for _ in range(n_init):
+        run = _lloyd(points, _kmeans_pp(points, k, gen))
+        if best is None or run[2] < best[2]:
+            best = run
+    assert best is not None
+    labels, centres, _ = best
+    out = centres[labels].to(image.dtype).reshape(image.shape)
+    return out.to(image.device), centres
+
+
+def to_centres(image: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """``image`` with every group of values replaced by a centre: k-means on ``image`` started
+    at ``centres`` (one start), each group given the original centre of its final cluster
+    (tamarott/SinGAN ``SinGAN/functions.py``@f3678a0 ``quant2centers``)."""
+    labels, _, _ = _lloyd(_as_rows(image), centres.clone())
+    return centres[labels].to(image.dtype).reshape(image.shape).to(image.device)
+
+
+def _at_scale(pyr: SinGANPyramid, image: torch.Tensor, scale: int) -> torch.Tensor:
+    """A finest-size image resized straight to scale ``scale`` (reference: ``imresize`` by
+    ``scale_factor^(N - n)``, cropped; tamarott/SinGAN ``paint2image.py``@34b9bbc)."""
+    shape = pyr.shapes()[scale]
+    if pyr.config.resampling == "reference":
+        steps = pyr.num_scales - 1 - scale
+        return imresize(image, math.pow(pyr.config.scale_factor, steps), shape)
+    return pyr.fit(image, shape)
+
+
+def quantized_paint_model(model: ModelLike, inject_scale: int,
+                          save_to: str | os.PathLike[str] | None = None,
+                          iters: int | None = None, seed: int = 0,
+                          ) -> tuple[SinGANPyramid, torch.Tensor]:
+    """(pyramid, centres) for ``paint2image(..., quantize=True)``: ``model`` with scale
+    ``inject_scale`` trained again on colour-quantised inputs (tamarott/SinGAN
+    ``paint2image.py``@34b9bbc ``--quantization_flag``, ``SinGAN/training.py``@084cf02
+    ``train_paint``): the image at that scale is quantised to :data:`QUANT_COLOURS` centres,
+    and a fresh G and D for the scale learn with both their inputs (random and reconstruction)
+    mapped to the centres, ``iters`` steps (default: the paper preset's 2000, the reference's
+    ``niter``) with the paper's other settings. ``model`` is not modified.
+
+    The result is saved to ``save_to`` (a model folder; its ``extra`` keeps the scale and the
+    centres) and a model already there is used instead of training again, as the reference
+    reuses ``dir2trained_model``.
+    """
+    from gankit.core.checkpoint import CONFIG_NAME, save_pretrained
+
+    pyr = load(model)
+    _check_scale("inject scale", inject_scale, 1, pyr.num_scales - 1)
+    if save_to is not None and (Path(save_to) / CONFIG_NAME).is_file():
+        return _saved_paint_model(pyr, Path(save_to), inject_scale)
+    if iters is not None and iters < 1:
+        raise BadInputError(f"iters must be >= 1, got {iters}")
+    _, centres = quantize_colours(pyr.reals[inject_scale])
+    tuned = _train_quantized_scale(pyr, inject_scale, centres, iters, seed)
+    if save_to is not None:
+        extra = {"paint_quantized": {"inject_scale": inject_scale, "centres": centres.tolist(),
+                                     "source": _fingerprint(pyr)}}
+        save_pretrained(tuned, save_to, extra)
+    return tuned, centres
+
+
+def _saved_paint_model(pyr: SinGANPyramid, folder: Path, inject_scale: int,
+                       ) -> tuple[SinGANPyramid, torch.Tensor]:
+    from gankit.core.checkpoint import inspect_folder
+
+    cfg, _ = inspect_folder(folder)
+    info = (cfg.get("extra") or {}).get("paint_quantized")
+    if not isinstance(info, dict) or "centres" not in info:
+        raise BadInputError(f"{folder}: not a model saved by paint2image --quantize; choose "
+                            "another --quantized-model folder")
+    if info.get("inject_scale") != inject_scale:
+        raise BadInputError(f"{folder}: was trained for --inject-scale "
+                            f"{info.get('inject_scale')}, not {inject_scale}; choose another "
+                            "--quantized-model folder")
+    if info.get("source") != _fingerprint(pyr):
+        raise BadInputError(f"{folder}: was fine-tuned from another model; delete it or choose "
+                            "another --quantized-model folder")
+    tuned = load(folder).to(pyr.noise_amp.device)
+    return tuned, torch.tensor(info["centres"], dtype=torch.float64)
+
+
+def _fingerprint(pyr: SinGANPyramid) -> str:
+    """SHA-256 of a pyramid's tensors, to tell whether a saved fine-tuning belongs to it."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(pyr.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _train_quantized_scale(pyr: SinGANPyramid, scale: int, centres: torch.Tensor,
+                           iters: int | None, seed: int) -> SinGANPyramid:
+    import copy
+    import dataclasses
+    import tempfile
+
+    from gankit.engine import Trainer
+    from gankit.families.singan.config import preset
+    from gankit.families.singan.recipe import SinGANRecipe
+
+    config = preset("paper") if iters is None else preset("paper", iters_per_scale=iters)
+    recipe = SinGANRecipe.retrain_scale(pyr, scale, config,
+                                        lambda prev: to_centres(prev, centres))
+    trainer_cfg = dataclasses.replace(
+        config.trainer, max_steps=recipe.total_steps, sample_every=recipe.total_steps,
+        checkpoint_every=recipe.total_steps, device=str(pyr.noise_amp.device), seed=seed,
+        progress=False, tensorboard=False)
+    with torch.enable_grad(), tempfile.TemporaryDirectory(prefix="gankit-paint-") as tmp:
+        Trainer(recipe, tmp, trainer_cfg).run()
+    trained = recipe.export_model()
+    tuned = copy.deepcopy(pyr)
+    tuned.generators[scale] = trained.generators[scale].requires_grad_(False)
+    tuned.noise_amp[scale] = trained.noise_amp[scale]
+    return tuned.eval()
+
+
 @torch.no_grad()
 def paint2image(model: ModelLike, paint: ImageLike, inject_scale: int = 1,
-                seed: int | None = 0) -> torch.Tensor:
-    """A clip-art or painting turned into a photo-like image of the training image (sec. 4.3)."""
+                seed: int | None = 0, quantize: bool = False,
+                quantized_model: str | os.PathLike[str] | None = None,
+                iters: int | None = None) -> torch.Tensor:
+    """A clip-art or painting turned into a photo-like image of the training image (sec. 4.3).
+
+    ``quantize``: the reference's ``--quantization_flag`` (tamarott/SinGAN
+    ``paint2image.py``@34b9bbc): the paint is mapped to the colour centres of the training
+    image at ``inject_scale``, resized straight to that scale and refined by the pyramid whose
+    scale ``inject_scale`` was fine-tuned on such inputs (:func:`quantized_paint_model`, kept in
+    ``quantized_model`` when given and reused from there).
+    """
     pyr = load(model)
     img = _fit(pyr, paint)
-    return _checked(_injected(pyr, img, inject_scale, _generator(seed, img.device)), img)
+    gen = _generator(seed, img.device)
+    if not quantize:
+        return _checked(_injected(pyr, img, inject_scale, gen), img)
+    tuned, centres = quantized_paint_model(pyr, inject_scale, quantized_model, iters, seed or 0)
+    start = _at_scale(tuned, to_centres(img, centres), inject_scale)
+    return _checked(_refined(tuned, start, inject_scale, gen), img)
 
 
 def soft_mask(mask: torch.Tensor, radius: int, sigma: float = 5.0) -> torch.Tensor:
@@ -270,7 +469,9 @@ def soft_mask(mask: torch.Tensor, radius: int, sigma: float = 5.0) -> torch.Tens
 
 
 def _masked(model: ModelLike, image: ImageLike, mask: ImageLike, inject_scale: int,
-            radius: int, seed: int | None) -> torch.Tensor:
+            radius: int, seed: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(blended, raw): the pyramid's output blended into ``image`` through the soft mask, and
+    the output itself."""
     pyr = load(model)
     device = pyr.noise_amp.device
     img, msk = _image(image, device), _image(mask, device)
@@ -284,21 +485,32 @@ def _masked(model: ModelLike, image: ImageLike, mask: ImageLike, inject_scale: i
         raise BadInputError("the mask is empty (all black); white marks the region to change")
     out = _injected(pyr, img, inject_scale, _generator(seed, device))
     soft = soft_mask(msk, radius)
-    return _checked((1 - soft) * img + soft * out, img)
+    return _checked((1 - soft) * img + soft * out, img), _checked(out, img)
 
 
 @torch.no_grad()
 def harmonize(model: ModelLike, image: ImageLike, mask: ImageLike, inject_scale: int = 1,
               seed: int | None = 0) -> torch.Tensor:
     """Blend an object pasted into ``image`` (white in ``mask``) with the training image's
-    appearance (sec. 4.3, fig. 10); the model is trained on the background or a painting."""
-    return _masked(model, image, mask, inject_scale, 7, seed)
+    appearance (sec. 4.3, fig. 10); the model is trained on the background or a painting.
+    Only the blended image, as tamarott/SinGAN ``harmonization.py``@34b9bbc saves."""
+    return _masked(model, image, mask, inject_scale, 7, seed)[0]
 
 
 @torch.no_grad()
 def edit(model: ModelLike, image: ImageLike, mask: ImageLike, inject_scale: int = 1,
          seed: int | None = 0) -> torch.Tensor:
-    """Make a copy-pasted edit of the training image (white in ``mask``) seamless (sec. 4.4)."""
+    """Make a copy-pasted edit of the training image (white in ``mask``) seamless (sec. 4.4);
+    :func:`edit_with_raw` also returns the output before the blend."""
+    return _masked(model, image, mask, inject_scale, 20, seed)[0]
+
+
+@torch.no_grad()
+def edit_with_raw(model: ModelLike, image: ImageLike, mask: ImageLike, inject_scale: int = 1,
+                  seed: int | None = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(blended, raw): :func:`edit`'s result and the pyramid's output before the mask blend,
+    the two images tamarott/SinGAN ``editing.py``@34b9bbc saves (``start_scale=N_masked.png``
+    and ``start_scale=N.png``)."""
     return _masked(model, image, mask, inject_scale, 20, seed)
 
 

@@ -17,12 +17,15 @@ from gankit.core.cliutil import (
 )
 
 VERBS_HELP = {
-    "train": "learn one image: gankit singan train IMAGE [--preset paper|fast|sr] [-o RUN]",
+    "train": "learn one image: gankit singan train IMAGE [--preset paper|fast|sr|animation] "
+             "[-o RUN]",
     "sample": "random samples, any size/aspect: gankit singan sample RUN -n 8 -o DIR",
     "animate": "a random walk around the image as GIF + MP4: gankit singan animate RUN -o a.gif",
     "harmonize": "blend a pasted object: gankit singan harmonize RUN IMAGE --mask M -o out.png",
-    "edit": "make an edit seamless: gankit singan edit RUN IMAGE --mask M -o out.png",
-    "paint2image": "clip-art to image: gankit singan paint2image RUN PAINT -o out.png",
+    "edit": "make an edit seamless: gankit singan edit RUN IMAGE --mask M -o out.png "
+            "(+ out_raw.png)",
+    "paint2image": "clip-art to image: gankit singan paint2image RUN PAINT -o out.png "
+                   "[--quantize]",
     "super-resolve": "x4 super-resolution (sr preset): gankit singan super-resolve RUN -o sr.png",
     "evaluate": "SIFID and diversity of n samples as JSON: gankit singan evaluate RUN -n 50",
     "convert": "import a tamarott/SinGAN run: gankit singan convert DIR -o MODEL",
@@ -141,10 +144,20 @@ def _masked(prog: str, argv: list[str], verb: str) -> int:
     p.add_argument("--inject-scale", type=int, default=1)
     _image_output(p, verb)
     a = p.parse_args(argv)
+    out = Path(a.output)
+    raw = out.with_name(f"{out.stem}_raw{out.suffix}")
     _check_output(a, a.image, a.mask)
-    fn = apps.harmonize if verb == "harmonize" else apps.edit
-    _save(fn(apps.load(a.model, a.device), a.image, a.mask, a.inject_scale, a.seed),
-          Path(a.output))
+    if verb == "harmonize":
+        _save(apps.harmonize(apps.load(a.model, a.device), a.image, a.mask, a.inject_scale,
+                             a.seed), out)
+        return 0
+    from gankit.core.atomic import check_not_input
+
+    check_not_input([raw], [a.image, a.mask], overwrite=a.overwrite)
+    blended, generated = apps.edit_with_raw(apps.load(a.model, a.device), a.image, a.mask,
+                                            a.inject_scale, a.seed)
+    _save(blended, out)
+    _save(generated, raw)
     return 0
 
 
@@ -154,11 +167,38 @@ def _paint(prog: str, argv: list[str]) -> int:
     p = _parser(prog, "paint2image")
     p.add_argument("paint", help="a clip-art or painting in the training image's layout")
     p.add_argument("--inject-scale", type=int, default=1)
+    p.add_argument("--quantize", action="store_true",
+                   help="the reference's --quantization_flag: quantise the paint's colours and "
+                   "fine-tune the inject scale on quantised inputs (trained once, then reused)")
+    p.add_argument("--quantized-model", default=None,
+                   help="model folder for the fine-tuned pyramid (default: "
+                   "RUN/paint-quantized-scale<N> for a run folder, MODEL-paint-quantized-scale<N> "
+                   "beside a model folder)")
+    p.add_argument("--iters", type=int, default=None,
+                   help="fine-tuning iterations (default 2000, the paper's per scale)")
     _image_output(p, "paint2image")
     a = p.parse_args(argv)
     _check_output(a, a.paint)
-    _save(apps.paint2image(apps.load(a.model, a.device), a.paint, a.inject_scale, a.seed),
-          Path(a.output))
+    if not a.quantize and (a.quantized_model or a.iters is not None):
+        from gankit.core.errors import UsageError
+
+        raise UsageError("--quantized-model and --iters belong to --quantize")
+    saved = a.quantized_model
+    if a.quantize and saved is None:
+        if not Path(a.model).is_dir():
+            from gankit.core.errors import UsageError
+
+            raise UsageError("--quantize with a downloaded model needs --quantized-model DIR "
+                             "(where the fine-tuned pyramid is kept)")
+        from gankit.core.checkpoint import CONFIG_NAME
+
+        model, name = Path(a.model), f"paint-quantized-scale{a.inject_scale}"
+        saved = (model.parent / f"{model.resolve().name}-{name}"
+                 if (model / CONFIG_NAME).is_file() else model / name)
+    _save(apps.paint2image(apps.load(a.model, a.device), a.paint, a.inject_scale, a.seed,
+                           a.quantize, saved, a.iters), Path(a.output))
+    if a.quantize:
+        print(f"fine-tuned pyramid: {saved}")
     return 0
 
 

@@ -154,6 +154,9 @@ class PyramidConfig:
     scale_factor: float = 0.75
     # absent from configs saved before it existed, which were trained with PyTorch's bicubic
     resampling: str = "torch-bicubic"
+    # trained with noise covering the zero-padded border (TrainConfig.border_noise): z* then
+    # has the padded size
+    border_noise: bool = False
 
     def __post_init__(self) -> None:
         if self.resampling not in RESAMPLINGS:
@@ -202,6 +205,10 @@ class TrainConfig:
     gp_weight: float = 0.1
     rec_weight: float = 10.0
     noise_amp: float = 0.1
+    # noise maps cover the generator's zero-padded border instead of being zero-padded with it
+    # (tamarott/SinGAN SinGAN/training.py@084cf02 train_single_scale and draw_concat in mode
+    # 'animation_train': nzx = H + (ker - 1) * num_layer, pad_noise = 0)
+    border_noise: bool = False
     # concurrent training (ConSinGAN sec. 3.1): how many of the finest scales learn together
     train_depth: int = 1
     lr_scale: float = 0.1
@@ -238,6 +245,9 @@ PRESETS: dict[str, TrainConfig] = {
     # coarsest 18 px, adjust_scales2image_SR's int() scale counts, alpha = 100.
     "sr": TrainConfig(scale_factor=1 / sr_scale(4.0)[0], min_size=18, rec_weight=100.0,
                       rescaling="singan-sr"),
+    # tamarott/SinGAN animation.py@cd3193c trains its own model: opt.min_size = 20 and mode
+    # 'animation_train' (noise over the padded border), the paper's other settings.
+    "animation": TrainConfig(min_size=20, border_noise=True),
 }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from gankit.core import registry
 from gankit.core.errors import CheckpointError
@@ -84,12 +85,19 @@ def convert_reference_run(run: str | os.PathLike[str]) -> SinGANPyramid:
     _, num_layers, kernel = geometry[0]
     shapes = [list(r.shape[-2:]) for r in reals[:n]]
     factor = _scale_factor(shapes)
+    z0 = zs[0].float()
+    h0, w0 = shapes[0]
+    pad = (kernel - 1) * num_layers // 2
+    if tuple(z0.shape[-2:]) != (h0 + 2 * pad, w0 + 2 * pad):
+        raise CheckpointError(f"{run}/Zs.pth: coarsest noise has shape {tuple(z0.shape)}, "
+                              f"expected {h0}x{w0} plus {pad} pixels of padding")
+    # an animation.py run ('animation_train') has noise in z*'s border, a train run zeros
+    border = bool(F.pad(z0[..., pad:pad + h0, pad:pad + w0], [pad] * 4).ne(z0).any())
     config = PyramidConfig(shapes=shapes, channels=[g[0] for g in geometry],
                            num_layers=num_layers, kernel_size=kernel,
                            image_channels=int(reals[0].shape[1]), scale_factor=factor,
-                           resampling="reference")
+                           resampling="reference", border_noise=border)
     pyr: SinGANPyramid = registry.build("singan_pyramid", config)
-    pad = config.scale(0).padding
     for k in range(n):
         try:
             pyr.generators[k].load_state_dict(states[k])
@@ -100,12 +108,7 @@ def convert_reference_run(run: str | os.PathLike[str]) -> SinGANPyramid:
         if k and bool(zs[k].abs().sum() > 0):
             raise CheckpointError(f"{run}/Zs.pth: fixed noise of scale {k} is not zero; only runs "
                                   "of the reference's train mode are supported")
-    z0 = zs[0].float()
-    h0, w0 = shapes[0]
-    if tuple(z0.shape[-2:]) != (h0 + 2 * pad, w0 + 2 * pad):
-        raise CheckpointError(f"{run}/Zs.pth: coarsest noise has shape {tuple(z0.shape)}, "
-                              f"expected {h0}x{w0} plus {pad} pixels of padding")
-    pyr.z_rec.copy_(z0[..., pad:pad + h0, pad:pad + w0])
+    pyr.z_rec.copy_(z0 if border else z0[..., pad:pad + h0, pad:pad + w0])
     pyr.noise_amp.copy_(torch.tensor([float(a) for a in amps]))
     return pyr.eval()
 

@@ -63,8 +63,13 @@ class ScaleGenerator(nn.Module):
         init_weights(self)
 
     def forward(self, noisy: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
-        """``noisy`` = amplitude * z + ``prev``; returns ``prev`` + the generated residual."""
-        x = F.pad(noisy, [self.pad] * 4)
+        """``noisy`` = amplitude * z + ``prev``; returns ``prev`` + the generated residual.
+
+        ``noisy`` at ``prev``'s size is zero-padded here; one already ``2 * pad`` larger carries
+        noise in its border (tamarott/SinGAN ``SinGAN/training.py``@084cf02 mode
+        'animation_train', ``SinGAN/manipulate.py``@1d79f8a ``generate_gif``) and is used as is.
+        """
+        x = noisy if noisy.shape[-1] > prev.shape[-1] else F.pad(noisy, [self.pad] * 4)
         return self.tail(self.body(self.head(x))) + prev
 
 
@@ -129,7 +134,7 @@ class SinGANPyramid(nn.Module):
         c = config.image_channels
         self.reals = _TensorList([torch.zeros(1, c, h, w) for h, w in config.shapes])
         self.register_buffer("noise_amp", torch.ones(len(config.shapes)))
-        h0, w0 = config.shapes[0]
+        h0, w0 = self.noise_shape(config.shapes[0], config.border_noise)
         self.register_buffer("z_rec", torch.zeros(1, c, h0, w0))
 
     @property
@@ -189,11 +194,22 @@ class SinGANPyramid(nn.Module):
         return [(max(1, round(h * scale_v)), max(1, round(w * scale_h)))
                 for h, w in self.config.shapes]
 
+    def noise_shape(self, shape: tuple[int, int] | list[int], border: bool,
+                    ) -> tuple[int, int]:
+        """The size of a noise map for an image of ``shape``: with ``border``, enlarged by the
+        generators' zero padding on every side (the reference's ``nzx = H + (ker - 1) *
+        num_layer`` in mode 'animation_train')."""
+        pad = self.config.scale(0).padding if border else 0
+        return int(shape[0]) + 2 * pad, int(shape[1]) + 2 * pad
+
     def sample_noise(self, k: int, shape: tuple[int, int], n: int = 1,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
-        """Scale k's noise: one grey channel at the coarsest scale, as in the reference."""
+                     generator: torch.Generator | None = None, border: bool = False,
+                     ) -> torch.Tensor:
+        """Scale k's noise: one grey channel at the coarsest scale, as in the reference;
+        ``border``: covering the padded size (:meth:`noise_shape`)."""
         c = self.config.image_channels
         device = self.noise_amp.device
+        shape = self.noise_shape(shape, border)
         if k == 0:
             z = torch.randn(n, 1, *shape, device=device, generator=generator)
             return z.expand(n, c, *shape)
@@ -203,7 +219,8 @@ class SinGANPyramid(nn.Module):
             last: int | None = None, shapes: list[tuple[int, int]] | None = None) -> torch.Tensor:
         """Apply scales ``first..last`` starting from image ``prev`` (at scale ``first``'s size).
 
-        ``noise[k]`` is scale k's noise (None: zero). Between scales the image is enlarged to the
+        ``noise[k]`` is scale k's noise (None: zero), at the image's size or covering the
+        padded size (:meth:`noise_shape`). Between scales the image is enlarged to the
         next scale's shape by :meth:`upscale`.
         """
         last = self.num_scales - 1 if last is None else last
@@ -212,14 +229,19 @@ class SinGANPyramid(nn.Module):
         for k in range(first, last + 1):
             x = self.upscale(x, shapes[k])
             z = noise[k]
-            noisy = x if z is None else self.noise_amp[k] * z + x
+            if z is None:
+                noisy = x
+            elif z.shape[-1] == x.shape[-1]:
+                noisy = self.noise_amp[k] * z + x
+            else:  # noise over the padded border (:meth:`noise_shape`)
+                noisy = self.noise_amp[k] * z + F.pad(x, [self.generators[k].pad] * 4)
             x = self.generators[k](noisy, x)
         return x
 
     def reconstruct(self, last: int | None = None) -> torch.Tensor:
         """G's output from z* (and zero noise above): the image itself once trained (sec. 2.2)."""
         noise: list[torch.Tensor | None] = [self.z_rec] + [None] * (self.num_scales - 1)
-        return self.run(torch.zeros_like(self.z_rec), noise, 0, last)
+        return self.run(torch.zeros_like(self.reals[0]), noise, 0, last)
 
     def noise_maps(self, n: int = 1, start_scale: int = 0,
                    shapes: list[tuple[int, int]] | None = None,
@@ -230,8 +252,8 @@ class SinGANPyramid(nn.Module):
         noise: list[torch.Tensor | None] = []
         for k in range(self.num_scales):
             if k < start_scale:
-                noise.append(resize(self.z_rec, shapes[0]).expand(n, -1, -1, -1) if k == 0
-                             else None)
+                z_star = resize(self.z_rec, self.noise_shape(shapes[0], self.config.border_noise))
+                noise.append(z_star.expand(n, -1, -1, -1) if k == 0 else None)
             else:
                 noise.append(self.sample_noise(k, shapes[k], n, generator))
         return noise
@@ -255,22 +277,30 @@ class SinGANPyramid(nn.Module):
         At every scale from ``start_scale`` on (clipped to the finest), z_t = alpha z* +
         (1 - alpha)(z_{t-1} + d_t) with the momentum step d_t = beta (z_{t-1} - z_{t-2}) +
         (1 - beta) eps_t; ``alpha`` pulls the walk back to the image, ``beta`` smooths it.
+        As in ``generate_gif`` (tamarott/SinGAN ``SinGAN/manipulate.py``@1d79f8a), the walk
+        covers every scale's padded size, ``Z_opt``'s (:meth:`noise_shape`): the noise reaches
+        into the generators' zero-padded border, for every model (z* of a model trained without
+        ``border_noise`` has a zero border there, as the reference's ``Z_opt`` has).
         This is the optional ``animate`` of :mod:`gankit.runtime.protocol` (the web app's
         Animate tab); like :meth:`forward` it returns the raw output, which callers clamp.
         """
         start_scale = min(start_scale, self.num_scales - 1)
         shapes = self.shapes()
+        pad = self.config.scale(0).padding
         walks: list[torch.Tensor | None] = []
         for k in range(self.num_scales):
-            z_opt = self.z_rec if k == 0 else torch.zeros_like(self.sample_noise(k, shapes[k]))
+            if k == 0:
+                z_opt = self.z_rec if self.config.border_noise else F.pad(self.z_rec, [pad] * 4)
+            else:
+                z_opt = torch.zeros_like(self.sample_noise(k, shapes[k], border=True))
             if k < start_scale:
                 walks.append(None if k else z_opt.expand(frames, -1, -1, -1))
                 continue
             prev2 = z_opt
-            prev1 = 0.95 * z_opt + 0.05 * self.sample_noise(k, shapes[k], 1, generator)
+            prev1 = 0.95 * z_opt + 0.05 * self.sample_noise(k, shapes[k], 1, generator, True)
             steps = []
             for _ in range(frames):
-                eps = self.sample_noise(k, shapes[k], 1, generator)
+                eps = self.sample_noise(k, shapes[k], 1, generator, True)
                 diff = beta * (prev1 - prev2) + (1 - beta) * eps
                 cur = alpha * z_opt + (1 - alpha) * (prev1 + diff)
                 prev2, prev1 = prev1, cur

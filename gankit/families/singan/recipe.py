@@ -14,7 +14,9 @@ PyTorch >= 1.5, its issue #148).
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -67,14 +69,51 @@ class SinGANRecipe(Recipe):
             self.reals = [resize(finest, s).clamp(-1, 1) for s in shapes]
         self.pyramid: SinGANPyramid | None = None
         self._rec_in: torch.Tensor | None = None
+        self.first_scale = 0
+        self.prev_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    @classmethod
+    def retrain_scale(cls, pyramid: SinGANPyramid, scale: int, config: TrainConfig,
+                      prev_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                      ) -> SinGANRecipe:
+        """Train scale ``scale`` of a trained pyramid again, with a fresh G and D of that scale's
+        width on top of its frozen scales below (tamarott/SinGAN ``SinGAN/training.py``@084cf02
+        ``train_paint``: ``init_models``, then ``train_single_scale``). ``prev_transform`` maps
+        the image entering the scale, random (``prev``) and reconstruction (``z_prev``) alike,
+        at the scale's size. ``export_model`` gives scales 0..``scale``; ``pyramid`` is left as
+        it is."""
+        recipe = cls.__new__(cls)
+        pc = pyramid.config
+        recipe.cfg = dataclasses.replace(
+            config, channels=pc.channels[scale], max_channels=pc.channels[scale],
+            num_layers=pc.num_layers, kernel_size=pc.kernel_size, train_depth=1,
+            init_from_previous=False, border_noise=pc.border_noise)
+        recipe.shapes = [tuple(s) for s in pc.shapes[:scale + 1]]
+        recipe.scale_factor = pc.scale_factor
+        recipe.reals = [pyramid.reals[k].detach().clone() for k in range(scale + 1)]
+        below = registry.build("singan_pyramid", dataclasses.replace(
+            pc, shapes=pc.shapes[:scale], channels=pc.channels[:scale]))
+        with torch.no_grad():
+            for k in range(scale):
+                below.generators[k].load_state_dict(pyramid.generators[k].state_dict())
+                below.reals[k].copy_(pyramid.reals[k])
+            below.noise_amp.copy_(pyramid.noise_amp[:scale])
+            below.z_rec.copy_(pyramid.z_rec)
+        recipe.pyramid = below.requires_grad_(False)
+        recipe._rec_in = None
+        recipe.first_scale = scale
+        recipe.prev_transform = prev_transform
+        return recipe
 
     @property
     def total_steps(self) -> int:
-        return len(self.shapes) * self.cfg.iters_per_scale
+        return (len(self.shapes) - self.first_scale) * self.cfg.iters_per_scale
 
     def setup(self, ctx: TrainContext) -> None:
         super().setup(ctx)
         self.reals = [r.to(ctx.device) for r in self.reals]
+        if self.pyramid is not None:
+            self.pyramid.to(ctx.device)
 
     # --- building the pyramid -------------------------------------------------------------
 
@@ -88,7 +127,7 @@ class SinGANRecipe(Recipe):
             channels=[self.cfg.channels_at(k) for k in range(n)],
             num_layers=self.cfg.num_layers, kernel_size=self.cfg.kernel_size,
             image_channels=self.reals[0].shape[1], scale_factor=self.scale_factor,
-            resampling=self._resampling())
+            resampling=self._resampling(), border_noise=self.cfg.border_noise)
 
     def _resampling(self) -> str:
         if self.cfg.resampling != "reference":
@@ -125,7 +164,8 @@ class SinGANRecipe(Recipe):
             self.pyramid = registry.build("singan_pyramid", self._pyramid_config(1)).to(device)
             self.pyramid.generators[0] = g.to(device)
             self.pyramid.reals[0].copy_(real)
-            self.pyramid.z_rec.copy_(self.pyramid.sample_noise(0, tuple(real.shape[-2:])))
+            self.pyramid.z_rec.copy_(self.pyramid.sample_noise(
+                0, tuple(real.shape[-2:]), border=self.cfg.border_noise))
         else:
             assert self.pyramid is not None
             if self.cfg.init_from_previous and self.cfg.channels_at(n - 1) == cfg.channels:
@@ -148,10 +188,18 @@ class SinGANRecipe(Recipe):
         with torch.no_grad():
             return self.pyramid.run(torch.zeros_like(self.reals[0]), noise, 0, window_start - 1)
 
+    def _entering(self, below: torch.Tensor, n: int) -> torch.Tensor:
+        """The image entering scale ``n``; with ``prev_transform``, enlarged to scale ``n`` and
+        transformed (one scale trained at a time)."""
+        if self.prev_transform is None:
+            return below
+        assert self.pyramid is not None and self.cfg.train_depth == 1
+        return self.prev_transform(self.pyramid.upscale(below, self.reals[n].shape[-2:]))
+
     def train_step(self, batch: Any, step: int) -> dict[str, float]:
         del batch
         c = self.cfg
-        n = step // c.iters_per_scale
+        n = self.first_scale + step // c.iters_per_scale
         if self.pyramid is None or n >= self.pyramid.num_scales:
             self._grow(n)
         pyr, real = self.pyramid, self.reals[n]
@@ -159,12 +207,13 @@ class SinGANRecipe(Recipe):
         start = self._window(n).start
         rec_noise: list[torch.Tensor | None] = [pyr.z_rec] + [None] * n
         if self._rec_in is None:
-            self._rec_in = self._run_below(start, rec_noise)
+            self._rec_in = self._entering(self._run_below(start, rec_noise), n)
 
         def draw() -> tuple[torch.Tensor, list[torch.Tensor | None]]:
             noise: list[torch.Tensor | None] = [
-                pyr.sample_noise(k, tuple(self.reals[k].shape[-2:])) for k in range(n + 1)]
-            return self._run_below(start, noise), noise
+                pyr.sample_noise(k, tuple(self.reals[k].shape[-2:]), border=c.border_noise)
+                for k in range(n + 1)]
+            return self._entering(self._run_below(start, noise), n), noise
 
         parts: dict[str, float] = {}
         for _ in range(c.d_steps):
