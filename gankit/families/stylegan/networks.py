@@ -137,7 +137,7 @@ class _StyleGenerator(nn.Module):
             self.embed = EqualLinear(cfg.c_dim, dim)
         self.register_buffer("latent_avg", torch.zeros(dim))
         self.n_latent = cfg.n_latent
-        self.z_dim = dim  # latent size (gankit.serve protocol; NVlabs' z_dim equals w_dim here)
+        self.z_dim = dim  # latent size (gankit.runtime.protocol; NVlabs' z_dim equals w_dim here)
 
     def _build_noise_buffers(self, resolutions: list[int]) -> None:
         self.noises = nn.Module()
