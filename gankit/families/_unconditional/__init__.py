@@ -49,6 +49,24 @@ def batch_statistics_images(model: torch.nn.Module, z: torch.Tensor) -> torch.Te
             m.track_running_stats = tracked
 
 
+class BatchStatisticsSamples:
+    """``sample`` and ``generate`` of a recipe whose references show G (``self.g``) with batch
+    statistics (DCGAN, WGAN-GP; :func:`batch_statistics_images`): the grid of the fixed seeds
+    ``0 .. config.sample_count - 1`` and ``n`` fresh images for FID during training."""
+
+    g: torch.nn.Module
+    config: Any
+    ctx: Any
+
+    def sample(self) -> torch.Tensor:
+        z = model_latents(self.g, range(self.config.sample_count), self.ctx.device)
+        return batch_statistics_images(self.g, z).cpu()
+
+    def generate(self, n: int) -> torch.Tensor:
+        return batch_statistics_images(self.g, torch.randn(n, self.g.z_dim,
+                                                           device=self.ctx.device))
+
+
 @torch.no_grad()
 def generate(model: Any, seeds: Sequence[int], batch_size: int = 16,
              device: torch.device | str | None = None) -> torch.Tensor:

@@ -12,16 +12,15 @@ import torch
 
 from gankit.core import registry
 from gankit.core.image_dataset import open_image_dataset
-from gankit.core.seed import model_latents
 from gankit.engine import Recipe, TrainContext
-from gankit.families._unconditional import batch_statistics_images
+from gankit.families._unconditional import BatchStatisticsSamples
 from gankit.families.dcgan.config import TrainConfig
 from gankit.families.dcgan.networks import dcgan_init_
 from gankit.losses.adversarial import vanilla_d, vanilla_g
 
 
 @registry.register_recipe("dcgan")
-class DCGANRecipe(Recipe):
+class DCGANRecipe(BatchStatisticsSamples, Recipe):
     """One step = one D update on a real batch and as many fakes, then one G update."""
 
     def __init__(self, config: TrainConfig) -> None:
@@ -58,18 +57,6 @@ class DCGANRecipe(Recipe):
             loss_g = self.ctx.optimize(self.opt_g, lambda f: vanilla_g(self.d(f)), fake,
                                        shared_graph=True)
         return {"loss_d": loss_d, "loss_g": loss_g}
-
-    def sample(self) -> torch.Tensor:
-        """G with batch statistics, as the reference shows it, on the fixed seeds
-        0..sample_count-1 (:func:`~gankit.families._unconditional.batch_statistics_images`)."""
-        z = model_latents(self.g, range(self.config.sample_count), self.ctx.device)
-        return batch_statistics_images(self.g, z).cpu()
-
-    def generate(self, n: int) -> torch.Tensor:
-        """``n`` images of G (batch statistics, as sampled) from fresh latents, for FID during
-        training."""
-        z = torch.randn(n, self.g.z_dim, device=self.ctx.device)
-        return batch_statistics_images(self.g, z)
 
     def export_model(self) -> torch.nn.Module:
         return self.g

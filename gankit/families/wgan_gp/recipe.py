@@ -13,9 +13,8 @@ from torch import nn
 
 from gankit.core import registry
 from gankit.core.image_dataset import open_image_dataset
-from gankit.core.seed import model_latents
 from gankit.engine import Recipe, TrainContext
-from gankit.families._unconditional import batch_statistics_images
+from gankit.families._unconditional import BatchStatisticsSamples
 from gankit.families.wgan_gp.config import TrainConfig
 from gankit.losses.adversarial import gradient_penalty, wgan_d, wgan_g
 
@@ -29,7 +28,7 @@ def dcgan_normal_init_(module: nn.Module, std: float = 0.02) -> None:
 
 
 @registry.register_recipe("wgan_gp")
-class WGANGPRecipe(Recipe):
+class WGANGPRecipe(BatchStatisticsSamples, Recipe):
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
         self.batch_size = config.batch_size * config.n_critic
@@ -90,18 +89,6 @@ class WGANGPRecipe(Recipe):
             self.sched_g.step()
             self.sched_d.step()
         return {**parts, "loss_g": loss_g}
-
-    def sample(self) -> torch.Tensor:
-        """G with batch statistics, as the reference shows it, on the fixed seeds
-        0..sample_count-1 (:func:`~gankit.families._unconditional.batch_statistics_images`)."""
-        z = model_latents(self.g, range(self.config.sample_count), self.ctx.device)
-        return batch_statistics_images(self.g, z).cpu()
-
-    def generate(self, n: int) -> torch.Tensor:
-        """``n`` images of G (batch statistics, as sampled) from fresh latents, for FID during
-        training."""
-        z = torch.randn(n, self.g.z_dim, device=self.ctx.device)
-        return batch_statistics_images(self.g, z)
 
     def export_model(self) -> nn.Module:
         return self.g
