@@ -40,6 +40,7 @@ class TrainContext:
         rank: int = 0,
         world_size: int = 1,
         steps_per_epoch: int = 1,
+        max_steps: int = 1000,
     ) -> None:
         if precision not in PRECISIONS:
             raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -52,6 +53,7 @@ class TrainContext:
         self.rank = rank
         self.world_size = world_size
         self.steps_per_epoch = max(1, steps_per_epoch)
+        self.max_steps = max_steps
         if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
             warnings.warn(
                 "this CPU has no native bf16 (AVX-512 BF16 / AMX); bf16 will be slow", stacklevel=2

@@ -29,7 +29,8 @@ def _assert_identical(a: dict, b: dict) -> None:
 
 def _spawn(run: Path, **kw) -> subprocess.Popen:
     args = [sys.executable, str(TOY), str(run)] + [f"{k}={v}" for k, v in kw.items()]
-    return subprocess.Popen(args, env={**os.environ, "PYTHONPATH": str(TOY.parent)})
+    path = os.pathsep.join([str(TOY.parent), str(TOY.parents[1])])  # this checkout's gankit
+    return subprocess.Popen(args, env={**os.environ, "PYTHONPATH": path})
 
 
 def test_outputs_of_a_run(tmp_path):

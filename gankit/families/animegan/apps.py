@@ -401,20 +401,13 @@ def train(config: Any, run_dir: str | os.PathLike[str],
           feature_extractor: torch.nn.Module | None = None) -> Path:
     """Train (or resume) in ``run_dir`` with an ``AnimeGANTrainConfig``; returns the model folder.
 
-    The schedule is the paper's, in epochs: ``trainer.max_steps`` becomes epochs x batches per
-    epoch of the dataset, and sample grids of the fixed photos come at least once per epoch.
+    The schedule is the paper's, in epochs: with ``trainer.max_steps`` 0 the engine runs
+    ``epochs`` passes over the dataset, and with ``trainer.sample_every`` 0 it writes a sample
+    grid of the fixed photos once per epoch.
     """
     from gankit.engine import Trainer
-    from gankit.engine.data import steps_per_epoch
     from gankit.families.animegan.recipe import AnimeGANRecipe
 
     recipe = AnimeGANRecipe(config, feature_extractor)
-    n = len(recipe.dataset())
-    spe = steps_per_epoch(n, config.batch_size)
-    if spe < 1:
-        raise BadInputError(f"{config.data}: {n} image(s), fewer than one batch of "
-                            f"{config.batch_size}")
-    config.trainer.max_steps = config.epochs * spe
-    config.trainer.sample_every = min(config.trainer.sample_every, spe)
     Trainer(recipe, run_dir, config.trainer).run()
     return Path(run_dir) / "model"

@@ -24,6 +24,8 @@ from gankit.losses.adversarial import vanilla_d, vanilla_g
 class DCGANRecipe(Recipe):
     """One step = one D update on a real batch and as many fakes, then one G update."""
 
+    stateful = ("g", "d", "opt_g", "opt_d")
+
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
         self.batch_size = config.batch_size

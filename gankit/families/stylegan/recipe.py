@@ -221,6 +221,8 @@ class _EmaOutputs:
 class StyleGANRecipe(_EmaOutputs, Recipe):
     """StyleGAN2's training loop as an engine recipe (see the module docstring)."""
 
+    stateful = ("g", "d", "ema", "opt_g", "opt_d")
+
     def __init__(self, config: StyleGANTrainConfig) -> None:
         self.cfg = config
         self.batch_size = config.batch_size
