@@ -1,4 +1,4 @@
-"""A queryable registry of architectures and training recipes (after timm's ``register_model``).
+"""A queryable registry of architectures (after timm's ``register_model``).
 
 Families register their networks at import; the engine, metrics, serve and the CLI find them here
 by name and never import a family directly.
@@ -38,7 +38,6 @@ class Architecture:
 
 
 _ARCHS: dict[str, Architecture] = {}
-_RECIPES: dict[str, Callable[..., Any]] = {}
 
 
 def register(
@@ -53,16 +52,6 @@ def register(
             raise ValueError(f"architecture {name!r} is registered twice")
         _ARCHS[name] = Architecture(name, family, role, config_cls, builder, description)
         return builder
-
-    return wrap
-
-
-def register_recipe(family: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator registering a family's training recipe class."""
-
-    def wrap(cls: Callable[..., Any]) -> Callable[..., Any]:
-        _RECIPES[family] = cls
-        return cls
 
     return wrap
 
@@ -96,14 +85,6 @@ def get(name: str) -> Architecture:
         known = ", ".join(sorted(_ARCHS)) or "none"
         raise ConfigError(f"unknown architecture {name!r}; known: {known}")
     return _ARCHS[name]
-
-
-def get_recipe(family: str) -> Callable[..., Any]:
-    if family not in _RECIPES:
-        load_family(family)
-    if family not in _RECIPES:
-        raise ConfigError(f"family {family!r} has no training recipe yet")
-    return _RECIPES[family]
 
 
 def list_architectures(family: str | None = None, role: str | None = None) -> list[Architecture]:
@@ -175,6 +156,18 @@ def build(name: str, config: Any = None, **overrides: Any) -> Any:
     model.arch_name = name
     model.config = config
     return model
+
+
+def name_of(model: Any) -> str | None:
+    """The registered name of ``model``: the one :func:`build` recorded, else the single
+    architecture whose builder is the model's class and whose config class is its ``config``'s
+    (so ``StyleGAN2Generator(StyleGAN2Config())`` saves like ``build("stylegan2_1024")``)."""
+    if hasattr(model, "arch_name"):
+        return str(model.arch_name)
+    config = getattr(model, "config", None)
+    names = [a.name for a in _ARCHS.values()
+             if a.builder is type(model) and a.config_cls is type(config)]
+    return names[0] if len(names) == 1 else None
 
 
 def param_count(model: Any) -> int:

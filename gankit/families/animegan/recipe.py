@@ -85,7 +85,6 @@ def _ls(logits: torch.Tensor, target: float) -> torch.Tensor:
     return ((logits.float() - target) ** 2).mean()
 
 
-@registry.register_recipe("animegan")
 class AnimeGANRecipe(Recipe):
     """``feature_extractor``: the VGG19 conv4_4 network; ``None`` loads torchvision's weights.
 

@@ -20,7 +20,6 @@ from gankit.families.dcgan.networks import dcgan_init_
 from gankit.losses.adversarial import vanilla_d, vanilla_g
 
 
-@registry.register_recipe("dcgan")
 class DCGANRecipe(Recipe):
     """One step = one D update on a real batch and as many fakes, then one G update."""
 

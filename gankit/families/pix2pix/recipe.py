@@ -91,7 +91,6 @@ def _rgb(x: torch.Tensor) -> torch.Tensor:
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
 
-@registry.register_recipe("pix2pix")
 class Pix2PixRecipe(Recipe):
     """Pix2Pix training on a paired dataset; ``export_model`` is the generator."""
 

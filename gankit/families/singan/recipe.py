@@ -40,7 +40,6 @@ def noise_amplitude(real: torch.Tensor, reconstruction: torch.Tensor, weight: fl
     return weight * math.sqrt(F.mse_loss(reconstruction, real).item())
 
 
-@registry.register_recipe("singan")
 class SinGANRecipe(Recipe):
     """Trains a :class:`SinGANPyramid` on one image; the pyramid grows by a scale every
     ``iters_per_scale`` steps, and checkpoints rebuild it to the saved number of scales."""

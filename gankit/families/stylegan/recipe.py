@@ -198,7 +198,6 @@ def _check_arch(config: StyleGANTrainConfig) -> None:
                           "be 0); conditional NVlabs models can be imported and sampled")
 
 
-@registry.register_recipe("stylegan")
 class _EmaOutputs:
     """What both StyleGAN recipes hand out: the EMA generator (samples and evaluation use the
     running average of G's weights, as since progressive growing, Karras et al. 2018)."""

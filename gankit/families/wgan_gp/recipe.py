@@ -28,7 +28,6 @@ def dcgan_normal_init_(module: nn.Module, std: float = 0.02) -> None:
             nn.init.zeros_(m.bias)
 
 
-@registry.register_recipe("wgan_gp")
 class WGANGPRecipe(Recipe):
     stateful = ("g", "d", "opt_g", "opt_d", "sched_g", "sched_d")
 
