@@ -27,7 +27,11 @@ MAX_CONFIG_NUMBER = 2**31 - 1
 
 @dataclass(frozen=True)
 class Architecture:
-    """One buildable network: ``builder(config) -> nn.Module``."""
+    """One buildable network: ``builder(config) -> nn.Module``.
+
+    ``presets`` are its reference sizes by label (``{"1024": StyleGAN2Config(), ...}``): a model
+    carries its config, so sizes are configs, not names; ``gankit models`` lists each one.
+    """
 
     name: str
     family: str
@@ -35,22 +39,49 @@ class Architecture:
     config_cls: type
     builder: Callable[[Any], Any]
     description: str = ""
+    presets: tuple[tuple[str, Any], ...] = ()
+
+    def preset(self, label: str) -> Any:
+        for known, config in self.presets:
+            if known == label:
+                return config
+        labels = ", ".join(k for k, _ in self.presets) or "none"
+        raise ConfigError(f"{self.name} has no preset {label!r}; known: {labels}")
 
 
 _ARCHS: dict[str, Architecture] = {}
+_ALIASES: dict[str, tuple[str, str]] = {}
+"""Former names that carried a size (``stylegan2_64``) -> (architecture, preset label): model
+folders and run configs that name them keep loading."""
 
 
 def register(
-    name: str, *, family: str, role: str, config_cls: type, description: str = ""
+    name: str,
+    *,
+    family: str,
+    role: str,
+    config_cls: type,
+    description: str = "",
+    presets: dict[str, Any] | None = None,
+    aliases: dict[str, str] | None = None,
 ) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
-    """Decorator registering ``builder(config)`` (a function or an ``nn.Module`` class)."""
+    """Decorator registering ``builder(config)`` (a function or an ``nn.Module`` class).
+
+    ``presets``: reference sizes by label; ``aliases``: former names -> the preset they meant.
+    """
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    presets = presets or {}
+    for old, label in (aliases or {}).items():
+        if label not in presets:
+            raise ValueError(f"alias {old!r} names no preset of {name!r}: {label!r}")
 
     def wrap(builder: Callable[[Any], Any]) -> Callable[[Any], Any]:
         if name in _ARCHS and _ARCHS[name].builder is not builder:
             raise ValueError(f"architecture {name!r} is registered twice")
-        _ARCHS[name] = Architecture(name, family, role, config_cls, builder, description)
+        _ARCHS[name] = Architecture(name, family, role, config_cls, builder, description,
+                                    tuple(presets.items()))
+        _ALIASES.update({old: (name, label) for old, label in (aliases or {}).items()})
         return builder
 
     return wrap
@@ -79,8 +110,11 @@ def load_all() -> None:
 
 
 def get(name: str) -> Architecture:
-    if name not in _ARCHS:
+    """The architecture registered as ``name``, or the one a former name now means."""
+    if name not in _ARCHS and name not in _ALIASES:
         load_all()
+    if name in _ALIASES:
+        return _ARCHS[_ALIASES[name][0]]
     if name not in _ARCHS:
         known = ", ".join(sorted(_ARCHS)) or "none"
         raise ConfigError(f"unknown architecture {name!r}; known: {known}")
@@ -146,14 +180,17 @@ def config_from_dict(config_cls: type, fields: dict[str, Any]) -> Any:
 
 
 def build(name: str, config: Any = None, **overrides: Any) -> Any:
-    """Build a registered network; the module remembers ``arch_name`` and ``config`` for saving."""
+    """Build a registered network; the module remembers ``arch_name`` and ``config`` for saving.
+
+    A former name (``stylegan2_64``) builds its preset and is saved under the current name.
+    """
     arch = get(name)
     if config is None:
-        config = arch.config_cls()
+        config = arch.preset(_ALIASES[name][1]) if name in _ALIASES else arch.config_cls()
     if overrides:
         config = dataclasses.replace(config, **overrides)
     model = arch.builder(config)
-    model.arch_name = name
+    model.arch_name = arch.name
     model.config = config
     return model
 
@@ -161,7 +198,7 @@ def build(name: str, config: Any = None, **overrides: Any) -> Any:
 def name_of(model: Any) -> str | None:
     """The registered name of ``model``: the one :func:`build` recorded, else the single
     architecture whose builder is the model's class and whose config class is its ``config``'s
-    (so ``StyleGAN2Generator(StyleGAN2Config())`` saves like ``build("stylegan2_1024")``)."""
+    (so ``StyleGAN2Generator(StyleGAN2Config())`` saves like ``build("stylegan2")``)."""
     if hasattr(model, "arch_name"):
         return str(model.arch_name)
     config = getattr(model, "config", None)

@@ -30,7 +30,7 @@ def _images(folder, n=8, size=32):
 
 def _config(data, **changes):
     gen = StyleGAN2Config(**{**TINY, "size": 32})
-    return StyleGANTrainConfig(data=str(data), arch="stylegan2_256", generator=gen,
+    return StyleGANTrainConfig(data=str(data), arch="stylegan2", generator=gen,
                                batch_size=4, r1_every=2, pl_every=3, **changes)
 
 
@@ -119,7 +119,7 @@ def test_stylegan1_generator_trains_with_the_same_recipe(tmp_path, monkeypatch):
 
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
     cfg = _config(_images(tmp_path / "d"))
-    cfg.arch, cfg.generator = "stylegan1_1024", StyleGAN1Config(**{**TINY, "size": 32})
+    cfg.arch, cfg.generator = "stylegan1", StyleGAN1Config(**{**TINY, "size": 32})
     recipe = StyleGANRecipe(cfg)
     recipe.setup(TrainContext(torch.device("cpu")))
     assert isinstance(recipe.g, StyleGAN1Generator)

@@ -154,11 +154,6 @@ def _derived_keys(module: torch.nn.Module) -> set[str]:
     return {k for k in module.state_dict() if k.endswith(".kernel") or k == "latent_avg"}
 
 
-def discriminator_name(arch: str) -> str:
-    """The residual D for a generator name (StyleGAN1 mode uses the StyleGAN2 D of its size)."""
-    return "stylegan2_1024_d" if arch.startswith("stylegan1") else f"{arch}_d"
-
-
 def training_styles(g: torch.nn.Module, n: int, cfg: StyleGANTrainConfig,
                     layers: int | None = None) -> torch.Tensor:
     """W for ``n`` fresh latents with style mixing at a random layer (prob. ``mixing_prob``,
@@ -234,7 +229,8 @@ class StyleGANRecipe(_EmaOutputs, Recipe):
         super().setup(ctx)
         cfg, gcfg = self.cfg, self.cfg.generator
         self.g = registry.build(cfg.arch, generator_config(cfg)).to(ctx.device)
-        self.d = registry.build(discriminator_name(cfg.arch), gcfg).to(ctx.device)
+        # StyleGAN1 mode (progressive off) trains its G against StyleGAN2's residual D.
+        self.d = registry.build("stylegan2_d", gcfg).to(ctx.device)
         self.opt_g = lazy_adam(self.g.parameters(), cfg.lr, cfg.betas, cfg.eps, cfg.pl_every)
         self.opt_d = lazy_adam(self.d.parameters(), cfg.lr, cfg.betas, cfg.eps, cfg.r1_every)
         decay = 0.5 ** (cfg.batch_size * ctx.world_size / (cfg.ema_kimg * 1000))
@@ -377,7 +373,7 @@ class StyleGAN1ProgressiveRecipe(_EmaOutputs, ProgressiveRecipe):
         self.data = ImageDataset(cfg.data, cfg.generator.size)
         gcfg = generator_config(cfg)
         self.g = registry.build(cfg.arch, gcfg).to(ctx.device)
-        self.d = registry.build("stylegan1_1024_d", gcfg).to(ctx.device)
+        self.d = registry.build("stylegan1_d", gcfg).to(ctx.device)
         adam = {"lr": cfg.growth.lr(self.phase()[0]), "betas": cfg.betas, "eps": cfg.eps}
         self.opt_g = torch.optim.Adam(self.g.parameters(), **adam)
         self.opt_d = torch.optim.Adam(self.d.parameters(), **adam)
