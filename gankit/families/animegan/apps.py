@@ -29,7 +29,7 @@ from PIL import Image
 
 from gankit.core.atomic import check_not_input
 from gankit.core.checkpoint import from_pretrained
-from gankit.core.device import run_device
+from gankit.core.device import cpu_has_native_bf16, precision_dtype, run_device
 from gankit.core.errors import BadInputError, CheckpointError, UsageError
 from gankit.core.images import IMAGE_EXTENSIONS, expand_inputs, read_image, save_image
 from gankit.core.output_check import check_generated
@@ -50,7 +50,6 @@ whole-image v2 pass peaks near 2.5 kB per pixel in fp32)."""
 STATS_PIXELS = 768 * 768
 """Normalisation statistics for tiling come from the whole image resized to at most this."""
 MAX_INPUT_PIXELS = 64_000_000
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 BACKENDS = ("auto", "torch", "onnx")
 """``auto``: onnxruntime for ``.onnx`` files, PyTorch for everything else."""
 GENERATORS = ("animegan_v1_generator", "animegan_v2_generator", "animegan_v1_ptran_generator")
@@ -79,20 +78,16 @@ class Runner:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, "
-                             f"got {self.precision!r}")
+        dtype = precision_dtype(self.precision)
         if self.precision == "fp16" and self.device.type == "cpu":
             raise UsageError("fp16 is for GPUs; on the CPU use --precision bf16 or fp32")
         if self.precision == "bf16" and self.device.type == "cpu":
-            from gankit.engine.context import cpu_has_native_bf16
-
             if not cpu_has_native_bf16():
                 warnings.warn("this CPU has no native bf16 (AVX-512 BF16 / AMX); bf16 will be "
                               "slow, prefer fp32", stacklevel=2)
         # Reduced precision casts the whole network (not autocast): on CPUs with native bf16
         # the casts autocast inserts around every norm cost more than the convs save.
-        self.dtype = PRECISIONS[self.precision] or torch.float32
+        self.dtype = dtype or torch.float32
         self.model = self.model.eval().requires_grad_(False).to(
             self.device, self.dtype, memory_format=torch.channels_last)
 
