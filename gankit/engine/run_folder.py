@@ -25,8 +25,8 @@ from typing import Any
 
 from gankit.core.config import flatten, write_config
 from gankit.core.errors import BadInputError, ConfigError
-from gankit.engine.checkpoints import CheckpointManager
 from gankit.engine.logs import warn
+from gankit.engine.run_checkpoints import CheckpointManager
 
 LOCK_NAME = ".lock"
 CONFIG_NAME = "config.yaml"

@@ -30,11 +30,11 @@ from gankit.core.errors import (
 )
 from gankit.core.images import save_grid
 from gankit.core.seed import cuda_devices, rng_state, seed_everything, set_rng_state
-from gankit.engine.checkpoints import CheckpointManager
 from gankit.engine.context import TrainContext
 from gankit.engine.data import batches
 from gankit.engine.logs import MetricsLogger, plot_losses, warn
 from gankit.engine.recipe import Recipe
+from gankit.engine.run_checkpoints import CheckpointManager
 from gankit.engine.run_folder import run_lock
 
 if TYPE_CHECKING:

@@ -242,7 +242,7 @@ def generator_callables(model: Any, space: str) -> tuple[Callable[..., Any], Cal
 def _ppl(prog: str, argv: list[str]) -> int:
     from gankit.core.checkpoint import from_pretrained
     from gankit.core.device import resolve_device
-    from gankit.metrics.perceptual import lpips_model
+    from gankit.metrics.lpips import lpips_model
     from gankit.metrics.ppl import ppl
 
     parser = ArgumentParser(prog=prog, description="Perceptual path length of a generator "

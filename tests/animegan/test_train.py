@@ -110,7 +110,7 @@ def test_train_without_vgg_weights_is_one_line(tmp_path, capsys, monkeypatch):
 
 def test_train_honours_max_steps_and_defaults_to_the_epochs(tmp_path):
     """``trainer.max_steps`` used to be overwritten by epochs x steps per epoch."""
-    from gankit.engine.checkpoints import CheckpointManager
+    from gankit.engine.run_checkpoints import CheckpointManager
     from gankit.families.animegan.apps import train
 
     data = _dataset(tmp_path)

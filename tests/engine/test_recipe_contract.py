@@ -10,8 +10,8 @@ import toy
 
 from gankit.core.state import load_state
 from gankit.engine import TrainContext, Trainer, TrainerConfig
-from gankit.engine.checkpoints import STATE_NAME, CheckpointManager
 from gankit.engine.recipe import Recipe
+from gankit.engine.run_checkpoints import STATE_NAME, CheckpointManager
 
 RECIPES = [
     ("gankit.families.animegan.recipe", "AnimeGANRecipe"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from gankit.engine.checkpoints import CheckpointManager
+from gankit.engine.run_checkpoints import CheckpointManager
 from gankit.families.singan import apps
 from gankit.families.singan.recipe import SinGANRecipe
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pickle
 import sys
@@ -55,6 +56,8 @@ def test_rosinality_checkpoint_converts_to_identical_images(tmp_path):
     _check_equal(out, state)
     g = from_pretrained(out)
     assert (g.config.size, g.config.channel_base, g.config.n_mlp) == (16, 256, N_MLP)
+    extra = json.loads((out / "config.json").read_text())["extra"]
+    assert extra["converted_from"] == "550000.pt"  # the key every family's importer writes
 
 
 def test_rosinality_without_latent_avg_estimates_it_with_a_fixed_seed(tmp_path):

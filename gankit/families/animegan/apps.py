@@ -34,7 +34,7 @@ from gankit.core.errors import BadInputError, CheckpointError, UsageError
 from gankit.core.images import IMAGE_EXTENSIONS, expand_inputs, read_image, save_image
 from gankit.core.output_check import check_generated
 from gankit.families.animegan.convert import convert
-from gankit.families.animegan.download import download, download_dataset
+from gankit.families.animegan.downloads import download, download_dataset
 from gankit.families.animegan.prepare import prepare
 from gankit.nn.image_norm import frozen_norm_stats
 
