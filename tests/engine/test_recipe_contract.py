@@ -20,7 +20,7 @@ RECIPES = [
     ("gankit.families.pix2pix.recipe", "Pix2PixRecipe"),
     ("gankit.families.singan.recipe", "SinGANRecipe"),
     ("gankit.families.stylegan.recipe", "StyleGANRecipe"),
-    ("gankit.families.stylegan.recipe", "StyleGAN1ProgressiveRecipe"),
+    ("gankit.families.stylegan.progressive", "StyleGAN1ProgressiveRecipe"),
     ("gankit.families.wgan_gp.recipe", "WGANGPRecipe"),
     ("gankit.engine.progressive", "ProgressiveRecipe"),
 ]

@@ -24,11 +24,8 @@ from gankit.families.stylegan.config import (
     StyleGAN2Config,
     StyleGANTrainConfig,
 )
-from gankit.families.stylegan.recipe import (
-    StyleGAN1ProgressiveRecipe,
-    StyleGANRecipe,
-    make_recipe,
-)
+from gankit.families.stylegan.progressive import StyleGAN1ProgressiveRecipe
+from gankit.families.stylegan.recipe import StyleGANRecipe, make_recipe
 
 from .conftest import TINY
 

@@ -14,7 +14,8 @@ from gankit.core.errors import BadInputError
 from gankit.engine import Trainer, TrainerConfig
 from gankit.engine.context import TrainContext
 from gankit.families.stylegan.config import StyleGAN2Config, StyleGANTrainConfig
-from gankit.families.stylegan.recipe import ImageDataset, StyleGANRecipe
+from gankit.families.stylegan.data import ImageDataset
+from gankit.families.stylegan.recipe import StyleGANRecipe
 
 from .conftest import TINY
 
