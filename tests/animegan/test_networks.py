@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gankit.core import registry
-from gankit.nn.image_norm import frozen_norm_stats
+from gankit.families.animegan.layers import frozen_norm_stats
 
 REFERENCE = {
     "animegan_v1_generator": 3_956_096,

@@ -35,8 +35,8 @@ from gankit.core.images import IMAGE_EXTENSIONS, expand_inputs, read_image, save
 from gankit.core.output_check import check_generated
 from gankit.families.animegan.convert import convert
 from gankit.families.animegan.downloads import download, download_dataset
+from gankit.families.animegan.layers import frozen_norm_stats
 from gankit.families.animegan.prepare import prepare
-from gankit.nn.image_norm import frozen_norm_stats
 
 __all__ = ["BACKENDS", "OnnxRunner", "Runner", "convert", "download", "download_dataset",
            "load_model", "make_runner", "prepare", "stylize",
