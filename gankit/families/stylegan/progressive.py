@@ -14,12 +14,12 @@ from gankit.core.seed import model_latents
 from gankit.engine import ExponentialMovingAverage, TrainContext
 from gankit.engine.progressive import ProgressiveRecipe
 from gankit.families.stylegan.config import StyleGANTrainConfig
-from gankit.families.stylegan.data import ImageDataset
 from gankit.families.stylegan.recipe import (
     SAMPLE_SEEDS,
     EmaOutputs,
     check_arch,
     generator_config,
+    training_images,
     training_styles,
 )
 from gankit.losses.adversarial import logistic_d, nonsaturating_g, r1_penalty
@@ -54,7 +54,7 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
     def setup(self, ctx: TrainContext) -> None:
         super().setup(ctx)
         cfg = self.cfg
-        self.data = ImageDataset(cfg.data, cfg.generator.size)
+        self.data = training_images(cfg.data, cfg.generator.size)
         gcfg = generator_config(cfg)
         self.g = registry.build(cfg.arch, gcfg).to(ctx.device)
         self.d = registry.build("stylegan1_d", gcfg).to(ctx.device)

@@ -9,12 +9,13 @@ corrected by c = k / (k + 1); style mixing with probability 0.9 (StyleGAN1 sec. 
 StyleGAN1 with ``progressive`` trains as NVlabs' StyleGAN1 did instead, growing with PGGAN's
 schedule (:class:`gankit.families.stylegan.progressive.StyleGAN1ProgressiveRecipe`);
 :func:`make_recipe` picks the recipe for a config. The training images are
-:class:`gankit.families.stylegan.data.ImageDataset`.
+:func:`training_images`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,24 @@ import torch
 
 from gankit.core import registry
 from gankit.core.errors import ConfigError
+from gankit.core.image_dataset import ImageFolderDataset
 from gankit.engine import ExponentialMovingAverage, Recipe, TrainContext
 from gankit.families.stylegan.config import StyleGAN1Config, StyleGAN2Config, StyleGANTrainConfig
-from gankit.families.stylegan.data import ImageDataset
 from gankit.losses.adversarial import logistic_d, nonsaturating_g, r1_penalty
 from gankit.losses.path_length import path_length_penalty
 
 SAMPLE_SEEDS = 16
+
+
+def training_images(data: str | os.PathLike[str], size: int,
+                    cache_dir: str | os.PathLike[str] | None = None) -> ImageFolderDataset:
+    """The folder or .zip of training images at ``size``, never up-scaled, decoded once and
+    cached (under ``$GANKIT_CACHE/stylegan-data`` by default) as NVlabs' ``dataset_tool.py``
+    prepares them ahead of training."""
+    from gankit.core.checkpoint import cache_dir as gankit_cache_dir
+
+    cache = Path(cache_dir) if cache_dir else gankit_cache_dir() / "stylegan-data"
+    return ImageFolderDataset(data, size, upscale=False, cache_dir=cache)
 
 
 def lazy_adam(params: Any, lr: float, betas: tuple[float, float], eps: float,
@@ -152,7 +164,7 @@ class StyleGANRecipe(EmaOutputs, Recipe):
             module.load_state_dict(full)
 
     def dataset(self) -> torch.utils.data.Dataset:
-        return ImageDataset(self.cfg.data, self.cfg.generator.size)
+        return training_images(self.cfg.data, self.cfg.generator.size)
 
     def _styles(self, n: int) -> torch.Tensor:
         return training_styles(self.g, n, self.cfg)
