@@ -30,28 +30,17 @@ def _dashes_to_underscores(argv: list[str]) -> list[str]:
 
 def train(prog: str, argv: list[str]) -> int:
     """Train; the run length and sample cadence default to the preset's epochs."""
-    from gankit.core.config import parse_run_config
-    from gankit.engine import Trainer
-    from gankit.engine.run_folder import open_run
+    from gankit.engine.command import train_command
     from gankit.families.pix2pix.config import PRESETS, TrainConfig
     from gankit.families.pix2pix.recipe import Pix2PixRecipe
 
-    argv = _dashes_to_underscores(argv)
+    def make_recipe(config: TrainConfig, run_dir: Path) -> Pix2PixRecipe:
+        recipe = Pix2PixRecipe(config)
+        recipe.dataset()  # bad data fails here, before the run folder is written
+        return recipe
 
-    def extra(parser: Any) -> None:
-        parser.add_argument("-o", "--out", default="runs/pix2pix",
-                            help="run folder (checkpoints, samples, logs, model/)")
-
-    parsed = parse_run_config(prog, TrainConfig, argv, presets=PRESETS, add_arguments=extra,
-                              description="Train Pix2Pix on paired images (--data DIR).")
-    cfg = parsed.config
-    recipe = Pix2PixRecipe(cfg)
-    recipe.dataset()  # bad data fails here, before the run folder is written
-    run_dir = Path(parsed.args.out)
-    with open_run(run_dir, parsed.dump()):
-        Trainer(recipe, run_dir, cfg.trainer).run()
-    print(run_dir / "model")
-    return 0
+    return train_command(prog, _dashes_to_underscores(argv), TrainConfig, PRESETS, None,
+                         make_recipe, "Train Pix2Pix on paired images (--data DIR).")
 
 
 def _add_test_protocol_arguments(p: Any) -> None:
