@@ -43,7 +43,7 @@ def main() -> None:
         gen = StyleGAN2Config(size=args.size, style_dim=args.width, n_mlp=8,
                               channel_base=args.width * 32, channel_max=args.width)
         growth = GrowthConfig(fade_kimg=1.0, stab_kimg=1.0, batch_per_level=[args.batch])
-        cfg = StyleGANTrainConfig(data=tmp, arch="stylegan1_1024", generator=gen,
+        cfg = StyleGANTrainConfig(data=tmp, arch="stylegan1", generator=gen,
                                   progressive=True, growth=growth)
         cfg.trainer.device = str(device)
         recipe = make_recipe(cfg)

@@ -1,7 +1,7 @@
 """StyleGAN2 synthesis: PyTorch (grouped, "fused" modulated conv) vs onnxruntime on the export
 with a free batch axis (activation-scaling form, StyleGAN2 sec. 2.2), same run, CPU.
 
-    python benchmarks/stylegan_onnx_speed.py [--arch stylegan2_64] [--batch 1 8]
+    python benchmarks/stylegan_onnx_speed.py [--preset 64] [--batch 1 8]
                                              [--threads N] [--repeats 3]
 
 The generator is built by registry name with its default config and seeded random weights; the
@@ -41,7 +41,7 @@ def _median_ms(variants: dict[str, Callable[[], object]], repeats: int) -> list[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default="stylegan2_64")
+    parser.add_argument("--preset", default="64", help="a size of stylegan2 (gankit models)")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--threads", type=int, default=0, help="0: library defaults")
     parser.add_argument("--repeats", type=int, default=3)
@@ -49,11 +49,11 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    g = registry.build(args.arch).eval()
+    g = registry.build("stylegan2", registry.get("stylegan2").preset(args.preset)).eval()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         path = export_onnx(g, Path(tmp) / "w.onnx", dynamic=True, latent_input="w")
-        print(f"{args.arch}: export {time.perf_counter() - start:.1f} s")
+        print(f"stylegan2 {args.preset}: export {time.perf_counter() - start:.1f} s")
         runner = OnnxModel(path, threads=args.threads)
         for batch in args.batch:
             with torch.inference_mode():

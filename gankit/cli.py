@@ -81,16 +81,17 @@ def _models(prog: str, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     rows = []
     for arch in list_architectures(args.family):
-        model = arch.builder(arch.config_cls())
-        rows.append(
-            {
-                "name": arch.name,
-                "family": arch.family,
-                "role": arch.role,
-                "params": param_count(model),
-                "description": arch.description,
-            }
-        )
+        for preset, config in arch.presets or ((None, arch.config_cls()),):
+            rows.append(
+                {
+                    "name": arch.name,
+                    "preset": preset,
+                    "family": arch.family,
+                    "role": arch.role,
+                    "params": param_count(arch.builder(config)),
+                    "description": arch.description,
+                }
+            )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -101,12 +102,13 @@ def _models(prog: str, argv: list[str]) -> int:
     from rich.table import Table
 
     table = Table(title="gankit models")
-    for col in ("name", "family", "role"):
+    for col in ("name", "preset", "family", "role"):
         table.add_column(col, no_wrap=True)
     table.add_column("params", justify="right", no_wrap=True)
     table.add_column("description")
     for r in rows:
-        table.add_row(r["name"], r["family"], r["role"], f"{r['params']:,}", r["description"])
+        table.add_row(r["name"], r["preset"] or "", r["family"], r["role"], f"{r['params']:,}",
+                      r["description"])
     Console().print(table)
     return 0
 

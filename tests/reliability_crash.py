@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from gankit.engine.checkpoints import STATE_NAME, CheckpointManager
+from gankit.engine.run_checkpoints import STATE_NAME, CheckpointManager
 
 
 def final_state(run: Path) -> dict[str, torch.Tensor]:

@@ -55,8 +55,12 @@ def test_models_json_lists_every_registered_architecture():
         assert isinstance(row["params"], int) and row["params"] > 0
     from gankit.core.registry import family_names, list_architectures
 
-    shipped = [a.name for a in list_architectures() if a.family in family_names()]
-    assert [r["name"] for r in rows] == shipped
+    shipped = [(a.name, label) for a in list_architectures() if a.family in family_names()
+               for label in [p for p, _ in a.presets] or [None]]
+    assert [(r["name"], r["preset"]) for r in rows] == shipped
+    sizes = {(r["name"], r["preset"]): r["params"] for r in rows if r["family"] == "stylegan"}
+    assert sizes[("stylegan2", "1024")] == 30_370_060  # the reference sizes stay listed
+    assert sizes[("stylegan2_d", "256")] == 28_864_129
     assert {r["family"] for r in rows} == set(family_names())
 
 

@@ -57,6 +57,7 @@ class Points(torch.utils.data.Dataset):
 
 class ToyRecipe(Recipe):
     batch_size = 8
+    stateful = ("g", "d", "ema", "opt_g", "opt_d", "sched_g")
 
     def __init__(self, nan_at: int = -1, step_sleep: float = 0.0) -> None:
         self.nan_at = nan_at

@@ -37,9 +37,12 @@ def model_config_dict(model: Any) -> dict[str, Any]:
     from gankit import __version__
     from gankit.core import registry
 
-    if not hasattr(model, "arch_name"):
-        raise CheckpointError("model was not built through gankit's registry; cannot save it")
-    arch = registry.get(model.arch_name)
+    name = registry.name_of(model)
+    if name is None:
+        raise CheckpointError(
+            f"{type(model).__name__} is not a registered architecture with its config; build it "
+            "with gankit.core.registry.build(name) to save it")
+    arch = registry.get(name)
     return {
         "gankit_version": __version__,
         "architecture": arch.name,

@@ -7,6 +7,23 @@ import torch
 from gankit.core.errors import UsageError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+"""``--precision`` / ``--trainer.precision`` names -> the reduced dtype (None: float32)."""
+
+
+def precision_dtype(precision: str) -> torch.dtype | None:
+    """The dtype a precision name runs in (None for fp32); an unknown name is a usage error."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return PRECISIONS[precision]
+
+
+def cpu_has_native_bf16() -> bool:
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _mps_available() -> bool:

@@ -1,4 +1,4 @@
-"""A queryable registry of architectures and training recipes (after timm's ``register_model``).
+"""A queryable registry of architectures (after timm's ``register_model``).
 
 Families register their networks at import; the engine, metrics, serve and the CLI find them here
 by name and never import a family directly. A family that runs ONNX files gankit did not export
@@ -29,7 +29,11 @@ MAX_CONFIG_NUMBER = 2**31 - 1
 
 @dataclass(frozen=True)
 class Architecture:
-    """One buildable network: ``builder(config) -> nn.Module``."""
+    """One buildable network: ``builder(config) -> nn.Module``.
+
+    ``presets`` are its reference sizes by label (``{"1024": StyleGAN2Config(), ...}``): a model
+    carries its config, so sizes are configs, not names; ``gankit models`` lists each one.
+    """
 
     name: str
     family: str
@@ -37,37 +41,53 @@ class Architecture:
     config_cls: type
     builder: Callable[[Any], Any]
     description: str = ""
+    presets: tuple[tuple[str, Any], ...] = ()
+
+    def preset(self, label: str) -> Any:
+        for known, config in self.presets:
+            if known == label:
+                return config
+        labels = ", ".join(k for k, _ in self.presets) or "none"
+        raise ConfigError(f"{self.name} has no preset {label!r}; known: {labels}")
 
 
 _ARCHS: dict[str, Architecture] = {}
-_RECIPES: dict[str, Callable[..., Any]] = {}
 _ONNX_CONTRACTS: dict[str, Callable[..., Any]] = {}
 ONNX_CONTRACT_MODULE = "onnx_contract"
 """The module of a family that registers its third-party ONNX contract."""
+_ALIASES: dict[str, tuple[str, str]] = {}
+"""Former names that carried a size (``stylegan2_64``) -> (architecture, preset label): model
+folders and run configs that name them keep loading."""
 
 
 def register(
-    name: str, *, family: str, role: str, config_cls: type, description: str = ""
+    name: str,
+    *,
+    family: str,
+    role: str,
+    config_cls: type,
+    description: str = "",
+    presets: dict[str, Any] | None = None,
+    aliases: dict[str, str] | None = None,
 ) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
-    """Decorator registering ``builder(config)`` (a function or an ``nn.Module`` class)."""
+    """Decorator registering ``builder(config)`` (a function or an ``nn.Module`` class).
+
+    ``presets``: reference sizes by label; ``aliases``: former names -> the preset they meant.
+    """
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    presets = presets or {}
+    for old, label in (aliases or {}).items():
+        if label not in presets:
+            raise ValueError(f"alias {old!r} names no preset of {name!r}: {label!r}")
 
     def wrap(builder: Callable[[Any], Any]) -> Callable[[Any], Any]:
         if name in _ARCHS and _ARCHS[name].builder is not builder:
             raise ValueError(f"architecture {name!r} is registered twice")
-        _ARCHS[name] = Architecture(name, family, role, config_cls, builder, description)
+        _ARCHS[name] = Architecture(name, family, role, config_cls, builder, description,
+                                    tuple(presets.items()))
+        _ALIASES.update({old: (name, label) for old, label in (aliases or {}).items()})
         return builder
-
-    return wrap
-
-
-def register_recipe(family: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator registering a family's training recipe class."""
-
-    def wrap(cls: Callable[..., Any]) -> Callable[..., Any]:
-        _RECIPES[family] = cls
-        return cls
 
     return wrap
 
@@ -124,20 +144,15 @@ def load_all() -> None:
 
 
 def get(name: str) -> Architecture:
-    if name not in _ARCHS:
+    """The architecture registered as ``name``, or the one a former name now means."""
+    if name not in _ARCHS and name not in _ALIASES:
         load_all()
+    if name in _ALIASES:
+        return _ARCHS[_ALIASES[name][0]]
     if name not in _ARCHS:
         known = ", ".join(sorted(_ARCHS)) or "none"
         raise ConfigError(f"unknown architecture {name!r}; known: {known}")
     return _ARCHS[name]
-
-
-def get_recipe(family: str) -> Callable[..., Any]:
-    if family not in _RECIPES:
-        load_family(family)
-    if family not in _RECIPES:
-        raise ConfigError(f"family {family!r} has no training recipe yet")
-    return _RECIPES[family]
 
 
 def list_architectures(family: str | None = None, role: str | None = None) -> list[Architecture]:
@@ -199,16 +214,31 @@ def config_from_dict(config_cls: type, fields: dict[str, Any]) -> Any:
 
 
 def build(name: str, config: Any = None, **overrides: Any) -> Any:
-    """Build a registered network; the module remembers ``arch_name`` and ``config`` for saving."""
+    """Build a registered network; the module remembers ``arch_name`` and ``config`` for saving.
+
+    A former name (``stylegan2_64``) builds its preset and is saved under the current name.
+    """
     arch = get(name)
     if config is None:
-        config = arch.config_cls()
+        config = arch.preset(_ALIASES[name][1]) if name in _ALIASES else arch.config_cls()
     if overrides:
         config = dataclasses.replace(config, **overrides)
     model = arch.builder(config)
-    model.arch_name = name
+    model.arch_name = arch.name
     model.config = config
     return model
+
+
+def name_of(model: Any) -> str | None:
+    """The registered name of ``model``: the one :func:`build` recorded, else the single
+    architecture whose builder is the model's class and whose config class is its ``config``'s
+    (so ``StyleGAN2Generator(StyleGAN2Config())`` saves like ``build("stylegan2")``)."""
+    if hasattr(model, "arch_name"):
+        return str(model.arch_name)
+    config = getattr(model, "config", None)
+    names = [a.name for a in _ARCHS.values()
+             if a.builder is type(model) and a.config_cls is type(config)]
+    return names[0] if len(names) == 1 else None
 
 
 def param_count(model: Any) -> int:

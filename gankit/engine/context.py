@@ -11,17 +11,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from gankit.core.device import cpu_has_native_bf16, precision_dtype
 from gankit.core.errors import UsageError
-
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def cpu_has_native_bf16() -> bool:
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 class TrainContext:
@@ -40,18 +31,18 @@ class TrainContext:
         rank: int = 0,
         world_size: int = 1,
         steps_per_epoch: int = 1,
+        max_steps: int = 1000,
     ) -> None:
-        if precision not in PRECISIONS:
-            raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if grad_accum < 1:
             raise UsageError(f"grad_accum must be >= 1, got {grad_accum}")
         self.device = device
         self.precision = precision
-        self.dtype = PRECISIONS[precision]
+        self.dtype = precision_dtype(precision)
         self.grad_accum = grad_accum
         self.rank = rank
         self.world_size = world_size
         self.steps_per_epoch = max(1, steps_per_epoch)
+        self.max_steps = max_steps
         if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
             warnings.warn(
                 "this CPU has no native bf16 (AVX-512 BF16 / AMX); bf16 will be slow", stacklevel=2

@@ -144,12 +144,14 @@ class ProgressiveRecipe(Recipe):
     """What a growing recipe adds to :class:`Recipe` (see the module docstring).
 
     A subclass calls :meth:`init_growth` in its constructor, sets ``self.data`` (a map-style
-    dataset of full-resolution images in [-1, 1]) in ``setup`` and implements :meth:`growing`,
+    dataset of full-resolution images in [-1, 1]) and the declared ``stateful`` networks,
+    optimisers and EMA in ``setup`` and implements :meth:`growing`,
     :meth:`optimizers` and :meth:`sample_at`; its ``train_step`` draws :meth:`reals` at
     :meth:`phase` and ends with :meth:`advance`.
     """
 
     data: torch.utils.data.Dataset
+    stateful = ("g", "d", "ema", "opt_g", "opt_d")
 
     def init_growth(self, schedule: GrowthSchedule, run_dir: str | os.PathLike[str] | None,
                     seed: int, mirror: bool, reset_optimizer_on_grow: bool = True) -> None:

@@ -7,35 +7,47 @@ from typing import Any
 import torch
 from torch import nn
 
+from gankit.core.errors import CheckpointError
 from gankit.engine.context import TrainContext
-from gankit.engine.ema import ExponentialMovingAverage
-
-_STATEFUL = (
-    nn.Module,
-    torch.optim.Optimizer,
-    torch.optim.lr_scheduler.LRScheduler,
-    ExponentialMovingAverage,
-    torch.amp.GradScaler,
-)
+from gankit.engine.data import steps_per_epoch
 
 
 class Recipe:
     """Base class for a family's training logic.
 
     A recipe builds its networks and optimisers in :meth:`setup`, consumes one batch per
-    :meth:`train_step` and returns the step's losses as floats. Its state for exact resume is, by
-    default, every module, optimiser, scheduler, EMA and scaler among its attributes plus
-    :meth:`extra_state`; recipes whose structure grows (SinGAN's scales) override
+    :meth:`train_step` and returns the step's losses as floats.
+
+    Its state for exact resume is declared, not discovered: ``stateful`` names the attributes
+    (modules, optimisers, schedulers, EMAs) saved in each checkpoint, as junyanz's ``model_names``
+    do (junyanz/pytorch-CycleGAN-and-pix2pix models/base_model.py), plus :meth:`extra_state`.
+    An attribute that is ``None`` or not set yet is a part that is off (an EMA with decay 0,
+    SinGAN's discriminator before its first scale). Frozen helpers (a VGG for a perceptual loss)
+    are simply not named. Recipes whose structure grows (SinGAN's scales) override
     :meth:`state_dict` / :meth:`load_state_dict`.
     """
 
     batch_size: int = 1
+    stateful: tuple[str, ...] = ()
 
     def setup(self, ctx: TrainContext) -> None:
         self.ctx = ctx
 
     def dataset(self) -> torch.utils.data.Dataset | None:
         """A map-style dataset of deterministic items; randomness belongs in :meth:`train_step`."""
+        return None
+
+    def steps_per_epoch(self, dataset_size: int | None, world_size: int) -> int:
+        """Steps in one epoch: a pass over :meth:`dataset` in batches of ``batch_size`` on every
+        process (1 without a dataset). A recipe whose schedule counts other units (SinGAN's
+        iterations per scale) returns the steps of one of those."""
+        if dataset_size is None:
+            return 1
+        return steps_per_epoch(dataset_size, self.batch_size, world_size)
+
+    def epochs(self) -> int | None:
+        """The run's length in epochs when the recipe's schedule states one; the engine turns it
+        into ``trainer.max_steps`` when that is 0. ``None``: no schedule of its own."""
         return None
 
     def train_step(self, batch: Any, step: int) -> dict[str, float]:
@@ -59,11 +71,14 @@ class Recipe:
         """The network saved as the run's result (the EMA generator when there is one)."""
         raise NotImplementedError
 
-    def modules(self) -> dict[str, nn.Module]:
-        return {k: v for k, v in sorted(vars(self).items()) if isinstance(v, nn.Module)}
+    def state_objects(self) -> dict[str, Any]:
+        """The declared ``stateful`` attributes that exist now and are not ``None``, by name."""
+        objects = {name: getattr(self, name, None) for name in self.stateful}
+        return {name: obj for name, obj in objects.items() if obj is not None}
 
-    def stateful(self) -> dict[str, Any]:
-        return {k: v for k, v in sorted(vars(self).items()) if isinstance(v, _STATEFUL)}
+    def modules(self) -> dict[str, nn.Module]:
+        """The declared networks (what the engine broadcasts across processes at start)."""
+        return {k: v for k, v in self.state_objects().items() if isinstance(v, nn.Module)}
 
     def extra_state(self) -> dict[str, Any]:
         return {}
@@ -73,16 +88,14 @@ class Recipe:
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "objects": {k: v.state_dict() for k, v in self.stateful().items()},
+            "objects": {k: v.state_dict() for k, v in self.state_objects().items()},
             "extra": self.extra_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        objects = self.stateful()
+        objects = self.state_objects()
         missing = sorted(set(objects) - set(state["objects"]))
         if missing:
-            from gankit.core.errors import CheckpointError
-
             raise CheckpointError(f"training state lacks {', '.join(missing)}")
         for k, obj in objects.items():
             obj.load_state_dict(state["objects"][k])

@@ -26,8 +26,8 @@ from typing import Any
 from gankit.core.checkpoint import check_model_output
 from gankit.core.config import flatten, write_config
 from gankit.core.errors import BadInputError, ConfigError
-from gankit.engine.checkpoints import CheckpointManager
 from gankit.engine.logs import warn
+from gankit.engine.run_checkpoints import CheckpointManager
 
 MODEL_REMEDY = "move it away, or train into another run folder (-o)"
 """What to do when a run's ``model/`` holds something training may not replace."""

@@ -30,25 +30,32 @@ from gankit.core.errors import (
 )
 from gankit.core.images import save_grid
 from gankit.core.seed import cuda_devices, rng_state, seed_everything, set_rng_state
-from gankit.engine.checkpoints import CheckpointManager
 from gankit.engine.context import TrainContext
-from gankit.engine.data import batches, steps_per_epoch
+from gankit.engine.data import batches
 from gankit.engine.logs import MetricsLogger, plot_losses, warn
 from gankit.engine.recipe import Recipe
+from gankit.engine.run_checkpoints import CheckpointManager
 from gankit.engine.run_folder import MODEL_REMEDY, run_lock
 
 if TYPE_CHECKING:
     from gankit.metrics.monitor import FIDMonitor
+
+DEFAULT_MAX_STEPS = 1000
+DEFAULT_SAMPLE_EVERY = 500
 
 
 @dataclass
 class TrainerConfig:
     """Engine settings shared by every family (``--trainer.FIELD`` on the command line)."""
 
-    max_steps: int = 1000
+    # 0: the recipe's schedule, its epochs x steps per epoch (Pix2Pix's 100 + 100 epochs,
+    # SinGAN's scales x iterations), or 1000 steps for a recipe that states no epochs. Any other
+    # value is the run's last step, whatever the family.
+    max_steps: int = 0
     max_minutes: float = 0.0
     checkpoint_every: int = 500
-    sample_every: int = 500
+    # 0: once per epoch for a recipe that states epochs, else every 500 steps.
+    sample_every: int = 0
     log_every: int = 10
     keep_checkpoints: int = 2
     precision: str = "fp32"
@@ -67,9 +74,15 @@ class TrainerConfig:
     fid_inception: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("max_steps", "checkpoint_every", "sample_every", "log_every"):
+        for name in ("checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"trainer.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("max_steps", "sample_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(
+                    f"trainer.{name} must be >= 1, or 0 for the recipe's schedule, got "
+                    f"{getattr(self, name)}"
+                )
         if self.fid_every < 0:
             raise ValueError(f"trainer.fid_every must be >= 0 (0 = off), got {self.fid_every}")
         if self.fid_every > 0:
@@ -137,6 +150,8 @@ class Trainer:
         self.fid_extractor = fid_extractor
         self.fid_extractor_id = fid_extractor_id
         self.step = 0
+        self.max_steps = self.config.max_steps
+        self.sample_every = self.config.sample_every
         self.stopped_by: str | None = None
 
     def _init_distributed(self) -> tuple[torch.device, int, int]:
@@ -151,6 +166,30 @@ class Trainer:
         return device, rank, world
 
     def run(self) -> Path:
+        """Train to the run's last step (or ``max_minutes``, or a signal); returns ``run_dir``."""
+        dataset, fid = self._start()
+        with run_lock(self.run_dir):
+            ckpts = self._resume()
+            logger = None
+            if self.recipe.ctx.is_main:
+                logger = MetricsLogger(self.run_dir, self.step, self.config.tensorboard)
+            try:
+                last_saved = self._loop(dataset, fid, ckpts, logger)
+                self._finish(ckpts, logger, last_saved)
+            finally:
+                if logger is not None:
+                    logger.close()
+                    try:
+                        plot_losses(logger.jsonl, self.run_dir / "losses.png")
+                    except OSError as err:
+                        warn(f"could not write the loss plot: {err}")
+            if self.recipe.ctx.world_size > 1 and dist.is_initialized():
+                dist.barrier()
+        return self.run_dir
+
+    # Start: refuse bad options, set up the process group and seeds, measure an epoch, turn the
+    # recipe's epochs into steps, build the recipe on its device and give every rank its weights.
+    def _start(self) -> tuple[torch.utils.data.Dataset | None, FIDMonitor | None]:
         cfg = self.config
         if cfg.fid_every and type(self.recipe).generate is Recipe.generate:
             raise ConfigError(
@@ -161,34 +200,29 @@ class Trainer:
         device, rank, world = self._init_distributed()
         seed_everything(cfg.seed + rank)
         dataset = self.recipe.dataset()
-        spe = 1
-        if dataset is not None:
-            spe = steps_per_epoch(len(dataset), self.recipe.batch_size, world)
-            if spe < 1:
-                raise BadInputError(
-                    f"dataset has {len(dataset)} item(s), fewer than one batch of "
-                    f"{self.recipe.batch_size} per process"
-                )
-        ctx = TrainContext(device, cfg.precision, cfg.grad_accum, rank, world, spe)
+        size = None if dataset is None else len(dataset)
+        spe = self.recipe.steps_per_epoch(size, world)
+        if spe < 1:
+            raise BadInputError(
+                f"dataset has {size} item(s), fewer than one batch of "
+                f"{self.recipe.batch_size} per process"
+            )
+        epochs = self.recipe.epochs()
+        self.max_steps = cfg.max_steps or (epochs * spe if epochs else DEFAULT_MAX_STEPS)
+        self.sample_every = cfg.sample_every or (spe if epochs else DEFAULT_SAMPLE_EVERY)
+        ctx = TrainContext(device, cfg.precision, cfg.grad_accum, rank, world, spe,
+                           self.max_steps)
         self.recipe.setup(ctx)
         for module in self.recipe.modules().values():
             ctx.broadcast_module(module)
-        fid = self._fid_monitor(device) if cfg.fid_every else None
-        with run_lock(self.run_dir):
-            return self._train(device, rank, world, dataset, fid)
+        return dataset, self._fid_monitor(device) if cfg.fid_every else None
 
-    def _train(
-        self,
-        device: torch.device,
-        rank: int,
-        world: int,
-        dataset: torch.utils.data.Dataset | None,
-        fid: FIDMonitor | None,
-    ) -> Path:
-        """Resume and train to ``max_steps``; the caller holds the run folder's lock."""
-        cfg = self.config
-        ckpts = CheckpointManager(self.run_dir, cfg.keep_checkpoints)
+    # Resume: the newest valid checkpoint (corrupt ones skipped with a warning) restores the
+    # recipe, the step and this rank's RNG; without one, training starts at step 0.
+    def _resume(self) -> CheckpointManager:
+        ckpts = CheckpointManager(self.run_dir, self.config.keep_checkpoints)
         resumed = ckpts.load_latest()
+        rank = self.recipe.ctx.rank
         if ckpts.skipped and rank == 0:
             used = (
                 f"resuming from {ckpts.path(resumed[0])}"
@@ -202,60 +236,65 @@ class Trainer:
             self.step, state = resumed
             _load_recipe_state(self.recipe, state["recipe"], ckpts.path(self.step))
             set_rng_state(state["rng"][min(rank, len(state["rng"]) - 1)])
-        main = rank == 0
-        logger = MetricsLogger(self.run_dir, self.step, cfg.tensorboard) if main else None
-        data = batches(
-            dataset, self.recipe.batch_size, cfg.seed, self.step, rank, world, cfg.num_workers
-        )
+        return ckpts
+
+    # Loop: one batch, one recipe step, the NaN guard; then logs, FID, sample grids and
+    # checkpoints at their cadences, until the last step, ``max_minutes`` or a signal.
+    # Returns the step of the last checkpoint written (-1: none in this session).
+    def _loop(
+        self,
+        dataset: torch.utils.data.Dataset | None,
+        fid: FIDMonitor | None,
+        ckpts: CheckpointManager,
+        logger: MetricsLogger | None,
+    ) -> int:
+        cfg, ctx = self.config, self.recipe.ctx
+        data = batches(dataset, self.recipe.batch_size, cfg.seed, self.step, ctx.rank,
+                       ctx.world_size, cfg.num_workers)
         start_time = time.monotonic()
-        last_saved = self.step if resumed is not None else -1
-        try:
-            with (
-                _StopSignal() as stop,
-                _progress(main and cfg.progress, cfg.max_steps, self.step) as bar,
-            ):
-                while self.step < cfg.max_steps:
-                    batch = next(data)
-                    losses = self.recipe.train_step(_to_device(batch, device), self.step)
-                    self._guard(losses, ckpts)
-                    self.step += 1
-                    metrics = dict(losses)
-                    if fid is not None and self.step % cfg.fid_every == 0:
-                        metrics["fid"] = self._fid(fid)
-                    if logger is not None and (
-                        self.step % cfg.log_every == 0
-                        or self.step == cfg.max_steps
-                        or "fid" in metrics
-                    ):
-                        logger.log(self.step, metrics)
-                    bar.update(self.step, losses)
-                    if main and self.step % cfg.sample_every == 0:
-                        self._sample(logger)
-                    elapsed_min = (time.monotonic() - start_time) / 60
-                    if stop.received is not None or (
-                        cfg.max_minutes and elapsed_min >= cfg.max_minutes
-                    ):
-                        self.stopped_by = "signal" if stop.received is not None else "max_minutes"
-                        break
-                    if self.step % cfg.checkpoint_every == 0:
-                        self._save(ckpts, world)
-                        last_saved = self.step
-            if last_saved != self.step:
-                self._save(ckpts, world)
-            if main:
-                if self.step % cfg.sample_every != 0:
+        last_saved = self.step if self.step > 0 else -1
+        with (
+            _StopSignal() as stop,
+            _progress(ctx.is_main and cfg.progress, self.max_steps, self.step) as bar,
+        ):
+            while self.step < self.max_steps:
+                batch = next(data)
+                losses = self.recipe.train_step(_to_device(batch, ctx.device), self.step)
+                self._guard(losses, ckpts)
+                self.step += 1
+                metrics = dict(losses)
+                if fid is not None and self.step % cfg.fid_every == 0:
+                    metrics["fid"] = self._fid(fid)
+                if logger is not None and (
+                    self.step % cfg.log_every == 0
+                    or self.step == self.max_steps
+                    or "fid" in metrics
+                ):
+                    logger.log(self.step, metrics)
+                bar.update(self.step, losses)
+                if ctx.is_main and self.step % self.sample_every == 0:
                     self._sample(logger)
-                self._export()
-        finally:
-            if logger is not None:
-                logger.close()
-                try:
-                    plot_losses(logger.jsonl, self.run_dir / "losses.png")
-                except OSError as err:
-                    warn(f"could not write the loss plot: {err}")
-        if world > 1 and dist.is_initialized():
-            dist.barrier()
-        return self.run_dir
+                elapsed_min = (time.monotonic() - start_time) / 60
+                if stop.received is not None or (
+                    cfg.max_minutes and elapsed_min >= cfg.max_minutes
+                ):
+                    self.stopped_by = "signal" if stop.received is not None else "max_minutes"
+                    break
+                if self.step % cfg.checkpoint_every == 0:
+                    self._save(ckpts)
+                    last_saved = self.step
+        return last_saved
+
+    # Finish: a checkpoint of the last step (unless just written), the last sample grid and
+    # the exported model folder.
+    def _finish(self, ckpts: CheckpointManager, logger: MetricsLogger | None,
+                last_saved: int) -> None:
+        if last_saved != self.step:
+            self._save(ckpts)
+        if self.recipe.ctx.is_main:
+            if self.step % self.sample_every != 0:
+                self._sample(logger)
+            self._export()
 
     def _fid_monitor(self, device: torch.device) -> FIDMonitor:
         """The FID monitor, with the real statistics ready (a bad ``fid_real`` fails here).
@@ -312,7 +351,8 @@ class Trainer:
                     f"{where} (lower the learning rate, or try fp32, and resume)"
                 )
 
-    def _save(self, ckpts: CheckpointManager, world: int) -> None:
+    def _save(self, ckpts: CheckpointManager) -> None:
+        world = self.recipe.ctx.world_size
         states = [rng_state()]
         if world > 1:
             gathered: list[Any] = [None] * world

@@ -136,7 +136,7 @@ def _paired(metric: str, fn_name: str, help_text: str) -> Callable[[str, list[st
         import torch
 
         from gankit.core.images import load_image_tensor
-        from gankit.metrics import image_quality, perceptual
+        from gankit.metrics import image_quality, lpips
 
         parser = _parser(prog, help_text)
         if metric == "lpips":
@@ -146,10 +146,10 @@ def _paired(metric: str, fn_name: str, help_text: str) -> Callable[[str, list[st
                                 help="local copy of torchvision's trunk weights")
         args = parser.parse_args(argv)
         if metric == "lpips":
-            model = perceptual.lpips_model(args.net, args.weights, args.device)
+            model = lpips.lpips_model(args.net, args.weights, args.device)
 
             def fn(a: torch.Tensor, b: torch.Tensor) -> float:
-                return perceptual.lpips(a, b, model=model)
+                return lpips.lpips(a, b, model=model)
         else:
             fn = getattr(image_quality, fn_name)
         values = []
@@ -242,7 +242,7 @@ def generator_callables(model: Any, space: str) -> tuple[Callable[..., Any], Cal
 def _ppl(prog: str, argv: list[str]) -> int:
     from gankit.core.checkpoint import from_pretrained
     from gankit.core.device import resolve_device
-    from gankit.metrics.perceptual import lpips_model
+    from gankit.metrics.lpips import lpips_model
     from gankit.metrics.ppl import ppl
 
     parser = ArgumentParser(prog=prog, description="Perceptual path length of a generator "

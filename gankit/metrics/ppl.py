@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from gankit.core.errors import BadInputError, UsageError
-from gankit.metrics.perceptual import Distance
+from gankit.metrics.lpips import Distance
 
 LatentFn = Callable[[int, torch.Generator], torch.Tensor]
 GeneratorFn = Callable[[torch.Tensor], torch.Tensor]
@@ -75,7 +75,7 @@ def ppl(generator_fn: GeneratorFn, latent_fn: LatentFn, distance: Distance | Non
     if num_samples < 2 or epsilon <= 0 or batch_size < 1:
         raise UsageError("PPL needs num_samples >= 2, epsilon > 0 and batch_size >= 1")
     if distance is None:
-        from gankit.metrics.perceptual import lpips_model
+        from gankit.metrics.lpips import lpips_model
 
         distance = lpips_model("vgg", device=device)
     interpolate = slerp if space == "z" else lerp

@@ -15,7 +15,7 @@ from animegan_helpers import photo
 from gankit.cli import main
 from gankit.core.checkpoint import from_pretrained
 from gankit.core.errors import MissingWeightsError
-from gankit.families.animegan.download import download, download_dataset
+from gankit.families.animegan.downloads import download, download_dataset
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gankit.core import registry
-from gankit.nn.image_norm import frozen_norm_stats
+from gankit.families.animegan.layers import frozen_norm_stats
 
 REFERENCE = {
     "animegan_v1_generator": 3_956_096,
@@ -126,7 +126,7 @@ def test_initialisation_follows_the_tf_originals():
     variance scaling (truncated normal, stddev sqrt(1.3 * 2 / fan_in), fan_in of TF's layout)."""
     import math
 
-    from gankit.nn.inverted_residual import InvertedResBlock
+    from gankit.families.animegan.layers import InvertedResBlock
     from gankit.nn.tf_init import tf_fans
 
     torch.manual_seed(0)

@@ -136,7 +136,7 @@ def test_bf16_close_to_fp32():
 
 
 def _native_bf16() -> bool:
-    from gankit.engine.context import cpu_has_native_bf16
+    from gankit.core.device import cpu_has_native_bf16
 
     return cpu_has_native_bf16()
 

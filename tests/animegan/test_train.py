@@ -180,3 +180,18 @@ def test_resume_refuses_networks_with_other_norms(tmp_path):
     recipe.load_state_dict(state)
     with pytest.raises(CheckpointError, match="layer"):
         recipe.load_state_dict({**state, "extra": {}})
+
+
+def test_train_honours_max_steps_and_defaults_to_the_epochs(tmp_path):
+    """``trainer.max_steps`` used to be overwritten by epochs x steps per epoch."""
+    from gankit.engine.run_checkpoints import CheckpointManager
+    from gankit.families.animegan.apps import train
+
+    data = _dataset(tmp_path)
+    for run, max_steps, last in (("epochs", 0, 3), ("short", 2, 2)):
+        cfg = dataclasses.replace(PRESETS["v2-hayao"], data=str(data), batch_size=1, image_size=16,
+                                  epochs=3, init_epochs=1, n_samples=1)
+        cfg.trainer = TrainerConfig(max_steps=max_steps, checkpoint_every=100, progress=False,
+                                    tensorboard=False, device="cpu")
+        train(cfg, tmp_path / run, feature_extractor=_extractor())
+        assert CheckpointManager(tmp_path / run).steps() == [last]

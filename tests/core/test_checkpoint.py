@@ -233,3 +233,22 @@ def test_meta_build_stops_once_it_outgrows_the_weights(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="far larger than its model.safetensors"):
         checkpoint.from_pretrained(tmp_path / "m")
     assert len(built) == 1  # only the bounded meta build ran
+
+
+def test_network_built_from_its_class_saves_like_a_built_one(tmp_path):
+    """``save_pretrained`` used to need ``registry.build``; the class and config class suffice."""
+    from gankit.families.stylegan.config import StyleGAN2Config
+    from gankit.families.stylegan.networks import StyleGAN2Generator
+
+    g = StyleGAN2Generator(StyleGAN2Config(size=8, style_dim=8, n_mlp=1, channel_max=8))
+    save_pretrained(g, tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["architecture"] == \
+        "stylegan2"
+    loaded = from_pretrained(tmp_path / "m")
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in g.state_dict().items())
+
+
+def test_unregistered_network_is_refused_by_name(tmp_path):
+    with pytest.raises(CheckpointError, match="Linear is not a registered architecture"):
+        save_pretrained(torch.nn.Linear(2, 2), tmp_path / "m")
+    assert not (tmp_path / "m").exists()

@@ -129,3 +129,31 @@ def test_pad_to_multiple_and_crop_back():
     assert big.shape == (2, 3, 32, 32) and torch.equal(big[..., 31, 31], x[..., 4, 5])
     same, _ = pad_to_multiple(x[..., :4, :4], 4)
     assert same.shape == (2, 3, 4, 4)
+
+
+def test_one_image_dataset_for_folders_and_zips(tmp_path):
+    """Folder and .zip give the same items, lazily or cached; small images up-scale unless
+    ``upscale=False`` refuses them (StyleGAN's choice)."""
+    import zipfile
+
+    from gankit.core.image_dataset import ImageFolderDataset
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    with zipfile.ZipFile(tmp_path / "imgs.zip", "w") as zf:
+        for p in sorted(folder.iterdir()):
+            zf.write(p, f"sub/{p.name}")
+    lazy = ImageFolderDataset(folder, 16)
+    zipped = ImageFolderDataset(tmp_path / "imgs.zip", 16)
+    cached = ImageFolderDataset(tmp_path / "imgs.zip", 16, cache_dir=tmp_path / "cache")
+    assert len(lazy) == len(zipped) == len(cached) == 3
+    for i in range(3):
+        assert lazy[i].shape == (3, 16, 16)
+        assert torch.equal(lazy[i], zipped[i])
+        torch.testing.assert_close(cached[i], lazy[i], atol=1e-6, rtol=0)
+    assert ImageFolderDataset(folder, 32)[0].shape == (3, 32, 32)  # up-scaled by default
+    with pytest.raises(BadInputError, match="smaller than the training resolution"):
+        ImageFolderDataset(folder, 32, upscale=False)[0]

@@ -4,9 +4,9 @@ import pytest
 import torch
 import toy
 
+from gankit.core.device import cpu_has_native_bf16
 from gankit.core.errors import UsageError
 from gankit.engine import ExponentialMovingAverage, TrainContext
-from gankit.engine.context import cpu_has_native_bf16
 
 
 def test_ema_update_is_the_documented_average():

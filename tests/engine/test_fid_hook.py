@@ -17,7 +17,7 @@ from torch import nn
 
 from gankit.core.errors import ConfigError, GankitError
 from gankit.engine import Trainer, TrainerConfig
-from gankit.engine.checkpoints import STATE_NAME
+from gankit.engine.run_checkpoints import STATE_NAME
 
 
 class ImageToyRecipe(toy.ToyRecipe):

@@ -16,7 +16,7 @@ from PIL import Image
 
 from gankit.cli import main as gankit_main
 from gankit.core.errors import BadInputError
-from gankit.engine.checkpoints import STATE_NAME, CheckpointManager
+from gankit.engine.run_checkpoints import STATE_NAME, CheckpointManager
 from gankit.engine.run_folder import LOCK_NAME
 
 TOY = Path(toy.__file__)

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from gankit.core.checkpoint import from_pretrained
 from gankit.core.errors import TrainingDivergedError
-from gankit.engine.checkpoints import STATE_NAME, CheckpointManager
+from gankit.engine.run_checkpoints import STATE_NAME, CheckpointManager
 
 TOY = Path(toy.__file__)
 
@@ -29,7 +29,8 @@ def _assert_identical(a: dict, b: dict) -> None:
 
 def _spawn(run: Path, **kw) -> subprocess.Popen:
     args = [sys.executable, str(TOY), str(run)] + [f"{k}={v}" for k, v in kw.items()]
-    return subprocess.Popen(args, env={**os.environ, "PYTHONPATH": str(TOY.parent)})
+    path = os.pathsep.join([str(TOY.parent), str(TOY.parents[1])])  # this checkout's gankit
+    return subprocess.Popen(args, env={**os.environ, "PYTHONPATH": path})
 
 
 def test_outputs_of_a_run(tmp_path):
@@ -176,9 +177,9 @@ def test_full_disk_during_checkpoint_keeps_previous_and_logs(tmp_path, monkeypat
     import errno
 
     from gankit.core.errors import CheckpointError
-    from gankit.engine import checkpoints
+    from gankit.engine import run_checkpoints
 
-    real_dumps = checkpoints.dumps_state
+    real_dumps = run_checkpoints.dumps_state
     calls = {"n": 0}
 
     def failing_dumps(state):
@@ -187,7 +188,7 @@ def test_full_disk_during_checkpoint_keeps_previous_and_logs(tmp_path, monkeypat
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_dumps(state)
 
-    monkeypatch.setattr(checkpoints, "dumps_state", failing_dumps)
+    monkeypatch.setattr(run_checkpoints, "dumps_state", failing_dumps)
     with pytest.raises(CheckpointError, match=r"step 10.*No space left.*step-00000005 is intact"):
         toy.run(tmp_path / "r", max_steps=20, checkpoint_every=5)
     mgr = CheckpointManager(tmp_path / "r")

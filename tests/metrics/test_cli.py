@@ -14,7 +14,7 @@ from torch import nn
 from gankit.core import registry
 from gankit.core.checkpoint import save_pretrained
 from gankit.core.errors import BadInputError, GankitError, MissingWeightsError, UsageError
-from gankit.metrics import cli, extractors, perceptual
+from gankit.metrics import cli, extractors, lpips
 
 
 class Pool(nn.Module):
@@ -46,7 +46,7 @@ def small_networks(monkeypatch):
         return nets[kind]
 
     monkeypatch.setattr(extractors, "cached", fake_cached)
-    monkeypatch.setattr(perceptual, "lpips_model",
+    monkeypatch.setattr(lpips, "lpips_model",
                         lambda net="alex", weights=None, device=None: _mse)
     return nets
 

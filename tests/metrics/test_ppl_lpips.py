@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gankit.core.errors import BadInputError, UsageError
-from gankit.metrics.perceptual import lpips
+from gankit.metrics.lpips import lpips
 from gankit.metrics.ppl import ppl, prepare, slerp
 
 

@@ -115,7 +115,7 @@ def test_cli_train_derives_run_length_from_epochs_then_translates(tmp_path, caps
             "--trainer.device", "cpu", "--out", str(run)]
     assert main(argv) == 0
     config = (run / "config.yaml").read_text()
-    assert "max_steps: 4" in config and "sample_every: 2" in config and "BtoA" in config
+    assert "BtoA" in config
     assert sorted(p.name for p in (run / "samples").iterdir()) == [
         "step-00000002.png", "step-00000004.png"]
     assert main(["pix2pix", "translate", str(tmp_path / "data" / "train"), "--model",

@@ -43,7 +43,7 @@ def _tiny_models(root: Path) -> dict[str, Path]:
         "pix2pix": registry.build("pix2pix_unet_256", ngf=4, num_downs=5),
         "singan": registry.build("singan_pyramid", PyramidConfig(
             shapes=[[12, 15], [18, 22]], channels=[4, 4], num_layers=3, scale_factor=0.7)),
-        "stylegan": registry.build("stylegan2_256", size=16, style_dim=32, n_mlp=2,
+        "stylegan": registry.build("stylegan2", size=16, style_dim=32, n_mlp=2,
                                    channel_base=256, channel_max=32),
         "dcgan": registry.build("dcgan_g", resolution=16, ngf=4, z_dim=8),
         "wgan_gp": registry.build("wgan_gp_resnet32_g", dim=8, z_dim=8),

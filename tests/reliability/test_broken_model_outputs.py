@@ -102,7 +102,7 @@ def test_cli_refuses_to_write_a_broken_models_output(family, breaker, problem, t
 
 
 def _nan_stylegan(tmp_path):
-    model = registry.build("stylegan2_256", size=16, style_dim=32, n_mlp=2, channel_base=256,
+    model = registry.build("stylegan2", size=16, style_dim=32, n_mlp=2, channel_base=256,
                            channel_max=32).eval()
     _poison_nan(model)
     return save_pretrained(model, tmp_path / "model")

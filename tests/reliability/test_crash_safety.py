@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -19,7 +20,8 @@ def _identical(a, b):
 def test_toy_survives_twenty_random_kills(tmp_path):
     base = [sys.executable, toy.__file__]
     opts = ["max_steps=40", "checkpoint_every=2", "step_sleep=0.01"]
-    env = {"PYTHONPATH": str(Path(toy.__file__).parent)}
+    env = {"PYTHONPATH": os.pathsep.join([str(Path(toy.__file__).parent),
+                                          str(Path(toy.__file__).parents[1])])}
     kill_and_resume([*base, str(tmp_path / "ref"), *opts], tmp_path / "ref", kills=0, env=env)
     hits = kill_and_resume([*base, str(tmp_path / "killed"), *opts], tmp_path / "killed",
                            kills=20, seed=1, env=env)

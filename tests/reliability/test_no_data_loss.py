@@ -62,7 +62,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "pix2pix": registry.build("pix2pix_unet_256", ngf=4, num_downs=5),
         "singan": registry.build("singan_pyramid", PyramidConfig(
             shapes=[[12, 15], [18, 22]], channels=[4, 4], num_layers=3, scale_factor=0.7)),
-        "stylegan": registry.build("stylegan2_256", size=16, style_dim=32, n_mlp=2,
+        "stylegan": registry.build("stylegan2", size=16, style_dim=32, n_mlp=2,
                                    channel_base=256, channel_max=32),
     }
     return {fam: save_pretrained(net.eval(), root / fam) for fam, net in nets.items()}

@@ -76,7 +76,7 @@ def register_style_toy() -> str | None:
     except ConfigError:
         pass
     try:
-        base = registry.get("stylegan2_64")
+        base = registry.get("stylegan2")
     except ConfigError:
         return None
     tiny = dataclasses.make_dataclass(

@@ -29,8 +29,8 @@ FAMILIES = [
     ("dcgan_g", {"ngf": 8}, 0),
     ("wgan_gp_dcgan64_g", {}, 0),
     ("pggan_g", {"resolution": 16, "fmap_base": 64, "fmap_max": 16, "z_dim": 16}, 0),
-    ("stylegan2_256", STYLEGAN_TINY, 0),
-    ("stylegan1_1024", STYLEGAN_TINY, 0),
+    ("stylegan2", STYLEGAN_TINY, 0),
+    ("stylegan1", STYLEGAN_TINY, 0),
 ]
 
 
@@ -72,7 +72,7 @@ def test_family_exports_with_free_batch(name, overrides, size, tmp_path):
                        lambda n: torch.rand(n, 3, size, size, generator=gen) * 2 - 1, model)
 
 
-@pytest.mark.parametrize("name", ["stylegan2_256", "stylegan1_1024"])
+@pytest.mark.parametrize("name", ["stylegan2", "stylegan1"])
 def test_stylegan_w_input_exports_with_free_batch(name, tmp_path):
     """The synthesis network alone (input ``ws``, ``[N, n_latent, w_dim]``, constant noise)."""
     g = _build(name, STYLEGAN_TINY)
@@ -90,7 +90,7 @@ def test_stylegan2_export_leaves_the_network_fused():
     """``onnx_network`` is a copy: the network keeps its fast grouped form for inference."""
     from gankit.nn.modulated_conv import ModulatedConv2d
 
-    g = _build("stylegan2_256", STYLEGAN_TINY)
+    g = _build("stylegan2", STYLEGAN_TINY)
     copy = g.onnx_network()
     assert all(m.fused is False for m in copy.modules() if isinstance(m, ModulatedConv2d))
     assert all(m.fused is None for m in g.modules() if isinstance(m, ModulatedConv2d))

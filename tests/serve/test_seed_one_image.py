@@ -19,7 +19,7 @@ from gankit.serve.pool import ModelPool, parse_model_args
 SEED = 7
 TINY = {
     "dcgan": ("dcgan_g", {"ngf": 8, "resolution": 16}),
-    "stylegan": ("stylegan2_64", {"size": 16, "style_dim": 16, "n_mlp": 1, "channel_base": 64,
+    "stylegan": ("stylegan2", {"size": 16, "style_dim": 16, "n_mlp": 1, "channel_base": 64,
                                   "channel_max": 8}),
 }
 

@@ -9,7 +9,7 @@ from gankit.core import registry
 TINY = {"size": 16, "style_dim": 32, "n_mlp": 2, "channel_base": 256, "channel_max": 32}
 
 
-def tiny(name: str = "stylegan2_256", **changes):
+def tiny(name: str = "stylegan2", **changes):
     """Build a registered StyleGAN network with tiny widths (16x16, 32-d styles, <= 32 ch)."""
     return registry.build(name, **{**TINY, **changes})
 

@@ -160,7 +160,7 @@ def test_generator_exports_to_onnx_with_truncation_baked_in(model_dir, tmp_path)
 
 def test_stylegan1_models_default_to_nvlabs_truncation(tmp_path, make_tiny, capsys):
     """NVlabs stylegan networks_stylegan.py G_style: psi 0.7 on the first 8 style layers."""
-    g = make_tiny("stylegan1_1024", size=64).eval()
+    g = make_tiny("stylegan1", size=64).eval()
     with torch.no_grad():
         g.latent_avg.normal_()
     folder = save_pretrained(g, tmp_path / "sg1")

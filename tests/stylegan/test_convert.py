@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pickle
 import sys
@@ -55,6 +56,8 @@ def test_rosinality_checkpoint_converts_to_identical_images(tmp_path):
     _check_equal(out, state)
     g = from_pretrained(out)
     assert (g.config.size, g.config.channel_base, g.config.n_mlp) == (16, 256, N_MLP)
+    extra = json.loads((out / "config.json").read_text())["extra"]
+    assert extra["converted_from"] == "550000.pt"  # the key every family's importer writes
 
 
 def test_rosinality_without_latent_avg_estimates_it_with_a_fixed_seed(tmp_path):
@@ -310,7 +313,7 @@ def _train_config(init):
 
     gen = StyleGAN2Config(size=16, style_dim=W_DIM, n_mlp=N_MLP, channel_base=256,
                           channel_max=32)
-    return StyleGANTrainConfig(data="unused", arch="stylegan2_256", generator=gen, batch_size=2,
+    return StyleGANTrainConfig(data="unused", arch="stylegan2", generator=gen, batch_size=2,
                                init=str(init))
 
 
@@ -355,7 +358,7 @@ def test_discriminator_import_reproduces_conv_clamp():
                            "state": {"_parameters": params,
                                      "_modules": {k: node(f"{prefix}{k}.") for k in kids}}})
 
-    d = registry.build("stylegan2_256_d", size=16, channel_base=256, channel_max=32,
+    d = registry.build("stylegan2_d", size=16, channel_base=256, channel_max=32,
                        conv_clamp=0.3)
     full = d.state_dict()
     full.update(ada_discriminator(node(""), "test"))
@@ -371,7 +374,7 @@ def test_training_start_from_rosinality_checkpoint_and_shape_mismatch(tmp_path):
 
     state = ref.random_ada_state(n_mlp=N_MLP, w_dim=W_DIM, seed=7)
     ckpt = _rosinality_ckpt(state)
-    d = registry.build("stylegan2_256_d", size=16, channel_base=256, channel_max=32)
+    d = registry.build("stylegan2_d", size=16, channel_base=256, channel_max=32)
     ckpt["d"] = {k: torch.randn_like(v) for k, v in d.state_dict().items()}
     torch.save(ckpt, tmp_path / "r.pt")
     recipe = _setup(_train_config(tmp_path / "r.pt"))

@@ -10,43 +10,72 @@ from gankit.core.errors import ConfigError
 from gankit.families.stylegan.networks import StyleGAN2Generator
 
 REFERENCE = {  # rosinality/stylegan2-pytorch model.py (DESIGN.md reference figures)
-    "stylegan2_1024": 30_370_060,
-    "stylegan2_1024_d": 29_012_513,
-    "stylegan2_256": 30_034_338,
-    "stylegan2_256_d": 28_864_129,
-    "stylegan2_256_cm1": 24_767_458,
+    ("stylegan2", "1024"): 30_370_060,
+    ("stylegan2_d", "1024"): 29_012_513,
+    ("stylegan2", "256"): 30_034_338,
+    ("stylegan2_d", "256"): 28_864_129,
+    ("stylegan2", "256-cm1"): 24_767_458,
     # NVlabs StyleGAN1 G (26,219,627) minus the 8 progressive-growing ToRGBs (7,608)
-    "stylegan1_1024": 26_212_019,
+    ("stylegan1", "1024"): 26_212_019,
 }
 
 
-@pytest.mark.parametrize("name,count", REFERENCE.items())
-def test_reference_parameter_counts(name, count):
-    assert registry.param_count(registry.build(name)) == count
+@pytest.mark.parametrize("name,preset,count", [(*k, v) for k, v in REFERENCE.items()])
+def test_reference_parameter_counts(name, preset, count):
+    config = registry.get(name).preset(preset)
+    assert registry.param_count(registry.build(name, config)) == count
 
 
 def test_every_registered_stylegan_architecture_builds():
     archs = registry.list_architectures("stylegan")
-    assert {a.name for a in archs} >= set(REFERENCE)
+    assert {a.name for a in archs} == {"stylegan2", "stylegan2_d", "stylegan1", "stylegan1_d"}
     assert {a.role for a in archs} == {"generator", "discriminator"}
 
 
+@pytest.mark.parametrize("old,name,preset", [
+    ("stylegan2_64", "stylegan2", "64"), ("stylegan2_256_cm1_d", "stylegan2_d", "256-cm1"),
+    ("stylegan1", "stylegan1", "1024")])
+def test_former_sized_names_build_their_preset(old, name, preset):
+    """Names used to carry sizes; model folders and run configs that hold them still work."""
+    assert registry.get(old) is registry.get(name)
+    model = registry.build(old) if old != "stylegan1" else None
+    if model is not None:
+        assert model.arch_name == name and model.config == registry.get(name).preset(preset)
+
+
+def test_folder_naming_a_former_architecture_loads(tmp_path):
+    import json
+
+    from gankit.core.checkpoint import from_pretrained, save_pretrained
+
+    g = registry.build("stylegan2", size=8, style_dim=8, n_mlp=1, channel_base=64,
+                       channel_max=8)
+    save_pretrained(g, tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["architecture"] == "stylegan2"
+    config["architecture"] = "stylegan2_64"  # as written before the rename
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    loaded = from_pretrained(tmp_path / "m")
+    assert loaded.arch_name == "stylegan2" and loaded.config == g.config
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in g.state_dict().items())
+
+
 def test_rosinality_key_names():
-    keys = set(registry.build("stylegan2_256", size=16).state_dict())
+    keys = set(registry.build("stylegan2", size=16).state_dict())
     for key in ["style.1.weight", "style.8.bias", "input.input", "conv1.conv.weight",
                 "conv1.conv.modulation.weight", "conv1.conv.modulation.bias",
                 "conv1.noise.weight", "conv1.activate.bias", "to_rgb1.conv.weight",
                 "to_rgb1.bias", "convs.0.conv.blur.kernel", "convs.3.conv.weight",
                 "to_rgbs.1.upsample.kernel", "noises.noise_0", "noises.noise_4", "latent_avg"]:
         assert key in keys, key
-    dkeys = set(registry.build("stylegan2_256_d", size=16).state_dict())
+    dkeys = set(registry.build("stylegan2_d", size=16).state_dict())
     for key in ["convs.0.0.weight", "convs.0.1.bias", "convs.1.conv1.0.weight",
                 "convs.1.conv2.0.kernel", "convs.1.conv2.1.weight", "convs.1.conv2.2.bias",
                 "convs.1.skip.1.weight", "final_conv.0.weight", "final_linear.1.bias"]:
         assert key in dkeys, key
 
 
-@pytest.mark.parametrize("name", ["stylegan2_256", "stylegan2_256_cm1", "stylegan1_1024"])
+@pytest.mark.parametrize("name", ["stylegan2", "stylegan1"])
 def test_generator_and_discriminator_shapes(name, make_tiny):
     torch.manual_seed(0)
     g = make_tiny(name, size=32)
@@ -61,7 +90,7 @@ def test_generator_and_discriminator_shapes(name, make_tiny):
     assert img.shape == (2, 3, 32, 32) and torch.isfinite(img).all()
     torch.testing.assert_close(g(z, noise_mode="const"), img)  # const noise is deterministic
     assert not torch.allclose(g(z, noise_mode="random"), g(z, noise_mode="random"))
-    d = make_tiny("stylegan2_256_d", size=32)
+    d = make_tiny("stylegan2_d", size=32)
     assert d(img).shape == (2, 1)
 
 
@@ -90,8 +119,8 @@ def test_style_mixing_takes_layers_from_each_latent(make_tiny):
 
 def test_bad_config_is_a_config_error():
     with pytest.raises(ConfigError):
-        registry.build("stylegan2_256", registry.config_from_dict(
-            registry.get("stylegan2_256").config_cls, {"size": 100}))
+        registry.build("stylegan2", registry.config_from_dict(
+            registry.get("stylegan2").config_cls, {"size": 100}))
 
 
 def test_adain_sets_each_channel_to_the_style_scale_and_bias():
@@ -107,8 +136,8 @@ def test_adain_sets_each_channel_to_the_style_scale_and_bias():
 
 def test_fp16_resolutions_change_nothing_off_cuda(make_tiny):
     torch.manual_seed(0)
-    g, d = make_tiny(), make_tiny("stylegan2_256_d")
-    g16, d16 = make_tiny(num_fp16_res=2), make_tiny("stylegan2_256_d", num_fp16_res=2)
+    g, d = make_tiny(), make_tiny("stylegan2_d")
+    g16, d16 = make_tiny(num_fp16_res=2), make_tiny("stylegan2_d", num_fp16_res=2)
     g16.load_state_dict(g.state_dict())
     d16.load_state_dict(d.state_dict())
     z = torch.randn(4, 32)

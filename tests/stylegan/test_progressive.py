@@ -24,23 +24,20 @@ from gankit.families.stylegan.config import (
     StyleGAN2Config,
     StyleGANTrainConfig,
 )
-from gankit.families.stylegan.recipe import (
-    StyleGAN1ProgressiveRecipe,
-    StyleGANRecipe,
-    make_recipe,
-)
+from gankit.families.stylegan.progressive import StyleGAN1ProgressiveRecipe
+from gankit.families.stylegan.recipe import StyleGANRecipe, make_recipe
 
 from .conftest import TINY
 
 
 def test_parameter_counts_of_both_modes() -> None:
-    fixed = registry.build("stylegan1_1024")
-    grown = registry.build("stylegan1_1024", progressive=True)
+    fixed = registry.build("stylegan1")
+    grown = registry.build("stylegan1", progressive=True)
     assert registry.param_count(fixed) == 26_212_019
     assert registry.param_count(grown) == 26_219_627  # NVlabs G_style, structure 'linear'
     # the difference: 8 ToRGBs (4x4 .. 512x512), 3 x C weights and 3 biases each
     assert sum(3 * fixed.config.channels(2**i) + 3 for i in range(2, 10)) == 7_608
-    assert registry.param_count(registry.build("stylegan1_1024_d")) == 23_087_249
+    assert registry.param_count(registry.build("stylegan1_d")) == 23_087_249
 
 
 def _nvlabs_lod(kimg: float, resolution_log2: int, initial: int, train: float,
@@ -74,8 +71,8 @@ def test_schedule_matches_nvlabs_training_schedule() -> None:
 
 def _tiny_pair(size: int = 16) -> tuple[torch.nn.Module, torch.nn.Module]:
     torch.manual_seed(0)
-    plain = registry.build("stylegan1_1024", **{**TINY, "size": size})
-    grown = registry.build("stylegan1_1024", **{**TINY, "size": size, "progressive": True})
+    plain = registry.build("stylegan1", **{**TINY, "size": size})
+    grown = registry.build("stylegan1", **{**TINY, "size": size, "progressive": True})
     missing, unexpected = grown.load_state_dict(plain.state_dict(), strict=False)
     assert not unexpected and {k.split(".")[0] for k in missing} == {"to_rgbs", "level", "alpha"}
     with torch.no_grad():
@@ -110,7 +107,7 @@ def test_full_resolution_at_alpha_one_is_the_plain_synthesis() -> None:
 
 def test_discriminator_fades_from_the_coarser_fromrgb() -> None:
     torch.manual_seed(0)
-    d = registry.build("stylegan1_1024_d", **{**TINY, "size": 16})
+    d = registry.build("stylegan1_d", **{**TINY, "size": 16})
     img = torch.randn(4, 3, 16, 16)
     with torch.no_grad():
         assert torch.allclose(d(img, 2, 0.0), d(F.avg_pool2d(img, 2), 1, 1.0), atol=1e-5)
@@ -133,7 +130,7 @@ def _config(data: Path) -> StyleGANTrainConfig:
     # 8x8 for 8 images, then 16x16 fades in over 8 and is stabilised for 8 (batch 4).
     growth = GrowthConfig(start_resolution=8, fade_kimg=0.008, stab_kimg=0.008,
                           batch_per_level=[4], lr_per_level=[0.002])
-    return StyleGANTrainConfig(data=str(data), arch="stylegan1_1024",
+    return StyleGANTrainConfig(data=str(data), arch="stylegan1",
                                generator=StyleGAN2Config(**TINY), progressive=True,
                                growth=growth, xflip=True)
 
@@ -170,7 +167,7 @@ def test_recipe_choice_and_refusals(tmp_path: Path, faces: Path) -> None:
     with pytest.raises(ConfigError, match="init"):
         make_recipe(cfg)
     with pytest.raises(ValueError, match="start level"):
-        StyleGANTrainConfig(arch="stylegan1_1024", generator=StyleGAN1Config(size=16),
+        StyleGANTrainConfig(arch="stylegan1", generator=StyleGAN1Config(size=16),
                             progressive=True, growth=GrowthConfig(start_resolution=32))
     with pytest.raises(ValueError, match="StyleGAN1's"):
         StyleGANTrainConfig(progressive=True)  # StyleGAN2 does not grow

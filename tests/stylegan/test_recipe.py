@@ -14,7 +14,7 @@ from gankit.core.errors import BadInputError
 from gankit.engine import Trainer, TrainerConfig
 from gankit.engine.context import TrainContext
 from gankit.families.stylegan.config import StyleGAN2Config, StyleGANTrainConfig
-from gankit.families.stylegan.recipe import ImageDataset, StyleGANRecipe
+from gankit.families.stylegan.recipe import StyleGANRecipe, training_images
 
 from .conftest import TINY
 
@@ -30,7 +30,7 @@ def _images(folder, n=8, size=32):
 
 def _config(data, **changes):
     gen = StyleGAN2Config(**{**TINY, "size": 32})
-    return StyleGANTrainConfig(data=str(data), arch="stylegan2_256", generator=gen,
+    return StyleGANTrainConfig(data=str(data), arch="stylegan2", generator=gen,
                                batch_size=4, r1_every=2, pl_every=3, **changes)
 
 
@@ -60,15 +60,15 @@ def test_dataset_from_zip_is_cached_and_checks_sizes(tmp_path):
     with zipfile.ZipFile(zpath, "w") as zf:
         for p in sorted(folder.iterdir()):
             zf.write(p, f"sub/{p.name}")
-    ds = ImageDataset(zpath, 16, cache_dir=tmp_path / "cache")
+    ds = training_images(zpath, 16, cache_dir=tmp_path / "cache")
     assert len(ds) == 3 and ds[0].shape == (3, 16, 16)
     assert -1.0 <= float(ds[1].min()) and float(ds[1].max()) <= 1.0
     assert len(list((tmp_path / "cache").iterdir())) == 1
-    torch.testing.assert_close(ImageDataset(folder, 16, cache_dir=tmp_path / "c2")[2], ds[2])
+    torch.testing.assert_close(training_images(folder, 16, cache_dir=tmp_path / "c2")[2], ds[2])
     with pytest.raises(BadInputError, match="smaller than the training resolution"):
-        ImageDataset(folder, 64, cache_dir=tmp_path / "cache")
+        training_images(folder, 64, cache_dir=tmp_path / "cache")
     with pytest.raises(BadInputError, match="no such data"):
-        ImageDataset(tmp_path / "missing", 16)
+        training_images(tmp_path / "missing", 16)
 
 
 def test_tiny_run_resumes_exactly(tmp_path, monkeypatch):
@@ -119,7 +119,7 @@ def test_stylegan1_generator_trains_with_the_same_recipe(tmp_path, monkeypatch):
 
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
     cfg = _config(_images(tmp_path / "d"))
-    cfg.arch, cfg.generator = "stylegan1_1024", StyleGAN1Config(**{**TINY, "size": 32})
+    cfg.arch, cfg.generator = "stylegan1", StyleGAN1Config(**{**TINY, "size": 32})
     recipe = StyleGANRecipe(cfg)
     recipe.setup(TrainContext(torch.device("cpu")))
     assert isinstance(recipe.g, StyleGAN1Generator)

@@ -1,5 +1,6 @@
-"""What the latent-to-image families (DCGAN, WGAN-GP, PGGAN; StyleGAN's ``train``) share:
-sampling, writing samples, and the ``train`` / ``generate`` commands built on them. Seeds become
+"""What the latent-to-image families (DCGAN, WGAN-GP, PGGAN) share: sampling, writing samples,
+and the ``generate`` command built on them (``train`` is the engine's,
+:func:`gankit.engine.command.train_command`). Seeds become
 latents in :mod:`gankit.core.seed`, the one convention for every path.
 
 A seed always gives the same latent, whatever the batch it is drawn in, so that
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -167,31 +168,4 @@ def generate_command(prog: str, argv: list[str], description: str) -> int:
     model = load_latent(args.model, args.backend, args.device)
     written = write_samples(generate(model, seeds, args.batch_size), seeds, args.out)
     print(written[0] if len(written) == 1 else f"{len(written)} images in {Path(args.out)}")
-    return 0
-
-
-def train_command(prog: str, argv: list[str], config_cls: type, presets: dict[str, Any],
-                  default_preset: str, make_recipe: Callable[[Any, Path], Any],
-                  description: str) -> int:
-    """``gankit <family> train --data D [--preset P] [--out RUN] [--any.field V]``.
-
-    Writes the resolved config to ``RUN/config.yaml`` (replay with ``--config``) and resumes from
-    the newest valid checkpoint in ``RUN`` when there is one.
-    """
-    from gankit.core.config import parse_run_config
-    from gankit.engine import Trainer
-    from gankit.engine.run_folder import open_run
-
-    def extra(parser: Any) -> None:
-        parser.add_argument("-o", "--out", default=f"runs/{prog.split()[1]}",
-                            help="run folder (checkpoints, samples, logs, model/)")
-
-    parsed = parse_run_config(prog, config_cls, argv, presets=presets,
-                              default_preset=default_preset, add_arguments=extra,
-                              description=description)
-    run_dir = Path(parsed.args.out)
-    recipe = make_recipe(parsed.config, run_dir)
-    with open_run(run_dir, parsed.dump()):
-        Trainer(recipe, run_dir, parsed.config.trainer).run()
-    print(run_dir / "model")
     return 0

@@ -29,7 +29,7 @@ from PIL import Image
 
 from gankit.core.atomic import check_not_input
 from gankit.core.checkpoint import from_pretrained
-from gankit.core.device import run_device
+from gankit.core.device import cpu_has_native_bf16, precision_dtype, run_device
 from gankit.core.errors import BadInputError, CheckpointError, UsageError
 from gankit.core.images import (
     IMAGE_EXTENSIONS,
@@ -41,10 +41,10 @@ from gankit.core.images import (
 )
 from gankit.core.output_check import check_generated
 from gankit.families.animegan.convert import convert
-from gankit.families.animegan.download import download, download_dataset
+from gankit.families.animegan.downloads import download, download_dataset
+from gankit.families.animegan.layers import frozen_norm_stats
 from gankit.families.animegan.networks import STRIDE
 from gankit.families.animegan.prepare import prepare
-from gankit.nn.image_norm import frozen_norm_stats
 
 __all__ = ["BACKENDS", "OnnxRunner", "Runner", "convert", "download", "download_dataset",
            "load_model", "make_runner", "prepare", "stylize",
@@ -56,7 +56,6 @@ whole-image v2 pass peaks near 2.5 kB per pixel in fp32)."""
 STATS_PIXELS = 768 * 768
 """Normalisation statistics for tiling come from the whole image resized to at most this."""
 MAX_INPUT_PIXELS = 64_000_000
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 BACKENDS = ("auto", "torch", "onnx")
 """``auto``: onnxruntime for ``.onnx`` files, PyTorch for everything else."""
 GENERATORS = ("animegan_v1_generator", "animegan_v2_generator", "animegan_v1_ptran_generator")
@@ -75,20 +74,16 @@ class Runner:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, "
-                             f"got {self.precision!r}")
+        dtype = precision_dtype(self.precision)
         if self.precision == "fp16" and self.device.type == "cpu":
             raise UsageError("fp16 is for GPUs; on the CPU use --precision bf16 or fp32")
         if self.precision == "bf16" and self.device.type == "cpu":
-            from gankit.engine.context import cpu_has_native_bf16
-
             if not cpu_has_native_bf16():
                 warnings.warn("this CPU has no native bf16 (AVX-512 BF16 / AMX); bf16 will be "
                               "slow, prefer fp32", stacklevel=2)
         # Reduced precision casts the whole network (not autocast): on CPUs with native bf16
         # the casts autocast inserts around every norm cost more than the convs save.
-        self.dtype = PRECISIONS[self.precision] or torch.float32
+        self.dtype = dtype or torch.float32
         self.model = self.model.eval().requires_grad_(False).to(
             self.device, self.dtype, memory_format=torch.channels_last)
 
@@ -398,20 +393,13 @@ def train(config: Any, run_dir: str | os.PathLike[str],
           feature_extractor: torch.nn.Module | None = None) -> Path:
     """Train (or resume) in ``run_dir`` with an ``AnimeGANTrainConfig``; returns the model folder.
 
-    The schedule is the paper's, in epochs: ``trainer.max_steps`` becomes epochs x batches per
-    epoch of the dataset, and sample grids of the fixed photos come at least once per epoch.
+    The schedule is the paper's, in epochs: with ``trainer.max_steps`` 0 the engine runs
+    ``epochs`` passes over the dataset, and with ``trainer.sample_every`` 0 it writes a sample
+    grid of the fixed photos once per epoch.
     """
     from gankit.engine import Trainer
-    from gankit.engine.data import steps_per_epoch
     from gankit.families.animegan.recipe import AnimeGANRecipe
 
     recipe = AnimeGANRecipe(config, feature_extractor)
-    n = len(recipe.dataset())
-    spe = steps_per_epoch(n, config.batch_size)
-    if spe < 1:
-        raise BadInputError(f"{config.data}: {n} image(s), fewer than one batch of "
-                            f"{config.batch_size}")
-    config.trainer.max_steps = config.epochs * spe
-    config.trainer.sample_every = min(config.trainer.sample_every, spe)
     Trainer(recipe, run_dir, config.trainer).run()
     return Path(run_dir) / "model"

@@ -135,7 +135,7 @@ def _download(prog: str, argv: list[str]) -> int:
     parser.add_argument("--mirror", default=None, help="folder URL holding the same file names")
     add_overwrite_argument(parser)
     args = parser.parse_args(argv)
-    from gankit.families.animegan.download import download, list_weights
+    from gankit.families.animegan.downloads import download, list_weights
 
     if args.list:
         for name, source, url in list_weights():
@@ -152,7 +152,7 @@ def _download_dataset(prog: str, argv: list[str]) -> int:
         "Fetch the original AnimeGAN dataset (photos; Hayao, Shinkai, Paprika) into the cache."))
     parser.add_argument("--mirror", default=None, help="folder URL holding dataset.zip")
     args = parser.parse_args(argv)
-    from gankit.families.animegan.download import download_dataset
+    from gankit.families.animegan.downloads import download_dataset
 
     root = download_dataset(args.mirror)
     print(root)

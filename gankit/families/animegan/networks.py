@@ -18,10 +18,7 @@ from gankit.families.animegan.config import (
     GeneratorV2Config,
     PtranGeneratorV1Config,
 )
-from gankit.nn.conv_norm_act import ConvNormLReLU
-from gankit.nn.dsconv import DSConv
-from gankit.nn.image_norm import make_norm
-from gankit.nn.inverted_residual import InvertedResBlock
+from gankit.families.animegan.layers import ConvNormLReLU, DSConv, InvertedResBlock, make_norm
 from gankit.nn.tf_init import truncated_normal_, variance_scaling_
 
 FAMILY = "animegan"

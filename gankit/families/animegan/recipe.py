@@ -103,16 +103,20 @@ def _ls(logits: torch.Tensor, target: float) -> torch.Tensor:
     return ((logits.float() - target) ** 2).mean()
 
 
-@registry.register_recipe("animegan")
 class AnimeGANRecipe(Recipe):
     """``feature_extractor``: the VGG19 conv4_4 network; ``None`` loads ``config.vgg19_npy`` or
-    else torchvision's weights."""
+    else torchvision's weights.
+
+    The VGG is frozen, so it is not in ``stateful``: checkpoints do not carry it.
+    """
+
+    stateful = ("g", "d", "ema", "opt_init", "opt_g", "opt_d")
 
     def __init__(self, config: AnimeGANTrainConfig,
                  feature_extractor: nn.Module | None = None) -> None:
         self.cfg = config
         self.batch_size = config.batch_size
-        self._frozen = {"vgg": feature_extractor}
+        self.vgg = feature_extractor
 
     def setup(self, ctx) -> None:
         super().setup(ctx)
@@ -120,26 +124,24 @@ class AnimeGANRecipe(Recipe):
         self.g = registry.build(generator_arch(cfg.version)).to(ctx.device)
         self.d = registry.build("animegan_discriminator",
                                 norm=discriminator_norm(cfg.version)).to(ctx.device)
-        vgg = self._frozen["vgg"] or (vgg19_npy_conv4_4(cfg.vgg19_npy) if cfg.vgg19_npy
-                                      else vgg19_conv4_4())
-        self._frozen["vgg"] = vgg.to(ctx.device).eval().requires_grad_(False)
+        vgg = self.vgg or (vgg19_npy_conv4_4(cfg.vgg19_npy) if cfg.vgg19_npy
+                           else vgg19_conv4_4())
+        self.vgg = vgg.to(ctx.device).eval().requires_grad_(False)
         betas = (0.5, 0.999)
         self.opt_init = torch.optim.Adam(self.g.parameters(), lr=cfg.init_lr, betas=betas)
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.g_lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.d_lr, betas=betas)
-        if cfg.ema_decay > 0:
-            self.ema = ExponentialMovingAverage(self.g, cfg.ema_decay)
+        self.ema = ExponentialMovingAverage(self.g, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self._samples: torch.Tensor | None = None
+
+    def epochs(self) -> int:
+        return self.cfg.epochs
 
     def dataset(self) -> AnimeDataset:
         if not hasattr(self, "_dataset"):
             self._dataset = AnimeDataset(self.cfg.data, self.cfg.image_size,
                                          self.cfg.subtract_data_mean)
         return self._dataset
-
-    @property
-    def vgg(self) -> nn.Module:
-        return self._frozen["vgg"]
 
     def _content(self, photo: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return content_loss(self.vgg(photo.float()), self.vgg(fake.float()))

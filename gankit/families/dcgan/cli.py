@@ -6,7 +6,7 @@ from gankit.core.cliutil import ArgumentParser, add_overwrite_argument, run_verb
 
 
 def _train(prog: str, argv: list[str]) -> int:
-    from gankit.families._unconditional import train_command
+    from gankit.engine.command import train_command
     from gankit.families.dcgan.config import PRESETS, TrainConfig
     from gankit.families.dcgan.recipe import DCGANRecipe
 

@@ -19,9 +19,10 @@ from gankit.families.dcgan.networks import dcgan_init_
 from gankit.losses.adversarial import vanilla_d, vanilla_g
 
 
-@registry.register_recipe("dcgan")
 class DCGANRecipe(BatchStatisticsSamples, Recipe):
     """One step = one D update on a real batch and as many fakes, then one G update."""
+
+    stateful = ("g", "d", "opt_g", "opt_d")
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config

@@ -23,7 +23,6 @@ from gankit.families.pggan.config import TrainConfig
 from gankit.losses.adversarial import gradient_penalty, wgan_d, wgan_g
 
 
-@registry.register_recipe("pggan")
 class PGGANRecipe(ProgressiveRecipe):
     def __init__(self, config: TrainConfig, run_dir: str | Path | None = None) -> None:
         self.config = config

@@ -28,45 +28,19 @@ def _dashes_to_underscores(argv: list[str]) -> list[str]:
     return out
 
 
-def _given(argv: list[str], option: str) -> bool:
-    return any(a == option or a.startswith(option + "=") for a in argv)
-
-
 def train(prog: str, argv: list[str]) -> int:
     """Train; the run length and sample cadence default to the preset's epochs."""
-    import dataclasses
-
-    from gankit.core.config import parse_run_config
-    from gankit.engine import Trainer
-    from gankit.engine.data import steps_per_epoch
-    from gankit.engine.run_folder import open_run
+    from gankit.engine.command import train_command
     from gankit.families.pix2pix.config import PRESETS, TrainConfig
     from gankit.families.pix2pix.recipe import Pix2PixRecipe
 
-    argv = _dashes_to_underscores(argv)
+    def make_recipe(config: TrainConfig, run_dir: Path) -> Pix2PixRecipe:
+        recipe = Pix2PixRecipe(config)
+        recipe.dataset()  # bad data fails here, before the run folder is written
+        return recipe
 
-    def extra(parser: Any) -> None:
-        parser.add_argument("-o", "--out", default="runs/pix2pix",
-                            help="run folder (checkpoints, samples, logs, model/)")
-
-    parsed = parse_run_config(prog, TrainConfig, argv, presets=PRESETS, add_arguments=extra,
-                              description="Train Pix2Pix on paired images (--data DIR).")
-    cfg = parsed.config
-    recipe = Pix2PixRecipe(cfg)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    spe = max(1, steps_per_epoch(len(recipe.dataset()), cfg.batch_size, world))
-    trainer = cfg.trainer
-    if not _given(argv, "--trainer.max_steps"):
-        trainer = dataclasses.replace(trainer, max_steps=cfg.total_epochs * spe)
-        parsed.args.trainer.max_steps = trainer.max_steps
-    if not _given(argv, "--trainer.sample_every"):
-        trainer = dataclasses.replace(trainer, sample_every=spe)
-        parsed.args.trainer.sample_every = spe
-    run_dir = Path(parsed.args.out)
-    with open_run(run_dir, parsed.dump()):
-        Trainer(recipe, run_dir, trainer).run()
-    print(run_dir / "model")
-    return 0
+    return train_command(prog, _dashes_to_underscores(argv), TrainConfig, PRESETS, None,
+                         make_recipe, "Train Pix2Pix on paired images (--data DIR).")
 
 
 def _add_test_protocol_arguments(p: Any) -> None:

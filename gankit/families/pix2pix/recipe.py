@@ -91,9 +91,10 @@ def _rgb(x: torch.Tensor) -> torch.Tensor:
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
 
-@registry.register_recipe("pix2pix")
 class Pix2PixRecipe(Recipe):
     """Pix2Pix training on a paired dataset; ``export_model`` is the generator."""
+
+    stateful = ("G", "D", "opt_g", "opt_d")
 
     def __init__(self, config: TrainConfig) -> None:
         if not config.data:
@@ -155,6 +156,9 @@ class Pix2PixRecipe(Recipe):
         self._fast = {"G": self.G, "D": self.D}
         if c.compile:
             self._fast = {k: torch.compile(m) for k, m in self._fast.items()}
+
+    def epochs(self) -> int:
+        return self.cfg.total_epochs
 
     def _to(self, x: torch.Tensor) -> torch.Tensor:
         fmt = torch.channels_last if self.cfg.channels_last else torch.contiguous_format

@@ -75,11 +75,10 @@ def train(image: ImageLike, run_dir: str | os.PathLike[str], config: Any = None,
           preset: str = "paper") -> Path:
     """Train a pyramid on ``image`` into ``run_dir`` (resuming there if it holds checkpoints).
 
-    ``config`` is a :class:`TrainConfig` (default: the named ``preset``). The engine's step budget
-    becomes scales x iterations and a sample grid is written at the end of every scale.
+    ``config`` is a :class:`TrainConfig` (default: the named ``preset``). With
+    ``trainer.max_steps`` 0 the engine runs scales x iterations, and with ``trainer.sample_every``
+    0 writes a sample grid at the end of every scale.
     """
-    import dataclasses
-
     from gankit.core.images import save_image
     from gankit.engine import Trainer
     from gankit.families.singan.config import PRESETS
@@ -89,12 +88,10 @@ def train(image: ImageLike, run_dir: str | os.PathLike[str], config: Any = None,
         config = PRESETS[preset]
     img = _image(image, torch.device("cpu"))
     recipe = SinGANRecipe(img, config)
-    trainer_cfg = dataclasses.replace(config.trainer, max_steps=recipe.total_steps,
-                                      sample_every=config.iters_per_scale)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_image(recipe.reals[-1][0], run_dir / "real.png")
-    Trainer(recipe, run_dir, trainer_cfg).run()
+    Trainer(recipe, run_dir, config.trainer).run()
     return run_dir
 
 

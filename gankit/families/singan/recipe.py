@@ -42,12 +42,12 @@ def noise_amplitude(real: torch.Tensor, reconstruction: torch.Tensor, weight: fl
     return weight * math.sqrt(F.mse_loss(reconstruction, real).item())
 
 
-@registry.register_recipe("singan")
 class SinGANRecipe(Recipe):
     """Trains a :class:`SinGANPyramid` on one image; the pyramid grows by a scale every
     ``iters_per_scale`` steps, and checkpoints rebuild it to the saved number of scales."""
 
     batch_size = 1
+    stateful = ("pyramid", "d", "opt_g", "opt_d", "sched_g", "sched_d")
 
     def __init__(self, image: torch.Tensor, config: TrainConfig) -> None:
         if image.dim() == 3:
@@ -108,6 +108,14 @@ class SinGANRecipe(Recipe):
     @property
     def total_steps(self) -> int:
         return (len(self.shapes) - self.first_scale) * self.cfg.iters_per_scale
+
+    def steps_per_epoch(self, dataset_size: int | None, world_size: int) -> int:
+        """An "epoch" of SinGAN is one scale's iterations (the engine's unit of schedule)."""
+        del dataset_size, world_size
+        return self.cfg.iters_per_scale
+
+    def epochs(self) -> int:
+        return len(self.shapes)
 
     def setup(self, ctx: TrainContext) -> None:
         super().setup(ctx)

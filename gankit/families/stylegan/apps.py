@@ -250,7 +250,7 @@ def default_distance(device: torch.device,
 
     ``weights``: a local copy of torchvision's VGG16 ImageNet weights.
     """
-    from gankit.metrics.perceptual import lpips_model
+    from gankit.metrics.lpips import lpips_model
 
     return lpips_model("vgg", weights=weights, device=device)
 

@@ -147,7 +147,7 @@ def _download(prog: str, argv: list[str]) -> int:
 
 
 def _train(prog: str, argv: list[str]) -> int:
-    from gankit.families._unconditional import train_command
+    from gankit.engine.command import train_command
     from gankit.families.stylegan.config import PRESETS, StyleGANTrainConfig
     from gankit.families.stylegan.recipe import make_recipe
 

@@ -11,7 +11,7 @@ multiplier 1 is 16384), an 8-layer mapping network of width 512 with learning-ra
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gankit.engine import TrainerConfig
 from gankit.engine.progressive import GrowthSchedule
@@ -61,34 +61,17 @@ class StyleGAN2Config:
         return self.log_size * 2 - 2
 
 
-@dataclass
-class StyleGAN2Config512(StyleGAN2Config):
-    size: int = 512
-
-
-@dataclass
-class StyleGAN2Config256(StyleGAN2Config):
-    size: int = 256
-
-
-@dataclass
-class StyleGAN2Config256CM1(StyleGAN2Config):
-    """256x256 with channel multiplier 1 (rosinality's default; NVlabs ``paper256`` widths)."""
-
-    size: int = 256
-    channel_base: int = 16384
-
-
-@dataclass
-class StyleGAN2Config128(StyleGAN2Config):
-    size: int = 128
-    channel_base: int = 16384
-
-
-@dataclass
-class StyleGAN2Config64(StyleGAN2Config):
-    size: int = 64
-    channel_base: int = 16384
+STYLEGAN2_SIZES: dict[str, StyleGAN2Config] = {
+    "1024": StyleGAN2Config(),  # config-f
+    "512": StyleGAN2Config(size=512),  # config-f widths
+    "256": StyleGAN2Config(size=256),  # config-f widths (rosinality's channel multiplier 2)
+    # Channel multiplier 1: rosinality's default, NVlabs ``paper256`` / ``auto`` widths.
+    "256-cm1": StyleGAN2Config(size=256, channel_base=16384),
+    "128": StyleGAN2Config(size=128, channel_base=16384),
+    "64": StyleGAN2Config(size=64, channel_base=16384),
+}
+"""The reference sizes of ``stylegan2`` / ``stylegan2_d`` (registry presets; ``gankit models``).
+Each used to be a name of its own (``stylegan2_256_cm1``), which still loads as an alias."""
 
 
 @dataclass
@@ -154,9 +137,10 @@ class StyleGANTrainConfig:
 
     data: str = ""
     """Folder or .zip of training images."""
-    arch: str = "stylegan2_256"
-    """Registered generator name; the discriminator is ``<arch>_d``."""
-    generator: StyleGAN2Config = field(default_factory=StyleGAN2Config256)
+    arch: str = "stylegan2"
+    """Registered generator: ``stylegan2`` (with ``stylegan2_d``) or ``stylegan1``; its size is
+    ``generator``."""
+    generator: StyleGAN2Config = field(default_factory=lambda: STYLEGAN2_SIZES["256"])
     batch_size: int = 16
     lr: float = 0.002
     betas: tuple[float, float] = (0.0, 0.99)
@@ -179,7 +163,7 @@ class StyleGANTrainConfig:
     init: str = ""
     """A rosinality .pt or NVlabs .pkl (ADA or TF-era) to start from: G, G EMA and D."""
     progressive: bool = False
-    """Grow a StyleGAN1 generator (``arch`` stylegan1_1024) and its discriminator from
+    """Grow a StyleGAN1 generator (``arch`` stylegan1) and its discriminator from
     ``growth.start_resolution`` with PGGAN's schedule, as StyleGAN1 was trained."""
     growth: GrowthConfig = field(default_factory=GrowthConfig)
     """The growth schedule, used when ``progressive`` is set."""
@@ -188,7 +172,7 @@ class StyleGANTrainConfig:
     def __post_init__(self) -> None:
         if self.progressive:
             if not self.arch.startswith("stylegan1"):
-                raise ValueError(f"progressive growing is StyleGAN1's (arch stylegan1_1024); "
+                raise ValueError(f"progressive growing is StyleGAN1's (arch stylegan1); "
                                  f"{self.arch} trains at its full resolution")
             self.growth.schedule(self.generator.size)  # checks it fits the generator's size
         if self.ema_rampup is not None and self.ema_rampup <= 0:
@@ -227,8 +211,7 @@ def _auto_preset(res: int) -> StyleGANTrainConfig:
     fmaps = 1.0 if res >= 512 else 0.5
     gen = StyleGAN2Config(size=res, channel_base=int(fmaps * 32768), n_mlp=2,
                           mbstd_group=min(batch, 4))
-    arch = f"stylegan2_{res}" + ("_cm1" if res == 256 and fmaps < 1 else "")
-    return _preset(arch, gen, batch, 0.0002 * res**2 / batch,
+    return _preset("stylegan2", gen, batch, 0.0002 * res**2 / batch,
                    0.002 if res >= 1024 else 0.0025, batch * 10 / 32, 0.05)
 
 
@@ -237,7 +220,7 @@ def _stylegan1_preset(size: int) -> StyleGANTrainConfig:
     loss with R1 (gamma 10) in every D step, no path-length term, mirrored reals."""
     # The generator's fields are StyleGAN1's widths (the command line parses every generator as
     # a StyleGAN2Config; the recipe builds the StyleGAN1Config with ``progressive``).
-    cfg = StyleGANTrainConfig(arch="stylegan1_1024",
+    cfg = StyleGANTrainConfig(arch="stylegan1",
                               generator=StyleGAN2Config(size=size, channel_base=16384),
                               progressive=True, r1_gamma=10.0, pl_weight=0.0, xflip=True)
     schedule = cfg.growth.schedule(size)
@@ -257,11 +240,11 @@ PRESETS: dict[str, StyleGANTrainConfig] = {
     "64": _auto_preset(64),
     "128": _auto_preset(128),
     # ``paper256``: batch 64, mbstd 8, fmaps 0.5, lr 0.0025, gamma 1, EMA 20 kimg, map 8.
-    "256": _preset("stylegan2_256_cm1",
-                   StyleGAN2Config256CM1(mbstd_group=8), 64, 1.0, 0.0025, 20.0, None),
+    "256": _preset("stylegan2", replace(STYLEGAN2_SIZES["256-cm1"], mbstd_group=8), 64, 1.0,
+                   0.0025, 20.0, None),
     "512": _auto_preset(512),
     # ``stylegan2`` (config-f): batch 32, mbstd 4, fmaps 1, lr 0.002, gamma 10, EMA 10 kimg.
-    "1024": _preset("stylegan2_1024", StyleGAN2Config(), 32, 10.0, 0.002, 10.0, None),
+    "1024": _preset("stylegan2", STYLEGAN2_SIZES["1024"], 32, 10.0, 0.002, 10.0, None),
     # StyleGAN1 as NVlabs trained it on FFHQ (train.py: 25M images, R1 gamma 10, mirror).
     "stylegan1-1024": _stylegan1_preset(1024),
     # The same at 256x256 (NVlabs' "ffhq256" variant of train.py).

@@ -464,6 +464,6 @@ def convert(path: str | os.PathLike[str], out: str | os.PathLike[str], network: 
     if avg_source != "stored":
         with torch.no_grad():
             model.latent_avg.copy_(model.mean_latent(avg_samples, seed=0))
-    return save_pretrained(model, out, extra={"source": Path(path).name, "format": fmt,
+    return save_pretrained(model, out, extra={"converted_from": Path(path).name, "format": fmt,
                                               "network": network, "latent_avg": avg_source},
                            overwrite=overwrite, inputs=[path])

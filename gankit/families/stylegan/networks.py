@@ -19,15 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.core import registry
-from gankit.families.stylegan.config import (
-    StyleGAN1Config,
-    StyleGAN2Config,
-    StyleGAN2Config64,
-    StyleGAN2Config128,
-    StyleGAN2Config256,
-    StyleGAN2Config256CM1,
-    StyleGAN2Config512,
-)
+from gankit.families.stylegan.config import STYLEGAN2_SIZES, StyleGAN1Config, StyleGAN2Config
 from gankit.nn.bias_act import FusedLeakyReLU
 from gankit.nn.equalized import EqualConv2d, EqualLinear, PixelNorm
 from gankit.nn.minibatch_std import minibatch_stddev
@@ -469,36 +461,28 @@ class StyleGAN1Discriminator(ProgressiveDiscriminator):
                          blur=(1, 2, 1))
 
 
-_SIZES = {
-    "stylegan2_1024": (StyleGAN2Config, "config-f 1024x1024"),
-    "stylegan2_512": (StyleGAN2Config512, "config-f widths at 512x512"),
-    "stylegan2_256": (StyleGAN2Config256, "config-f widths at 256x256 (channel multiplier 2)"),
-    "stylegan2_256_cm1": (StyleGAN2Config256CM1, "256x256, channel multiplier 1"),
-    "stylegan2_128": (StyleGAN2Config128, "128x128, channel multiplier 1"),
-    "stylegan2_64": (StyleGAN2Config64, "64x64, channel multiplier 1"),
-}
+_FORMER = {label: f"stylegan2_{label.replace('-', '_')}" for label in STYLEGAN2_SIZES}
+"""Former names, one per size (``stylegan2_256_cm1``); folders that name them still load."""
 
-for _name, (_cfg, _desc) in _SIZES.items():
-    registry.register(_name, family=FAMILY, role="generator", config_cls=_cfg,
-                      description=f"StyleGAN2 generator, {_desc}")(StyleGAN2Generator)
-    registry.register(f"{_name}_d", family=FAMILY, role="discriminator", config_cls=_cfg,
-                      description=f"StyleGAN2 residual discriminator, {_desc}")(
-                          StyleGAN2Discriminator)
-registry.register("stylegan1_1024", family=FAMILY, role="generator", config_cls=StyleGAN1Config,
-                  description="StyleGAN1 generator (AdaIN, bilinear up-sampling), 1024x1024")(
+registry.register("stylegan2", family=FAMILY, role="generator", config_cls=StyleGAN2Config,
+                  description="StyleGAN2 generator", presets=STYLEGAN2_SIZES,
+                  aliases={old: label for label, old in _FORMER.items()})(StyleGAN2Generator)
+registry.register("stylegan2_d", family=FAMILY, role="discriminator", config_cls=StyleGAN2Config,
+                  description="StyleGAN2 residual discriminator", presets=STYLEGAN2_SIZES,
+                  aliases={f"{old}_d": label for label, old in _FORMER.items()})(
+                      StyleGAN2Discriminator)
+registry.register("stylegan1", family=FAMILY, role="generator", config_cls=StyleGAN1Config,
+                  description="StyleGAN1 generator (AdaIN, bilinear up-sampling)",
+                  presets={"1024": StyleGAN1Config()}, aliases={"stylegan1_1024": "1024"})(
                       StyleGAN1Generator)
-registry.register("stylegan1_1024_d", family=FAMILY, role="discriminator",
+registry.register("stylegan1_d", family=FAMILY, role="discriminator",
                   config_cls=StyleGAN1Config,
-                  description="StyleGAN1 growing discriminator (PGGAN D + blur), 1024x1024")(
+                  description="StyleGAN1 growing discriminator (PGGAN D + blur)",
+                  presets={"1024": StyleGAN1Config()}, aliases={"stylegan1_1024_d": "1024"})(
                       StyleGAN1Discriminator)
 
 
 def arch_name_for(config: StyleGAN2Config, role: str = "generator") -> str:
-    """The registered name whose default shape matches ``config`` (else the config-f name)."""
-    if isinstance(config, StyleGAN1Config):
-        return "stylegan1_1024"
-    for name, (cfg_cls, _) in _SIZES.items():
-        default = cfg_cls()
-        if (default.size, default.channel_base) == (config.size, config.channel_base):
-            return name if role == "generator" else f"{name}_d"
-    return "stylegan2_1024" if role == "generator" else "stylegan2_1024_d"
+    """The registered name of the network ``config`` describes."""
+    name = "stylegan1" if isinstance(config, StyleGAN1Config) else "stylegan2"
+    return name if role == "generator" else f"{name}_d"

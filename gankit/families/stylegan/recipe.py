@@ -7,29 +7,24 @@ corrected by c = k / (k + 1); style mixing with probability 0.9 (StyleGAN1 sec. 
 10k-image half-life; a running average of W (decay 0.995) kept for truncation.
 
 StyleGAN1 with ``progressive`` trains as NVlabs' StyleGAN1 did instead, growing with PGGAN's
-schedule (:class:`StyleGAN1ProgressiveRecipe`, at the end of this file); :func:`make_recipe`
-picks the recipe for a config.
+schedule (:class:`gankit.families.stylegan.progressive.StyleGAN1ProgressiveRecipe`);
+:func:`make_recipe` picks the recipe for a config. The training images are
+:func:`training_images`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from gankit.core import registry
-from gankit.core.errors import BadInputError, ConfigError
-from gankit.core.images import IMAGE_EXTENSIONS, MAX_PIXELS
-from gankit.core.seed import model_latents
+from gankit.core.errors import ConfigError
+from gankit.core.image_dataset import ImageFolderDataset
 from gankit.engine import ExponentialMovingAverage, Recipe, TrainContext
-from gankit.engine.progressive import ProgressiveRecipe
 from gankit.families.stylegan.config import StyleGAN1Config, StyleGAN2Config, StyleGANTrainConfig
 from gankit.losses.adversarial import logistic_d, nonsaturating_g, r1_penalty
 from gankit.losses.path_length import path_length_penalty
@@ -37,105 +32,15 @@ from gankit.losses.path_length import path_length_penalty
 SAMPLE_SEEDS = 16
 
 
-# --- data ---------------------------------------------------------------------------------------
+def training_images(data: str | os.PathLike[str], size: int,
+                    cache_dir: str | os.PathLike[str] | None = None) -> ImageFolderDataset:
+    """The folder or .zip of training images at ``size``, never up-scaled, decoded once and
+    cached (under ``$GANKIT_CACHE/stylegan-data`` by default) as NVlabs' ``dataset_tool.py``
+    prepares them ahead of training."""
+    from gankit.core.checkpoint import cache_dir as gankit_cache_dir
 
-
-def _sources(data: Path) -> list[tuple[str, Any]]:
-    """``(name, opener)`` for every image in a folder (recursive) or a .zip, sorted by name."""
-    if data.is_dir():
-        files = sorted(p for p in data.rglob("*")
-                       if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-        return [(str(p.relative_to(data)), p) for p in files]
-    if data.is_file() and zipfile.is_zipfile(data):
-        with zipfile.ZipFile(data) as zf:
-            names = sorted(n for n in zf.namelist()
-                           if Path(n).suffix.lower() in IMAGE_EXTENSIONS and not n.endswith("/"))
-        return [(n, n) for n in names]
-    raise BadInputError(f"{data}: not a folder or .zip of images")
-
-
-def _fingerprint(data: Path, names: list[str], resolution: int) -> str:
-    h = hashlib.sha256(f"{data.resolve()}|{resolution}".encode())
-    st = data.stat()
-    h.update(f"{st.st_size}|{st.st_mtime_ns}".encode())
-    if data.is_dir():
-        for n in names:
-            s = (data / n).stat()
-            h.update(f"{n}|{s.st_size}|{s.st_mtime_ns}".encode())
-    return h.hexdigest()[:20]
-
-
-def _decode(data: Path, source: Any, name: str, resolution: int, zf: zipfile.ZipFile | None):
-    from PIL import Image
-
-    from gankit.core.image_dataset import fit_square
-    from gankit.core.images import read_image
-
-    if zf is None:
-        img = read_image(source)
-    else:
-        info = zf.getinfo(source)
-        if info.file_size > 512 << 20:
-            raise BadInputError(f"{data}:{name}: member too large ({info.file_size} bytes)")
-        try:
-            with Image.open(io.BytesIO(zf.read(source))) as im:
-                if im.size[0] * im.size[1] > MAX_PIXELS:
-                    raise BadInputError(f"{data}:{name}: image too large")
-                img = im.convert("RGB")
-        except (OSError, SyntaxError, ValueError) as err:
-            raise BadInputError(f"{data}:{name}: not a readable image ({err})") from None
-    if min(img.size) < resolution:
-        raise BadInputError(
-            f"{data}:{name} is {img.size[0]}x{img.size[1]}, smaller than the training resolution "
-            f"{resolution}; up-scaling would blur the data: remove it or train at a lower "
-            "resolution")
-    return fit_square(img, resolution)
-
-
-class ImageDataset(torch.utils.data.Dataset):
-    """Images centre-cropped and resized once to ``resolution``, cached as one uint8 tensor.
-
-    NVlabs' ``dataset_tool.py`` does the same ahead of training; here the cache (keyed by the
-    files' names, sizes and times) lives under ``$GANKIT_CACHE/stylegan-data``.
-    """
-
-    def __init__(self, data: str | os.PathLike[str], resolution: int,
-                 cache_dir: str | os.PathLike[str] | None = None) -> None:
-        from safetensors.torch import load_file, save_file
-
-        from gankit.core.atomic import atomic_path
-        from gankit.core.checkpoint import cache_dir as gankit_cache_dir
-
-        path = Path(data)
-        if not str(data) or not path.exists():
-            raise BadInputError(f"{data or '(none)'}: no such data folder or zip; pass --data")
-        sources = _sources(path)
-        if not sources:
-            raise BadInputError(f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)})")
-        root = Path(cache_dir) if cache_dir else gankit_cache_dir() / "stylegan-data"
-        cache = root / f"{_fingerprint(path, [n for n, _ in sources], resolution)}.safetensors"
-        if cache.exists():
-            self.images = load_file(str(cache))["images"]
-            return
-        zf = zipfile.ZipFile(path) if not path.is_dir() else None
-        try:
-            arrays = [torch.from_numpy(np.array(_decode(path, src, name, resolution, zf)))
-                      .permute(2, 0, 1).contiguous() for name, src in sources]
-        finally:
-            if zf is not None:
-                zf.close()
-        self.images = torch.stack(arrays)
-        with atomic_path(cache) as tmp:
-            save_file({"images": self.images}, str(tmp))
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return self.images[i].float() / 127.5 - 1.0
-
-
-# --- recipe -------------------------------------------------------------------------------------
+    cache = Path(cache_dir) if cache_dir else gankit_cache_dir() / "stylegan-data"
+    return ImageFolderDataset(data, size, upscale=False, cache_dir=cache)
 
 
 def lazy_adam(params: Any, lr: float, betas: tuple[float, float], eps: float,
@@ -152,11 +57,6 @@ def lazy_adam(params: Any, lr: float, betas: tuple[float, float], eps: float,
 def _derived_keys(module: torch.nn.Module) -> set[str]:
     """State entries a file may lack: fixed filter kernels and the W average (then estimated)."""
     return {k for k in module.state_dict() if k.endswith(".kernel") or k == "latent_avg"}
-
-
-def discriminator_name(arch: str) -> str:
-    """The residual D for a generator name (StyleGAN1 mode uses the StyleGAN2 D of its size)."""
-    return "stylegan2_1024_d" if arch.startswith("stylegan1") else f"{arch}_d"
 
 
 def training_styles(g: torch.nn.Module, n: int, cfg: StyleGANTrainConfig,
@@ -189,7 +89,7 @@ def generator_config(config: StyleGANTrainConfig) -> StyleGAN2Config:
     return StyleGAN1Config(**values, progressive=config.progressive)
 
 
-def _check_arch(config: StyleGANTrainConfig) -> None:
+def check_arch(config: StyleGANTrainConfig) -> None:
     if registry.get(config.arch).family != "stylegan" or \
             registry.get(config.arch).role != "generator":
         raise ConfigError(f"{config.arch!r} is not a StyleGAN generator")
@@ -198,8 +98,7 @@ def _check_arch(config: StyleGANTrainConfig) -> None:
                           "be 0); conditional NVlabs models can be imported and sampled")
 
 
-@registry.register_recipe("stylegan")
-class _EmaOutputs:
+class EmaOutputs:
     """What both StyleGAN recipes hand out: the EMA generator (samples and evaluation use the
     running average of G's weights, as since progressive growing, Karras et al. 2018)."""
 
@@ -218,13 +117,15 @@ class _EmaOutputs:
         return self.ema.shadow
 
 
-class StyleGANRecipe(_EmaOutputs, Recipe):
+class StyleGANRecipe(EmaOutputs, Recipe):
     """StyleGAN2's training loop as an engine recipe (see the module docstring)."""
+
+    stateful = ("g", "d", "ema", "opt_g", "opt_d")
 
     def __init__(self, config: StyleGANTrainConfig) -> None:
         self.cfg = config
         self.batch_size = config.batch_size
-        _check_arch(config)
+        check_arch(config)
         if config.progressive:
             raise ConfigError("progressive training is StyleGAN1ProgressiveRecipe's "
                               "(make_recipe picks it)")
@@ -233,7 +134,8 @@ class StyleGANRecipe(_EmaOutputs, Recipe):
         super().setup(ctx)
         cfg, gcfg = self.cfg, self.cfg.generator
         self.g = registry.build(cfg.arch, generator_config(cfg)).to(ctx.device)
-        self.d = registry.build(discriminator_name(cfg.arch), gcfg).to(ctx.device)
+        # StyleGAN1 mode (progressive off) trains its G against StyleGAN2's residual D.
+        self.d = registry.build("stylegan2_d", gcfg).to(ctx.device)
         self.opt_g = lazy_adam(self.g.parameters(), cfg.lr, cfg.betas, cfg.eps, cfg.pl_every)
         self.opt_d = lazy_adam(self.d.parameters(), cfg.lr, cfg.betas, cfg.eps, cfg.r1_every)
         decay = 0.5 ** (cfg.batch_size * ctx.world_size / (cfg.ema_kimg * 1000))
@@ -262,7 +164,7 @@ class StyleGANRecipe(_EmaOutputs, Recipe):
             module.load_state_dict(full)
 
     def dataset(self) -> torch.utils.data.Dataset:
-        return ImageDataset(self.cfg.data, self.cfg.generator.size)
+        return training_images(self.cfg.data, self.cfg.generator.size)
 
     def _styles(self, n: int) -> torch.Tensor:
         return training_styles(self.g, n, self.cfg)
@@ -341,106 +243,12 @@ class StyleGANRecipe(_EmaOutputs, Recipe):
         self.pl_mean = float(state.get("pl_mean", 0.0))
 
 
-# --- StyleGAN1 mode, growing ----------------------------------------------------------------------
-
-
-class StyleGAN1ProgressiveRecipe(_EmaOutputs, ProgressiveRecipe):
-    """StyleGAN1 as NVlabs trained it (Karras et al. 2019, app. C; NVlabs stylegan ``train.py``).
-
-    The networks grow with PGGAN's schedule (``gankit.engine.progressive``, the same object the
-    ``pggan`` family uses) from ``growth.start_resolution``: stabilise, then per doubling a
-    fade-in and a stabilisation, counted in real images, with the minibatch and the Adam learning
-    rate of each resolution (``growth.batch_per_level`` / ``lr_per_level``) and Adam's moments
-    reset when a fade-in starts or ends. The loss is NVlabs' ``D_logistic_simplegp`` /
-    ``G_logistic_nonsaturating``: non-saturating logistic loss with R1 (``r1_gamma``, 10) in every
-    D step (no lazy regularisation, no path-length term), style mixing among the layers that run,
-    G EMA with a ``ema_kimg`` half-life whatever the minibatch, and a running average of W.
-    ``lr``, ``r1_every`` and the ``pl_*`` fields of the config do not apply here.
-    """
-
-    def __init__(self, config: StyleGANTrainConfig, run_dir: str | Path | None = None) -> None:
-        _check_arch(config)
-        if not config.progressive:
-            raise ConfigError("StyleGAN1ProgressiveRecipe needs a config with progressive true")
-        if config.init:
-            raise ConfigError("init (starting from a published network) is not supported "
-                              "with progressive growing; it starts from scratch at "
-                              "growth.start_resolution")
-        self.cfg = config
-        self.init_growth(config.growth.schedule(config.generator.size), run_dir,
-                         config.trainer.seed, config.xflip, config.growth.reset_optimizer_on_grow)
-
-    def setup(self, ctx: TrainContext) -> None:
-        super().setup(ctx)
-        cfg = self.cfg
-        self.data = ImageDataset(cfg.data, cfg.generator.size)
-        gcfg = generator_config(cfg)
-        self.g = registry.build(cfg.arch, gcfg).to(ctx.device)
-        self.d = registry.build("stylegan1_1024_d", gcfg).to(ctx.device)
-        adam = {"lr": cfg.growth.lr(self.phase()[0]), "betas": cfg.betas, "eps": cfg.eps}
-        self.opt_g = torch.optim.Adam(self.g.parameters(), **adam)
-        self.opt_d = torch.optim.Adam(self.d.parameters(), **adam)
-        self.ema = ExponentialMovingAverage(self.g, 0.0)  # decay set per step from the batch
-        self.set_phase(*self.phase())
-
-    def growing(self) -> list[torch.nn.Module]:
-        return [self.g, self.d, self.ema.shadow]
-
-    def optimizers(self) -> list[torch.optim.Optimizer]:
-        return [self.opt_g, self.opt_d]
-
-    def _fake(self, n: int, level: int) -> torch.Tensor:
-        layers = 2 * level + 2
-        ws = training_styles(self.g, n, self.cfg, layers)
-        return self.g.synthesis(ws, self.g.random_noise(n, layers))
-
-    def train_step(self, batch: None, step: int) -> dict[str, float]:
-        del batch
-        cfg, ctx = self.cfg, self.ctx
-        level, alpha = self.phase()
-        bs = self.schedule.batch_size(level)
-        for opt in self.optimizers():
-            for group in opt.param_groups:
-                group["lr"] = cfg.growth.lr(level)
-        real = self.reals(bs, level, alpha)
-        r1_seen = [0.0]
-
-        def d_loss(x: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                fake = self._fake(x.shape[0], level)
-            x = x.detach().requires_grad_(True)
-            real_out = self.d(x)
-            r1 = r1_penalty(real_out, x)
-            r1_seen[0] += float(r1.detach()) / ctx.grad_accum
-            return logistic_d(real_out, self.d(fake)) + r1 * (cfg.r1_gamma / 2)
-
-        with ctx.frozen(self.g):
-            loss_d = ctx.optimize(self.opt_d, d_loss, real)
-        with ctx.frozen(self.d):
-            loss_g = ctx.optimize(self.opt_g,
-                                  lambda n: nonsaturating_g(self.d(self._fake(n.shape[0], level))),
-                                  torch.empty(bs, 0))
-        self.ema.update(self.g, decay=0.5 ** (bs * ctx.world_size / (cfg.ema_kimg * 1000)))
-        self.advance(bs, level, alpha)
-        return {"loss_d": loss_d, "loss_g": loss_g, "r1": r1_seen[0], "level": float(level),
-                "alpha": alpha, "kimg": self.images_seen / 1000}
-
-    # --- outputs -------------------------------------------------------------------------------
-
-    @torch.no_grad()
-    def sample_at(self, level: int, alpha: float) -> torch.Tensor:
-        g = self.ema.shadow
-        z = model_latents(g, range(SAMPLE_SEEDS), self.ctx.device)
-        ws = g.truncate(g.mapping(z))
-        return g.synthesis(ws, g.noise_inputs(SAMPLE_SEEDS, "const"), level, alpha) \
-            .clamp(-1, 1).cpu()
-
-
-
 def make_recipe(config: StyleGANTrainConfig, run_dir: str | Path | None = None) -> Recipe:
     """The recipe for a config: StyleGAN1 with ``progressive`` grows
-    (:class:`StyleGAN1ProgressiveRecipe`); every other generator trains at its full resolution
-    with the StyleGAN2 recipe."""
+    (:class:`~gankit.families.stylegan.progressive.StyleGAN1ProgressiveRecipe`); every other
+    generator trains at its full resolution with the StyleGAN2 recipe."""
     if config.progressive:
+        from gankit.families.stylegan.progressive import StyleGAN1ProgressiveRecipe
+
         return StyleGAN1ProgressiveRecipe(config, run_dir)
     return StyleGANRecipe(config)

@@ -6,7 +6,7 @@ from gankit.core.cliutil import run_verbs
 
 
 def _train(prog: str, argv: list[str]) -> int:
-    from gankit.families._unconditional import train_command
+    from gankit.engine.command import train_command
     from gankit.families.wgan_gp.config import PRESETS, TrainConfig
     from gankit.families.wgan_gp.recipe import WGANGPRecipe
 

@@ -27,8 +27,9 @@ def dcgan_normal_init_(module: nn.Module, std: float = 0.02) -> None:
             nn.init.zeros_(m.bias)
 
 
-@registry.register_recipe("wgan_gp")
 class WGANGPRecipe(BatchStatisticsSamples, Recipe):
+    stateful = ("g", "d", "opt_g", "opt_d", "sched_g", "sched_d")
+
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
         self.batch_size = config.batch_size * config.n_critic
@@ -50,8 +51,9 @@ class WGANGPRecipe(BatchStatisticsSamples, Recipe):
         betas = (cfg.beta1, cfg.beta2)
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr, betas=betas)
+        self.sched_g = self.sched_d = None
         if cfg.lr_decay:  # gan_cifar_resnet.py: lr * max(0, 1 - iteration / ITERS)
-            total = cfg.trainer.max_steps
+            total = cfg.trainer.max_steps or ctx.max_steps  # the config's horizon, not a session's
 
             def decay(i: int) -> float:
                 return max(0.0, 1.0 - i / total)

@@ -1,4 +1,6 @@
-"""Training checkpoints: atomic, checksummed, the last N kept, the newest valid one found."""
+"""A run's training checkpoints (``RUN/checkpoints/step-N``): atomic, checksummed, the last N
+kept, the newest valid one found. The model folder format they embed is
+:mod:`gankit.core.checkpoint`."""
 
 from __future__ import annotations
 
