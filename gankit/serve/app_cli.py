@@ -97,11 +97,12 @@ def main(prog: str, argv: list[str]) -> int:
     if args.max_temp_mb < args.max_upload_mb:
         raise UsageError(f"{prog}: --max-temp-mb must be at least --max-upload-mb")
     from gankit.core.device import resolve_device
-    from gankit.serve.app import Server
     from gankit.serve.pool import ModelPool, parse_model_args
 
     device = resolve_device(args.device)
     models = parse_model_args(args.models) if args.models else _found_models(prog)
+    from gankit.serve.app import Server  # Gradio only once the models are known to be usable
+
     pool = ModelPool(models, device=str(device), max_loaded=args.max_loaded,
                      max_side=args.max_side, max_upload_mb=args.max_upload_mb,
                      max_frames=args.max_frames)
