@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from gankit.core import registry
 from gankit.core.errors import CheckpointError
 from gankit.engine import Recipe, TrainContext
+from gankit.families.singan import consingan  # noqa: F401  registers ConSinGAN's networks too
 from gankit.families.singan.config import PyramidConfig, ScaleConfig, TrainConfig, pyramid_plan
 from gankit.families.singan.networks import (
     ScaleDiscriminator,
