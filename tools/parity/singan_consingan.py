@@ -1,0 +1,110 @@
+"""Record what tohinz/ConSinGAN's own networks compute, as fixtures for gankit's ConSinGAN tests.
+
+    python tools/parity/singan_consingan.py CONSINGAN_CHECKOUT -o tests/singan/parity_consingan/
+
+CONSINGAN_CHECKOUT is a checkout of https://github.com/tohinz/ConSinGAN (the folder holding
+``ConSinGAN/models.py``). Writes:
+
+* ``networks.npz``: a tiny ``GrowingGenerator`` (``train_mode`` generation, ``nfc`` 4,
+  ``num_layer`` 3, grown to 3 stages with ``init_next_stage``) and ``Discriminator``, built with
+  the reference's ``weights_init`` and then given random weights (every parameter redrawn from
+  N(0, 0.2), so the copied stages differ); keys ``g.<param>`` / ``d.<param>`` in the reference's
+  own state-dict names; the generator's inputs ``noise<k>`` (stage 0: image channels at the
+  stage's size; above: ``nfc`` channels with ``num_layer`` pixels of margin, as
+  ``functions.sample_random_noise`` draws them), ``noise_amp`` and ``shapes``; its output
+  ``g_out`` (``forward(noise, reals_shapes, noise_amp)``); the critic's input ``d_in`` and
+  output ``d_out``;
+* ``counts.json``: parameter counts of the reference's networks at its defaults (``nfc`` 64,
+  ``num_layer`` 3, generator grown to ``train_stages`` 6, critic);
+* ``SOURCE``: the repository URL and the commit.
+
+Minimal patches, applied at run time only (the checkout is not modified): none to the code;
+``ConSinGAN/models.py`` is imported as written (it imports ``ConSinGAN/imresize.py``, which
+needs scipy and scikit-image; neither is called here). The ``opt`` namespace holds only the
+fields ``models.py`` reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = "https://github.com/tohinz/ConSinGAN"
+SHAPES = [(11, 14), (15, 19), (20, 26)]
+NOISE_AMP = [1.0, 0.5, 0.3]
+
+
+def _opt(nfc: int, num_layer: int) -> argparse.Namespace:
+    return argparse.Namespace(nfc=nfc, ker_size=3, num_layer=num_layer, padd_size=0, nc_im=3,
+                              activation="lrelu", lrelu_alpha=0.05, batch_norm=False,
+                              train_mode="generation")
+
+
+def _commit(checkout: Path) -> str:
+    try:
+        return subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], check=True,
+                              capture_output=True, text=True).stdout.strip()
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return "unknown (not a git checkout)"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("checkout")
+    p.add_argument("-o", "--output", required=True)
+    a = p.parse_args()
+    checkout, out = Path(a.checkout).resolve(), Path(a.output)
+    out.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(checkout))
+    from ConSinGAN import models  # the reference's own networks
+
+    torch.manual_seed(0)
+    opt = _opt(nfc=4, num_layer=3)
+    g = models.GrowingGenerator(opt)
+    g.apply(models.weights_init)
+    for _ in SHAPES[1:]:
+        g.init_next_stage()
+    d = models.Discriminator(opt)
+    d.apply(models.weights_init)
+    with torch.no_grad():
+        for net in (g, d):
+            for param in net.parameters():
+                param.normal_(0.0, 0.2)
+    reals_shapes = [torch.Size([1, 3, h, w]) for h, w in SHAPES]
+    pad = 2 * opt.num_layer
+    noise = [torch.randn(1, 3, *SHAPES[0])] + [torch.randn(1, opt.nfc, h + pad, w + pad)
+                                               for h, w in SHAPES[1:]]
+    d_in = torch.rand(1, 3, *SHAPES[-1]) * 2 - 1
+    with torch.no_grad():
+        g_out = g(noise, reals_shapes, NOISE_AMP)
+        d_out = d(d_in)
+    arrays = {f"g.{k}": v.numpy() for k, v in g.state_dict().items()}
+    arrays |= {f"d.{k}": v.numpy() for k, v in d.state_dict().items()}
+    arrays |= {f"noise{k}": z.numpy() for k, z in enumerate(noise)}
+    arrays |= {"noise_amp": np.array(NOISE_AMP, dtype=np.float32),
+               "shapes": np.array(SHAPES, dtype=np.int64), "g_out": g_out.numpy(),
+               "d_in": d_in.numpy(), "d_out": d_out.numpy()}
+    np.savez_compressed(out / "networks.npz", **arrays)
+
+    full = _opt(nfc=64, num_layer=3)
+    g_full = models.GrowingGenerator(full)
+    for _ in range(5):
+        g_full.init_next_stage()
+    counts = {"nfc": 64, "num_layer": 3, "stages": 6,
+              "generator": sum(q.numel() for q in g_full.parameters()),
+              "discriminator": sum(q.numel() for q in models.Discriminator(full).parameters())}
+    (out / "counts.json").write_text(json.dumps(counts, indent=1) + "\n")
+    (out / "SOURCE").write_text(
+        f"{REPO}\ncommit: {_commit(checkout)}\n"
+        "made by tools/parity/singan_consingan.py (see its docstring)\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
