@@ -99,7 +99,7 @@ def test_stage0_reconstruction_input_is_the_image_and_model_folder_loads(consing
     assert torch.equal(rec[0], rec[1])
 
 
-@pytest.mark.filterwarnings("ignore:Seems like `optimizer.step\(\)` has been overridden")
+@pytest.mark.filterwarnings(r"ignore:Seems like `optimizer.step\(\)` has been overridden")
 def test_one_backward_then_g_steps_optimiser_steps(tmp_path, monkeypatch):
     """ConSinGAN training_generation.py: netG's one backward, then Gsteps x optimizerG.step()."""
     steps: list[int] = []
