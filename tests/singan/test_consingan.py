@@ -159,3 +159,15 @@ def test_cli_samples_consingan_and_other_verbs_refuse_in_one_line(consingan_run,
     assert refused.returncode == 2
     assert refused.stderr.strip().count("\n") == 0 and "sample" in refused.stderr
     assert not (tmp_path / "a.gif").exists()
+
+
+def test_web_app_serves_consingan_as_a_seeded_sampler(consingan_run):
+    from gankit.serve.runtime import ModelPool, parse_model_args
+
+    pool = ModelPool(parse_model_args([str(consingan_run / "model")]), max_frames=4)
+    (name,) = pool.names(None, "sampler")
+    a = np.asarray(pool.generate(name, seed=1, count=2))
+    h, w = from_pretrained(consingan_run / "model").config.shapes[-1]
+    assert a.shape[0] >= h and a.shape[1] >= 2 * w and a.shape[2] == 3  # a grid of two
+    assert np.array_equal(a, np.asarray(pool.generate(name, seed=1, count=2)))
+    assert not pool.served(name).info.animate
