@@ -171,3 +171,31 @@ def test_web_app_serves_consingan_as_a_seeded_sampler(consingan_run):
     assert a.shape[0] >= h and a.shape[1] >= 2 * w and a.shape[2] == 3  # a grid of two
     assert np.array_equal(a, np.asarray(pool.generate(name, seed=1, count=2)))
     assert not pool.served(name).info.animate
+
+
+def test_one_training_iteration_matches_reference_train_single_scale():
+    """Stage 0, one iteration from the reference's initial weights and draws (seed 2): the
+    logged losses and the weights after 3 critic steps and 3 generator optimiser steps."""
+    from gankit.engine import TrainContext
+
+    with np.load(FIXTURES / "train_step.npz") as f:
+        ref = {k: torch.from_numpy(f[k]) for k in f.files}
+    reals = [ref[f"real{k}"] for k in range(3)]
+    recipe = ConSinGANRecipe(tiny_image(), tiny_consingan(iters_per_scale=1))
+    recipe.reals, recipe.shapes = reals, [tuple(r.shape[-2:]) for r in reals]
+    recipe.setup(TrainContext(torch.device("cpu")))
+    recipe._grow(0)
+    g = recipe.model.generator
+    g.load_state_dict({k[3:]: v for k, v in ref.items() if k.startswith("g0.")})
+    recipe.d.load_state_dict({k[3:]: v for k, v in ref.items() if k.startswith("d0.")})
+    torch.manual_seed(2)
+    parts = recipe.train_step(None, 0)
+    d_total = -float(ref["d_real"]) + float(ref["d_fake"]) + float(ref["gp"])
+    assert parts["d"] == pytest.approx(d_total, abs=1e-5)
+    assert parts["gp"] == pytest.approx(float(ref["gp"]), abs=1e-6)
+    assert parts["g_adv"] == pytest.approx(float(ref["g_adv"]), abs=1e-5)
+    assert 10 * parts["rec"] == pytest.approx(float(ref["rec"]), rel=1e-5)
+    for prefix, net in (("g1.", g), ("d1.", recipe.d)):
+        after = {k[3:]: v for k, v in ref.items() if k.startswith(prefix)}
+        for name, value in net.state_dict().items():
+            assert (value - after[name]).abs().max() <= 1e-5, name

@@ -14,22 +14,40 @@ CONSINGAN_CHECKOUT is a checkout of https://github.com/tohinz/ConSinGAN (the fol
   ``functions.sample_random_noise`` draws them), ``noise_amp`` and ``shapes``; its output
   ``g_out`` (``forward(noise, reals_shapes, noise_amp)``); the critic's input ``d_in`` and
   output ``d_out``;
+* ``train_step.npz``: one training iteration at stage 0 of the reference's own
+  ``training_generation.train_single_scale`` (``niter`` 1, the ``generation`` defaults: Dsteps 3,
+  Gsteps 3, lambda_grad 0.1, alpha 10, lr 5e-4) on a 3-stage pyramid of random images
+  (``real<k>``), from the networks ``init_G`` / ``init_D`` build (``g0.<param>``,
+  ``d0.<param>``, after ``torch.manual_seed(1)``), the iteration's draws from
+  ``torch.manual_seed(2)``: the losses it logs (``d_real`` = D(real), ``d_fake``, ``gp``,
+  ``g_adv``, ``rec`` = alpha x MSE) and the weights after the step (``g1.<param>``,
+  ``d1.<param>``);
 * ``counts.json``: parameter counts of the reference's networks at its defaults (``nfc`` 64,
   ``num_layer`` 3, generator grown to ``train_stages`` 6, critic);
 * ``SOURCE``: the repository URL and the commit.
 
-Minimal patches, applied at run time only (the checkout is not modified): none to the code;
-``ConSinGAN/models.py`` is imported as written (it imports ``ConSinGAN/imresize.py``, which
-needs scipy and scikit-image; neither is called here). The ``opt`` namespace holds only the
-fields ``models.py`` reads.
+Minimal patches, applied at run time only (the checkout is not modified):
+
+* ``albumentations`` (imported by ``ConSinGAN/functions.py`` for its augmentation class, unused
+  here) is replaced by a stand-in module of empty names when it is not installed;
+* matplotlib is switched to its ``Agg`` backend, and the TensorBoard writer handed to
+  ``train_single_scale`` is a stand-in that records the scalars it is given;
+* ``train_single_scale`` runs in a temporary working folder (it saves sample images and
+  networks under ``TrainedModels/``), with ``opt`` holding the fields the code reads and
+  ``opt.device`` the CPU.
+
+``ConSinGAN/models.py`` (with ``imresize.py``: scipy, scikit-image) runs as written.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
+import types
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +62,73 @@ def _opt(nfc: int, num_layer: int) -> argparse.Namespace:
     return argparse.Namespace(nfc=nfc, ker_size=3, num_layer=num_layer, padd_size=0, nc_im=3,
                               activation="lrelu", lrelu_alpha=0.05, batch_norm=False,
                               train_mode="generation")
+
+
+class _Writer:
+    """Stands in for TensorBoard's SummaryWriter: keeps the last value of every scalar."""
+
+    def __init__(self) -> None:
+        self.scalars: dict[str, float] = {}
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        del step
+        self.scalars[tag] = float(value)
+
+    def add_image(self, *args: object) -> None:
+        del args
+
+
+def _train_step(out: Path) -> None:
+    """One iteration of the reference's ``train_single_scale`` at stage 0 (see the docstring)."""
+    try:
+        import albumentations  # noqa: F401
+    except ModuleNotFoundError:
+        stub = types.ModuleType("albumentations")
+        for name in ("HueSaturationValue", "IAAAdditiveGaussianNoise", "GaussNoise", "OneOf",
+                     "Compose", "MultiplicativeNoise", "ToSepia", "ChannelDropout",
+                     "ChannelShuffle", "Cutout", "InvertImg"):
+            setattr(stub, name, None)
+        sys.modules["albumentations"] = stub
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ConSinGAN import training_generation
+
+    opt = _opt(nfc=4, num_layer=3)
+    opt.__dict__.update(
+        device=torch.device("cpu"), niter=1, lr_g=5e-4, lr_d=5e-4, beta1=0.5, gamma=0.1,
+        Gsteps=3, Dsteps=3, lambda_grad=0.1, alpha=10.0, noise_amp_init=0.1, train_depth=3,
+        lr_scale=0.1, input_name="tiny.png", timestamp="parity", fine_tune=False,
+        stop_scale=len(SHAPES) - 1)
+    torch.manual_seed(0)
+    reals = [torch.rand(1, 3, h, w) * 2 - 1 for h, w in SHAPES]
+    torch.manual_seed(1)
+    g = training_generation.init_G(opt)
+    d = training_generation.init_D(opt)
+    arrays = {f"real{k}": r.numpy() for k, r in enumerate(reals)}
+    arrays |= {f"g0.{k}": v.clone().numpy() for k, v in g.state_dict().items()}
+    arrays |= {f"d0.{k}": v.clone().numpy() for k, v in d.state_dict().items()}
+    writer = _Writer()
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        try:
+            opt.outf = tmp
+            torch.manual_seed(2)
+            _, _, g, d = training_generation.train_single_scale(d, g, reals, [], [], opt, 0,
+                                                                 writer)
+        finally:
+            os.chdir(cwd)
+    j = opt.Dsteps - 1
+    logged = writer.scalars
+    arrays |= {"d_real": np.float64(logged[f"Loss/train/D/real/{j}"]),
+               "d_fake": np.float64(logged[f"Loss/train/D/fake/{j}"]),
+               "gp": np.float64(logged[f"Loss/train/D/gradient_penalty/{j}"]),
+               "g_adv": np.float64(logged["Loss/train/G/gen"]),
+               "rec": np.float64(logged["Loss/train/G/reconstruction"])}
+    arrays |= {f"g1.{k}": v.numpy() for k, v in g.state_dict().items()}
+    arrays |= {f"d1.{k}": v.numpy() for k, v in d.state_dict().items()}
+    np.savez_compressed(out / "train_step.npz", **arrays)
 
 
 def _commit(checkout: Path) -> str:
@@ -99,6 +184,7 @@ def main() -> None:
     counts = {"nfc": 64, "num_layer": 3, "stages": 6,
               "generator": sum(q.numel() for q in g_full.parameters()),
               "discriminator": sum(q.numel() for q in models.Discriminator(full).parameters())}
+    _train_step(out)
     (out / "counts.json").write_text(json.dumps(counts, indent=1) + "\n")
     (out / "SOURCE").write_text(
         f"{REPO}\ncommit: {_commit(checkout)}\n"
