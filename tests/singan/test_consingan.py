@@ -97,6 +97,9 @@ def test_stage0_reconstruction_input_is_the_image_and_model_folder_loads(consing
     assert a.shape == (2, 3, *model.config.shapes[-1]) and torch.equal(a, b)
     rec = apps.sample(model, n=2, start_scale=3)
     assert torch.equal(rec[0], rec[1])
+    h, w = model.config.shapes[-1]
+    wide = apps.sample(model, n=1, start_scale=2, scale_h=1.5)  # fixed noise stretched
+    assert wide.shape[-2:] == (h, round(w * 1.5))
 
 
 @pytest.mark.filterwarnings(r"ignore:Seems like `optimizer.step\(\)` has been overridden")

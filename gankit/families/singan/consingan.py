@@ -197,8 +197,9 @@ class ConSinGANModel(nn.Module):
         for k in range(self.num_scales):
             if k < start_scale:
                 fixed = self.fixed_noise[k]
-                size = self.sample_noise(k, shapes[k], 1).shape[-2:]
-                if fixed.shape[-2:] != size:
+                margin = 2 * self.config.num_layers if k else 0
+                size = (shapes[k][0] + margin, shapes[k][1] + margin)
+                if tuple(fixed.shape[-2:]) != size:
                     fixed = F.interpolate(fixed, size=size, mode="bilinear", align_corners=True)
                 noise.append(fixed.expand(n, -1, -1, -1))
             else:
