@@ -202,3 +202,27 @@ def test_one_training_iteration_matches_reference_train_single_scale():
         after = {k[3:]: v for k, v in ref.items() if k.startswith(prefix)}
         for name, value in net.state_dict().items():
             assert (value - after[name]).abs().max() <= 1e-5, name
+
+
+def test_stage_sizes_match_reference_create_reals_pyramid():
+    from gankit.families.singan.config import pyramid_shapes
+
+    spec = json.loads((FIXTURES / "pyramids.json").read_text())
+    for size, want in spec["plans"].items():
+        h, w = map(int, size.split("x"))
+        shapes, _ = pyramid_shapes(h, w, spec["min_size"], spec["max_size"],
+                                   rescaling="consingan", num_scales=spec["stages"])
+        assert [list(s) for s in shapes] == want, size
+
+
+def test_training_pyramid_matches_reference_reals():
+    small = json.loads((FIXTURES / "pyramids.json").read_text())["small"]
+    with np.load(FIXTURES / "reals.npz") as f:
+        image = torch.from_numpy(f["image"])
+        want = [torch.from_numpy(f[f"real{k}"]) for k in range(small["stages"])]
+    recipe = ConSinGANRecipe(image, preset("consingan", min_size=small["min_size"],
+                                           max_size=small["max_size"],
+                                           num_scales=small["stages"]))
+    assert len(recipe.reals) == len(want)
+    for got, ref in zip(recipe.reals, want, strict=True):
+        assert got.shape == ref.shape and (got - ref).abs().max() <= 1e-5

@@ -22,6 +22,10 @@ CONSINGAN_CHECKOUT is a checkout of https://github.com/tohinz/ConSinGAN (the fol
   ``torch.manual_seed(2)``: the losses it logs (``d_real`` = D(real), ``d_fake``, ``gp``,
   ``g_adv``, ``rec`` = alpha x MSE) and the weights after the step (``g1.<param>``,
   ``d1.<param>``);
+* ``pyramids.json`` and ``reals.npz``: the stage sizes ``adjust_scales2image`` +
+  ``create_reals_pyramid`` (``generation``) give for a few image sizes (``train_stages`` 6,
+  ``min_size`` 25, ``max_size`` 250), and for one small random image (``image``; ``train_stages``
+  4, ``min_size`` 14, ``max_size`` 36) the pyramid itself (``real<k>``);
 * ``counts.json``: parameter counts of the reference's networks at its defaults (``nfc`` 64,
   ``num_layer`` 3, generator grown to ``train_stages`` 6, critic);
 * ``SOURCE``: the repository URL and the commit.
@@ -78,6 +82,31 @@ class _Writer:
         del args
 
 
+PYRAMID_SIZES = [(188, 250), (250, 188), (200, 300), (427, 640), (100, 100), (60, 300)]
+
+
+def _pyramid(functions, image: torch.Tensor, stages: int, min_size: int, max_size: int,
+             ) -> list[torch.Tensor]:
+    opt = argparse.Namespace(train_stages=stages, min_size=min_size, max_size=max_size,
+                             train_mode="generation", nc_im=3, not_cuda=True)
+    real = functions.adjust_scales2image(image, opt)
+    return functions.create_reals_pyramid(real, opt)
+
+
+def _pyramids(functions, out: Path) -> None:
+    """The reference's stage sizes for several images, and one small image's pyramid."""
+    torch.manual_seed(3)
+    plans = {f"{h}x{w}": [list(r.shape[2:]) for r in _pyramid(
+        functions, torch.rand(1, 3, h, w) * 2 - 1, 6, 25, 250)] for h, w in PYRAMID_SIZES}
+    image = torch.rand(1, 3, 40, 52) * 2 - 1
+    reals = _pyramid(functions, image, 4, 14, 36)
+    (out / "pyramids.json").write_text(json.dumps(
+        {"stages": 6, "min_size": 25, "max_size": 250, "plans": plans,
+         "small": {"stages": 4, "min_size": 14, "max_size": 36}}, indent=1) + "\n")
+    np.savez_compressed(out / "reals.npz", image=image.numpy(),
+                        **{f"real{k}": r.numpy() for k, r in enumerate(reals)})
+
+
 def _train_step(out: Path) -> None:
     """One iteration of the reference's ``train_single_scale`` at stage 0 (see the docstring)."""
     try:
@@ -92,7 +121,9 @@ def _train_step(out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from ConSinGAN import training_generation
+    from ConSinGAN import functions, training_generation
+
+    _pyramids(functions, out)
 
     opt = _opt(nfc=4, num_layer=3)
     opt.__dict__.update(

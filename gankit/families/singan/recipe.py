@@ -63,6 +63,10 @@ class SinGANRecipe(Recipe):
             finest = imresize(image.float(), min(config.max_size / max(h, w), 1.0), shapes[-1])
             self.reals = [imresize(finest, math.pow(self.scale_factor, e), s)
                           for e, s in zip(exponents, shapes, strict=True)]
+            if config.rescaling == "consingan":
+                # tohinz/ConSinGAN functions.py@8b4681f create_reals_pyramid appends the
+                # max_size image itself, not re-resized through uint8 levels
+                self.reals[-1] = finest
         else:
             finest = resize(image.float(), shapes[-1]).clamp(-1, 1)
             self.reals = [resize(finest, s).clamp(-1, 1) for s in shapes]
