@@ -1,4 +1,4 @@
-"""SinGAN configuration: network sizes, the image pyramid plan and the two training presets.
+"""SinGAN configuration: network sizes, the image pyramid plan and the training presets.
 
 Defaults of the ``paper`` preset are those of the reference implementation (tamarott/SinGAN
 ``config.py``) and of the paper (Shaham, Dekel, Michaeli, ICCV 2019, sec. 2 and 3). The
