@@ -20,14 +20,12 @@ backend; CUDA hidden, so ``move_to_gpu`` keeps tensors on the CPU.
 
 from __future__ import annotations
 
-import argparse
 import os
-import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
+from maker import arguments, write_source
 
 REPO = "https://github.com/tamarott/SinGAN"
 
@@ -43,41 +41,26 @@ def _inputs() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("reference", help="tamarott/SinGAN checkout")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--commit", default="",
-                   help="commit of SinGAN/functions.py when the checkout is not a git clone")
-    a = p.parse_args()
+    a = arguments(__doc__).parse_args()
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
     import matplotlib
 
     matplotlib.use("Agg")
     import sklearn
 
-    sys.path.insert(0, a.reference)
+    sys.path.insert(0, str(a.checkout))
     from SinGAN import functions
 
     image, paint = _inputs()
     image_quant, centers = functions.quant(image, torch.device("cpu"))
     paint_quant = functions.quant2centers(paint, centers)
-    out = Path(a.output)
+    out = a.out
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / "quant.npz", image=image.numpy(), image_quant=image_quant.numpy(),
                         centers=np.asarray(centers), paint=paint.numpy(),
                         paint_quant=paint_quant.numpy())
-    commit = a.commit
-    if not commit:
-        try:
-            commit = subprocess.run(["git", "-C", a.reference, "log", "-1", "--format=%H", "--",
-                                     "SinGAN/functions.py"], capture_output=True, text=True,
-                                    check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            commit = "unknown"
-    (out / "SOURCE").write_text(
-        f"{REPO}\ncommit: SinGAN/functions.py at {commit} (quant, quant2centers)\n"
-        f"run with scikit-learn {sklearn.__version__}\n"
-        "made by tools/parity/singan_quant.py\n")
+    write_source(a, REPO, f"SinGAN/functions.py quant, quant2centers (scikit-learn "
+                 f"{sklearn.__version__})", "singan_quant.py")
     return 0
 
 

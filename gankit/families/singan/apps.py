@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from gankit.core.errors import BadInputError, UsageError
 from gankit.core.output_check import check_generated
 from gankit.families.singan.config import sr_scale
+from gankit.families.singan.consingan import ConSinGANModel
 from gankit.families.singan.networks import SinGANPyramid, resize
 from gankit.nn.imresize import imresize
 
@@ -30,17 +31,22 @@ ModelLike = SinGANPyramid | str | os.PathLike[str]
 ImageLike = torch.Tensor | str | os.PathLike[str]
 
 
-def load(model: ModelLike, device: str | torch.device | None = None) -> SinGANPyramid:
+def load(model: ModelLike, device: str | torch.device | None = None,
+         consingan: bool = False) -> SinGANPyramid | ConSinGANModel:
     """A trained pyramid in eval mode, moved to ``device`` only when one is given (a pyramid
-    handed in stays where it is; one read from disk is on the CPU)."""
+    handed in stays where it is; one read from disk is on the CPU). ``consingan``: a
+    :class:`ConSinGANModel` is accepted too (the verbs that only sample); else it is refused."""
     from gankit.core.checkpoint import from_pretrained
     from gankit.core.device import resolve_device
 
-    if not isinstance(model, SinGANPyramid):
+    if not isinstance(model, SinGANPyramid | ConSinGANModel):
         model = from_pretrained(model)
-        if not isinstance(model, SinGANPyramid):
+        if not isinstance(model, SinGANPyramid | ConSinGANModel):
             raise BadInputError(f"{model.arch_name!r} is not a SinGAN pyramid (train one with "
                                 "`gankit singan train IMAGE`)")
+    if isinstance(model, ConSinGANModel) and not consingan:
+        raise UsageError("a ConSinGAN model (--preset consingan) supports only `gankit singan "
+                         "sample` and `evaluate`; train with --preset paper or fast for this")
     if device is not None:
         model = model.to(resolve_device(str(device)))
     return model.eval()
@@ -82,12 +88,14 @@ def train(image: ImageLike, run_dir: str | os.PathLike[str], config: Any = None,
     from gankit.core.images import save_image
     from gankit.engine import Trainer
     from gankit.families.singan.config import PRESETS
+    from gankit.families.singan.consingan_recipe import ConSinGANRecipe
     from gankit.families.singan.recipe import SinGANRecipe
 
     if config is None:
         config = PRESETS[preset]
     img = _image(image, torch.device("cpu"))
-    recipe = SinGANRecipe(img, config)
+    recipe_cls = ConSinGANRecipe if config.network == "consingan" else SinGANRecipe
+    recipe = recipe_cls(img, config)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_image(recipe.reals[-1][0], run_dir / "real.png")
@@ -124,7 +132,9 @@ def sample(model: ModelLike, n: int = 8, scale_v: float = 1.0, scale_h: float = 
     if onnx_file:
         pyr, runner = _onnx_file(model, device, start_scale)
     else:
-        pyr = load(model)
+        pyr = load(model, consingan=True)
+    if backend == "onnx" and isinstance(pyr, ConSinGANModel):
+        raise UsageError("a ConSinGAN model runs on the torch backend only (no ONNX export yet)")
     if n < 1:
         raise BadInputError(f"n must be >= 1, got {n}")
     if not (0.1 <= scale_v <= 10 and 0.1 <= scale_h <= 10):
@@ -572,7 +582,7 @@ def evaluate(model: ModelLike, n: int = 50, extractor: torch.nn.Module | None = 
         if err.name not in ("gankit.metrics", "gankit.metrics.sifid"):
             raise
         raise UsageError("SIFID is unavailable: gankit.metrics.sifid is missing") from None
-    pyr = load(model)
+    pyr = load(model, consingan=True)
     if n < 2:
         raise BadInputError(f"evaluate needs n >= 2 samples, got {n}")
     fakes = sample(pyr, n=n, seed=seed)

@@ -17,8 +17,8 @@ from gankit.core.cliutil import (
 )
 
 VERBS_HELP = {
-    "train": "learn one image: gankit singan train IMAGE [--preset paper|fast|sr|animation] "
-             "[-o RUN]",
+    "train": "learn one image: gankit singan train IMAGE "
+             "[--preset paper|fast|consingan|sr|animation] [-o RUN]",
     "sample": "random samples, any size/aspect: gankit singan sample RUN -n 8 -o DIR",
     "animate": "a random walk around the image as GIF + MP4: gankit singan animate RUN -o a.gif",
     "harmonize": "blend a pasted object: gankit singan harmonize RUN IMAGE --mask M -o out.png",
@@ -102,7 +102,8 @@ def _sample(prog: str, argv: list[str]) -> int:
     from gankit.runtime.onnx_runtime import is_onnx_path
 
     on_torch = a.backend != "onnx" and not is_onnx_path(a.model)
-    model = apps.load(a.model, a.device) if on_torch else a.model  # apps.sample checks the rest
+    # apps.sample checks the rest
+    model = apps.load(a.model, a.device, consingan=True) if on_torch else a.model
     imgs = apps.sample(model, a.n, a.scale_v, a.scale_h, a.start_scale, a.seed,
                        backend=a.backend, device=a.device)
     out = Path(a.output)
@@ -231,7 +232,8 @@ def _evaluate(prog: str, argv: list[str]) -> int:
         from gankit.metrics.extractors import cached
 
         extractor = cached("sifid", a.inception)
-    report = apps.evaluate(apps.load(a.model, a.device), a.n, extractor, a.seed)
+    report = apps.evaluate(apps.load(a.model, a.device, consingan=True), a.n, extractor,
+                            a.seed)
     text = json.dumps(report, indent=2)
     out = Path(a.output) if a.output else Path(a.model) / "eval.json"
     atomic_write_text(out, text + "\n")

@@ -1,10 +1,11 @@
-"""SinGAN configuration: network sizes, the image pyramid plan and the two training presets.
+"""SinGAN configuration: network sizes, the image pyramid plan and the training presets.
 
 Defaults of the ``paper`` preset are those of the reference implementation (tamarott/SinGAN
-``config.py``) and of the paper (Shaham, Dekel, Michaeli, ICCV 2019, sec. 2 and 3). The ``fast``
-preset follows ConSinGAN (Hinz et al., WACV 2021, sec. 3; tohinz/ConSinGAN ``config.py`` and
-``main_train.py``): fewer stages placed by its rescaling rule, the last stages trained
-concurrently with a scaled learning rate.
+``config.py``) and of the paper (Shaham, Dekel, Michaeli, ICCV 2019, sec. 2 and 3). The
+``consingan`` preset is ConSinGAN (Hinz et al., WACV 2021, sec. 3; tohinz/ConSinGAN ``config.py``
+and ``main_train.py``): its networks and recipe. The ``fast`` preset keeps SinGAN's networks and
+takes ConSinGAN's stage placement and concurrency: fewer stages placed by its rescaling rule, the
+last stages trained concurrently with a scaled learning rate.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from gankit.core.errors import BadInputError
 from gankit.engine.trainer import TrainerConfig
 
 RESCALINGS = ("singan", "singan-sr", "consingan")
+NETWORKS = ("singan", "consingan")
+"""``singan``: one image-to-image generator per scale (:class:`SinGANPyramid`); ``consingan``:
+ConSinGAN's one growing feature generator (``gankit.families.singan.consingan``)."""
 RESAMPLINGS = ("reference", "reference-shape", "torch-bicubic")
 """How a pyramid resizes images between scales (:class:`PyramidConfig`): ``reference``, the
 reference's MATLAB-style ``imresize`` by ``1 / scale_factor`` then a crop to the next scale
@@ -185,7 +189,9 @@ class TrainConfig:
     num_scales: int = 0
     # "reference": the reference's imresize for the pyramid and between scales; "torch-bicubic"
     resampling: str = "reference"
-    # networks (paper sec. 4, "Architecture")
+    # networks (paper sec. 4, "Architecture"); with network="consingan", num_layers counts the
+    # conv blocks of one stage (ConSinGAN's num_layer) and channels stay constant
+    network: str = "singan"
     channels: int = 32
     max_channels: int = 128
     channels_double_every: int = 4
@@ -218,6 +224,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.rescaling not in RESCALINGS:
             raise ValueError(f"rescaling must be one of {RESCALINGS}, got {self.rescaling!r}")
+        if self.network not in NETWORKS:
+            raise ValueError(f"network must be one of {NETWORKS}, got {self.network!r}")
+        if self.network == "consingan" and self.kernel_size != 3:
+            raise ValueError("network 'consingan' needs kernel_size 3 (its paddings assume it)")
         if self.resampling not in ("reference", "torch-bicubic"):
             raise ValueError("resampling must be 'reference' or 'torch-bicubic', got "
                              f"{self.resampling!r}")
@@ -237,10 +247,19 @@ class TrainConfig:
 PRESETS: dict[str, TrainConfig] = {
     # tamarott/SinGAN defaults: ~10 scales for a 250 px image, 2000 iterations each.
     "paper": TrainConfig(),
-    # ConSinGAN's recipe (train_stages 6, train_depth 3, lr_scale 0.1, one generator gradient per
-    # iteration) on SinGAN's scale networks, with half the iterations per stage.
+    # SinGAN's scale networks (5 layers, 32 channels, batch norm, LeakyReLU 0.2) with ConSinGAN's
+    # stage placement and concurrency (train_stages 6, train_depth 3, lr_scale 0.1), one
+    # generator step per iteration, 1000 iterations per stage.
     "fast": TrainConfig(rescaling="consingan", num_scales=6, train_depth=3, lr_scale=0.1,
                         iters_per_scale=1000, g_steps=1),
+    # ConSinGAN itself (tohinz/ConSinGAN@8b4681f): ConSinGAN/config.py nfc 64, num_layer 3,
+    # lrelu_alpha 0.05, no batch_norm, niter 2000, Gsteps 3, Dsteps 3, lr 5e-4, beta1 0.5,
+    # gamma 0.1 at 0.8 niter (training_generation.py:108), lambda_grad 0.1, alpha 10,
+    # noise_amp 0.1, min_size 25, max_size 250; main_train.py train_stages 6, train_depth 3
+    # (config.py), lr_scale 0.1; functions.py create_reals_pyramid (rescaling "consingan").
+    "consingan": TrainConfig(network="consingan", rescaling="consingan", num_scales=6,
+                             train_depth=3, lr_scale=0.1, channels=64, num_layers=3,
+                             iters_per_scale=2000, g_steps=3, d_steps=3),
     # Paper sec. 4.4 / tamarott/SinGAN SR.py@1da3600: for x4, scale factor 4^(-1/6) (sr_scale),
     # coarsest 18 px, adjust_scales2image_SR's int() scale counts, alpha = 100.
     "sr": TrainConfig(scale_factor=1 / sr_scale(4.0)[0], min_size=18, rec_weight=100.0,

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from gankit.core import registry
 from gankit.core.errors import CheckpointError
 from gankit.engine import Recipe, TrainContext
+from gankit.families.singan import consingan  # noqa: F401  registers ConSinGAN's networks too
 from gankit.families.singan.config import PyramidConfig, ScaleConfig, TrainConfig, pyramid_plan
 from gankit.families.singan.networks import (
     ScaleDiscriminator,
@@ -64,6 +65,10 @@ class SinGANRecipe(Recipe):
             finest = imresize(image.float(), min(config.max_size / max(h, w), 1.0), shapes[-1])
             self.reals = [imresize(finest, math.pow(self.scale_factor, e), s)
                           for e, s in zip(exponents, shapes, strict=True)]
+            if config.rescaling == "consingan":
+                # tohinz/ConSinGAN functions.py@8b4681f create_reals_pyramid appends the
+                # max_size image itself, not re-resized through uint8 levels
+                self.reals[-1] = finest
         else:
             finest = resize(image.float(), shapes[-1]).clamp(-1, 1)
             self.reals = [resize(finest, s).clamp(-1, 1) for s in shapes]
