@@ -345,3 +345,26 @@ def write_model_corpus(valid: str | os.PathLike[str], other: str | os.PathLike[s
     (root / "text.onnx").write_text("not a protobuf\n")
     names = sorted(p.name for p in root.iterdir())
     return [Entry(n, "model", False, root / n) for n in names]
+
+
+def tiny_models(root: Path) -> dict[str, Path]:
+    """One small, seeded generator per family, saved as a gankit model folder."""
+    import torch
+
+    from gankit.core import registry
+    from gankit.core.checkpoint import save_pretrained
+    from gankit.families.singan.config import PyramidConfig
+
+    torch.manual_seed(0)
+    nets = {
+        "animegan": registry.build("animegan_v2_generator"),
+        "pix2pix": registry.build("pix2pix_unet_256", ngf=4, num_downs=5),
+        "singan": registry.build("singan_pyramid", PyramidConfig(
+            shapes=[[12, 15], [18, 22]], channels=[4, 4], num_layers=3, scale_factor=0.7)),
+        "stylegan": registry.build("stylegan2", size=16, style_dim=32, n_mlp=2,
+                                   channel_base=256, channel_max=32),
+        "dcgan": registry.build("dcgan_g", resolution=16, ngf=4, z_dim=8),
+        "wgan_gp": registry.build("wgan_gp_resnet32_g", dim=8, z_dim=8),
+        "pggan": registry.build("pggan_g", z_dim=8, resolution=16, fmap_base=32, fmap_max=16),
+    }
+    return {fam: save_pretrained(net.eval(), root / fam) for fam, net in nets.items()}

@@ -23,33 +23,12 @@ import pytest
 import torch
 import yaml
 from PIL import Image
-from reliability.bad_corpus import Entry, marker_path, write_corpus, write_model_corpus
+from reliability.bad_corpus import Entry, marker_path, tiny_models, write_corpus, write_model_corpus
 
 from gankit.cli import main as gankit_main
-from gankit.core import registry
-from gankit.core.checkpoint import save_pretrained
 
 pytestmark = pytest.mark.reliability
 UNCONDITIONAL = ("dcgan", "wgan_gp", "pggan")
-
-
-def _tiny_models(root: Path) -> dict[str, Path]:
-    """One small, seeded generator per family, saved as a gankit model folder."""
-    from gankit.families.singan.config import PyramidConfig
-
-    torch.manual_seed(0)
-    nets = {
-        "animegan": registry.build("animegan_v2_generator"),
-        "pix2pix": registry.build("pix2pix_unet_256", ngf=4, num_downs=5),
-        "singan": registry.build("singan_pyramid", PyramidConfig(
-            shapes=[[12, 15], [18, 22]], channels=[4, 4], num_layers=3, scale_factor=0.7)),
-        "stylegan": registry.build("stylegan2", size=16, style_dim=32, n_mlp=2,
-                                   channel_base=256, channel_max=32),
-        "dcgan": registry.build("dcgan_g", resolution=16, ngf=4, z_dim=8),
-        "wgan_gp": registry.build("wgan_gp_resnet32_g", dim=8, z_dim=8),
-        "pggan": registry.build("pggan_g", z_dim=8, resolution=16, fmap_base=32, fmap_max=16),
-    }
-    return {fam: save_pretrained(net.eval(), root / fam) for fam, net in nets.items()}
 
 
 def _photo(seed: int, w: int = 40, h: int = 32) -> Image.Image:
@@ -81,7 +60,7 @@ class Context:
 def ctx(tmp_path_factory: pytest.TempPathFactory) -> Context:
     root = tmp_path_factory.mktemp("bad") / "corpus"
     entries = write_corpus(root)
-    models = _tiny_models(root.parent / "models")
+    models = tiny_models(root.parent / "models")
     inputs = root.parent / "inputs"
     folders = [inputs / "a", inputs / "b"]
     for i, folder in enumerate(folders):

@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from reliability.bad_corpus import _mp4
+from reliability.bad_corpus import _mp4, tiny_models
 
 from gankit.cli import main as gankit_main
 from gankit.core import registry
-from gankit.core.checkpoint import save_pretrained
 
 pytestmark = pytest.mark.reliability
 
@@ -53,19 +52,7 @@ def _photo(path: Path, seed: int = 0, w: int = 40, h: int = 32) -> Path:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from gankit.families.singan.config import PyramidConfig
-
-    root = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    nets = {
-        "animegan": registry.build("animegan_v2_generator"),
-        "pix2pix": registry.build("pix2pix_unet_256", ngf=4, num_downs=5),
-        "singan": registry.build("singan_pyramid", PyramidConfig(
-            shapes=[[12, 15], [18, 22]], channels=[4, 4], num_layers=3, scale_factor=0.7)),
-        "stylegan": registry.build("stylegan2", size=16, style_dim=32, n_mlp=2,
-                                   channel_base=256, channel_max=32),
-    }
-    return {fam: save_pretrained(net.eval(), root / fam) for fam, net in nets.items()}
+    return tiny_models(tmp_path_factory.mktemp("models"))
 
 
 # --- 1. a command writing a folder replaces only an earlier one of its kind -----------------
