@@ -22,15 +22,20 @@ def tiny_image(h: int = 18, w: int = 24, seed: int = 0) -> torch.Tensor:
     return torch.rand(1, 3, h, w, generator=g) * 2 - 1
 
 
-def train_tiny(run_dir, max_steps: int | None = None, checkpoint_every: int = 1000,
-               **overrides) -> SinGANRecipe:
-    recipe = SinGANRecipe(tiny_image(), tiny_config(**overrides))
+def run_recipe(recipe, run_dir, max_steps: int | None = None, checkpoint_every: int = 1000):
+    """Train ``recipe`` (SinGAN or ConSinGAN) into ``run_dir`` quietly on the CPU."""
     cfg = TrainerConfig(max_steps=max_steps or recipe.total_steps,
                         checkpoint_every=checkpoint_every,
                         sample_every=recipe.cfg.iters_per_scale, log_every=1, progress=False,
                         tensorboard=False, device="cpu", seed=3)
     Trainer(recipe, run_dir, cfg).run()
     return recipe
+
+
+def train_tiny(run_dir, max_steps: int | None = None, checkpoint_every: int = 1000,
+               **overrides) -> SinGANRecipe:
+    return run_recipe(SinGANRecipe(tiny_image(), tiny_config(**overrides)), run_dir, max_steps,
+                      checkpoint_every)
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from gankit.families.singan.config import preset
 from gankit.families.singan.consingan import ConSinGANConfig, ConSinGANModel
 from gankit.families.singan.consingan_recipe import ConSinGANRecipe
 
-from .conftest import tiny_image
+from .conftest import run_recipe, tiny_image
 
 FIXTURES = Path(__file__).parent / "parity_consingan"
 
@@ -72,12 +72,8 @@ def tiny_consingan(**overrides):
 
 
 def _train(run_dir, max_steps=None, **overrides) -> ConSinGANRecipe:
-    recipe = ConSinGANRecipe(tiny_image(), tiny_consingan(**overrides))
-    cfg = TrainerConfig(max_steps=max_steps or recipe.total_steps, checkpoint_every=1000,
-                        sample_every=recipe.cfg.iters_per_scale, log_every=1, progress=False,
-                        tensorboard=False, device="cpu", seed=3)
-    Trainer(recipe, run_dir, cfg).run()
-    return recipe
+    return run_recipe(ConSinGANRecipe(tiny_image(), tiny_consingan(**overrides)), run_dir,
+                      max_steps)
 
 
 @pytest.fixture(scope="module")
