@@ -18,6 +18,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check gankit tests benchmarks tools
+	$(BIN)/ruff format --check gankit tests benchmarks tools
 
 test: lint
 	$(BIN)/python -m pytest -q

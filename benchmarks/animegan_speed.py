@@ -70,8 +70,14 @@ def _photos(folder: Path, n: int, size: int) -> None:
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:size, 0:size]
     for i in range(n):
-        arr = np.stack([128 + 100 * np.sin(xx / (9 + i)), 128 + 90 * np.cos(yy / 7.0),
-                        128 + 60 * np.sin((xx + yy) / 13.0)], -1)
+        arr = np.stack(
+            [
+                128 + 100 * np.sin(xx / (9 + i)),
+                128 + 90 * np.cos(yy / 7.0),
+                128 + 60 * np.sin((xx + yy) / 13.0),
+            ],
+            -1,
+        )
         arr = np.clip(arr + rng.normal(0, 12, arr.shape), 0, 255).astype(np.uint8)
         Image.fromarray(arr).save(folder / f"{i:03d}.jpg", quality=95)
 
@@ -110,25 +116,58 @@ def main() -> None:
     (tmp / "eager.py").write_text(EAGER)
     py = sys.executable
     variants = {
-        "eager fp32": [py, str(tmp / "eager.py"), str(model_dir), str(tmp / "photos"),
-                       str(tmp / "out-eager")],
-        "gankit fp32": [py, "-m", "gankit.cli", "animegan", "stylize", str(tmp / "photos"),
-                        "--model", str(model_dir), "-o", str(tmp / "out-fp32"), "--device",
-                        "cpu"],
-        "gankit bf16": [py, "-m", "gankit.cli", "animegan", "stylize", str(tmp / "photos"),
-                        "--model", str(model_dir), "-o", str(tmp / "out-bf16"), "--device",
-                        "cpu", "--precision", "bf16"],
+        "eager fp32": [
+            py,
+            str(tmp / "eager.py"),
+            str(model_dir),
+            str(tmp / "photos"),
+            str(tmp / "out-eager"),
+        ],
+        "gankit fp32": [
+            py,
+            "-m",
+            "gankit.cli",
+            "animegan",
+            "stylize",
+            str(tmp / "photos"),
+            "--model",
+            str(model_dir),
+            "-o",
+            str(tmp / "out-fp32"),
+            "--device",
+            "cpu",
+        ],
+        "gankit bf16": [
+            py,
+            "-m",
+            "gankit.cli",
+            "animegan",
+            "stylize",
+            str(tmp / "photos"),
+            "--model",
+            str(model_dir),
+            "-o",
+            str(tmp / "out-bf16"),
+            "--device",
+            "cpu",
+            "--precision",
+            "bf16",
+        ],
     }
     times: dict[str, list[float]] = {k: [] for k in variants}
     for _ in range(args.repeats):
         for name, cmd in variants.items():
             times[name].append(_timed(cmd))
     base = min(times["eager fp32"])
-    print(f"{args.n} photos at {args.size}x{args.size}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, native bf16: {cpu_has_native_bf16()}")
+    print(
+        f"{args.n} photos at {args.size}x{args.size}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, native bf16: {cpu_has_native_bf16()}"
+    )
     for name, ts in times.items():
-        print(f"  {name:12s} best {min(ts):7.2f} s  (runs {', '.join(f'{t:.1f}' for t in ts)})"
-              f"  speed-up x{base / min(ts):.2f}")
+        print(
+            f"  {name:12s} best {min(ts):7.2f} s  (runs {', '.join(f'{t:.1f}' for t in ts)})"
+            f"  speed-up x{base / min(ts):.2f}"
+        )
 
     eager = from_pretrained(model_dir).eval()
     x = torch.from_numpy(np.asarray(Image.open(tmp / "photos" / "000.jpg"), np.float32))
@@ -137,8 +176,10 @@ def main() -> None:
         ref = eager(x)
     y32 = Runner(from_pretrained(model_dir), torch.device("cpu"))(x)
     y16 = Runner(from_pretrained(model_dir), torch.device("cpu"), "bf16")(x)
-    print(f"  fp32 max |gankit - eager| = {(y32 - ref).abs().max().item():.2e}; "
-          f"bf16 PSNR vs eager = {_psnr(y16, ref):.1f} dB")
+    print(
+        f"  fp32 max |gankit - eager| = {(y32 - ref).abs().max().item():.2e}; "
+        f"bf16 PSNR vs eager = {_psnr(y16, ref):.1f} dB"
+    )
 
     if args.video_frames:
         _video(tmp, model_dir, args.video_frames, args.size)
@@ -163,11 +204,28 @@ def _video(tmp: Path, model_dir: Path, frames: int, size: int) -> None:
     (tmp / "eager_video.py").write_text(EAGER_VIDEO)
     py = sys.executable
     procs = {
-        "eager sequential loop": [py, str(tmp / "eager_video.py"), str(model_dir), str(src),
-                                  str(tmp / "v-eager.mp4")],
-        "gankit animegan video": [py, "-m", "gankit.cli", "animegan", "video", str(src),
-                                  "--model", str(model_dir), "-o", str(tmp / "v-gankit.mp4"),
-                                  "--device", "cpu", "--no-progress"],
+        "eager sequential loop": [
+            py,
+            str(tmp / "eager_video.py"),
+            str(model_dir),
+            str(src),
+            str(tmp / "v-eager.mp4"),
+        ],
+        "gankit animegan video": [
+            py,
+            "-m",
+            "gankit.cli",
+            "animegan",
+            "video",
+            str(src),
+            "--model",
+            str(model_dir),
+            "-o",
+            str(tmp / "v-gankit.mp4"),
+            "--device",
+            "cpu",
+            "--no-progress",
+        ],
     }
     ptimes: dict[str, list[float]] = {k: [] for k in procs}
     ts: dict[bool, list[float]] = {False: [], True: []}
@@ -176,16 +234,17 @@ def _video(tmp: Path, model_dir: Path, frames: int, size: int) -> None:
             ptimes[name].append(_timed(cmd))
         for pipelined in (False, True):
             t = time.perf_counter()
-            video(src, model_dir, tmp / f"v-{pipelined}.mp4", device="cpu",
-                  pipeline=pipelined)
+            video(src, model_dir, tmp / f"v-{pipelined}.mp4", device="cpu", pipeline=pipelined)
             ts[pipelined].append(time.perf_counter() - t)
     base = min(ptimes["eager sequential loop"])
     print(f"video {frames} frames {vs.width}x{vs.height}, whole processes:")
     for name, t in ptimes.items():
         print(f"  {name:22s} best {min(t):7.2f} s  speed-up x{base / min(t):.2f}")
     seq, pipe = min(ts[False]), min(ts[True])
-    print(f"  in-process gankit: sequential {seq:.2f} s, pipelined {pipe:.2f} s, "
-          f"overlap alone x{seq / pipe:.2f}")
+    print(
+        f"  in-process gankit: sequential {seq:.2f} s, pipelined {pipe:.2f} s, "
+        f"overlap alone x{seq / pipe:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -46,8 +46,11 @@ def make_shapes(folder: Path, n: int, size: int = 32, seed: int = 0) -> Path:
         img = (top * (1 - t) + bottom * t).astype(np.float64)
         for _ in range(rng.integers(1, 3)):
             cy, cx, r = rng.uniform(6, size - 6, 2).tolist() + [rng.uniform(3, size / 4)]
-            mask = ((yy - cy) ** 2 + (xx - cx) ** 2 < r * r) if rng.random() < 0.5 else (
-                (abs(yy - cy) < r) & (abs(xx - cx) < r))
+            mask = (
+                ((yy - cy) ** 2 + (xx - cx) ** 2 < r * r)
+                if rng.random() < 0.5
+                else ((abs(yy - cy) < r) & (abs(xx - cx) < r))
+            )
             img[mask] = rng.integers(130, 256, 3)
         Image.fromarray(img.astype(np.uint8)).save(folder / f"{i:05d}.png")
     return folder
@@ -60,13 +63,15 @@ class RandomFeatures(nn.Module):
         super().__init__()
         gen = torch.Generator().manual_seed(seed)
         chans = [3, 64, 128, 256]
-        self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, 2, 1) for a, b in zip(chans, chans[1:],
-                                                                            strict=False))
+        self.convs = nn.ModuleList(
+            nn.Conv2d(a, b, 3, 2, 1) for a, b in zip(chans, chans[1:], strict=False)
+        )
         with torch.no_grad():
             for conv in self.convs:
                 fan_in = conv.weight[0].numel()
-                conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen)
-                                  * math.sqrt(2.0 / fan_in))
+                conv.weight.copy_(
+                    torch.randn(conv.weight.shape, generator=gen) * math.sqrt(2.0 / fan_in)
+                )
                 conv.bias.zero_()
         self.eval().requires_grad_(False)
 
@@ -106,10 +111,17 @@ def main(argv: list[str]) -> int:
     cfg = TrainConfig(data=str(data), resolution=32, batch_size=args.batch_size)
     cfg.generator.ngf = cfg.discriminator.ndf = args.width
     n_ckpt = args.steps // args.eval_every + 1
-    trainer_cfg = TrainerConfig(max_steps=args.steps, checkpoint_every=args.eval_every,
-                                sample_every=args.eval_every, log_every=10,
-                                keep_checkpoints=n_ckpt, progress=False, tensorboard=False,
-                                device="cpu", seed=0)
+    trainer_cfg = TrainerConfig(
+        max_steps=args.steps,
+        checkpoint_every=args.eval_every,
+        sample_every=args.eval_every,
+        log_every=10,
+        keep_checkpoints=n_ckpt,
+        progress=False,
+        tensorboard=False,
+        device="cpu",
+        seed=0,
+    )
     t0 = time.monotonic()
     Trainer(DCGANRecipe(cfg), out / "run", trainer_cfg).run()
     train_s = time.monotonic() - t0
@@ -128,19 +140,29 @@ def main(argv: list[str]) -> int:
         step = int(ckpt.name.split("-")[1])
         fake = generate(from_pretrained(ckpt / "model"), seeds, batch_size=100)
         window = [r for r in rows if step - args.eval_every < r["step"] <= step]
-        trend.append({
-            "step": step,
-            "distance": round(fid(real, fake, cache=False, **dist_kwargs), 3),
-            "loss_d": round(float(np.mean([r["loss_d"] for r in window])), 4),
-            "loss_g": round(float(np.mean([r["loss_g"] for r in window])), 4),
-        })
+        trend.append(
+            {
+                "step": step,
+                "distance": round(fid(real, fake, cache=False, **dist_kwargs), 3),
+                "loss_d": round(float(np.mean([r["loss_d"] for r in window])), 4),
+                "loss_g": round(float(np.mean([r["loss_g"] for r in window])), 4),
+            }
+        )
         print(json.dumps(trend[-1]), flush=True)
     final = generate(from_pretrained(out / "run/model"), list(range(64)), batch_size=64)
     save_grid(final, out / "samples.png", nrow=8)
     save_grid(real[:64], out / "real.png", nrow=8)
-    report = {"measure": kind, "train_seconds": round(train_s, 1), "steps": args.steps,
-              "batch_size": args.batch_size, "width": args.width, "images": args.images,
-              "n_eval": args.n_eval, "torch_threads": torch.get_num_threads(), "trend": trend}
+    report = {
+        "measure": kind,
+        "train_seconds": round(train_s, 1),
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "width": args.width,
+        "images": args.images,
+        "n_eval": args.n_eval,
+        "torch_threads": torch.get_num_threads(),
+        "trend": trend,
+    }
     (out / "trend.json").write_text(json.dumps(report, indent=2) + "\n")
     _plot(report, out / "trend.png")
     print(f"{kind}: " + ", ".join(f"{t['step']}: {t['distance']}" for t in trend))

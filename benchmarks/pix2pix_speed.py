@@ -41,8 +41,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def eager_reference(cfg: TrainConfig, device: torch.device, batch: tuple, steps: int,
-                    warmup: int) -> float:
+def eager_reference(
+    cfg: TrainConfig, device: torch.device, batch: tuple, steps: int, warmup: int
+) -> float:
     """The reference loop: forward G, D step on half (BCE real + BCE fake), G step GAN + L1."""
     torch.manual_seed(0)
     G, D = build_generator(cfg).to(device), build_discriminator(cfg).to(device)
@@ -72,8 +73,9 @@ def eager_reference(cfg: TrainConfig, device: torch.device, batch: tuple, steps:
     return steps / (time.perf_counter() - t0)
 
 
-def gankit_recipe(cfg: TrainConfig, device: torch.device, batch: tuple, steps: int,
-                  warmup: int, precision: str) -> float:
+def gankit_recipe(
+    cfg: TrainConfig, device: torch.device, batch: tuple, steps: int, warmup: int, precision: str
+) -> float:
     torch.manual_seed(0)
     recipe = Pix2PixRecipe(cfg)
     recipe.setup(TrainContext(device, precision))
@@ -87,8 +89,9 @@ def gankit_recipe(cfg: TrainConfig, device: torch.device, batch: tuple, steps: i
     return steps / (time.perf_counter() - t0)
 
 
-def translate_baseline(model_dir: Path, files: list[Path], out: Path,
-                       device: torch.device) -> float:
+def translate_baseline(
+    model_dir: Path, files: list[Path], out: Path, device: torch.device
+) -> float:
     """Per image: read, forward at batch 1 in eval mode, write."""
     from gankit.core.checkpoint import from_pretrained
 
@@ -119,14 +122,27 @@ def main() -> None:
     device = resolve_device(args.device)
     precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
     generator = "unet_256" if args.size % 256 == 0 else "unet_128"
-    base = TrainConfig(data="unused", generator=generator, batch_size=args.batch,
-                       crop_size=args.size, load_size=args.size)
-    fast = TrainConfig(data="unused", generator=generator, batch_size=args.batch,
-                       crop_size=args.size, load_size=args.size,
-                       channels_last=not args.no_channels_last, compile=args.compile)
+    base = TrainConfig(
+        data="unused",
+        generator=generator,
+        batch_size=args.batch,
+        crop_size=args.size,
+        load_size=args.size,
+    )
+    fast = TrainConfig(
+        data="unused",
+        generator=generator,
+        batch_size=args.batch,
+        crop_size=args.size,
+        load_size=args.size,
+        channels_last=not args.no_channels_last,
+        compile=args.compile,
+    )
     g = torch.Generator().manual_seed(0)
-    batch = tuple(torch.rand(args.batch, 3, args.size, args.size, generator=g).mul(2).sub(1)
-                  .to(device) for _ in range(2))
+    batch = tuple(
+        torch.rand(args.batch, 3, args.size, args.size, generator=g).mul(2).sub(1).to(device)
+        for _ in range(2)
+    )
     ref = eager_reference(base, device, batch, args.steps, args.warmup)
     ours = gankit_recipe(fast, device, batch, args.steps, args.warmup, precision)
 
@@ -145,21 +161,42 @@ def main() -> None:
         (tmp_path / "base").mkdir()
         per_image = translate_baseline(model_dir, files, tmp_path / "base", device)
         t0 = time.perf_counter()
-        translate(model_dir, [src], tmp_path / "ours", batch_size=args.translate_batch,
-                  eval_mode=True, native_size=True, device=str(device))  # as the baseline
+        translate(
+            model_dir,
+            [src],
+            tmp_path / "ours",
+            batch_size=args.translate_batch,
+            eval_mode=True,
+            native_size=True,
+            device=str(device),
+        )  # as the baseline
         _sync(device)
         batched = args.images / (time.perf_counter() - t0)
 
-    print(json.dumps({
-        "device": str(device), "torch": torch.__version__, "size": args.size,
-        "batch": args.batch, "precision": precision,
-        "channels_last": not args.no_channels_last, "compile": args.compile,
-        "train_it_per_s": {"eager_reference": round(ref, 3), "gankit": round(ours, 3),
-                           "ratio": round(ours / ref, 3)},
-        "translate_img_per_s": {"per_image_eager": round(per_image, 3),
-                                "gankit_batched": round(batched, 3),
-                                "ratio": round(batched / per_image, 3)},
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "device": str(device),
+                "torch": torch.__version__,
+                "size": args.size,
+                "batch": args.batch,
+                "precision": precision,
+                "channels_last": not args.no_channels_last,
+                "compile": args.compile,
+                "train_it_per_s": {
+                    "eager_reference": round(ref, 3),
+                    "gankit": round(ours, 3),
+                    "ratio": round(ours / ref, 3),
+                },
+                "translate_img_per_s": {
+                    "per_image_eager": round(per_image, 3),
+                    "gankit_batched": round(batched, 3),
+                    "ratio": round(batched / per_image, 3),
+                },
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

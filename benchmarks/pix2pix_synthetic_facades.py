@@ -20,8 +20,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-LABELS = {"wall": (0, 0, 170), "window": (0, 85, 255), "door": (170, 255, 85),
-          "balcony": (255, 85, 0), "sky": (0, 0, 0)}
+LABELS = {
+    "wall": (0, 0, 170),
+    "window": (0, 85, 255),
+    "door": (170, 255, 85),
+    "balcony": (255, 85, 0),
+    "sky": (0, 0, 0),
+}
 
 
 def facade(i: int, size: int) -> tuple[Image.Image, Image.Image]:
@@ -54,8 +59,12 @@ def facade(i: int, size: int) -> tuple[Image.Image, Image.Image]:
     sky = np.array([120, 170, 230]) * (0.8 + 0.2 * ys)
     glass = np.array([40, 60, 90]) + 90 * ys
     wood = np.array([100, 60, 30]) + rng.normal(0, 4, (size, size, 3))
-    for name, colour in (("sky", sky), ("window", glass), ("door", wood),
-                         ("balcony", np.array([60, 60, 60]))):
+    for name, colour in (
+        ("sky", sky),
+        ("window", glass),
+        ("door", wood),
+        ("balcony", np.array([60, 60, 60])),
+    ):
         mask = np.all(lab == np.array(LABELS[name]), -1)
         photo[mask] = np.broadcast_to(colour, photo.shape)[mask]
     return Image.fromarray(photo.astype(np.uint8)), label
@@ -87,12 +96,38 @@ def main() -> None:
     write_split(out / "data" / "train", 0, a.train, a.size)
     write_split(out / "data" / "test", 10_000, a.test, a.size)
     load = a.size + a.size // 8
-    rc = gankit(["pix2pix", "train", "--data", str(out / "data"), "--preset", "facades",
-                 "--generator", "resnet_6blocks", "--ngf", str(a.ngf), "--ndf", str(a.ngf),
-                 "--batch-size", "4", "--load-size", str(load), "--crop-size", str(a.size),
-                 "--trainer.max_steps", str(a.steps), "--trainer.sample_every", "100",
-                 "--trainer.checkpoint_every", "200", "--trainer.progress", "false",
-                 "--out", str(out / "run")])
+    rc = gankit(
+        [
+            "pix2pix",
+            "train",
+            "--data",
+            str(out / "data"),
+            "--preset",
+            "facades",
+            "--generator",
+            "resnet_6blocks",
+            "--ngf",
+            str(a.ngf),
+            "--ndf",
+            str(a.ngf),
+            "--batch-size",
+            "4",
+            "--load-size",
+            str(load),
+            "--crop-size",
+            str(a.size),
+            "--trainer.max_steps",
+            str(a.steps),
+            "--trainer.sample_every",
+            "100",
+            "--trainer.checkpoint_every",
+            "200",
+            "--trainer.progress",
+            "false",
+            "--out",
+            str(out / "run"),
+        ]
+    )
     if rc:
         raise SystemExit(rc)
     from gankit.families.pix2pix.apps import evaluate
@@ -102,8 +137,10 @@ def main() -> None:
     print(json.dumps(report["metrics"], indent=2))
     rows = []
     for r in report["per_image"]:
-        tiles = [Image.open(out / "eval" / "images" / k / r["file"])
-                 for k in ("input", "output", "target")]
+        tiles = [
+            Image.open(out / "eval" / "images" / k / r["file"])
+            for k in ("input", "output", "target")
+        ]
         row = Image.new("RGB", (3 * a.size + 4, a.size), "white")
         for j, t in enumerate(tiles):
             row.paste(t.convert("RGB"), (j * (a.size + 2), 0))

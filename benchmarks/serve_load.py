@@ -48,8 +48,9 @@ def make_models(root: Path) -> dict[str, Path]:
 
     torch.manual_seed(0)
     return {
-        "dcgan": save_pretrained(registry.build("dcgan_g", resolution=16, ngf=4, z_dim=8).eval(),
-                                 root / "dcgan"),
+        "dcgan": save_pretrained(
+            registry.build("dcgan_g", resolution=16, ngf=4, z_dim=8).eval(), root / "dcgan"
+        ),
         "unet": save_pretrained(registry.build("pix2pix_unet_128", ngf=2).eval(), root / "unet"),
     }
 
@@ -90,15 +91,26 @@ class ServerProcess:
         self.log.close()
 
 
-def start_server(models: dict[str, Path], log: Path, *options: str,
-                 env: dict[str, str] | None = None) -> ServerProcess:
+def start_server(
+    models: dict[str, Path], log: Path, *options: str, env: dict[str, str] | None = None
+) -> ServerProcess:
     """``gankit serve --models ... --port <free>`` with ``options`` (and ``env`` added to the
     environment); returns once it answers."""
     port = free_port()
-    argv = [sys.executable, "-m", "gankit.cli", "serve", "--host", "127.0.0.1",
-            "--port", str(port), "--models", *(f"{k}={v}" for k, v in models.items()), *options]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-           **(env or {})}
+    argv = [
+        sys.executable,
+        "-m",
+        "gankit.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--models",
+        *(f"{k}={v}" for k, v in models.items()),
+        *options,
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
     out = open(log, "wb")
     proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
     server = ServerProcess(proc, f"http://127.0.0.1:{port}", out)
@@ -147,10 +159,13 @@ async def call(client: httpx.AsyncClient, url: str, api: str, data: list[Any]) -
             kind = None
             async for line in stream.aiter_lines():
                 if line.startswith("event: "):
-                    kind = line[len("event: "):]
+                    kind = line[len("event: ") :]
                 elif line.startswith("data: ") and kind in ("complete", "error"):
-                    return Answer("ok" if kind == "complete" else "error",
-                                  time.perf_counter() - start, line[len("data: "):][:300])
+                    return Answer(
+                        "ok" if kind == "complete" else "error",
+                        time.perf_counter() - start,
+                        line[len("data: ") :][:300],
+                    )
         return Answer("error", time.perf_counter() - start, "stream ended without a result")
     except httpx.HTTPError as err:
         return Answer("error", time.perf_counter() - start, f"{type(err).__name__}: {err}")
@@ -166,8 +181,12 @@ async def fire(url: str, requests: list[tuple[str, list[Any]]]) -> list[Answer]:
 def mixed_requests(n: int, url: str, photo: Path) -> list[tuple[str, list[Any]]]:
     """Half "generate 4 images from seed i", half "translate the photo", each with its own
     upload of it."""
-    return [("dcgan_generate", ["dcgan", i, 4, 1.0]) if i % 2 == 0
-            else ("pix2pix_image", ["unet", upload(url, photo)]) for i in range(n)]
+    return [
+        ("dcgan_generate", ["dcgan", i, 4, 1.0])
+        if i % 2 == 0
+        else ("pix2pix_image", ["unet", upload(url, photo)])
+        for i in range(n)
+    ]
 
 
 def summarize(answers: list[Answer], wall: float) -> dict[str, Any]:
@@ -204,18 +223,27 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        server = start_server(make_models(root), root / "serve.log",
-                              "--queue-size", str(args.queue_size),
-                              "--concurrency", str(args.concurrency))
+        server = start_server(
+            make_models(root),
+            root / "serve.log",
+            "--queue-size",
+            str(args.queue_size),
+            "--concurrency",
+            str(args.concurrency),
+        )
         try:
             idle = server.peak_rss_mb()
             requests = mixed_requests(args.requests, server.url, photo_file(root / "photo.png"))
             start = time.perf_counter()
             answers = asyncio.run(fire(server.url, requests))
             report = summarize(answers, time.perf_counter() - start)
-            report.update(queue_size=args.queue_size, concurrency=args.concurrency,
-                          rss_started_mb=round(idle), peak_rss_mb=round(server.peak_rss_mb()),
-                          alive=server.alive())
+            report.update(
+                queue_size=args.queue_size,
+                concurrency=args.concurrency,
+                rss_started_mb=round(idle),
+                peak_rss_mb=round(server.peak_rss_mb()),
+                alive=server.alive(),
+            )
             print(json.dumps(report))
             for a in answers:
                 if a.kind == "error":

@@ -41,8 +41,7 @@ from gankit.runtime.onnx_runtime import load_session
 def _photo(size: int) -> torch.Tensor:
     """A smooth synthetic photo-like input in [-1, 1] (gradients, discs, texture)."""
     g = torch.Generator().manual_seed(0)
-    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size),
-                            indexing="ij")
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
     img = torch.stack([xx, yy, 1 - (xx + yy) / 2])
     for _ in range(6):
         cx, cy, r = torch.rand(3, generator=g)
@@ -77,8 +76,10 @@ def main() -> None:
         what = f"{args.arch} (registry, default config, seeded random weights)"
     model.requires_grad_(False)
     x = _photo(args.size)
-    print(f"model: {what}; input 1x3x{args.size}x{args.size}; {args.threads} thread(s); "
-          f"torch {torch.__version__}")
+    print(
+        f"model: {what}; input 1x3x{args.size}x{args.size}; {args.threads} thread(s); "
+        f"torch {torch.__version__}"
+    )
 
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -91,8 +92,10 @@ def main() -> None:
         quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
     finally:
         logging.disable(logging.NOTSET)
-    print(f"onnxruntime {ort.__version__}; files: fp32 {fp32.stat().st_size / 1e6:.1f} MB, "
-          f"int8 {int8.stat().st_size / 1e6:.1f} MB")
+    print(
+        f"onnxruntime {ort.__version__}; files: fp32 {fp32.stat().st_size / 1e6:.1f} MB, "
+        f"int8 {int8.stat().st_size / 1e6:.1f} MB"
+    )
     sess32 = load_session(fp32, threads=args.threads)
     sess8 = load_session(int8, threads=args.threads)
     name = sess32.get_inputs()[0].name
@@ -132,13 +135,18 @@ def main() -> None:
             fn()
             times[k].append(time.perf_counter() - t0)
     base = statistics.median(times["torch-cl"])
-    print(f"{'variant':<11} {'median s':>9} {'min s':>7} {'vs torch-cl':>12}  max|diff| / PSNR "
-          "vs torch")
+    print(
+        f"{'variant':<11} {'median s':>9} {'min s':>7} {'vs torch-cl':>12}  max|diff| / PSNR "
+        "vs torch"
+    )
     for k in variants:
         med = statistics.median(times[k])
         diff = float(np.abs(outputs[k] - outputs["torch"]).max())
-        quality = (f"PSNR {psnr(outputs[k], outputs['torch']):.1f} dB" if k == "ort-int8"
-                   else f"max|diff| {diff:.1e}")
+        quality = (
+            f"PSNR {psnr(outputs[k], outputs['torch']):.1f} dB"
+            if k == "ort-int8"
+            else f"max|diff| {diff:.1e}"
+        )
         if k == "torch-bf16":
             quality = f"PSNR {psnr(outputs[k], outputs['torch']):.1f} dB"
         print(f"{k:<11} {med:>9.3f} {min(times[k]):>7.3f} {base / med:>11.2f}x  {quality}")

@@ -53,13 +53,19 @@ def main() -> None:
     if not a.wall:
         torch.set_num_threads(1)
     torch.manual_seed(0)
-    print(f"{'image':<24}" + "".join(f"{name + ' [min]':>18}" for name in a.presets)
-          + "".join(f"{name + '/' + a.presets[0]:>18}" for name in a.presets[1:]))
+    print(
+        f"{'image':<24}"
+        + "".join(f"{name + ' [min]':>18}" for name in a.presets)
+        + "".join(f"{name + '/' + a.presets[0]:>18}" for name in a.presets[1:])
+    )
     for path in a.images:
         img = load_image_tensor(path)
         mins = [estimate(img, name, a.probe, a.max_size, a.wall) / 60 for name in a.presets]
-        print(f"{path.rsplit('/', 1)[-1]:<24}" + "".join(f"{m:>18.1f}" for m in mins)
-              + "".join(f"{m / mins[0]:>18.3f}" for m in mins[1:]))
+        print(
+            f"{path.rsplit('/', 1)[-1]:<24}"
+            + "".join(f"{m:>18.1f}" for m in mins)
+            + "".join(f"{m / mins[0]:>18.3f}" for m in mins[1:])
+        )
 
 
 if __name__ == "__main__":

@@ -39,12 +39,19 @@ def main() -> None:
         rng = np.random.RandomState(0)
         for i in range(2 * args.batch):
             Image.fromarray(rng.randint(0, 255, (args.size, args.size, 3), dtype=np.uint8)).save(
-                Path(tmp) / f"{i}.png")
-        gen = StyleGAN2Config(size=args.size, style_dim=args.width, n_mlp=8,
-                              channel_base=args.width * 32, channel_max=args.width)
+                Path(tmp) / f"{i}.png"
+            )
+        gen = StyleGAN2Config(
+            size=args.size,
+            style_dim=args.width,
+            n_mlp=8,
+            channel_base=args.width * 32,
+            channel_max=args.width,
+        )
         growth = GrowthConfig(fade_kimg=1.0, stab_kimg=1.0, batch_per_level=[args.batch])
-        cfg = StyleGANTrainConfig(data=tmp, arch="stylegan1", generator=gen,
-                                  progressive=True, growth=growth)
+        cfg = StyleGANTrainConfig(
+            data=tmp, arch="stylegan1", generator=gen, progressive=True, growth=growth
+        )
         cfg.trainer.device = str(device)
         recipe = make_recipe(cfg)
         recipe.setup(TrainContext(device))
@@ -53,8 +60,12 @@ def main() -> None:
         for level in range(schedule.start_level, schedule.max_level + 1):
             # the middle of the level's fade-in (its stabilisation for the start level)
             into = 0 if level == schedule.start_level else schedule.fade // 2
-            start = 0 if level == schedule.start_level else \
-                schedule.stab + (level - schedule.start_level - 1) * (schedule.fade + schedule.stab)
+            start = (
+                0
+                if level == schedule.start_level
+                else schedule.stab
+                + (level - schedule.start_level - 1) * (schedule.fade + schedule.stab)
+            )
             times = []
             for i in range(args.iters + 1):
                 recipe.images_seen = start + into
@@ -69,8 +80,10 @@ def main() -> None:
             per_kimg = float(np.median(times[1:])) / args.batch * 1000
             rows.append((4 * 2**level, per_kimg))
     full = rows[-1][1]
-    print(f"StyleGAN1 growing, {device}, width {args.width}, batch {args.batch}: s/kimg by phase "
-          f"(ratio to the full-resolution phase, the no-growing baseline)")
+    print(
+        f"StyleGAN1 growing, {device}, width {args.width}, batch {args.batch}: s/kimg by phase "
+        f"(ratio to the full-resolution phase, the no-growing baseline)"
+    )
     for res, per_kimg in rows:
         print(f"  {res:5d}x{res:<5d} {per_kimg:10.1f} s/kimg   x{per_kimg / full:.3f}")
 

@@ -59,11 +59,15 @@ def main() -> None:
             with torch.inference_mode():
                 ws = g.truncate(g.mapping(torch.randn(batch, g.z_dim)), 0.7)
                 noise = g.noise_inputs(batch, "const")
-                t, o = _median_ms({"torch": partial(g.synthesis, ws, noise),
-                                   "ort": partial(runner, ws)}, args.repeats)
+                t, o = _median_ms(
+                    {"torch": partial(g.synthesis, ws, noise), "ort": partial(runner, ws)},
+                    args.repeats,
+                )
                 gap = float((runner(ws) - g.synthesis(ws, noise)).abs().max())
-            print(f"batch {batch}: torch {t:.0f} ms, onnxruntime {o:.0f} ms "
-                  f"({t / o:.2f}x), max |diff| {gap:.1e}")
+            print(
+                f"batch {batch}: torch {t:.0f} ms, onnxruntime {o:.0f} ms "
+                f"({t / o:.2f}x), max |diff| {gap:.1e}"
+            )
 
 
 if __name__ == "__main__":

@@ -79,8 +79,10 @@ def bench_generate(args: argparse.Namespace, device: torch.device) -> None:
         ref_out = run(z)
         base = images_per_second(run, z, args.iters, device)
     rows = [("reference ops (plain eager baseline)", base, 0.0)]
-    for label, fused in (("gankit default (grouped conv)", None),
-                         ("gankit, activation-scaling conv", False)):
+    for label, fused in (
+        ("gankit default (grouped conv)", None),
+        ("gankit, activation-scaling conv", False),
+    ):
         set_fused(g, fused)
         diff = float((run(z) - ref_out).abs().max())
         rows.append((label, images_per_second(run, z, args.iters, device), diff))
@@ -88,9 +90,13 @@ def bench_generate(args: argparse.Namespace, device: torch.device) -> None:
     if args.compile:
         compiled = torch.compile(run)
         diff = float((compiled(z) - ref_out).abs().max())
-        rows.append(("gankit default + torch.compile", images_per_second(compiled, z,
-                                                                         args.iters, device),
-                     diff))
+        rows.append(
+            (
+                "gankit default + torch.compile",
+                images_per_second(compiled, z, args.iters, device),
+                diff,
+            )
+        )
     print(f"generate {args.size}px, batch {args.batch}, {device}, {args.iters} iterations")
     for label, ips, diff in rows:
         print(f"  {label:38s} {ips:8.3f} img/s  x{ips / base:5.2f}  max|diff| {diff:.2e}")
@@ -116,10 +122,15 @@ def bench_train(args: argparse.Namespace, device: torch.device) -> None:
     sync(device)
     sec = time.perf_counter() - t0
     kimg = args.iters * args.batch / 1000
-    mem = (f", peak {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
-           if device.type == "cuda" else "")
-    print(f"train preset {args.size}, batch {args.batch}, {device}, {args.precision}: "
-          f"{sec / kimg:.1f} s/kimg{mem} ({args.iters} steps)")
+    mem = (
+        f", peak {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
+        if device.type == "cuda"
+        else ""
+    )
+    print(
+        f"train preset {args.size}, batch {args.batch}, {device}, {args.precision}: "
+        f"{sec / kimg:.1f} s/kimg{mem} ({args.iters} steps)"
+    )
 
 
 def main() -> None:

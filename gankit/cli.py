@@ -107,8 +107,14 @@ def _models(prog: str, argv: list[str]) -> int:
     table.add_column("params", justify="right", no_wrap=True)
     table.add_column("description")
     for r in rows:
-        table.add_row(r["name"], r["preset"] or "", r["family"], r["role"], f"{r['params']:,}",
-                      r["description"])
+        table.add_row(
+            r["name"],
+            r["preset"] or "",
+            r["family"],
+            r["role"],
+            f"{r['params']:,}",
+            r["description"],
+        )
     Console().print(table)
     return 0
 

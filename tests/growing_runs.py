@@ -18,15 +18,24 @@ from gankit.engine import Recipe, Trainer, TrainerConfig
 
 def run_logged(make_recipe: Callable[[Path], Recipe], run: Path, steps: int) -> list[dict]:
     """Train (or resume) ``run`` up to ``steps`` on CPU; the logged rows of every step so far."""
-    t = TrainerConfig(max_steps=steps, checkpoint_every=100, sample_every=100, log_every=1,
-                      progress=False, tensorboard=False, device="cpu", seed=7)
+    t = TrainerConfig(
+        max_steps=steps,
+        checkpoint_every=100,
+        sample_every=100,
+        log_every=1,
+        progress=False,
+        tensorboard=False,
+        device="cpu",
+        seed=7,
+    )
     Trainer(make_recipe(run), run, t).run()
     rows = [json.loads(r) for r in (run / "logs/metrics.jsonl").read_text().splitlines()]
     return [{k: v for k, v in r.items() if k != "time"} for r in rows]
 
 
-def assert_resumes_exactly(make_recipe: Callable[[Path], Recipe], root: Path, stop: int,
-                           total: int) -> tuple[list[dict], list[dict]]:
+def assert_resumes_exactly(
+    make_recipe: Callable[[Path], Recipe], root: Path, stop: int, total: int
+) -> tuple[list[dict], list[dict]]:
     """Run ``total`` steps straight in ``root/a``; in ``root/b`` stop after ``stop`` and resume
     to ``total``. Returns (straight rows, rows of the interrupted part) for further checks."""
     straight = run_logged(make_recipe, root / "a", total)

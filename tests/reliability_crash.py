@@ -29,7 +29,11 @@ def _progress_marker(run: Path) -> tuple[int, int]:
 
 
 def kill_and_resume(
-    cmd: Sequence[str], run: Path, kills: int, seed: int = 0, env: dict | None = None,
+    cmd: Sequence[str],
+    run: Path,
+    kills: int,
+    seed: int = 0,
+    env: dict | None = None,
     timeout: float = 300.0,
 ) -> int:
     """Run ``cmd`` (which trains into ``run``) to completion, SIGKILLing it ``kills`` times.
@@ -44,8 +48,9 @@ def kill_and_resume(
     deadline = time.time() + timeout
     while True:
         before = _progress_marker(run)
-        proc = subprocess.Popen(list(cmd), env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            list(cmd), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         if hits < kills:
             while proc.poll() is None and _progress_marker(run) == before:
                 if time.time() > deadline:

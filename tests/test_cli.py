@@ -30,8 +30,11 @@ def test_help_lists_families_and_is_fast():
     elapsed = time.perf_counter() - start
     assert proc.returncode == 0
     assert "models" in proc.stdout
-    families = [p.name for p in Path("gankit/families").iterdir()
-                if (p / "__init__.py").exists() and not p.name.startswith("_")]
+    families = [
+        p.name
+        for p in Path("gankit/families").iterdir()
+        if (p / "__init__.py").exists() and not p.name.startswith("_")
+    ]
     for fam in families:
         assert fam in proc.stdout
     assert elapsed < 5.0  # generous for loaded CI machines; typically well under 1 s
@@ -55,8 +58,12 @@ def test_models_json_lists_every_registered_architecture():
         assert isinstance(row["params"], int) and row["params"] > 0
     from gankit.core.registry import family_names, list_architectures
 
-    shipped = [(a.name, label) for a in list_architectures() if a.family in family_names()
-               for label in [p for p, _ in a.presets] or [None]]
+    shipped = [
+        (a.name, label)
+        for a in list_architectures()
+        if a.family in family_names()
+        for label in [p for p, _ in a.presets] or [None]
+    ]
     assert [(r["name"], r["preset"]) for r in rows] == shipped
     sizes = {(r["name"], r["preset"]): r["params"] for r in rows if r["family"] == "stylegan"}
     assert sizes[("stylegan2", "1024")] == 30_370_060  # the reference sizes stay listed

@@ -14,7 +14,7 @@ def offenders(text: str, relative: Path) -> list[str]:
     """Unsafe deserialisation in one module's source."""
     found = []
     for m in re.finditer(r"torch\.load\(", text):
-        call = text[m.start(): text.find(")", m.start()) + 200]
+        call = text[m.start() : text.find(")", m.start()) + 200]
         if "weights_only=True" not in call.split("\n\n")[0]:
             found.append(f"{relative}: torch.load without weights_only=True")
     for m in re.finditer(r"\bpickle\.(loads?|Unpickler)\b|\ballow_pickle\s*=\s*True", text):
@@ -33,6 +33,8 @@ def test_no_unsafe_deserialisation_in_the_package() -> None:
 
 
 def test_the_scan_catches_planted_calls() -> None:
-    planted = "import pickle\nx = pickle.loads(data)\ny = torch.load(path)\n" \
-              "z = np.load(f, allow_pickle=True)\n"
+    planted = (
+        "import pickle\nx = pickle.loads(data)\ny = torch.load(path)\n"
+        "z = np.load(f, allow_pickle=True)\n"
+    )
     assert len(offenders(planted, Path("families/x/convert.py"))) == 3

@@ -56,14 +56,20 @@ def imports_of(source: str, module: str, is_package: bool) -> list[tuple[int, st
                 target = node.module or ""
             found.append((node.lineno, target))
             # ``from gankit.families import x`` imports the family ``x`` itself
-            found += [(node.lineno, f"{target}.{a.name}") for a in node.names
-                      if target in ("gankit.families", "gankit.runtime", "gankit.serve")]
-        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "import_module"
-              and node.args and isinstance(node.args[0], ast.Constant)
-              and isinstance(node.args[0].value, str)):
+            found += [
+                (node.lineno, f"{target}.{a.name}")
+                for a in node.names
+                if target in ("gankit.families", "gankit.runtime", "gankit.serve")
+            ]
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", None) == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             found.append((node.lineno, node.args[0].value))
-    return [(line, name) for line, name in found
-            if name == "gankit" or name.startswith("gankit.")]
+    return [(line, name) for line, name in found if name == "gankit" or name.startswith("gankit.")]
 
 
 def family_of(module: str) -> str | None:
@@ -106,28 +112,43 @@ def test_every_module_has_a_layer() -> None:
         layer_of(module_name(path))
 
 
-@pytest.mark.parametrize(("module", "source", "why"), [
-    ("gankit.core.images", "def f():\n    from gankit.engine import Trainer\n", "above"),
-    ("gankit.nn.equalized", "import gankit.losses.adversarial\n", "above"),
-    ("gankit.engine.trainer", "from gankit.runtime.onnx_cache import cached_model\n", "above"),
-    ("gankit.runtime.export", "from gankit.families.dcgan import networks\n", "above"),
-    ("gankit.runtime.onnx_cache", "from gankit.serve.pool import ModelPool\n", "above"),
-    ("gankit.families.dcgan.apps", "from gankit.families.stylegan.apps import generate\n",
-     "another family"),
-    ("gankit.families._unconditional", "from gankit.families import dcgan\n", "shared family"),
-    ("gankit.serve.app", "from gankit.families.singan.apps import load\n", "registry"),
-    ("gankit.metrics.cli", "import importlib\nimportlib.import_module('gankit.engine')\n",
-     "above"),
-    ("gankit.core.seed", "def f():\n    from ..families._unconditional import sample\n", "above"),
-])
+@pytest.mark.parametrize(
+    ("module", "source", "why"),
+    [
+        ("gankit.core.images", "def f():\n    from gankit.engine import Trainer\n", "above"),
+        ("gankit.nn.equalized", "import gankit.losses.adversarial\n", "above"),
+        ("gankit.engine.trainer", "from gankit.runtime.onnx_cache import cached_model\n", "above"),
+        ("gankit.runtime.export", "from gankit.families.dcgan import networks\n", "above"),
+        ("gankit.runtime.onnx_cache", "from gankit.serve.pool import ModelPool\n", "above"),
+        (
+            "gankit.families.dcgan.apps",
+            "from gankit.families.stylegan.apps import generate\n",
+            "another family",
+        ),
+        ("gankit.families._unconditional", "from gankit.families import dcgan\n", "shared family"),
+        ("gankit.serve.app", "from gankit.families.singan.apps import load\n", "registry"),
+        (
+            "gankit.metrics.cli",
+            "import importlib\nimportlib.import_module('gankit.engine')\n",
+            "above",
+        ),
+        (
+            "gankit.core.seed",
+            "def f():\n    from ..families._unconditional import sample\n",
+            "above",
+        ),
+    ],
+)
 def test_a_planted_bad_import_is_caught(module: str, source: str, why: str) -> None:
     found = violations(source, module, is_package=module.endswith("_unconditional"))
     assert len(found) == 1 and why in found[0], found
 
 
 def test_allowed_imports_pass() -> None:
-    assert not violations("from gankit.core.seed import model_latents\n"
-                          "from gankit.families._unconditional import sample\n"
-                          "from gankit.runtime.onnx_cache import cached_model\n",
-                          "gankit.families.dcgan.apps")
+    assert not violations(
+        "from gankit.core.seed import model_latents\n"
+        "from gankit.families._unconditional import sample\n"
+        "from gankit.runtime.onnx_cache import cached_model\n",
+        "gankit.families.dcgan.apps",
+    )
     assert not violations("from gankit.runtime.protocol import describe\n", "gankit.serve.pool")

@@ -36,8 +36,10 @@ def _check_expansion(expanded: int, compressed: int, what: str, max_bytes: int) 
     if expanded > max_bytes:
         raise BadInputError(f"{what}: expands beyond {max_bytes} bytes (refused)")
     if expanded > RATIO_FLOOR and expanded > MAX_RATIO * max(compressed, 1):
-        raise BadInputError(f"{what}: expands to over {expanded} bytes from {compressed}, a "
-                            f"bomb-like ratio above {MAX_RATIO}:1 (refused)")
+        raise BadInputError(
+            f"{what}: expands to over {expanded} bytes from {compressed}, a "
+            f"bomb-like ratio above {MAX_RATIO}:1 (refused)"
+        )
 
 
 def _check_tar(tf: tarfile.TarFile, archive: Path, max_bytes: int, max_members: int) -> None:
@@ -63,15 +65,18 @@ def _check_zip(zf: zipfile.ZipFile, archive: Path, max_bytes: int, max_members: 
     total = 0
     for info in infos:
         _check_name(info.filename, archive)
-        _check_expansion(info.file_size, info.compress_size, f"{archive}: member "
-                         f"{info.filename!r}", max_bytes)
+        _check_expansion(
+            info.file_size, info.compress_size, f"{archive}: member {info.filename!r}", max_bytes
+        )
         total += info.file_size
     _check_expansion(total, archive.stat().st_size, str(archive), max_bytes)
 
 
 def safe_extract(
-    archive: str | os.PathLike[str], dest: str | os.PathLike[str],
-    max_bytes: int = MAX_BYTES, max_members: int = MAX_MEMBERS,
+    archive: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    max_bytes: int = MAX_BYTES,
+    max_members: int = MAX_MEMBERS,
 ) -> Path:
     """Extract ``archive`` into ``dest`` (created atomically) after checking every member."""
     archive, dest = Path(archive), Path(dest)

@@ -113,21 +113,20 @@ def check_output_dir(
     target = Path(os.path.abspath(dest))
     real = os.path.realpath(target)
     if _within(os.path.realpath(os.getcwd()), real):
-        raise OutputExistsError(f"{dest}: is the current folder or holds it; write to a new "
-                                "folder")
+        raise OutputExistsError(f"{dest}: is the current folder or holds it; write to a new folder")
     for inp in inputs:
         if os.path.lexists(inp) and _within(os.path.realpath(inp), real):
             raise OutputExistsError(
                 f"{dest}: is or holds the input {inp}; writing the output there would delete "
-                "the input (also with --overwrite); choose another output")
+                "the input (also with --overwrite); choose another output"
+            )
     if overwrite or not os.path.lexists(target):
         return target
     if target.is_dir() and not target.is_symlink():
         if not any(target.iterdir()) or (kind is not None and kind.is_one(target)):
             return target
     expected = f"an empty folder or an earlier {kind.name}" if kind else "an empty folder"
-    raise OutputExistsError(f"{dest}: exists and is {_describe(target)}, not {expected}; "
-                            f"{remedy}")
+    raise OutputExistsError(f"{dest}: exists and is {_describe(target)}, not {expected}; {remedy}")
 
 
 def check_not_input(
@@ -149,7 +148,8 @@ def check_not_input(
             if os.path.samefile(out, inp):
                 raise OutputExistsError(
                     f"{out}: is the input {inp}; writing there would replace the input; "
-                    "choose another output, or pass --overwrite to replace it")
+                    "choose another output, or pass --overwrite to replace it"
+                )
 
 
 def _alive(pid: int) -> bool:
@@ -177,8 +177,11 @@ def _remove_stale(dest: Path, which: str) -> None:
     earlier gankit's name for the same thing.
     """
     prefix = re.escape(f".{dest.name}.")
-    pattern = (re.compile(prefix + r"[a-z0-9_]{8}(?:-(\d+))?\.tmp") if which == "tmp"
-               else re.compile(prefix + r"old-(\d+)"))
+    pattern = (
+        re.compile(prefix + r"[a-z0-9_]{8}(?:-(\d+))?\.tmp")
+        if which == "tmp"
+        else re.compile(prefix + r"old-(\d+)")
+    )
     with contextlib.suppress(OSError):
         for entry in list(dest.parent.iterdir()):
             match = pattern.fullmatch(entry.name)
@@ -202,13 +205,15 @@ def atomic_dir(
     moment either the old or the new folder is complete under its name (or, briefly, under the
     aside name); the leftovers of a writer killed in between are removed by the next write.
     """
-    check = functools.partial(check_output_dir, dest, kind, overwrite=overwrite,
-                              inputs=list(inputs), remedy=remedy)
+    check = functools.partial(
+        check_output_dir, dest, kind, overwrite=overwrite, inputs=list(inputs), remedy=remedy
+    )
     dest = check()
     dest.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(dest, "tmp")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=f"-{os.getpid()}.tmp",
-                                dir=dest.parent))
+    tmp = Path(
+        tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=f"-{os.getpid()}.tmp", dir=dest.parent)
+    )
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp

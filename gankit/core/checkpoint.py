@@ -41,7 +41,8 @@ def model_config_dict(model: Any) -> dict[str, Any]:
     if name is None:
         raise CheckpointError(
             f"{type(model).__name__} is not a registered architecture with its config; build it "
-            "with gankit.core.registry.build(name) to save it")
+            "with gankit.core.registry.build(name) to save it"
+        )
     arch = registry.get(name)
     return {
         "gankit_version": __version__,
@@ -63,26 +64,38 @@ def is_model_folder(path: Path) -> bool:
         cfg = json.loads((path / CONFIG_NAME).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return False
-    return (isinstance(cfg, dict) and isinstance(cfg.get("architecture"), str)
-            and (path / WEIGHTS_NAME).is_file())
+    return (
+        isinstance(cfg, dict)
+        and isinstance(cfg.get("architecture"), str)
+        and (path / WEIGHTS_NAME).is_file()
+    )
 
 
-MODEL_FOLDER = FolderKind(f"gankit model folder ({CONFIG_NAME} + {WEIGHTS_NAME} only)",
-                          is_model_folder)
+MODEL_FOLDER = FolderKind(
+    f"gankit model folder ({CONFIG_NAME} + {WEIGHTS_NAME} only)", is_model_folder
+)
 
 
-def check_model_output(path: str | os.PathLike[str], *, overwrite: bool = False,
-                       inputs: Iterable[str | os.PathLike[str]] = (),
-                       remedy: str = OVERWRITE_REMEDY) -> Path:
+def check_model_output(
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+    remedy: str = OVERWRITE_REMEDY,
+) -> Path:
     """Refuse ``path`` as a model folder to write (see :func:`gankit.core.atomic.check_output_dir`)
     before a long conversion, download or training run, not after it."""
-    return check_output_dir(path, MODEL_FOLDER, overwrite=overwrite, inputs=inputs,
-                            remedy=remedy)
+    return check_output_dir(path, MODEL_FOLDER, overwrite=overwrite, inputs=inputs, remedy=remedy)
 
 
-def save_pretrained(model: Any, path: str | os.PathLike[str], extra: dict | None = None, *,
-                    overwrite: bool = False,
-                    inputs: Iterable[str | os.PathLike[str]] = ()) -> Path:
+def save_pretrained(
+    model: Any,
+    path: str | os.PathLike[str],
+    extra: dict | None = None,
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> Path:
     """Write ``config.json`` + ``model.safetensors`` into ``path`` atomically.
 
     ``path`` may be new, an empty folder or an earlier gankit model folder; anything else only
@@ -132,8 +145,9 @@ def _read_config(path: Path, root: Path) -> dict[str, Any]:
             f"{path}: config.json lacks {', '.join(missing) or 'a config object'}"
         )
     if not isinstance(cfg["architecture"], str):
-        raise CheckpointError(f"{path}: its architecture must be a name, got "
-                              f"{cfg['architecture']!r}")
+        raise CheckpointError(
+            f"{path}: its architecture must be a name, got {cfg['architecture']!r}"
+        )
     return cfg
 
 
@@ -181,9 +195,18 @@ class _Header:
     def __init__(self, shape: list[int], dtype: str) -> None:
         import torch
 
-        kinds = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
-                 "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32,
-                 "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool}
+        kinds = {
+            "F64": torch.float64,
+            "F32": torch.float32,
+            "F16": torch.float16,
+            "BF16": torch.bfloat16,
+            "I64": torch.int64,
+            "I32": torch.int32,
+            "I16": torch.int16,
+            "I8": torch.int8,
+            "U8": torch.uint8,
+            "BOOL": torch.bool,
+        }
         self.shape, self.dtype = tuple(shape), kinds.get(dtype, dtype)
         self.numel = math.prod(self.shape)
 
@@ -225,17 +248,23 @@ def read_header(weights: Path, root: Path) -> dict[str, _Header]:
             continue
         shape = entry.get("shape") if isinstance(entry, dict) else None
         offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
-        if (not isinstance(shape, list) or not isinstance(entry.get("dtype"), str)
-                or any(type(d) is not int or d < 0 for d in shape)
-                or not isinstance(offsets, list) or len(offsets) != 2
-                or any(type(o) is not int for o in offsets)
-                or not 0 <= offsets[0] <= offsets[1] <= data_size):
+        if (
+            not isinstance(shape, list)
+            or not isinstance(entry.get("dtype"), str)
+            or any(type(d) is not int or d < 0 for d in shape)
+            or not isinstance(offsets, list)
+            or len(offsets) != 2
+            or any(type(o) is not int for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1] <= data_size
+        ):
             raise corrupt(f"bad header entry for tensor {name!r}")
         tensors[name] = _Header(shape, entry["dtype"])
         itemsize = getattr(tensors[name].dtype, "itemsize", None)
         if itemsize is not None and tensors[name].numel * itemsize != offsets[1] - offsets[0]:
-            raise corrupt(f"tensor {name!r} of shape {tuple(shape)} does not fit its "
-                          f"{offsets[1] - offsets[0]:,} bytes")
+            raise corrupt(
+                f"tensor {name!r} of shape {tuple(shape)} does not fit its "
+                f"{offsets[1] - offsets[0]:,} bytes"
+            )
     return tensors
 
 
@@ -252,8 +281,11 @@ def _bounded_by(header: dict[str, _Header], where: Path) -> Iterator[None]:
     from torch.nn.modules import module as torch_module
 
     elements = sum(h.numel for h in header.values())
-    budget = {"tensors": 16 * len(header) + 64, "modules": 8 * len(header) + 64,
-              "elements": 4 * elements + 2**16}
+    budget = {
+        "tensors": 16 * len(header) + 64,
+        "modules": 8 * len(header) + 64,
+        "elements": 4 * elements + 2**16,
+    }
     thread = threading.get_ident()
 
     def spend(kind: str, amount: int) -> None:
@@ -272,10 +304,13 @@ def _bounded_by(header: dict[str, _Header], where: Path) -> Iterator[None]:
             spend("tensors", 1)
             spend("elements", tensor.numel())
 
-    hooks = [torch_module.register_module_parameter_registration_hook(on_tensor),
-             torch_module.register_module_buffer_registration_hook(on_tensor),
-             torch_module.register_module_module_registration_hook(
-                 lambda module, name, sub: spend("modules", 1))]
+    hooks = [
+        torch_module.register_module_parameter_registration_hook(on_tensor),
+        torch_module.register_module_buffer_registration_hook(on_tensor),
+        torch_module.register_module_module_registration_hook(
+            lambda module, name, sub: spend("modules", 1)
+        ),
+    ]
     try:
         yield
     finally:
@@ -283,8 +318,9 @@ def _bounded_by(header: dict[str, _Header], where: Path) -> Iterator[None]:
             hook.remove()
 
 
-def build_from_config(cfg: dict[str, Any], where: Path, device: Any = None,
-                      header: dict[str, _Header] | None = None) -> Any:
+def build_from_config(
+    cfg: dict[str, Any], where: Path, device: Any = None, header: dict[str, _Header] | None = None
+) -> Any:
     """The network a ``config.json`` describes, built on ``device`` (``"meta"``: no memory).
 
     Values are type-checked first (:func:`gankit.core.registry.config_from_dict`); one that
@@ -307,8 +343,7 @@ def build_from_config(cfg: dict[str, Any], where: Path, device: Any = None,
             # e.g. "zero-element tensors" for a zero size: noise before the error below
             warnings.simplefilter("ignore", UserWarning)
             return registry.build(arch.name, config)
-    except (TypeError, ValueError, RuntimeError, OverflowError, RecursionError,
-            MemoryError) as err:
+    except (TypeError, ValueError, RuntimeError, OverflowError, RecursionError, MemoryError) as err:
         first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
         raise CheckpointError(
             f"{where}: its config does not build architecture {arch.name!r} "

@@ -49,9 +49,10 @@ def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
     """``--overwrite``: the one switch that lets ``-o`` replace what gankit would refuse to
     (the rules are :mod:`gankit.core.atomic`'s ``check_output_dir`` and ``check_not_input``)."""
     parser.add_argument(
-        "--overwrite", action="store_true",
+        "--overwrite",
+        action="store_true",
         help="let -o replace an existing file or folder that is not an earlier output of this "
-             "command, or an input file; a folder holding an input is never replaced",
+        "command, or an input file; a folder holding an input is never replaced",
     )
 
 

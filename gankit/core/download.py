@@ -157,8 +157,12 @@ def _recorded(dest: Path) -> str | None:
 
 
 def download_file(
-    url: str, dest: str | os.PathLike[str], sha256: str | None = None, progress: bool = True,
-    kind: str = "weights", limits: DownloadLimits | None = None,
+    url: str,
+    dest: str | os.PathLike[str],
+    sha256: str | None = None,
+    progress: bool = True,
+    kind: str = "weights",
+    limits: DownloadLimits | None = None,
 ) -> Path:
     """Fetch ``url`` to ``dest`` unless a verified copy is already there.
 
@@ -180,8 +184,10 @@ def download_file(
     try:
         atomic_write_text(record_path(dest), digest + "\n")
     except OSError as err:
-        raise MissingWeightsError(f"{dest}: downloaded, but its checksum cannot be recorded "
-                                  f"({err.strerror or err}); it will be fetched again") from None
+        raise MissingWeightsError(
+            f"{dest}: downloaded, but its checksum cannot be recorded "
+            f"({err.strerror or err}); it will be fetched again"
+        ) from None
     return dest
 
 
@@ -219,8 +225,9 @@ def _disk_budget(dest: Path, declared: int | None, url: str) -> int:
     return budget
 
 
-def _fetch(url: str, dest: Path, expected: str | None, limits: DownloadLimits,
-           progress: bool) -> str:
+def _fetch(
+    url: str, dest: Path, expected: str | None, limits: DownloadLimits, progress: bool
+) -> str:
     start = time.monotonic()
     read_timeout = max(min(limits.rate_window_s, limits.deadline_s), 0.01)
     opener = urllib.request.build_opener(_CheckedRedirects)
@@ -234,8 +241,9 @@ def _fetch(url: str, dest: Path, expected: str | None, limits: DownloadLimits,
 
                     with Progress(transient=True) as bar:
                         task = bar.add_task(f"downloading {dest.name}", total=declared)
-                        received, digest = _copy(resp, out, url, limits, start, budget,
-                                                 lambda n: bar.advance(task, n))
+                        received, digest = _copy(
+                            resp, out, url, limits, start, budget, lambda n: bar.advance(task, n)
+                        )
                 else:
                     received, digest = _copy(resp, out, url, limits, start, budget, None)
             if declared is not None and received != declared:
@@ -259,8 +267,15 @@ def _fetch(url: str, dest: Path, expected: str | None, limits: DownloadLimits,
     return digest
 
 
-def _copy(resp: BinaryIO, out: BinaryIO, url: str, limits: DownloadLimits, start: float,
-          budget: int, advance: Callable[[int], None] | None) -> tuple[int, str]:
+def _copy(
+    resp: BinaryIO,
+    out: BinaryIO,
+    url: str,
+    limits: DownloadLimits,
+    start: float,
+    budget: int,
+    advance: Callable[[int], None] | None,
+) -> tuple[int, str]:
     """Copy ``resp`` to ``out`` within ``limits``; returns (bytes, SHA-256)."""
     read = getattr(resp, "read1", resp.read)  # read1 returns what has arrived, not a full chunk
     h = hashlib.sha256()
@@ -269,25 +284,32 @@ def _copy(resp: BinaryIO, out: BinaryIO, url: str, limits: DownloadLimits, start
     while chunk := read(_CHUNK):
         received += len(chunk)
         if received > limits.max_bytes:
-            raise BadInputError(f"{url}: larger than the {limits.max_bytes}-byte limit for this "
-                                "kind of file; refused (GANKIT_DOWNLOAD_MAX_BYTES raises it)")
+            raise BadInputError(
+                f"{url}: larger than the {limits.max_bytes}-byte limit for this "
+                "kind of file; refused (GANKIT_DOWNLOAD_MAX_BYTES raises it)"
+            )
         if received > budget:
-            raise MissingWeightsError(f"{url}: the download would fill the disk; stopped after "
-                                      f"{received} bytes, free some space and retry")
+            raise MissingWeightsError(
+                f"{url}: the download would fill the disk; stopped after "
+                f"{received} bytes, free some space and retry"
+            )
         out.write(chunk)
         h.update(chunk)
         if advance is not None:
             advance(len(chunk))
         now = time.monotonic()
         if now - start > limits.deadline_s:
-            raise MissingWeightsError(f"{url}: not finished after {limits.deadline_s:g} s "
-                                      "(GANKIT_DOWNLOAD_DEADLINE raises the deadline)")
+            raise MissingWeightsError(
+                f"{url}: not finished after {limits.deadline_s:g} s "
+                "(GANKIT_DOWNLOAD_DEADLINE raises the deadline)"
+            )
         window_bytes += len(chunk)
         if now - window_start >= limits.rate_window_s:
             rate = window_bytes / (now - window_start)
             if rate < limits.min_rate:
                 raise MissingWeightsError(
                     f"{url}: {rate:.0f} bytes/s over {limits.rate_window_s:g} s, below the "
-                    f"minimum of {limits.min_rate:g} (GANKIT_DOWNLOAD_MIN_RATE lowers it)")
+                    f"minimum of {limits.min_rate:g} (GANKIT_DOWNLOAD_MIN_RATE lowers it)"
+                )
             window_start, window_bytes = now, 0
     return received, h.hexdigest()

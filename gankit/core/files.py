@@ -21,8 +21,9 @@ def inside(path: Path, root: Path) -> Path:
     """``path`` with every symlink resolved, refused unless it stays under ``root``."""
     real, base = Path(os.path.realpath(path)), Path(os.path.realpath(root))
     if real != base and base not in real.parents:
-        raise BadInputError(f"{path}: a link to {real}, outside its folder {root}; refusing to "
-                            "follow it")
+        raise BadInputError(
+            f"{path}: a link to {real}, outside its folder {root}; refusing to follow it"
+        )
     return real
 
 
@@ -47,8 +48,9 @@ def open_regular(path: Path, root: Path, limit: int | None) -> BinaryIO:
         raise BadInputError(f"{path}: not a regular file (a device, FIFO, socket or folder)")
     if limit is not None and info.st_size > limit:
         os.close(fd)
-        raise BadInputError(f"{path}: {info.st_size:,} bytes, more than the {limit:,} bytes such "
-                            "a file may have")
+        raise BadInputError(
+            f"{path}: {info.st_size:,} bytes, more than the {limit:,} bytes such a file may have"
+        )
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 

@@ -44,29 +44,40 @@ def load_torch_file(path: str | os.PathLike[str], safe_globals: Iterable[Any] = 
         detail = next((ln for ln in what if "GLOBAL" in ln or "Unsupported" in ln), "")
         raise CheckpointError(
             f"{path}: not a checkpoint gankit can read safely: only tensors and plain "
-            "containers are allowed"
-            + (f" ({detail.strip()[:160]})" if detail else "")
+            "containers are allowed" + (f" ({detail.strip()[:160]})" if detail else "")
         ) from None
-    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError,
-            AttributeError) as err:
+    except (
+        RuntimeError,
+        EOFError,
+        ValueError,
+        OSError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+    ) as err:
         first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}"
-            + (f": {first}" if first else "") + ")"
+            + (f": {first}" if first else "")
+            + ")"
         ) from None
 
 
 def strip_prefix(state: dict[str, Any], prefix: str = "module.") -> dict[str, Any]:
     """Drop a ``DataParallel``-style ``prefix`` from every key that has it."""
-    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state.items()}
+    return {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in state.items()}
 
 
 def tensor_dict(obj: Any, where: str) -> dict[str, Any]:
     """``obj`` if it is a non-empty ``{name: tensor}`` mapping, else a CheckpointError."""
     import torch
 
-    if not isinstance(obj, dict) or not obj or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+    if (
+        not isinstance(obj, dict)
+        or not obj
+        or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    ):
         raise CheckpointError(f"{where}: expected a state dict of named tensors")
     return obj
 
@@ -97,8 +108,10 @@ def _numpy_globals() -> dict[tuple[str, str], Any]:
         from numpy._core import multiarray
     except ImportError:  # NumPy 1.x
         from numpy.core import multiarray
-    out: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray,
-                                       ("numpy", "dtype"): np.dtype}
+    out: dict[tuple[str, str], Any] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+    }
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
         out[(module, "_reconstruct")] = multiarray._reconstruct
         out[(module, "scalar")] = multiarray.scalar
@@ -125,33 +138,49 @@ class RestrictedUnpickler(pickle.Unpickler):
     (inert record classes) — nothing else: any other global (``os.system``, ``builtins.eval``, a
     class to import, ...) is refused with a :class:`CheckpointError`."""
 
-    def __init__(self, file: Any, extra: Mapping[tuple[str, str], Any] | None = None,
-                 **options: Any) -> None:
+    def __init__(
+        self, file: Any, extra: Mapping[tuple[str, str], Any] | None = None, **options: Any
+    ) -> None:
         super().__init__(file, **options)
         self.allowed = {**data_globals(), **(extra or {})}
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self.allowed:
             return self.allowed[(module, name)]
-        raise CheckpointError(f"the pickle asks for {module}.{name}, which gankit does not load "
-                              "(only tensors, arrays, containers and known records are read)")
+        raise CheckpointError(
+            f"the pickle asks for {module}.{name}, which gankit does not load "
+            "(only tensors, arrays, containers and known records are read)"
+        )
 
     def persistent_load(self, pid: Any) -> Any:
-        raise CheckpointError("the pickle uses external storage records; re-save it with "
-                              "pickle.dump, or use a torch.save file")
+        raise CheckpointError(
+            "the pickle uses external storage records; re-save it with "
+            "pickle.dump, or use a torch.save file"
+        )
 
 
-def foreign_pickle_load(path: str | os.PathLike[str],
-                        extra: Mapping[tuple[str, str], Any] | None = None,
-                        what: str = "pickle") -> Any:
+def foreign_pickle_load(
+    path: str | os.PathLike[str],
+    extra: Mapping[tuple[str, str], Any] | None = None,
+    what: str = "pickle",
+) -> Any:
     """Read a plain pickle file as data through :class:`RestrictedUnpickler`; one-line errors."""
     try:
         with open(path, "rb") as fh:
             return RestrictedUnpickler(fh, extra).load()
     except CheckpointError as err:
         raise CheckpointError(f"{path}: {err}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            RuntimeError, OSError, IndexError, KeyError) as err:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        RuntimeError,
+        OSError,
+        IndexError,
+        KeyError,
+    ) as err:
         raise CheckpointError(f"{path}: not a readable {what} ({err})") from None
 
 
@@ -176,8 +205,11 @@ def load_npy_object(path: str | os.PathLike[str]) -> Any:
     try:
         with open(path, "rb") as fp:
             version = npy_format.read_magic(fp)
-            read_header = (npy_format.read_array_header_1_0 if version == (1, 0)
-                           else npy_format.read_array_header_2_0)
+            read_header = (
+                npy_format.read_array_header_1_0
+                if version == (1, 0)
+                else npy_format.read_array_header_2_0
+            )
             shape, _, dtype = read_header(fp)
             del shape
             if dtype != np.dtype(object):
@@ -189,8 +221,11 @@ def load_npy_object(path: str | os.PathLike[str]) -> Any:
         raise CheckpointError(f"{path}: not an .npy gankit can read safely ({err})") from None
     except (ValueError, EOFError, OSError, TypeError, AttributeError, IndexError) as err:
         first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
-        raise CheckpointError(f"{path}: not a readable .npy file ({type(err).__name__}"
-                              + (f": {first}" if first else "") + ")") from None
+        raise CheckpointError(
+            f"{path}: not a readable .npy file ({type(err).__name__}"
+            + (f": {first}" if first else "")
+            + ")"
+        ) from None
     if isinstance(array, np.ndarray) and array.dtype == object and array.shape == ():
         return array.item()
     return array

@@ -40,13 +40,17 @@ def image_sources(data: Path) -> list[tuple[str, Any]]:
     """``(name, source)`` for every image in a folder (recursively, sorted by path) or a .zip
     (sorted by member name): the source is the file's path, or the member's name."""
     if data.is_dir():
-        files = sorted(p for p in data.rglob("*")
-                       if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        files = sorted(
+            p for p in data.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        )
         return [(str(p.relative_to(data)), p) for p in files]
     if data.is_file() and zipfile.is_zipfile(data):
         with zipfile.ZipFile(data) as zf:
-            names = sorted(n for n in zf.namelist()
-                           if Path(n).suffix.lower() in IMAGE_EXTENSIONS and not n.endswith("/"))
+            names = sorted(
+                n
+                for n in zf.namelist()
+                if Path(n).suffix.lower() in IMAGE_EXTENSIONS and not n.endswith("/")
+            )
         return [(n, n) for n in names]
     raise BadInputError(f"{data}: not a folder or .zip of images")
 
@@ -85,8 +89,14 @@ class ImageFolderDataset(torch.utils.data.Dataset):
     prepares data ahead of training; without it, items are decoded when read.
     """
 
-    def __init__(self, root: str | os.PathLike[str], resolution: int, *, upscale: bool = True,
-                 cache_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        resolution: int,
+        *,
+        upscale: bool = True,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.root = Path(root)
         if not str(root) or not self.root.exists():
             raise BadInputError(f"{root or '(none)'}: no such data folder or .zip; pass --data")
@@ -94,7 +104,8 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         if not self.sources:
             kind = "folder" if self.root.is_dir() else ".zip"
             raise BadInputError(
-                f"{self.root}: {kind} has no images ({', '.join(IMAGE_EXTENSIONS)})")
+                f"{self.root}: {kind} has no images ({', '.join(IMAGE_EXTENSIONS)})"
+            )
         self.resolution, self.upscale = resolution, upscale
         self.images: torch.Tensor | None = None
         self._zip: tuple[int, zipfile.ZipFile] | None = None  # (pid, handle): one per process
@@ -111,8 +122,12 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         if cache.exists():
             return load_file(str(cache))["images"]
         try:
-            images = torch.stack([torch.from_numpy(np.array(self._image(i))).permute(2, 0, 1)
-                                  .contiguous() for i in range(len(self.sources))])
+            images = torch.stack(
+                [
+                    torch.from_numpy(np.array(self._image(i))).permute(2, 0, 1).contiguous()
+                    for i in range(len(self.sources))
+                ]
+            )
         finally:
             if self._zip is not None:
                 self._zip[1].close()
@@ -133,7 +148,8 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             raise BadInputError(
                 f"{self.root}:{name} is {img.size[0]}x{img.size[1]}, smaller than the training "
                 f"resolution {self.resolution}; up-scaling would blur the data: remove it or "
-                "train at a lower resolution")
+                "train at a lower resolution"
+            )
         return fit_square(img, self.resolution)
 
     def __getstate__(self) -> dict[str, Any]:

@@ -136,17 +136,27 @@ def save_grid(images, path: str | os.PathLike[str], nrow: int = 8, padding: int 
 
 def frames_uint8(frames) -> np.ndarray:
     """Frames (T x 3 x H x W in [-1, 1]) -> uint8 T x H x W x 3, the layout encoders take."""
-    return ((frames.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte() \
-        .permute(0, 2, 3, 1).numpy()
+    return (
+        ((frames.detach().float().cpu().clamp(-1, 1) + 1) * 127.5)
+        .round()
+        .byte()
+        .permute(0, 2, 3, 1)
+        .numpy()
+    )
 
 
-def write_gif(frames: Sequence[np.ndarray], path: str | os.PathLike[str],
-              fps: float = 10) -> Path:
+def write_gif(frames: Sequence[np.ndarray], path: str | os.PathLike[str], fps: float = 10) -> Path:
     """uint8 HWC frames -> a looping GIF, written atomically."""
     images = [Image.fromarray(np.asarray(a)) for a in frames]
     with atomic_path(path) as tmp:
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                       duration=max(1, round(1000 / fps)), loop=0)
+        images[0].save(
+            tmp,
+            format="GIF",
+            save_all=True,
+            append_images=images[1:],
+            duration=max(1, round(1000 / fps)),
+            loop=0,
+        )
     return Path(path)
 
 
@@ -173,7 +183,7 @@ def pad_to_multiple(x, multiple: int):
 
 def crop_back(y, size: tuple[int, int]):
     """The output of a :func:`pad_to_multiple` input cropped back to ``size`` (height, width)."""
-    return y[..., :size[0], :size[1]]
+    return y[..., : size[0], : size[1]]
 
 
 def expand_inputs(

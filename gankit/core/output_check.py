@@ -30,8 +30,9 @@ def _black(images: torch.Tensor) -> torch.Tensor:
 Images = TypeVar("Images", torch.Tensor, np.ndarray)
 
 
-def check_generated(images: Images, what: str,
-                    inputs: torch.Tensor | np.ndarray | None = None) -> Images:
+def check_generated(
+    images: Images, what: str, inputs: torch.Tensor | np.ndarray | None = None
+) -> Images:
     """``images`` unchanged if they are usable, else :class:`BrokenOutputError`.
 
     Pass the raw network output, before clamping (clamping turns ``inf`` into a valid 1).
@@ -44,13 +45,17 @@ def check_generated(images: Images, what: str,
     """
     t = torch.as_tensor(images)
     if not bool(torch.isfinite(t).all()):
-        raise BrokenOutputError(f"{what} produced NaN or infinite pixel values (its weights are "
-                                "broken or diverged); refusing to write the result")
+        raise BrokenOutputError(
+            f"{what} produced NaN or infinite pixel values (its weights are "
+            "broken or diverged); refusing to write the result"
+        )
     black = _black(t)
     if inputs is not None:
         black &= ~_black(torch.as_tensor(inputs).to(black.device))
     if bool(black.any()):
         source = " from a non-black input" if inputs is not None else ""
-        raise BrokenOutputError(f"{what} produced an all-black image{source} (its weights are "
-                                "probably broken); refusing to write the result")
+        raise BrokenOutputError(
+            f"{what} produced an all-black image{source} (its weights are "
+            "probably broken); refusing to write the result"
+        )
     return images

@@ -84,8 +84,9 @@ def register(
     def wrap(builder: Callable[[Any], Any]) -> Callable[[Any], Any]:
         if name in _ARCHS and _ARCHS[name].builder is not builder:
             raise ValueError(f"architecture {name!r} is registered twice")
-        _ARCHS[name] = Architecture(name, family, role, config_cls, builder, description,
-                                    tuple(presets.items()))
+        _ARCHS[name] = Architecture(
+            name, family, role, config_cls, builder, description, tuple(presets.items())
+        )
         _ALIASES.update({old: (name, label) for old, label in (aliases or {}).items()})
         return builder
 
@@ -97,8 +98,13 @@ def family_names() -> tuple[str, ...]:
     """Family packages under ``gankit/families`` (found without importing them); packages whose
     name starts with ``_`` hold code several families share and are not families."""
     folder = Path(__file__).resolve().parents[1] / "families"
-    return tuple(sorted(m.name for m in pkgutil.iter_modules([str(folder)])
-                        if m.ispkg and not m.name.startswith("_")))
+    return tuple(
+        sorted(
+            m.name
+            for m in pkgutil.iter_modules([str(folder)])
+            if m.ispkg and not m.name.startswith("_")
+        )
+    )
 
 
 def load_family(family: str, parts: tuple[str, ...] = ("networks", "recipe")) -> None:
@@ -125,8 +131,7 @@ def register_onnx_contract(family: str) -> Callable[[Callable[..., Any]], Callab
 def onnx_contract_families() -> tuple[str, ...]:
     """Families with an ``onnx_contract`` module (found without importing them)."""
     folder = Path(__file__).resolve().parents[1] / "families"
-    return tuple(f for f in family_names()
-                 if (folder / f / f"{ONNX_CONTRACT_MODULE}.py").is_file())
+    return tuple(f for f in family_names() if (folder / f / f"{ONNX_CONTRACT_MODULE}.py").is_file())
 
 
 def onnx_contract(family: str) -> Callable[..., Any]:
@@ -174,12 +179,14 @@ def _check_value(where: str, value: Any, hint: Any) -> None:
             name = "an integer" if hint is int else "a number"
             raise ConfigError(f"{where} must be {name}, got {value!r}")
         if not math.isfinite(value) or value < 0 or abs(value) > MAX_CONFIG_NUMBER:
-            raise ConfigError(f"{where} must be a finite number in [0, {MAX_CONFIG_NUMBER}], "
-                              f"got {value!r}")
+            raise ConfigError(
+                f"{where} must be a finite number in [0, {MAX_CONFIG_NUMBER}], got {value!r}"
+            )
     elif hint in (bool, str):
         if not isinstance(value, hint):
-            raise ConfigError(f"{where} must be {'true or false' if hint is bool else 'a string'}"
-                              f", got {value!r}")
+            raise ConfigError(
+                f"{where} must be {'true or false' if hint is bool else 'a string'}, got {value!r}"
+            )
     elif typing.get_origin(hint) is list:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where} must be a list, got {value!r}")
@@ -236,8 +243,9 @@ def name_of(model: Any) -> str | None:
     if hasattr(model, "arch_name"):
         return str(model.arch_name)
     config = getattr(model, "config", None)
-    names = [a.name for a in _ARCHS.values()
-             if a.builder is type(model) and a.config_cls is type(config)]
+    names = [
+        a.name for a in _ARCHS.values() if a.builder is type(model) and a.config_cls is type(config)
+    ]
     return names[0] if len(names) == 1 else None
 
 

@@ -68,8 +68,9 @@ def seed_convention(model: Any) -> str:
     return str(getattr(model, "seed_convention", None) or "torch")
 
 
-def latents_for_seeds(seeds: Sequence[int], z_dim: int, convention: str = "torch",
-                      device: torch.device | str = "cpu") -> torch.Tensor:
+def latents_for_seeds(
+    seeds: Sequence[int], z_dim: int, convention: str = "torch", device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """One standard normal latent per seed, ``[len(seeds), z_dim]``, float32 on ``device``.
 
     Each row depends on its seed alone, so seed 7 gives the same image whatever else is in the
@@ -78,20 +79,23 @@ def latents_for_seeds(seeds: Sequence[int], z_dim: int, convention: str = "torch
     likewise), so StyleGAN seeds name the same images as NVlabs' tools.
     """
     if convention == "torch":
-        rows = [torch.randn(z_dim, generator=torch.Generator().manual_seed(int(s)))
-                for s in seeds]
+        rows = [torch.randn(z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
         z = torch.stack(rows) if rows else torch.empty(0, z_dim)
     elif convention == "numpy":
-        arr = np.stack([np.random.RandomState(int(s) % 2**32).randn(z_dim) for s in seeds]) \
-            if len(seeds) else np.empty((0, z_dim))
+        arr = (
+            np.stack([np.random.RandomState(int(s) % 2**32).randn(z_dim) for s in seeds])
+            if len(seeds)
+            else np.empty((0, z_dim))
+        )
         z = torch.from_numpy(arr).float()
     else:
         raise ValueError(f"seed convention must be one of {SEED_CONVENTIONS}, got {convention!r}")
     return z.to(device)
 
 
-def model_latents(model: Any, seeds: Sequence[int],
-                  device: torch.device | str = "cpu") -> torch.Tensor:
+def model_latents(
+    model: Any, seeds: Sequence[int], device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """:func:`latents_for_seeds` with ``model``'s ``z_dim`` and :func:`seed_convention`: the one
     way the CLI, the Python API, the web app, the ONNX backend and training grids turn seeds
     into latents."""

@@ -54,8 +54,9 @@ class _AudioTrack:
             self.stream = out.add_stream_from_template(source)
         else:
             self.stream = out.add_stream("aac", rate=source.rate or 44100)
-            self.resampler = av.AudioResampler(format="fltp", layout="stereo",
-                                               rate=self.stream.rate)
+            self.resampler = av.AudioResampler(
+                format="fltp", layout="stereo", rate=self.stream.rate
+            )
 
     def mux(self, packet: Any) -> None:
         if self.copy:
@@ -78,8 +79,15 @@ class H264Writer:
     size (cropped to :func:`even_size`); audio packets that come first wait for it.
     """
 
-    def __init__(self, out: Any, rate: Fraction | int | float, *,
-                 time_base: Fraction | None = None, crf: int = 18, audio: Any = None) -> None:
+    def __init__(
+        self,
+        out: Any,
+        rate: Fraction | int | float,
+        *,
+        time_base: Fraction | None = None,
+        crf: int = 18,
+        audio: Any = None,
+    ) -> None:
         self.out, self.rate, self.time_base, self.crf = out, rate, time_base, crf
         self.audio_source = audio
         self.video: Any = None
@@ -108,8 +116,10 @@ class H264Writer:
             self._start(*rgb.shape[:2])
         h, w = self.video.height, self.video.width
         if rgb.shape[0] < h or rgb.shape[1] < w:
-            raise BadInputError(f"frame {rgb.shape[1]}x{rgb.shape[0]} is smaller than the "
-                                f"video's first frame {w}x{h}")
+            raise BadInputError(
+                f"frame {rgb.shape[1]}x{rgb.shape[0]} is smaller than the "
+                f"video's first frame {w}x{h}"
+            )
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:h, :w]), format="rgb24")
         if pts is not None:
             frame.pts, frame.time_base = pts, self.time_base
@@ -131,8 +141,9 @@ class H264Writer:
             self.audio.close()
 
 
-def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike[str],
-                fps: float = 30) -> Path:
+def write_video(
+    frames: Sequence[np.ndarray], path: str | os.PathLike[str], fps: float = 30
+) -> Path:
     """uint8 HWC frames -> an animated GIF or an H.264 MP4 (by ``path``'s suffix), atomically."""
     from gankit.core.images import write_gif
 
@@ -173,8 +184,9 @@ def open_video(path: str | os.PathLike[str]) -> Any:
     return container
 
 
-def _frames_and_packets(container: Any, start: float, end: float | None,
-                        max_frames: int | None) -> Iterator[tuple[str, Any]]:
+def _frames_and_packets(
+    container: Any, start: float, end: float | None, max_frames: int | None
+) -> Iterator[tuple[str, Any]]:
     """("v", (rgb uint8 HWC, pts)) for frames in [start, end) (at most ``max_frames``) and
     ("a", packet) for audio in the same span (``max_frames`` frames last ``max_frames / fps``
     seconds)."""
@@ -276,13 +288,21 @@ def transform_video(
                     else:
                         writer.frame(item[0], item[1] - v0)
 
-                _run(_frames_and_packets(inp, start, end, max_frames), transform, write, batch,
-                     pipeline, errors, total if progress else None)
+                _run(
+                    _frames_and_packets(inp, start, end, max_frames),
+                    transform,
+                    write,
+                    batch,
+                    pipeline,
+                    errors,
+                    total if progress else None,
+                )
                 try:
                     writer.close()
                 except BadInputError:
-                    raise BadInputError(f"{src.name}: has no frames"
-                                        + (f" after {start} s" if start else "")) from None
+                    raise BadInputError(
+                        f"{src.name}: has no frames" + (f" after {start} s" if start else "")
+                    ) from None
             finally:
                 out.close()
     except av.error.FFmpegError as err:
@@ -292,9 +312,15 @@ def transform_video(
     return dest
 
 
-def _run(source: Iterator[tuple[str, Any]], transform: Transform,
-         write: Callable[[str, Any], None], batch: int, pipeline: bool,
-         errors: list[BaseException], total: int | None) -> None:
+def _run(
+    source: Iterator[tuple[str, Any]],
+    transform: Transform,
+    write: Callable[[str, Any], None],
+    batch: int,
+    pipeline: bool,
+    errors: list[BaseException],
+    total: int | None,
+) -> None:
     bar = _Bar(total)
 
     def batches(items: Iterator[tuple[str, Any]]) -> Iterator[list[tuple[str, Any]]]:
@@ -378,8 +404,14 @@ class _Bar:
         if self.total is not None:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-            self.progress = Progress("[bold]video", BarColumn(), MofNCompleteColumn(),
-                                     "eta", TimeRemainingColumn(), transient=True)
+            self.progress = Progress(
+                "[bold]video",
+                BarColumn(),
+                MofNCompleteColumn(),
+                "eta",
+                TimeRemainingColumn(),
+                transient=True,
+            )
             self.task = self.progress.add_task("frames", total=self.total)
             self.progress.start()
         return self

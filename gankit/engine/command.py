@@ -8,9 +8,15 @@ from pathlib import Path
 from typing import Any
 
 
-def train_command(prog: str, argv: list[str], config_cls: type, presets: dict[str, Any],
-                  default_preset: str | None, make_recipe: Callable[[Any, Path], Any],
-                  description: str) -> int:
+def train_command(
+    prog: str,
+    argv: list[str],
+    config_cls: type,
+    presets: dict[str, Any],
+    default_preset: str | None,
+    make_recipe: Callable[[Any, Path], Any],
+    description: str,
+) -> int:
     """``gankit <family> train [--preset P] [--out RUN] [--any.field V]``.
 
     ``make_recipe(config, run_dir)`` builds the recipe before the run folder is touched, so bad
@@ -23,12 +29,22 @@ def train_command(prog: str, argv: list[str], config_cls: type, presets: dict[st
     from gankit.engine.trainer import Trainer
 
     def extra(parser: Any) -> None:
-        parser.add_argument("-o", "--out", default=f"runs/{prog.split()[1]}",
-                            help="run folder (checkpoints, samples, logs, model/)")
+        parser.add_argument(
+            "-o",
+            "--out",
+            default=f"runs/{prog.split()[1]}",
+            help="run folder (checkpoints, samples, logs, model/)",
+        )
 
-    parsed = parse_run_config(prog, config_cls, argv, presets=presets,
-                              default_preset=default_preset, add_arguments=extra,
-                              description=description)
+    parsed = parse_run_config(
+        prog,
+        config_cls,
+        argv,
+        presets=presets,
+        default_preset=default_preset,
+        add_arguments=extra,
+        description=description,
+    )
     run_dir = Path(parsed.args.out)
     recipe = make_recipe(parsed.config, run_dir)
     with open_run(run_dir, parsed.dump()):

@@ -52,8 +52,11 @@ class EpochSampler(Sampler):
         for length in self.streams or ():
             order: list[int] = []
             while len(order) < self.n:
-                order += (torch.randperm(length, generator=g).tolist() if self.shuffle
-                          else list(range(length)))
+                order += (
+                    torch.randperm(length, generator=g).tolist()
+                    if self.shuffle
+                    else list(range(length))
+                )
             orders.append(order[: self.n])
         return list(zip(*orders, strict=True))
 
@@ -99,8 +102,7 @@ def batches(
     spe = steps_per_epoch(n, batch_size, world_size)
     epoch, start = divmod(start_step, spe)
     while True:
-        sampler = EpochSampler(n, batch_size, seed, epoch, start, rank, world_size,
-                               streams=streams)
+        sampler = EpochSampler(n, batch_size, seed, epoch, start, rank, world_size, streams=streams)
         loader = DataLoader(
             dataset,
             batch_size=batch_size,

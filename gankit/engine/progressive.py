@@ -59,20 +59,34 @@ class GrowthSchedule:
 
     def __post_init__(self) -> None:
         if self.fade < 0 or self.stab <= 0:
-            raise ValueError(f"the fade-in needs >= 0 images and the stabilisation > 0, got "
-                             f"{self.fade} and {self.stab}")
+            raise ValueError(
+                f"the fade-in needs >= 0 images and the stabilisation > 0, got "
+                f"{self.fade} and {self.stab}"
+            )
         if not 0 <= self.start_level <= self.max_level:
-            raise ValueError(f"the start level must be in [0, {self.max_level}], "
-                             f"got {self.start_level}")
+            raise ValueError(
+                f"the start level must be in [0, {self.max_level}], got {self.start_level}"
+            )
         if not self.batch_per_level or min(self.batch_per_level) < 1:
             raise ValueError(f"batch sizes must be positive, got {list(self.batch_per_level)}")
 
     @classmethod
-    def from_kimg(cls, fade_kimg: float, stab_kimg: float, max_level: int,
-                  batch_per_level: Sequence[int], start_level: int = 0) -> GrowthSchedule:
+    def from_kimg(
+        cls,
+        fade_kimg: float,
+        stab_kimg: float,
+        max_level: int,
+        batch_per_level: Sequence[int],
+        start_level: int = 0,
+    ) -> GrowthSchedule:
         """The schedule from the papers' units, thousands of images."""
-        return cls(round(fade_kimg * 1000), round(stab_kimg * 1000), max_level,
-                   tuple(batch_per_level), start_level)
+        return cls(
+            round(fade_kimg * 1000),
+            round(stab_kimg * 1000),
+            max_level,
+            tuple(batch_per_level),
+            start_level,
+        )
 
     def phase_index(self, images: int) -> int:
         """0 while the start resolution trains, k while the k-th doubling fades in or
@@ -123,8 +137,9 @@ def downsample_reals(x: torch.Tensor, level: int, alpha: float) -> torch.Tensor:
     return fade_in(F.avg_pool2d(x, 2), x, alpha) if alpha < 1.0 else x
 
 
-def growing_gif(frames: Sequence[str | os.PathLike[str]], dest: str | os.PathLike[str],
-                frame_ms: int = 800) -> Path:
+def growing_gif(
+    frames: Sequence[str | os.PathLike[str]], dest: str | os.PathLike[str], frame_ms: int = 800
+) -> Path:
     """One GIF of the per-phase sample grids, each scaled (nearest) to the largest one's size,
     so that the resolution visibly doubles from frame to frame; the last frame is held longer."""
     if not frames:
@@ -135,8 +150,9 @@ def growing_gif(frames: Sequence[str | os.PathLike[str]], dest: str | os.PathLik
     durations = [frame_ms] * (len(scaled) - 1) + [frame_ms * 3]
     dest = Path(dest)
     with atomic_path(dest) as tmp:
-        scaled[0].save(tmp, format="GIF", save_all=True, append_images=scaled[1:],
-                       duration=durations, loop=0)
+        scaled[0].save(
+            tmp, format="GIF", save_all=True, append_images=scaled[1:], duration=durations, loop=0
+        )
     return dest
 
 
@@ -153,8 +169,14 @@ class ProgressiveRecipe(Recipe):
     data: torch.utils.data.Dataset
     stateful = ("g", "d", "ema", "opt_g", "opt_d")
 
-    def init_growth(self, schedule: GrowthSchedule, run_dir: str | os.PathLike[str] | None,
-                    seed: int, mirror: bool, reset_optimizer_on_grow: bool = True) -> None:
+    def init_growth(
+        self,
+        schedule: GrowthSchedule,
+        run_dir: str | os.PathLike[str] | None,
+        seed: int,
+        mirror: bool,
+        reset_optimizer_on_grow: bool = True,
+    ) -> None:
         self.schedule = schedule
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.data_seed = seed
@@ -224,23 +246,28 @@ class ProgressiveRecipe(Recipe):
         if self.schedule.phase_index(self.images_seen) != before:
             self._phase_done(before, level)
         next_level, next_alpha = self.phase()
-        if self.reset_optimizer_on_grow and \
-                (next_level, next_alpha < 1.0) != (level, alpha < 1.0):
+        if self.reset_optimizer_on_grow and (next_level, next_alpha < 1.0) != (level, alpha < 1.0):
             for opt in self.optimizers():
                 opt.state.clear()
         self.set_phase(next_level, next_alpha)
 
     def _phase_done(self, phase: int, level: int) -> None:
         """Sample grid of the finished phase (at full alpha) and the growing GIF so far."""
-        if self.run_dir is None or not self.ctx.is_main or \
-                self.schedule.start_level + phase > self.schedule.max_level:
+        if (
+            self.run_dir is None
+            or not self.ctx.is_main
+            or self.schedule.start_level + phase > self.schedule.max_level
+        ):
             return
         folder = self.run_dir / "samples"
         size = 4 * 2**level
         with torch.random.fork_rng(devices=cuda_devices()):
             images = self.sample_at(level, 1.0)
-        save_grid(images, folder / f"phase-{phase:02d}-{size}x{size}.png",
-                  nrow=max(1, math.ceil(math.sqrt(images.shape[0]))))
+        save_grid(
+            images,
+            folder / f"phase-{phase:02d}-{size}x{size}.png",
+            nrow=max(1, math.ceil(math.sqrt(images.shape[0]))),
+        )
         growing_gif(sorted(folder.glob("phase-*.png")), folder / "growing.gif")
 
     # --- outputs -------------------------------------------------------------------------------

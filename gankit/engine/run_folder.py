@@ -97,11 +97,7 @@ def config_differences(stored: str, new: str, ignore: tuple[str, ...] = ()) -> d
         return flatten(tree) if isinstance(tree, dict) else {}
 
     old, cur = fields(stored), fields(new)
-    return {
-        k: (old[k], cur[k])
-        for k in cur
-        if k in old and k not in ignore and old[k] != cur[k]
-    }
+    return {k: (old[k], cur[k]) for k in cur if k in old and k not in ignore and old[k] != cur[k]}
 
 
 def _describe(diffs: dict[str, tuple], there: str, here: str) -> str:
@@ -121,8 +117,9 @@ def check_run_config(run_dir: Path, config_text: str, folder_key: str) -> None:
     try:
         diffs = config_differences(path.read_text(), config_text, ignore=(folder_key,))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        warn(f"{path} is unreadable ({type(err).__name__}); it is replaced by this command's "
-             "config")
+        warn(
+            f"{path} is unreadable ({type(err).__name__}); it is replaced by this command's config"
+        )
         return
     if not diffs:
         return
@@ -134,9 +131,11 @@ def check_run_config(run_dir: Path, config_text: str, folder_key: str) -> None:
             f"without these changes, or with the file's settings (--config {path}), or train "
             "into a new run folder"
         )
-    warn(f"{path} differs from this command in {_describe(diffs, 'in the file', 'now')}; the "
-         f"command line and its preset win and the file is rewritten (to train with the file, "
-         f"pass --config {path})")
+    warn(
+        f"{path} differs from this command in {_describe(diffs, 'in the file', 'now')}; the "
+        f"command line and its preset win and the file is rewritten (to train with the file, "
+        f"pass --config {path})"
+    )
 
 
 @contextmanager

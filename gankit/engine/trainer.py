@@ -210,8 +210,7 @@ class Trainer:
         epochs = self.recipe.epochs()
         self.max_steps = cfg.max_steps or (epochs * spe if epochs else DEFAULT_MAX_STEPS)
         self.sample_every = cfg.sample_every or (spe if epochs else DEFAULT_SAMPLE_EVERY)
-        ctx = TrainContext(device, cfg.precision, cfg.grad_accum, rank, world, spe,
-                           self.max_steps)
+        ctx = TrainContext(device, cfg.precision, cfg.grad_accum, rank, world, spe, self.max_steps)
         self.recipe.setup(ctx)
         for module in self.recipe.modules().values():
             ctx.broadcast_module(module)
@@ -230,8 +229,10 @@ class Trainer:
                 else "no valid checkpoint is left, so training starts from step 0"
             )
             n = len(ckpts.skipped)
-            warn(f"skipped {n} corrupt checkpoint{'s' if n > 1 else ''} "
-                 f"({'; '.join(ckpts.skipped)}); {used}")
+            warn(
+                f"skipped {n} corrupt checkpoint{'s' if n > 1 else ''} "
+                f"({'; '.join(ckpts.skipped)}); {used}"
+            )
         if resumed is not None:
             self.step, state = resumed
             _load_recipe_state(self.recipe, state["recipe"], ckpts.path(self.step))
@@ -249,8 +250,15 @@ class Trainer:
         logger: MetricsLogger | None,
     ) -> int:
         cfg, ctx = self.config, self.recipe.ctx
-        data = batches(dataset, self.recipe.batch_size, cfg.seed, self.step, ctx.rank,
-                       ctx.world_size, cfg.num_workers)
+        data = batches(
+            dataset,
+            self.recipe.batch_size,
+            cfg.seed,
+            self.step,
+            ctx.rank,
+            ctx.world_size,
+            cfg.num_workers,
+        )
         start_time = time.monotonic()
         last_saved = self.step if self.step > 0 else -1
         with (
@@ -287,8 +295,9 @@ class Trainer:
 
     # Finish: a checkpoint of the last step (unless just written), the last sample grid and
     # the exported model folder.
-    def _finish(self, ckpts: CheckpointManager, logger: MetricsLogger | None,
-                last_saved: int) -> None:
+    def _finish(
+        self, ckpts: CheckpointManager, logger: MetricsLogger | None, last_saved: int
+    ) -> None:
         if last_saved != self.step:
             self._save(ckpts)
         if self.recipe.ctx.is_main:
@@ -397,7 +406,6 @@ class Trainer:
         model = self._export_model_or_none()
         if model is not None:
             save_pretrained(model, self.run_dir / "model")
-
 
 
 def _load_recipe_state(recipe: Recipe, state: dict[str, Any], folder: Path) -> None:

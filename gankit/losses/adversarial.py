@@ -13,8 +13,9 @@ import torch.nn.functional as F
 
 def vanilla_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """Goodfellow et al. 2014 (BCE with logits), as Pix2Pix's ``gan_mode='vanilla'``."""
-    return (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
-            + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+    return F.binary_cross_entropy_with_logits(
+        real, torch.ones_like(real)
+    ) + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
 
 
 def vanilla_g(fake: torch.Tensor) -> torch.Tensor:
@@ -58,7 +59,11 @@ def wgan_g(fake: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(
-    critic, real: torch.Tensor, fake: torch.Tensor, weight: float = 10.0, target: float = 1.0,
+    critic,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    weight: float = 10.0,
+    target: float = 1.0,
     alpha: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """WGAN-GP (Gulrajani et al. 2017, eq. 3): weight * E[(||grad D(x_hat)|| - target)^2].
@@ -67,8 +72,9 @@ def gradient_penalty(
     fix it, e.g. SinGAN's single scalar per batch).
     """
     if alpha is None:
-        alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device,
-                           dtype=real.dtype)
+        alpha = torch.rand(
+            real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype
+        )
     x_hat = (alpha * real.detach() + (1.0 - alpha) * fake.detach()).requires_grad_(True)
     out = critic(x_hat)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)

@@ -24,5 +24,8 @@ def rgb_to_yuv(x: torch.Tensor) -> torch.Tensor:
 
 def color_loss(photo: torch.Tensor, generated: torch.Tensor) -> torch.Tensor:
     a, b = rgb_to_yuv(photo.float()), rgb_to_yuv(generated.float())
-    return (F.l1_loss(a[:, 0], b[:, 0]) + F.huber_loss(a[:, 1], b[:, 1], delta=1.0)
-            + F.huber_loss(a[:, 2], b[:, 2], delta=1.0))
+    return (
+        F.l1_loss(a[:, 0], b[:, 0])
+        + F.huber_loss(a[:, 1], b[:, 1], delta=1.0)
+        + F.huber_loss(a[:, 2], b[:, 2], delta=1.0)
+    )

@@ -14,8 +14,11 @@ import torch
 
 
 def local_gradient_penalty(
-    critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
-    weight: float = 0.1, alpha: torch.Tensor | None = None,
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    weight: float = 0.1,
+    alpha: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``weight * mean over pixels of (||grad D(x_hat)||_channels - 1)^2``, one alpha per batch."""
     if alpha is None:

@@ -12,8 +12,9 @@ import math
 import torch
 
 
-def path_length_penalty(images: torch.Tensor, ws: torch.Tensor, mean_length: float,
-                        decay: float) -> tuple[torch.Tensor, float]:
+def path_length_penalty(
+    images: torch.Tensor, ws: torch.Tensor, mean_length: float, decay: float
+) -> tuple[torch.Tensor, float]:
     """``(penalty, new_mean)``: the penalty about the running mean *after* this batch's update.
 
     The mean moves first, ``a <- a + decay * (mean(lengths) - a)``, and the penalty is taken

@@ -63,9 +63,11 @@ class VGGFeatures(nn.Module):
     ``preprocess=None`` feeds the [-1, 1] input as is.
     """
 
-    def __init__(self, layers: nn.Module,
-                 preprocess: Callable[[torch.Tensor], torch.Tensor] | None = imagenet_preprocess
-                 ) -> None:
+    def __init__(
+        self,
+        layers: nn.Module,
+        preprocess: Callable[[torch.Tensor], torch.Tensor] | None = imagenet_preprocess,
+    ) -> None:
         super().__init__()
         self.layers = layers.eval().requires_grad_(False)
         self.preprocess = preprocess
@@ -78,8 +80,9 @@ class VGGFeatures(nn.Module):
         return self.layers(self.preprocess(x) if self.preprocess is not None else x)
 
 
-def _vgg_to_conv4_4(blocks: tuple[tuple[int, ...], ...], in_ch: int = 3,
-                    ceil_mode: bool = False) -> nn.Sequential:
+def _vgg_to_conv4_4(
+    blocks: tuple[tuple[int, ...], ...], in_ch: int = 3, ceil_mode: bool = False
+) -> nn.Sequential:
     """3x3 convs with ReLUs, 2x2 max pools between blocks, ending on conv4_4 without its ReLU.
 
     Indices are those of torchvision's ``vgg19().features``; ``ceil_mode=True`` pads odd sizes
@@ -112,13 +115,19 @@ def vgg19_conv4_4(progress: bool = True) -> VGGFeatures:
     try:
         download_file(url, where, sha256=prefix.group(1) if prefix else None, progress=progress)
     except GankitError as err:
-        raise MissingWeightsError(f"VGG19 ImageNet weights for the perceptual losses: {err}"
-                                  ) from None
+        raise MissingWeightsError(
+            f"VGG19 ImageNet weights for the perceptual losses: {err}"
+        ) from None
     state = load_torch_file(where)
     layers = _vgg_to_conv4_4(VGG19_TO_CONV4_4)
     wanted = set(layers.state_dict())
-    layers.load_state_dict({k[len("features."):]: v for k, v in state.items()
-                            if k.startswith("features.") and k[len("features."):] in wanted})
+    layers.load_state_dict(
+        {
+            k[len("features.") :]: v
+            for k, v in state.items()
+            if k.startswith("features.") and k[len("features.") :] in wanted
+        }
+    )
     return VGGFeatures(layers, imagenet_preprocess)
 
 
@@ -154,8 +163,9 @@ def vgg19_npy_conv4_4(path: str | Path) -> VGGFeatures:
     return VGGFeatures(layers, caffe_bgr_preprocess)
 
 
-def _npy_conv(data: Mapping[str, Any], name: str, in_ch: int,
-              path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
+def _npy_conv(
+    data: Mapping[str, Any], name: str, in_ch: int, path: str | Path
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``data[name] = [W (3, 3, in_ch, out), b (out,)]`` as a PyTorch (out, in, 3, 3) weight."""
     import numpy as np
 
@@ -165,8 +175,9 @@ def _npy_conv(data: Mapping[str, Any], name: str, in_ch: int,
     except (TypeError, ValueError):
         raise CheckpointError(f"{path}: {name} missing or not a [weights, biases] pair") from None
     if w.shape[:3] != (3, 3, in_ch) or b.shape != (w.shape[3],):
-        raise CheckpointError(f"{path}: {name} has shapes {w.shape}, {b.shape}; expected "
-                              f"(3, 3, {in_ch}, C) and (C,)")
+        raise CheckpointError(
+            f"{path}: {name} has shapes {w.shape}, {b.shape}; expected (3, 3, {in_ch}, C) and (C,)"
+        )
     return torch.from_numpy(w.transpose(3, 2, 0, 1).copy()), torch.from_numpy(b.copy())
 
 

@@ -25,8 +25,9 @@ def _parser(prog: str, help_text: str, real: bool = True) -> ArgumentParser:
     if real:
         parser.add_argument("real", help="real/reference images: a folder, file or glob")
     parser.add_argument("fake", help="generated images: a folder, file or glob")
-    parser.add_argument("-o", "--output", type=Path, default=None,
-                        help="also write the result as JSON to this file")
+    parser.add_argument(
+        "-o", "--output", type=Path, default=None, help="also write the result as JSON to this file"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     add_device_argument(parser)
     parser.add_argument("--batch-size", type=int, default=50, help="images per batch (50)")
@@ -34,22 +35,40 @@ def _parser(prog: str, help_text: str, real: bool = True) -> ArgumentParser:
 
 
 def _add_set_options(parser: ArgumentParser, weights_option: str = "--inception") -> None:
-    parser.add_argument("--n", type=int, default=None,
-                        help="use the first N images of each set (default: all)")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                        help="show a progress bar (default on)")
+    parser.add_argument(
+        "--n", type=int, default=None, help="use the first N images of each set (default: all)"
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="show a progress bar (default on)",
+    )
     what = "FID Inception (TF 2015-12-05 port)" if weights_option == "--inception" else "VGG16"
-    parser.add_argument(weights_option, dest="weights", default=None,
-                        help=f"local copy of the {what} weights (default: cache, then download)")
+    parser.add_argument(
+        weights_option,
+        dest="weights",
+        default=None,
+        help=f"local copy of the {what} weights (default: cache, then download)",
+    )
 
 
 def _report(args: argparse.Namespace, metric: str, summary: str, values: dict[str, Any]) -> int:
     from gankit.core.atomic import atomic_write_text
 
-    report = {"metric": metric, **values,
-              **{k: str(v) for k, v in (("real", getattr(args, "real", None)),
-                                        ("fake", getattr(args, "fake", None)),
-                                        ("model", getattr(args, "model", None))) if v}}
+    report = {
+        "metric": metric,
+        **values,
+        **{
+            k: str(v)
+            for k, v in (
+                ("real", getattr(args, "real", None)),
+                ("fake", getattr(args, "fake", None)),
+                ("model", getattr(args, "model", None)),
+            )
+            if v
+        },
+    }
     text = json.dumps(report, indent=2, allow_nan=True) + "\n"
     if args.output is not None:
         atomic_write_text(args.output, text)
@@ -60,28 +79,48 @@ def _report(args: argparse.Namespace, metric: str, summary: str, values: dict[st
 def _set_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if args.n is not None and args.n < 1:
         raise UsageError(f"--n must be >= 1, got {args.n}")
-    return {"batch_size": args.batch_size, "device": args.device, "n": args.n,
-            "progress": args.progress}
+    return {
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "n": args.n,
+        "progress": args.progress,
+    }
 
 
 def _fid(prog: str, argv: list[str]) -> int:
     from gankit.metrics.evaluate import fid
     from gankit.metrics.frechet import COVARIANCES
 
-    parser = _parser(prog, "Fréchet Inception Distance (lower is better). REAL may be a .npz "
-                           "with mu and sigma.")
+    parser = _parser(
+        prog, "Fréchet Inception Distance (lower is better). REAL may be a .npz with mu and sigma."
+    )
     _add_set_options(parser)
-    parser.add_argument("--no-cache", action="store_true",
-                        help="do not read or write the cached statistics of REAL")
-    parser.add_argument("--covariance", choices=sorted(COVARIANCES), default="unbiased",
-                        help="unbiased: divide by N-1 (TTUR, pytorch-fid, torch-fidelity; "
-                             "default); nvlabs: divide by N (stylegan2-ada-pytorch)")
+    parser.add_argument(
+        "--no-cache", action="store_true", help="do not read or write the cached statistics of REAL"
+    )
+    parser.add_argument(
+        "--covariance",
+        choices=sorted(COVARIANCES),
+        default="unbiased",
+        help="unbiased: divide by N-1 (TTUR, pytorch-fid, torch-fidelity; "
+        "default); nvlabs: divide by N (stylegan2-ada-pytorch)",
+    )
     args = parser.parse_args(argv)
-    value = fid(args.real, args.fake, inception=args.weights, cache=not args.no_cache,
-                covariance=args.covariance, **_set_kwargs(args))
+    value = fid(
+        args.real,
+        args.fake,
+        inception=args.weights,
+        cache=not args.no_cache,
+        covariance=args.covariance,
+        **_set_kwargs(args),
+    )
     divisor = "N-1" if COVARIANCES[args.covariance] else "N"
-    return _report(args, "fid", f"FID {value:.4f} (covariance {args.covariance}: / {divisor})",
-                   {"fid": value, "covariance": args.covariance})
+    return _report(
+        args,
+        "fid",
+        f"FID {value:.4f} (covariance {args.covariance}: / {divisor})",
+        {"fid": value, "covariance": args.covariance},
+    )
 
 
 def _kid(prog: str, argv: list[str]) -> int:
@@ -92,8 +131,14 @@ def _kid(prog: str, argv: list[str]) -> int:
     parser.add_argument("--subsets", type=int, default=100, help="number of subsets (100)")
     parser.add_argument("--subset-size", type=int, default=1000, help="images per subset (1000)")
     args = parser.parse_args(argv)
-    mean, std = kid(args.real, args.fake, inception=args.weights, subsets=args.subsets,
-                    subset_size=args.subset_size, **_set_kwargs(args))
+    mean, std = kid(
+        args.real,
+        args.fake,
+        inception=args.weights,
+        subsets=args.subsets,
+        subset_size=args.subset_size,
+        **_set_kwargs(args),
+    )
     return _report(args, "kid", f"KID {mean:.6f} ± {std:.6f}", {"kid_mean": mean, "kid_std": std})
 
 
@@ -104,8 +149,9 @@ def _is(prog: str, argv: list[str]) -> int:
     _add_set_options(parser)
     parser.add_argument("--splits", type=int, default=10, help="number of splits (10)")
     args = parser.parse_args(argv)
-    mean, std = inception_score(args.fake, inception=args.weights, splits=args.splits,
-                                **_set_kwargs(args))
+    mean, std = inception_score(
+        args.fake, inception=args.weights, splits=args.splits, **_set_kwargs(args)
+    )
     return _report(args, "is", f"IS {mean:.4f} ± {std:.4f}", {"is_mean": mean, "is_std": std})
 
 
@@ -116,8 +162,9 @@ def _pr(prog: str, argv: list[str]) -> int:
     _add_set_options(parser, "--weights")
     parser.add_argument("--k", type=int, default=3, help="neighbourhood size (3)")
     args = parser.parse_args(argv)
-    p, r = precision_recall(args.real, args.fake, weights=args.weights, k=args.k,
-                            **_set_kwargs(args))
+    p, r = precision_recall(
+        args.real, args.fake, weights=args.weights, k=args.k, **_set_kwargs(args)
+    )
     return _report(args, "pr", f"precision {p:.4f} recall {r:.4f}", {"precision": p, "recall": r})
 
 
@@ -126,8 +173,10 @@ def _load_pairs(real: str, fake: str) -> list[tuple[Path, Path]]:
 
     a, b = list_images(real), list_images(fake)
     if len(a) != len(b):
-        raise BadInputError(f"{real} has {len(a)} image(s) but {fake} has {len(b)}; paired "
-                            "metrics need the same number, matched in sorted order")
+        raise BadInputError(
+            f"{real} has {len(a)} image(s) but {fake} has {len(b)}; paired "
+            "metrics need the same number, matched in sorted order"
+        )
     return list(zip(a, b, strict=True))
 
 
@@ -140,10 +189,15 @@ def _paired(metric: str, fn_name: str, help_text: str) -> Callable[[str, list[st
 
         parser = _parser(prog, help_text)
         if metric == "lpips":
-            parser.add_argument("--net", choices=("alex", "vgg"), default="alex",
-                                help="LPIPS trunk (alex, the paper's default)")
-            parser.add_argument("--weights", default=None,
-                                help="local copy of torchvision's trunk weights")
+            parser.add_argument(
+                "--net",
+                choices=("alex", "vgg"),
+                default="alex",
+                help="LPIPS trunk (alex, the paper's default)",
+            )
+            parser.add_argument(
+                "--weights", default=None, help="local copy of torchvision's trunk weights"
+            )
         args = parser.parse_args(argv)
         if metric == "lpips":
             model = lpips.lpips_model(args.net, args.weights, args.device)
@@ -156,13 +210,16 @@ def _paired(metric: str, fn_name: str, help_text: str) -> Callable[[str, list[st
         for pa, pb in _load_pairs(args.real, args.fake):
             a, b = load_image_tensor(pa), load_image_tensor(pb)
             if a.shape != b.shape:
-                raise BadInputError(f"{pa} is {a.shape[2]}x{a.shape[1]} but {pb} is "
-                                    f"{b.shape[2]}x{b.shape[1]}; paired images must match")
+                raise BadInputError(
+                    f"{pa} is {a.shape[2]}x{a.shape[1]} but {pb} is "
+                    f"{b.shape[2]}x{b.shape[1]}; paired images must match"
+                )
             values.append(fn(a, b))
         mean = sum(values) / len(values)
         summary = f"{metric.upper()} {mean:.4f} over {len(values)} pair(s)"
-        return _report(args, metric, summary, {metric.replace("-", "_"): mean,
-                                               "pairs": len(values)})
+        return _report(
+            args, metric, summary, {metric.replace("-", "_"): mean, "pairs": len(values)}
+        )
 
     return handler
 
@@ -174,33 +231,51 @@ def _sifid(prog: str, argv: list[str]) -> int:
     from gankit.metrics.features import list_images
     from gankit.metrics.sifid import sifid
 
-    parser = _parser(prog, "Single-image FID (SinGAN): REAL is one image (compared with every "
-                           "fake) or as many images as FAKE (compared in pairs).")
-    parser.add_argument("--inception", dest="weights", default=None,
-                        help="local copy of torchvision's Inception v3 ImageNet weights")
+    parser = _parser(
+        prog,
+        "Single-image FID (SinGAN): REAL is one image (compared with every "
+        "fake) or as many images as FAKE (compared in pairs).",
+    )
+    parser.add_argument(
+        "--inception",
+        dest="weights",
+        default=None,
+        help="local copy of torchvision's Inception v3 ImageNet weights",
+    )
     args = parser.parse_args(argv)
     reals, fakes = list_images(args.real), list_images(args.fake)
     if len(reals) not in (1, len(fakes)):
-        raise BadInputError(f"{args.real} has {len(reals)} images; give one real image or as many "
-                            f"as the {len(fakes)} fakes")
+        raise BadInputError(
+            f"{args.real} has {len(reals)} images; give one real image or as many "
+            f"as the {len(fakes)} fakes"
+        )
     extractor = cached("sifid", args.weights).to(resolve_device(args.device))
     values = []
     for i, fake in enumerate(fakes):
         real = load_image_tensor(reals[i if len(reals) > 1 else 0])
         values += sifid(real, load_image_tensor(fake), extractor)
     mean = sum(values) / len(values)
-    return _report(args, "sifid", f"SIFID {mean:.4f} over {len(values)} image(s)",
-                   {"sifid_mean": mean, "sifid": values})
+    return _report(
+        args,
+        "sifid",
+        f"SIFID {mean:.4f} over {len(values)} image(s)",
+        {"sifid_mean": mean, "sifid": values},
+    )
 
 
 def _latent_dim(model: Any) -> int:
-    for owner, name in ((model, "z_dim"), (getattr(model, "config", None), "z_dim"),
-                        (getattr(model, "config", None), "style_dim")):
+    for owner, name in (
+        (model, "z_dim"),
+        (getattr(model, "config", None), "z_dim"),
+        (getattr(model, "config", None), "style_dim"),
+    ):
         value = getattr(owner, name, None)
         if isinstance(value, int) and value > 0:
             return value
-    raise BadInputError(f"model {getattr(model, 'arch_name', type(model).__name__)} has no latent "
-                        "size (z_dim); PPL needs an unconditional latent-to-image generator")
+    raise BadInputError(
+        f"model {getattr(model, 'arch_name', type(model).__name__)} has no latent "
+        "size (z_dim); PPL needs an unconditional latent-to-image generator"
+    )
 
 
 def generator_callables(model: Any, space: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -225,8 +300,10 @@ def generator_callables(model: Any, space: str) -> tuple[Callable[..., Any], Cal
         const = "noise_mode" in inspect.signature(model.forward).parameters
         return z_latents, (lambda z: model(z, noise_mode="const")) if const else model
     if not (hasattr(model, "mapping") and hasattr(model, "synthesis")):
-        raise BadInputError(f"model {getattr(model, 'arch_name', '')} has no mapping/synthesis "
-                            "networks; use --space z")
+        raise BadInputError(
+            f"model {getattr(model, 'arch_name', '')} has no mapping/synthesis "
+            "networks; use --space z"
+        )
 
     def w_latents(n: int, gen: torch.Generator) -> torch.Tensor:
         return model.mapping(z_latents(n, gen))
@@ -245,9 +322,12 @@ def _ppl(prog: str, argv: list[str]) -> int:
     from gankit.metrics.lpips import lpips_model
     from gankit.metrics.ppl import ppl
 
-    parser = ArgumentParser(prog=prog, description="Perceptual path length of a generator "
-                            "(StyleGAN2: --space w --sampling end; StyleGAN1: --space z "
-                            "--sampling full).")
+    parser = ArgumentParser(
+        prog=prog,
+        description="Perceptual path length of a generator "
+        "(StyleGAN2: --space w --sampling end; StyleGAN1: --space z "
+        "--sampling full).",
+    )
     parser.add_argument("--model", required=True, help="generator folder, URL or hub repo id")
     parser.add_argument("--space", choices=("w", "z"), default="w")
     parser.add_argument("--sampling", choices=("end", "full"), default="end")
@@ -256,8 +336,9 @@ def _ppl(prog: str, argv: list[str]) -> int:
     parser.add_argument("--crop", action="store_true", help="crop to the face (FFHQ models)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--weights", default=None,
-                        help="local copy of torchvision's VGG16 weights for LPIPS")
+    parser.add_argument(
+        "--weights", default=None, help="local copy of torchvision's VGG16 weights for LPIPS"
+    )
     parser.add_argument("-o", "--output", type=Path, default=None)
     parser.add_argument("--json", action="store_true")
     add_device_argument(parser)
@@ -266,15 +347,34 @@ def _ppl(prog: str, argv: list[str]) -> int:
     model = from_pretrained(args.model, device)
     latent_fn, generator_fn = generator_callables(model, args.space)
     distance = lpips_model("vgg", args.weights, device)
-    value = ppl(generator_fn, latent_fn, distance, num_samples=args.n, epsilon=args.epsilon,
-                space=args.space, sampling=args.sampling, crop=args.crop,
-                batch_size=args.batch_size, seed=args.seed)
+    value = ppl(
+        generator_fn,
+        latent_fn,
+        distance,
+        num_samples=args.n,
+        epsilon=args.epsilon,
+        space=args.space,
+        sampling=args.sampling,
+        crop=args.crop,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
     if not math.isfinite(value):
         raise BadInputError(f"PPL is {value}; the generator produced non-finite images")
     summary = f"PPL ({args.space}, {args.sampling}) {value:.2f}"
-    return _report(args, "ppl", summary, {"ppl": value, "space": args.space,
-                                          "sampling": args.sampling, "n": args.n,
-                                          "epsilon": args.epsilon, "crop": args.crop})
+    return _report(
+        args,
+        "ppl",
+        summary,
+        {
+            "ppl": value,
+            "space": args.space,
+            "sampling": args.sampling,
+            "n": args.n,
+            "epsilon": args.epsilon,
+            "crop": args.crop,
+        },
+    )
 
 
 VERBS: dict[str, tuple[str, Callable[[str, list[str]], int]]] = {
@@ -285,8 +385,10 @@ VERBS: dict[str, tuple[str, Callable[[str, list[str]], int]]] = {
     "sifid": ("single-image FID (SinGAN)", _sifid),
     "lpips": ("LPIPS between image pairs", _paired("lpips", "lpips", "LPIPS (lower is closer).")),
     "ssim": ("SSIM between image pairs", _paired("ssim", "ssim", "SSIM (Wang et al. 2004).")),
-    "ms-ssim": ("multi-scale SSIM between image pairs",
-                _paired("ms-ssim", "ms_ssim", "MS-SSIM (images >= 176 px).")),
+    "ms-ssim": (
+        "multi-scale SSIM between image pairs",
+        _paired("ms-ssim", "ms_ssim", "MS-SSIM (images >= 176 px)."),
+    ),
     "psnr": ("PSNR between image pairs", _paired("psnr", "psnr", "PSNR in dB.")),
     "ppl": ("perceptual path length of a generator (--model)", _ppl),
 }
@@ -295,4 +397,3 @@ VERBS: dict[str, tuple[str, Callable[[str, list[str]], int]]] = {
 def main(prog: str, argv: list[str]) -> int:
     """Entry point for ``gankit eval`` (wired by the top-level CLI)."""
     return run_verbs(prog, DESCRIPTION, VERBS, argv)
-

@@ -44,8 +44,9 @@ def fid_extractor_id(inception: PathLike = None) -> str:
     return FID_EXTRACTOR_ID
 
 
-def default_fid_extractor(inception: PathLike = None,
-                          device: Any = None) -> tuple[torch.nn.Module, str]:
+def default_fid_extractor(
+    inception: PathLike = None, device: Any = None
+) -> tuple[torch.nn.Module, str]:
     """The standard FID network and its cache id (:func:`fid_extractor_id`)."""
     return _network("fid", inception, device), fid_extractor_id(inception)
 
@@ -63,10 +64,15 @@ def load_stats_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarra
         raise BadInputError(f"{path}: not a statistics file with mu and sigma ({err})") from None
 
 
-def fid_statistics(source: F.Source, extractor: F.Extractor | None = None,
-                   extractor_id: str | None = None, inception: PathLike = None,
-                   cache: bool = True, covariance: str = "unbiased",
-                   **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+def fid_statistics(
+    source: F.Source,
+    extractor: F.Extractor | None = None,
+    extractor_id: str | None = None,
+    inception: PathLike = None,
+    cache: bool = True,
+    covariance: str = "unbiased",
+    **kwargs: Any,
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance for FID of a folder, tensor or ``.npz`` (cached for folders)."""
     if _is_stats_file(source):
         return load_stats_file(source)  # type: ignore[arg-type]
@@ -74,8 +80,13 @@ def fid_statistics(source: F.Source, extractor: F.Extractor | None = None,
     if extractor is None:
         extractor, extractor_id = default_fid_extractor(inception, kwargs.pop("device", None))
     if cache and extractor_id is not None and not isinstance(source, torch.Tensor):
-        return F.cached_statistics(source, extractor, extractor_id, ddof,  # type: ignore[arg-type]
-                                   **kwargs)
+        return F.cached_statistics(
+            source,
+            extractor,
+            extractor_id,
+            ddof,  # type: ignore[arg-type]
+            **kwargs,
+        )
     return F.statistics(source, extractor, ddof, **kwargs)
 
 
@@ -83,14 +94,26 @@ def few_samples_warning(label: str, count: int, dims: int) -> str | None:
     """A one-line warning when ``count`` images cannot give a full-rank ``dims``-d covariance."""
     if count > dims:
         return None
-    return (f"{label}: {count} images for {dims}-dimensional features: the covariance is "
-            "singular and FID is biased high; use more images than feature dimensions")
+    return (
+        f"{label}: {count} images for {dims}-dimensional features: the covariance is "
+        "singular and FID is biased high; use more images than feature dimensions"
+    )
 
 
-def fid(real: F.Source, fake: F.Source, *, extractor: F.Extractor | None = None,
-        extractor_id: str | None = None, inception: PathLike = None, batch_size: int = 50,
-        device: Any = None, n: int | None = None, cache: bool = True,
-        covariance: str = "unbiased", progress: bool = False) -> float:
+def fid(
+    real: F.Source,
+    fake: F.Source,
+    *,
+    extractor: F.Extractor | None = None,
+    extractor_id: str | None = None,
+    inception: PathLike = None,
+    batch_size: int = 50,
+    device: Any = None,
+    n: int | None = None,
+    cache: bool = True,
+    covariance: str = "unbiased",
+    progress: bool = False,
+) -> float:
     """Fréchet Inception Distance (Heusel et al. 2017) between two image sets.
 
     ``real`` may also be an ``.npz`` of precomputed ``mu``/``sigma``. Real-folder statistics are
@@ -105,8 +128,7 @@ def fid(real: F.Source, fake: F.Source, *, extractor: F.Extractor | None = None,
     opts = {"batch_size": batch_size, "limit": n, "progress": progress, "covariance": covariance}
     if extractor is None:
         extractor, extractor_id = default_fid_extractor(inception, device)
-    mu_r, sigma_r = fid_statistics(real, extractor, extractor_id, cache=cache, label="real",
-                                   **opts)
+    mu_r, sigma_r = fid_statistics(real, extractor, extractor_id, cache=cache, label="real", **opts)
     mu_f, sigma_f = fid_statistics(fake, extractor, None, cache=False, label="fake", **opts)
     for label, source in (("real", real), ("fake", fake)):
         if not _is_stats_file(source):
@@ -116,10 +138,19 @@ def fid(real: F.Source, fake: F.Source, *, extractor: F.Extractor | None = None,
     return frechet_distance(mu_r, sigma_r, mu_f, sigma_f)
 
 
-def kid(real: F.Source, fake: F.Source, *, extractor: F.Extractor | None = None,
-        inception: PathLike = None, subsets: int = 100, subset_size: int = 1000,
-        batch_size: int = 50, device: Any = None, n: int | None = None,
-        progress: bool = False) -> tuple[float, float]:
+def kid(
+    real: F.Source,
+    fake: F.Source,
+    *,
+    extractor: F.Extractor | None = None,
+    inception: PathLike = None,
+    subsets: int = 100,
+    subset_size: int = 1000,
+    batch_size: int = 50,
+    device: Any = None,
+    n: int | None = None,
+    progress: bool = False,
+) -> tuple[float, float]:
     """Kernel Inception Distance (mean, std) over ``subsets`` subsets of ``subset_size``."""
     extractor = extractor or _network("fid", inception, device)
     opts = {"batch_size": batch_size, "limit": n, "progress": progress}
@@ -128,21 +159,37 @@ def kid(real: F.Source, fake: F.Source, *, extractor: F.Extractor | None = None,
     return kid_from_features(fr, ff, subsets=subsets, subset_size=subset_size)
 
 
-def inception_score(fake: F.Source, *, extractor: F.Extractor | None = None,
-                    inception: PathLike = None, splits: int = 10, batch_size: int = 50,
-                    device: Any = None, n: int | None = None,
-                    progress: bool = False) -> tuple[float, float]:
+def inception_score(
+    fake: F.Source,
+    *,
+    extractor: F.Extractor | None = None,
+    inception: PathLike = None,
+    splits: int = 10,
+    batch_size: int = 50,
+    device: Any = None,
+    n: int | None = None,
+    progress: bool = False,
+) -> tuple[float, float]:
     """Inception Score (mean, std over ``splits``); ``extractor`` must return class logits."""
     extractor = extractor or _network("fid-logits", inception, device)
-    logits = F.extract(fake, extractor, batch_size=batch_size, limit=n,
-                       progress=progress, label="fake")
+    logits = F.extract(
+        fake, extractor, batch_size=batch_size, limit=n, progress=progress, label="fake"
+    )
     return inception_score_from_logits(logits, splits=splits)
 
 
-def precision_recall(real: F.Source, fake: F.Source, *, extractor: F.Extractor | None = None,
-                     weights: PathLike = None, k: int = 3, batch_size: int = 50,
-                     device: Any = None, n: int | None = None,
-                     progress: bool = False) -> tuple[float, float]:
+def precision_recall(
+    real: F.Source,
+    fake: F.Source,
+    *,
+    extractor: F.Extractor | None = None,
+    weights: PathLike = None,
+    k: int = 3,
+    batch_size: int = 50,
+    device: Any = None,
+    n: int | None = None,
+    progress: bool = False,
+) -> tuple[float, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019) on VGG16 fc2 features."""
     extractor = extractor or _network("vgg16", weights, device)
     opts = {"batch_size": batch_size, "limit": n, "progress": progress}

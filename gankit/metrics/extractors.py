@@ -62,8 +62,9 @@ def fid_inception(path: PathLike = None, features: tuple[str, ...] = ("2048",)) 
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
     weights = _checked_path(fid_inception_spec(), path)
-    net = FeatureExtractorInceptionV3("inception-v3-compat", list(features),
-                                      feature_extractor_weights_path=weights)
+    net = FeatureExtractorInceptionV3(
+        "inception-v3-compat", list(features), feature_extractor_weights_path=weights
+    )
     return _TorchFidelityNet(net).eval()
 
 
@@ -85,8 +86,12 @@ class SIFIDInception(nn.Module):
     def __init__(self, inception: nn.Module) -> None:
         super().__init__()
         self.blocks = nn.Sequential(
-            inception.Conv2d_1a_3x3, inception.Conv2d_2a_3x3, inception.Conv2d_2b_3x3,
-            inception.maxpool1, inception.Conv2d_3b_1x1, inception.Conv2d_4a_3x3,
+            inception.Conv2d_1a_3x3,
+            inception.Conv2d_2a_3x3,
+            inception.Conv2d_2b_3x3,
+            inception.maxpool1,
+            inception.Conv2d_3b_1x1,
+            inception.Conv2d_4a_3x3,
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -144,8 +149,12 @@ def lpips_from_trunk(net: str, trunk: nn.Module) -> nn.Module:
 @cache
 def cached(kind: str, path: str | None = None) -> nn.Module:
     """One instance per (network, weights file) per process: loading Inception takes a while."""
-    builders = {"fid": fid_inception, "vgg16": vgg16_fc2, "sifid": sifid_inception,
-                "fid-logits": lambda p: fid_inception(p, ("logits_unbiased",)),
-                "lpips-alex": lambda p: lpips_network("alex", p),
-                "lpips-vgg": lambda p: lpips_network("vgg", p)}
+    builders = {
+        "fid": fid_inception,
+        "vgg16": vgg16_fc2,
+        "sifid": sifid_inception,
+        "fid-logits": lambda p: fid_inception(p, ("logits_unbiased",)),
+        "lpips-alex": lambda p: lpips_network("alex", p),
+        "lpips-vgg": lambda p: lpips_network("vgg", p),
+    }
     return builders[kind](path)

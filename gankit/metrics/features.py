@@ -30,8 +30,9 @@ Extractor = Callable[[torch.Tensor], torch.Tensor]
 Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | torch.Tensor
 
 
-def list_images(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-                limit: int | None = None) -> list[Path]:
+def list_images(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], limit: int | None = None
+) -> list[Path]:
     """The images of a folder / file list / glob, sorted; the first ``limit`` if given."""
     from gankit.core.images import expand_inputs
 
@@ -41,8 +42,9 @@ def list_images(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
         raise BadInputError(f"{source}: no images")
     if limit is not None:
         if len(files) < limit:
-            raise BadInputError(f"{source}: {len(files)} image(s), fewer than the {limit} "
-                                "asked for")
+            raise BadInputError(
+                f"{source}: {len(files)} image(s), fewer than the {limit} asked for"
+            )
         files = files[:limit]
     return files
 
@@ -68,9 +70,9 @@ def process_group() -> tuple[int, int]:
     return 0, 1
 
 
-def iter_batches(source: Source, batch_size: int = 50,
-                 limit: int | None = None, shard: tuple[int, int] = (0, 1)
-                 ) -> Iterator[torch.Tensor]:
+def iter_batches(
+    source: Source, batch_size: int = 50, limit: int | None = None, shard: tuple[int, int] = (0, 1)
+) -> Iterator[torch.Tensor]:
     """[-1, 1] image batches of shard ``(rank, world)`` (every world-th image from rank).
 
     Images of different sizes go in different batches.
@@ -157,8 +159,9 @@ class Moments:
         return (self.shift + mean).cpu().numpy(), sigma.cpu().numpy()
 
 
-def extractor_device(extractor: Extractor,
-                     device: torch.device | str | None = None) -> torch.device:
+def extractor_device(
+    extractor: Extractor, device: torch.device | str | None = None
+) -> torch.device:
     """``device`` if given, else where the extractor's parameters are (CPU for plain callables)."""
     if device is not None:
         return torch.device(device)
@@ -168,10 +171,15 @@ def extractor_device(extractor: Extractor,
         return torch.device("cpu")
 
 
-def stream(source: Source, extractor: Extractor, batch_size: int = 50,
-           device: torch.device | str | None = None,
-           limit: int | None = None, progress: bool = False,
-           label: str = "features") -> Iterator[torch.Tensor]:
+def stream(
+    source: Source,
+    extractor: Extractor,
+    batch_size: int = 50,
+    device: torch.device | str | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+    label: str = "features",
+) -> Iterator[torch.Tensor]:
     """Features (N_batch x D, on ``device``) of this process's shard, batch by batch.
 
     The progress bar, if asked for, shows rank 0's share.
@@ -192,8 +200,14 @@ def stream(source: Source, extractor: Extractor, batch_size: int = 50,
         )
 
         # On stderr, so that ``--json`` output on stdout stays clean.
-        bar_ctx = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
-                           TimeRemainingColumn(), transient=True, console=Console(stderr=True))
+        bar_ctx = Progress(
+            TextColumn(f"[bold]{label}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+            console=Console(stderr=True),
+        )
         bar_ctx.start()
         task = bar_ctx.add_task(label, total=total)
     try:
@@ -221,8 +235,7 @@ def extract(source: Source, extractor: Extractor, **kwargs: Any) -> torch.Tensor
     return _gather_in_order(parts, extractor_device(extractor, kwargs.get("device")), world)
 
 
-def _gather_in_order(parts: list[torch.Tensor], device: torch.device,
-                     world: int) -> torch.Tensor:
+def _gather_in_order(parts: list[torch.Tensor], device: torch.device, world: int) -> torch.Tensor:
     """Every rank's features, put back in the order a single process would produce."""
     import torch.distributed as dist
 
@@ -242,8 +255,9 @@ def _gather_in_order(parts: list[torch.Tensor], device: torch.device,
     return out
 
 
-def statistics(source: Source, extractor: Extractor, ddof: int = 1, **kwargs: Any
-               ) -> tuple[np.ndarray, np.ndarray]:
+def statistics(
+    source: Source, extractor: Extractor, ddof: int = 1, **kwargs: Any
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance (``ddof``) of the features of ``source``, streamed (and combined
     across ranks)."""
     moments = Moments()
@@ -257,8 +271,9 @@ def statistics(source: Source, extractor: Extractor, ddof: int = 1, **kwargs: An
 def _content_key(files: list[Path], extractor_id: str, ddof: int) -> str:
     from gankit.core.download import sha256_file
 
-    h = hashlib.sha256(json.dumps({"extractor": extractor_id, "ddof": ddof,
-                                   "n": len(files)}).encode())
+    h = hashlib.sha256(
+        json.dumps({"extractor": extractor_id, "ddof": ddof, "n": len(files)}).encode()
+    )
     for f in files:
         h.update(bytes.fromhex(sha256_file(f)))
     return h.hexdigest()
@@ -270,10 +285,15 @@ def stats_cache_dir() -> Path:
     return cache_dir() / "metrics" / "stats"
 
 
-def cached_statistics(folder: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-                      extractor: Extractor, extractor_id: str, ddof: int = 1,
-                      limit: int | None = None, cache_dir: str | os.PathLike[str] | None = None,
-                      **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+def cached_statistics(
+    folder: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    extractor: Extractor,
+    extractor_id: str,
+    ddof: int = 1,
+    limit: int | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    **kwargs: Any,
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`statistics` of a folder, from the ``.npz`` cache when its content is unchanged."""
     from gankit.core.atomic import atomic_path
 

@@ -29,15 +29,20 @@ def _as_float64(x: ArrayLike, device: torch.device | str | None) -> torch.Tensor
     return t.to(device=device or t.device, dtype=torch.float64)
 
 
-def _check_shapes(mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor,
-                  sigma2: torch.Tensor) -> None:
+def _check_shapes(
+    mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor, sigma2: torch.Tensor
+) -> None:
     d = mu1.shape[0] if mu1.dim() == 1 else -1
-    for name, t, shape in (("mu2", mu2, (d,)), ("sigma1", sigma1, (d, d)),
-                           ("sigma2", sigma2, (d, d))):
+    for name, t, shape in (
+        ("mu2", mu2, (d,)),
+        ("sigma1", sigma1, (d, d)),
+        ("sigma2", sigma2, (d, d)),
+    ):
         if d < 1 or tuple(t.shape) != shape:
             raise BadInputError(
                 f"Fréchet distance needs mu1, mu2 of shape (d,) and sigma1, sigma2 of shape "
-                f"(d, d); "                f"got mu1 {tuple(mu1.shape)} and {name} {tuple(t.shape)}"
+                f"(d, d); "
+                f"got mu1 {tuple(mu1.shape)} and {name} {tuple(t.shape)}"
             )
 
 
@@ -50,8 +55,9 @@ metrics/metric_utils.py ``FeatureStats.get_mean_cov``: ``raw_cov / num_items - o
 def covariance_ddof(convention: str) -> int:
     """``ddof`` of a :data:`COVARIANCES` name; a one-line error for any other."""
     if convention not in COVARIANCES:
-        raise BadInputError(f"covariance must be one of {', '.join(COVARIANCES)}, "
-                            f"got {convention!r}")
+        raise BadInputError(
+            f"covariance must be one of {', '.join(COVARIANCES)}, got {convention!r}"
+        )
     return COVARIANCES[convention]
 
 
@@ -69,8 +75,13 @@ def gaussian_stats(features: ArrayLike, ddof: int = 1) -> tuple[np.ndarray, np.n
     return mu.numpy(), sigma.numpy()
 
 
-def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: ArrayLike,
-                     device: torch.device | str | None = None) -> float:
+def frechet_distance(
+    mu1: ArrayLike,
+    sigma1: ArrayLike,
+    mu2: ArrayLike,
+    sigma2: ArrayLike,
+    device: torch.device | str | None = None,
+) -> float:
     """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), via Cholesky + eigenvalues.
 
     Computed in float64 on ``device`` (default: where the inputs are; CPU for NumPy arrays).
@@ -95,8 +106,9 @@ def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: 
     return float(value)
 
 
-def frechet_distance_sqrtm(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: ArrayLike,
-                           eps: float = 1e-6) -> float:
+def frechet_distance_sqrtm(
+    mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: ArrayLike, eps: float = 1e-6
+) -> float:
     """The reference tools' route (``scipy.linalg.sqrtm`` of ``sigma1 @ sigma2``), for comparison.
 
     Like pytorch-fid, a singular product is retried with ``eps`` added to both diagonals and a
@@ -105,8 +117,10 @@ def frechet_distance_sqrtm(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, si
     from scipy import linalg
 
     m1, m2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
-    s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2,
-                                                                                      np.float64))
+    s1, s2 = (
+        np.atleast_2d(np.asarray(sigma1, np.float64)),
+        np.atleast_2d(np.asarray(sigma2, np.float64)),
+    )
     _check_shapes(*(torch.from_numpy(a) for a in (m1, s1, m2, s2)))
     covmean = linalg.sqrtm(s1 @ s2)
     if not np.isfinite(covmean).all():
@@ -114,8 +128,10 @@ def frechet_distance_sqrtm(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, si
         covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-            raise BadInputError("Fréchet distance: the covariance product has a large imaginary "
-                                "square root; the statistics are not valid covariances")
+            raise BadInputError(
+                "Fréchet distance: the covariance product has a large imaginary "
+                "square root; the statistics are not valid covariances"
+            )
         covmean = covmean.real
     diff = m1 - m2
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))

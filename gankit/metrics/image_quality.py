@@ -40,8 +40,9 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     from torchmetrics.functional.image import peak_signal_noise_ratio
 
     a, b = _pair(a, b, "psnr")
-    per_image = peak_signal_noise_ratio(a, b, data_range=DATA_RANGE, reduction="none",
-                                        dim=(1, 2, 3))
+    per_image = peak_signal_noise_ratio(
+        a, b, data_range=DATA_RANGE, reduction="none", dim=(1, 2, 3)
+    )
     return float(per_image.mean())
 
 
@@ -51,10 +52,12 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
 
     a, b = _pair(a, b, "ssim")
     if min(a.shape[-2:]) < 11:
-        raise BadInputError(f"ssim: images must be at least 11x11 pixels, got "
-                            f"{tuple(a.shape[-2:])}")
-    _, ssim_map = structural_similarity_index_measure(a, b, data_range=DATA_RANGE,
-                                                      return_full_image=True)
+        raise BadInputError(
+            f"ssim: images must be at least 11x11 pixels, got {tuple(a.shape[-2:])}"
+        )
+    _, ssim_map = structural_similarity_index_measure(
+        a, b, data_range=DATA_RANGE, return_full_image=True
+    )
     inside = ssim_map[..., _HALF_WINDOW:-_HALF_WINDOW, _HALF_WINDOW:-_HALF_WINDOW]
     return float(inside.mean(dim=(1, 2, 3)).mean())
 

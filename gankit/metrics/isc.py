@@ -15,12 +15,15 @@ import torch
 from gankit.core.errors import BadInputError
 
 
-def inception_score_from_logits(logits: Any, splits: int = 10,
-                                seed: int = 2020) -> tuple[float, float]:
+def inception_score_from_logits(
+    logits: Any, splits: int = 10, seed: int = 2020
+) -> tuple[float, float]:
     x = torch.as_tensor(logits).detach()
     if x.dim() != 2 or len(x) < splits or splits < 1:
-        raise BadInputError(f"inception score: need at least {splits} images (one per split), "
-                            f"got logits of shape {tuple(x.shape)}")
+        raise BadInputError(
+            f"inception score: need at least {splits} images (one per split), "
+            f"got logits of shape {tuple(x.shape)}"
+        )
     n = len(x)
     x = x[torch.from_numpy(np.random.RandomState(seed).permutation(n))].double()
     p, log_p = x.softmax(dim=1), x.log_softmax(dim=1)

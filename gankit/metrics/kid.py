@@ -16,8 +16,13 @@ import torch
 from gankit.core.errors import BadInputError
 
 
-def polynomial_kernel(x: torch.Tensor, y: torch.Tensor, degree: int = 3,
-                      gamma: float | None = None, coef0: float = 1.0) -> torch.Tensor:
+def polynomial_kernel(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    degree: int = 3,
+    gamma: float | None = None,
+    coef0: float = 1.0,
+) -> torch.Tensor:
     gamma = 1.0 / x.shape[1] if gamma is None else gamma
     return (x @ y.T * gamma + coef0) ** degree
 
@@ -30,15 +35,24 @@ def mmd2_unbiased(k_xx: torch.Tensor, k_xy: torch.Tensor, k_yy: torch.Tensor) ->
     return float((sum_xx + sum_yy) / (m * (m - 1)) - 2 * k_xy.sum() / (m * m))
 
 
-def kid_from_features(real: Any, fake: Any, subsets: int = 100, subset_size: int = 1000,
-                      degree: int = 3, gamma: float | None = None, coef0: float = 1.0,
-                      seed: int = 2020) -> tuple[float, float]:
+def kid_from_features(
+    real: Any,
+    fake: Any,
+    subsets: int = 100,
+    subset_size: int = 1000,
+    degree: int = 3,
+    gamma: float | None = None,
+    coef0: float = 1.0,
+    seed: int = 2020,
+) -> tuple[float, float]:
     """KID mean and standard deviation over ``subsets`` random subsets of ``subset_size``."""
     r = torch.as_tensor(real).detach().to(torch.float64)
     f = torch.as_tensor(fake).detach().to(torch.float64)
     if r.dim() != 2 or f.dim() != 2 or r.shape[1] != f.shape[1]:
-        raise BadInputError(f"kid: features must be N x D with the same D, got {tuple(r.shape)} "
-                            f"and {tuple(f.shape)}")
+        raise BadInputError(
+            f"kid: features must be N x D with the same D, got {tuple(r.shape)} "
+            f"and {tuple(f.shape)}"
+        )
     if subsets < 1 or subset_size < 2:
         raise BadInputError("kid: need at least 1 subset of at least 2 samples")
     if min(len(r), len(f)) < subset_size:
@@ -52,6 +66,9 @@ def kid_from_features(real: Any, fake: Any, subsets: int = 100, subset_size: int
         x = f[torch.from_numpy(rng.choice(len(f), subset_size, replace=False))]
         y = r[torch.from_numpy(rng.choice(len(r), subset_size, replace=False))]
         kern = {"degree": degree, "gamma": gamma, "coef0": coef0}
-        values[i] = mmd2_unbiased(polynomial_kernel(x, x, **kern), polynomial_kernel(x, y, **kern),
-                                  polynomial_kernel(y, y, **kern))
+        values[i] = mmd2_unbiased(
+            polynomial_kernel(x, x, **kern),
+            polynomial_kernel(x, y, **kern),
+            polynomial_kernel(y, y, **kern),
+        )
     return float(values.mean()), float(values.std())

@@ -13,8 +13,11 @@ from gankit.metrics.image_quality import _pair
 Distance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def lpips_model(net: str = "alex", weights: str | os.PathLike[str] | None = None,
-                device: torch.device | str | None = None) -> torch.nn.Module:
+def lpips_model(
+    net: str = "alex",
+    weights: str | os.PathLike[str] | None = None,
+    device: torch.device | str | None = None,
+) -> torch.nn.Module:
     """The cached LPIPS network (``net`` "alex" as the paper's default, or "vgg" as PPL uses)."""
     from gankit.core.device import resolve_device
     from gankit.core.errors import UsageError
@@ -26,9 +29,14 @@ def lpips_model(net: str = "alex", weights: str | os.PathLike[str] | None = None
     return model.to(resolve_device(device or "auto"))
 
 
-def lpips(a: torch.Tensor, b: torch.Tensor, net: str = "alex",
-          weights: str | os.PathLike[str] | None = None, model: Distance | None = None,
-          batch_size: int = 16) -> float:
+def lpips(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    net: str = "alex",
+    weights: str | os.PathLike[str] | None = None,
+    model: Distance | None = None,
+    batch_size: int = 16,
+) -> float:
     """Mean LPIPS over image pairs in [-1, 1]; ``model`` replaces the standard network."""
     a, b = _pair(a, b, "lpips")
     if model is None:

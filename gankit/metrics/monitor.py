@@ -24,13 +24,23 @@ from gankit.metrics.frechet import frechet_distance
 class FIDMonitor:
     """FID of ``n`` generated images against ``real`` every ``every`` training steps."""
 
-    def __init__(self, real: Source, every: int, n: int = 1000,
-                 extractor: Extractor | None = None, extractor_id: str | None = None,
-                 inception: str | None = None, batch_size: int = 50, seed: int = 0,
-                 device: Any = None) -> None:
+    def __init__(
+        self,
+        real: Source,
+        every: int,
+        n: int = 1000,
+        extractor: Extractor | None = None,
+        extractor_id: str | None = None,
+        inception: str | None = None,
+        batch_size: int = 50,
+        seed: int = 0,
+        device: Any = None,
+    ) -> None:
         if every < 1 or n < 2 or batch_size < 1:
-            raise UsageError(f"FID monitor needs every >= 1, n >= 2 and batch_size >= 1 "
-                             f"(got every={every}, n={n}, batch_size={batch_size})")
+            raise UsageError(
+                f"FID monitor needs every >= 1, n >= 2 and batch_size >= 1 "
+                f"(got every={every}, n={n}, batch_size={batch_size})"
+            )
         self.real, self.every, self.n = real, every, n
         self.extractor, self.extractor_id = extractor, extractor_id
         self.inception, self.batch_size = inception, batch_size
@@ -41,8 +51,7 @@ class FIDMonitor:
         if self.extractor is None:
             from gankit.metrics.evaluate import default_fid_extractor
 
-            self.extractor, self.extractor_id = default_fid_extractor(self.inception,
-                                                                      self.device)
+            self.extractor, self.extractor_id = default_fid_extractor(self.inception, self.device)
         return self.extractor
 
     def real_statistics(self) -> tuple[np.ndarray, np.ndarray]:
@@ -54,8 +63,9 @@ class FIDMonitor:
         if self._real_stats is None:
             from gankit.metrics.evaluate import fid_statistics
 
-            self._real_stats = fid_statistics(self.real, self._network(), self.extractor_id,
-                                              batch_size=self.batch_size)
+            self._real_stats = fid_statistics(
+                self.real, self._network(), self.extractor_id, batch_size=self.batch_size
+            )
         return self._real_stats
 
     def compute(self, generate: Callable[[int], torch.Tensor]) -> float:
@@ -75,5 +85,3 @@ class FIDMonitor:
         if (step + 1) % self.every:
             return {}
         return {"fid": self.compute(generate)}
-
-

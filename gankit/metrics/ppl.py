@@ -59,10 +59,20 @@ def _seeded(fn: GeneratorFn, latents: torch.Tensor, noise_seed: int) -> torch.Te
         return fn(latents)
 
 
-def ppl(generator_fn: GeneratorFn, latent_fn: LatentFn, distance: Distance | None = None, *,
-        num_samples: int = 50_000, epsilon: float = 1e-4, space: str = "w",
-        sampling: str = "end", crop: bool = False, batch_size: int = 16, seed: int = 0,
-        device: torch.device | str | None = None) -> float:
+def ppl(
+    generator_fn: GeneratorFn,
+    latent_fn: LatentFn,
+    distance: Distance | None = None,
+    *,
+    num_samples: int = 50_000,
+    epsilon: float = 1e-4,
+    space: str = "w",
+    sampling: str = "end",
+    crop: bool = False,
+    batch_size: int = 16,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+) -> float:
     """Perceptual path length; ``distance(img0, img1)`` defaults to LPIPS with VGG16.
 
     ``num_samples`` defaults to 50,000 paths as NVlabs' ``ppl2_wend`` metric (the StyleGAN1 paper
@@ -94,8 +104,9 @@ def ppl(generator_fn: GeneratorFn, latent_fn: LatentFn, distance: Distance | Non
             img_a = _seeded(generator_fn, a, noise_seed)
             img_b = _seeded(generator_fn, b, noise_seed)
             if img_a.shape != img_b.shape or img_a.dim() != 4:
-                raise BadInputError(f"PPL: the generator must return N x C x H x W images, got "
-                                    f"{tuple(img_a.shape)}")
+                raise BadInputError(
+                    f"PPL: the generator must return N x C x H x W images, got {tuple(img_a.shape)}"
+                )
             dist = distance(prepare(img_a, crop), prepare(img_b, crop))
             dists.append(dist.flatten().double().cpu() / epsilon**2)
             done += n

@@ -31,17 +31,21 @@ def patch_stats(image: torch.Tensor, extractor: Extractor) -> tuple[np.ndarray, 
     """Mean and covariance of ``extractor``'s features over the spatial positions of one image."""
     feats = extractor(image)
     if feats.dim() != 4:
-        raise BadInputError(f"sifid: the extractor must return N x C x h x w maps, got "
-                            f"{tuple(feats.shape)}")
+        raise BadInputError(
+            f"sifid: the extractor must return N x C x h x w maps, got {tuple(feats.shape)}"
+        )
     samples = feats[0].flatten(1).T
     if samples.shape[0] < 2:
-        raise BadInputError(f"sifid: image {tuple(image.shape[-2:])} is too small: the feature map "
-                            f"has {samples.shape[0]} position(s), at least 2 are needed")
+        raise BadInputError(
+            f"sifid: image {tuple(image.shape[-2:])} is too small: the feature map "
+            f"has {samples.shape[0]} position(s), at least 2 are needed"
+        )
     return gaussian_stats(samples)
 
 
-def sifid(real: torch.Tensor, fakes: torch.Tensor,
-          extractor: Extractor | None = None) -> list[float]:
+def sifid(
+    real: torch.Tensor, fakes: torch.Tensor, extractor: Extractor | None = None
+) -> list[float]:
     """SIFID of each fake against the real image (both in [-1, 1]); one value per fake.
 
     ``extractor`` maps [-1, 1] images to N x C x h x w features; by default SinGAN's (it needs

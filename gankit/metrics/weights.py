@@ -48,9 +48,11 @@ def torchvision_spec(arch: str) -> WeightsSpec:
     """torchvision's ImageNet weights of ``arch`` (``inception_v3``, ``vgg16`` or ``alexnet``)."""
     import torchvision.models as tvm
 
-    enums = {"inception_v3": (tvm.Inception_V3_Weights, "--inception"),
-             "vgg16": (tvm.VGG16_Weights, "--weights"),
-             "alexnet": (tvm.AlexNet_Weights, "--weights")}
+    enums = {
+        "inception_v3": (tvm.Inception_V3_Weights, "--inception"),
+        "vgg16": (tvm.VGG16_Weights, "--weights"),
+        "alexnet": (tvm.AlexNet_Weights, "--weights"),
+    }
     enum, option = enums[arch]
     return WeightsSpec(f"torchvision {arch} ImageNet", enum.IMAGENET1K_V1.url, option)
 
@@ -72,8 +74,11 @@ def _missing(spec: WeightsSpec, dest: Path, why: str) -> MissingWeightsError:
     )
 
 
-def resolve_weights(spec: WeightsSpec, path: str | os.PathLike[str] | None = None,
-                    cache: str | os.PathLike[str] | None = None) -> Path:
+def resolve_weights(
+    spec: WeightsSpec,
+    path: str | os.PathLike[str] | None = None,
+    cache: str | os.PathLike[str] | None = None,
+) -> Path:
     """A local file with ``spec``'s weights: ``path`` if given, else the cache or a new download."""
     from gankit.core.download import download_file
 
@@ -91,8 +96,9 @@ def resolve_weights(spec: WeightsSpec, path: str | os.PathLike[str] | None = Non
     try:
         download_file(spec.url, dest, sha256=spec.sha256_prefix)
     except MissingWeightsError as err:
-        raise MissingWeightsError(f"{spec.title} weights: {err} (or pass a local copy with "
-                                  f"{spec.option} PATH)") from None
+        raise MissingWeightsError(
+            f"{spec.title} weights: {err} (or pass a local copy with {spec.option} PATH)"
+        ) from None
     return dest
 
 
@@ -106,8 +112,9 @@ def load_state_dict(path: Path, spec: WeightsSpec) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise MissingWeightsError(f"{path}: not a readable {spec.title} weights file ({first})"
-                                  ) from None
+        raise MissingWeightsError(
+            f"{path}: not a readable {spec.title} weights file ({first})"
+        ) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise MissingWeightsError(f"{path}: not a {spec.title} state dict")
     return state

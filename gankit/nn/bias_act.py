@@ -21,8 +21,11 @@ def _bias_shape(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
 
 
 def bias_act_ref(
-    x: torch.Tensor, bias: torch.Tensor | None = None, negative_slope: float = 0.2,
-    gain: float = LRELU_GAIN, clamp: float | None = None,
+    x: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    negative_slope: float = 0.2,
+    gain: float = LRELU_GAIN,
+    clamp: float | None = None,
 ) -> torch.Tensor:
     """Readable reference: add bias on dim 1, leaky ReLU, scale, clamp — one step at a time."""
     if bias is not None:
@@ -35,8 +38,11 @@ def bias_act_ref(
 
 
 def fused_leaky_relu(
-    x: torch.Tensor, bias: torch.Tensor | None = None, negative_slope: float = 0.2,
-    gain: float = LRELU_GAIN, clamp: float | None = None,
+    x: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    negative_slope: float = 0.2,
+    gain: float = LRELU_GAIN,
+    clamp: float | None = None,
 ) -> torch.Tensor:
     """Same result as :func:`bias_act_ref` with fewer temporaries (one add, one activation)."""
     if bias is not None:
@@ -50,8 +56,14 @@ def fused_leaky_relu(
 class FusedLeakyReLU(nn.Module):
     """A learned per-channel bias followed by the scaled leaky ReLU (parameter name ``bias``)."""
 
-    def __init__(self, channels: int, bias: bool = True, negative_slope: float = 0.2,
-                 gain: float = LRELU_GAIN, clamp: float | None = None) -> None:
+    def __init__(
+        self,
+        channels: int,
+        bias: bool = True,
+        negative_slope: float = 0.2,
+        gain: float = LRELU_GAIN,
+        clamp: float | None = None,
+    ) -> None:
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
         self.negative_slope, self.gain, self.clamp = negative_slope, gain, clamp

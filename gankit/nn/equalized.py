@@ -32,8 +32,16 @@ class PixelNorm(nn.Module):
 class EqualLinear(nn.Module):
     """Fully connected layer with run-time weight scaling; optional fused bias + leaky ReLU."""
 
-    def __init__(self, in_dim: int, out_dim: int, bias: bool = True, bias_init: float = 0.0,
-                 lr_mul: float = 1.0, activation: str | None = None, gain: float = 1.0) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        bias: bool = True,
+        bias_init: float = 0.0,
+        lr_mul: float = 1.0,
+        activation: str | None = None,
+        gain: float = 1.0,
+    ) -> None:
         super().__init__()
         if activation not in (None, "lrelu"):
             raise ValueError(f"activation must be None or 'lrelu', got {activation!r}")
@@ -56,11 +64,18 @@ class EqualLinear(nn.Module):
 class EqualConv2d(nn.Module):
     """2-D convolution with run-time weight scaling (square kernel)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, bias: bool = True, gain: float = 1.0) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = True,
+        gain: float = 1.0,
+    ) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size,
-                                               kernel_size))
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.scale = gain / math.sqrt(in_channels * kernel_size**2)
         self.stride, self.padding = stride, padding

@@ -43,8 +43,13 @@ def _as_tensor(n: int | torch.Tensor, device: torch.device) -> torch.Tensor:
     return n.to(device) if isinstance(n, torch.Tensor) else torch.tensor(n, device=device)
 
 
-def resize_matrix(in_len: int | torch.Tensor, out_len: int | torch.Tensor, scale: float,
-                  antialias: bool, device: torch.device | None = None) -> torch.Tensor:
+def resize_matrix(
+    in_len: int | torch.Tensor,
+    out_len: int | torch.Tensor,
+    scale: float,
+    antialias: bool,
+    device: torch.device | None = None,
+) -> torch.Tensor:
     """``[out_len, in_len]`` float64 weights of the reference's ``contributions`` along one axis.
 
     ``scale`` is a Python float (the factor the reference passes, e.g. ``1 / scale_factor``);
@@ -77,9 +82,12 @@ def to_uint8_levels(x: torch.Tensor) -> torch.Tensor:
     return levels + (torch.floor(levels) - levels).detach()
 
 
-def imresize(x: torch.Tensor, scale: float | tuple[float, float],
-             size: tuple[int, int] | list[int] | torch.Size | None = None,
-             quantize: bool = True) -> torch.Tensor:
+def imresize(
+    x: torch.Tensor,
+    scale: float | tuple[float, float],
+    size: tuple[int, int] | list[int] | torch.Size | None = None,
+    quantize: bool = True,
+) -> torch.Tensor:
     """Resize ``x`` (``[N, C, H, W]`` in [-1, 1]) by ``scale`` (one factor or (height, width)).
 
     ``size`` defaults to ``ceil(H * scale), ceil(W * scale)``; a given ``size`` is the top-left
@@ -110,8 +118,9 @@ def imresize(x: torch.Tensor, scale: float | tuple[float, float],
     return y.to(x.dtype)[..., :h_out, :w_out]
 
 
-def imresize_to_shape(x: torch.Tensor, size: tuple[int, int] | list[int],
-                      quantize: bool = True) -> torch.Tensor:
+def imresize_to_shape(
+    x: torch.Tensor, size: tuple[int, int] | list[int], quantize: bool = True
+) -> torch.Tensor:
     """The reference's ``imresize_to_shape``: factors ``size / input size`` per axis."""
     h, w = int(size[0]), int(size[1])
     return imresize(x, (h / x.shape[-2], w / x.shape[-1]), (h, w), quantize)

@@ -34,8 +34,14 @@ def _demod_coefficients(weight: torch.Tensor, styles: torch.Tensor, eps: float) 
 
 
 def modulated_conv2d_ref(
-    x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
-    up: bool = False, down: bool = False, blur: nn.Module | None = None, eps: float = 1e-8,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    demodulate: bool = True,
+    up: bool = False,
+    down: bool = False,
+    blur: nn.Module | None = None,
+    eps: float = 1e-8,
 ) -> torch.Tensor:
     """Reference path. ``weight`` is ``[O, I, k, k]`` (already scaled), ``styles`` ``[N, I]``.
 
@@ -57,8 +63,14 @@ def modulated_conv2d_ref(
 
 
 def modulated_conv2d(
-    x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
-    up: bool = False, down: bool = False, blur: nn.Module | None = None, eps: float = 1e-8,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    demodulate: bool = True,
+    up: bool = False,
+    down: bool = False,
+    blur: nn.Module | None = None,
+    eps: float = 1e-8,
 ) -> torch.Tensor:
     """Fused path: per-sample kernels and one grouped convolution over the whole batch."""
     n, c, h, w = x.shape
@@ -87,36 +99,63 @@ class ModulatedConv2d(nn.Module):
     resampling layer owns the ``blur`` filter buffer.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, style_dim: int,
-                 demodulate: bool = True, upsample: bool = False, downsample: bool = False,
-                 blur_kernel: Sequence[float] = (1, 3, 3, 1), fused: bool | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        style_dim: int,
+        demodulate: bool = True,
+        upsample: bool = False,
+        downsample: bool = False,
+        blur_kernel: Sequence[float] = (1, 3, 3, 1),
+        fused: bool | None = None,
+    ) -> None:
         super().__init__()
-        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, \
-            kernel_size
-        self.upsample, self.downsample, self.demodulate, self.fused = (upsample, downsample,
-                                                                       demodulate, fused)
+        self.in_channels, self.out_channels, self.kernel_size = (
+            in_channels,
+            out_channels,
+            kernel_size,
+        )
+        self.upsample, self.downsample, self.demodulate, self.fused = (
+            upsample,
+            downsample,
+            demodulate,
+            fused,
+        )
         factor = 2
         if upsample:
             p = (len(blur_kernel) - factor) - (kernel_size - 1)
-            self.blur = Blur(blur_kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1),
-                             upsample_factor=factor)
+            self.blur = Blur(
+                blur_kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1), upsample_factor=factor
+            )
         elif downsample:
             p = (len(blur_kernel) - factor) + (kernel_size - 1)
             self.blur = Blur(blur_kernel, pad=((p + 1) // 2, p // 2))
         self.scale = 1.0 / math.sqrt(in_channels * kernel_size**2)
-        self.weight = nn.Parameter(torch.randn(1, out_channels, in_channels, kernel_size,
-                                               kernel_size))
+        self.weight = nn.Parameter(
+            torch.randn(1, out_channels, in_channels, kernel_size, kernel_size)
+        )
         self.modulation = EqualLinear(style_dim, in_channels, bias_init=1.0)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         fused = not self.training if self.fused is None else self.fused
         op = modulated_conv2d if fused else modulated_conv2d_ref
-        return op(x, self.weight[0] * self.scale, self.modulation(style), self.demodulate,
-                  self.upsample, self.downsample, getattr(self, "blur", None))
+        return op(
+            x,
+            self.weight[0] * self.scale,
+            self.modulation(style),
+            self.demodulate,
+            self.upsample,
+            self.downsample,
+            getattr(self, "blur", None),
+        )
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, {self.kernel_size}, "
-                f"upsample={self.upsample}, downsample={self.downsample}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, {self.kernel_size}, "
+            f"upsample={self.upsample}, downsample={self.downsample}"
+        )
 
 
 def set_fused(module: nn.Module, fused: bool | None) -> nn.Module:

@@ -100,21 +100,28 @@ class ProgressiveDiscriminator(Growable):
     two paths are blended after the new block (sec. 2, fig. 2).
     """
 
-    def __init__(self, widths: Sequence[int], channels: int = 3, mbstd_group: int = 4,
-                 blur: Sequence[float] | None = None) -> None:
+    def __init__(
+        self,
+        widths: Sequence[int],
+        channels: int = 3,
+        mbstd_group: int = 4,
+        blur: Sequence[float] | None = None,
+    ) -> None:
         super().__init__()
         c0 = widths[0]
         self.from_rgb = nn.ModuleList(EqualConv2d(channels, w, 1, gain=SQRT2) for w in widths)
-        self.blocks = nn.ModuleList(DBlock(widths[i], widths[i - 1], blur)
-                                    for i in range(1, len(widths)))
+        self.blocks = nn.ModuleList(
+            DBlock(widths[i], widths[i - 1], blur) for i in range(1, len(widths))
+        )
         self.mbstd = MinibatchStdDev(mbstd_group, 1)
         self.conv = EqualConv2d(c0 + 1, c0, 3, padding=1, gain=SQRT2)
         self.dense = EqualLinear(c0 * 16, c0, gain=SQRT2)
         self.out = EqualLinear(c0, 1, gain=1.0)
         self._init_phase(len(widths) - 1)
 
-    def forward(self, img: torch.Tensor, level: int | None = None,
-                alpha: float | None = None) -> torch.Tensor:
+    def forward(
+        self, img: torch.Tensor, level: int | None = None, alpha: float | None = None
+    ) -> torch.Tensor:
         level, alpha = self._phase(level, alpha)
         x = leaky_relu(self.from_rgb[level](img))
         for i in range(level, 0, -1):

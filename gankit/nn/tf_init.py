@@ -21,8 +21,9 @@ def tf_fans(conv: nn.Conv2d) -> tuple[int, int]:
     return kh * kw * conv.in_channels, kh * kw * conv.out_channels
 
 
-def variance_scaling_(conv: nn.Conv2d, factor: float = 2.0, mode: str = "fan_in",
-                      uniform: bool = False) -> None:
+def variance_scaling_(
+    conv: nn.Conv2d, factor: float = 2.0, mode: str = "fan_in", uniform: bool = False
+) -> None:
     """``tf.contrib.layers.variance_scaling_initializer(factor, mode, uniform)`` on ``conv``.
 
     The defaults are TF's (He init as a normal truncated at 2 sigma, stddev

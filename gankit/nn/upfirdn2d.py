@@ -34,8 +34,9 @@ def _pads(pad: Sequence[int]) -> tuple[int, int, int, int]:
     raise ValueError(f"pad must have 2 or 4 entries, got {pad!r}")
 
 
-def upfirdn2d_ref(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
-                  pad: Sequence[int] = (0, 0)) -> torch.Tensor:
+def upfirdn2d_ref(
+    x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1, pad: Sequence[int] = (0, 0)
+) -> torch.Tensor:
     """Reference implementation, one operation per step of the definition."""
     n, c, h, w = x.shape
     px0, px1, py0, py1 = _pads(pad)
@@ -50,8 +51,9 @@ def upfirdn2d_ref(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int 
     return out.reshape(n, c, out.shape[2], out.shape[3])
 
 
-def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
-              pad: Sequence[int] = (0, 0)) -> torch.Tensor:
+def upfirdn2d(
+    x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1, pad: Sequence[int] = (0, 0)
+) -> torch.Tensor:
     """Same result as :func:`upfirdn2d_ref` with depthwise (transposed/strided) convolutions."""
     # A Python int, not a traced size: the TorchScript ONNX exporter must see the depthwise
     # kernel's shape, and it loses the channel count of a padded input once the batch is dynamic.

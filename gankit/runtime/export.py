@@ -54,8 +54,9 @@ def _role_and_config(model: nn.Module) -> tuple[str, dict[str, Any]]:
     return "generator", {}
 
 
-def metadata_for(model: nn.Module, spec: ExportSpec, truncation: float,
-                 latent_input: str = "z") -> dict[str, str]:
+def metadata_for(
+    model: nn.Module, spec: ExportSpec, truncation: float, latent_input: str = "z"
+) -> dict[str, str]:
     """The ``metadata_props`` written into the file (all strings, as ONNX requires)."""
     _, cfg = _role_and_config(model)
     meta = {
@@ -75,15 +76,31 @@ def metadata_for(model: nn.Module, spec: ExportSpec, truncation: float,
 EXPORTERS = ("auto", "torchscript", "dynamo")
 
 
-def _export(module: nn.Module, inputs: tuple[torch.Tensor, ...], path: Path, spec: ExportSpec,
-            axes: dict[str, dict[int, str]] | None, opset: int, dynamo: bool) -> None:
-    extra: dict[str, Any] = {"external_data": False, "verbose": False} if dynamo else {
-        "do_constant_folding": True}
+def _export(
+    module: nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    path: Path,
+    spec: ExportSpec,
+    axes: dict[str, dict[int, str]] | None,
+    opset: int,
+    dynamo: bool,
+) -> None:
+    extra: dict[str, Any] = (
+        {"external_data": False, "verbose": False} if dynamo else {"do_constant_folding": True}
+    )
     with torch.no_grad(), warnings.catch_warnings(), _quiet():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, inputs, str(path), input_names=spec.input_names,
-                          output_names=spec.output_names, dynamic_axes=axes,
-                          opset_version=opset, dynamo=dynamo, **extra)
+        torch.onnx.export(
+            module,
+            inputs,
+            str(path),
+            input_names=spec.input_names,
+            output_names=spec.output_names,
+            dynamic_axes=axes,
+            opset_version=opset,
+            dynamo=dynamo,
+            **extra,
+        )
 
 
 @contextlib.contextmanager
@@ -135,8 +152,9 @@ def export_onnx(
         raise ConfigError(f"opset {opset} is outside the range 7-23 this exporter supports")
     model = load_generator(source)
     role, _ = _role_and_config(model)
-    spec = export_spec(model, height, width, role=role, truncation=truncation,
-                       latent_input=latent_input)
+    spec = export_spec(
+        model, height, width, role=role, truncation=truncation, latent_input=latent_input
+    )
     if spec.info.kind == "image2image":
         check_size(spec.info, height, width)
     module, inputs = spec.module, spec.example_inputs
@@ -161,8 +179,10 @@ def export_onnx(
                 text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()
                 first = text.splitlines()[0][:200] if text else ""
                 hint = " (try without --dynamic)" if dynamic else ""
-                raise ConfigError(f"cannot export {type(model).__name__} to ONNX{hint}: "
-                                  f"{type(err).__name__}: {first}") from None
+                raise ConfigError(
+                    f"cannot export {type(model).__name__} to ONNX{hint}: "
+                    f"{type(err).__name__}: {first}"
+                ) from None
         proto = onnx.load(str(tmp))
         for key, value in metadata_for(model, spec, truncation, latent_input).items():
             entry = proto.metadata_props.add()
@@ -174,15 +194,19 @@ def export_onnx(
 
 
 def max_abs_diff(
-    source: nn.Module, onnx_path: str | os.PathLike[str], inputs: tuple[torch.Tensor, ...],
-    truncation: float = 1.0, latent_input: str = "z",
+    source: nn.Module,
+    onnx_path: str | os.PathLike[str],
+    inputs: tuple[torch.Tensor, ...],
+    truncation: float = 1.0,
+    latent_input: str = "z",
 ) -> float:
     """Largest |PyTorch - onnxruntime| over ``inputs`` (the check behind ``--verify``)."""
     from gankit.runtime.onnx_runtime import OnnxModel
 
     role, _ = _role_and_config(source)
-    spec = export_spec(source, 8, 8, role=role, truncation=truncation,
-                       latent_input=latent_input, reference=True)
+    spec = export_spec(
+        source, 8, 8, role=role, truncation=truncation, latent_input=latent_input, reference=True
+    )
     with torch.no_grad():
         ref = spec.module(*inputs)
     got = OnnxModel(onnx_path).run_tensors(*inputs)
@@ -190,14 +214,28 @@ def max_abs_diff(
 
 
 def verify_export(
-    model: nn.Module, onnx_path: str | os.PathLike[str], height: int = 256, width: int = 256,
-    truncation: float = 1.0, seed: int = 0, latent_input: str = "z",
+    model: nn.Module,
+    onnx_path: str | os.PathLike[str],
+    height: int = 256,
+    width: int = 256,
+    truncation: float = 1.0,
+    seed: int = 0,
+    latent_input: str = "z",
 ) -> float:
     """Max |PyTorch - onnxruntime| on seeded inputs shaped like the export's example inputs."""
     role, _ = _role_and_config(model)
-    spec = export_spec(model, height, width, role=role, truncation=truncation,
-                       latent_input=latent_input, reference=True)
+    spec = export_spec(
+        model,
+        height,
+        width,
+        role=role,
+        truncation=truncation,
+        latent_input=latent_input,
+        reference=True,
+    )
     gen = torch.Generator().manual_seed(seed)
-    inputs = tuple(torch.randn(t.shape, generator=gen).clamp(-1, 1) if t.is_floating_point()
-                   else t for t in spec.example_inputs)
+    inputs = tuple(
+        torch.randn(t.shape, generator=gen).clamp(-1, 1) if t.is_floating_point() else t
+        for t in spec.example_inputs
+    )
     return max_abs_diff(model, onnx_path, inputs, truncation, latent_input)

@@ -42,8 +42,12 @@ def check_backend(backend: str) -> None:
 
 def add_backend_argument(parser: Any) -> None:
     """``--backend torch|onnx`` for a family command that runs a model folder."""
-    parser.add_argument("--backend", default="torch", choices=BACKENDS,
-                        help="onnx: run with onnxruntime (the model is exported once and cached)")
+    parser.add_argument(
+        "--backend",
+        default="torch",
+        choices=BACKENDS,
+        help="onnx: run with onnxruntime (the model is exported once and cached)",
+    )
 
 
 def onnx_device(device: str) -> str:
@@ -92,9 +96,12 @@ def _process_dir() -> Path:
     return _PROCESS_DIR
 
 
-def cached_export(model: str | os.PathLike[str] | nn.Module,
-                  load: Callable[[Any], nn.Module], variant: str = "",
-                  **settings: Any) -> Path:
+def cached_export(
+    model: str | os.PathLike[str] | nn.Module,
+    load: Callable[[Any], nn.Module],
+    variant: str = "",
+    **settings: Any,
+) -> Path:
     """The ONNX export of ``model`` with ``export_onnx(**settings)``, made on first use.
 
     ``load`` turns ``model`` (or its resolved folder) into the family's network and refuses
@@ -123,8 +130,13 @@ def cached_export(model: str | os.PathLike[str] | nn.Module,
     return export_onnx(module, dest, **settings)
 
 
-def cached_model(model: str | os.PathLike[str] | nn.Module, load: Callable[[Any], nn.Module],
-                 device: str, variant: str = "", **settings: Any) -> Any:
+def cached_model(
+    model: str | os.PathLike[str] | nn.Module,
+    load: Callable[[Any], nn.Module],
+    device: str,
+    variant: str = "",
+    **settings: Any,
+) -> Any:
     """:func:`cached_export` opened in onnxruntime on ``device`` (an ``OnnxModel``); the device
     is checked first, so a bad ``--device`` fails before any export."""
     from gankit.runtime.onnx_runtime import OnnxModel

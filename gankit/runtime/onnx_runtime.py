@@ -70,8 +70,9 @@ class OnnxModel:
         self.path = Path(path)
         self.session = load_session(self.path, device, threads)
         meta = self.session.get_modelmeta().custom_metadata_map
-        self.metadata = {k[len(META_PREFIX):]: v for k, v in meta.items()
-                         if k.startswith(META_PREFIX)}
+        self.metadata = {
+            k[len(META_PREFIX) :]: v for k, v in meta.items() if k.startswith(META_PREFIX)
+        }
         if "kind" not in self.metadata:
             raise BadInputError(
                 f"{self.path}: not a gankit ONNX export (no gankit metadata); third-party "
@@ -151,8 +152,7 @@ class ExportStylizer:
         size = (fw or rgb.size[0], fh or rgb.size[1])
         resized = rgb.resize(size, Image.BILINEAR) if size != rgb.size else rgb
         x = np.asarray(resized, dtype=np.float32) / 127.5 - 1.0
-        padded, crop = pad_to_multiple(torch.from_numpy(x.transpose(2, 0, 1))[None],
-                                       self.multiple)
+        padded, crop = pad_to_multiple(torch.from_numpy(x.transpose(2, 0, 1))[None], self.multiple)
         y = crop_back(self.model.run(padded.numpy())[0], crop).astype(np.float32)
         check_generated(y, self.model.path.name, x)
         pixels = np.clip((y.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)

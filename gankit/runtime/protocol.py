@@ -142,8 +142,9 @@ def style_layers(model: nn.Module) -> int:
     return 0
 
 
-def style_mix(model: nn.Module, z_a: torch.Tensor, z_b: torch.Tensor, crossover: int,
-              truncation: float = 1.0) -> torch.Tensor:
+def style_mix(
+    model: nn.Module, z_a: torch.Tensor, z_b: torch.Tensor, crossover: int, truncation: float = 1.0
+) -> torch.Tensor:
     """Images whose first ``crossover`` style layers come from ``z_a`` and the rest from ``z_b``
     (StyleGAN1 sec. 3.1, fig. 3), with constant noise so that only the styles differ."""
     if hasattr(model, "style_mix"):
@@ -211,8 +212,13 @@ LATENT_INPUTS = ("z", "w")
 
 
 def export_spec(
-    model: nn.Module, height: int, width: int, role: str = "generator", truncation: float = 1.0,
-    latent_input: str = "z", reference: bool = False,
+    model: nn.Module,
+    height: int,
+    width: int,
+    role: str = "generator",
+    truncation: float = 1.0,
+    latent_input: str = "z",
+    reference: bool = False,
 ) -> ExportSpec:
     """The module, example inputs, names and dynamic axes to export ``model`` with.
 
@@ -227,8 +233,10 @@ def export_spec(
     net = model if reference or not hasattr(model, "onnx_network") else model.onnx_network()
     if latent_input == "w":
         if info.kind != "latent" or not all(hasattr(model, m) for m in MIXING_API):
-            raise ConfigError(f"{type(model).__name__}: a w input needs a style-based latent "
-                              f"generator ({', '.join(MIXING_API)})")
+            raise ConfigError(
+                f"{type(model).__name__}: a w input needs a style-based latent "
+                f"generator ({', '.join(MIXING_API)})"
+            )
         with torch.no_grad():
             ws = model.truncate(model.mapping(torch.randn(1, info.z_dim)), truncation)
         axes = {"ws": {0: "batch"}, "image": {0: "batch"}}
@@ -246,8 +254,9 @@ def export_spec(
         axes = {"image": dict(spatial), "output": dict(spatial)}
     else:
         module, inputs, names_in, names_out, axes = model, (), [], ["output"], {}
-    if not (hasattr(model, "onnx_module") and hasattr(model, "onnx_example_inputs")) and \
-            info.kind in ("sampler", "custom"):
+    if not (
+        hasattr(model, "onnx_module") and hasattr(model, "onnx_example_inputs")
+    ) and info.kind in ("sampler", "custom"):
         raise ConfigError(
             f"{type(model).__name__} ({info.kind}) cannot be exported yet: it needs "
             "`onnx_module(truncation)` and `onnx_example_inputs(height, width)` "

@@ -71,9 +71,11 @@ class TempFolder:
         with self._lock:
             used = self.size() + self._reserved
             if used + size > self.max_bytes:
-                return (f"the server's upload folder is full ({used / 2**20:.1f} of "
-                        f"{self.max_bytes / 2**20:.1f} MB in use, this upload is "
-                        f"{size / 2**20:.1f} MB); try again when running requests have finished")
+                return (
+                    f"the server's upload folder is full ({used / 2**20:.1f} of "
+                    f"{self.max_bytes / 2**20:.1f} MB in use, this upload is "
+                    f"{size / 2**20:.1f} MB); try again when running requests have finished"
+                )
             self._reserved += size
             return None
 
@@ -124,8 +126,11 @@ class _UploadGate:
         self.folder = folder
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if (scope["type"] != "http" or scope["method"] != "POST"
-                or not scope["path"].endswith(UPLOAD_ROUTE)):
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not scope["path"].endswith(UPLOAD_ROUTE)
+        ):
             await self.app(scope, receive, send)
             return
         from starlette.datastructures import Headers
@@ -133,8 +138,9 @@ class _UploadGate:
 
         length = Headers(scope=scope).get("content-length", "")
         if not length.isdigit():
-            await PlainTextResponse("an upload must state its size (Content-Length)",
-                                    status_code=411)(scope, receive, send)
+            await PlainTextResponse(
+                "an upload must state its size (Content-Length)", status_code=411
+            )(scope, receive, send)
             return
         size = int(length)
         refusal = self.folder.admit(size)
@@ -196,27 +202,48 @@ def _image_upload(temp: TempFolder, **kwargs: Any) -> Any:
             if path and not os.path.exists(path):
                 raise gr.Error(f"{name}: {GONE}", print_exception=False) from None
             temp.used(path)
-            why = ("too large (possible decompression bomb)"
-                   if isinstance(err, Image.DecompressionBombError) else
-                   "not a readable image file")
+            why = (
+                "too large (possible decompression bomb)"
+                if isinstance(err, Image.DecompressionBombError)
+                else "not a readable image file"
+            )
             raise gr.Error(f"{name}: {why}", print_exception=False) from None
 
     field.preprocess = preprocess
     return field
 
 
-def _image_section(gr: Any, pool: ModelPool, family: str, names: list[str],
-                   temp: TempFolder) -> None:
+def _image_section(
+    gr: Any, pool: ModelPool, family: str, names: list[str], temp: TempFolder
+) -> None:
     with gr.Tab("Image", elem_id=f"{family}-image-tab"):
-        style = gr.Dropdown(names, value=names[0], label="Model / style",
-                            elem_id=f"{family}-image-model")
+        style = gr.Dropdown(
+            names, value=names[0], label="Model / style", elem_id=f"{family}-image-model"
+        )
         with gr.Row():
-            inp = _image_upload(temp, sources=["upload", "clipboard"], label="Input", format="png",
-                                height=IMAGE_HEIGHT, elem_id=f"{family}-image-input")
-            out = gr.Image(type="pil", label="Result", format="png", interactive=False,
-                           height=IMAGE_HEIGHT, elem_id=f"{family}-image-output")
-        compare = gr.ImageSlider(type="pil", label="Before / after", interactive=False,
-                                 max_height=IMAGE_HEIGHT, elem_id=f"{family}-image-compare")
+            inp = _image_upload(
+                temp,
+                sources=["upload", "clipboard"],
+                label="Input",
+                format="png",
+                height=IMAGE_HEIGHT,
+                elem_id=f"{family}-image-input",
+            )
+            out = gr.Image(
+                type="pil",
+                label="Result",
+                format="png",
+                interactive=False,
+                height=IMAGE_HEIGHT,
+                elem_id=f"{family}-image-output",
+            )
+        compare = gr.ImageSlider(
+            type="pil",
+            label="Before / after",
+            interactive=False,
+            max_height=IMAGE_HEIGHT,
+            elem_id=f"{family}-image-compare",
+        )
         run = gr.Button("Run", variant="primary", elem_id=f"{family}-image-run")
 
         def fn(name: str, path: str | None) -> tuple[Any, Any, Any]:
@@ -233,15 +260,16 @@ def _image_section(gr: Any, pool: ModelPool, family: str, names: list[str],
         run.click(fn, [style, inp], [out, compare, inp], api_name=f"{family}_image")
 
 
-def _video_section(gr: Any, pool: ModelPool, family: str, names: list[str],
-                   work: Path, temp: TempFolder) -> None:
+def _video_section(
+    gr: Any, pool: ModelPool, family: str, names: list[str], work: Path, temp: TempFolder
+) -> None:
     with gr.Tab("Video", elem_id=f"{family}-video-tab"):
         gr.Markdown(f"Every frame is processed (at most {pool.max_frames}); the sound is kept.")
-        style = gr.Dropdown(names, value=names[0], label="Model / style",
-                            elem_id=f"{family}-video-model")
+        style = gr.Dropdown(
+            names, value=names[0], label="Model / style", elem_id=f"{family}-video-model"
+        )
         with gr.Row():
-            inp = gr.Video(sources=["upload"], label="Input video",
-                           elem_id=f"{family}-video-input")
+            inp = gr.Video(sources=["upload"], label="Input video", elem_id=f"{family}-video-input")
             out = gr.Video(label="Result", interactive=False, elem_id=f"{family}-video-output")
         run = gr.Button("Run", variant="primary", elem_id=f"{family}-video-run")
 
@@ -258,19 +286,34 @@ def _video_section(gr: Any, pool: ModelPool, family: str, names: list[str],
 
 def _latent_section(gr: Any, pool: ModelPool, family: str, names: list[str]) -> None:
     with gr.Tab("Generate", elem_id=f"{family}-generate-tab"):
-        model = gr.Dropdown(names, value=names[0], label="Model",
-                            elem_id=f"{family}-generate-model")
+        model = gr.Dropdown(
+            names, value=names[0], label="Model", elem_id=f"{family}-generate-model"
+        )
         with gr.Row():
-            seed = gr.Number(0, precision=0, minimum=0, label="Seed",
-                             elem_id=f"{family}-generate-seed")
-            count = gr.Slider(1, 16, value=4, step=1, label="Images",
-                              elem_id=f"{family}-generate-count")
+            seed = gr.Number(
+                0, precision=0, minimum=0, label="Seed", elem_id=f"{family}-generate-seed"
+            )
+            count = gr.Slider(
+                1, 16, value=4, step=1, label="Images", elem_id=f"{family}-generate-count"
+            )
             any_trunc = any(pool.served(n).info.truncation for n in names)
-            trunc = gr.Slider(0.0, 1.0, value=0.7 if any_trunc else 1.0, step=0.05,
-                              label="Truncation psi (models that support it)",
-                              visible=any_trunc, elem_id=f"{family}-generate-truncation")
-        out = gr.Image(type="pil", label="Samples", format="png", interactive=False,
-                       height=IMAGE_HEIGHT, elem_id=f"{family}-generate-output")
+            trunc = gr.Slider(
+                0.0,
+                1.0,
+                value=0.7 if any_trunc else 1.0,
+                step=0.05,
+                label="Truncation psi (models that support it)",
+                visible=any_trunc,
+                elem_id=f"{family}-generate-truncation",
+            )
+        out = gr.Image(
+            type="pil",
+            label="Samples",
+            format="png",
+            interactive=False,
+            height=IMAGE_HEIGHT,
+            elem_id=f"{family}-generate-output",
+        )
         run = gr.Button("Generate", variant="primary", elem_id=f"{family}-generate-run")
 
         def fn(name: str, s: float | None, n: float, psi: float) -> Any:
@@ -285,20 +328,42 @@ def _latent_section(gr: Any, pool: ModelPool, family: str, names: list[str]) -> 
 def _mix_section(gr: Any, pool: ModelPool, family: str, names: list[str]) -> None:
     layers = max(pool.served(n).info.mixing for n in names)
     with gr.Tab("Mix", elem_id=f"{family}-mix-tab"):
-        gr.Markdown("Style mixing: the first *crossover* style layers (coarse: pose, shape) "
-                    "come from seed A, the rest (colours, texture) from seed B.")
+        gr.Markdown(
+            "Style mixing: the first *crossover* style layers (coarse: pose, shape) "
+            "come from seed A, the rest (colours, texture) from seed B."
+        )
         model = gr.Dropdown(names, value=names[0], label="Model", elem_id=f"{family}-mix-model")
         with gr.Row():
-            seed_a = gr.Number(0, precision=0, minimum=0, label="Seed A",
-                               elem_id=f"{family}-mix-seed-a")
-            seed_b = gr.Number(1, precision=0, minimum=0, label="Seed B",
-                               elem_id=f"{family}-mix-seed-b")
-            cross = gr.Slider(1, layers - 1, value=max(1, min(4, layers - 1)), step=1,
-                              label="Crossover layer", elem_id=f"{family}-mix-crossover")
-            trunc = gr.Slider(0.0, 1.0, value=0.7, step=0.05, label="Truncation psi",
-                              elem_id=f"{family}-mix-truncation")
-        out = gr.Image(type="pil", label="A | B | mix", format="png", interactive=False,
-                       height=IMAGE_HEIGHT, elem_id=f"{family}-mix-output")
+            seed_a = gr.Number(
+                0, precision=0, minimum=0, label="Seed A", elem_id=f"{family}-mix-seed-a"
+            )
+            seed_b = gr.Number(
+                1, precision=0, minimum=0, label="Seed B", elem_id=f"{family}-mix-seed-b"
+            )
+            cross = gr.Slider(
+                1,
+                layers - 1,
+                value=max(1, min(4, layers - 1)),
+                step=1,
+                label="Crossover layer",
+                elem_id=f"{family}-mix-crossover",
+            )
+            trunc = gr.Slider(
+                0.0,
+                1.0,
+                value=0.7,
+                step=0.05,
+                label="Truncation psi",
+                elem_id=f"{family}-mix-truncation",
+            )
+        out = gr.Image(
+            type="pil",
+            label="A | B | mix",
+            format="png",
+            interactive=False,
+            height=IMAGE_HEIGHT,
+            elem_id=f"{family}-mix-output",
+        )
         run = gr.Button("Mix", variant="primary", elem_id=f"{family}-mix-run")
 
         def fn(name: str, a: float | None, b: float | None, c: float, psi: float) -> Any:
@@ -310,21 +375,32 @@ def _mix_section(gr: Any, pool: ModelPool, family: str, names: list[str]) -> Non
         run.click(fn, [model, seed_a, seed_b, cross, trunc], [out], api_name=f"{family}_mix")
 
 
-def _animate_section(gr: Any, pool: ModelPool, family: str, names: list[str],
-                     work: Path) -> None:
+def _animate_section(gr: Any, pool: ModelPool, family: str, names: list[str], work: Path) -> None:
     with gr.Tab("Animate", elem_id=f"{family}-animate-tab"):
         gr.Markdown("A seeded random walk in the model's noise space, shown as a looping GIF.")
-        model = gr.Dropdown(names, value=names[0], label="Model",
-                            elem_id=f"{family}-animate-model")
+        model = gr.Dropdown(names, value=names[0], label="Model", elem_id=f"{family}-animate-model")
         with gr.Row():
-            seed = gr.Number(0, precision=0, minimum=0, label="Seed",
-                             elem_id=f"{family}-animate-seed")
-            frames = gr.Slider(2, min(pool.max_frames, 120), value=min(24, pool.max_frames),
-                               step=1, label="Frames", elem_id=f"{family}-animate-frames")
-            fps = gr.Slider(1, 30, value=10, step=1, label="Frames per second",
-                            elem_id=f"{family}-animate-fps")
-        out = gr.Image(type="filepath", label="Animation", interactive=False,
-                       height=IMAGE_HEIGHT, elem_id=f"{family}-animate-output")
+            seed = gr.Number(
+                0, precision=0, minimum=0, label="Seed", elem_id=f"{family}-animate-seed"
+            )
+            frames = gr.Slider(
+                2,
+                min(pool.max_frames, 120),
+                value=min(24, pool.max_frames),
+                step=1,
+                label="Frames",
+                elem_id=f"{family}-animate-frames",
+            )
+            fps = gr.Slider(
+                1, 30, value=10, step=1, label="Frames per second", elem_id=f"{family}-animate-fps"
+            )
+        out = gr.Image(
+            type="filepath",
+            label="Animation",
+            interactive=False,
+            height=IMAGE_HEIGHT,
+            elem_id=f"{family}-animate-output",
+        )
         run = gr.Button("Animate", variant="primary", elem_id=f"{family}-animate-run")
 
         def fn(name: str, s: float | None, n: float, rate: float) -> str:
@@ -336,8 +412,7 @@ def _animate_section(gr: Any, pool: ModelPool, family: str, names: list[str],
         run.click(fn, [model, seed, frames, fps], [out], api_name=f"{family}_animate")
 
 
-def build_app(pool: ModelPool, temp: TempFolder, concurrency: int = 1,
-              queue_size: int = 16) -> Any:
+def build_app(pool: ModelPool, temp: TempFolder, concurrency: int = 1, queue_size: int = 16) -> Any:
     """The ``gr.Blocks`` app for ``pool``'s models (not yet launched).
 
     Videos and animations are written inside Gradio's folder, so that Gradio serves them without
@@ -346,8 +421,9 @@ def build_app(pool: ModelPool, temp: TempFolder, concurrency: int = 1,
 
     families = sorted({m.family for m in pool.models.values()})
     work = temp.gradio
-    with gr.Blocks(title="gankit", analytics_enabled=False,
-                   delete_cache=(RESULTS_SWEEP_S, RESULTS_KEPT_S)) as demo:
+    with gr.Blocks(
+        title="gankit", analytics_enabled=False, delete_cache=(RESULTS_SWEEP_S, RESULTS_KEPT_S)
+    ) as demo:
         gr.Markdown("# gankit\nRun trained GANs. Models load on first use.")
         with gr.Tabs():
             for family in families:
@@ -375,8 +451,15 @@ class Server:
     The folder is made inside ``GRADIO_TEMP_DIR`` when that is set (else the system's temporary
     folder) and holds at most ``max_temp_mb``."""
 
-    def __init__(self, pool: ModelPool, host: str = "127.0.0.1", port: int | None = 7860,
-                 concurrency: int = 1, queue_size: int = 16, max_temp_mb: float = 1024.0):
+    def __init__(
+        self,
+        pool: ModelPool,
+        host: str = "127.0.0.1",
+        port: int | None = 7860,
+        concurrency: int = 1,
+        queue_size: int = 16,
+        max_temp_mb: float = 1024.0,
+    ):
         if not pool.models:
             from gankit.core.errors import UsageError
 
@@ -398,10 +481,19 @@ class Server:
 
         theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
         _, url, _ = self.demo.launch(
-            server_name=self.host, server_port=self.port, share=False, inbrowser=False,
-            prevent_thread_lock=not block, quiet=not block, show_error=True, ssr_mode=False,
-            max_file_size=self.pool.max_upload_bytes, allowed_paths=[], theme=theme,
-            footer_links=[], mcp_server=False,
+            server_name=self.host,
+            server_port=self.port,
+            share=False,
+            inbrowser=False,
+            prevent_thread_lock=not block,
+            quiet=not block,
+            show_error=True,
+            ssr_mode=False,
+            max_file_size=self.pool.max_upload_bytes,
+            allowed_paths=[],
+            theme=theme,
+            footer_links=[],
+            mcp_server=False,
             app_kwargs={"middleware": [self.temp.middleware()]},
         )
         return url

@@ -66,26 +66,43 @@ def main(prog: str, argv: list[str]) -> int:
     parser = ArgumentParser(
         prog=prog,
         description="Serve trained models in a web page: a tab per family, image and video for "
-                    "image-to-image models, seed/truncation for latent generators.")
-    parser.add_argument("--models", nargs="+", metavar="[NAME=]SOURCE",
-                        help="model folders, URLs, Hugging Face repo ids or .onnx files "
-                             "(default: the demo's run in ./demo-output and the models in the "
-                             "download cache)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the "
-                             "network)")
+        "image-to-image models, seed/truncation for latent generators.",
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        metavar="[NAME=]SOURCE",
+        help="model folders, URLs, Hugging Face repo ids or .onnx files "
+        "(default: the demo's run in ./demo-output and the models in the "
+        "download cache)",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)",
+    )
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     add_device_argument(parser)
-    parser.add_argument("--concurrency", type=int, default=1,
-                        help="requests run at once (the rest wait in the queue)")
-    parser.add_argument("--queue-size", type=int, default=16,
-                        help="requests allowed to wait (more are refused)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="requests run at once (the rest wait in the queue)",
+    )
+    parser.add_argument(
+        "--queue-size", type=int, default=16, help="requests allowed to wait (more are refused)"
+    )
     parser.add_argument("--max-upload-mb", type=float, default=20.0, help="upload size limit")
-    parser.add_argument("--max-temp-mb", type=float, default=1024.0,
-                        help="most the server's temporary folder (uploads, results) may hold; "
-                             "uploads beyond it are refused with HTTP 507 (default 1024)")
-    parser.add_argument("--max-side", type=int, default=1024,
-                        help="larger images are shrunk to this side first")
+    parser.add_argument(
+        "--max-temp-mb",
+        type=float,
+        default=1024.0,
+        help="most the server's temporary folder (uploads, results) may hold; "
+        "uploads beyond it are refused with HTTP 507 (default 1024)",
+    )
+    parser.add_argument(
+        "--max-side", type=int, default=1024, help="larger images are shrunk to this side first"
+    )
     parser.add_argument("--max-frames", type=int, default=300, help="video frame limit")
     parser.add_argument("--max-loaded", type=int, default=4, help="models kept in memory")
     args = parser.parse_args(argv)
@@ -103,17 +120,23 @@ def main(prog: str, argv: list[str]) -> int:
     models = parse_model_args(args.models) if args.models else _found_models(prog)
     from gankit.serve.app import Server  # Gradio only once the models are known to be usable
 
-    pool = ModelPool(models, device=str(device), max_loaded=args.max_loaded,
-                     max_side=args.max_side, max_upload_mb=args.max_upload_mb,
-                     max_frames=args.max_frames)
-    server = Server(pool, args.host, args.port, args.concurrency, args.queue_size,
-                    args.max_temp_mb)
+    pool = ModelPool(
+        models,
+        device=str(device),
+        max_loaded=args.max_loaded,
+        max_side=args.max_side,
+        max_upload_mb=args.max_upload_mb,
+        max_frames=args.max_frames,
+    )
+    server = Server(pool, args.host, args.port, args.concurrency, args.queue_size, args.max_temp_mb)
     interrupt_on_sigterm()
     local, network = urls(args.host, args.port)
     if network is not None:
-        print(f"{prog}: warning: --host {args.host} lets anyone who can reach this machine use "
-              f"the app (no login; their uploads run here); from another machine open {network}",
-              file=sys.stderr)
+        print(
+            f"{prog}: warning: --host {args.host} lets anyone who can reach this machine use "
+            f"the app (no login; their uploads run here); from another machine open {network}",
+            file=sys.stderr,
+        )
     print(f"{prog}: {len(pool.models)} model(s) on {device}, open {local} (Ctrl+C to stop)")
     try:
         server.launch(block=True)
@@ -137,7 +160,8 @@ def _found_models(prog: str) -> list[Any]:
         raise UsageError(
             f"{prog}: no --models given and no model found in {DEMO_OUTPUT / 'run'} or the "
             f"download cache {cache_dir()}; run `make demo` (or `gankit demo`) here, download "
-            "one (e.g. `gankit animegan download paprika`), or pass --models DIR")
+            "one (e.g. `gankit animegan download paprika`), or pass --models DIR"
+        )
     print(f"{prog}: no --models given; serving what was found:")
     for f in found:
         print(f"  {f.model.name}: {f.model.family} {f.model.info.kind}, from {f.where}")

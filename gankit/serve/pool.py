@@ -91,8 +91,14 @@ def _inspect_onnx(source: str, name: str) -> ServedModel:
         if meta[META_PREFIX + "kind"] != "image2image":
             raise ConfigError(f"{source}: only image-to-image ONNX files can be served")
         cfg = json.loads(meta.get(META_PREFIX + "config") or "{}")
-        return ServedModel(name, str(source), cfg.get("family", "gankit"),
-                           cfg.get("architecture", "onnx"), ModelInfo("image2image"), onnx=True)
+        return ServedModel(
+            name,
+            str(source),
+            cfg.get("family", "gankit"),
+            cfg.get("architecture", "onnx"),
+            ModelInfo("image2image"),
+            onnx=True,
+        )
     refusals = []
     for family in registry.onnx_contract_families():
         try:
@@ -100,10 +106,11 @@ def _inspect_onnx(source: str, name: str) -> ServedModel:
         except BadInputError as err:
             refusals.append(str(err))
             continue
-        return ServedModel(name, str(source), family, "onnx", ModelInfo("image2image"),
-                           onnx=True)
-    raise BadInputError("; ".join(refusals) or f"{source}: no gankit metadata, and no family "
-                        "registers a contract for other ONNX files")
+        return ServedModel(name, str(source), family, "onnx", ModelInfo("image2image"), onnx=True)
+    raise BadInputError(
+        "; ".join(refusals)
+        or f"{source}: no gankit metadata, and no family registers a contract for other ONNX files"
+    )
 
 
 def parse_model_args(items: list[str]) -> list[ServedModel]:
@@ -115,8 +122,9 @@ def parse_model_args(items: list[str]) -> list[ServedModel]:
             name, source = None, item
         served = inspect_source(source, name)
         if served.info.kind not in ("image2image", "latent", "sampler"):
-            raise UsageError(f"{source}: a {served.info.kind} model can be exported but has no "
-                             "web page")
+            raise UsageError(
+                f"{source}: a {served.info.kind} model can be exported but has no web page"
+            )
         if any(s.name == served.name for s in out):
             raise UsageError(f"two models are named {served.name!r}; use NAME=SOURCE")
         out.append(served)
@@ -148,8 +156,9 @@ def _cache_model_folders(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def find_models(demo_output: Path = DEMO_OUTPUT,
-                cache: Path | None = None) -> tuple[list[FoundModel], list[str]]:
+def find_models(
+    demo_output: Path = DEMO_OUTPUT, cache: Path | None = None
+) -> tuple[list[FoundModel], list[str]]:
     """The models ``gankit serve`` offers when given no ``--models``: the demo's run (named
     ``demo``) and every model folder in the download cache (converted downloads, named after
     their folder, prefixed with the family when two share a name).
@@ -201,8 +210,15 @@ def _load_onnx(served: ServedModel, device: str) -> Any:
 class ModelPool:
     """Lazily loaded, cached models, and the three things the app does with them."""
 
-    def __init__(self, models: list[ServedModel], device: str = "cpu", max_loaded: int = 4,
-                 max_side: int = 1024, max_upload_mb: float = 20.0, max_frames: int = 300):
+    def __init__(
+        self,
+        models: list[ServedModel],
+        device: str = "cpu",
+        max_loaded: int = 4,
+        max_side: int = 1024,
+        max_upload_mb: float = 20.0,
+        max_frames: int = 300,
+    ):
         self.models = {m.name: m for m in models}
         self.device = device
         self.max_loaded = max_loaded
@@ -216,14 +232,15 @@ class ModelPool:
 
     def names(self, family: str | None = None, *kinds: str) -> list[str]:
         """Model names of ``family`` (all if None) whose kind is one of ``kinds`` (any if none)."""
-        return [m.name for m in self.models.values()
-                if (family is None or m.family == family)
-                and (not kinds or m.info.kind in kinds)]
+        return [
+            m.name
+            for m in self.models.values()
+            if (family is None or m.family == family) and (not kinds or m.info.kind in kinds)
+        ]
 
     def served(self, name: str) -> ServedModel:
         if name not in self.models:
-            raise BadInputError(f"no model named {name!r}; choose one of "
-                                f"{', '.join(self.models)}")
+            raise BadInputError(f"no model named {name!r}; choose one of {', '.join(self.models)}")
         return self.models[name]
 
     def get(self, name: str) -> Any:
@@ -254,16 +271,17 @@ class ModelPool:
             raise BadInputError(f"upload {what} first")
         p = Path(path)
         if p.suffix.lower() not in extensions:
-            raise BadInputError(f"{p.name}: not an accepted {what} type "
-                                f"({', '.join(extensions)})")
+            raise BadInputError(f"{p.name}: not an accepted {what} type ({', '.join(extensions)})")
         if not p.exists():
             raise BadInputError(f"{p.name}: {GONE}")
         size = p.stat().st_size
         if size == 0:
             raise BadInputError(f"{p.name}: the uploaded file is empty")
         if size > self.max_upload_bytes:
-            raise BadInputError(f"{p.name}: {size / 2**20:.1f} MB is over the "
-                                f"{self.max_upload_bytes / 2**20:.0f} MB upload limit")
+            raise BadInputError(
+                f"{p.name}: {size / 2**20:.1f} MB is over the "
+                f"{self.max_upload_bytes / 2**20:.0f} MB upload limit"
+            )
         return p
 
     def _fit(self, img: Image.Image) -> Image.Image:
@@ -291,12 +309,17 @@ class ModelPool:
         padded = padded.contiguous(memory_format=torch.channels_last)
         try:
             test_forward = getattr(model, "test_forward", None)
-            y = model(padded) if test_forward is None else \
-                test_forward(padded, torch.Generator().manual_seed(0))
+            y = (
+                model(padded)
+                if test_forward is None
+                else test_forward(padded, torch.Generator().manual_seed(0))
+            )
         except RuntimeError as err:
             first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
-            raise BadInputError(f"{name} cannot process a {img.size[0]}x{img.size[1]} image "
-                                f"({first}); try another size") from None
+            raise BadInputError(
+                f"{name} cannot process a {img.size[0]}x{img.size[1]} image "
+                f"({first}); try another size"
+            ) from None
         return tensor_to_pil(check_generated(crop_back(y, size), name, x)[0].clamp(-1, 1))
 
     def image_file(self, name: str, path: str | None) -> tuple[Image.Image, Image.Image]:
@@ -307,16 +330,18 @@ class ModelPool:
         return img.resize(out.size) if img.size != out.size else img, out
 
     @torch.no_grad()
-    def generate(self, name: str, seed: int, count: int = 1,
-                 truncation: float = 1.0) -> Image.Image:
+    def generate(
+        self, name: str, seed: int, count: int = 1, truncation: float = 1.0
+    ) -> Image.Image:
         """``count`` images from ``seed``: for a latent generator the latents of seeds
         ``seed .. seed + count - 1`` (the model's own seed convention, as in the CLI:
         :func:`gankit.core.seed.model_latents`), truncated when the model supports
         it; for a sampler, the seed of its noise generator."""
         served = self.served(name)
         if served.info.kind not in ("latent", "sampler"):
-            raise BadInputError(f"{name} is a {served.info.kind} model, not a generator of "
-                                "random images")
+            raise BadInputError(
+                f"{name} is a {served.info.kind} model, not a generator of random images"
+            )
         if not 1 <= count <= 16:
             raise BadInputError("number of images must be between 1 and 16")
         if not 0.0 <= truncation <= 1.0:
@@ -333,13 +358,13 @@ class ModelPool:
         from torchvision.utils import make_grid
 
         images = check_generated(images.float().cpu(), name)
-        grid = make_grid(images.clamp(-1, 1), nrow=min(count, 4), padding=2,
-                         pad_value=1.0)
+        grid = make_grid(images.clamp(-1, 1), nrow=min(count, 4), padding=2, pad_value=1.0)
         return tensor_to_pil(grid)
 
     @torch.no_grad()
-    def mix(self, name: str, seed_a: int, seed_b: int, crossover: int,
-            truncation: float = 1.0) -> Image.Image:
+    def mix(
+        self, name: str, seed_a: int, seed_b: int, crossover: int, truncation: float = 1.0
+    ) -> Image.Image:
         """Three images side by side: ``seed_a``, ``seed_b`` and the mix that takes the first
         ``crossover`` style layers (coarse: pose, shape) from A and the rest from B."""
         from gankit.runtime.protocol import style_mix
@@ -356,17 +381,19 @@ class ModelPool:
         device = next(model.parameters()).device
         z_a = model_latents(model, [int(seed_a)], device)
         z_b = model_latents(model, [int(seed_b)], device)
-        images = torch.cat([style_mix(model, z_a, z_a, layers - 1, truncation),
-                            style_mix(model, z_b, z_b, layers - 1, truncation),
-                            style_mix(model, z_a, z_b, int(crossover), truncation)])
+        images = torch.cat(
+            [
+                style_mix(model, z_a, z_a, layers - 1, truncation),
+                style_mix(model, z_b, z_b, layers - 1, truncation),
+                style_mix(model, z_a, z_b, int(crossover), truncation),
+            ]
+        )
         from torchvision.utils import make_grid
 
         images = check_generated(images.float().cpu(), name)
-        return tensor_to_pil(make_grid(images.clamp(-1, 1), nrow=3, padding=2,
-                                       pad_value=1.0))
+        return tensor_to_pil(make_grid(images.clamp(-1, 1), nrow=3, padding=2, pad_value=1.0))
 
-    def animate(self, name: str, seed: int, frames: int, out_dir: Path,
-                fps: float = 10) -> Path:
+    def animate(self, name: str, seed: int, frames: int, out_dir: Path, fps: float = 10) -> Path:
         """A looping GIF of ``frames`` frames from a sampler's ``animate`` (SinGAN: a seeded
         random walk around the training image, paper sec. 4), written into ``out_dir``."""
         import tempfile

@@ -60,8 +60,9 @@ class Session:
     started: float = field(default_factory=time.time)
 
 
-def make_pairs(real_dir: str | os.PathLike[str],
-               fake_dir: str | os.PathLike[str]) -> tuple[list[tuple[Path, Path]], bool]:
+def make_pairs(
+    real_dir: str | os.PathLike[str], fake_dir: str | os.PathLike[str]
+) -> tuple[list[tuple[Path, Path]], bool]:
     """(real, fake) pairs: by matching file stem when the folders share names (a fake made from
     the real image's input, as in the paper), else every real against every fake."""
     reals = expand_inputs([real_dir])
@@ -73,8 +74,12 @@ def make_pairs(real_dir: str | os.PathLike[str],
     return [(r, f) for r in reals for f in fakes], False
 
 
-def plan_trials(pairs: list[tuple[Path, Path]], rng: random.Random,
-                practice: int = PRACTICE_TRIALS, main: int = MAIN_TRIALS) -> list[Trial]:
+def plan_trials(
+    pairs: list[tuple[Path, Path]],
+    rng: random.Random,
+    practice: int = PRACTICE_TRIALS,
+    main: int = MAIN_TRIALS,
+) -> list[Trial]:
     """``practice + main`` trials; pairs are drawn without replacement while they last."""
     total = practice + main
     order: list[tuple[Path, Path]] = []
@@ -91,10 +96,16 @@ def plan_trials(pairs: list[tuple[Path, Path]], rng: random.Random,
 class Study:
     """The study's state: image pairs, sessions in progress and the answers file."""
 
-    def __init__(self, real_dir: str | os.PathLike[str], fake_dir: str | os.PathLike[str],
-                 answers: str | os.PathLike[str], practice: int = PRACTICE_TRIALS,
-                 main: int = MAIN_TRIALS, display_ms: int = DISPLAY_MS,
-                 seed: int | None = None):
+    def __init__(
+        self,
+        real_dir: str | os.PathLike[str],
+        fake_dir: str | os.PathLike[str],
+        answers: str | os.PathLike[str],
+        practice: int = PRACTICE_TRIALS,
+        main: int = MAIN_TRIALS,
+        display_ms: int = DISPLAY_MS,
+        seed: int | None = None,
+    ):
         if practice < 0 or main < 1 or display_ms < 1:
             raise UsageError("need practice >= 0, trials >= 1 and display time >= 1 ms")
         for d in (real_dir, fake_dir):
@@ -115,8 +126,12 @@ class Study:
             sid = secrets.token_hex(8)
             trials = plan_trials(self.pairs, self.rng, self.practice, self.main)
             self.sessions[sid] = Session(participant, trials)
-        return {"session": sid, "practice": self.practice, "trials": self.main,
-                "display_ms": self.display_ms}
+        return {
+            "session": sid,
+            "practice": self.practice,
+            "trials": self.main,
+            "display_ms": self.display_ms,
+        }
 
     def _session(self, sid: str) -> Session:
         if sid not in self.sessions:
@@ -128,10 +143,15 @@ class Study:
         if s.answered >= len(s.trials):
             return {"done": True}
         t = s.trials[s.answered]
-        return {"done": False, "index": t.index, "phase": t.phase,
-                "number": t.index + 1 - (0 if t.phase == "practice" else self.practice),
-                "of": self.practice if t.phase == "practice" else self.main,
-                "left": f"/img/{sid}/{t.index}/left", "right": f"/img/{sid}/{t.index}/right"}
+        return {
+            "done": False,
+            "index": t.index,
+            "phase": t.phase,
+            "number": t.index + 1 - (0 if t.phase == "practice" else self.practice),
+            "of": self.practice if t.phase == "practice" else self.main,
+            "left": f"/img/{sid}/{t.index}/left",
+            "right": f"/img/{sid}/{t.index}/right",
+        }
 
     def image(self, sid: str, index: int, side: str) -> Path:
         s = self._session(sid)
@@ -150,10 +170,18 @@ class Study:
             t = s.trials[index]
             correct = choice == t.fake_side
             record = {
-                "participant": s.participant, "session": sid, "trial": index, "phase": t.phase,
-                "real": t.real.name, "fake": t.fake.name, "fake_side": t.fake_side,
-                "answer": choice, "correct": correct, "fooled": not correct,
-                "response_ms": round(float(response_ms), 1), "time": time.time(),
+                "participant": s.participant,
+                "session": sid,
+                "trial": index,
+                "phase": t.phase,
+                "real": t.real.name,
+                "fake": t.fake.name,
+                "fake_side": t.fake_side,
+                "answer": choice,
+                "correct": correct,
+                "fooled": not correct,
+                "response_ms": round(float(response_ms), 1),
+                "time": time.time(),
             }
             append_jsonl(self.answers, record)
             s.answered += 1
@@ -182,9 +210,11 @@ def render_page(study: Study) -> bytes:
     from importlib.resources import files
 
     page = files("gankit").joinpath("data", PAGE).read_text(encoding="utf-8")
-    return (page.replace("__SECONDS__", f"{study.display_ms / 1000:g}")
-            .replace("__PRACTICE__", str(study.practice))
-            .replace("__MAIN__", str(study.main))).encode()
+    return (
+        page.replace("__SECONDS__", f"{study.display_ms / 1000:g}")
+        .replace("__PRACTICE__", str(study.practice))
+        .replace("__MAIN__", str(study.main))
+    ).encode()
 
 
 def make_handler(study: Study) -> type[BaseHTTPRequestHandler]:
@@ -236,9 +266,12 @@ def make_handler(study: Study) -> type[BaseHTTPRequestHandler]:
                 if url.path == "/api/start":
                     self._json(HTTPStatus.OK, study.start(str(body.get("participant", ""))))
                 elif url.path == "/api/answer":
-                    reply = study.answer(str(body.get("session", "")), int(body.get("index", -1)),
-                                         str(body.get("answer", "")),
-                                         float(body.get("response_ms", 0.0)))
+                    reply = study.answer(
+                        str(body.get("session", "")),
+                        int(body.get("index", -1)),
+                        str(body.get("answer", "")),
+                        float(body.get("response_ms", 0.0)),
+                    )
                     self._json(HTTPStatus.OK, reply)
                 else:
                     self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
@@ -313,12 +346,18 @@ def report(records: list[dict[str, Any]]) -> dict[str, Any]:
     for name, fooled in sorted(people.items()):
         k, n = sum(fooled), len(fooled)
         lo, hi = wilson_interval(k, n)
-        rows.append({"participant": name, "trials": n, "fooled": k, "rate": k / n,
-                     "ci95": [lo, hi]})
+        rows.append(
+            {"participant": name, "trials": n, "fooled": k, "rate": k / n, "ci95": [lo, hi]}
+        )
     k = sum(r["fooled"] for r in rows)
     n = sum(r["trials"] for r in rows)
-    overall: dict[str, Any] = {"participants": len(rows), "trials": n, "fooled": k,
-                               "rate": k / n, "ci95": list(wilson_interval(k, n))}
+    overall: dict[str, Any] = {
+        "participants": len(rows),
+        "trials": n,
+        "fooled": k,
+        "rate": k / n,
+        "ci95": list(wilson_interval(k, n)),
+    }
     if len(rows) >= 2:
         from scipy import stats
 

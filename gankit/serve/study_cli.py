@@ -11,12 +11,15 @@ def _serve(prog: str, argv: list[str]) -> int:
     from gankit.serve import study as st
 
     parser = ArgumentParser(
-        prog=prog, description="Serve a real-vs-fake study page (Pix2Pix sec. 4.2 protocol): "
-        "1 s display, unlimited answer time, practice trials with feedback, then trials without.")
+        prog=prog,
+        description="Serve a real-vs-fake study page (Pix2Pix sec. 4.2 protocol): "
+        "1 s display, unlimited answer time, practice trials with feedback, then trials without.",
+    )
     parser.add_argument("real_dir", help="folder of real images")
     parser.add_argument("fake_dir", help="folder of generated images (same names pair them)")
-    parser.add_argument("--answers", default="study-answers.jsonl",
-                        help="JSONL file the answers are appended to")
+    parser.add_argument(
+        "--answers", default="study-answers.jsonl", help="JSONL file the answers are appended to"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any)")
     parser.add_argument("--practice", type=int, default=st.PRACTICE_TRIALS)
@@ -24,16 +27,26 @@ def _serve(prog: str, argv: list[str]) -> int:
     parser.add_argument("--display-ms", type=int, default=st.DISPLAY_MS)
     parser.add_argument("--seed", type=int, default=None, help="trial order seed")
     args = parser.parse_args(argv)
-    study = st.Study(args.real_dir, args.fake_dir, args.answers, args.practice, args.trials,
-                     args.display_ms, args.seed)
+    study = st.Study(
+        args.real_dir,
+        args.fake_dir,
+        args.answers,
+        args.practice,
+        args.trials,
+        args.display_ms,
+        args.seed,
+    )
     server = st.make_server(study, args.host, args.port)
     host, port = server.server_address[:2]
     mode = "paired by file name" if study.paired else "random real/fake pairs"
     from gankit.serve.app_cli import interrupt_on_sigterm
 
     interrupt_on_sigterm()
-    print(f"gankit study: http://{host}:{port}/ ({len(study.pairs)} pairs, {mode}); answers "
-          f"-> {args.answers} (Ctrl+C to stop)", flush=True)
+    print(
+        f"gankit study: http://{host}:{port}/ ({len(study.pairs)} pairs, {mode}); answers "
+        f"-> {args.answers} (Ctrl+C to stop)",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -57,24 +70,32 @@ def _report(prog: str, argv: list[str]) -> int:
     print(f"{'participant':<24} {'trials':>6} {'fooled':>6} {'rate':>7}  95% CI (Wilson)")
     for r in result["per_participant"]:
         lo, hi = r["ci95"]
-        print(f"{r['participant']:<24} {r['trials']:>6} {r['fooled']:>6} {r['rate']:>7.1%}  "
-              f"[{lo:.1%}, {hi:.1%}]")
+        print(
+            f"{r['participant']:<24} {r['trials']:>6} {r['fooled']:>6} {r['rate']:>7.1%}  "
+            f"[{lo:.1%}, {hi:.1%}]"
+        )
     o = result["overall"]
     lo, hi = o["ci95"]
-    print(f"{'overall (pooled)':<24} {o['trials']:>6} {o['fooled']:>6} {o['rate']:>7.1%}  "
-          f"[{lo:.1%}, {hi:.1%}]")
+    print(
+        f"{'overall (pooled)':<24} {o['trials']:>6} {o['fooled']:>6} {o['rate']:>7.1%}  "
+        f"[{lo:.1%}, {hi:.1%}]"
+    )
     if "participant_mean" in o:
         lo, hi = o["participant_mean_ci95"]
-        print(f"mean over {o['participants']} participants: {o['participant_mean']:.1%} "
-              f"[{lo:.1%}, {hi:.1%}] (Student t)")
+        print(
+            f"mean over {o['participants']} participants: {o['participant_mean']:.1%} "
+            f"[{lo:.1%}, {hi:.1%}] (Student t)"
+        )
     return 0
 
 
 def main(prog: str, argv: list[str]) -> int:
     """Entry point of ``gankit study``."""
     if not argv or argv[0] in ("-h", "--help"):
-        print(f"usage: {prog} REAL_DIR FAKE_DIR [options]\n       {prog} report ANSWERS.jsonl "
-              "[...]\n\nA real-vs-fake perceptual study page (Pix2Pix protocol) and its report.")
+        print(
+            f"usage: {prog} REAL_DIR FAKE_DIR [options]\n       {prog} report ANSWERS.jsonl "
+            "[...]\n\nA real-vs-fake perceptual study page (Pix2Pix protocol) and its report."
+        )
         return 0 if argv else 2
     if argv[0] == "report":
         return _report(f"{prog} report", argv[1:])

@@ -19,10 +19,14 @@ def _lrelu() -> nn.Module:
 
 # --- bryandlee/animegan2-pytorch ---------------------------------------------------------------
 
+
 def port_cnl(cin, cout, k=3, s=1, pad=1, groups=1, bias=False):
-    return nn.Sequential(nn.ReflectionPad2d(pad), nn.Conv2d(cin, cout, k, s, 0, groups=groups,
-                                                            bias=bias),
-                         nn.GroupNorm(1, cout), _lrelu())
+    return nn.Sequential(
+        nn.ReflectionPad2d(pad),
+        nn.Conv2d(cin, cout, k, s, 0, groups=groups, bias=bias),
+        nn.GroupNorm(1, cout),
+        _lrelu(),
+    )
 
 
 class PortIRB(nn.Module):
@@ -30,9 +34,12 @@ class PortIRB(nn.Module):
         super().__init__()
         mid = 2 * cin
         self.res = cin == cout
-        self.layers = nn.Sequential(port_cnl(cin, mid, 1, pad=0),
-                                    port_cnl(mid, mid, groups=mid, bias=True),
-                                    nn.Conv2d(mid, cout, 1, bias=False), nn.GroupNorm(1, cout))
+        self.layers = nn.Sequential(
+            port_cnl(cin, mid, 1, pad=0),
+            port_cnl(mid, mid, groups=mid, bias=True),
+            nn.Conv2d(mid, cout, 1, bias=False),
+            nn.GroupNorm(1, cout),
+        )
 
     def forward(self, x):
         y = self.layers(x)
@@ -43,14 +50,22 @@ class PortGenerator(nn.Module):
     def __init__(self):
         super().__init__()
         d = (0, 1, 0, 1)
-        self.block_a = nn.Sequential(port_cnl(3, 32, 7, pad=3), port_cnl(32, 64, s=2, pad=d),
-                                     port_cnl(64, 64))
+        self.block_a = nn.Sequential(
+            port_cnl(3, 32, 7, pad=3), port_cnl(32, 64, s=2, pad=d), port_cnl(64, 64)
+        )
         self.block_b = nn.Sequential(port_cnl(64, 128, s=2, pad=d), port_cnl(128, 128))
-        self.block_c = nn.Sequential(port_cnl(128, 128), PortIRB(128, 256), PortIRB(256, 256),
-                                     PortIRB(256, 256), PortIRB(256, 256), port_cnl(256, 128))
+        self.block_c = nn.Sequential(
+            port_cnl(128, 128),
+            PortIRB(128, 256),
+            PortIRB(256, 256),
+            PortIRB(256, 256),
+            PortIRB(256, 256),
+            port_cnl(256, 128),
+        )
         self.block_d = nn.Sequential(port_cnl(128, 128), port_cnl(128, 128))
-        self.block_e = nn.Sequential(port_cnl(128, 64), port_cnl(64, 64),
-                                     port_cnl(64, 32, 7, pad=3))
+        self.block_e = nn.Sequential(
+            port_cnl(128, 64), port_cnl(64, 64), port_cnl(64, 32, 7, pad=3)
+        )
         self.out_layer = nn.Sequential(nn.Conv2d(32, 3, 1, bias=False), nn.Tanh())
 
     def forward(self, x, align_corners=True):
@@ -67,6 +82,7 @@ class PortGenerator(nn.Module):
 
 
 # --- ptran1203/pytorch-animeGAN GeneratorV2 ----------------------------------------------------
+
 
 class PtranConvBlockV2(nn.Module):
     def __init__(self, cin, cout, k=3, s=1, groups=1, padding=1, bias=False):
@@ -98,11 +114,18 @@ class PtranGeneratorV2(nn.Module):
     def __init__(self):
         super().__init__()
         cb, d = PtranConvBlockV2, (0, 1, 0, 1)
-        self.conv_block1 = nn.Sequential(cb(3, 32, 7, padding=3), cb(32, 64, s=2, padding=d),
-                                         cb(64, 64))
+        self.conv_block1 = nn.Sequential(
+            cb(3, 32, 7, padding=3), cb(32, 64, s=2, padding=d), cb(64, 64)
+        )
         self.conv_block2 = nn.Sequential(cb(64, 128, s=2, padding=d), cb(128, 128))
-        self.res_blocks = nn.Sequential(cb(128, 128), PtranIRBV2(128, 256), PtranIRBV2(256, 256),
-                                        PtranIRBV2(256, 256), PtranIRBV2(256, 256), cb(256, 128))
+        self.res_blocks = nn.Sequential(
+            cb(128, 128),
+            PtranIRBV2(128, 256),
+            PtranIRBV2(256, 256),
+            PtranIRBV2(256, 256),
+            PtranIRBV2(256, 256),
+            cb(256, 128),
+        )
         self.conv_block3 = nn.Sequential(cb(128, 128), cb(128, 128))
         self.conv_block4 = nn.Sequential(cb(128, 64), cb(64, 64), cb(64, 32, 7, padding=3))
         self.decode_blocks = nn.Sequential(nn.Conv2d(32, 3, 1), nn.Tanh())
@@ -115,6 +138,7 @@ class PtranGeneratorV2(nn.Module):
 
 
 # --- ptran1203/pytorch-animeGAN GeneratorV1 ----------------------------------------------------
+
 
 class PtranConvBlockV1(nn.Module):
     def __init__(self, cin, cout, k=3, s=1, padding="valid"):
@@ -179,13 +203,27 @@ class PtranGeneratorV1(nn.Module):
     def __init__(self):
         super().__init__()
         cb = PtranConvBlockV1
-        self.encode_blocks = nn.Sequential(cb(3, 64), cb(64, 128), PtranDown(128), cb(128, 128),
-                                           PtranSeparable(128, 256), PtranDown(256),
-                                           cb(256, 256))
+        self.encode_blocks = nn.Sequential(
+            cb(3, 64),
+            cb(64, 128),
+            PtranDown(128),
+            cb(128, 128),
+            PtranSeparable(128, 256),
+            PtranDown(256),
+            cb(256, 256),
+        )
         self.res_blocks = nn.Sequential(*(PtranIRBV1() for _ in range(8)))
-        self.decode_blocks = nn.Sequential(cb(256, 128), PtranUp(128), PtranSeparable(128, 128),
-                                           cb(128, 128), PtranUp(128), cb(128, 64), cb(64, 64),
-                                           nn.Conv2d(64, 3, 1, bias=False), nn.Tanh())
+        self.decode_blocks = nn.Sequential(
+            cb(256, 128),
+            PtranUp(128),
+            PtranSeparable(128, 128),
+            cb(128, 128),
+            PtranUp(128),
+            cb(128, 64),
+            cb(64, 64),
+            nn.Conv2d(64, 3, 1, bias=False),
+            nn.Tanh(),
+        )
 
     def forward(self, x):
         return self.decode_blocks(self.res_blocks(self.encode_blocks(x)))

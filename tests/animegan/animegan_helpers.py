@@ -10,14 +10,21 @@ from PIL import Image
 def photo(h: int, w: int, seed: int = 0) -> Image.Image:
     """A smooth synthetic photo with some noise (deterministic)."""
     yy, xx = np.mgrid[0:h, 0:w]
-    arr = np.stack([128 + 100 * np.sin(xx / 11.0), 128 + 90 * np.cos(yy / 7.0),
-                    128 + 60 * np.sin((xx + yy) / 13.0)], -1)
+    arr = np.stack(
+        [
+            128 + 100 * np.sin(xx / 11.0),
+            128 + 90 * np.cos(yy / 7.0),
+            128 + 60 * np.sin((xx + yy) / 13.0),
+        ],
+        -1,
+    )
     arr += np.random.default_rng(seed).normal(0, 8, arr.shape)
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
 
-def make_video(path, n: int = 8, fps: int = 10, w: int = 32, h: int = 24,
-               audio: bool = True) -> None:
+def make_video(
+    path, n: int = 8, fps: int = 10, w: int = 32, h: int = 24, audio: bool = True
+) -> None:
     """An H.264 clip of ``n`` changing frames plus (optionally) a 440 Hz AAC track as long."""
     import av
 
@@ -47,15 +54,21 @@ def make_video(path, n: int = 8, fps: int = 10, w: int = 32, h: int = 24,
 def write_vgg19_npy(path, widths=(4, 4, 6, 6, 8, 8, 8, 8, 8, 8, 8, 8), seed=0):
     """A small vgg19.npy in the original's layout: {"conv1_1": [W (HWIO), b], ...}, fc too."""
     rng = np.random.default_rng(seed)
-    names = [f"conv{b}_{i}" for b, n in zip((1, 2, 3, 4), (2, 2, 4, 4), strict=True)
-             for i in range(1, n + 1)]
+    names = [
+        f"conv{b}_{i}"
+        for b, n in zip((1, 2, 3, 4), (2, 2, 4, 4), strict=True)
+        for i in range(1, n + 1)
+    ]
     data, cin = {}, 3
     for name, cout in zip(names, widths, strict=True):
-        w = rng.normal(0, 0.02 if name == "conv1_1" else (2.0 / (9 * cin)) ** 0.5,
-                       (3, 3, cin, cout)).astype(np.float32)
+        w = rng.normal(
+            0, 0.02 if name == "conv1_1" else (2.0 / (9 * cin)) ** 0.5, (3, 3, cin, cout)
+        ).astype(np.float32)
         data[name] = [w, rng.normal(0, 0.1, cout).astype(np.float32)]
         cin = cout
     data["fc8"] = [np.zeros((4, 2), np.float32), np.zeros(2, np.float32)]
     np.save(path, data, allow_pickle=True)
-    return [(torch.from_numpy(data[n][0]).permute(3, 2, 0, 1), torch.from_numpy(data[n][1]))
-            for n in names]
+    return [
+        (torch.from_numpy(data[n][0]).permute(3, 2, 0, 1), torch.from_numpy(data[n][1]))
+        for n in names
+    ]

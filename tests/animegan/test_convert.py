@@ -25,8 +25,9 @@ def _roundtrip(tmp_path, foreign, payload, x, **kwargs):
 def test_bryandlee_port_align_false(tmp_path):
     foreign = randomize(PortGenerator(), 1)
     x = torch.rand(1, 3, 20, 16) * 2 - 1
-    diff, model = _roundtrip(tmp_path, lambda t: foreign(t, align_corners=False),
-                             foreign.state_dict(), x)
+    diff, model = _roundtrip(
+        tmp_path, lambda t: foreign(t, align_corners=False), foreign.state_dict(), x
+    )
     assert diff < 1e-5
     assert model.arch_name == "animegan_v2_generator" and not model.config.align_corners
 
@@ -71,8 +72,9 @@ def test_malicious_pickle_is_refused_without_running(tmp_path, monkeypatch):
     assert not mark.exists() and not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("content,error", [
-    (b"", BadInputError), (b"not a checkpoint at all", CheckpointError)])
+@pytest.mark.parametrize(
+    "content,error", [(b"", BadInputError), (b"not a checkpoint at all", CheckpointError)]
+)
 def test_garbage_files(tmp_path, content, error):
     src = tmp_path / "bad.pt"
     src.write_bytes(content)
@@ -104,12 +106,27 @@ def test_cli_convert_then_stylize(tmp_path, capsys):
 
     src = tmp_path / "face_paint_512_v1.pt"
     torch.save(randomize(PortGenerator(), 7).state_dict(), src)
-    assert main(["animegan", "convert", str(src), "-o", str(tmp_path / "m"),
-                 "--align-corners"]) == 0
+    assert (
+        main(["animegan", "convert", str(src), "-o", str(tmp_path / "m"), "--align-corners"]) == 0
+    )
     assert from_pretrained(tmp_path / "m").config.align_corners
     photo(20, 28).save(tmp_path / "in.png")
-    assert main(["animegan", "stylize", str(tmp_path / "in.png"), "--model", str(tmp_path / "m"),
-                 "-o", str(tmp_path / "out.png"), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "animegan",
+                "stylize",
+                str(tmp_path / "in.png"),
+                "--model",
+                str(tmp_path / "m"),
+                "-o",
+                str(tmp_path / "out.png"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "out.png").exists()
     assert main(["animegan", "convert", str(tmp_path / "in.png"), "-o", str(tmp_path / "x")]) == 2
     assert "\n" not in capsys.readouterr().err.strip()

@@ -70,8 +70,11 @@ def test_download_dataset_extracts(server):
     (root / "files").mkdir()
     photo(8, 8).save(root / "p.png")
     with zipfile.ZipFile(root / "files" / "dataset.zip", "w") as zf:
-        for name in ("dataset/train_photo/1.png", "dataset/Hayao/style/1.png",
-                     "dataset/Hayao/smooth/1.png"):
+        for name in (
+            "dataset/train_photo/1.png",
+            "dataset/Hayao/style/1.png",
+            "dataset/Hayao/smooth/1.png",
+        ):
             zf.write(root / "p.png", name)
     found = download_dataset(mirror=url, progress=False)
     assert (found / "train_photo" / "1.png").is_file()

@@ -57,8 +57,9 @@ def test_lsgan_terms_by_hand():
 
 def test_caffe_bgr_preprocess_scale_and_order():
     red = torch.tensor([1.0, -1.0, -1.0]).view(1, 3, 1, 1)
-    assert torch.allclose(caffe_bgr_preprocess(red).flatten(),
-                          torch.tensor([-103.939, -116.779, 255.0 - 123.68]))
+    assert torch.allclose(
+        caffe_bgr_preprocess(red).flatten(), torch.tensor([-103.939, -116.779, 255.0 - 123.68])
+    )
 
 
 def _by_hand(x, convs, pool):
@@ -135,8 +136,9 @@ def test_vgg19_npy_never_runs_its_pickle(tmp_path):
         def __reduce__(self):
             return os.mkdir, (str(tmp_path / "ran"),)
 
-    np.save(tmp_path / "evil.npy", np.array({"conv1_1": Payload()}, dtype=object),
-            allow_pickle=True)
+    np.save(
+        tmp_path / "evil.npy", np.array({"conv1_1": Payload()}, dtype=object), allow_pickle=True
+    )
     with pytest.raises(CheckpointError, match="evil.npy"):
         perceptual.vgg19_npy_conv4_4(tmp_path / "evil.npy")
     assert not (tmp_path / "ran").exists()
@@ -184,7 +186,7 @@ def test_edge_smoothing_blurs_only_the_edge_band():
     taps = np.array([1, 4, 6, 4, 1]) / 16.0
     k = np.outer(taps, taps)
     y, x = 12, 12
-    expected = (arr[y - 2:y + 3, x - 2:x + 3, 0] * k).sum()
+    expected = (arr[y - 2 : y + 3, x - 2 : x + 3, 0] * k).sum()
     assert out[y, x, 0] == int(expected)
     assert out[y, x, 0] != arr[y, x, 0]
 

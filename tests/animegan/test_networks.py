@@ -43,10 +43,17 @@ def test_discriminator_patch_output():
 
 def test_v2_key_names_are_the_ports():
     keys = set(registry.build("animegan_v2_generator").state_dict())
-    for key in ("block_a.0.1.weight", "block_a.0.2.weight", "block_a.0.2.bias",
-                "block_c.1.layers.0.1.weight", "block_c.1.layers.1.1.bias",
-                "block_c.1.layers.2.weight", "block_c.4.layers.3.bias",
-                "block_e.2.1.weight", "out_layer.0.weight"):
+    for key in (
+        "block_a.0.1.weight",
+        "block_a.0.2.weight",
+        "block_a.0.2.bias",
+        "block_c.1.layers.0.1.weight",
+        "block_c.1.layers.1.1.bias",
+        "block_c.1.layers.2.weight",
+        "block_c.4.layers.3.bias",
+        "block_e.2.1.weight",
+        "out_layer.0.weight",
+    ):
         assert key in keys
     assert len(keys) == 77
 
@@ -70,8 +77,9 @@ def test_frozen_norm_stats_replay_equals_whole_image():
     assert (half - plain).abs().max() > 1e-3
 
 
-@pytest.mark.parametrize("name", ["animegan_v1_generator", "animegan_v2_generator",
-                                  "animegan_v1_ptran_generator"])
+@pytest.mark.parametrize(
+    "name", ["animegan_v1_generator", "animegan_v2_generator", "animegan_v1_ptran_generator"]
+)
 def test_frozen_stats_cover_every_norm(name, monkeypatch):
     """Tiling is only consistent if no whole-image norm escapes the frozen statistics."""
     g = registry.build(name).eval()
@@ -91,8 +99,11 @@ def test_frozen_stats_cover_every_norm(name, monkeypatch):
 
 
 def _norms(model):
-    return [m for m in model.modules()
-            if isinstance(m, (torch.nn.GroupNorm, torch.nn.InstanceNorm2d, torch.nn.LayerNorm))]
+    return [
+        m
+        for m in model.modules()
+        if isinstance(m, (torch.nn.GroupNorm, torch.nn.InstanceNorm2d, torch.nn.LayerNorm))
+    ]
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
@@ -130,13 +141,19 @@ def test_initialisation_follows_the_tf_originals():
     from gankit.nn.tf_init import tf_fans
 
     torch.manual_seed(0)
-    d = torch.cat([w.flatten() for _, _, w in
-                   _conv_weights(registry.build("animegan_discriminator"))])
+    d = torch.cat(
+        [w.flatten() for _, _, w in _conv_weights(registry.build("animegan_discriminator"))]
+    )
     assert d.std().item() == pytest.approx(0.02, rel=0.02)
 
     g1 = registry.build("animegan_v1_generator")
-    irb_dw = {id(c) for b in g1.modules() if isinstance(b, InvertedResBlock)
-              for c in b.modules() if isinstance(c, torch.nn.Conv2d) and c.groups > 1}
+    irb_dw = {
+        id(c)
+        for b in g1.modules()
+        if isinstance(b, InvertedResBlock)
+        for c in b.modules()
+        if isinstance(c, torch.nn.Conv2d) and c.groups > 1
+    }
     dw = torch.cat([w.flatten() for _, m, w in _conv_weights(g1) if id(m) in irb_dw])
     assert dw.abs().max() <= 0.04 and dw.std().item() == pytest.approx(0.02 * 0.8796, rel=0.05)
     middle = g1.middle[0][1]

@@ -31,8 +31,10 @@ def v3_graph(path, channels: int = 3):
 
     shape = ["n", "h", "w", channels]
     graph = helper.make_graph(
-        [helper.make_node("Mul", ["AnimeGANv3_input:0", "two"], ["scaled"]),
-         helper.make_node("Tanh", ["scaled"], ["generator_out:0"])],
+        [
+            helper.make_node("Mul", ["AnimeGANv3_input:0", "two"], ["scaled"]),
+            helper.make_node("Tanh", ["scaled"], ["generator_out:0"]),
+        ],
         "v3",
         [helper.make_tensor_value_info("AnimeGANv3_input:0", TensorProto.FLOAT, shape)],
         [helper.make_tensor_value_info("generator_out:0", TensorProto.FLOAT, shape)],
@@ -52,8 +54,19 @@ def test_cli_runs_third_party_v3_file_and_keeps_size(tmp_path, capsys):
     model = v3_graph(tmp_path / "AnimeGANv3_Test.onnx")
     photo(100, 150).save(tmp_path / "in.png")
     out = tmp_path / "out.png"
-    rc = main(["animegan", "stylize", str(tmp_path / "in.png"), "--model", str(model),
-               "-o", str(out), "--device", "cpu"])
+    rc = main(
+        [
+            "animegan",
+            "stylize",
+            str(tmp_path / "in.png"),
+            "--model",
+            str(model),
+            "-o",
+            str(out),
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     assert Image.open(out).size == (150, 100)
     # the graph really ran: tanh(2x) on [-1, 1] darkens darks and brightens brights
@@ -86,9 +99,21 @@ def test_cli_backend_onnx_equals_torch_output_files(tmp_path, v2_model_dir, caps
     outs = {}
     for backend in ("torch", "onnx"):
         outs[backend] = tmp_path / f"{backend}.png"
-        rc = main(["animegan", "stylize", str(tmp_path / "in.png"), "--model",
-                   str(v2_model_dir), "-o", str(outs[backend]), "--backend", backend,
-                   "--device", "cpu"])
+        rc = main(
+            [
+                "animegan",
+                "stylize",
+                str(tmp_path / "in.png"),
+                "--model",
+                str(v2_model_dir),
+                "-o",
+                str(outs[backend]),
+                "--backend",
+                backend,
+                "--device",
+                "cpu",
+            ]
+        )
         assert rc == 0, capsys.readouterr().err
     a, b = _pixels(outs["torch"]), _pixels(outs["onnx"])
     assert a.shape == (72, 88, 3)
@@ -96,13 +121,11 @@ def test_cli_backend_onnx_equals_torch_output_files(tmp_path, v2_model_dir, caps
 
 
 def test_python_api_with_gankit_export_file(tmp_path, v2_model_dir):
-    exported = export_onnx(v2_model_dir, tmp_path / "hayao.onnx", dynamic=True,
-                           height=64, width=64)
+    exported = export_onnx(v2_model_dir, tmp_path / "hayao.onnx", dynamic=True, height=64, width=64)
     assert isinstance(make_runner(exported, device="cpu"), OnnxRunner)
     photo(60, 84).save(tmp_path / "in.png")
     ref = stylize(tmp_path / "in.png", v2_model_dir, tmp_path / "t.png", device="cpu")
-    got = stylize(tmp_path / "in.png", exported, tmp_path / "o.png", device="cpu",
-                  backend="onnx")
+    got = stylize(tmp_path / "in.png", exported, tmp_path / "o.png", device="cpu", backend="onnx")
     assert np.abs(_pixels(ref[0]) - _pixels(got[0])).max() <= 1
 
 
@@ -144,8 +167,9 @@ def test_bad_onnx_file_exits_2_one_line_no_output(tmp_path, capsys, kind):
         expected = "not an AnimeGAN generator"
     photo(32, 32).save(tmp_path / "in.png")
     out = tmp_path / "out.png"
-    rc = main(["animegan", "stylize", str(tmp_path / "in.png"), "--model", str(model),
-               "-o", str(out)])
+    rc = main(
+        ["animegan", "stylize", str(tmp_path / "in.png"), "--model", str(model), "-o", str(out)]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert len(err.splitlines()) == 1 and expected in err, err
@@ -164,8 +188,18 @@ def test_backend_usage_errors(tmp_path, v2_model_dir, capsys):
     ]
     for extra, expected in cases:
         out = tmp_path / "out.png"
-        rc = main(["animegan", "stylize", str(tmp_path / "in.png"), "-o", str(out),
-                   "--device", "cpu", *extra])
+        rc = main(
+            [
+                "animegan",
+                "stylize",
+                str(tmp_path / "in.png"),
+                "-o",
+                str(out),
+                "--device",
+                "cpu",
+                *extra,
+            ]
+        )
         err = capsys.readouterr().err.strip()
         assert rc == 2 and len(err.splitlines()) == 1 and expected in err, err
         assert not out.exists()

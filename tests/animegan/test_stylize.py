@@ -76,11 +76,20 @@ def _run(argv, capsys):
 
 def _bomb_png(path, w=100_000, h=100_000):
     def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-                     + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize("kind", ["missing", "empty", "truncated", "text", "bomb"])
@@ -96,8 +105,20 @@ def test_bad_images_exit_2_one_line_no_output(tmp_path, capsys, v2_model_dir, ki
     elif kind == "bomb":
         _bomb_png(bad)
     out = tmp_path / "out.png"
-    rc, err = _run(["animegan", "stylize", str(bad), "--model", str(v2_model_dir),
-                    "-o", str(out), "--device", "cpu"], capsys)
+    rc, err = _run(
+        [
+            "animegan",
+            "stylize",
+            str(bad),
+            "--model",
+            str(v2_model_dir),
+            "-o",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert rc == 2 and err.startswith("gankit: error:") and "\n" not in err
     assert "Traceback" not in err and not out.exists()
 
@@ -106,19 +127,52 @@ def test_pickle_as_model_is_refused(tmp_path, capsys):
     photo(16, 16).save(tmp_path / "in.png")
     weights = tmp_path / "weights.pt"
     torch.save({"a": torch.zeros(1)}, weights)
-    rc, err = _run(["animegan", "stylize", str(tmp_path / "in.png"), "--model", str(weights),
-                    "-o", str(tmp_path / "o.png")], capsys)
+    rc, err = _run(
+        [
+            "animegan",
+            "stylize",
+            str(tmp_path / "in.png"),
+            "--model",
+            str(weights),
+            "-o",
+            str(tmp_path / "o.png"),
+        ],
+        capsys,
+    )
     assert rc == 2 and "convert" in err and not (tmp_path / "o.png").exists()
 
 
 def test_usage_errors(tmp_path, capsys, v2_model_dir):
     for i in range(2):
         photo(16, 16, i).save(tmp_path / f"{i}.png")
-    rc, err = _run(["animegan", "stylize", str(tmp_path / "0.png"), str(tmp_path / "1.png"),
-                    "--model", str(v2_model_dir), "-o", str(tmp_path / "one.png")], capsys)
+    rc, err = _run(
+        [
+            "animegan",
+            "stylize",
+            str(tmp_path / "0.png"),
+            str(tmp_path / "1.png"),
+            "--model",
+            str(v2_model_dir),
+            "-o",
+            str(tmp_path / "one.png"),
+        ],
+        capsys,
+    )
     assert rc == 2 and "folder" in err
-    rc, err = _run(["animegan", "stylize", str(tmp_path / "0.png"), "--model",
-                    str(v2_model_dir), "-o", str(tmp_path / "x.png"), "--batch", "0"], capsys)
+    rc, err = _run(
+        [
+            "animegan",
+            "stylize",
+            str(tmp_path / "0.png"),
+            "--model",
+            str(v2_model_dir),
+            "-o",
+            str(tmp_path / "x.png"),
+            "--batch",
+            "0",
+        ],
+        capsys,
+    )
     assert rc == 2 and "--batch" in err
 
 

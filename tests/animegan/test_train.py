@@ -22,8 +22,11 @@ from gankit.losses.perceptual import VGGFeatures
 
 def _extractor() -> nn.Module:
     torch.manual_seed(123)
-    return VGGFeatures(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
-                                     nn.Conv2d(8, 8, 3, stride=2, padding=1)))
+    return VGGFeatures(
+        nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        )
+    )
 
 
 def _dataset(root, n=1):
@@ -39,10 +42,24 @@ def _dataset(root, n=1):
 
 def _run(run_dir, data, max_steps):
     """One step per epoch (one image, batch 1): step 0 initialises G, steps 1+ are adversarial."""
-    cfg = dataclasses.replace(PRESETS["v2-hayao"], data=str(data), batch_size=1, image_size=16,
-                              epochs=3, init_epochs=1, n_samples=1)
-    tcfg = TrainerConfig(max_steps=max_steps, checkpoint_every=100, sample_every=100, log_every=1,
-                         progress=False, tensorboard=False, device="cpu")
+    cfg = dataclasses.replace(
+        PRESETS["v2-hayao"],
+        data=str(data),
+        batch_size=1,
+        image_size=16,
+        epochs=3,
+        init_epochs=1,
+        n_samples=1,
+    )
+    tcfg = TrainerConfig(
+        max_steps=max_steps,
+        checkpoint_every=100,
+        sample_every=100,
+        log_every=1,
+        progress=False,
+        tensorboard=False,
+        device="cpu",
+    )
     recipe = AnimeGANRecipe(cfg, feature_extractor=_extractor())
     Trainer(recipe, run_dir, tcfg).run()
     return recipe
@@ -58,8 +75,7 @@ def test_training_resumes_exactly(tmp_path):
     b = load_file(str(tmp_path / "b" / "model" / "model.safetensors"))
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    for x, y in zip(straight.d.state_dict().values(), resumed.d.state_dict().values(),
-                    strict=True):
+    for x, y in zip(straight.d.state_dict().values(), resumed.d.state_dict().values(), strict=True):
         assert torch.equal(x, y)
     logs = (tmp_path / "a" / "logs" / "metrics.jsonl").read_text()
     assert "init_content" in logs and "loss_d" in logs and "style" in logs
@@ -68,8 +84,9 @@ def test_training_resumes_exactly(tmp_path):
 
 def test_v1_adversarial_step_changes_both_networks(tmp_path):
     data = _dataset(tmp_path)
-    cfg = dataclasses.replace(PRESETS["v1-hayao"], data=str(data), batch_size=1,
-                              image_size=16, init_epochs=0)
+    cfg = dataclasses.replace(
+        PRESETS["v1-hayao"], data=str(data), batch_size=1, image_size=16, init_epochs=0
+    )
     recipe = AnimeGANRecipe(cfg, feature_extractor=_extractor())
     recipe.setup(TrainContext(torch.device("cpu")))
     assert recipe.g.arch_name == "animegan_v1_generator"
@@ -87,17 +104,32 @@ def test_v1_adversarial_step_changes_both_networks(tmp_path):
 def test_v1_hayao_is_one_commit():
     """Every v1-hayao value is AnimeGAN train.py / tools/ops.py / tools/data_loader.py @ad95a45."""
     cfg = PRESETS["v1-hayao"]
-    reference = {"version": "v1", "epochs": 101, "init_epochs": 5, "batch_size": 6,
-                 "init_lr": 1e-4, "g_lr": 8e-5, "d_lr": 16e-5, "adv_weight": 300.0,
-                 "con_weight": 1.5, "sty_weight": 3.0, "color_weight": 10.0, "tv_weight": 0.0,
-                 "d_real_weight": 1.0, "d_fake_weight": 1.0, "d_gray_weight": 1.0,
-                 "d_smooth_weight": 0.1, "subtract_data_mean": False}
+    reference = {
+        "version": "v1",
+        "epochs": 101,
+        "init_epochs": 5,
+        "batch_size": 6,
+        "init_lr": 1e-4,
+        "g_lr": 8e-5,
+        "d_lr": 16e-5,
+        "adv_weight": 300.0,
+        "con_weight": 1.5,
+        "sty_weight": 3.0,
+        "color_weight": 10.0,
+        "tv_weight": 0.0,
+        "d_real_weight": 1.0,
+        "d_fake_weight": 1.0,
+        "d_gray_weight": 1.0,
+        "d_smooth_weight": 0.1,
+        "subtract_data_mean": False,
+    }
     assert {k: getattr(cfg, k) for k in reference} == reference
 
 
 def test_train_without_dataset_is_one_line(tmp_path, capsys):
-    rc = main(["animegan", "train", "--data", str(tmp_path / "none"), "--run",
-               str(tmp_path / "run")])
+    rc = main(
+        ["animegan", "train", "--data", str(tmp_path / "none"), "--run", str(tmp_path / "run")]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "prepare" in err and "\n" not in err
 
@@ -112,9 +144,26 @@ def test_train_without_vgg_weights_is_one_line(tmp_path, capsys, monkeypatch):
         port = s.getsockname()[1]
     monkeypatch.setattr(perceptual, "VGG19_URL", f"http://127.0.0.1:{port}/vgg19-dcbb9e9d.pth")
     data = _dataset(tmp_path)
-    rc = main(["animegan", "train", "--data", str(data), "--run", str(tmp_path / "run"),
-               "--batch_size", "1", "--image_size", "16", "--trainer.device", "cpu",
-               "--trainer.progress", "false", "--trainer.tensorboard", "false"])
+    rc = main(
+        [
+            "animegan",
+            "train",
+            "--data",
+            str(data),
+            "--run",
+            str(tmp_path / "run"),
+            "--batch_size",
+            "1",
+            "--image_size",
+            "16",
+            "--trainer.device",
+            "cpu",
+            "--trainer.progress",
+            "false",
+            "--trainer.tensorboard",
+            "false",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "VGG19" in err and "\n" not in err
     assert not (tmp_path / "run" / "model").exists()
@@ -125,15 +174,38 @@ def test_train_with_vgg19_npy(tmp_path, capsys):
     from gankit.losses.perceptual import caffe_bgr_preprocess
 
     data = _dataset(tmp_path)
-    rc = main(["animegan", "train", "--data", str(data), "--run", str(tmp_path / "run"),
-               "--vgg19-npy", str(tmp_path / "missing.npy"), "--batch_size", "1",
-               "--image_size", "16", "--trainer.device", "cpu", "--trainer.progress", "false",
-               "--trainer.tensorboard", "false"])
+    rc = main(
+        [
+            "animegan",
+            "train",
+            "--data",
+            str(data),
+            "--run",
+            str(tmp_path / "run"),
+            "--vgg19-npy",
+            str(tmp_path / "missing.npy"),
+            "--batch_size",
+            "1",
+            "--image_size",
+            "16",
+            "--trainer.device",
+            "cpu",
+            "--trainer.progress",
+            "false",
+            "--trainer.tensorboard",
+            "false",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "missing.npy" in err and "\n" not in err
     write_vgg19_npy(tmp_path / "vgg19.npy")
-    cfg = dataclasses.replace(PRESETS["v2-hayao"], data=str(data), batch_size=1, image_size=16,
-                              vgg19_npy=str(tmp_path / "vgg19.npy"))
+    cfg = dataclasses.replace(
+        PRESETS["v2-hayao"],
+        data=str(data),
+        batch_size=1,
+        image_size=16,
+        vgg19_npy=str(tmp_path / "vgg19.npy"),
+    )
     recipe = AnimeGANRecipe(cfg)
     recipe.setup(TrainContext(torch.device("cpu")))
     assert recipe.vgg.preprocess is caffe_bgr_preprocess
@@ -156,8 +228,14 @@ def test_photos_meet_independently_drawn_style_images(tmp_path):
 
     def drawn(start, n):
         it = batches(ds, 1, 0, start)
-        return [(which(b["photo"][0], photos), which(b["style"][0], styles),
-                 which(b["smooth"][0], smooths)) for b in (next(it) for _ in range(n))]
+        return [
+            (
+                which(b["photo"][0], photos),
+                which(b["style"][0], styles),
+                which(b["smooth"][0], smooths),
+            )
+            for b in (next(it) for _ in range(n))
+        ]
 
     seen = drawn(0, 24)
     partners = {p: {s for q, s, _ in seen if q == p} for p in range(3)}
@@ -189,9 +267,21 @@ def test_train_honours_max_steps_and_defaults_to_the_epochs(tmp_path):
 
     data = _dataset(tmp_path)
     for run, max_steps, last in (("epochs", 0, 3), ("short", 2, 2)):
-        cfg = dataclasses.replace(PRESETS["v2-hayao"], data=str(data), batch_size=1, image_size=16,
-                                  epochs=3, init_epochs=1, n_samples=1)
-        cfg.trainer = TrainerConfig(max_steps=max_steps, checkpoint_every=100, progress=False,
-                                    tensorboard=False, device="cpu")
+        cfg = dataclasses.replace(
+            PRESETS["v2-hayao"],
+            data=str(data),
+            batch_size=1,
+            image_size=16,
+            epochs=3,
+            init_epochs=1,
+            n_samples=1,
+        )
+        cfg.trainer = TrainerConfig(
+            max_steps=max_steps,
+            checkpoint_every=100,
+            progress=False,
+            tensorboard=False,
+            device="cpu",
+        )
         train(cfg, tmp_path / run, feature_extractor=_extractor())
         assert CheckpointManager(tmp_path / run).steps() == [last]

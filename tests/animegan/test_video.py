@@ -68,8 +68,7 @@ def test_pipeline_matches_sequential_exactly(tmp_path):
 def test_video_start_duration_without_audio(tmp_path, v2_model_dir):
     src = tmp_path / "in.mkv"
     make_video(src, n=10, audio=False)
-    out = video(src, v2_model_dir, tmp_path / "cut.mp4", device="cpu", start=0.3,
-                duration=0.4)
+    out = video(src, v2_model_dir, tmp_path / "cut.mp4", device="cpu", start=0.3, duration=0.4)
     info, frames, audio = _probe(out)
     assert len(frames) == 4 and frames[0][0] == 0 and not audio
 
@@ -77,8 +76,19 @@ def test_video_start_duration_without_audio(tmp_path, v2_model_dir):
 def test_not_a_video_is_one_line(tmp_path, capsys, v2_model_dir):
     bad = tmp_path / "bad.mp4"
     bad.write_text("not a video")
-    rc = main(["animegan", "video", str(bad), "--model", str(v2_model_dir), "-o",
-               str(tmp_path / "o.mp4"), "--device", "cpu"])
+    rc = main(
+        [
+            "animegan",
+            "video",
+            str(bad),
+            "--model",
+            str(v2_model_dir),
+            "-o",
+            str(tmp_path / "o.mp4"),
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("gankit: error:") and "\n" not in err
     assert not (tmp_path / "o.mp4").exists()

@@ -47,8 +47,9 @@ def _mask(path, h=32, w=32):
 
 
 def _singan() -> torch.nn.Module:
-    return _on_meta("singan_pyramid", shapes=[[14, 18], [19, 24]], channels=[4, 4],
-                    resampling="reference")
+    return _on_meta(
+        "singan_pyramid", shapes=[[14, 18], [19, 24]], channels=[4, 4], resampling="reference"
+    )
 
 
 def _singan_calls() -> list[tuple[str, Callable[[Any, Any], Any]]]:
@@ -58,12 +59,13 @@ def _singan_calls() -> list[tuple[str, Callable[[Any, Any], Any]]]:
         ("sample", lambda m, d: apps.sample(m, n=1, seed=None)),
         ("animate", lambda m, d: apps.animate(m, frames=2, start_scale=0, seed=None)),
         ("paint2image", lambda m, d: apps.paint2image(m, _png(d / "p.png"), 1, seed=None)),
-        ("harmonize", lambda m, d: apps.harmonize(m, _png(d / "i.png"), _mask(d / "m.png"), 1,
-                                                  seed=None)),
+        (
+            "harmonize",
+            lambda m, d: apps.harmonize(m, _png(d / "i.png"), _mask(d / "m.png"), 1, seed=None),
+        ),
         ("edit", lambda m, d: apps.edit(m, _png(d / "i.png"), _mask(d / "m.png"), 1, seed=None)),
         ("super_resolve", lambda m, d: apps.super_resolve(m, 2.0, seed=None)),
-        ("evaluate", lambda m, d: apps.evaluate(m, n=2, seed=None,
-                                                extractor=torch.nn.Flatten())),
+        ("evaluate", lambda m, d: apps.evaluate(m, n=2, seed=None, extractor=torch.nn.Flatten())),
     ]
 
 
@@ -75,18 +77,30 @@ def _cases() -> list[Any]:
 
     cases = [pytest.param(_singan, fn, id=f"singan-{verb}") for verb, fn in _singan_calls()]
     cases += [
-        pytest.param(lambda: _on_meta("pix2pix_unet_128"),
-                     lambda m, d: pix2pix.translate(m, [_png(d / "a.png", 128, 128)], d / "out"),
-                     id="pix2pix-translate"),
-        pytest.param(lambda: _on_meta("stylegan2_64"),
-                     lambda m, d: stylegan.generate(m, [0]), id="stylegan-generate"),
-        pytest.param(lambda: _on_meta("animegan_v2_generator"),
-                     lambda m, d: animegan.stylize([_png(d / "a.png")], m, d / "o.png"),
-                     id="animegan-stylize"),
+        pytest.param(
+            lambda: _on_meta("pix2pix_unet_128"),
+            lambda m, d: pix2pix.translate(m, [_png(d / "a.png", 128, 128)], d / "out"),
+            id="pix2pix-translate",
+        ),
+        pytest.param(
+            lambda: _on_meta("stylegan2_64"),
+            lambda m, d: stylegan.generate(m, [0]),
+            id="stylegan-generate",
+        ),
+        pytest.param(
+            lambda: _on_meta("animegan_v2_generator"),
+            lambda m, d: animegan.stylize([_png(d / "a.png")], m, d / "o.png"),
+            id="animegan-stylize",
+        ),
     ]
-    cases += [pytest.param(lambda name=name: _on_meta(name),
-                           lambda m, d: unconditional_sample(m, [0]), id=name.split("_g")[0])
-              for name in ("dcgan_g", "wgan_gp_dcgan64_g", "pggan_g")]
+    cases += [
+        pytest.param(
+            lambda name=name: _on_meta(name),
+            lambda m, d: unconditional_sample(m, [0]),
+            id=name.split("_g")[0],
+        )
+        for name in ("dcgan_g", "wgan_gp_dcgan64_g", "pggan_g")
+    ]
     return cases
 
 

@@ -184,11 +184,13 @@ def test_folder_files_are_opened_only_when_regular_small_and_inside(tmp_path):
     (folder / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     with open(folder / "sparse", "wb") as fh:
         fh.truncate(2**30)
-    for name, limit, message in [("fifo", 100, "not a regular file"),
-                                 ("out.json", 100, "outside its folder"),
-                                 ("deep.json", 10**6, "nested too deeply"),
-                                 ("sparse", 2**20, "more than the 1,048,576 bytes"),
-                                 ("absent", 100, "no such file")]:
+    for name, limit, message in [
+        ("fifo", 100, "not a regular file"),
+        ("out.json", 100, "outside its folder"),
+        ("deep.json", 10**6, "nested too deeply"),
+        ("sparse", 2**20, "more than the 1,048,576 bytes"),
+        ("absent", 100, "no such file"),
+    ]:
         with pytest.raises(BadInputError, match=message):
             read_json(folder / name, folder, limit)
     with open_regular(folder / "sparse", folder, None) as fh:
@@ -199,22 +201,29 @@ def _framed(head: bytes, rest: bytes, length: int | None = None) -> bytes:
     return (len(head) if length is None else length).to_bytes(8, "little") + head + rest
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda head, rest: _framed(head, rest, 10**12), "at most 16,777,216"),
-    (lambda head, rest: _framed(head, b"", len(head) + 9), "a file of"),
-    (lambda head, rest: _framed(b"[1]", rest), "not a JSON object"),
-    (lambda head, rest: _framed(head.replace(b'"shape":[', b'"shape":[-1,'), rest),
-     "bad header entry"),
-    (lambda head, rest: _framed(head.replace(b'"shape":[12,2]', b'"shape":[12,3]'), rest),
-     "does not fit"),
-    (lambda head, rest: _framed(head, rest[:-4]), "bad header entry"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda head, rest: _framed(head, rest, 10**12), "at most 16,777,216"),
+        (lambda head, rest: _framed(head, b"", len(head) + 9), "a file of"),
+        (lambda head, rest: _framed(b"[1]", rest), "not a JSON object"),
+        (
+            lambda head, rest: _framed(head.replace(b'"shape":[', b'"shape":[-1,'), rest),
+            "bad header entry",
+        ),
+        (
+            lambda head, rest: _framed(head.replace(b'"shape":[12,2]', b'"shape":[12,3]'), rest),
+            "does not fit",
+        ),
+        (lambda head, rest: _framed(head, rest[:-4]), "bad header entry"),
+    ],
+)
 def test_lying_safetensors_headers_are_refused_before_building(tmp_path, damage, message):
     save_pretrained(_model(), tmp_path / "m")
     weights = tmp_path / "m" / "model.safetensors"
     data = weights.read_bytes()
     length = int.from_bytes(data[:8], "little")
-    weights.write_bytes(damage(data[8:8 + length], data[8 + length:]))
+    weights.write_bytes(damage(data[8 : 8 + length], data[8 + length :]))
     with pytest.raises(CheckpointError, match=message):
         from_pretrained(tmp_path / "m")
 
@@ -242,8 +251,7 @@ def test_network_built_from_its_class_saves_like_a_built_one(tmp_path):
 
     g = StyleGAN2Generator(StyleGAN2Config(size=8, style_dim=8, n_mlp=1, channel_max=8))
     save_pretrained(g, tmp_path / "m")
-    assert json.loads((tmp_path / "m" / "config.json").read_text())["architecture"] == \
-        "stylegan2"
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["architecture"] == "stylegan2"
     loaded = from_pretrained(tmp_path / "m")
     assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in g.state_dict().items())
 

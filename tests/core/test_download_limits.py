@@ -123,15 +123,22 @@ def test_config_of_a_url_model_is_capped_by_its_kind(base, tmp_path, monkeypatch
 
 def test_file_url_to_a_device_is_refused(tmp_path):
     # A child with a 32 MB file-size limit: without the check it would write /dev/zero forever.
-    code = ("import resource, sys\n"
-            "resource.setrlimit(resource.RLIMIT_FSIZE, (32 << 20, 32 << 20))\n"
-            "from gankit.core.download import download_file\n"
-            "from gankit.core.errors import GankitError\n"
-            "try:\n    download_file('file:///dev/zero', sys.argv[1], progress=False)\n"
-            "except GankitError as err:\n    sys.exit(f'error: {err}')\n")
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (32 << 20, 32 << 20))\n"
+        "from gankit.core.download import download_file\n"
+        "from gankit.core.errors import GankitError\n"
+        "try:\n    download_file('file:///dev/zero', sys.argv[1], progress=False)\n"
+        "except GankitError as err:\n    sys.exit(f'error: {err}')\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "c" / "zero.bin")],
-                          capture_output=True, text=True, timeout=60, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "c" / "zero.bin")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert proc.returncode == 1 and "not a regular file" in proc.stderr, proc.stderr[-500:]
     assert _nothing_kept(tmp_path / "c")
 
@@ -143,8 +150,7 @@ def test_short_body_is_not_kept(base, tmp_path):
     assert _nothing_kept(tmp_path / "c")
 
 
-def test_declared_size_over_the_cap_or_the_free_space_is_refused_first(base, tmp_path,
-                                                                        monkeypatch):
+def test_declared_size_over_the_cap_or_the_free_space_is_refused_first(base, tmp_path, monkeypatch):
     dest = tmp_path / "c" / "w.bin"
     with pytest.raises(BadInputError, match="declares 1000000000000000 bytes"):
         download_file(f"{base}/huge", dest, progress=False)
@@ -181,8 +187,7 @@ def test_trickle_stops_below_the_minimum_rate(base, tmp_path):
     limits = DownloadLimits(max_bytes=1 << 20, deadline_s=60, min_rate=100, rate_window_s=0.8)
     t0 = time.monotonic()
     with pytest.raises(MissingWeightsError, match=r"bytes/s over 0.8 s, below the minimum"):
-        download_file(f"{base}/trickle", tmp_path / "c" / "w.bin", progress=False,
-                      limits=limits)
+        download_file(f"{base}/trickle", tmp_path / "c" / "w.bin", progress=False, limits=limits)
     assert time.monotonic() - t0 < 4
 
 
@@ -208,8 +213,7 @@ def test_redirect_to_loopback_http_only_from_loopback_http():
 
 def test_a_redirect_body_is_not_read(base, tmp_path):
     t0 = time.monotonic()
-    dest = download_file(f"{base}/redirect-with-trickling-body", tmp_path / "w.bin",
-                         progress=False)
+    dest = download_file(f"{base}/redirect-with-trickling-body", tmp_path / "w.bin", progress=False)
     assert dest.read_bytes() == PAYLOAD and time.monotonic() - t0 < 3
 
 

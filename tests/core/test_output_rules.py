@@ -27,8 +27,10 @@ def _model():
 
 def _tree(root: Path) -> dict[str, bytes | None]:
     """Every path under ``root`` with its bytes (None for folders): the before/after picture."""
-    return {str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
-            for p in sorted(root.rglob("*"))}
+    return {
+        str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(root.rglob("*"))
+    }
 
 
 def _dead_pid() -> int:
@@ -94,16 +96,18 @@ def test_the_inputs_folder_and_the_current_folder_are_never_replaced(tmp_path, m
     (inputs / "netG.pth").write_bytes(b"the input")
     monkeypatch.chdir(tmp_path)
     before = _tree(tmp_path)
-    cases = [(inputs, "is or holds the input"), (inputs / "netG.pth", "is or holds the input"),
-             (Path("in/../in"), "is or holds the input"),
-             (tmp_path, "is the current folder or holds it"),
-             (Path("."), "is the current folder or holds it"),
-             (Path(".."), "is the current folder or holds it")]
+    cases = [
+        (inputs, "is or holds the input"),
+        (inputs / "netG.pth", "is or holds the input"),
+        (Path("in/../in"), "is or holds the input"),
+        (tmp_path, "is the current folder or holds it"),
+        (Path("."), "is the current folder or holds it"),
+        (Path(".."), "is the current folder or holds it"),
+    ]
     for target, message in cases:
         for overwrite in (False, True):
             with pytest.raises(OutputExistsError, match=message):
-                save_pretrained(_model(), target, overwrite=overwrite,
-                                inputs=[inputs / "netG.pth"])
+                save_pretrained(_model(), target, overwrite=overwrite, inputs=[inputs / "netG.pth"])
     assert _tree(tmp_path) == before
     save_pretrained(_model(), inputs / "model", inputs=[inputs / "netG.pth"])  # beside: fine
 
@@ -137,8 +141,14 @@ def test_extracting_into_a_non_empty_folder_is_refused(tmp_path):
 def test_stale_temporaries_of_dead_writers_go_with_the_next_write(tmp_path):
     dead, alive = _dead_pid(), os.getpid()
     stale = [".model.abcd1234.tmp", f".model.abcd1234-{dead}.tmp", f".model.old-{dead}"]
-    kept = [f".model.efgh5678-{alive}.tmp", f".model.old-{alive}", ".modelx.abcd1234.tmp",
-            ".model.abcd1234.tmp.bak", ".model.notes", "model.abcd1234.tmp"]
+    kept = [
+        f".model.efgh5678-{alive}.tmp",
+        f".model.old-{alive}",
+        ".modelx.abcd1234.tmp",
+        ".model.abcd1234.tmp.bak",
+        ".model.notes",
+        "model.abcd1234.tmp",
+    ]
     for name in stale + kept:
         (tmp_path / name).mkdir()
         (tmp_path / name / "config.json").write_text("{}")
@@ -166,8 +176,11 @@ save_pretrained(registry.build("dcgan_g", resolution=16, ngf=4, z_dim=8), sys.ar
 @pytest.mark.parametrize("killed_at", [1, 2], ids=["before-moving-aside", "between-renames"])
 def test_an_export_killed_in_its_swap_is_cleaned_by_the_next_write(tmp_path, killed_at):
     save_pretrained(_model(), tmp_path / "model")
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_SWAP, str(tmp_path / "model"),
-                             str(killed_at)], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_SWAP, str(tmp_path / "model"), str(killed_at)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == -signal.SIGKILL, stderr
     names = sorted(p.name for p in tmp_path.iterdir())

@@ -30,7 +30,7 @@ def _clip(path, audio_codec=None, n=10, fps=5, w=33, h=21):
             tone = np.sin(2 * np.pi * 440 * np.arange(16000 * n // fps) / 16000)[None]
             tone = (tone * 20000).astype(np.int16) if fmt == "s16" else tone.astype(np.float32)
             for start in range(0, tone.shape[1], 1024):
-                piece = np.ascontiguousarray(tone[:, start:start + 1024])
+                piece = np.ascontiguousarray(tone[:, start : start + 1024])
                 chunk = av.AudioFrame.from_ndarray(piece, format=fmt, layout="mono")
                 chunk.sample_rate, chunk.pts = 16000, start
                 out.mux(audio.encode(chunk))
@@ -67,12 +67,12 @@ def test_odd_sizes_lose_the_last_row_and_column_everywhere(tmp_path):
 def test_audio_is_kept_and_cut_with_the_frames(tmp_path, container, codec):
     src = _clip(tmp_path / f"in.{container}", codec)
     _, _, samples_in = _read(src)
-    frames, audio, samples = _read(transform_video(src, tmp_path / "all.mp4",
-                                                   lambda b: [255 - f for f in b]))
+    frames, audio, samples = _read(
+        transform_video(src, tmp_path / "all.mp4", lambda b: [255 - f for f in b])
+    )
     assert len(frames) == 10 and audio == "aac"  # copied when MP4 holds it, else AAC
     assert abs(samples - samples_in) <= 2048
-    frames, audio, samples = _read(transform_video(src, tmp_path / "five.mp4", list,
-                                                   max_frames=5))
+    frames, audio, samples = _read(transform_video(src, tmp_path / "five.mp4", list, max_frames=5))
     assert len(frames) == 5 and audio == "aac"
     assert 0.8 * 16000 <= samples <= 1.3 * 16000  # 5 frames at 5 fps: about 1 s of sound
 

@@ -40,17 +40,25 @@ def test_bad_resolution_is_a_config_error() -> None:
 
 # --- PyTorch's examples/dcgan/main.py networks, written out layer by layer (64x64) -----------
 
+
 def _example_netG(nz: int, ngf: int, nc: int) -> nn.Module:
     net = nn.Module()
     net.main = nn.Sequential(
-        nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8),
+        nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False),
+        nn.BatchNorm2d(ngf * 8),
         nn.ReLU(True),
-        nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4),
+        nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(ngf * 4),
         nn.ReLU(True),
-        nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2),
+        nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(ngf * 2),
         nn.ReLU(True),
-        nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
+        nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(ngf),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False),
+        nn.Tanh(),
+    )
     net.forward = net.main.forward
     return net
 
@@ -58,14 +66,20 @@ def _example_netG(nz: int, ngf: int, nc: int) -> nn.Module:
 def _example_netD(ndf: int, nc: int) -> nn.Module:
     net = nn.Module()
     net.main = nn.Sequential(
-        nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2),
+        nn.Conv2d(nc, ndf, 4, 2, 1, bias=False),
         nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4),
+        nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(ndf * 2),
         nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8),
+        nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(ndf * 4),
         nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid())
+        nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(ndf * 8),
+        nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False),
+        nn.Sigmoid(),
+    )
     net.forward = lambda x: net.main(x).view(-1, 1)
     return net
 
@@ -90,8 +104,18 @@ def test_import_example_netG_netD(tmp_path: Path, drop_num_batches_tracked: bool
         if drop_num_batches_tracked:  # checkpoints written before PyTorch 0.4
             state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
         torch.save(state, tmp_path / f"{name}_epoch_24.pth")
-        assert gankit_main(["dcgan", "convert", str(tmp_path / f"{name}_epoch_24.pth"),
-                            "-o", str(tmp_path / name)]) == 0
+        assert (
+            gankit_main(
+                [
+                    "dcgan",
+                    "convert",
+                    str(tmp_path / f"{name}_epoch_24.pth"),
+                    "-o",
+                    str(tmp_path / name),
+                ]
+            )
+            == 0
+        )
     ours_g, ours_d = from_pretrained(tmp_path / "netG"), from_pretrained(tmp_path / "netD")
     assert ours_g.config.z_dim == 16 and ours_g.config.ngf == 8 and ours_g.config.resolution == 64
     netG.eval(), netD.eval()
@@ -106,8 +130,10 @@ def test_convert_rejects_foreign_files(tmp_path: Path, capsys: pytest.CaptureFix
     torch.save({"fc.weight": torch.zeros(3, 3)}, tmp_path / "other.pth")
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     for name in ("other.pth", "junk.pth", "missing.pth"):
-        assert gankit_main(["dcgan", "convert", str(tmp_path / name), "-o",
-                            str(tmp_path / "out")]) == 2
+        assert (
+            gankit_main(["dcgan", "convert", str(tmp_path / name), "-o", str(tmp_path / "out")])
+            == 2
+        )
         err = capsys.readouterr().err.strip()
         assert err.startswith("gankit: error:") and "\n" not in err
     assert not (tmp_path / "out").exists()
@@ -118,8 +144,16 @@ def _tiny(data: Path) -> TrainConfig:
 
 
 def _trainer_cfg(max_steps: int) -> TrainerConfig:
-    return TrainerConfig(max_steps=max_steps, checkpoint_every=3, sample_every=3, log_every=1,
-                         progress=False, tensorboard=False, device="cpu", seed=3)
+    return TrainerConfig(
+        max_steps=max_steps,
+        checkpoint_every=3,
+        sample_every=3,
+        log_every=1,
+        progress=False,
+        tensorboard=False,
+        device="cpu",
+        seed=3,
+    )
 
 
 def _train(run: Path, data: Path, max_steps: int) -> dict[str, torch.Tensor]:
@@ -148,16 +182,66 @@ def test_training_exact_resume(tmp_path: Path, disc_folder: Path) -> None:
 
 def test_cli_train_then_generate(tmp_path: Path, disc_folder: Path) -> None:
     run = tmp_path / "run"
-    assert gankit_main(["dcgan", "train", "--data", str(disc_folder), "--out", str(run),
-                        "--resolution", "16", "--batch_size", "4", "--generator.ngf", "4",
-                        "--discriminator.ndf", "4", "--trainer.max_steps", "2",
-                        "--trainer.progress", "false", "--trainer.tensorboard", "false",
-                        "--trainer.device", "cpu"]) == 0
+    assert (
+        gankit_main(
+            [
+                "dcgan",
+                "train",
+                "--data",
+                str(disc_folder),
+                "--out",
+                str(run),
+                "--resolution",
+                "16",
+                "--batch_size",
+                "4",
+                "--generator.ngf",
+                "4",
+                "--discriminator.ndf",
+                "4",
+                "--trainer.max_steps",
+                "2",
+                "--trainer.progress",
+                "false",
+                "--trainer.tensorboard",
+                "false",
+                "--trainer.device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert (run / "config.yaml").exists() and (run / "model/config.json").exists()
-    assert gankit_main(["dcgan", "generate", "--model", str(run / "model"), "--seeds", "0-3",
-                        "-o", str(tmp_path / "grid.png")]) == 0
-    assert gankit_main(["dcgan", "generate", "--model", str(run / "model"), "--seeds", "2",
-                        "-o", str(tmp_path / "one")]) == 0
+    assert (
+        gankit_main(
+            [
+                "dcgan",
+                "generate",
+                "--model",
+                str(run / "model"),
+                "--seeds",
+                "0-3",
+                "-o",
+                str(tmp_path / "grid.png"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        gankit_main(
+            [
+                "dcgan",
+                "generate",
+                "--model",
+                str(run / "model"),
+                "--seeds",
+                "2",
+                "-o",
+                str(tmp_path / "one"),
+            ]
+        )
+        == 0
+    )
     from gankit.families._unconditional import sample
 
     four = sample(run / "model", [0, 1, 2, 3])
@@ -167,19 +251,39 @@ def test_cli_train_then_generate(tmp_path: Path, disc_folder: Path) -> None:
     assert (tmp_path / "grid.png").exists() and (tmp_path / "one/seed0002.png").exists()
 
 
-def test_cli_train_without_data_is_one_line_error(tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture) -> None:
+def test_cli_train_without_data_is_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     assert gankit_main(["dcgan", "train", "--out", str(tmp_path / "r")]) == 2
     assert "--data" in capsys.readouterr().err
-    assert gankit_main(["dcgan", "train", "--data", str(tmp_path / "nope"), "--out",
-                        str(tmp_path / "r")]) == 2
+    assert (
+        gankit_main(
+            ["dcgan", "train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]
+        )
+        == 2
+    )
 
 
 def test_torchvision_dataset_not_downloaded_is_one_line_error(
-        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert gankit_main(["dcgan", "train", "--preset", "cifar10", "--data",
-                        f"cifar10:{tmp_path}", "--out", str(tmp_path / "r"),
-                        "--trainer.device", "cpu"]) == 2
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert (
+        gankit_main(
+            [
+                "dcgan",
+                "train",
+                "--preset",
+                "cifar10",
+                "--data",
+                f"cifar10:{tmp_path}",
+                "--out",
+                str(tmp_path / "r"),
+                "--trainer.device",
+                "cpu",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "CIFAR10(root, download=True)" in err and err.count("\n") == 1
 

@@ -64,8 +64,9 @@ def test_frozen_restores_requires_grad():
 def test_tensorboard_events_written(tmp_path):
     from gankit.engine import Trainer, TrainerConfig
 
-    cfg = TrainerConfig(max_steps=3, log_every=1, sample_every=3, progress=True,
-                        tensorboard=True, device="cpu")
+    cfg = TrainerConfig(
+        max_steps=3, log_every=1, sample_every=3, progress=True, tensorboard=True, device="cpu"
+    )
     Trainer(toy.ToyRecipe(), tmp_path / "r", cfg).run()
     events = list((tmp_path / "r" / "logs" / "tensorboard").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0

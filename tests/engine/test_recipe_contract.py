@@ -59,8 +59,11 @@ class _Epochs(toy.ToyRecipe):
 
 
 def _trainer(run, **cfg):
-    return Trainer(_Epochs(), run, TrainerConfig(progress=False, tensorboard=False, device="cpu",
-                                                 checkpoint_every=100, **cfg))
+    return Trainer(
+        _Epochs(),
+        run,
+        TrainerConfig(progress=False, tensorboard=False, device="cpu", checkpoint_every=100, **cfg),
+    )
 
 
 def test_engine_turns_the_recipes_epochs_into_steps(tmp_path):
@@ -68,7 +71,8 @@ def test_engine_turns_the_recipes_epochs_into_steps(tmp_path):
     trainer.run()
     assert trainer.step == 24 and trainer.recipe.ctx.max_steps == 24
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
-        f"step-{s:08d}.png" for s in (8, 16, 24)]
+        f"step-{s:08d}.png" for s in (8, 16, 24)
+    ]
 
 
 def test_max_steps_wins_over_the_recipes_epochs(tmp_path):

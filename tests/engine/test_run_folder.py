@@ -32,11 +32,33 @@ def _images(folder: Path) -> Path:
 
 
 def _dcgan(data: Path, run: Path, *extra: str, steps: int = 1) -> list[str]:
-    return ["dcgan", "train", "--data", str(data), "--out", str(run), "--resolution", "16",
-            "--batch_size", "4", "--generator.ngf", "4", "--discriminator.ndf", "4",
-            "--trainer.device", "cpu", "--trainer.progress", "false",
-            "--trainer.tensorboard", "false", "--trainer.checkpoint_every", "1",
-            "--trainer.max_steps", str(steps), *extra]
+    return [
+        "dcgan",
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--resolution",
+        "16",
+        "--batch_size",
+        "4",
+        "--generator.ngf",
+        "4",
+        "--discriminator.ndf",
+        "4",
+        "--trainer.device",
+        "cpu",
+        "--trainer.progress",
+        "false",
+        "--trainer.tensorboard",
+        "false",
+        "--trainer.checkpoint_every",
+        "1",
+        "--trainer.max_steps",
+        str(steps),
+        *extra,
+    ]
 
 
 def _files(run: Path) -> dict[str, bytes]:
@@ -56,8 +78,16 @@ def test_second_trainer_on_a_run_folder_is_refused(tmp_path, capsys):
     run, data = tmp_path / "run", _images(tmp_path / "data")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(TOY.parent)])}
     holder = subprocess.Popen(
-        [sys.executable, str(TOY), str(run), "max_steps=100000", "checkpoint_every=5",
-         "step_sleep=0.01"], env=env)
+        [
+            sys.executable,
+            str(TOY),
+            str(run),
+            "max_steps=100000",
+            "checkpoint_every=5",
+            "step_sleep=0.01",
+        ],
+        env=env,
+    )
     try:
         deadline = time.time() + 120
         jsonl = run / "logs/metrics.jsonl"
@@ -155,8 +185,10 @@ def test_checkpoint_of_other_sizes_is_one_line(tmp_path, capsys):
     assert gankit_main(["dcgan", "train", "--config", str(config)]) == 2
     lines = _stderr_lines(capsys)
     assert len(lines) == 1, lines
-    assert lines[0].startswith(f"gankit: error: checkpoint {run / 'checkpoints/step-00000001'} "
-                               "does not fit the model this config builds: size mismatch for ")
+    assert lines[0].startswith(
+        f"gankit: error: checkpoint {run / 'checkpoints/step-00000001'} "
+        "does not fit the model this config builds: size mismatch for "
+    )
     assert "more); resume with the settings the run was trained with" in lines[0]
     assert CheckpointManager(run).steps() == [1]
 
@@ -207,10 +239,33 @@ def test_singan_changed_channels_is_one_line(tmp_path, capsys):
     """The issue's case in the family whose run folder option is ``--output``."""
     image = _images(tmp_path / "data") / "0.png"
     run = tmp_path / "run"
-    tiny = ["singan", "train", str(image), "--preset", "fast", "--max_size", "18", "--min_size",
-            "12", "--scale_factor", "0.7", "--max_channels", "4", "--num_layers", "3",
-            "--iters_per_scale", "1", "--samples", "1", "--trainer.device", "cpu",
-            "--trainer.progress", "false", "--trainer.tensorboard", "false"]
+    tiny = [
+        "singan",
+        "train",
+        str(image),
+        "--preset",
+        "fast",
+        "--max_size",
+        "18",
+        "--min_size",
+        "12",
+        "--scale_factor",
+        "0.7",
+        "--max_channels",
+        "4",
+        "--num_layers",
+        "3",
+        "--iters_per_scale",
+        "1",
+        "--samples",
+        "1",
+        "--trainer.device",
+        "cpu",
+        "--trainer.progress",
+        "false",
+        "--trainer.tensorboard",
+        "false",
+    ]
     assert gankit_main([*tiny, "--output", str(run), "--channels", "4"]) == 0
     capsys.readouterr()
     before = _files(run)

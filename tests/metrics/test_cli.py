@@ -46,8 +46,7 @@ def small_networks(monkeypatch):
         return nets[kind]
 
     monkeypatch.setattr(extractors, "cached", fake_cached)
-    monkeypatch.setattr(lpips, "lpips_model",
-                        lambda net="alex", weights=None, device=None: _mse)
+    monkeypatch.setattr(lpips, "lpips_model", lambda net="alex", weights=None, device=None: _mse)
     return nets
 
 
@@ -62,15 +61,21 @@ def _folder(root, name, n, seed, size=24):
     rng = np.random.default_rng(seed)
     for i in range(n):
         Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(
-            folder / f"{i:02d}.png")
+            folder / f"{i:02d}.png"
+        )
     return folder
 
 
 def test_fid_summary_and_json_report(tmp_path, small_networks, capsys):
     real, fake = _folder(tmp_path, "real", 12, 0), _folder(tmp_path, "fake", 12, 1)
     out = tmp_path / "report.json"
-    assert cli.main("gankit eval", ["fid", str(real), str(fake), "-o", str(out),
-                                    "--no-progress", "--device", "cpu"]) == 0
+    assert (
+        cli.main(
+            "gankit eval",
+            ["fid", str(real), str(fake), "-o", str(out), "--no-progress", "--device", "cpu"],
+        )
+        == 0
+    )
     line = capsys.readouterr().out.strip()
     report = json.loads(out.read_text())
     assert line.startswith("FID ") and report["metric"] == "fid" and report["fid"] > 0
@@ -80,8 +85,10 @@ def test_fid_summary_and_json_report(tmp_path, small_networks, capsys):
 def test_kid_is_pr_and_sifid(tmp_path, small_networks, capsys):
     real, fake = _folder(tmp_path, "real", 12, 2), _folder(tmp_path, "fake", 12, 3)
     common = ["--no-progress", "--device", "cpu", "--json"]
-    cli.main("gankit eval", ["kid", str(real), str(fake), "--subsets", "3",
-                             "--subset-size", "6", *common])
+    cli.main(
+        "gankit eval",
+        ["kid", str(real), str(fake), "--subsets", "3", "--subset-size", "6", *common],
+    )
     assert json.loads(capsys.readouterr().out)["kid_mean"] != 0
     cli.main("gankit eval", ["is", str(fake), "--splits", "2", *common])
     assert json.loads(capsys.readouterr().out)["is_mean"] >= 1.0
@@ -139,8 +146,9 @@ class TinyGenConfig:
     size: int = 8
 
 
-@registry.register("metrics_test_tiny_generator", family="metrics_test", role="generator",
-                   config_cls=TinyGenConfig)
+@registry.register(
+    "metrics_test_tiny_generator", family="metrics_test", role="generator", config_cls=TinyGenConfig
+)
 class TinyGenerator(nn.Module):
     """A latent-to-image generator with a mapping/synthesis split and optional noise."""
 
@@ -165,9 +173,25 @@ def test_ppl_on_a_saved_generator(tmp_path, small_networks, capsys):
     model = registry.build("metrics_test_tiny_generator")
     save_pretrained(model, tmp_path / "g")
     for space, sampling in (("w", "end"), ("z", "full")):
-        cli.main("gankit eval", ["ppl", "--model", str(tmp_path / "g"), "--space", space,
-                                 "--sampling", sampling, "--n", "20", "--epsilon", "1e-3",
-                                 "--device", "cpu", "--json"])
+        cli.main(
+            "gankit eval",
+            [
+                "ppl",
+                "--model",
+                str(tmp_path / "g"),
+                "--space",
+                space,
+                "--sampling",
+                sampling,
+                "--n",
+                "20",
+                "--epsilon",
+                "1e-3",
+                "--device",
+                "cpu",
+                "--json",
+            ],
+        )
         report = json.loads(capsys.readouterr().out)
         # Noise is shared within a pair, so the path length stays O(1), not O(1/eps^2).
         assert 0 < report["ppl"] < 100 and report["space"] == space
@@ -183,8 +207,9 @@ def test_ppl_refuses_models_without_latents(tmp_path, small_networks):
             super().__init__()
             self.lin = nn.Linear(2, 2)
 
-    registry.register("metrics_test_plain", family="metrics_test", role="generator",
-                      config_cls=NoLatent)(Plain)
+    registry.register(
+        "metrics_test_plain", family="metrics_test", role="generator", config_cls=NoLatent
+    )(Plain)
     save_pretrained(registry.build("metrics_test_plain"), tmp_path / "p")
     with pytest.raises(GankitError, match="latent size"):
         cli.main("gankit eval", ["ppl", "--model", str(tmp_path / "p"), "--device", "cpu"])

@@ -14,7 +14,7 @@ from PIL import Image
 
 from gankit.metrics import features
 
-SCRIPT = '''
+SCRIPT = """
 import sys
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ mu, sigma = features.statistics(folder, ext, batch_size=2)
 feats = features.extract(folder, ext, batch_size=2)
 np.savez(f"{out}/rank{dist.get_rank()}.npz", mu=mu, sigma=sigma, feats=feats.numpy())
 dist.destroy_process_group()
-'''
+"""
 
 
 def _ext(x: torch.Tensor) -> torch.Tensor:
@@ -46,16 +46,23 @@ def test_two_processes_give_single_process_statistics_and_order(tmp_path):
     folder.mkdir()
     rng = np.random.default_rng(0)
     for i in range(7):  # odd: the shards differ in size
-        Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(
-            folder / f"{i}.png")
+        Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(folder / f"{i}.png")
     script = tmp_path / "shard.py"
     script.write_text(SCRIPT)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           "--master_addr=127.0.0.1", f"--master_port={port}", str(script), str(folder),
-           str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={port}",
+        str(script),
+        str(folder),
+        str(tmp_path),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

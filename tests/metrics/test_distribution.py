@@ -38,8 +38,9 @@ def test_kid_matches_torch_fidelity_subsets():
     g = torch.Generator().manual_seed(1)
     real, fake = torch.randn(120, 16, generator=g), torch.randn(110, 16, generator=g) + 0.2
     ours = kid_from_features(real, fake, subsets=7, subset_size=50)
-    ref = metric_kid.kid_features_to_metric(fake.double(), real.double(), kid_subsets=7,
-                                            kid_subset_size=50, verbose=False)
+    ref = metric_kid.kid_features_to_metric(
+        fake.double(), real.double(), kid_subsets=7, kid_subset_size=50, verbose=False
+    )
     assert ours[0] == pytest.approx(ref[metric_kid.KEY_METRIC_KID_MEAN], rel=1e-9)
     assert ours[1] == pytest.approx(ref[metric_kid.KEY_METRIC_KID_STD], rel=1e-7)
 
@@ -53,8 +54,9 @@ def test_precision_recall_known_overlap():
     # Fake: half on the real data's support, half far away -> precision ~0.5, recall ~1.
     g = torch.Generator().manual_seed(2)
     real = torch.rand(400, 2, generator=g)
-    fake = torch.cat([torch.rand(200, 2, generator=g) * 0.9 + 0.05,
-                      torch.rand(200, 2, generator=g) + 10.0])
+    fake = torch.cat(
+        [torch.rand(200, 2, generator=g) * 0.9 + 0.05, torch.rand(200, 2, generator=g) + 10.0]
+    )
     precision, recall = precision_recall_from_features(real, fake, k=3)
     assert precision == pytest.approx(0.5, abs=0.02)
     # The far half inflates fake radii only among themselves; the near half covers the square.
@@ -82,7 +84,8 @@ def test_inception_score_closed_forms_and_torch_fidelity():
     x = torch.randn(60, 10, generator=torch.Generator().manual_seed(4)) * 3
     ref = metric_isc.isc_features_to_metric(x, splits=4)
     ours = inception_score_from_logits(x, splits=4)
-    assert ours == pytest.approx((ref[metric_isc.KEY_METRIC_ISC_MEAN],
-                                  ref[metric_isc.KEY_METRIC_ISC_STD]), rel=1e-9)
+    assert ours == pytest.approx(
+        (ref[metric_isc.KEY_METRIC_ISC_MEAN], ref[metric_isc.KEY_METRIC_ISC_STD]), rel=1e-9
+    )
     with pytest.raises(BadInputError, match="at least 10"):
         inception_score_from_logits(torch.zeros(5, 3))

@@ -142,8 +142,9 @@ def test_fid_monitor_logs_every_k_steps_without_disturbing_training_rng(tmp_path
 
     real = _folder(tmp_path, "real", 8, 10)
     ext = MeanColour()
-    monitor = FIDMonitor(real, every=3, n=6, extractor=ext, extractor_id="mean-colour",
-                         batch_size=4)
+    monitor = FIDMonitor(
+        real, every=3, n=6, extractor=ext, extractor_id="mean-colour", batch_size=4
+    )
 
     def generate(k):
         return torch.rand(k, 3, 16, 16) * 2 - 1

@@ -90,8 +90,12 @@ def test_nvlabs_covariance_matches_nvlabs_code():
         mu, sigma = gaussian_stats(NVLABS[f"features_{name}"], ddof=0)
         np.testing.assert_allclose(mu, NVLABS[f"mu_{name}"], rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(sigma, NVLABS[f"sigma_{name}"], rtol=1e-8, atol=1e-12)
-    value = evaluate.fid(_as_images(NVLABS["features_real"]), _as_images(NVLABS["features_gen"]),
-                         extractor=_FeaturesAsImages(), covariance="nvlabs")
+    value = evaluate.fid(
+        _as_images(NVLABS["features_real"]),
+        _as_images(NVLABS["features_gen"]),
+        extractor=_FeaturesAsImages(),
+        covariance="nvlabs",
+    )
     assert value == pytest.approx(float(NVLABS["fid"]), rel=1e-6)
 
 
@@ -99,15 +103,21 @@ def test_unbiased_covariance_matches_torch_fidelity():
     from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
     real, gen = (torch.from_numpy(NVLABS[f"features_{n}"]).double() for n in ("real", "gen"))
-    expected = fid_statistics_to_metric(fid_features_to_statistics(real),
-                                        fid_features_to_statistics(gen),
-                                        False)["frechet_inception_distance"]
-    value = evaluate.fid(_as_images(NVLABS["features_real"]), _as_images(NVLABS["features_gen"]),
-                         extractor=_FeaturesAsImages())
+    expected = fid_statistics_to_metric(
+        fid_features_to_statistics(real), fid_features_to_statistics(gen), False
+    )["frechet_inception_distance"]
+    value = evaluate.fid(
+        _as_images(NVLABS["features_real"]),
+        _as_images(NVLABS["features_gen"]),
+        extractor=_FeaturesAsImages(),
+    )
     assert value == pytest.approx(expected, rel=1e-6)
-    nvlabs = evaluate.fid(_as_images(NVLABS["features_real"]),
-                          _as_images(NVLABS["features_gen"]), extractor=_FeaturesAsImages(),
-                          covariance="nvlabs")
+    nvlabs = evaluate.fid(
+        _as_images(NVLABS["features_real"]),
+        _as_images(NVLABS["features_gen"]),
+        extractor=_FeaturesAsImages(),
+        covariance="nvlabs",
+    )
     assert abs(value - nvlabs) > 1e-4  # the two conventions really differ at this N
 
 
@@ -119,8 +129,12 @@ def test_fewer_images_than_dimensions_warns():
 
 def test_unknown_covariance_is_one_line():
     with pytest.raises(BadInputError, match="covariance must be one of"):
-        evaluate.fid(_as_images(NVLABS["features_real"]), _as_images(NVLABS["features_gen"]),
-                     extractor=_FeaturesAsImages(), covariance="biased")
+        evaluate.fid(
+            _as_images(NVLABS["features_real"]),
+            _as_images(NVLABS["features_gen"]),
+            extractor=_FeaturesAsImages(),
+            covariance="biased",
+        )
 
 
 def test_cached_statistics_key_follows_the_weights_content(tmp_path):

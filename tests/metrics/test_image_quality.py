@@ -25,20 +25,32 @@ def test_psnr_closed_form_and_skimage():
     b = torch.full((1, 3, 8, 8), 0.2)
     assert psnr(a, b) == pytest.approx(10 * math.log10(2.0**2 / 0.04), rel=1e-6)
     a, b = _pair(0)
-    ref = np.mean([skimage_metrics.peak_signal_noise_ratio(a[i].numpy(), b[i].numpy(),
-                                                           data_range=2.0) for i in range(2)])
+    ref = np.mean(
+        [
+            skimage_metrics.peak_signal_noise_ratio(a[i].numpy(), b[i].numpy(), data_range=2.0)
+            for i in range(2)
+        ]
+    )
     assert psnr(a, b) == pytest.approx(ref, rel=1e-6)
     assert psnr(a, a) == math.inf
 
 
 def test_ssim_matches_skimage_gaussian_reference():
     a, b = _pair(1)
-    ref = np.mean([
-        skimage_metrics.structural_similarity(
-            a[i].numpy().transpose(1, 2, 0), b[i].numpy().transpose(1, 2, 0), data_range=2.0,
-            channel_axis=2, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
-        for i in range(2)
-    ])
+    ref = np.mean(
+        [
+            skimage_metrics.structural_similarity(
+                a[i].numpy().transpose(1, 2, 0),
+                b[i].numpy().transpose(1, 2, 0),
+                data_range=2.0,
+                channel_axis=2,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+            )
+            for i in range(2)
+        ]
+    )
     assert ssim(a, b) == pytest.approx(ref, abs=1e-9)
     assert ssim(a[0], a[0]) == pytest.approx(1.0)
 

@@ -27,11 +27,20 @@ def test_w_space_end_sampling_equals_filtered_mean_of_exact_path_lengths():
         drawn.append(w)
         return w
 
-    value = ppl(_as_image, latent_fn, _sq_distance, num_samples=300, batch_size=64,
-                epsilon=1e-3, space="w", sampling="end")
+    value = ppl(
+        _as_image,
+        latent_fn,
+        _sq_distance,
+        num_samples=300,
+        batch_size=64,
+        epsilon=1e-3,
+        space="w",
+        sampling="end",
+    )
     # Linear generator + squared L2: every pair's path length is |w1 - w0|^2 exactly.
-    exact = np.concatenate([((w[len(w) // 2 :] - w[: len(w) // 2]) ** 2).sum(1).numpy()
-                            for w in drawn])
+    exact = np.concatenate(
+        [((w[len(w) // 2 :] - w[: len(w) // 2]) ** 2).sum(1).numpy() for w in drawn]
+    )
     lo, hi = np.percentile(exact, 1, method="lower"), np.percentile(exact, 99, method="higher")
     assert value == pytest.approx(exact[(exact >= lo) & (exact <= hi)].mean(), rel=1e-6)
 
@@ -45,15 +54,17 @@ def test_noise_is_shared_within_a_pair():
 
     clean = ppl(_as_image, latent_fn, _sq_distance, num_samples=50, epsilon=1e-3)
     assert ppl(noisy, latent_fn, _sq_distance, num_samples=50, epsilon=1e-3) == pytest.approx(
-        clean, rel=1e-6)
+        clean, rel=1e-6
+    )
 
 
 def test_z_space_full_sampling_uses_slerp():
     def latent_fn(n, gen):
         return torch.randn(n, 8, generator=gen, dtype=torch.float64)
 
-    value = ppl(_as_image, latent_fn, _sq_distance, num_samples=64, space="z", sampling="full",
-                epsilon=1e-4)
+    value = ppl(
+        _as_image, latent_fn, _sq_distance, num_samples=64, space="z", sampling="full", epsilon=1e-4
+    )
     # On the unit sphere a step of eps along the great circle of angle theta has length
     # eps * theta, so every path length is at most pi^2.
     assert 0 < value <= np.pi**2 + 1e-6
@@ -88,6 +99,7 @@ def test_ppl_argument_errors():
 def test_lpips_with_injected_model_averages_pairs():
     a = torch.zeros(3, 3, 8, 8)
     b = torch.ones(3, 3, 8, 8) * torch.tensor([0.0, 0.5, 1.0]).view(3, 1, 1, 1)
+
     def fake_lpips(x, y):
         return (x - y).abs().mean(dim=(1, 2, 3), keepdim=True)
 

@@ -39,8 +39,9 @@ def test_matches_a_direct_computation_over_spatial_positions():
     with torch.no_grad():
         fr = ext(real)[0].flatten(1).T.double().numpy()
         ff = ext(fake)[0].flatten(1).T.double().numpy()
-    ref = frechet_distance_sqrtm(fr.mean(0), np.cov(fr, rowvar=False), ff.mean(0),
-                                 np.cov(ff, rowvar=False))
+    ref = frechet_distance_sqrtm(
+        fr.mean(0), np.cov(fr, rowvar=False), ff.mean(0), np.cov(ff, rowvar=False)
+    )
     assert sifid(real, fake, ext)[0] == pytest.approx(ref, rel=1e-6)
 
 

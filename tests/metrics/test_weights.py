@@ -88,8 +88,14 @@ def test_sifid_block_is_inception_up_to_conv4a_without_resizing():
     with torch.no_grad():
         out = block(x)
         ref = x
-        for name in ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1",
-                     "Conv2d_3b_1x1", "Conv2d_4a_3x3"):
+        for name in (
+            "Conv2d_1a_3x3",
+            "Conv2d_2a_3x3",
+            "Conv2d_2b_3x3",
+            "maxpool1",
+            "Conv2d_3b_1x1",
+            "Conv2d_4a_3x3",
+        ):
             ref = getattr(net, name)(ref)
     assert out.shape == (1, 192, 12, 16)
     assert torch.equal(out, ref)

@@ -29,14 +29,13 @@ class ReferenceNet:
         """``net(x)`` sampled as the fixture's ``y`` is (every stride-th pixel of an image)."""
         with torch.no_grad():
             y = net(self.x)
-        return y[..., ::self.stride, ::self.stride] if y.shape[-1] == self.x.shape[-1] else y
+        return y[..., :: self.stride, :: self.stride] if y.shape[-1] == self.x.shape[-1] else y
 
 
 def reference_net(name: str) -> ReferenceNet:
     def part(prefix: str) -> dict[str, torch.Tensor]:
-        return {k[len(prefix):]: v.clone() for k, v in _FILE.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: v.clone() for k, v in _FILE.items() if k.startswith(prefix)}
 
     stride = int(_FILE[f"{name}.stride"])
     x = _FILE[f"{name}.x"].repeat_interleave(stride, -1).repeat_interleave(stride, -2)
-    return ReferenceNet(part(f"{name}.state."), part(f"{name}.old."), x, _FILE[f"{name}.y"],
-                        stride)
+    return ReferenceNet(part(f"{name}.state."), part(f"{name}.old."), x, _FILE[f"{name}.y"], stride)

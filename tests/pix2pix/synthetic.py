@@ -34,8 +34,9 @@ def write_aligned(folder: Path, n: int, size: tuple[int, int] = (32, 32)) -> Pat
     return folder
 
 
-def write_two_folders(root: Path, n: int, size: tuple[int, int] = (32, 32),
-                      phase: str | None = None) -> Path:
+def write_two_folders(
+    root: Path, n: int, size: tuple[int, int] = (32, 32), phase: str | None = None
+) -> Path:
     for i in range(n):
         a, b = shape_pair(i, size)
         for side, img in (("A", a), ("B", b)):

@@ -38,7 +38,8 @@ def _write(folder, n, size):
     rng = np.random.default_rng(0)
     for i in range(n):
         Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(
-            folder / f"img{i:03d}.png")
+            folder / f"img{i:03d}.png"
+        )
     return folder
 
 
@@ -75,15 +76,20 @@ def _train_mode_reference(model_dir, x, seed):
 def test_default_is_the_papers_test_protocol_seeded(tmp_path, unet_dir):
     """Paper sec. 3.3 / junyanz test.py without --eval: dropout on, batch statistics."""
     src = _write(tmp_path / "in", 1, (64, 64))
-    runs = [translate(unet_dir, [src], tmp_path / f"o{i}", seed=s, native_size=True,
-                      device="cpu")[0] for i, s in enumerate((1, 1, 2))]
+    runs = [
+        translate(unet_dir, [src], tmp_path / f"o{i}", seed=s, native_size=True, device="cpu")[0]
+        for i, s in enumerate((1, 1, 2))
+    ]
     t = [load_image_tensor(p) for p in runs]
     assert torch.equal(t[0], t[1]) and not torch.equal(t[0], t[2])
     x = load_image_tensor(src / "img000.png")[None]
     ref = _train_mode_reference(unet_dir, x, 1)[0].clamp(-1, 1)
     assert (t[0] - ref).abs().max() <= 1 / 255 + 1e-6  # the same floats, rounded to 8 bits
-    eval_out = load_image_tensor(translate(unet_dir, [src], tmp_path / "e", eval_mode=True,
-                                           native_size=True, device="cpu")[0])
+    eval_out = load_image_tensor(
+        translate(unet_dir, [src], tmp_path / "e", eval_mode=True, native_size=True, device="cpu")[
+            0
+        ]
+    )
     assert (eval_out - t[0]).abs().max() > 0.05
     g = load_generator(unet_dir, torch.device("cpu"))
     before = {k: v.clone() for k, v in g.state_dict().items()}
@@ -103,13 +109,15 @@ def test_images_run_at_the_training_size_and_come_back_at_their_own(tmp_path):
         x = pil_to_tensor(img.resize((128, 64), Image.Resampling.BICUBIC))[None]
     with torch.no_grad():
         y = g(x)
-    expected = torch.nn.functional.interpolate(y, size=(30, 50), mode="bicubic",
-                                               align_corners=False, antialias=True)
+    expected = torch.nn.functional.interpolate(
+        y, size=(30, 50), mode="bicubic", align_corners=False, antialias=True
+    )
     got = load_image_tensor(out)
     assert got.shape == (3, 30, 50)
     assert (got - expected[0].clamp(-1, 1)).abs().max() <= 1 / 255 + 1e-6
-    native = translate(model, [src], tmp_path / "n.png", eval_mode=True, native_size=True,
-                       device="cpu")[0]
+    native = translate(
+        model, [src], tmp_path / "n.png", eval_mode=True, native_size=True, device="cpu"
+    )[0]
     assert (load_image_tensor(native) - got).abs().max() > 0.01
 
 
@@ -164,12 +172,28 @@ def test_evaluate_writes_report_page_and_all_metrics(tmp_path, unet_dir):
         dark = (x.mean(1, keepdim=True) < 0).float()
         return torch.cat([1 - dark, dark], 1)
 
-    report = evaluate(unet_dir, tmp_path / "data", tmp_path / "ev", device="cpu", fid=True,
-                      feature_extractor=_Features(), lpips_network=_L1Distance(),
-                      segmenter=segmenter, labels_dir=labels, num_classes=2)
+    report = evaluate(
+        unet_dir,
+        tmp_path / "data",
+        tmp_path / "ev",
+        device="cpu",
+        fid=True,
+        feature_extractor=_Features(),
+        lpips_network=_L1Distance(),
+        segmenter=segmenter,
+        labels_dir=labels,
+        num_classes=2,
+    )
     m = report["metrics"]
-    assert m["images"] == 3 and {"psnr", "ssim", "lpips", "fid", "kid", "fcn_per_pixel_acc",
-                                 "fcn_class_iou"} <= set(m)
+    assert m["images"] == 3 and {
+        "psnr",
+        "ssim",
+        "lpips",
+        "fid",
+        "kid",
+        "fcn_per_pixel_acc",
+        "fcn_class_iou",
+    } <= set(m)
     saved = json.loads((tmp_path / "ev" / "report.json").read_text())
     assert saved["metrics"] == pytest.approx(m)
     page = (tmp_path / "ev" / "index.html").read_text()
@@ -178,8 +202,9 @@ def test_evaluate_writes_report_page_and_all_metrics(tmp_path, unet_dir):
     tgt = load_image_tensor(tmp_path / "ev" / "images" / "target" / "000.png")
     mse = ((out - tgt) ** 2).mean().item()
     assert report["per_image"][0]["psnr"] == pytest.approx(10 * np.log10(4 / mse), abs=0.05)
-    assert report["per_image"][0]["lpips"] == pytest.approx((out - tgt).abs().mean().item(),
-                                                            abs=0.01)
+    assert report["per_image"][0]["lpips"] == pytest.approx(
+        (out - tgt).abs().mean().item(), abs=0.01
+    )
     # A perfect "generator" would score FCN 1.0; ours is random, so below that but defined.
     assert 0 <= m["fcn_per_pixel_acc"] <= 1
 
@@ -190,7 +215,10 @@ def test_fcn_score_on_targets_is_perfect(tmp_path):
 
     truth = np.array([[0, 1], [1, 1]])
     assert score(confusion_matrix(truth, truth, 2)) == {
-        "per_pixel_acc": 1.0, "per_class_acc": 1.0, "class_iou": 1.0}
+        "per_pixel_acc": 1.0,
+        "per_class_acc": 1.0,
+        "class_iou": 1.0,
+    }
     with pytest.raises(UsageError, match="both"):
         evaluate("x", tmp_path, tmp_path / "o", segmenter=lambda x: x)
 
@@ -213,15 +241,17 @@ def test_web_app_runs_the_papers_test_protocol(unet_dir):
 
 def test_evaluate_uses_the_direction_the_model_records(tmp_path):
     torch.manual_seed(0)
-    g = registry.build("pix2pix_unet_256", ngf=4, num_downs=5, direction="BtoA",
-                       image_size=None)
+    g = registry.build("pix2pix_unet_256", ngf=4, num_downs=5, direction="BtoA", image_size=None)
     model = save_pretrained(g.eval(), tmp_path / "m")
     data = write_aligned(tmp_path / "data" / "test", 1, size=(32, 32))
     report = evaluate(model, tmp_path / "data", tmp_path / "ev", device="cpu")
     assert report["direction"] == "BtoA" and report["size"] == "native"
     with Image.open(data / "000.png") as ab:
         b_half = pil_to_tensor(ab.crop((32, 0, 64, 32)).convert("RGB"))
-    assert torch.equal(load_image_tensor(tmp_path / "ev" / "images" / "input" / "000.png"),
-                       b_half)
-    assert evaluate(model, tmp_path / "data", tmp_path / "e2", direction="AtoB",
-                    device="cpu")["direction"] == "AtoB"
+    assert torch.equal(load_image_tensor(tmp_path / "ev" / "images" / "input" / "000.png"), b_half)
+    assert (
+        evaluate(model, tmp_path / "data", tmp_path / "e2", direction="AtoB", device="cpu")[
+            "direction"
+        ]
+        == "AtoB"
+    )

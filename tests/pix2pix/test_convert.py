@@ -39,8 +39,9 @@ def test_converted_networks_reproduce_the_reference(name, tmp_path):
     assert (ref.output(ours) - ref.y).abs().max().item() < 1e-5
 
 
-@pytest.mark.parametrize("name", ["unet_128-instance", "resnet_9blocks-instance",
-                                  "n_layers5-instance"])
+@pytest.mark.parametrize(
+    "name", ["unet_128-instance", "resnet_9blocks-instance", "n_layers5-instance"]
+)
 def test_old_instance_norm_files_with_running_stats_load(name):
     """Files of PyTorch < 0.4 hold InstanceNorm running statistics the reference drops."""
     ref = reference_net(name)
@@ -61,11 +62,22 @@ def test_batchnorm_files_without_num_batches_tracked_load():
 def test_detection_reads_sizes_norm_and_dropout():
     name, cfg = detect(reference_net("unet_128-instance").state)
     assert (name, cfg.input_nc, cfg.output_nc, cfg.ngf, cfg.norm, cfg.num_downs) == (
-        "pix2pix_unet_128", 1, 3, 1, "instance", 7)
+        "pix2pix_unet_128",
+        1,
+        3,
+        1,
+        "instance",
+        7,
+    )
     assert detect(reference_net("unet_6levels-none").state)[1].num_downs == 6
     name, cfg = detect(reference_net("resnet_9blocks-none-dropout").state)
     assert (name, cfg.output_nc, cfg.ngf, cfg.norm, cfg.use_dropout) == (
-        "pix2pix_resnet_9blocks", 1, 2, "none", True)
+        "pix2pix_resnet_9blocks",
+        1,
+        2,
+        "none",
+        True,
+    )
     assert detect(reference_net("resnet_9blocks-instance").state)[1].use_dropout is False
     assert detect(reference_net("resnet_6blocks-batch-dropout").state)[1].norm == "batch"
     assert detect(reference_net("n_layers2-none").state)[1].n_layers == 2
@@ -103,8 +115,20 @@ def test_convert_records_the_direction_and_old_folders_still_load(tmp_path, caps
     from gankit.core.errors import UsageError
 
     torch.save(reference_net("unet_256-batch").state, tmp_path / "g.pth")
-    assert main(["pix2pix", "convert", str(tmp_path / "g.pth"), "-o", str(tmp_path / "m"),
-                 "--direction", "BtoA"]) == 0
+    assert (
+        main(
+            [
+                "pix2pix",
+                "convert",
+                str(tmp_path / "g.pth"),
+                "-o",
+                str(tmp_path / "m"),
+                "--direction",
+                "BtoA",
+            ]
+        )
+        == 0
+    )
     g = from_pretrained(tmp_path / "m")
     assert (g.config.direction, g.config.image_size) == ("BtoA", (256, 256))
     assert convert_state_dict(torch.load(tmp_path / "g.pth")).config.direction == "AtoB"

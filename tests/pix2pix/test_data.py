@@ -19,13 +19,15 @@ def test_aligned_split_direction_and_resize(tmp_path):
     a, b = ds[1]
     ref_a, ref_b = shape_pair(1, (48, 32))
     assert a.shape == (3, 32, 48)
-    assert torch.equal(((a + 1) * 127.5).round().byte().permute(1, 2, 0),
-                       torch.from_numpy(np.array(ref_a)))
+    assert torch.equal(
+        ((a + 1) * 127.5).round().byte().permute(1, 2, 0), torch.from_numpy(np.array(ref_a))
+    )
     back = PairedDataset(tmp_path, "train", direction="BtoA", load_size=(16, 24))
     assert back[1][0].shape == (3, 16, 24)
     assert torch.equal(PairedDataset(tmp_path, "train", direction="BtoA")[1][0], b)
-    assert torch.equal(((b + 1) * 127.5).round().byte().permute(1, 2, 0),
-                       torch.from_numpy(np.array(ref_b)))
+    assert torch.equal(
+        ((b + 1) * 127.5).round().byte().permute(1, 2, 0), torch.from_numpy(np.array(ref_b))
+    )
 
 
 def test_two_folder_layouts_match_names(tmp_path):
@@ -36,8 +38,11 @@ def test_two_folder_layouts_match_names(tmp_path):
     assert len(pairs) == 2 and all(p.b is not None for p in pairs)
     _, b = PairedDataset(tmp_path / "flat")[2]
     _, ref_b = shape_pair(2)
-    assert torch.allclose((b + 1) * 127.5, torch.tensor(
-        np.array(ref_b), dtype=torch.float32).permute(2, 0, 1), atol=1e-3)
+    assert torch.allclose(
+        (b + 1) * 127.5,
+        torch.tensor(np.array(ref_b), dtype=torch.float32).permute(2, 0, 1),
+        atol=1e-3,
+    )
 
 
 def test_grayscale_sides(tmp_path):
@@ -83,7 +88,9 @@ def test_prepare_combines_and_reports(tmp_path):
     Image.new("RGB", (10, 10)).save(root / "B" / "val" / "000.png")
     report = prepare(root / "A", root / "B", tmp_path / "out")
     assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in report.written) == [
-        "train/000.png", "train/001.png"]
+        "train/000.png",
+        "train/001.png",
+    ]
     assert [n.split("/")[-1] for n in report.only_a] == ["lonely"]
     assert [n.split("/")[-1] for n in report.only_b] == ["002"]
     assert report.size_mismatch and report.size_mismatch[0].startswith("000")

@@ -36,16 +36,29 @@ save_file(params, os.path.join({out!r}, "rank" + os.environ["RANK"] + ".safetens
 def test_two_gloo_ranks_train_identical_parameters(tmp_path):
     data = write_aligned(tmp_path / "data", 4)
     script = tmp_path / "ddp.py"
-    script.write_text(SCRIPT.format(tests=os.path.dirname(os.path.dirname(__file__)),
-                                    data=str(data), run=str(tmp_path / "run"),
-                                    out=str(tmp_path)))
+    script.write_text(
+        SCRIPT.format(
+            tests=os.path.dirname(os.path.dirname(__file__)),
+            data=str(data),
+            run=str(tmp_path / "run"),
+            out=str(tmp_path),
+        )
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           "--master_addr=127.0.0.1", f"--master_port={port}", str(script)]
-    proc = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
-                          text=True, timeout=300)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={port}",
+        str(script),
+    ]
+    proc = subprocess.run(
+        cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = (load_file(str(tmp_path / f"rank{r}.safetensors")) for r in (0, 1))
     assert a.keys() == b.keys()

@@ -31,7 +31,8 @@ def server(tmp_path):
     (root / "models-pytorch").mkdir(parents=True)
     (root / "datasets").mkdir()
     httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root))
+    )
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -56,10 +57,19 @@ def test_offers_exactly_the_references_models_and_datasets():
     """junyanz scripts/download_pix2pix_model.sh and datasets/download_pix2pix_dataset.sh."""
     from gankit.families.pix2pix.downloads import DATASETS, DIRECTIONS, MODELS
 
-    assert set(MODELS) == set(DIRECTIONS) == {"edges2shoes", "sat2map", "map2sat",
-                                              "facades_label2photo", "day2night"}
-    assert set(DATASETS) == {"cityscapes", "night2day", "edges2handbags", "edges2shoes",
-                             "facades", "maps"}
+    assert (
+        set(MODELS)
+        == set(DIRECTIONS)
+        == {"edges2shoes", "sat2map", "map2sat", "facades_label2photo", "day2night"}
+    )
+    assert set(DATASETS) == {
+        "cityscapes",
+        "night2day",
+        "edges2handbags",
+        "edges2shoes",
+        "facades",
+        "maps",
+    }
     assert main(["pix2pix", "download", "edges2handbags"]) == 2
 
 
@@ -73,7 +83,9 @@ def test_download_dataset_extracts_the_archive(server, tmp_path):
     (root / "datasets" / "facades.tar.gz").write_bytes(data)
     out = download_dataset("facades", base_url=url, sha256=hashlib.sha256(data).hexdigest())
     assert out.name == "facades" and sorted(p.name for p in (out / "train").iterdir()) == [
-        "000.png", "001.png"]
+        "000.png",
+        "001.png",
+    ]
 
 
 def test_cli_errors_are_one_line_exit_2(capsys, tmp_path, server):
@@ -95,8 +107,9 @@ def test_cli_errors_are_one_line_exit_2(capsys, tmp_path, server):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("gankit: error:") and "\n" not in err, (argv, err)
-    assert "cityscapes-dataset.com" in _err_of(capsys, ["pix2pix", "download-dataset",
-                                                        "cityscapes"])
+    assert "cityscapes-dataset.com" in _err_of(
+        capsys, ["pix2pix", "download-dataset", "cityscapes"]
+    )
 
 
 def _err_of(capsys, argv):
@@ -108,17 +121,61 @@ def _err_of(capsys, argv):
 def test_cli_train_derives_run_length_from_epochs_then_translates(tmp_path, capsys):
     write_aligned(tmp_path / "data" / "train", 4)
     run = tmp_path / "run"
-    argv = ["pix2pix", "train", "--data", str(tmp_path / "data"), "--preset", "facades",
-            "--generator", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--load-size", "36",
-            "--crop-size", "32", "--batch-size", "2", "--epochs", "1", "--epochs-decay", "1",
-            "--trainer.progress", "false", "--trainer.tensorboard", "false",
-            "--trainer.device", "cpu", "--out", str(run)]
+    argv = [
+        "pix2pix",
+        "train",
+        "--data",
+        str(tmp_path / "data"),
+        "--preset",
+        "facades",
+        "--generator",
+        "resnet_6blocks",
+        "--ngf",
+        "4",
+        "--ndf",
+        "4",
+        "--load-size",
+        "36",
+        "--crop-size",
+        "32",
+        "--batch-size",
+        "2",
+        "--epochs",
+        "1",
+        "--epochs-decay",
+        "1",
+        "--trainer.progress",
+        "false",
+        "--trainer.tensorboard",
+        "false",
+        "--trainer.device",
+        "cpu",
+        "--out",
+        str(run),
+    ]
     assert main(argv) == 0
     config = (run / "config.yaml").read_text()
     assert "BtoA" in config
     assert sorted(p.name for p in (run / "samples").iterdir()) == [
-        "step-00000002.png", "step-00000004.png"]
-    assert main(["pix2pix", "translate", str(tmp_path / "data" / "train"), "--model",
-                 str(run / "model"), "--side", "B", "-o", str(tmp_path / "out"),
-                 "--device", "cpu"]) == 0
+        "step-00000002.png",
+        "step-00000004.png",
+    ]
+    assert (
+        main(
+            [
+                "pix2pix",
+                "translate",
+                str(tmp_path / "data" / "train"),
+                "--model",
+                str(run / "model"),
+                "--side",
+                "B",
+                "-o",
+                str(tmp_path / "out"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert len(list((tmp_path / "out").glob("*.png"))) == 4

@@ -36,16 +36,21 @@ def test_every_pix2pix_architecture_is_registered():
 LAYOUTS = {
     "unet_256-batch": ("pix2pix_unet_256", dict(norm="batch", ngf=1)),
     "unet_128-instance": ("pix2pix_unet_128", dict(norm="instance", ngf=1, input_nc=1)),
-    "unet_6levels-none": ("pix2pix_unet_256", dict(norm="none", ngf=1, num_downs=6,
-                                                   output_nc=1)),
+    "unet_6levels-none": ("pix2pix_unet_256", dict(norm="none", ngf=1, num_downs=6, output_nc=1)),
     "resnet_9blocks-instance": ("pix2pix_resnet_9blocks", dict(norm="instance", ngf=2)),
-    "resnet_9blocks-none-dropout": ("pix2pix_resnet_9blocks", dict(norm="none", ngf=2,
-                                                                   output_nc=1, use_dropout=True)),
-    "resnet_6blocks-batch-dropout": ("pix2pix_resnet_6blocks", dict(norm="batch", ngf=2,
-                                                                    use_dropout=True)),
+    "resnet_9blocks-none-dropout": (
+        "pix2pix_resnet_9blocks",
+        dict(norm="none", ngf=2, output_nc=1, use_dropout=True),
+    ),
+    "resnet_6blocks-batch-dropout": (
+        "pix2pix_resnet_6blocks",
+        dict(norm="batch", ngf=2, use_dropout=True),
+    ),
     "basic-batch": ("pix2pix_patchgan", dict(norm="batch", ndf=2)),
-    "n_layers5-instance": ("pix2pix_patchgan", dict(norm="instance", ndf=2, n_layers=5,
-                                                    input_nc=4)),
+    "n_layers5-instance": (
+        "pix2pix_patchgan",
+        dict(norm="instance", ndf=2, n_layers=5, input_nc=4),
+    ),
     "n_layers2-none": ("pix2pix_patchgan", dict(norm="none", ndf=4, n_layers=2)),
     "pixel-batch": ("pix2pix_pixelgan", dict(norm="batch", ndf=4)),
 }
@@ -68,8 +73,9 @@ def test_unet_key_nesting_is_the_references():
 
 def test_shapes_and_size_multiples():
     x = torch.randn(2, 1, 32, 64)
-    g = registry.build("pix2pix_unet_256", UnetConfig(input_nc=1, output_nc=3, ngf=4,
-                                                      num_downs=5)).eval()
+    g = registry.build(
+        "pix2pix_unet_256", UnetConfig(input_nc=1, output_nc=3, ngf=4, num_downs=5)
+    ).eval()
     assert g(x).shape == (2, 3, 32, 64) and size_multiple(g) == 32
     r = registry.build("pix2pix_resnet_9blocks", ngf=4, input_nc=1, output_nc=1).eval()
     assert r(torch.randn(1, 1, 20, 28)).shape == (1, 1, 20, 28) and size_multiple(r) == 4
@@ -80,11 +86,17 @@ def test_shapes_and_size_multiples():
 
 
 def test_unet_dropout_sits_in_the_inner_decoder_levels_only():
-    drops = [m for m in registry.build("pix2pix_unet_256", ngf=2).modules()
-             if isinstance(m, torch.nn.Dropout)]
+    drops = [
+        m
+        for m in registry.build("pix2pix_unet_256", ngf=2).modules()
+        if isinstance(m, torch.nn.Dropout)
+    ]
     assert len(drops) == 8 - 5 and all(d.p == 0.5 for d in drops)
-    assert not [m for m in registry.build("pix2pix_unet_256", ngf=2, use_dropout=False).modules()
-                if isinstance(m, torch.nn.Dropout)]
+    assert not [
+        m
+        for m in registry.build("pix2pix_unet_256", ngf=2, use_dropout=False).modules()
+        if isinstance(m, torch.nn.Dropout)
+    ]
 
 
 @pytest.mark.parametrize("init_type", ["normal", "xavier", "kaiming", "orthogonal"])
@@ -112,8 +124,10 @@ def test_init_weights_is_seeded_by_the_global_rng():
     b = registry.build("pix2pix_pixelgan", ndf=4)
     torch.manual_seed(3)
     init_weights(b)
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
-                                                  b.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(x, y)
+        for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
 
 
 def test_bad_network_config_is_a_clear_error():

@@ -31,7 +31,8 @@ def _images(folder, n, size, mode="RGB"):
     for i in range(n):
         shape = (size[1], size[0]) + ((3,) if mode == "RGB" else ())
         Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8), mode).save(
-            folder / f"im{i}.png")
+            folder / f"im{i}.png"
+        )
     return folder
 
 
@@ -50,12 +51,20 @@ def test_onnx_translation_matches_torch_within_1e4(tmp_path, eval_mode):
 
 
 def test_translate_backends_write_the_same_images_and_export_once(tmp_path):
-    model = _folder(tmp_path, "pix2pix_resnet_9blocks", ngf=8, n_blocks=2, input_nc=1,
-                    norm="batch", use_dropout=True)
+    model = _folder(
+        tmp_path,
+        "pix2pix_resnet_9blocks",
+        ngf=8,
+        n_blocks=2,
+        input_nc=1,
+        norm="batch",
+        use_dropout=True,
+    )
     src = _images(tmp_path / "in", 3, (30, 22), mode="L")
     ref = apps.translate(model, [src], tmp_path / "torch", batch_size=2, device="cpu")
-    got = apps.translate(model, [src], tmp_path / "onnx", batch_size=2, device="cpu",
-                         backend="onnx")
+    got = apps.translate(
+        model, [src], tmp_path / "onnx", batch_size=2, device="cpu", backend="onnx"
+    )
     for a, b in zip(ref, got, strict=True):
         diff = np.abs(np.asarray(Image.open(a), int) - np.asarray(Image.open(b), int))
         assert diff.max() <= 1  # the same floats within 1e-4, rounded to 8 bits
@@ -69,14 +78,58 @@ def test_cli_backend_onnx_and_its_refusals(tmp_path, capsys):
     model = _folder(tmp_path, "pix2pix_resnet_9blocks", ngf=8, n_blocks=1)
     src = _images(tmp_path / "in", 1, (16, 16))
     out = tmp_path / "o.png"
-    assert main(["pix2pix", "translate", str(src), "--model", str(model), "-o", str(out),
-                 "--backend", "onnx"]) == 0
+    assert (
+        main(
+            [
+                "pix2pix",
+                "translate",
+                str(src),
+                "--model",
+                str(model),
+                "-o",
+                str(out),
+                "--backend",
+                "onnx",
+            ]
+        )
+        == 0
+    )
     assert Image.open(out).size == (16, 16)
-    assert main(["pix2pix", "translate", str(src), "--model", str(model), "-o", str(out),
-                 "--backend", "onnx", "--eval", "--seed", "3"]) == 0
+    assert (
+        main(
+            [
+                "pix2pix",
+                "translate",
+                str(src),
+                "--model",
+                str(model),
+                "-o",
+                str(out),
+                "--backend",
+                "onnx",
+                "--eval",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert main(["pix2pix", "translate", str(src), "--model", str(model), "-o", str(out),
-                 "--dropout-at-test"]) == 2
+    assert (
+        main(
+            [
+                "pix2pix",
+                "translate",
+                str(src),
+                "--model",
+                str(model),
+                "-o",
+                str(out),
+                "--dropout-at-test",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "--dropout-at-test" in err and len(err.splitlines()) == 1
     with pytest.raises(UsageError, match="backend must be one of"):

@@ -35,17 +35,22 @@ from gankit.families.pix2pix.recipe import Pix2PixRecipe, lr_factor
 PARITY = Path(__file__).parent / "parity"
 CASES = ("unet_vanilla", "resnet_lsgan")
 TOLERANCE = 1e-4
-LOSSES = {"G_GAN": "loss_g_gan", "G_L1": "loss_g_l1", "D_real": "loss_d_real",
-          "D_fake": "loss_d_fake"}
+LOSSES = {
+    "G_GAN": "loss_g_gan",
+    "G_L1": "loss_g_l1",
+    "D_real": "loss_d_real",
+    "D_fake": "loss_d_fake",
+}
 
 
 def _fixture(case: str) -> tuple[dict[str, torch.Tensor], dict]:
     return load_file(str(PARITY / f"{case}.safetensors")), json.loads(
-        (PARITY / f"{case}.json").read_text())
+        (PARITY / f"{case}.json").read_text()
+    )
 
 
 def _state(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    return {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
 
 
 def _relative(ours: torch.Tensor, theirs: torch.Tensor) -> float:
@@ -63,11 +68,25 @@ def _constant_epochs(meta: dict) -> int:
 def _recipe(meta: dict) -> Pix2PixRecipe:
     o = meta["options"]
     cfg = TrainConfig(
-        data=str(PARITY), generator=o["netG"], discriminator=o["netD"], ngf=o["ngf"],
-        ndf=o["ndf"], norm=o["norm"], dropout=not o["no_dropout"], input_nc=o["input_nc"],
-        output_nc=o["output_nc"], gan_mode=o["gan_mode"], lambda_l1=o["lambda_L1"], lr=o["lr"],
-        beta1=o["beta1"], batch_size=meta["batch_size"], epochs=_constant_epochs(meta),
-        epochs_decay=o["niter_decay"], preprocess="none", flip=False)
+        data=str(PARITY),
+        generator=o["netG"],
+        discriminator=o["netD"],
+        ngf=o["ngf"],
+        ndf=o["ndf"],
+        norm=o["norm"],
+        dropout=not o["no_dropout"],
+        input_nc=o["input_nc"],
+        output_nc=o["output_nc"],
+        gan_mode=o["gan_mode"],
+        lambda_l1=o["lambda_L1"],
+        lr=o["lr"],
+        beta1=o["beta1"],
+        batch_size=meta["batch_size"],
+        epochs=_constant_epochs(meta),
+        epochs_decay=o["niter_decay"],
+        preprocess="none",
+        flip=False,
+    )
     recipe = Pix2PixRecipe(cfg)
     recipe.setup(TrainContext(torch.device("cpu"), steps_per_epoch=meta["steps_per_epoch"]))
     return recipe
@@ -138,8 +157,10 @@ def test_linear_schedule_matches_the_reference_every_epoch():
     meta = _fixture("resnet_lsgan")[1]
     schedule = meta["schedule"]
     epochs = schedule["niter"] - (meta["lr_update_at"] == "epoch_start")
-    ours = [schedule["lr"] * lr_factor(e, epochs, schedule["niter_decay"])
-            for e in range(len(schedule["per_epoch"]))]
+    ours = [
+        schedule["lr"] * lr_factor(e, epochs, schedule["niter_decay"])
+        for e in range(len(schedule["per_epoch"]))
+    ]
     assert ours == pytest.approx(schedule["per_epoch"], rel=1e-12)
 
 

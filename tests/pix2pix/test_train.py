@@ -43,12 +43,27 @@ def test_presets_hold_the_papers_choices():
     assert PRESETS["facades"].direction == "BtoA" and PRESETS["facades"].total_epochs == 200
     base = TrainConfig()
     assert (base.lr, base.beta1, base.lambda_l1, base.gan_mode, base.batch_size) == (
-        2e-4, 0.5, 100.0, "vanilla", 1)
+        2e-4,
+        0.5,
+        100.0,
+        "vanilla",
+        1,
+    )
     assert (base.load_size, base.crop_size, base.generator, base.discriminator) == (
-        (286, 286), (256, 256), "unet_256", "basic")
+        (286, 286),
+        (256, 256),
+        "unet_256",
+        "basic",
+    )
     assert PRESETS["edges2shoes"].batch_size == 4 and PRESETS["edges2shoes"].total_epochs == 15
-    assert set(PRESETS) == {"facades", "maps", "cityscapes", "edges2shoes", "edges2handbags",
-                            "night2day"}
+    assert set(PRESETS) == {
+        "facades",
+        "maps",
+        "cityscapes",
+        "edges2shoes",
+        "edges2handbags",
+        "night2day",
+    }
     # the paper's day -> night; the junyanz night2day folder stores night|day
     assert PRESETS["night2day"].direction == "BtoA"
 
@@ -63,11 +78,27 @@ def test_trained_generator_records_direction_and_training_size():
 
 
 def _config(data, **kw):
-    base = dict(data=str(data), generator="resnet_6blocks", ngf=4, ndf=4, load_size=(36, 36),
-                crop_size=(32, 32), batch_size=2, epochs=1, epochs_decay=2, num_samples=3,
-                trainer=TrainerConfig(max_steps=6, checkpoint_every=3, sample_every=2,
-                                      log_every=1, progress=False, tensorboard=False,
-                                      device="cpu"))
+    base = dict(
+        data=str(data),
+        generator="resnet_6blocks",
+        ngf=4,
+        ndf=4,
+        load_size=(36, 36),
+        crop_size=(32, 32),
+        batch_size=2,
+        epochs=1,
+        epochs_decay=2,
+        num_samples=3,
+        trainer=TrainerConfig(
+            max_steps=6,
+            checkpoint_every=3,
+            sample_every=2,
+            log_every=1,
+            progress=False,
+            tensorboard=False,
+            device="cpu",
+        ),
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -101,8 +132,16 @@ def test_tiny_run_resumes_exactly_and_writes_samples(tmp_path):
 @pytest.mark.parametrize("gan_mode", ["lsgan", "wgangp"])
 def test_other_objectives_and_grayscale_train(tmp_path, gan_mode):
     data = write_aligned(tmp_path / "d", 2)
-    cfg = _config(data, gan_mode=gan_mode, input_nc=1, output_nc=1, discriminator="n_layers",
-                  n_layers_d=1, norm="instance", batch_size=1)
+    cfg = _config(
+        data,
+        gan_mode=gan_mode,
+        input_nc=1,
+        output_nc=1,
+        discriminator="n_layers",
+        n_layers_d=1,
+        norm="instance",
+        batch_size=1,
+    )
     _run(cfg, tmp_path / "run", 2)
     g = from_pretrained(tmp_path / "run" / "model")
     assert g(torch.zeros(1, 1, 8, 8)).shape == (1, 1, 8, 8)

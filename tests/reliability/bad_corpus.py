@@ -56,8 +56,14 @@ def marker_path(root: Path) -> Path:
 
 def _photo(w: int = 40, h: int = 32) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w]
-    arr = np.stack([128 + 100 * np.sin(xx / 5.0), 128 + 90 * np.cos(yy / 4.0),
-                    128 + 60 * np.sin((xx + yy) / 7.0)], -1)
+    arr = np.stack(
+        [
+            128 + 100 * np.sin(xx / 5.0),
+            128 + 90 * np.cos(yy / 4.0),
+            128 + 60 * np.sin((xx + yy) / 7.0),
+        ],
+        -1,
+    )
     return np.clip(arr, 0, 255).astype(np.uint8)
 
 
@@ -68,8 +74,12 @@ def _encoded(fmt: str, img: Image.Image | None = None) -> bytes:
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return (struct.pack(">I", len(body)) + kind + body
-            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    return (
+        struct.pack(">I", len(body))
+        + kind
+        + body
+        + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+    )
 
 
 def _png_bomb(w: int = 30000, h: int = 30000) -> bytes:
@@ -78,8 +88,12 @@ def _png_bomb(w: int = 30000, h: int = 30000) -> bytes:
     row = b"\0" * (w + 1)
     body = b"".join(comp.compress(row) for _ in range(64)) + comp.flush()
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", body)
-            + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", body)
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def _corrupt_png() -> bytes:
@@ -93,8 +107,9 @@ def _corrupt_png() -> bytes:
 
 def _image_entries(root: Path) -> list[Entry]:
     photo = _photo()
-    rgba = np.dstack([photo, np.linspace(0, 255, photo.shape[1], dtype=np.uint8)[None].repeat(
-        photo.shape[0], 0)])
+    rgba = np.dstack(
+        [photo, np.linspace(0, 255, photo.shape[1], dtype=np.uint8)[None].repeat(photo.shape[0], 0)]
+    )
     gray16 = (photo[..., 0].astype(np.uint16) * 257).astype(np.uint16)
     palette = Image.fromarray(photo).quantize(16)
     palette.info["transparency"] = 0
@@ -103,8 +118,9 @@ def _image_entries(root: Path) -> list[Entry]:
         "palette.png": _encoded("PNG", palette),
         "gray16.png": _encoded("PNG", Image.fromarray(gray16)),
         "rgba.png": _encoded("PNG", Image.fromarray(rgba, "RGBA")),
-        "gray_alpha.webp": _encoded("WEBP", Image.fromarray(rgba, "RGBA").convert("LA")
-                                    .convert("RGBA")),
+        "gray_alpha.webp": _encoded(
+            "WEBP", Image.fromarray(rgba, "RGBA").convert("LA").convert("RGBA")
+        ),
     }
     png, jpg, webp = _encoded("PNG"), _encoded("JPEG"), _encoded("WEBP")
     broken = {
@@ -142,15 +158,19 @@ def _mp4(path: Path, video: bool = True, audio: bool = True, n: int = 6) -> None
         astream.layout = "mono"
     if vs is not None:
         for i in range(n):
-            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 30 * i, np.uint8),
-                                               format="rgb24")
+            frame = av.VideoFrame.from_ndarray(
+                np.full((24, 32, 3), 30 * i, np.uint8), format="rgb24"
+            )
             frame.pts = i
             out.mux(vs.encode(frame))
         out.mux(vs.encode(None))
     if astream is not None:
         t = np.arange(int(16000 * n / 10)) / 16000
-        af = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * t))
-                                        .astype(np.float32)[None], format="fltp", layout="mono")
+        af = av.AudioFrame.from_ndarray(
+            (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None],
+            format="fltp",
+            layout="mono",
+        )
         af.sample_rate, af.pts = 16000, 0
         out.mux(astream.encode(af))
         out.mux(astream.encode(None))
@@ -171,8 +191,12 @@ def _video_entries(root: Path) -> list[Entry]:
 
 
 SIZE_KEYS = {
-    "animegan": "image_size", "pix2pix": "crop_size", "singan": "max_size",
-    "stylegan": "generator.size", "dcgan": "resolution", "wgan_gp": "batch_size",
+    "animegan": "image_size",
+    "pix2pix": "crop_size",
+    "singan": "max_size",
+    "stylegan": "generator.size",
+    "dcgan": "resolution",
+    "wgan_gp": "batch_size",
     "pggan": "resolution",
 }
 """Per family, a size field of its training config (dotted: nested dataclass)."""
@@ -262,8 +286,11 @@ def _pickle_entries(root: Path) -> list[Entry]:
         "payload.pkl": pickle.dumps(payload),
         "payload_nested.pkl": pickle.dumps({"G_ema": [payload], "D": None}),
         "payload_proto0.pkl": pickle.dumps(payload, protocol=0),
-        "builtins_eval.pkl": (b"cbuiltins\neval\n(V__import__('os').system('touch "
-                              + str(marker_path(root)).encode() + b"')\ntR."),
+        "builtins_eval.pkl": (
+            b"cbuiltins\neval\n(V__import__('os').system('touch "
+            + str(marker_path(root)).encode()
+            + b"')\ntR."
+        ),
         "empty.pkl": b"",
         "garbage.pkl": np.random.default_rng(2).bytes(1024),
         "truncated.pkl": pickle.dumps({"G_ema": list(range(100))})[:40],
@@ -281,12 +308,18 @@ def write_corpus(root: str | os.PathLike[str]) -> list[Entry]:
     """Write every model-independent entry under ``root`` (which must not exist yet)."""
     root = Path(root)
     root.mkdir(parents=True)
-    return [*_image_entries(root), *_video_entries(root), *_config_entries(root),
-            *_foreign_entries(root, ".pt", "foreign"), *_pickle_entries(root)]
+    return [
+        *_image_entries(root),
+        *_video_entries(root),
+        *_config_entries(root),
+        *_foreign_entries(root, ".pt", "foreign"),
+        *_pickle_entries(root),
+    ]
 
 
-def write_model_corpus(valid: str | os.PathLike[str], other: str | os.PathLike[str],
-                       root: str | os.PathLike[str]) -> list[Entry]:
+def write_model_corpus(
+    valid: str | os.PathLike[str], other: str | os.PathLike[str], root: str | os.PathLike[str]
+) -> list[Entry]:
     """Broken copies of the model folder ``valid``; ``other`` is a model of another family.
 
     The damage: no files, a missing half, unreadable or ill-typed ``config.json``, an unknown
@@ -326,15 +359,24 @@ def write_model_corpus(valid: str | os.PathLike[str], other: str | os.PathLike[s
     variant("config_unknown_field", {**cfg, "config": {**cfg["config"], "bogus": 1}}, state)
     variant("negative_size", {**cfg, "config": {**cfg["config"], int_field: -8}}, state)
     variant("zero_size", {**cfg, "config": {**cfg["config"], int_field: 0}}, state)
-    variant("mismatched_size", {**cfg, "config": {**cfg["config"], int_field: 2 * cfg["config"][
-        int_field]}}, state)
+    variant(
+        "mismatched_size",
+        {**cfg, "config": {**cfg["config"], int_field: 2 * cfg["config"][int_field]}},
+        state,
+    )
     variant("weights_garbage", cfg, np.random.default_rng(3).bytes(512))
     variant("weights_empty", cfg, b"")
     whole = (valid / "model.safetensors").read_bytes()
     variant("weights_truncated", cfg, whole[: len(whole) // 2])
     variant("weights_are_pickle", cfg, pickle.dumps(Payload(marker)))
-    variant("wrong_shape", cfg, {**state, first: state[first].new_zeros(
-        (state[first].shape[0] + 1, *state[first].shape[1:]))})
+    variant(
+        "wrong_shape",
+        cfg,
+        {
+            **state,
+            first: state[first].new_zeros((state[first].shape[0] + 1, *state[first].shape[1:])),
+        },
+    )
     variant("missing_tensor", cfg, {k: v for k, v in state.items() if k != first})
     variant("wrong_dtype", cfg, {**state, first: state[first].double()})
     shutil.copytree(other, root / "other_family")
@@ -359,10 +401,15 @@ def tiny_models(root: Path) -> dict[str, Path]:
     nets = {
         "animegan": registry.build("animegan_v2_generator"),
         "pix2pix": registry.build("pix2pix_unet_256", ngf=4, num_downs=5),
-        "singan": registry.build("singan_pyramid", PyramidConfig(
-            shapes=[[12, 15], [18, 22]], channels=[4, 4], num_layers=3, scale_factor=0.7)),
-        "stylegan": registry.build("stylegan2", size=16, style_dim=32, n_mlp=2,
-                                   channel_base=256, channel_max=32),
+        "singan": registry.build(
+            "singan_pyramid",
+            PyramidConfig(
+                shapes=[[12, 15], [18, 22]], channels=[4, 4], num_layers=3, scale_factor=0.7
+            ),
+        ),
+        "stylegan": registry.build(
+            "stylegan2", size=16, style_dim=32, n_mlp=2, channel_base=256, channel_max=32
+        ),
         "dcgan": registry.build("dcgan_g", resolution=16, ngf=4, z_dim=8),
         "wgan_gp": registry.build("wgan_gp_resnet32_g", dim=8, z_dim=8),
         "pggan": registry.build("pggan_g", z_dim=8, resolution=16, fmap_base=32, fmap_max=16),

@@ -52,7 +52,8 @@ class Context:
             # command), so their "wrong architecture" is an image-to-image model
             other = self.models["animegan" if family in UNCONDITIONAL else "dcgan"]
             self._model_corpora[family] = write_model_corpus(
-                self.models[family], other, self.root / "model" / family)
+                self.models[family], other, self.root / "model" / family
+            )
         return self._model_corpora[family]
 
 
@@ -70,8 +71,11 @@ def ctx(tmp_path_factory: pytest.TempPathFactory) -> Context:
     mask[8:20, 10:24] = 255
     Image.fromarray(mask).save(inputs / "mask.png")
     valid = {
-        "img": str(folders[0] / "p0.png"), "img2": str(folders[1] / "p1.png"),
-        "mask": str(inputs / "mask.png"), "imgdir": str(folders[0]), "imgdir2": str(folders[1]),
+        "img": str(folders[0] / "p0.png"),
+        "img2": str(folders[1] / "p1.png"),
+        "mask": str(inputs / "mask.png"),
+        "imgdir": str(folders[0]),
+        "imgdir2": str(folders[1]),
         "data": str(folders[0]),
         "video": str(root / "video" / "tiny.mp4"),
     }
@@ -100,89 +104,179 @@ class Command:
     def kinds(self) -> set[str]:
         if self.only:
             return set(self.only)
-        slots = {"img": "image", "imgdir": "image", "video": "video", "config": "config",
-                 "model": "model", "ckpt": "foreign", "run": "foreign"}
+        slots = {
+            "img": "image",
+            "imgdir": "image",
+            "video": "video",
+            "config": "config",
+            "model": "model",
+            "ckpt": "foreign",
+            "run": "foreign",
+        }
         kinds = {kind for slot, kind in slots.items() if "{" + slot + "}" in self.template}
         if "{ckpt}" in self.template or "{run}" in self.template:
             kinds.add("pickle")
         return kinds
 
 
-SINGAN_TINY = ("--preset fast --max_size 18 --min_size 12 --scale_factor 0.7 --channels 4 "
-               "--max_channels 4 --num_layers 3 --iters_per_scale 1 --samples 1")
+SINGAN_TINY = (
+    "--preset fast --max_size 18 --min_size 12 --scale_factor 0.7 --channels 4 "
+    "--max_channels 4 --num_layers 3 --iters_per_scale 1 --samples 1"
+)
 COMMANDS = [
     # images (and their folders)
-    Command("animegan-stylize", "animegan stylize {img} --model {model} -o {out}/r.png "
-            "--device cpu", "animegan"),
-    Command("animegan-prepare", "animegan prepare --style {imgdir} --photos {imgdir2} "
-            "-o {out}/data --size 16"),
-    Command("pix2pix-translate", "pix2pix translate {img} --model {model} -o {out}/r.png "
-            "--device cpu", "pix2pix"),
+    Command(
+        "animegan-stylize",
+        "animegan stylize {img} --model {model} -o {out}/r.png --device cpu",
+        "animegan",
+    ),
+    Command(
+        "animegan-prepare",
+        "animegan prepare --style {imgdir} --photos {imgdir2} -o {out}/data --size 16",
+    ),
+    Command(
+        "pix2pix-translate",
+        "pix2pix translate {img} --model {model} -o {out}/r.png --device cpu",
+        "pix2pix",
+    ),
     Command("singan-train", "singan train {img} -o {out}/run " + SINGAN_TINY),
-    Command("singan-harmonize", "singan harmonize {model} {img} --mask {mask} -o {out}/r.png "
-            "--device cpu", "singan"),
-    Command("singan-edit", "singan edit {model} {img} --mask {mask} -o {out}/r.png "
-            "--device cpu", "singan"),
-    Command("singan-paint2image", "singan paint2image {model} {img} -o {out}/r.png "
-            "--device cpu", "singan"),
-    Command("singan-super-resolve", "singan super-resolve {model} --image {img} --factor 2 "
-            "-o {out}/r.png --device cpu", "singan"),
+    Command(
+        "singan-harmonize",
+        "singan harmonize {model} {img} --mask {mask} -o {out}/r.png --device cpu",
+        "singan",
+    ),
+    Command(
+        "singan-edit",
+        "singan edit {model} {img} --mask {mask} -o {out}/r.png --device cpu",
+        "singan",
+    ),
+    Command(
+        "singan-paint2image",
+        "singan paint2image {model} {img} -o {out}/r.png --device cpu",
+        "singan",
+    ),
+    Command(
+        "singan-super-resolve",
+        "singan super-resolve {model} --image {img} --factor 2 -o {out}/r.png --device cpu",
+        "singan",
+    ),
     Command("pix2pix-prepare", "pix2pix prepare {imgdir} {imgdir} -o {out}/ab"),
-    Command("pix2pix-evaluate", "pix2pix evaluate --model {model} --data {imgdir} --phase . "
-            "-o {out}/rep --device cpu", "pix2pix"),
-    Command("stylegan-project", "stylegan project {img} --model {model} --steps 1 --no-video "
-            "-o {out}/p --device cpu", "stylegan", broken_only=True),
-    Command("dcgan-train-data", "dcgan train --data {imgdir} -o {out}/run --resolution 16 "
-            "--generator.ngf 4 --discriminator.ndf 4 --batch_size 1 --trainer.max_steps 1 "
-            "--trainer.device cpu", only=("image",), lazy_data=True),
-    Command("eval-fid", "eval fid {imgdir} {imgdir2} -o {out}/r.json --device cpu",
-            broken_only=True),
-    Command("eval-sifid", "eval sifid {img} {imgdir2} -o {out}/r.json --device cpu",
-            broken_only=True),
-    Command("eval-lpips", "eval lpips {imgdir} {imgdir2} -o {out}/r.json --device cpu",
-            broken_only=True),
-    Command("eval-kid", "eval kid {imgdir} {imgdir2} -o {out}/r.json --device cpu",
-            broken_only=True),
-    Command("pix2pix-train-data", "pix2pix train --data {imgdir} --phase . -o {out}/run "
-            "--load_size 128 --crop_size 128 --ngf 2 --ndf 2 --generator unet_128 "
-            "--trainer.max_steps 1 --trainer.device cpu", only=("image",), lazy_data=True),
+    Command(
+        "pix2pix-evaluate",
+        "pix2pix evaluate --model {model} --data {imgdir} --phase . -o {out}/rep --device cpu",
+        "pix2pix",
+    ),
+    Command(
+        "stylegan-project",
+        "stylegan project {img} --model {model} --steps 1 --no-video -o {out}/p --device cpu",
+        "stylegan",
+        broken_only=True,
+    ),
+    Command(
+        "dcgan-train-data",
+        "dcgan train --data {imgdir} -o {out}/run --resolution 16 "
+        "--generator.ngf 4 --discriminator.ndf 4 --batch_size 1 --trainer.max_steps 1 "
+        "--trainer.device cpu",
+        only=("image",),
+        lazy_data=True,
+    ),
+    Command(
+        "eval-fid", "eval fid {imgdir} {imgdir2} -o {out}/r.json --device cpu", broken_only=True
+    ),
+    Command(
+        "eval-sifid", "eval sifid {img} {imgdir2} -o {out}/r.json --device cpu", broken_only=True
+    ),
+    Command(
+        "eval-lpips", "eval lpips {imgdir} {imgdir2} -o {out}/r.json --device cpu", broken_only=True
+    ),
+    Command(
+        "eval-kid", "eval kid {imgdir} {imgdir2} -o {out}/r.json --device cpu", broken_only=True
+    ),
+    Command(
+        "pix2pix-train-data",
+        "pix2pix train --data {imgdir} --phase . -o {out}/run "
+        "--load_size 128 --crop_size 128 --ngf 2 --ndf 2 --generator unet_128 "
+        "--trainer.max_steps 1 --trainer.device cpu",
+        only=("image",),
+        lazy_data=True,
+    ),
     Command("eval-psnr", "eval psnr {img} {img2} -o {out}/r.json --device cpu"),
     Command("eval-ssim", "eval ssim {imgdir} {imgdir2} -o {out}/r.json --device cpu"),
     # video
-    Command("animegan-video", "animegan video {video} --model {model} -o {out}/r.mp4 "
-            "--device cpu --no-progress", "animegan"),
+    Command(
+        "animegan-video",
+        "animegan video {video} --model {model} -o {out}/r.mp4 --device cpu --no-progress",
+        "animegan",
+    ),
     # model folders (--model / MODEL)
     Command("singan-sample", "singan sample {model} -n 1 -o {out}/s --device cpu", "singan"),
-    Command("singan-animate", "singan animate {model} --frames 2 -o {out}/a.gif --device cpu",
-            "singan"),
-    Command("stylegan-style-mix", "stylegan style-mix --model {model} --rows 0 --cols 1 "
-            "-o {out}/r.png --device cpu", "stylegan"),
-    Command("stylegan-interpolate", "stylegan interpolate --model {model} --seeds 0,1 "
-            "--frames 2 -o {out}/r.gif --device cpu", "stylegan"),
-    Command("singan-evaluate", "singan evaluate {model} -n 2 -o {out}/r.json --device cpu",
-            "singan", broken_only=True),
-    Command("eval-ppl", "eval ppl --model {model} --n 2 -o {out}/r.json --device cpu",
-            "stylegan", broken_only=True),
-    Command("stylegan-generate", "stylegan generate --model {model} --seeds 0 -o {out}/r.png "
-            "--device cpu", "stylegan"),
-    Command("dcgan-generate", "dcgan generate --model {model} --seeds 0 -o {out}/r.png "
-            "--device cpu", "dcgan"),
-    Command("wgan_gp-generate", "wgan_gp generate --model {model} --seeds 0 -o {out}/r.png "
-            "--device cpu", "wgan_gp"),
-    Command("pggan-generate", "pggan generate --model {model} --seeds 0 -o {out}/r.png "
-            "--device cpu", "pggan"),
-    Command("export-onnx", "export onnx --model {model} -o {out}/m.onnx", "dcgan",
-            any_family=True),
+    Command(
+        "singan-animate", "singan animate {model} --frames 2 -o {out}/a.gif --device cpu", "singan"
+    ),
+    Command(
+        "stylegan-style-mix",
+        "stylegan style-mix --model {model} --rows 0 --cols 1 -o {out}/r.png --device cpu",
+        "stylegan",
+    ),
+    Command(
+        "stylegan-interpolate",
+        "stylegan interpolate --model {model} --seeds 0,1 --frames 2 -o {out}/r.gif --device cpu",
+        "stylegan",
+    ),
+    Command(
+        "singan-evaluate",
+        "singan evaluate {model} -n 2 -o {out}/r.json --device cpu",
+        "singan",
+        broken_only=True,
+    ),
+    Command(
+        "eval-ppl",
+        "eval ppl --model {model} --n 2 -o {out}/r.json --device cpu",
+        "stylegan",
+        broken_only=True,
+    ),
+    Command(
+        "stylegan-generate",
+        "stylegan generate --model {model} --seeds 0 -o {out}/r.png --device cpu",
+        "stylegan",
+    ),
+    Command(
+        "dcgan-generate",
+        "dcgan generate --model {model} --seeds 0 -o {out}/r.png --device cpu",
+        "dcgan",
+    ),
+    Command(
+        "wgan_gp-generate",
+        "wgan_gp generate --model {model} --seeds 0 -o {out}/r.png --device cpu",
+        "wgan_gp",
+    ),
+    Command(
+        "pggan-generate",
+        "pggan generate --model {model} --seeds 0 -o {out}/r.png --device cpu",
+        "pggan",
+    ),
+    Command("export-onnx", "export onnx --model {model} -o {out}/m.onnx", "dcgan", any_family=True),
     Command("serve", "serve --models {model}", "animegan", any_family=True, writes=False),
     # training configs
-    *(Command(f"{fam}-train-config", f"{fam} train --config {{config}} --data {{data}} "
-              "-o {out}/run", fam)
-      for fam in ("animegan", "pix2pix", "stylegan", "dcgan", "wgan_gp", "pggan")),
-    Command("singan-train-config", "singan train {img} --config {config} -o {out}/run",
-            "singan", only=("config",)),
+    *(
+        Command(
+            f"{fam}-train-config",
+            f"{fam} train --config {{config}} --data {{data}} -o {{out}}/run",
+            fam,
+        )
+        for fam in ("animegan", "pix2pix", "stylegan", "dcgan", "wgan_gp", "pggan")
+    ),
+    Command(
+        "singan-train-config",
+        "singan train {img} --config {config} -o {out}/run",
+        "singan",
+        only=("config",),
+    ),
     # other projects' checkpoints and pickles
-    *(Command(f"{fam}-convert", f"{fam} convert {{ckpt}} -o {{out}}/m")
-      for fam in ("animegan", "pix2pix", "dcgan", "pggan", "stylegan")),
+    *(
+        Command(f"{fam}-convert", f"{fam} convert {{ckpt}} -o {{out}}/m")
+        for fam in ("animegan", "pix2pix", "dcgan", "pggan", "stylegan")
+    ),
     Command("singan-convert", "singan convert {run} -o {out}/m"),
 ]
 
@@ -224,8 +318,9 @@ def _entries(ctx: Context, cmd: Command, kind: str) -> list[Entry]:
     if kind == "model":
         return ctx.model_entries(cmd.family)
     if kind == "config":
-        return [e for e in ctx.entries if e.kind == "config"
-                and e.name.startswith(cmd.family + "/")]
+        return [
+            e for e in ctx.entries if e.kind == "config" and e.name.startswith(cmd.family + "/")
+        ]
     return [e for e in ctx.entries if e.kind == kind]
 
 
@@ -243,9 +338,14 @@ class _NoServer:
 
 
 @pytest.mark.parametrize(("cmd", "kind"), _cases(), ids=lambda v: getattr(v, "name", v))
-def test_command_refuses_bad_inputs(cmd: Command, kind: str, ctx: Context, tmp_path: Path,
-                                    capsys: pytest.CaptureFixture[str],
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_command_refuses_bad_inputs(
+    cmd: Command,
+    kind: str,
+    ctx: Context,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import gankit.serve.app
     import gankit.serve.app_cli
 
@@ -309,8 +409,10 @@ def test_corpus_is_what_it_claims(ctx: Context, tmp_path: Path) -> None:
 
 
 SUBPROCESS_CASES = [
-    ("animegan stylize {image}/truncated.jpg --model {models}/animegan -o {out}/r.png "
-     "--device cpu"),
+    (
+        "animegan stylize {image}/truncated.jpg --model {models}/animegan -o {out}/r.png "
+        "--device cpu"
+    ),
     "stylegan convert {corpus}/pickle/payload.pkl -o {out}/m",
 ]
 
@@ -322,11 +424,22 @@ def test_real_processes_exit_2_with_one_line(ctx: Context, tmp_path: Path) -> No
     for i, template in enumerate(SUBPROCESS_CASES):
         out = tmp_path / f"out{i}"
         out.mkdir()
-        argv = template.format(image=ctx.root / "image", models=ctx.root.parent / "models",
-                               corpus=ctx.root, out=out).split()
-        procs.append((out, argv, subprocess.Popen(
-            [sys.executable, "-m", "gankit.cli", *argv], cwd=out, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True)))
+        argv = template.format(
+            image=ctx.root / "image", models=ctx.root.parent / "models", corpus=ctx.root, out=out
+        ).split()
+        procs.append(
+            (
+                out,
+                argv,
+                subprocess.Popen(
+                    [sys.executable, "-m", "gankit.cli", *argv],
+                    cwd=out,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                ),
+            )
+        )
     for out, argv, proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 2, (argv, err)

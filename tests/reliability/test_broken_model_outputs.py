@@ -45,8 +45,9 @@ def _blacken(model: nn.Module) -> None:
 
 def _singan(breaker):
     arch = registry.get("singan_pyramid")
-    config = registry.config_from_dict(arch.config_cls, {"shapes": [[8, 8], [12, 10]],
-                                                         "channels": [4, 4]})
+    config = registry.config_from_dict(
+        arch.config_cls, {"shapes": [[8, 8], [12, 10]], "channels": [4, 4]}
+    )
     pyr = registry.build(arch.name, config)
     if breaker is _poison_nan:
         breaker(pyr)
@@ -63,27 +64,73 @@ def _photo(path):
 
 
 FAMILIES = {
-    "animegan": (lambda: registry.build("animegan_v2_generator", n_irb=1),
-                 lambda m, photo, out: ["animegan", "stylize", str(photo), "--model", m,
-                                        "--device", "cpu", "-o", str(out / "styled.png")]),
-    "pix2pix": (lambda: registry.build("pix2pix_unet_128", ngf=2),
-                lambda m, photo, out: ["pix2pix", "translate", str(photo), "--model", m,
-                                       "--device", "cpu", "-o", str(out / "translated.png")]),
-    "dcgan": (lambda: registry.build("dcgan_g", resolution=16, ngf=4, z_dim=8),
-              lambda m, photo, out: ["dcgan", "generate", "--model", m, "--seeds", "0-3",
-                                     "--device", "cpu", "-o", str(out / "grid.png")]),
-    "singan": (None,
-               lambda m, photo, out: ["singan", "sample", m, "-n", "2", "--device", "cpu",
-                                      "-o", str(out / "samples")]),
+    "animegan": (
+        lambda: registry.build("animegan_v2_generator", n_irb=1),
+        lambda m, photo, out: [
+            "animegan",
+            "stylize",
+            str(photo),
+            "--model",
+            m,
+            "--device",
+            "cpu",
+            "-o",
+            str(out / "styled.png"),
+        ],
+    ),
+    "pix2pix": (
+        lambda: registry.build("pix2pix_unet_128", ngf=2),
+        lambda m, photo, out: [
+            "pix2pix",
+            "translate",
+            str(photo),
+            "--model",
+            m,
+            "--device",
+            "cpu",
+            "-o",
+            str(out / "translated.png"),
+        ],
+    ),
+    "dcgan": (
+        lambda: registry.build("dcgan_g", resolution=16, ngf=4, z_dim=8),
+        lambda m, photo, out: [
+            "dcgan",
+            "generate",
+            "--model",
+            m,
+            "--seeds",
+            "0-3",
+            "--device",
+            "cpu",
+            "-o",
+            str(out / "grid.png"),
+        ],
+    ),
+    "singan": (
+        None,
+        lambda m, photo, out: [
+            "singan",
+            "sample",
+            m,
+            "-n",
+            "2",
+            "--device",
+            "cpu",
+            "-o",
+            str(out / "samples"),
+        ],
+    ),
 }
 
 
-@pytest.mark.parametrize("breaker,problem", [(_poison_nan, "NaN or infinite"),
-                                             (_blacken, "all-black image")],
-                         ids=["nan", "black"])
+@pytest.mark.parametrize(
+    "breaker,problem",
+    [(_poison_nan, "NaN or infinite"), (_blacken, "all-black image")],
+    ids=["nan", "black"],
+)
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_cli_refuses_to_write_a_broken_models_output(family, breaker, problem, tmp_path,
-                                                     capsys):
+def test_cli_refuses_to_write_a_broken_models_output(family, breaker, problem, tmp_path, capsys):
     build, argv = FAMILIES[family]
     torch.manual_seed(0)
     if build is None:
@@ -102,8 +149,9 @@ def test_cli_refuses_to_write_a_broken_models_output(family, breaker, problem, t
 
 
 def _nan_stylegan(tmp_path):
-    model = registry.build("stylegan2", size=16, style_dim=32, n_mlp=2, channel_base=256,
-                           channel_max=32).eval()
+    model = registry.build(
+        "stylegan2", size=16, style_dim=32, n_mlp=2, channel_base=256, channel_max=32
+    ).eval()
     _poison_nan(model)
     return save_pretrained(model, tmp_path / "model")
 
@@ -115,14 +163,33 @@ def test_stylegan_generate_and_project_refuse_nan(tmp_path, capsys):
     folder = _nan_stylegan(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
-    code = cli_main(["stylegan", "generate", "--model", str(folder), "--seeds", "0-1",
-                     "--device", "cpu", "-o", str(out / "seeds")])
+    code = cli_main(
+        [
+            "stylegan",
+            "generate",
+            "--model",
+            str(folder),
+            "--seeds",
+            "0-1",
+            "--device",
+            "cpu",
+            "-o",
+            str(out / "seeds"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and "StyleGAN generator produced NaN" in err, err
     target = torch.zeros(1, 3, 16, 16)
     with pytest.raises(BrokenOutputError, match="StyleGAN generator produced NaN"):
-        apps.project(folder, target, out / "proj", steps=2, w_avg_samples=8, video=False,
-                     distance=lambda a, b: (a - b).square().mean((1, 2, 3)))
+        apps.project(
+            folder,
+            target,
+            out / "proj",
+            steps=2,
+            w_avg_samples=8,
+            video=False,
+            distance=lambda a, b: (a - b).square().mean((1, 2, 3)),
+        )
     assert list(out.rglob("*")) == []
 
 
@@ -133,31 +200,48 @@ def _v3_graph(path, scale: float, shift: float):
     from onnx import TensorProto, helper
 
     shape = ["n", "h", "w", 3]
-    nodes = [helper.make_node("Mul", ["AnimeGANv3_input:0", "scale"], ["scaled"]),
-             helper.make_node("Add", ["scaled", "shift"], ["shifted"]),
-             helper.make_node("Tanh", ["shifted"], ["generator/main/out:0"])]
+    nodes = [
+        helper.make_node("Mul", ["AnimeGANv3_input:0", "scale"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "shift"], ["shifted"]),
+        helper.make_node("Tanh", ["shifted"], ["generator/main/out:0"]),
+    ]
     graph = helper.make_graph(
-        nodes, "v3",
+        nodes,
+        "v3",
         [helper.make_tensor_value_info("AnimeGANv3_input:0", TensorProto.FLOAT, shape)],
         [helper.make_tensor_value_info("generator/main/out:0", TensorProto.FLOAT, shape)],
-        [helper.make_tensor("scale", TensorProto.FLOAT, [], [scale]),
-         helper.make_tensor("shift", TensorProto.FLOAT, [], [shift])])
+        [
+            helper.make_tensor("scale", TensorProto.FLOAT, [], [scale]),
+            helper.make_tensor("shift", TensorProto.FLOAT, [], [shift]),
+        ],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.save(model, str(path))
     return path
 
 
-@pytest.mark.parametrize("scale,shift,problem", [(float("nan"), 0.0, "NaN or infinite"),
-                                                 (0.0, -100.0, "all-black image")],
-                         ids=["nan", "black"])
+@pytest.mark.parametrize(
+    "scale,shift,problem",
+    [(float("nan"), 0.0, "NaN or infinite"), (0.0, -100.0, "all-black image")],
+    ids=["nan", "black"],
+)
 def test_third_party_onnx_stylizer_is_checked_too(tmp_path, capsys, scale, shift, problem):
     pytest.importorskip("onnxruntime")
     model = _v3_graph(tmp_path / "AnimeGANv3_broken.onnx", scale, shift)
     out = tmp_path / "out"
     out.mkdir()
-    code = cli_main(["animegan", "stylize", str(_photo(tmp_path / "photo.png")), "--model",
-                     str(model), "-o", str(out / "styled.png")])
+    code = cli_main(
+        [
+            "animegan",
+            "stylize",
+            str(_photo(tmp_path / "photo.png")),
+            "--model",
+            str(model),
+            "-o",
+            str(out / "styled.png"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and problem in err and "AnimeGANv3_broken.onnx" in err, err
     assert list(out.iterdir()) == []
@@ -180,8 +264,9 @@ def test_animegan_video_leaves_no_partial_file(tmp_path, capsys):
         stream = dst.add_stream("libx264", rate=5)
         stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
         for i in range(3):
-            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 60 + 40 * i, np.uint8),
-                                               format="rgb24")
+            frame = av.VideoFrame.from_ndarray(
+                np.full((24, 32, 3), 60 + 40 * i, np.uint8), format="rgb24"
+            )
             for packet in stream.encode(frame):
                 dst.mux(packet)
         for packet in stream.encode():
@@ -191,8 +276,19 @@ def test_animegan_video_leaves_no_partial_file(tmp_path, capsys):
     folder = save_pretrained(model, tmp_path / "model")
     out = tmp_path / "out"
     out.mkdir()
-    code = cli_main(["animegan", "video", str(clip), "--model", str(folder), "--device", "cpu",
-                     "-o", str(out / "styled.mp4")])
+    code = cli_main(
+        [
+            "animegan",
+            "video",
+            str(clip),
+            "--model",
+            str(folder),
+            "--device",
+            "cpu",
+            "-o",
+            str(out / "styled.mp4"),
+        ]
+    )
     assert code == 2 and "NaN or infinite" in capsys.readouterr().err
     assert list(out.iterdir()) == []
 

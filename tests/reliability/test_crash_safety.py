@@ -20,11 +20,15 @@ def _identical(a, b):
 def test_toy_survives_twenty_random_kills(tmp_path):
     base = [sys.executable, toy.__file__]
     opts = ["max_steps=40", "checkpoint_every=2", "step_sleep=0.01"]
-    env = {"PYTHONPATH": os.pathsep.join([str(Path(toy.__file__).parent),
-                                          str(Path(toy.__file__).parents[1])])}
+    env = {
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(toy.__file__).parent), str(Path(toy.__file__).parents[1])]
+        )
+    }
     kill_and_resume([*base, str(tmp_path / "ref"), *opts], tmp_path / "ref", kills=0, env=env)
-    hits = kill_and_resume([*base, str(tmp_path / "killed"), *opts], tmp_path / "killed",
-                           kills=20, seed=1, env=env)
+    hits = kill_and_resume(
+        [*base, str(tmp_path / "killed"), *opts], tmp_path / "killed", kills=20, seed=1, env=env
+    )
     assert hits == 20
     _identical(final_state(tmp_path / "ref"), final_state(tmp_path / "killed"))
 
@@ -42,8 +46,9 @@ def _cli_survives_kills(tmp_path, argv, out_flag, kills=20):
     env = {"OMP_NUM_THREADS": "1"}
     base = [sys.executable, "-m", "gankit.cli", *argv, out_flag]
     kill_and_resume([*base, str(tmp_path / "ref")], tmp_path / "ref", kills=0, env=env)
-    hits = kill_and_resume([*base, str(tmp_path / "killed")], tmp_path / "killed", kills=kills,
-                           seed=7, env=env)
+    hits = kill_and_resume(
+        [*base, str(tmp_path / "killed")], tmp_path / "killed", kills=kills, seed=7, env=env
+    )
     assert hits == kills
     _identical(final_state(tmp_path / "ref"), final_state(tmp_path / "killed"))
 
@@ -54,22 +59,79 @@ def test_dcgan_cli_survives_twenty_random_kills(tmp_path):
     data.mkdir()
     for i in range(8):
         _photo(data / f"{i}.png", (16, 16), seed=i)
-    _cli_survives_kills(tmp_path, [
-        "dcgan", "train", "--data", str(data), "--resolution", "16", "--batch_size", "4",
-        "--generator.ngf", "8", "--discriminator.ndf", "8", "--sample_count", "4",
-        "--trainer.max_steps", "30", "--trainer.checkpoint_every", "2",
-        "--trainer.sample_every", "10", "--trainer.log_every", "1",
-        "--trainer.progress", "false", "--trainer.tensorboard", "false", "--trainer.device", "cpu",
-    ], "--out")
+    _cli_survives_kills(
+        tmp_path,
+        [
+            "dcgan",
+            "train",
+            "--data",
+            str(data),
+            "--resolution",
+            "16",
+            "--batch_size",
+            "4",
+            "--generator.ngf",
+            "8",
+            "--discriminator.ndf",
+            "8",
+            "--sample_count",
+            "4",
+            "--trainer.max_steps",
+            "30",
+            "--trainer.checkpoint_every",
+            "2",
+            "--trainer.sample_every",
+            "10",
+            "--trainer.log_every",
+            "1",
+            "--trainer.progress",
+            "false",
+            "--trainer.tensorboard",
+            "false",
+            "--trainer.device",
+            "cpu",
+        ],
+        "--out",
+    )
 
 
 @pytest.mark.slow
 def test_singan_cli_survives_twenty_random_kills(tmp_path):
     photo = _photo(tmp_path / "photo.png")
-    _cli_survives_kills(tmp_path, [
-        "singan", "train", str(photo), "--min_size", "14", "--max_size", "24",
-        "--scale_factor", "0.6", "--channels", "4", "--max_channels", "8",
-        "--iters_per_scale", "15", "--d_steps", "1", "--g_steps", "1", "--samples", "3",
-        "--trainer.checkpoint_every", "2", "--trainer.log_every", "1",
-        "--trainer.progress", "false", "--trainer.tensorboard", "false", "--trainer.device", "cpu",
-    ], "-o")
+    _cli_survives_kills(
+        tmp_path,
+        [
+            "singan",
+            "train",
+            str(photo),
+            "--min_size",
+            "14",
+            "--max_size",
+            "24",
+            "--scale_factor",
+            "0.6",
+            "--channels",
+            "4",
+            "--max_channels",
+            "8",
+            "--iters_per_scale",
+            "15",
+            "--d_steps",
+            "1",
+            "--g_steps",
+            "1",
+            "--samples",
+            "3",
+            "--trainer.checkpoint_every",
+            "2",
+            "--trainer.log_every",
+            "1",
+            "--trainer.progress",
+            "false",
+            "--trainer.tensorboard",
+            "false",
+            "--trainer.device",
+            "cpu",
+        ],
+        "-o",
+    )

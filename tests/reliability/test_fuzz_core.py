@@ -71,11 +71,19 @@ def _png_with_size(w: int, h: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=FIXTURE)
@@ -104,8 +112,27 @@ class Cfg:
             raise ValueError("lr must be positive")
 
 
-TOKENS = st.sampled_from(["--size", "--lr", "--name", "--preset", "--config", "--bogus", "-x",
-                          "1", "-5", "abc", "1e-3", "nan", "", "fast", "paper", "[1,2]", "{a: 1}"])
+TOKENS = st.sampled_from(
+    [
+        "--size",
+        "--lr",
+        "--name",
+        "--preset",
+        "--config",
+        "--bogus",
+        "-x",
+        "1",
+        "-5",
+        "abc",
+        "1e-3",
+        "nan",
+        "",
+        "fast",
+        "paper",
+        "[1,2]",
+        "{a: 1}",
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None)

@@ -48,8 +48,14 @@ def _run(args: list[str], cwd: Path) -> tuple[int, list[str], int, str]:
     err_path = cwd / "stderr.txt"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     with open(err_path, "w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "gankit.cli", *args], cwd=cwd, env=env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gankit.cli", *args],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     start, killed, peak = time.monotonic(), "", 0
     while True:
         pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
@@ -74,11 +80,16 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("valid")
     torch.manual_seed(0)
-    pyramid = registry.build("singan_pyramid", PyramidConfig(
-        shapes=[[12, 15], [18, 22]], channels=[4, 4], num_layers=3, scale_factor=0.7))
-    return {"singan": save_pretrained(pyramid.eval(), root / "singan"),
-            "dcgan": save_pretrained(registry.build("dcgan_g", resolution=16, ngf=4,
-                                                    z_dim=8).eval(), root / "dcgan")}
+    pyramid = registry.build(
+        "singan_pyramid",
+        PyramidConfig(shapes=[[12, 15], [18, 22]], channels=[4, 4], num_layers=3, scale_factor=0.7),
+    )
+    return {
+        "singan": save_pretrained(pyramid.eval(), root / "singan"),
+        "dcgan": save_pretrained(
+            registry.build("dcgan_g", resolution=16, ngf=4, z_dim=8).eval(), root / "dcgan"
+        ),
+    }
 
 
 def _edit_config(**values: object) -> Callable[[Path], None]:
@@ -86,6 +97,7 @@ def _edit_config(**values: object) -> Callable[[Path], None]:
         cfg = json.loads((folder / "config.json").read_text())
         cfg["config"].update(values)
         (folder / "config.json").write_text(json.dumps(cfg))
+
     return edit
 
 
@@ -103,6 +115,7 @@ def _replace(name: str, make: Callable[[Path], None]) -> Callable[[Path], None]:
     def edit(folder: Path) -> None:
         (folder / name).unlink()
         make(folder / name)
+
     return edit
 
 
@@ -111,6 +124,7 @@ def _link_outside(name: str) -> Callable[[Path], None]:
         elsewhere = path.parent.parent / f"elsewhere-{name}"
         shutil.copy(Path(os.path.realpath(path.parent.parent / "valid-copy" / name)), elsewhere)
         path.symlink_to(Path("..") / elsewhere.name)
+
     return _replace(name, make)
 
 
@@ -118,6 +132,7 @@ def _sparse_config(size: int) -> Callable[[Path], None]:
     def edit(folder: Path) -> None:
         with open(folder / "config.json", "r+b") as fh:
             fh.truncate(size)
+
     return edit
 
 
@@ -126,6 +141,7 @@ def _weights_header(length: int) -> Callable[[Path], None]:
         path = folder / "model.safetensors"
         data = path.read_bytes()
         path.write_bytes(length.to_bytes(8, "little") + data[8:])
+
     return edit
 
 
@@ -134,38 +150,56 @@ def _weights_shape_lie(folder: Path) -> None:
     path = folder / "model.safetensors"
     data = path.read_bytes()
     length = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + length])
+    header = json.loads(data[8 : 8 + length])
     name = next(k for k, v in header.items() if k != "__metadata__" and len(v["shape"]) == 4)
     header[name]["shape"][0] = 100_000
     text = json.dumps(header).encode()
-    path.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + length:])
+    path.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + length :])
 
 
 CASES = {
     # 5: config values against the weights' header
     "num_layers_1e7": ("singan", _edit_config(num_layers=10_000_000), "far larger than"),
     "image_channels_1e6": ("singan", _edit_config(image_channels=1_000_000), "far larger than"),
-    "scales_1e5": ("singan", _edit_config(shapes=[[12, 15]] * 100_000, channels=[4] * 100_000),
-                   "far larger than"),
+    "scales_1e5": (
+        "singan",
+        _edit_config(shapes=[[12, 15]] * 100_000, channels=[4] * 100_000),
+        "far larger than",
+    ),
     "dcgan_ngf_1e6": ("dcgan", _edit_config(ngf=1_000_000), "far larger than"),
     "scale_factor_nan": ("singan", _nan_scale_factor, "scale_factor must be a finite number"),
     "num_layers_float": ("singan", _edit_config(num_layers=3.5), "must be an integer"),
     "num_layers_bool": ("singan", _edit_config(num_layers=True), "must be an integer"),
     "num_layers_string": ("singan", _edit_config(num_layers="3"), "must be an integer"),
-    "channels_negative": ("singan", _edit_config(channels=[-4, 4]),
-                          "channels[0] must be a finite number in [0,"),
-    "num_layers_1e30": ("singan", _edit_config(num_layers=10**30),
-                        "must be a finite number in [0,"),
+    "channels_negative": (
+        "singan",
+        _edit_config(channels=[-4, 4]),
+        "channels[0] must be a finite number in [0,",
+    ),
+    "num_layers_1e30": (
+        "singan",
+        _edit_config(num_layers=10**30),
+        "must be a finite number in [0,",
+    ),
     # 6: the files themselves
-    "config_dev_zero": ("singan", _replace("config.json",
-                                           lambda p: p.symlink_to("/dev/zero")), "outside"),
+    "config_dev_zero": (
+        "singan",
+        _replace("config.json", lambda p: p.symlink_to("/dev/zero")),
+        "outside",
+    ),
     "config_fifo": ("singan", _replace("config.json", os.mkfifo), "not a regular file"),
     "config_1gb": ("singan", _sparse_config(2**30), "more than the 4,194,304 bytes"),
     "config_link_outside": ("singan", _link_outside("config.json"), "outside its folder"),
-    "config_deep_json": ("singan", _config_text("[" * 100_000 + "]" * 100_000),
-                         "nested too deeply"),
-    "weights_dev_zero": ("singan", _replace("model.safetensors",
-                                            lambda p: p.symlink_to("/dev/zero")), "outside"),
+    "config_deep_json": (
+        "singan",
+        _config_text("[" * 100_000 + "]" * 100_000),
+        "nested too deeply",
+    ),
+    "weights_dev_zero": (
+        "singan",
+        _replace("model.safetensors", lambda p: p.symlink_to("/dev/zero")),
+        "outside",
+    ),
     "weights_fifo": ("singan", _replace("model.safetensors", os.mkfifo), "not a regular file"),
     "weights_link_outside": ("singan", _link_outside("model.safetensors"), "outside its folder"),
     "weights_header_1e12": ("singan", _weights_header(10**12), "at most 16,777,216 allowed"),
@@ -185,8 +219,18 @@ def _lying_folder(models: dict[str, Path], tmp_path: Path, case: str) -> tuple[s
 def _command(family: str, folder: Path, out: Path) -> list[str]:
     if family == "singan":
         return ["singan", "sample", str(folder), "-n", "1", "-o", str(out), "--device", "cpu"]
-    return ["dcgan", "generate", "--model", str(folder), "--seeds", "0", "-o",
-            str(out / "g.png"), "--device", "cpu"]
+    return [
+        "dcgan",
+        "generate",
+        "--model",
+        str(folder),
+        "--seeds",
+        "0",
+        "-o",
+        str(out / "g.png"),
+        "--device",
+        "cpu",
+    ]
 
 
 @pytest.mark.slow  # one CLI process per case: a few seconds each
@@ -205,8 +249,7 @@ def test_lying_folder_is_one_line_exit_2_in_bounded_memory(models, tmp_path, cas
 
 def test_serve_refuses_a_lying_folder_at_start_up(models, tmp_path):
     _, folder = _lying_folder(models, tmp_path, "num_layers_1e7")
-    code, lines, peak_mb, killed = _run(["serve", "--models", str(folder), "--port", "0"],
-                                        tmp_path)
+    code, lines, peak_mb, killed = _run(["serve", "--models", str(folder), "--port", "0"], tmp_path)
     assert not killed, f"killed by the watchdog ({killed}), peak {peak_mb} MB"
     assert (code, len(lines)) == (2, 1), lines[-3:]
     assert "far larger than" in lines[0]
@@ -239,11 +282,13 @@ def test_config_values_are_type_checked_against_the_dataclass():
 
     good = {"shapes": [[12, 15]], "channels": [4], "num_layers": 3, "scale_factor": 1}
     assert registry.config_from_dict(PyramidConfig, good).scale_factor == 1
-    for field, value, message in [("num_layers", 3.0, "integer"),
-                                  ("shapes", [[12, "15"]], r"shapes\[0\]\[1\] must be an integer"),
-                                  ("shapes", 12, "must be a list"),
-                                  ("scale_factor", float("inf"), "finite"),
-                                  ("scale_factor", -0.5, "finite"),
-                                  ("channels", [2**40], "finite")]:
+    for field, value, message in [
+        ("num_layers", 3.0, "integer"),
+        ("shapes", [[12, "15"]], r"shapes\[0\]\[1\] must be an integer"),
+        ("shapes", 12, "must be a list"),
+        ("scale_factor", float("inf"), "finite"),
+        ("scale_factor", -0.5, "finite"),
+        ("channels", [2**40], "finite"),
+    ]:
         with pytest.raises(ConfigError, match=message):
             registry.config_from_dict(PyramidConfig, {**good, field: value})

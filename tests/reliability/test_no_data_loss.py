@@ -22,8 +22,10 @@ pytestmark = pytest.mark.reliability
 
 
 def _tree(root: Path) -> dict[str, bytes | None]:
-    return {str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
-            for p in sorted(root.rglob("*"))}
+    return {
+        str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(root.rglob("*"))
+    }
 
 
 def is_model_folder(path: Path) -> bool:
@@ -57,6 +59,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 # --- 1. a command writing a folder replaces only an earlier one of its kind -----------------
 
+
 @pytest.fixture
 def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder with a DCGAN-example netG.pth in in/, a user folder and a user file."""
@@ -72,28 +75,37 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_convert_into_a_folder_of_user_files_is_refused(work, capsys):
-    _refused(capsys, work, ["dcgan", "convert", "in/netG.pth", "-o", "mydocs"],
-             "mydocs: exists and is a folder holding 1 entry (thesis.tex), not an empty folder "
-             "or an earlier gankit model folder")
+    _refused(
+        capsys,
+        work,
+        ["dcgan", "convert", "in/netG.pth", "-o", "mydocs"],
+        "mydocs: exists and is a folder holding 1 entry (thesis.tex), not an empty folder "
+        "or an earlier gankit model folder",
+    )
     code, _ = _gankit(capsys, "dcgan", "convert", "in/netG.pth", "-o", "mydocs", "--overwrite")
     assert code == 0 and is_model_folder(work / "mydocs")
 
 
 def test_convert_onto_a_file_is_refused(work, capsys):
-    _refused(capsys, work, ["dcgan", "convert", "in/netG.pth", "-o", "afile.txt"],
-             "afile.txt: exists and is a file")
-    code, _ = _gankit(capsys, "dcgan", "convert", "in/netG.pth", "-o", "afile.txt",
-                      "--overwrite")
+    _refused(
+        capsys,
+        work,
+        ["dcgan", "convert", "in/netG.pth", "-o", "afile.txt"],
+        "afile.txt: exists and is a file",
+    )
+    code, _ = _gankit(capsys, "dcgan", "convert", "in/netG.pth", "-o", "afile.txt", "--overwrite")
     assert code == 0 and is_model_folder(work / "afile.txt")
 
 
 @pytest.mark.parametrize("flags", [[], ["--overwrite"]], ids=["plain", "overwrite"])
-@pytest.mark.parametrize("out, message", [
-    ("in", "in: is or holds the input in/netG.pth"),
-    (".", ".: is the current folder or holds it"),
-])
-def test_convert_never_replaces_its_input_or_the_current_folder(work, capsys, out, message,
-                                                                flags):
+@pytest.mark.parametrize(
+    "out, message",
+    [
+        ("in", "in: is or holds the input in/netG.pth"),
+        (".", ".: is the current folder or holds it"),
+    ],
+)
+def test_convert_never_replaces_its_input_or_the_current_folder(work, capsys, out, message, flags):
     _refused(capsys, work, ["dcgan", "convert", "in/netG.pth", "-o", out, *flags], message)
 
 
@@ -103,18 +115,32 @@ def test_convert_replaces_an_earlier_model_folder_and_an_empty_one(work, capsys)
         code, err = _gankit(capsys, "dcgan", "convert", "in/netG.pth", "-o", out)
         assert code == 0, err
     assert is_model_folder(work / "empty") and is_model_folder(work / "new")
-    assert sorted(p.name for p in work.iterdir()) == ["afile.txt", "empty", "in", "mydocs",
-                                                      "new"]
+    assert sorted(p.name for p in work.iterdir()) == ["afile.txt", "empty", "in", "mydocs", "new"]
 
 
 def test_download_refuses_before_fetching(work, capsys):
     """No network: the mirror does not exist, so only a check before the download passes."""
-    for cmd in (["pix2pix", "download", "facades_label2photo", "-o", "mydocs",
-                 "--base-url", (work / "nowhere").as_uri()],
-                ["stylegan", "download", "ffhq", "-o", "mydocs",
-                 "--base-url", (work / "nowhere").as_uri()],
-                ["animegan", "download", "paprika", "-o", "mydocs",
-                 "--mirror", (work / "nowhere").as_uri()]):
+    for cmd in (
+        [
+            "pix2pix",
+            "download",
+            "facades_label2photo",
+            "-o",
+            "mydocs",
+            "--base-url",
+            (work / "nowhere").as_uri(),
+        ],
+        ["stylegan", "download", "ffhq", "-o", "mydocs", "--base-url", (work / "nowhere").as_uri()],
+        [
+            "animegan",
+            "download",
+            "paprika",
+            "-o",
+            "mydocs",
+            "--mirror",
+            (work / "nowhere").as_uri(),
+        ],
+    ):
         _refused(capsys, work, cmd, "mydocs: exists and is a folder holding 1 entry")
 
 
@@ -122,16 +148,33 @@ def test_prepare_replaces_only_an_earlier_prepared_folder(work, capsys):
     for name in ("style", "photos"):
         (work / name).mkdir()
         _photo(work / name / "a.png")
-    prepare = ["animegan", "prepare", "--style", "style", "--photos", "photos", "--size", "16",
-               "-o"]
-    _refused(capsys, work, [*prepare, "mydocs"], "not an empty folder or an earlier "
-             "`animegan prepare` folder")
+    prepare = [
+        "animegan",
+        "prepare",
+        "--style",
+        "style",
+        "--photos",
+        "photos",
+        "--size",
+        "16",
+        "-o",
+    ]
+    _refused(
+        capsys,
+        work,
+        [*prepare, "mydocs"],
+        "not an empty folder or an earlier `animegan prepare` folder",
+    )
     _refused(capsys, work, [*prepare, "style", "--overwrite"], "is or holds the input")
     for _ in range(2):
         code, err = _gankit(capsys, *prepare, "data")
         assert code == 0, err
-    assert sorted(p.name for p in (work / "data").iterdir()) == ["mean.json", "photo", "smooth",
-                                                                "style"]
+    assert sorted(p.name for p in (work / "data").iterdir()) == [
+        "mean.json",
+        "photo",
+        "smooth",
+        "style",
+    ]
 
 
 def test_training_refuses_a_model_folder_of_user_files_before_it_starts(work, capsys):
@@ -141,10 +184,27 @@ def test_training_refuses_a_model_folder_of_user_files_before_it_starts(work, ca
     data.mkdir()
     for i in range(2):
         _photo(data / f"{i}.png", i)
-    code, err = _gankit(capsys, "dcgan", "train", "--data", data, "-o", "run", "--resolution",
-                        "16", "--generator.ngf", "4", "--discriminator.ndf", "4",
-                        "--batch_size", "1", "--trainer.max_steps", "1", "--trainer.device",
-                        "cpu")
+    code, err = _gankit(
+        capsys,
+        "dcgan",
+        "train",
+        "--data",
+        data,
+        "-o",
+        "run",
+        "--resolution",
+        "16",
+        "--generator.ngf",
+        "4",
+        "--discriminator.ndf",
+        "4",
+        "--batch_size",
+        "1",
+        "--trainer.max_steps",
+        "1",
+        "--trainer.device",
+        "cpu",
+    )
     assert code == 2 and len(err) == 1, err
     assert "run/model: exists and is a folder holding 1 entry (notes.md)" in err[0]
     assert "move it away, or train into another run folder" in err[0]
@@ -153,6 +213,7 @@ def test_training_refuses_a_model_folder_of_user_files_before_it_starts(work, ca
 
 
 # --- 2. an output file that is the command's own input ---------------------------------------
+
 
 @pytest.fixture
 def images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -169,13 +230,17 @@ IN_PLACE = {
     "singan-harmonize": ("singan harmonize {singan} in.png --mask mask.png -o {out}", True),
     "singan-edit": ("singan edit {singan} in.png --mask mask.png -o {out}", True),
     "singan-edit-mask": ("singan edit {singan} in.png --mask mask.png -o mask.png", True),
-    "singan-super-resolve": ("singan super-resolve {singan} --image in.png --factor 2 "
-                             "-o {out}", True),
+    "singan-super-resolve": (
+        "singan super-resolve {singan} --image in.png --factor 2 -o {out}",
+        True,
+    ),
     "animegan-stylize": ("animegan stylize in.png --model {animegan} -o {out}", True),
     "animegan-stylize-folder": ("animegan stylize . --model {animegan} -o .", True),
     "pix2pix-translate": ("pix2pix translate in.png --model {pix2pix} -o {out}", True),
-    "stylegan-project": ("stylegan project in.png --model {stylegan} --steps 1 --no-video "
-                         "-o {folder}", False),
+    "stylegan-project": (
+        "stylegan project in.png --model {stylegan} --steps 1 --no-video -o {folder}",
+        False,
+    ),
 }
 
 
@@ -188,8 +253,11 @@ def test_writing_over_the_input_needs_overwrite(images, models, capsys, name, sp
     if name == "stylegan-project":
         (images / "in.png").rename(images / "target.png")
         template = template.replace("in.png", "target.png")
-    argv = template.format(out=out, folder="." if spelling == "same" else "sub/..",
-                           **{k: str(v) for k, v in models.items()}).split()
+    argv = template.format(
+        out=out,
+        folder="." if spelling == "same" else "sub/..",
+        **{k: str(v) for k, v in models.items()},
+    ).split()
     _refused(capsys, images, [*argv, "--device", "cpu"], "is the input")
     if runs:
         before = _tree(images)
@@ -201,8 +269,18 @@ def test_writing_over_the_input_needs_overwrite(images, models, capsys, name, sp
 def test_video_over_its_input_needs_overwrite(tmp_path, models, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _mp4(tmp_path / "clip.mp4")
-    argv = ["animegan", "video", "clip.mp4", "--model", models["animegan"], "-o", "./clip.mp4",
-            "--device", "cpu", "--no-progress"]
+    argv = [
+        "animegan",
+        "video",
+        "clip.mp4",
+        "--model",
+        models["animegan"],
+        "-o",
+        "./clip.mp4",
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
     _refused(capsys, tmp_path, argv, "./clip.mp4: is the input clip.mp4")
     before = (tmp_path / "clip.mp4").read_bytes()
     code, err = _gankit(capsys, *argv, "--overwrite")
@@ -222,13 +300,28 @@ def test_pix2pix_prepare_into_its_input_folder_needs_overwrite(tmp_path, capsys)
 
 
 def test_overwrite_is_offered_by_every_command_that_refuses(capsys):
-    commands = [["dcgan", "convert"], ["pggan", "convert"], ["pggan", "download"],
-                ["animegan", "convert"], ["animegan", "download"], ["animegan", "prepare"],
-                ["animegan", "stylize"], ["animegan", "video"], ["pix2pix", "convert"],
-                ["pix2pix", "download"], ["pix2pix", "translate"], ["pix2pix", "prepare"],
-                ["singan", "convert"], ["singan", "paint2image"], ["singan", "harmonize"],
-                ["singan", "edit"], ["singan", "super-resolve"], ["stylegan", "convert"],
-                ["stylegan", "download"], ["stylegan", "project"]]
+    commands = [
+        ["dcgan", "convert"],
+        ["pggan", "convert"],
+        ["pggan", "download"],
+        ["animegan", "convert"],
+        ["animegan", "download"],
+        ["animegan", "prepare"],
+        ["animegan", "stylize"],
+        ["animegan", "video"],
+        ["pix2pix", "convert"],
+        ["pix2pix", "download"],
+        ["pix2pix", "translate"],
+        ["pix2pix", "prepare"],
+        ["singan", "convert"],
+        ["singan", "paint2image"],
+        ["singan", "harmonize"],
+        ["singan", "edit"],
+        ["singan", "super-resolve"],
+        ["stylegan", "convert"],
+        ["stylegan", "download"],
+        ["stylegan", "project"],
+    ]
     for cmd in commands:
         with pytest.raises(SystemExit):
             gankit_main([*cmd, "--help"])

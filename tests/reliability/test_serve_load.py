@@ -41,17 +41,25 @@ RSS_REPEAT_MB = 64
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve_load")
-    srv = serve_load.start_server(serve_load.make_models(root), root / "serve.log",
-                                  "--queue-size", str(QUEUE_SIZE), "--concurrency", "1",
-                                  "--max-upload-mb", str(MAX_UPLOAD_MB))
+    srv = serve_load.start_server(
+        serve_load.make_models(root),
+        root / "serve.log",
+        "--queue-size",
+        str(QUEUE_SIZE),
+        "--concurrency",
+        "1",
+        "--max-upload-mb",
+        str(MAX_UPLOAD_MB),
+    )
     yield srv
     srv.stop()
 
 
 @pytest.fixture(scope="module")
 def photo(server, tmp_path_factory):
-    return serve_load.upload(server.url,
-                             serve_load.photo_file(tmp_path_factory.mktemp("p") / "photo.png"))
+    return serve_load.upload(
+        server.url, serve_load.photo_file(tmp_path_factory.mktemp("p") / "photo.png")
+    )
 
 
 def _one(server, api: str, data: list) -> serve_load.Answer:
@@ -61,8 +69,9 @@ def _one(server, api: str, data: list) -> serve_load.Answer:
 def test_200_concurrent_requests_succeed_or_are_told_busy(server, tmp_path):
     photo = serve_load.photo_file(tmp_path / "photo.png")
     idle = server.peak_rss_mb()
-    answers = asyncio.run(serve_load.fire(server.url,
-                                          serve_load.mixed_requests(200, server.url, photo)))
+    answers = asyncio.run(
+        serve_load.fire(server.url, serve_load.mixed_requests(200, server.url, photo))
+    )
     peak = server.peak_rss_mb()
     report = serve_load.summarize(answers, max(a.seconds for a in answers))
     print(f"\nserve load: {report}, RSS idle {idle:.0f} MB, peak {peak:.0f} MB")
@@ -73,8 +82,9 @@ def test_200_concurrent_requests_succeed_or_are_told_busy(server, tmp_path):
     assert all(d.startswith("Queue is full.") for d in busy), busy
     assert server.alive()
     assert peak - idle < RSS_GROWTH_MB and peak < RSS_LIMIT_MB, (idle, peak)
-    again = asyncio.run(serve_load.fire(server.url,
-                                        serve_load.mixed_requests(200, server.url, photo)))
+    again = asyncio.run(
+        serve_load.fire(server.url, serve_load.mixed_requests(200, server.url, photo))
+    )
     assert {a.kind for a in again} <= {"ok", "busy"}
     assert server.peak_rss_mb() - peak < RSS_REPEAT_MB, "a second burst raised the peak RSS"
     after = _one(server, "dcgan_generate", ["dcgan", 7, 2, 1.0])  # still serving normally
@@ -83,25 +93,43 @@ def test_200_concurrent_requests_succeed_or_are_told_busy(server, tmp_path):
 
 def _bomb_png(path: Path, side: int = 20000) -> Path:
     """A valid 1-bit PNG header announcing side x side pixels, with one tiny zlib stream."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-                     + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
+        + chunk(b"IEND", b"")
+    )
     return path
 
 
-@pytest.mark.parametrize("name,content,why", [
-    ("evil.png", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
-     "evil.png: not a readable image file"),
-    ("page.png", b"<html><body><script>alert(document.cookie)</script></body></html>",
-     "page.png: not a readable image file"),
-    ("page.html", b"<html><script>alert(1)</script></html>", "page.html: not a readable image"),
-    ("drawing.svg", b'<svg xmlns="http://www.w3.org/2000/svg"/>', "not an accepted an image"),
-    ("bomb.png", None, "bomb.png: too large (possible decompression bomb)"),
-])
+@pytest.mark.parametrize(
+    "name,content,why",
+    [
+        (
+            "evil.png",
+            b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+            "evil.png: not a readable image file",
+        ),
+        (
+            "page.png",
+            b"<html><body><script>alert(document.cookie)</script></body></html>",
+            "page.png: not a readable image file",
+        ),
+        ("page.html", b"<html><script>alert(1)</script></html>", "page.html: not a readable image"),
+        ("drawing.svg", b'<svg xmlns="http://www.w3.org/2000/svg"/>', "not an accepted an image"),
+        ("bomb.png", None, "bomb.png: too large (possible decompression bomb)"),
+    ],
+)
 def test_malicious_uploads_are_refused_with_one_line(server, tmp_path, name, content, why):
     path = tmp_path / name
     if content is None:
@@ -123,23 +151,33 @@ def test_oversized_upload_is_refused_with_a_message(server, tmp_path):
     big = tmp_path / "big.png"
     big.write_bytes(b"\x89PNG" + bytes(int(MAX_UPLOAD_MB * 2**20) + 1024))
     with open(big, "rb") as f:
-        r = httpx.post(f"{server.url}/gradio_api/upload", files={"files": (big.name, f)},
-                       timeout=30)
+        r = httpx.post(
+            f"{server.url}/gradio_api/upload", files={"files": (big.name, f)}, timeout=30
+        )
     assert r.status_code == 413 and "maximum allowed size" in r.text, (r.status_code, r.text)
 
 
 def test_path_traversal_gets_nothing(server, photo):
     inside = str(Path(photo["path"]).parent)
     depth = "../" * len(Path(inside).parts)
-    for target in ("../../etc/passwd", f"{inside}/{depth}etc/passwd",
-                   "%2e%2e/%2e%2e/etc/passwd", "..%2F..%2Fetc%2Fpasswd",
-                   f"{inside}/..%2F..%2F..%2Fetc/passwd", "~/.bashrc", "/proc/self/environ"):
+    for target in (
+        "../../etc/passwd",
+        f"{inside}/{depth}etc/passwd",
+        "%2e%2e/%2e%2e/etc/passwd",
+        "..%2F..%2Fetc%2Fpasswd",
+        f"{inside}/..%2F..%2F..%2Fetc/passwd",
+        "~/.bashrc",
+        "/proc/self/environ",
+    ):
         r = httpx.get(f"{server.url}/gradio_api/file={target}", timeout=10)
         assert r.status_code in (403, 404) and "root:" not in r.text, (target, r.status_code)
     # The same paths given to an endpoint as "uploaded" files are refused too.
     for target in ("/etc/passwd", f"{inside}/{depth}etc/passwd"):
-        answer = _one(server, "pix2pix_image",
-                      ["unet", {"path": target, "meta": {"_type": "gradio.FileData"}}])
+        answer = _one(
+            server,
+            "pix2pix_image",
+            ["unet", {"path": target, "meta": {"_type": "gradio.FileData"}}],
+        )
         assert answer.kind == "error" and "root:" not in answer.detail, answer
     assert server.alive()
 
@@ -159,10 +197,15 @@ def test_uploads_are_deleted_once_used_and_the_folder_is_capped(tmp_path):
     from PIL import Image
 
     temp = tmp_path / "gradio-temp"
-    srv = serve_load.start_server(serve_load.make_models(tmp_path / "models"),
-                                  tmp_path / "serve.log", "--max-upload-mb", "0.2",
-                                  "--max-temp-mb", str(TEMP_CAP_MB),
-                                  env={"GRADIO_TEMP_DIR": str(temp)})
+    srv = serve_load.start_server(
+        serve_load.make_models(tmp_path / "models"),
+        tmp_path / "serve.log",
+        "--max-upload-mb",
+        "0.2",
+        "--max-temp-mb",
+        str(TEMP_CAP_MB),
+        env={"GRADIO_TEMP_DIR": str(temp)},
+    )
     try:
         photos = []
         for i in range(3):
@@ -176,8 +219,9 @@ def test_uploads_are_deleted_once_used_and_the_folder_is_capped(tmp_path):
         assert twice["path"] == uploads[0]["path"]
         assert all(p.is_file() and p.is_relative_to(temp.resolve()) for p in stored), stored
 
-        answers = asyncio.run(serve_load.fire(srv.url, [("pix2pix_image", ["unet", u])
-                                                        for u in uploads]))
+        answers = asyncio.run(
+            serve_load.fire(srv.url, [("pix2pix_image", ["unet", u]) for u in uploads])
+        )
         assert [a.kind for a in answers] == ["ok"] * 3, answers
         assert Path(uploads[0]["path"]).is_file()  # its second upload is not used yet
         assert stored - {Path(uploads[0]["path"]).resolve()} <= stored - _files(temp)
@@ -186,8 +230,12 @@ def test_uploads_are_deleted_once_used_and_the_folder_is_capped(tmp_path):
         assert not stored & left, stored & left
         assert not {p.name for p in left} & {p.name for p in photos}, left
         again = _one(srv, "pix2pix_image", ["unet", uploads[1]])
-        assert again.kind == "error" and "photo1.png: this upload was used by an earlier run and " \
-            "deleted; upload the file again" in again.detail, again
+        assert (
+            again.kind == "error"
+            and "photo1.png: this upload was used by an earlier run and "
+            "deleted; upload the file again"
+            in again.detail
+        ), again
 
         cap = int(TEMP_CAP_MB * 2**20)
         refused = None
@@ -196,8 +244,9 @@ def test_uploads_are_deleted_once_used_and_the_folder_is_capped(tmp_path):
             junk.write_bytes(np.random.default_rng(i).bytes(150 * 1024))
             before = sum(p.stat().st_size for p in _files(temp))
             with open(junk, "rb") as f:
-                r = httpx.post(f"{srv.url}/gradio_api/upload", files={"files": (junk.name, f)},
-                               timeout=30)
+                r = httpx.post(
+                    f"{srv.url}/gradio_api/upload", files={"files": (junk.name, f)}, timeout=30
+                )
             if r.status_code != 200:
                 refused = r
                 assert before + junk.stat().st_size + 4096 > cap, (before, cap)
@@ -208,8 +257,11 @@ def test_uploads_are_deleted_once_used_and_the_folder_is_capped(tmp_path):
         # A request refused for a bad file frees its upload too: the junk is not an image.
         stored_junk = [p for p in _files(temp) if p.name.startswith("junk")]
         assert stored_junk
-        junk_data = {"path": str(stored_junk[0]), "orig_name": stored_junk[0].name,
-                     "meta": {"_type": "gradio.FileData"}}
+        junk_data = {
+            "path": str(stored_junk[0]),
+            "orig_name": stored_junk[0].name,
+            "meta": {"_type": "gradio.FileData"},
+        }
         answer = _one(srv, "pix2pix_image", ["unet", junk_data])
         assert answer.kind == "error" and "not a readable image" in answer.detail, answer
         assert not stored_junk[0].exists()

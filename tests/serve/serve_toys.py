@@ -48,8 +48,7 @@ class ToyImageToImage(nn.Module):
         return torch.tanh(self.tail(h) + x)
 
 
-@registry.register("serve_toy_latent", family="toy", role="generator",
-                   config_cls=ToyLatentConfig)
+@registry.register("serve_toy_latent", family="toy", role="generator", config_cls=ToyLatentConfig)
 class ToyLatent(nn.Module):
     def __init__(self, config: ToyLatentConfig) -> None:
         super().__init__()
@@ -80,9 +79,16 @@ def register_style_toy() -> str | None:
     except ConfigError:
         return None
     tiny = dataclasses.make_dataclass(
-        "TinyStyleConfig", [("size", int, 8), ("style_dim", int, 16), ("n_mlp", int, 1),
-                            ("channel_base", int, 64), ("channel_max", int, 8)],
-        bases=(base.config_cls,))
+        "TinyStyleConfig",
+        [
+            ("size", int, 8),
+            ("style_dim", int, 16),
+            ("n_mlp", int, 1),
+            ("channel_base", int, 64),
+            ("channel_max", int, 8),
+        ],
+        bases=(base.config_cls,),
+    )
 
     class StyleWithZ(base.builder):
         def __init__(self, config) -> None:
@@ -122,7 +128,8 @@ def v3_like_graph(path, layout="NHWC", channels=3, fixed=None):
         helper.make_node("Tanh", ["scaled"], ["generator/main/out:0"]),
     ]
     graph = helper.make_graph(
-        nodes, "v3",
+        nodes,
+        "v3",
         [helper.make_tensor_value_info("AnimeGANv3_input:0", TensorProto.FLOAT, shape)],
         [helper.make_tensor_value_info("generator/main/out:0", TensorProto.FLOAT, shape)],
         [helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])],

@@ -36,16 +36,40 @@ def test_latent_sample_backends_agree_within_1e4(dcgan_dir):
 
 
 def test_generate_cli_onnx_backend_exports_once(dcgan_dir, tmp_path, capsys):
-    argv = ["dcgan", "generate", "--model", str(dcgan_dir), "--seeds", "0-3", "--backend",
-            "onnx", "-o"]
+    argv = [
+        "dcgan",
+        "generate",
+        "--model",
+        str(dcgan_dir),
+        "--seeds",
+        "0-3",
+        "--backend",
+        "onnx",
+        "-o",
+    ]
     assert main([*argv, str(tmp_path / "a.png")]) == 0
     files = {p: p.stat().st_mtime_ns for p in (cache_dir() / "onnx").glob("*.onnx")}
     assert main([*argv, str(tmp_path / "b.png")]) == 0
     assert {p: p.stat().st_mtime_ns for p in (cache_dir() / "onnx").glob("*.onnx")} == files
     assert (tmp_path / "b.png").read_bytes() == (tmp_path / "a.png").read_bytes()
     capsys.readouterr()
-    assert main(["dcgan", "generate", "--model", str(dcgan_dir), "--backend", "onnx",
-                 "--device", "mps", "-o", str(tmp_path / "c.png")]) == 2
+    assert (
+        main(
+            [
+                "dcgan",
+                "generate",
+                "--model",
+                str(dcgan_dir),
+                "--backend",
+                "onnx",
+                "--device",
+                "mps",
+                "-o",
+                str(tmp_path / "c.png"),
+            ]
+        )
+        == 2
+    )
     assert "cpu or cuda" in capsys.readouterr().err
     with pytest.raises(UsageError, match="backend must be one of"):
         load_latent(dcgan_dir, "tflite")

@@ -60,16 +60,27 @@ def _check_batches(model: torch.nn.Module, path, make_input, reference) -> None:
 def test_family_exports_with_free_batch(name, overrides, size, tmp_path):
     model = _build(name, overrides)
     info = describe(model)
-    path = export_onnx(model, tmp_path / f"{name}.onnx", dynamic=True, height=size or 8,
-                       width=size or 8, truncation=0.7 if info.truncation else 1.0)
+    path = export_onnx(
+        model,
+        tmp_path / f"{name}.onnx",
+        dynamic=True,
+        height=size or 8,
+        width=size or 8,
+        truncation=0.7 if info.truncation else 1.0,
+    )
     gen = torch.Generator().manual_seed(4)
     if info.kind == "latent":
         kwargs = {"truncation": 0.7, "noise_mode": "const"} if info.truncation else {}
-        _check_batches(model, path, lambda n: torch.randn(n, info.z_dim, generator=gen),
-                       lambda z: model(z, **kwargs))
+        _check_batches(
+            model,
+            path,
+            lambda n: torch.randn(n, info.z_dim, generator=gen),
+            lambda z: model(z, **kwargs),
+        )
     else:
-        _check_batches(model, path,
-                       lambda n: torch.rand(n, 3, size, size, generator=gen) * 2 - 1, model)
+        _check_batches(
+            model, path, lambda n: torch.rand(n, 3, size, size, generator=gen) * 2 - 1, model
+        )
 
 
 @pytest.mark.parametrize("name", ["stylegan2", "stylegan1"])

@@ -19,8 +19,10 @@ from gankit.serve.pool import ModelPool, parse_model_args
 SEED = 7
 TINY = {
     "dcgan": ("dcgan_g", {"ngf": 8, "resolution": 16}),
-    "stylegan": ("stylegan2", {"size": 16, "style_dim": 16, "n_mlp": 1, "channel_base": 64,
-                                  "channel_max": 8}),
+    "stylegan": (
+        "stylegan2",
+        {"size": 16, "style_dim": 16, "n_mlp": 1, "channel_base": 64, "channel_max": 8},
+    ),
 }
 
 
@@ -37,8 +39,22 @@ def _folder(tmp_path: Path, family: str) -> Path:
 
 
 def _cli_image(folder: Path, family: str, out: Path, *extra: str) -> np.ndarray:
-    assert gankit_main([family, "generate", "--model", str(folder), "--seeds", str(SEED),
-                        "-o", str(out), *extra]) == 0
+    assert (
+        gankit_main(
+            [
+                family,
+                "generate",
+                "--model",
+                str(folder),
+                "--seeds",
+                str(SEED),
+                "-o",
+                str(out),
+                *extra,
+            ]
+        )
+        == 0
+    )
     return np.asarray(Image.open(out / f"seed{SEED:04d}.png").convert("RGB")).astype(int)
 
 
@@ -62,13 +78,29 @@ def _api_image(folder: Path, family: str) -> np.ndarray:
 def test_one_seed_one_image_everywhere(tmp_path: Path, family: str) -> None:
     folder = _folder(tmp_path, family)
     cli = _cli_image(folder, family, tmp_path / "cli")
-    assert gankit_main([family, "generate", "--model", str(folder), "--seeds", str(SEED + 1),
-                        "-o", str(tmp_path / "next")]) == 0
+    assert (
+        gankit_main(
+            [
+                family,
+                "generate",
+                "--model",
+                str(folder),
+                "--seeds",
+                str(SEED + 1),
+                "-o",
+                str(tmp_path / "next"),
+            ]
+        )
+        == 0
+    )
     other = np.asarray(Image.open(tmp_path / f"next/seed{SEED + 1:04d}.png").convert("RGB"))
     assert np.abs(cli - other.astype(int)).max() > 8  # the seed matters
     onnx = _cli_image(folder, family, tmp_path / "onnx", "--backend", "onnx")
     # StyleGAN's and gankit's quantisers round 127.5-scaled values differently: one level apart
-    for name, image in (("web app", _web_image(folder)), ("python api", _api_image(folder, family)),
-                        ("onnx backend", onnx)):
+    for name, image in (
+        ("web app", _web_image(folder)),
+        ("python api", _api_image(folder, family)),
+        ("onnx backend", onnx),
+    ):
         assert image.shape == cli.shape, name
         assert np.abs(image - cli).max() <= 1, name

@@ -38,8 +38,9 @@ def photo(tmp_path_factory):
 
 
 def test_pool_describes_without_loading_and_caches(toys, photo):
-    pool = ModelPool(parse_model_args([str(toys["serve_toy_i2i"]),
-                                       f"gen={toys['serve_toy_latent']}"]))
+    pool = ModelPool(
+        parse_model_args([str(toys["serve_toy_i2i"]), f"gen={toys['serve_toy_latent']}"])
+    )
     assert pool.names("toy", "image2image") == ["serve_toy_i2i"]
     assert pool.names("toy", "latent") == ["gen"]
     assert pool.loads == 0
@@ -76,8 +77,9 @@ def _singan_folder(root: Path) -> Path:
         arch = registry.get("singan_pyramid")
     except ConfigError:
         pytest.skip("singan_pyramid is not registered in this tree")
-    config = registry.config_from_dict(arch.config_cls, {"shapes": [[8, 8], [12, 10]],
-                                                         "channels": [4, 4]})
+    config = registry.config_from_dict(
+        arch.config_cls, {"shapes": [[8, 8], [12, 10]], "channels": [4, 4]}
+    )
     torch.manual_seed(0)
     pyramid = registry.build(arch.name, config)
     with torch.no_grad():  # the DCGAN init gives near-constant images: GIF frames would merge
@@ -235,8 +237,9 @@ def _clip_with_audio(path, audio_codec):
         if fmt == "s16":
             tone = (tone * 20000).astype(np.int16)
         for start in range(0, 32000, 1024):
-            chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, start:start + 1024]),
-                                               format=fmt, layout="mono")
+            chunk = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(tone[:, start : start + 1024]), format=fmt, layout="mono"
+            )
             chunk.sample_rate, chunk.pts = 16000, start
             for packet in audio.encode(chunk):
                 out.mux(packet)

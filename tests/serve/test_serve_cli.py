@@ -66,8 +66,12 @@ def test_all_interfaces_warn_and_print_a_url_that_opens(stand_in, toys, capsys, 
 
     # The machine's network address is looked up, never used: a documentation address stands in.
     monkeypatch.setattr(gankit.serve.app_cli, "_network_address", lambda: "192.0.2.7")
-    assert cli_main(["serve", "--host", "0.0.0.0", "--port", "7861",
-                     "--models", str(toys["serve_toy_i2i"])]) == 0
+    assert (
+        cli_main(
+            ["serve", "--host", "0.0.0.0", "--port", "7861", "--models", str(toys["serve_toy_i2i"])]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     assert stand_in[0].host == "0.0.0.0"
     assert "warning: --host 0.0.0.0 lets anyone who can reach this machine use the app" in err
@@ -77,15 +81,18 @@ def test_all_interfaces_warn_and_print_a_url_that_opens(stand_in, toys, capsys, 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
 def test_loopback_binds_say_nothing_extra(stand_in, toys, capsys, host):
-    assert cli_main(["serve", "--host", host, "--port", "7862",
-                     "--models", str(toys["serve_toy_i2i"])]) == 0
+    assert (
+        cli_main(
+            ["serve", "--host", host, "--port", "7862", "--models", str(toys["serve_toy_i2i"])]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     url = "http://[::1]:7862" if host == "::1" else f"http://{host}:7862"
     assert "warning" not in err and f"open {url} " in out
 
 
-def test_device_defaults_to_auto_through_the_shared_resolver(stand_in, toys, capsys,
-                                                             monkeypatch):
+def test_device_defaults_to_auto_through_the_shared_resolver(stand_in, toys, capsys, monkeypatch):
     import gankit.core.device
 
     asked = []
@@ -124,8 +131,9 @@ def test_without_models_the_demo_run_and_the_cache_are_served(stand_in, nowhere,
     lines = out.splitlines()
     assert lines[0] == "gankit serve: no --models given; serving what was found:"
     assert "  demo: toy latent, from demo-output/run (made by `make demo`)" in lines
-    assert (f"  style: toy image2image, from {cache / 'toy' / 'models' / 'style'} "
-            "(the download cache)") in lines
+    assert (
+        f"  style: toy image2image, from {cache / 'toy' / 'models' / 'style'} (the download cache)"
+    ) in lines
     assert f"skipped {broken}: " in err and err.count("\n") == 1
     assert "3 model(s) on" in out
 

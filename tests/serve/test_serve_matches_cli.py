@@ -19,8 +19,22 @@ def test_web_app_image_equals_cli_output(tmp_path, capsys):
     photo = tmp_path / "photo.png"
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (37, 53, 3), np.uint8)).save(photo)  # odd sides
-    assert cli_main(["animegan", "stylize", str(photo), "--model", str(model), "-o",
-                     str(tmp_path / "out"), "--device", "cpu"]) == 0
+    assert (
+        cli_main(
+            [
+                "animegan",
+                "stylize",
+                str(photo),
+                "--model",
+                str(model),
+                "-o",
+                str(tmp_path / "out"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     cli_out = [p for p in (tmp_path / "out").iterdir() if p.suffix == ".png"]
     pool = ModelPool(parse_model_args([f"v2={model}"]))
     assert pool.served("v2").info.size_multiple == 4

@@ -42,8 +42,9 @@ def test_protocol_classifies_toys(toys):
 
 
 def test_image_to_image_export_matches_pytorch_at_other_sizes(toys, tmp_path):
-    out = export_onnx(toys["serve_toy_i2i"], tmp_path / "i2i.onnx", dynamic=True,
-                      height=16, width=16)
+    out = export_onnx(
+        toys["serve_toy_i2i"], tmp_path / "i2i.onnx", dynamic=True, height=16, width=16
+    )
     model = from_pretrained(toys["serve_toy_i2i"])
     runner = OnnxModel(out)
     assert runner.kind == "image2image"
@@ -57,8 +58,7 @@ def test_image_to_image_export_matches_pytorch_at_other_sizes(toys, tmp_path):
 
 
 def test_latent_export_bakes_truncation(toys, tmp_path):
-    out = export_onnx(toys["serve_toy_latent"], tmp_path / "lat.onnx", dynamic=True,
-                      truncation=0.5)
+    out = export_onnx(toys["serve_toy_latent"], tmp_path / "lat.onnx", dynamic=True, truncation=0.5)
     model = from_pretrained(toys["serve_toy_latent"])
     z = torch.randn(3, 16, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
@@ -80,8 +80,19 @@ def test_fixed_size_export_refuses_other_sizes(toys, tmp_path):
 
 def test_cli_export_verify_and_errors(toys, tmp_path, capsys):
     out = tmp_path / "cli.onnx"
-    rc = cli_main(["export", "onnx", "--model", str(toys["serve_toy_i2i"]), "-o", str(out),
-                   "--size", "8x12", "--verify"])
+    rc = cli_main(
+        [
+            "export",
+            "onnx",
+            "--model",
+            str(toys["serve_toy_i2i"]),
+            "-o",
+            str(out),
+            "--size",
+            "8x12",
+            "--verify",
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 0 and out.exists()
     gap = float(text.split("=")[-1])
@@ -89,8 +100,12 @@ def test_cli_export_verify_and_errors(toys, tmp_path, capsys):
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert json.loads(meta["gankit_config"])["family"] == "toy"
     assert cli_main(["export", "onnx", "--model", str(tmp_path / "nope"), "-o", "x.onnx"]) == 2
-    assert cli_main(["export", "onnx", "--model", str(toys["serve_toy_i2i"]), "-o",
-                     str(tmp_path / "x.txt")]) == 2
+    assert (
+        cli_main(
+            ["export", "onnx", "--model", str(toys["serve_toy_i2i"]), "-o", str(tmp_path / "x.txt")]
+        )
+        == 2
+    )
     assert "must end in .onnx" in capsys.readouterr().err
     assert cli_main(["export", "tflite"]) == 2
 
@@ -137,8 +152,7 @@ def test_third_party_fixed_size_and_misfits(tmp_path):
 
 
 def test_stylize_onnx_takes_gankit_exports(toys, tmp_path):
-    out = export_onnx(toys["serve_toy_i2i"], tmp_path / "g.onnx", dynamic=True,
-                      height=16, width=16)
+    out = export_onnx(toys["serve_toy_i2i"], tmp_path / "g.onnx", dynamic=True, height=16, width=16)
     img = Image.new("RGB", (33, 20), (90, 160, 30))
     styled = stylize_onnx(img, out)
     assert styled.size == (33, 20)

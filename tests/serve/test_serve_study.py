@@ -96,8 +96,12 @@ def test_study_refuses_bad_requests(folders, tmp_path):
 
 def test_cli_report_and_errors(tmp_path, capsys):
     path = tmp_path / "answers.jsonl"
-    path.write_text("".join(json.dumps({"participant": "a", "phase": "main", "fooled": i < 3})
-                            + "\n" for i in range(10)))
+    path.write_text(
+        "".join(
+            json.dumps({"participant": "a", "phase": "main", "fooled": i < 3}) + "\n"
+            for i in range(10)
+        )
+    )
     assert cli_main(["study", "report", str(path)]) == 0
     out = capsys.readouterr().out
     assert "30.0%" in out and "overall (pooled)" in out
@@ -126,21 +130,23 @@ def test_scripted_participant_in_chromium(folders, tmp_path):
             feedback = []
             for i in range(6):
                 page.wait_for_function(
-                    "document.getElementById('left').style.visibility === 'visible'")
+                    "document.getElementById('left').style.visibility === 'visible'"
+                )
                 assert page.is_disabled("#answer-left")
                 page.wait_for_selector("#answer-left:not([disabled])")
-                hidden = page.evaluate("getComputedStyle(document.getElementById('left'))"
-                                       ".visibility")
+                hidden = page.evaluate(
+                    "getComputedStyle(document.getElementById('left')).visibility"
+                )
                 assert hidden == "hidden"
                 page.click("#answer-left")
                 if i < 2:
-                    page.wait_for_function(
-                        "document.getElementById('feedback').textContent !== ''")
+                    page.wait_for_function("document.getElementById('feedback').textContent !== ''")
                     feedback.append(page.inner_text("#feedback"))
                 else:
                     page.wait_for_function(
                         "document.getElementById('feedback').textContent === ''"
-                        " || !document.getElementById('done').classList.contains('hidden')")
+                        " || !document.getElementById('done').classList.contains('hidden')"
+                    )
             page.wait_for_selector("#done:not(.hidden)")
     finally:
         server.shutdown()
@@ -160,9 +166,22 @@ def test_cli_study_serves_on_localhost_and_stops_on_sigterm(folders, tmp_path):
     import sys
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gankit.cli", "study", str(folders[0]), str(folders[1]),
-         "--port", "0", "--answers", str(tmp_path / "a.jsonl")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "gankit.cli",
+            "study",
+            str(folders[0]),
+            str(folders[1]),
+            "--port",
+            "0",
+            "--answers",
+            str(tmp_path / "a.jsonl"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert line.startswith("gankit study: http://127.0.0.1:"), line + proc.stderr.read()

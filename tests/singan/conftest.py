@@ -11,8 +11,17 @@ from gankit.families.singan.recipe import SinGANRecipe
 
 
 def tiny_config(**overrides) -> TrainConfig:
-    values = dict(min_size=14, max_size=24, scale_factor=0.6, channels=4, max_channels=8,
-                  iters_per_scale=4, d_steps=1, g_steps=1, samples=3)
+    values = dict(
+        min_size=14,
+        max_size=24,
+        scale_factor=0.6,
+        channels=4,
+        max_channels=8,
+        iters_per_scale=4,
+        d_steps=1,
+        g_steps=1,
+        samples=3,
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -24,18 +33,26 @@ def tiny_image(h: int = 18, w: int = 24, seed: int = 0) -> torch.Tensor:
 
 def run_recipe(recipe, run_dir, max_steps: int | None = None, checkpoint_every: int = 1000):
     """Train ``recipe`` (SinGAN or ConSinGAN) into ``run_dir`` quietly on the CPU."""
-    cfg = TrainerConfig(max_steps=max_steps or recipe.total_steps,
-                        checkpoint_every=checkpoint_every,
-                        sample_every=recipe.cfg.iters_per_scale, log_every=1, progress=False,
-                        tensorboard=False, device="cpu", seed=3)
+    cfg = TrainerConfig(
+        max_steps=max_steps or recipe.total_steps,
+        checkpoint_every=checkpoint_every,
+        sample_every=recipe.cfg.iters_per_scale,
+        log_every=1,
+        progress=False,
+        tensorboard=False,
+        device="cpu",
+        seed=3,
+    )
     Trainer(recipe, run_dir, cfg).run()
     return recipe
 
 
-def train_tiny(run_dir, max_steps: int | None = None, checkpoint_every: int = 1000,
-               **overrides) -> SinGANRecipe:
-    return run_recipe(SinGANRecipe(tiny_image(), tiny_config(**overrides)), run_dir, max_steps,
-                      checkpoint_every)
+def train_tiny(
+    run_dir, max_steps: int | None = None, checkpoint_every: int = 1000, **overrides
+) -> SinGANRecipe:
+    return run_recipe(
+        SinGANRecipe(tiny_image(), tiny_config(**overrides)), run_dir, max_steps, checkpoint_every
+    )
 
 
 @pytest.fixture(scope="session")

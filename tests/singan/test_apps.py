@@ -66,8 +66,19 @@ def test_start_scale_n_is_the_reconstruction(model, tmp_path, capsys):
     from gankit.core.checkpoint import save_pretrained
 
     save_pretrained(model, folder)
-    argv = ["singan", "sample", str(folder), "-n", "1", "--start-scale", str(n), "-o",
-            str(tmp_path / "rec"), "--device", "cpu"]
+    argv = [
+        "singan",
+        "sample",
+        str(folder),
+        "-n",
+        "1",
+        "--start-scale",
+        str(n),
+        "-o",
+        str(tmp_path / "rec"),
+        "--device",
+        "cpu",
+    ]
     assert cli_main(argv) == 0
     png = load_image_tensor(tmp_path / "rec" / "sample_000.png")
     assert (png - rec[0]).abs().max() <= 1 / 127.5 + 1e-6  # the reconstruction, as 8-bit PNG
@@ -99,7 +110,7 @@ def _photo(path, h, w, seed=0):
 
 def _mask(path, h, w):
     arr = np.zeros((h, w), dtype="uint8")
-    arr[h // 3: 2 * h // 3, w // 3: 2 * w // 3] = 255
+    arr[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3] = 255
     Image.fromarray(arr).save(path)
     return path
 
@@ -177,9 +188,14 @@ def test_diversity_of_identical_samples_is_zero():
 
 
 def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "gankit.cli", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "gankit.cli", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 @pytest.mark.slow
@@ -187,13 +203,30 @@ def test_cli_verbs_and_one_line_errors(tiny_run, tmp_path):
     r = _cli("singan", "sample", tiny_run, "-n", "2", "-o", tmp_path / "s", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "s" / "sample_001.png").exists()
-    r = _cli("singan", "animate", tiny_run, "--frames", "3", "--start-scale", "0",
-             "-o", tmp_path / "a.gif", cwd=tmp_path)
+    r = _cli(
+        "singan",
+        "animate",
+        tiny_run,
+        "--frames",
+        "3",
+        "--start-scale",
+        "0",
+        "-o",
+        tmp_path / "a.gif",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "a.gif").exists() and (tmp_path / "a.mp4").exists()
     save_image(torch.zeros(3, 10, 12), tmp_path / "m.png")
-    r = _cli("singan", "harmonize", tiny_run, tmp_path / "s" / "sample_000.png", "--mask",
-             tmp_path / "m.png", cwd=tmp_path)
+    r = _cli(
+        "singan",
+        "harmonize",
+        tiny_run,
+        tmp_path / "s" / "sample_000.png",
+        "--mask",
+        tmp_path / "m.png",
+        cwd=tmp_path,
+    )
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "same size" in r.stderr
     r = _cli("singan", "sample", tiny_run, "--start-scale", "99", cwd=tmp_path)

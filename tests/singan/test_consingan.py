@@ -65,15 +65,15 @@ def test_parameter_counts_match_reference_defaults():
 
 
 def tiny_consingan(**overrides):
-    values = dict(max_size=24, min_size=12, num_scales=3, channels=4, iters_per_scale=3,
-                  samples=3)
+    values = dict(max_size=24, min_size=12, num_scales=3, channels=4, iters_per_scale=3, samples=3)
     values.update(overrides)
     return preset("consingan", **values)
 
 
 def _train(run_dir, max_steps=None, **overrides) -> ConSinGANRecipe:
-    return run_recipe(ConSinGANRecipe(tiny_image(), tiny_consingan(**overrides)), run_dir,
-                      max_steps)
+    return run_recipe(
+        ConSinGANRecipe(tiny_image(), tiny_consingan(**overrides)), run_dir, max_steps
+    )
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +109,16 @@ def test_one_backward_then_g_steps_optimiser_steps(tmp_path, monkeypatch):
         return backward(self, *args, **kwargs)
 
     recipe = ConSinGANRecipe(tiny_image(), tiny_consingan(d_steps=2, g_steps=3))
-    cfg = TrainerConfig(max_steps=1, checkpoint_every=1000, sample_every=1000, log_every=1,
-                        progress=False, tensorboard=False, device="cpu", seed=3)
+    cfg = TrainerConfig(
+        max_steps=1,
+        checkpoint_every=1000,
+        sample_every=1000,
+        log_every=1,
+        progress=False,
+        tensorboard=False,
+        device="cpu",
+        seed=3,
+    )
     trainer = Trainer(recipe, tmp_path, cfg)
     real_grow = recipe._grow
 
@@ -146,8 +154,13 @@ def test_resume_mid_stage_is_exact(tmp_path):
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    return subprocess.run([sys.executable, "-m", "gankit.cli", "singan", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gankit.cli", "singan", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli_samples_consingan_and_other_verbs_refuse_in_one_line(consingan_run, tmp_path):
@@ -206,8 +219,14 @@ def test_stage_sizes_match_reference_create_reals_pyramid():
     spec = json.loads((FIXTURES / "pyramids.json").read_text())
     for size, want in spec["plans"].items():
         h, w = map(int, size.split("x"))
-        shapes, _ = pyramid_shapes(h, w, spec["min_size"], spec["max_size"],
-                                   rescaling="consingan", num_scales=spec["stages"])
+        shapes, _ = pyramid_shapes(
+            h,
+            w,
+            spec["min_size"],
+            spec["max_size"],
+            rescaling="consingan",
+            num_scales=spec["stages"],
+        )
         assert [list(s) for s in shapes] == want, size
 
 
@@ -216,9 +235,15 @@ def test_training_pyramid_matches_reference_reals():
     with np.load(FIXTURES / "reals.npz") as f:
         image = torch.from_numpy(f["image"])
         want = [torch.from_numpy(f[f"real{k}"]) for k in range(small["stages"])]
-    recipe = ConSinGANRecipe(image, preset("consingan", min_size=small["min_size"],
-                                           max_size=small["max_size"],
-                                           num_scales=small["stages"]))
+    recipe = ConSinGANRecipe(
+        image,
+        preset(
+            "consingan",
+            min_size=small["min_size"],
+            max_size=small["max_size"],
+            num_scales=small["stages"],
+        ),
+    )
     assert len(recipe.reals) == len(want)
     for got, ref in zip(recipe.reals, want, strict=True):
         assert got.shape == ref.shape and (got - ref).abs().max() <= 1e-5

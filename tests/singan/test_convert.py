@@ -33,7 +33,7 @@ class RefGenerator(nn.Module):
     def forward(self, x, y):
         x = self.tail(self.body(self.head(x)))
         ind = int((y.shape[2] - x.shape[2]) / 2)
-        return x + y[:, :, ind:(y.shape[2] - ind), ind:(y.shape[3] - ind)]
+        return x + y[:, :, ind : (y.shape[2] - ind), ind : (y.shape[3] - ind)]
 
 
 def _randomize(g: nn.Module, seed: int) -> None:
@@ -62,8 +62,9 @@ def _reference_run(root, zs_nonzero=False, border_noise=False):
     z0 = nn.ZeroPad2d(5)(torch.randn(1, 1, *SHAPES[0], generator=gen).expand(1, 3, *SHAPES[0]))
     if border_noise:  # animation.py's 'animation_train': z* drawn at the padded size
         z0 = torch.randn(1, 1, *z0.shape[-2:], generator=gen).expand(1, 3, -1, -1)
-    zs = [z0] + [torch.full((1, 3, h + 10, w + 10), 1.0 if zs_nonzero else 0.0)
-                 for h, w in SHAPES[1:]]
+    zs = [z0] + [
+        torch.full((1, 3, h + 10, w + 10), 1.0 if zs_nonzero else 0.0) for h, w in SHAPES[1:]
+    ]
     torch.save(zs, root / "Zs.pth")
     torch.save([1, torch.tensor(0.07), torch.tensor(0.03)], root / "NoiseAmp.pth")
     reals = [torch.rand(1, 3, h, w, generator=gen) * 2 - 1 for h, w in SHAPES]
@@ -121,6 +122,9 @@ def test_animation_run_keeps_z_star_border(tmp_path):
         expected = gens[0](zs[0], torch.zeros_like(zs[0]))
         got = model.reconstruct(last=0)
     assert (expected - got).abs().max() < 1e-5
-    plain = from_pretrained(convert(_reference_run(tmp_path / "plain")[0] and tmp_path / "plain",
-                                    tmp_path / "plain_model"))
+    plain = from_pretrained(
+        convert(
+            _reference_run(tmp_path / "plain")[0] and tmp_path / "plain", tmp_path / "plain_model"
+        )
+    )
     assert not plain.config.border_noise

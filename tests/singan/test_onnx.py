@@ -28,8 +28,9 @@ def tiny_pyramid(resampling: str = "torch-bicubic") -> SinGANPyramid:
     makes an untrained pyramid's output nearly constant, which would hide mismatches)."""
     torch.manual_seed(0)
     arch = registry.get("singan_pyramid")
-    cfg = registry.config_from_dict(arch.config_cls, {"shapes": SHAPES, "channels": [4, 4, 8],
-                                                      "resampling": resampling})
+    cfg = registry.config_from_dict(
+        arch.config_cls, {"shapes": SHAPES, "channels": [4, 4, 8], "resampling": resampling}
+    )
     pyr = registry.build(arch.name, cfg).eval()
     with torch.no_grad():
         pyr.noise_amp.copy_(torch.tensor([1.0, 0.3, 0.1]))
@@ -114,15 +115,16 @@ def test_sample_cli_onnx_backend_and_file_errors(folder, tmp_path, capsys):
     out = tmp_path / "samples"
     argv = ["singan", "sample", str(folder), "-n", "2", "-o", str(out), "--device", "cpu"]
     assert cli_main([*argv, "--backend", "onnx"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["grid.png", "sample_000.png",
-                                                     "sample_001.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["grid.png", "sample_000.png", "sample_001.png"]
     fixed = export_onnx(folder, tmp_path / "fixed.onnx", height=24, width=30)
     ref = apps.sample(folder, n=2, seed=3, backend="torch")
     assert (apps.sample(fixed, n=2, seed=3) - ref).abs().max() <= 1e-4  # batch-1 file, row-wise
     capsys.readouterr()
-    for extra, message in [(["--start-scale", "1"], "needs the model folder"),
-                           (["--scale-h", "1.5"], "export with --dynamic"),
-                           (["--backend", "torch"], "runs on the onnx backend")]:
+    for extra, message in [
+        (["--start-scale", "1"], "needs the model folder"),
+        (["--scale-h", "1.5"], "export with --dynamic"),
+        (["--backend", "torch"], "runs on the onnx backend"),
+    ]:
         argv = ["singan", "sample", str(fixed), "-o", str(tmp_path / "x"), "--device", "cpu"]
         assert cli_main([*argv, *extra]) == 2
         err = capsys.readouterr().err.strip()

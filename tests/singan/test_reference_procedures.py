@@ -33,12 +33,14 @@ def _save(t: torch.Tensor, path):
 
 # --- k-means colour quantisation (functions.quant / quant2centers) ----------------------------
 
+
 def _five_groups(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """An image whose memory, read in groups of 3 values as the reference reads it, holds only
     5 distinct groups; its per-pixel RGB colours are many more."""
     g = torch.Generator().manual_seed(seed)
-    groups = torch.tensor([[-0.9, -0.8, -0.7], [0.9, 0.8, 0.7], [0.1, -0.5, 0.6],
-                           [-0.4, 0.5, -0.1], [0.6, 0.0, -0.6]])
+    groups = torch.tensor(
+        [[-0.9, -0.8, -0.7], [0.9, 0.8, 0.7], [0.1, -0.5, 0.6], [-0.4, 0.5, -0.1], [0.6, 0.0, -0.6]]
+    )
     labels = torch.randint(5, (3 * 12 * 15 // 3,), generator=g)
     return groups[labels].reshape(1, 3, 12, 15), groups
 
@@ -82,17 +84,26 @@ def test_quantisation_matches_the_reference_code():
     out, centres = apps.quantize_colours(image)
     assert torch.allclose(out, torch.from_numpy(ref["image_quant"]), atol=1e-5)
     assert _rows(centres.numpy()) == _rows(ref["centers"])
-    painted = apps.to_centres(torch.from_numpy(ref["paint"]),
-                              torch.from_numpy(ref["centers"]).double())
+    painted = apps.to_centres(
+        torch.from_numpy(ref["paint"]), torch.from_numpy(ref["centers"]).double()
+    )
     expected = torch.from_numpy(ref["paint_quant"])
     assert torch.allclose(painted, expected, atol=1e-6)
-    nearest = torch.from_numpy(ref["centers"])[torch.cdist(
-        torch.from_numpy(ref["paint"]).reshape(-1, 3).double(),
-        torch.from_numpy(ref["centers"])).argmin(1)].reshape(expected.shape).float()
+    nearest = (
+        torch.from_numpy(ref["centers"])[
+            torch.cdist(
+                torch.from_numpy(ref["paint"]).reshape(-1, 3).double(),
+                torch.from_numpy(ref["centers"]),
+            ).argmin(1)
+        ]
+        .reshape(expected.shape)
+        .float()
+    )
     assert not torch.allclose(nearest, expected)  # the fixture tells the two readings apart
 
 
 # --- paint2image --quantize (train_paint) ------------------------------------------------------
+
 
 def test_retrain_scale_feeds_the_transformed_inputs(model):
     n, seen = 1, []
@@ -122,9 +133,18 @@ def _run(recipe: SinGANRecipe) -> None:
     from gankit.engine import Trainer, TrainerConfig
 
     with tempfile.TemporaryDirectory() as d:
-        Trainer(recipe, d, TrainerConfig(
-            max_steps=recipe.total_steps, checkpoint_every=1000, sample_every=1000,
-            progress=False, tensorboard=False, device="cpu")).run()
+        Trainer(
+            recipe,
+            d,
+            TrainerConfig(
+                max_steps=recipe.total_steps,
+                checkpoint_every=1000,
+                sample_every=1000,
+                progress=False,
+                tensorboard=False,
+                device="cpu",
+            ),
+        ).run()
 
 
 def test_quantized_paint2image_trains_once_saves_and_reuses(model, tmp_path, monkeypatch):
@@ -138,8 +158,7 @@ def test_quantized_paint2image_trains_once_saves_and_reuses(model, tmp_path, mon
     tuned = apps.load(folder)
     assert torch.equal(tuned.generators[0].tail[0].weight, model.generators[0].tail[0].weight)
     assert torch.equal(tuned.generators[2].tail[0].weight, model.generators[2].tail[0].weight)
-    assert not torch.equal(tuned.generators[1].tail[0].weight,
-                           model.generators[1].tail[0].weight)
+    assert not torch.equal(tuned.generators[1].tail[0].weight, model.generators[1].tail[0].weight)
     plain = apps.paint2image(model, paint, 1)
     assert not torch.allclose(out, plain)
 
@@ -162,9 +181,21 @@ def test_cli_paint2image_quantize(tiny_run, tmp_path, capsys):
 
     h, w = apps.load(tiny_run).config.shapes[-1]
     save_image(tiny_image(h, w, seed=5)[0], tmp_path / "paint.png")
-    argv = ["singan", "paint2image", str(tiny_run), str(tmp_path / "paint.png"),
-            "--inject-scale", "2", "--quantize", "--iters", "1", "-o", str(tmp_path / "o.png"),
-            "--device", "cpu"]
+    argv = [
+        "singan",
+        "paint2image",
+        str(tiny_run),
+        str(tmp_path / "paint.png"),
+        "--inject-scale",
+        "2",
+        "--quantize",
+        "--iters",
+        "1",
+        "-o",
+        str(tmp_path / "o.png"),
+        "--device",
+        "cpu",
+    ]
     assert cli_main(argv) == 0
     saved = tiny_run / "paint-quantized-scale2"
     assert (tmp_path / "o.png").is_file() and (saved / "model.safetensors").is_file()
@@ -175,6 +206,7 @@ def test_cli_paint2image_quantize(tiny_run, tmp_path, capsys):
 
 
 # --- the animation model (animation.py: min_size 20, mode 'animation_train') -----------------
+
 
 def test_animation_preset():
     cfg = PRESETS["animation"]
@@ -191,11 +223,14 @@ def test_generator_takes_noise_over_its_padded_border(model):
     with torch.no_grad():
         assert torch.allclose(g(0.3 * z + F.pad(prev, [g.pad] * 4), prev), expected)
         # zero-padded noise given at the padded size equals the noise given unpadded
-        inner = z[..., g.pad:-g.pad, g.pad:-g.pad]
+        inner = z[..., g.pad : -g.pad, g.pad : -g.pad]
         noise = [model.z_rec, None, inner]
         padded = [model.z_rec, None, F.pad(inner, [g.pad] * 4)]
-        assert torch.allclose(model.run(torch.zeros_like(model.z_rec), noise, 0),
-                              model.run(torch.zeros_like(model.z_rec), padded, 0), atol=1e-6)
+        assert torch.allclose(
+            model.run(torch.zeros_like(model.z_rec), noise, 0),
+            model.run(torch.zeros_like(model.z_rec), padded, 0),
+            atol=1e-6,
+        )
 
 
 def test_border_noise_training_records_padded_noise(tmp_path):
@@ -231,6 +266,7 @@ def test_animate_walks_the_padded_size(model, monkeypatch):
 
 # --- editing's raw output (editing.py saves start_scale=N.png and start_scale=N_masked.png) ----
 
+
 def _mask(path, h, w):
     arr = np.zeros((h, w), dtype="uint8")
     arr[:2, :2] = 255  # editing dilates by 20 px: leave the far corner outside
@@ -260,13 +296,43 @@ def test_cli_edit_writes_the_raw_output_beside(tiny_run, tmp_path, capsys):
     img = _save(tiny_image(h, w, seed=7), tmp_path / "in.png")
     mask = _mask(tmp_path / "m.png", h, w)
     out = tmp_path / "out.png"
-    assert cli_main(["singan", "edit", str(tiny_run), str(img), "--mask", str(mask), "-o",
-                     str(out), "--device", "cpu"]) == 0
+    assert (
+        cli_main(
+            [
+                "singan",
+                "edit",
+                str(tiny_run),
+                str(img),
+                "--mask",
+                str(mask),
+                "-o",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     blended, raw = apps.edit_with_raw(tiny_run, img, mask)
     assert (load_image_tensor(out) - blended[0]).abs().max() <= 1 / 127.5 + 1e-6
     assert (load_image_tensor(tmp_path / "out_raw.png") - raw[0]).abs().max() <= 1 / 127.5 + 1e-6
     assert capsys.readouterr().out.split() == [str(out), str(tmp_path / "out_raw.png")]
     # harmonize saves only the blend, as harmonization.py does
-    assert cli_main(["singan", "harmonize", str(tiny_run), str(img), "--mask", str(mask), "-o",
-                     str(tmp_path / "h.png"), "--device", "cpu"]) == 0
+    assert (
+        cli_main(
+            [
+                "singan",
+                "harmonize",
+                str(tiny_run),
+                str(img),
+                "--mask",
+                str(mask),
+                "-o",
+                str(tmp_path / "h.png"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert not (tmp_path / "h_raw.png").exists()

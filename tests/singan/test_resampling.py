@@ -39,8 +39,9 @@ def arrays():
 @pytest.mark.parametrize("i", range(len(CASES)))
 def test_imresize_matches_the_reference(arrays, i):
     case, x, want = CASES[i], arrays[f"case{i}_in"], arrays[f"case{i}_out"]
-    got = (imresize(x, case["scale"]) if case["shape"] is None
-           else imresize_to_shape(x, case["shape"]))
+    got = (
+        imresize(x, case["scale"]) if case["shape"] is None else imresize_to_shape(x, case["shape"])
+    )
     assert got.shape == want.shape
     assert (got - want).abs().max() <= TOL
 
@@ -64,8 +65,9 @@ def test_paper_pyramid_is_adjust_scales2image(plan):
 def test_sr_preset_pyramid_is_adjust_scales2image_sr(plan):
     cfg = PRESETS["sr"]
     assert cfg.scale_factor == pytest.approx(plan["scale_factor_init"], abs=1e-12)
-    shapes, factor, _ = pyramid_plan(*plan["size"], cfg.min_size, cfg.max_size,
-                                     cfg.scale_factor, cfg.rescaling)
+    shapes, factor, _ = pyramid_plan(
+        *plan["size"], cfg.min_size, cfg.max_size, cfg.scale_factor, cfg.rescaling
+    )
     assert [list(s) for s in shapes] == plan["shapes"]  # 80x120: 8 scales, not ceil()'s 9
     assert factor == pytest.approx(plan["scale_factor"], abs=1e-12)
 
@@ -75,8 +77,9 @@ def test_training_pyramid_is_the_reference_one():
     with np.load(PARITY / "reals.npz") as data:
         image = torch.from_numpy(data["image"])
         want = [torch.from_numpy(data[f"real{k}"]) for k in range(len(spec["shapes"]))]
-    cfg = TrainConfig(min_size=spec["min_size"], max_size=spec["max_size"],
-                      scale_factor=spec["scale_factor_init"])
+    cfg = TrainConfig(
+        min_size=spec["min_size"], max_size=spec["max_size"], scale_factor=spec["scale_factor_init"]
+    )
     recipe = SinGANRecipe(image, cfg)
     assert recipe.scale_factor == pytest.approx(spec["scale_factor"], abs=1e-12)
     assert len(recipe.reals) == len(want)
@@ -86,31 +89,40 @@ def test_training_pyramid_is_the_reference_one():
 
 def test_resampling_is_recorded_and_old_configs_keep_torch_bicubic():
     arch = registry.get("singan_pyramid")
-    old = registry.config_from_dict(arch.config_cls, {"shapes": [[14, 18], [19, 24]],
-                                                      "channels": [4, 4]})
+    old = registry.config_from_dict(
+        arch.config_cls, {"shapes": [[14, 18], [19, 24]], "channels": [4, 4]}
+    )
     assert old.resampling == "torch-bicubic"
     pyr = registry.build(arch.name, old)
     x = torch.rand(1, 3, 14, 18) * 2 - 1
     assert torch.equal(pyr.upscale(x, (19, 24)), resize(x, (19, 24)))
-    new = registry.build(arch.name, PyramidConfig(shapes=old.shapes, channels=old.channels,
-                                                  resampling="reference"))
+    new = registry.build(
+        arch.name, PyramidConfig(shapes=old.shapes, channels=old.channels, resampling="reference")
+    )
     assert torch.equal(new.upscale(x, (19, 24)), imresize(x, 1 / 0.75, (19, 24)))
     assert not torch.allclose(new.upscale(x, (19, 24)), pyr.upscale(x, (19, 24)), atol=1e-3)
     with pytest.raises(ValueError, match="resampling"):
         PyramidConfig(resampling="nearest")
 
 
-@pytest.mark.parametrize(("train", "saved"), [({}, "reference"),
-                                              ({"rescaling": "consingan", "num_scales": 3},
-                                               "reference-shape"),
-                                              ({"resampling": "torch-bicubic"}, "torch-bicubic")])
+@pytest.mark.parametrize(
+    ("train", "saved"),
+    [
+        ({}, "reference"),
+        ({"rescaling": "consingan", "num_scales": 3}, "reference-shape"),
+        ({"resampling": "torch-bicubic"}, "torch-bicubic"),
+    ],
+)
 def test_new_models_record_their_resampling(train, saved):
     recipe = SinGANRecipe(tiny_image(), tiny_config(**train))
     assert recipe._pyramid_config(1).resampling == saved
 
 
-@pytest.mark.parametrize("plan", [*PLANS["singan"], *PLANS["singan_sr"], PLANS["reals"]],
-                         ids=lambda p: "x".join(map(str, p["size"])))
+@pytest.mark.parametrize(
+    "plan",
+    [*PLANS["singan"], *PLANS["singan_sr"], PLANS["reals"]],
+    ids=lambda p: "x".join(map(str, p["size"])),
+)
 def test_convert_recovers_the_reference_scale_factor(plan):
     """An imported run enlarges by the reference's own 1 / scale_factor between scales."""
     assert _scale_factor(plan["shapes"]) == pytest.approx(plan["scale_factor"], abs=1e-12)
@@ -121,12 +133,19 @@ def _imported_pyramid(resampling: str) -> tuple[SinGANPyramid, dict[str, torch.T
     with np.load(PARITY / "reconstruction.npz") as data:
         arrays = {k: torch.from_numpy(data[k]) for k in data.files}
     n = len(spec["shapes"])
-    pyr = registry.build("singan_pyramid", PyramidConfig(
-        shapes=spec["shapes"], channels=[8] * n, scale_factor=spec["scale_factor"],
-        resampling=resampling))
+    pyr = registry.build(
+        "singan_pyramid",
+        PyramidConfig(
+            shapes=spec["shapes"],
+            channels=[8] * n,
+            scale_factor=spec["scale_factor"],
+            resampling=resampling,
+        ),
+    )
     for k, g in enumerate(pyr.generators):
-        g.load_state_dict({name[len(f"g{k}."):]: t for name, t in arrays.items()
-                           if name.startswith(f"g{k}.")})
+        g.load_state_dict(
+            {name[len(f"g{k}.") :]: t for name, t in arrays.items() if name.startswith(f"g{k}.")}
+        )
     pyr.z_rec.copy_(arrays["z0"])
     pyr.noise_amp.copy_(arrays["noise_amp"])
     return pyr.eval(), arrays

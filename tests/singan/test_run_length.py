@@ -19,6 +19,7 @@ def test_train_honours_max_steps_and_defaults_to_every_scale(tmp_path):
     for run, max_steps, last in (("full", 0, total), ("short", 3, 3)):
         cfg = tiny_config()
         cfg = dataclasses.replace(
-            cfg, trainer=dataclasses.replace(cfg.trainer, max_steps=max_steps, **quiet))
+            cfg, trainer=dataclasses.replace(cfg.trainer, max_steps=max_steps, **quiet)
+        )
         apps.train(tiny_image(), tmp_path / run, cfg)
         assert CheckpointManager(tmp_path / run).steps() == [last]

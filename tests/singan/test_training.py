@@ -31,12 +31,19 @@ def _reference_plan(h, w, min_size=25, max_size=250, sf=0.75):
     scale1 = min(max_size / max([h, w]), 1)
     h1, w1 = math.ceil(h * scale1), math.ceil(w * scale1)
     factor = math.pow(min_size / min(h1, w1), 1 / stop_scale)
-    return [(math.ceil(h1 * math.pow(factor, stop_scale - i)),
-             math.ceil(w1 * math.pow(factor, stop_scale - i))) for i in range(stop_scale + 1)]
+    return [
+        (
+            math.ceil(h1 * math.pow(factor, stop_scale - i)),
+            math.ceil(w1 * math.pow(factor, stop_scale - i)),
+        )
+        for i in range(stop_scale + 1)
+    ]
 
 
-@pytest.mark.parametrize("hw", [(188, 250), (250, 188), (427, 640), (100, 100), (60, 300),
-                                (120, 600), (250, 250), (30, 40)])
+@pytest.mark.parametrize(
+    "hw",
+    [(188, 250), (250, 188), (427, 640), (100, 100), (60, 300), (120, 600), (250, 250), (30, 40)],
+)
 def test_pyramid_matches_reference_formula(hw):
     shapes, _ = pyramid_shapes(*hw)
     assert shapes == _reference_plan(*hw)
@@ -48,8 +55,10 @@ def test_consingan_rescaling_matches_its_formula():
     shapes, factor = pyramid_shapes(188, 250, rescaling="consingan", num_scales=6)
     stop = 5
     sf = math.pow(25 / 188, 1 / stop)
-    expected = [(math.ceil(188 * sf ** e), math.ceil(250 * sf ** e)) for e in
-                [(stop - 1) / math.log(stop) * math.log(stop - i) + 1 for i in range(stop)]]
+    expected = [
+        (math.ceil(188 * sf**e), math.ceil(250 * sf**e))
+        for e in [(stop - 1) / math.log(stop) * math.log(stop - i) + 1 for i in range(stop)]
+    ]
     assert shapes == [*expected, (188, 250)]
     assert factor == pytest.approx(sf)
     # more stages at low resolution: the finest stage is more than twice the area of the one below
@@ -109,8 +118,9 @@ def test_exact_resume(tmp_path, stop_at, depth):
 
 def test_no_inplace_autograd_error_under_anomaly_detection(tmp_path):
     with torch.autograd.set_detect_anomaly(True):
-        recipe = train_tiny(tmp_path / "run", d_steps=2, g_steps=3, train_depth=2,
-                            iters_per_scale=2)
+        recipe = train_tiny(
+            tmp_path / "run", d_steps=2, g_steps=3, train_depth=2, iters_per_scale=2
+        )
     assert recipe.pyramid.num_scales == 3
 
 
@@ -120,7 +130,8 @@ def test_resume_with_another_image_is_refused(tmp_path):
 
     train_tiny(tmp_path / "run", max_steps=6)
     other = SinGANRecipe(tiny_image(20, 30), tiny_config())
-    cfg = TrainerConfig(max_steps=other.total_steps, progress=False, tensorboard=False,
-                        device="cpu")
+    cfg = TrainerConfig(
+        max_steps=other.total_steps, progress=False, tensorboard=False, device="cpu"
+    )
     with pytest.raises(CheckpointError):
         Trainer(other, tmp_path / "run", cfg).run()

@@ -74,8 +74,10 @@ def forward(s, z, psi=1.0, c=None, n_mlp=2, conv_clamp=None, lr_mul=0.01):
     if c is not None:
         x = torch.cat([x, _norm(_fc(c, s["mapping.embed.weight"], s["mapping.embed.bias"]))], 1)
     for i in range(n_mlp):
-        x = F.leaky_relu(_fc(x, s[f"mapping.fc{i}.weight"], s[f"mapping.fc{i}.bias"], lr_mul),
-                         0.2) * SQRT2
+        x = (
+            F.leaky_relu(_fc(x, s[f"mapping.fc{i}.weight"], s[f"mapping.fc{i}.bias"], lr_mul), 0.2)
+            * SQRT2
+        )
     w = s["mapping.w_avg"] + psi * (x - s["mapping.w_avg"])
     f = make_kernel([1, 3, 3, 1])
     size = max(int(k.split(".")[1][1:]) for k in s if k.startswith("synthesis.b"))
@@ -131,8 +133,10 @@ def ada_to_rosinality(s):
     rgb = [("synthesis.b4.torgb", "to_rgb1")]
     res, i = 8, 0
     while res <= size:
-        targets += [(f"synthesis.b{res}.conv0", f"convs.{2 * i}"),
-                    (f"synthesis.b{res}.conv1", f"convs.{2 * i + 1}")]
+        targets += [
+            (f"synthesis.b{res}.conv0", f"convs.{2 * i}"),
+            (f"synthesis.b{res}.conv1", f"convs.{2 * i + 1}"),
+        ]
         rgb.append((f"synthesis.b{res}.torgb", f"to_rgbs.{i}"))
         res, i = res * 2, i + 1
     for j, (a, b) in enumerate(targets):
@@ -165,8 +169,10 @@ def ada_to_tf(s):
     rgbs = [("synthesis.b4.torgb", "synthesis/4x4/ToRGB")]
     res, i = 8, 1
     while res <= size:
-        convs += [(f"synthesis.b{res}.conv0", f"synthesis/{res}x{res}/Conv0_up", i, True),
-                  (f"synthesis.b{res}.conv1", f"synthesis/{res}x{res}/Conv1", i + 1, False)]
+        convs += [
+            (f"synthesis.b{res}.conv0", f"synthesis/{res}x{res}/Conv0_up", i, True),
+            (f"synthesis.b{res}.conv1", f"synthesis/{res}x{res}/Conv1", i + 1, False),
+        ]
         rgbs.append((f"synthesis.b{res}.torgb", f"synthesis/{res}x{res}/ToRGB"))
         res, i = res * 2, i + 2
     for a, b, noise, flip in convs:
@@ -192,13 +198,15 @@ def random_ada_d_state(size=16, base=256, cmax=32, seed=0):
     def r(*shape, scale=1.0):
         return torch.randn(*shape, generator=g) * scale
 
-    s = {f"b{size}.fromrgb.weight": r(channels(size, base, cmax), 3, 1, 1),
-         f"b{size}.fromrgb.bias": r(channels(size, base, cmax), scale=0.1)}
+    s = {
+        f"b{size}.fromrgb.weight": r(channels(size, base, cmax), 3, 1, 1),
+        f"b{size}.fromrgb.bias": r(channels(size, base, cmax), scale=0.1),
+    }
     res = size
     while res > 4:
         cin, cout = channels(res, base, cmax), channels(res // 2, base, cmax)
-        s[f"b{res}.conv0.weight"], s[f"b{res}.conv0.bias"] = r(cin, cin, 3, 3), r(cin, scale=.1)
-        s[f"b{res}.conv1.weight"], s[f"b{res}.conv1.bias"] = r(cout, cin, 3, 3), r(cout, scale=.1)
+        s[f"b{res}.conv0.weight"], s[f"b{res}.conv0.bias"] = r(cin, cin, 3, 3), r(cin, scale=0.1)
+        s[f"b{res}.conv1.weight"], s[f"b{res}.conv1.bias"] = r(cout, cin, 3, 3), r(cout, scale=0.1)
         s[f"b{res}.skip.weight"] = r(cout, cin, 1, 1)
         res //= 2
     c4 = channels(4, base, cmax)
@@ -250,10 +258,17 @@ def ada_d_to_tf(s):
     for key, t in s.items():
         block, layer, kind = key.split(".")
         res = block[1:]
-        name = {"fromrgb": "FromRGB", "conv0": "Conv0", "conv1": "Conv1_down", "skip": "Skip",
-                "conv": "Conv", "fc": "Dense0"}.get(layer)
+        name = {
+            "fromrgb": "FromRGB",
+            "conv0": "Conv0",
+            "conv1": "Conv1_down",
+            "skip": "Skip",
+            "conv": "Conv",
+            "fc": "Dense0",
+        }.get(layer)
         path = "Output" if layer == "out" else f"{res}x{res}/{name}"
         a = t.numpy()
-        v[f"{path}/{kind}"] = a.transpose(2, 3, 1, 0) if a.ndim == 4 else (a.T if a.ndim == 2
-                                                                              else a)
+        v[f"{path}/{kind}"] = (
+            a.transpose(2, 3, 1, 0) if a.ndim == 4 else (a.T if a.ndim == 2 else a)
+        )
     return v

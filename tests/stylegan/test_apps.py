@@ -32,13 +32,15 @@ def test_generate_uses_the_nvlabs_seed_convention(model_dir, tmp_path):
     with torch.no_grad():
         want = apps.quantize(g(z, truncation=0.5, noise_mode="const"))[0]
     np.testing.assert_array_equal(images[1], want)
-    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "seed0011.png")),
-                                  want)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "seed0011.png")), want)
     assert (tmp_path / "out" / "seed0003.png").exists()
     # psi = 1 is no truncation at all
     with torch.no_grad():
-        plain = apps.quantize(g.synthesis(g.mapping(z).unsqueeze(1).repeat(1, g.n_latent, 1),
-                                          g.noise_inputs(1, "const")))[0]
+        plain = apps.quantize(
+            g.synthesis(
+                g.mapping(z).unsqueeze(1).repeat(1, g.n_latent, 1), g.noise_inputs(1, "const")
+            )
+        )[0]
     np.testing.assert_array_equal(apps.generate(model_dir, [11])[0], plain)
 
 
@@ -53,8 +55,7 @@ def test_style_mix_grid_layout(model_dir, tmp_path):
     np.testing.assert_array_equal(grid[:16, 48:64], col7)  # header row: column seeds
     np.testing.assert_array_equal(grid[32:48, :16], row2)  # first column: row seeds
     np.testing.assert_array_equal(grid[32:48, 48:64], col7)  # every layer mixed = column image
-    partial = np.asarray(Image.open(apps.style_mix(model_dir, [2], [7], tmp_path / "p.png",
-                                                   "0-1")))
+    partial = np.asarray(Image.open(apps.style_mix(model_dir, [2], [7], tmp_path / "p.png", "0-1")))
     assert not np.array_equal(partial[16:, 16:], col7)
     assert not np.array_equal(partial[16:, 16:], row2)
 
@@ -66,16 +67,18 @@ def test_interpolate_writes_gif_and_mp4(model_dir, tmp_path, space):
         assert im.n_frames == 9  # 3 transitions (looping back) x 3 frames
         first = np.asarray(im.convert("RGB"))
     np.testing.assert_array_equal(first, apps.generate(model_dir, [0])[0])
-    mp4 = apps.interpolate(model_dir, [0, 1], tmp_path / "walk.mp4", frames=4, space=space,
-                           loop=False)
+    mp4 = apps.interpolate(
+        model_dir, [0, 1], tmp_path / "walk.mp4", frames=4, space=space, loop=False
+    )
     with av.open(str(mp4)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 5
 
 
 def _feature_distance():
     torch.manual_seed(1)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.LeakyReLU(0.2),
-                              torch.nn.AvgPool2d(2))
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.LeakyReLU(0.2), torch.nn.AvgPool2d(2)
+    )
 
     def distance(a, b):
         return (net(a) - net(b)).square().flatten(1).mean(1)
@@ -86,10 +89,17 @@ def _feature_distance():
 def test_projection_reduces_the_distance(model_dir, tmp_path):
     g = apps.load_generator(model_dir, "cpu")
     with torch.no_grad():
-        target = g(torch.randn(1, 32, generator=torch.Generator().manual_seed(9)),
-                   noise_mode="const")
-    res = apps.project(model_dir, target, tmp_path / "proj", steps=40, w_avg_samples=200,
-                       distance=_feature_distance())
+        target = g(
+            torch.randn(1, 32, generator=torch.Generator().manual_seed(9)), noise_mode="const"
+        )
+    res = apps.project(
+        model_dir,
+        target,
+        tmp_path / "proj",
+        steps=40,
+        w_avg_samples=200,
+        distance=_feature_distance(),
+    )
     assert len(res["losses"]) == 40
     assert min(res["losses"][-5:]) < 0.5 * res["losses"][0]
     assert res["w"].shape == (g.n_latent, 32)
@@ -100,31 +110,85 @@ def test_projection_reduces_the_distance(model_dir, tmp_path):
 
 
 def test_cli_verbs(model_dir, tmp_path, capsys):
-    assert main(["stylegan", "generate", "--model", str(model_dir), "--seeds", "0-2",
-                 "--trunc", "0.7", "-o", str(tmp_path / "g")]) == 0
+    assert (
+        main(
+            [
+                "stylegan",
+                "generate",
+                "--model",
+                str(model_dir),
+                "--seeds",
+                "0-2",
+                "--trunc",
+                "0.7",
+                "-o",
+                str(tmp_path / "g"),
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in (tmp_path / "g").iterdir()) == [
-        "seed0000.png", "seed0001.png", "seed0002.png"]
-    assert main(["stylegan", "style-mix", "--model", str(model_dir), "--rows", "1,2",
-                 "--cols", "3", "--layers", "0-3", "-o", str(tmp_path / "m.png")]) == 0
-    assert main(["stylegan", "interpolate", "--model", str(model_dir), "--seeds", "0,1",
-                 "--frames", "2", "-o", str(tmp_path / "w.gif")]) == 0
+        "seed0000.png",
+        "seed0001.png",
+        "seed0002.png",
+    ]
+    assert (
+        main(
+            [
+                "stylegan",
+                "style-mix",
+                "--model",
+                str(model_dir),
+                "--rows",
+                "1,2",
+                "--cols",
+                "3",
+                "--layers",
+                "0-3",
+                "-o",
+                str(tmp_path / "m.png"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "stylegan",
+                "interpolate",
+                "--model",
+                str(model_dir),
+                "--seeds",
+                "0,1",
+                "--frames",
+                "2",
+                "-o",
+                str(tmp_path / "w.gif"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "m.png").exists() and (tmp_path / "w.gif").exists()
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["generate", "--model", "MISSING", "--seeds", "0"], "no such model"),
-    (["generate", "--seeds", "0-x", "--model", "MODEL"], "invalid seed list"),
-    (["generate", "--model", "MODEL", "--class", "2"], "unconditional"),
-    (["generate", "--model", "MODEL", "--noise-mode", "loud"], "invalid choice"),
-    (["style-mix", "--model", "MODEL", "--rows", "1", "--cols", "2", "--layers", "0-99"],
-     "out of range"),
-    (["interpolate", "--model", "MODEL", "--seeds", "1", "-o", "x.gif"], "at least two"),
-    (["interpolate", "--model", "MODEL", "--seeds", "1,2", "-o", "x.avi"], ".gif or .mp4"),
-    (["convert", "nothing.pt", "-o", "x"], "no such file"),
-    (["generate", "--model", "MODEL", "--truncation-cutoff", "99"], "style layers"),
-])
-def test_cli_mistakes_are_one_line_errors(model_dir, tmp_path, capsys, monkeypatch, argv,
-                                          message):
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["generate", "--model", "MISSING", "--seeds", "0"], "no such model"),
+        (["generate", "--seeds", "0-x", "--model", "MODEL"], "invalid seed list"),
+        (["generate", "--model", "MODEL", "--class", "2"], "unconditional"),
+        (["generate", "--model", "MODEL", "--noise-mode", "loud"], "invalid choice"),
+        (
+            ["style-mix", "--model", "MODEL", "--rows", "1", "--cols", "2", "--layers", "0-99"],
+            "out of range",
+        ),
+        (["interpolate", "--model", "MODEL", "--seeds", "1", "-o", "x.gif"], "at least two"),
+        (["interpolate", "--model", "MODEL", "--seeds", "1,2", "-o", "x.avi"], ".gif or .mp4"),
+        (["convert", "nothing.pt", "-o", "x"], "no such file"),
+        (["generate", "--model", "MODEL", "--truncation-cutoff", "99"], "style layers"),
+    ],
+)
+def test_cli_mistakes_are_one_line_errors(model_dir, tmp_path, capsys, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)
     argv = [str(model_dir) if a == "MODEL" else a for a in argv]
     assert main(["stylegan", *argv]) == 2
@@ -132,13 +196,28 @@ def test_cli_mistakes_are_one_line_errors(model_dir, tmp_path, capsys, monkeypat
     assert message in err and len(err.splitlines()) == 1
 
 
-def test_project_without_lpips_weights_offline_is_a_clear_error(model_dir, tmp_path, capsys,
-                                                                 monkeypatch):
+def test_project_without_lpips_weights_offline_is_a_clear_error(
+    model_dir, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setenv("GANKIT_OFFLINE", "1")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     Image.new("RGB", (20, 16), "red").save(tmp_path / "t.png")
-    assert main(["stylegan", "project", str(tmp_path / "t.png"), "--model", str(model_dir),
-                 "--steps", "2", "-o", str(tmp_path / "p")]) == 2
+    assert (
+        main(
+            [
+                "stylegan",
+                "project",
+                str(tmp_path / "t.png"),
+                "--model",
+                str(model_dir),
+                "--steps",
+                "2",
+                "-o",
+                str(tmp_path / "p"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "weights" in err and "--weights" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "p").exists()
@@ -175,9 +254,25 @@ def test_stylegan1_models_default_to_nvlabs_truncation(tmp_path, make_tiny, caps
     with torch.no_grad():
         all_layers = apps.quantize(g(z, truncation=0.5, noise_mode="const"))[0]
     np.testing.assert_array_equal(
-        apps.generate(folder, [5], truncation=0.5, truncation_cutoff=g.n_latent)[0], all_layers)
-    assert main(["stylegan", "generate", "--model", str(folder), "--seeds", "5",
-                 "--truncation", "1", "-o", str(tmp_path / "o")]) == 0
+        apps.generate(folder, [5], truncation=0.5, truncation_cutoff=g.n_latent)[0], all_layers
+    )
+    assert (
+        main(
+            [
+                "stylegan",
+                "generate",
+                "--model",
+                str(folder),
+                "--seeds",
+                "5",
+                "--truncation",
+                "1",
+                "-o",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
     with torch.no_grad():
         plain = apps.quantize(g.synthesis(w, g.noise_inputs(1, "const")))[0]
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "o" / "seed0005.png")), plain)

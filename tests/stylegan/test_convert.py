@@ -41,9 +41,13 @@ def _check_equal(folder, state, psi=0.7, c=None, conv_clamp=None):
 
 def _rosinality_ckpt(state, with_avg=True):
     ros = ref.ada_to_rosinality(state)
-    ckpt = {"g": ros, "g_ema": ros, "d": {"convs.0.0.weight": torch.zeros(1)},
-            "g_optim": {"state": {}, "param_groups": [{"lr": 0.002, "params": [0]}]},
-            "args": argparse.Namespace(size=16, channel_multiplier=2, n_mlp=N_MLP, iter=800000)}
+    ckpt = {
+        "g": ros,
+        "g_ema": ros,
+        "d": {"convs.0.0.weight": torch.zeros(1)},
+        "g_optim": {"state": {}, "param_groups": [{"lr": 0.002, "params": [0]}]},
+        "args": argparse.Namespace(size=16, channel_multiplier=2, n_mlp=N_MLP, iter=800000),
+    }
     if with_avg:
         ckpt["latent_avg"] = state["mapping.w_avg"]
     return ckpt
@@ -89,9 +93,17 @@ def nvlabs_modules(tmp_path):
         exec(meta["module_src"], {})  # what a trusting loader does with the embedded source
         return meta
 
-    mods = {name: types.ModuleType(name) for name in
-            ("torch_utils", "torch_utils.persistence", "dnnlib", "dnnlib.util", "dnnlib.tflib",
-             "dnnlib.tflib.network")}
+    mods = {
+        name: types.ModuleType(name)
+        for name in (
+            "torch_utils",
+            "torch_utils.persistence",
+            "dnnlib",
+            "dnnlib.util",
+            "dnnlib.tflib",
+            "dnnlib.tflib.network",
+        )
+    }
     _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
     _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
     mods["torch_utils.persistence"]._reconstruct_persistent_obj = _reconstruct_persistent_obj
@@ -110,8 +122,13 @@ def nvlabs_modules(tmp_path):
     sys.modules.update(mods)
     payload = f"open({str(marker)!r}, 'w').write('executed')"
     try:
-        yield types.SimpleNamespace(marker=marker, payload=payload, EasyDict=EasyDict,
-                                    Network=Network, reconstruct=_reconstruct_persistent_obj)
+        yield types.SimpleNamespace(
+            marker=marker,
+            payload=payload,
+            EasyDict=EasyDict,
+            Network=Network,
+            reconstruct=_reconstruct_persistent_obj,
+        )
     finally:
         for k, v in saved.items():
             if v is None:
@@ -124,11 +141,22 @@ class _Rec:
     """Pickles like an NVlabs persistent object: reconstructor + meta with source and state."""
 
     def __init__(self, fn, class_name, src, params=None, buffers=None, modules=None, **attrs):
-        self.fn, self.meta = fn, {
-            "type": "class", "version": 6, "module_src": src, "class_name": class_name,
-            "state": {"training": False, "_parameters": OrderedDict(params or {}),
-                      "_buffers": OrderedDict(buffers or {}),
-                      "_modules": OrderedDict(modules or {}), **attrs}}
+        self.fn, self.meta = (
+            fn,
+            {
+                "type": "class",
+                "version": 6,
+                "module_src": src,
+                "class_name": class_name,
+                "state": {
+                    "training": False,
+                    "_parameters": OrderedDict(params or {}),
+                    "_buffers": OrderedDict(buffers or {}),
+                    "_modules": OrderedDict(modules or {}),
+                    **attrs,
+                },
+            },
+        )
 
     def __reduce__(self):
         return self.fn, (self.meta,)
@@ -136,17 +164,32 @@ class _Rec:
 
 def _ada_pickle(state, nv, c_dim=0, conv_clamp=None, extra=None, d_state=None):
     """An NVlabs-style network pickle (G, D, G_ema, kwargs) built from ADA-layout tensors."""
+
     def rec(name, prefix, state=state, **attrs):
-        params = {k[len(prefix):]: torch.nn.Parameter(v) for k, v in state.items()
-                  if k.startswith(prefix) and "." not in k[len(prefix):]
-                  and not k.endswith(("noise_const", "w_avg"))}
-        buffers = {k[len(prefix):]: v for k, v in state.items()
-                   if k.startswith(prefix) and k.endswith(("noise_const", "w_avg"))
-                   and "." not in k[len(prefix):]}
-        kids = sorted({k[len(prefix):].split(".")[0] for k in state
-                       if k.startswith(prefix) and "." in k[len(prefix):]})
-        modules = {kid: rec(kid, f"{prefix}{kid}.", state, **_attrs(f"{prefix}{kid}"))
-                   for kid in kids}
+        params = {
+            k[len(prefix) :]: torch.nn.Parameter(v)
+            for k, v in state.items()
+            if k.startswith(prefix)
+            and "." not in k[len(prefix) :]
+            and not k.endswith(("noise_const", "w_avg"))
+        }
+        buffers = {
+            k[len(prefix) :]: v
+            for k, v in state.items()
+            if k.startswith(prefix)
+            and k.endswith(("noise_const", "w_avg"))
+            and "." not in k[len(prefix) :]
+        }
+        kids = sorted(
+            {
+                k[len(prefix) :].split(".")[0]
+                for k in state
+                if k.startswith(prefix) and "." in k[len(prefix) :]
+            }
+        )
+        modules = {
+            kid: rec(kid, f"{prefix}{kid}.", state, **_attrs(f"{prefix}{kid}")) for kid in kids
+        }
         return _Rec(nv.reconstruct, name, nv.payload, params, buffers, modules, **attrs)
 
     def _attrs(path):
@@ -156,13 +199,29 @@ def _ada_pickle(state, nv, c_dim=0, conv_clamp=None, extra=None, d_state=None):
             return {"bias_gain": 0.01}
         return {}
 
-    G = rec("Generator", "", z_dim=W_DIM, c_dim=c_dim, w_dim=W_DIM, img_resolution=16,
-            _init_kwargs=nv.EasyDict(z_dim=W_DIM, c_dim=c_dim, mapping_kwargs=nv.EasyDict(
-                num_layers=N_MLP)))
-    D = (_Rec(nv.reconstruct, "Discriminator", nv.payload) if d_state is None
-         else rec("Discriminator", "", d_state, c_dim=0, img_resolution=16))
-    data = {"G": G, "D": D,
-            "G_ema": G, "training_set_kwargs": {"xflip": True}, "augment_pipe": None}
+    G = rec(
+        "Generator",
+        "",
+        z_dim=W_DIM,
+        c_dim=c_dim,
+        w_dim=W_DIM,
+        img_resolution=16,
+        _init_kwargs=nv.EasyDict(
+            z_dim=W_DIM, c_dim=c_dim, mapping_kwargs=nv.EasyDict(num_layers=N_MLP)
+        ),
+    )
+    D = (
+        _Rec(nv.reconstruct, "Discriminator", nv.payload)
+        if d_state is None
+        else rec("Discriminator", "", d_state, c_dim=0, img_resolution=16)
+    )
+    data = {
+        "G": G,
+        "D": D,
+        "G_ema": G,
+        "training_set_kwargs": {"xflip": True},
+        "augment_pipe": None,
+    }
     if extra is not None:
         data["evil"] = extra
     return pickle.dumps(data, protocol=4)
@@ -187,8 +246,7 @@ def test_crafted_payload_runs_under_a_normal_load_but_not_in_gankit(tmp_path, nv
 
 def test_nvlabs_conditional_generator_with_conv_clamp(tmp_path, nvlabs_modules):
     state = ref.random_ada_state(n_mlp=N_MLP, w_dim=W_DIM, c_dim=3, seed=1)
-    (tmp_path / "c.pkl").write_bytes(_ada_pickle(state, nvlabs_modules, c_dim=3,
-                                                 conv_clamp=0.5))
+    (tmp_path / "c.pkl").write_bytes(_ada_pickle(state, nvlabs_modules, c_dim=3, conv_clamp=0.5))
     out = convert(tmp_path / "c.pkl", tmp_path / "model")
     g = from_pretrained(out)
     assert g.config.c_dim == 3 and g.config.conv_clamp == 0.5
@@ -221,15 +279,28 @@ def test_tf_era_pickle_converts_to_identical_images(tmp_path, nvlabs_modules):
     Net = nvlabs_modules.Network
 
     def net(name, prefix):
-        return Net(version=4, name=name, static_kwargs={"resolution": 16, "mapping_lrmul": 0.01},
-                   components={}, build_module_src=nvlabs_modules.payload,
-                   build_func_name="G_main", variables=[(k[len(prefix):], a) for k, a in
-                                                        v.items() if k.startswith(prefix)])
+        return Net(
+            version=4,
+            name=name,
+            static_kwargs={"resolution": 16, "mapping_lrmul": 0.01},
+            components={},
+            build_module_src=nvlabs_modules.payload,
+            build_func_name="G_main",
+            variables=[(k[len(prefix) :], a) for k, a in v.items() if k.startswith(prefix)],
+        )
 
-    gs = Net(version=4, name="G", static_kwargs={"resolution": 16}, components={
-        "mapping": net("G_mapping", "mapping/"), "synthesis": net("G_synthesis", "synthesis/")},
-        build_module_src=nvlabs_modules.payload, build_func_name="G_main",
-        variables=[("dlatent_avg", v["dlatent_avg"])])
+    gs = Net(
+        version=4,
+        name="G",
+        static_kwargs={"resolution": 16},
+        components={
+            "mapping": net("G_mapping", "mapping/"),
+            "synthesis": net("G_synthesis", "synthesis/"),
+        },
+        build_module_src=nvlabs_modules.payload,
+        build_func_name="G_main",
+        variables=[("dlatent_avg", v["dlatent_avg"])],
+    )
     (tmp_path / "ffhq.pkl").write_bytes(pickle.dumps((gs, gs, gs), protocol=3))
     out = convert(tmp_path / "ffhq.pkl", tmp_path / "model")
     _check_equal(out, state)
@@ -263,8 +334,7 @@ def loopback(tmp_path):
         def log_message(self, *args):
             hits.append(self.path)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0),
-                                 functools.partial(Handler, directory=str(root)))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -274,8 +344,9 @@ def loopback(tmp_path):
         server.server_close()
 
 
-def test_download_fetches_verifies_caches_and_converts(tmp_path, monkeypatch, loopback,
-                                                       nvlabs_modules, capsys):
+def test_download_fetches_verifies_caches_and_converts(
+    tmp_path, monkeypatch, loopback, nvlabs_modules, capsys
+):
     from gankit.families.stylegan.downloads import download
 
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
@@ -311,10 +382,10 @@ def test_download_fetches_verifies_caches_and_converts(tmp_path, monkeypatch, lo
 def _train_config(init):
     from gankit.families.stylegan.config import StyleGAN2Config, StyleGANTrainConfig
 
-    gen = StyleGAN2Config(size=16, style_dim=W_DIM, n_mlp=N_MLP, channel_base=256,
-                          channel_max=32)
-    return StyleGANTrainConfig(data="unused", arch="stylegan2", generator=gen, batch_size=2,
-                               init=str(init))
+    gen = StyleGAN2Config(size=16, style_dim=W_DIM, n_mlp=N_MLP, channel_base=256, channel_max=32)
+    return StyleGANTrainConfig(
+        data="unused", arch="stylegan2", generator=gen, batch_size=2, init=str(init)
+    )
 
 
 def _setup(cfg):
@@ -326,8 +397,7 @@ def _setup(cfg):
     return recipe
 
 
-def test_training_starts_from_an_nvlabs_pickle_with_its_discriminator(tmp_path,
-                                                                      nvlabs_modules):
+def test_training_starts_from_an_nvlabs_pickle_with_its_discriminator(tmp_path, nvlabs_modules):
     g_state = ref.random_ada_state(n_mlp=N_MLP, w_dim=W_DIM, seed=4)
     d_state = ref.random_ada_d_state(seed=5)
     (tmp_path / "net.pkl").write_bytes(_ada_pickle(g_state, nvlabs_modules, d_state=d_state))
@@ -350,16 +420,28 @@ def test_discriminator_import_reproduces_conv_clamp():
     d_state = ref.random_ada_d_state(seed=6)
 
     def node(prefix):
-        params = {k[len(prefix):]: v for k, v in d_state.items()
-                  if k.startswith(prefix) and "." not in k[len(prefix):]}
-        kids = {k[len(prefix):].split(".")[0] for k in d_state
-                if k.startswith(prefix) and "." in k[len(prefix):]}
-        return Persistent({"type": "class", "class_name": "Discriminator" if not prefix else "L",
-                           "state": {"_parameters": params,
-                                     "_modules": {k: node(f"{prefix}{k}.") for k in kids}}})
+        params = {
+            k[len(prefix) :]: v
+            for k, v in d_state.items()
+            if k.startswith(prefix) and "." not in k[len(prefix) :]
+        }
+        kids = {
+            k[len(prefix) :].split(".")[0]
+            for k in d_state
+            if k.startswith(prefix) and "." in k[len(prefix) :]
+        }
+        return Persistent(
+            {
+                "type": "class",
+                "class_name": "Discriminator" if not prefix else "L",
+                "state": {
+                    "_parameters": params,
+                    "_modules": {k: node(f"{prefix}{k}.") for k in kids},
+                },
+            }
+        )
 
-    d = registry.build("stylegan2_d", size=16, channel_base=256, channel_max=32,
-                       conv_clamp=0.3)
+    d = registry.build("stylegan2_d", size=16, channel_base=256, channel_max=32, conv_clamp=0.3)
     full = d.state_dict()
     full.update(ada_discriminator(node(""), "test"))
     d.load_state_dict(full)
@@ -378,8 +460,9 @@ def test_training_start_from_rosinality_checkpoint_and_shape_mismatch(tmp_path):
     ckpt["d"] = {k: torch.randn_like(v) for k, v in d.state_dict().items()}
     torch.save(ckpt, tmp_path / "r.pt")
     recipe = _setup(_train_config(tmp_path / "r.pt"))
-    torch.testing.assert_close(recipe.d.convs[1].conv1[0].weight,
-                               ckpt["d"]["convs.1.conv1.0.weight"])
+    torch.testing.assert_close(
+        recipe.d.convs[1].conv1[0].weight, ckpt["d"]["convs.1.conv1.0.weight"]
+    )
     torch.testing.assert_close(recipe.g.style[1].weight, ckpt["g"]["style.1.weight"])
     cfg = _train_config(tmp_path / "r.pt")
     cfg.generator.n_mlp = 3
@@ -394,16 +477,27 @@ def test_training_starts_from_a_tf_era_pickle(tmp_path, nvlabs_modules):
     Net = nvlabs_modules.Network
 
     def net(name, variables, components=None):
-        return Net(version=4, name=name, static_kwargs={}, components=components or {},
-                   build_module_src=nvlabs_modules.payload, build_func_name=name,
-                   variables=list(variables.items()))
+        return Net(
+            version=4,
+            name=name,
+            static_kwargs={},
+            components=components or {},
+            build_module_src=nvlabs_modules.payload,
+            build_func_name=name,
+            variables=list(variables.items()),
+        )
 
     def sub(prefix):
-        return {k[len(prefix):]: a for k, a in v.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: a for k, a in v.items() if k.startswith(prefix)}
 
-    gs = net("G", {"dlatent_avg": v["dlatent_avg"]},
-             {"mapping": net("G_mapping", sub("mapping/")),
-              "synthesis": net("G_synthesis", sub("synthesis/"))})
+    gs = net(
+        "G",
+        {"dlatent_avg": v["dlatent_avg"]},
+        {
+            "mapping": net("G_mapping", sub("mapping/")),
+            "synthesis": net("G_synthesis", sub("synthesis/")),
+        },
+    )
     (tmp_path / "tf.pkl").write_bytes(pickle.dumps((gs, net("D", vd), gs), protocol=3))
     recipe = _setup(_train_config(tmp_path / "tf.pkl"))
     img = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(3))

@@ -32,9 +32,14 @@ def test_every_registered_stylegan_architecture_builds():
     assert {a.role for a in archs} == {"generator", "discriminator"}
 
 
-@pytest.mark.parametrize("old,name,preset", [
-    ("stylegan2_64", "stylegan2", "64"), ("stylegan2_256_cm1_d", "stylegan2_d", "256-cm1"),
-    ("stylegan1", "stylegan1", "1024")])
+@pytest.mark.parametrize(
+    "old,name,preset",
+    [
+        ("stylegan2_64", "stylegan2", "64"),
+        ("stylegan2_256_cm1_d", "stylegan2_d", "256-cm1"),
+        ("stylegan1", "stylegan1", "1024"),
+    ],
+)
 def test_former_sized_names_build_their_preset(old, name, preset):
     """Names used to carry sizes; model folders and run configs that hold them still work."""
     assert registry.get(old) is registry.get(name)
@@ -48,8 +53,7 @@ def test_folder_naming_a_former_architecture_loads(tmp_path):
 
     from gankit.core.checkpoint import from_pretrained, save_pretrained
 
-    g = registry.build("stylegan2", size=8, style_dim=8, n_mlp=1, channel_base=64,
-                       channel_max=8)
+    g = registry.build("stylegan2", size=8, style_dim=8, n_mlp=1, channel_base=64, channel_max=8)
     save_pretrained(g, tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["architecture"] == "stylegan2"
@@ -62,16 +66,37 @@ def test_folder_naming_a_former_architecture_loads(tmp_path):
 
 def test_rosinality_key_names():
     keys = set(registry.build("stylegan2", size=16).state_dict())
-    for key in ["style.1.weight", "style.8.bias", "input.input", "conv1.conv.weight",
-                "conv1.conv.modulation.weight", "conv1.conv.modulation.bias",
-                "conv1.noise.weight", "conv1.activate.bias", "to_rgb1.conv.weight",
-                "to_rgb1.bias", "convs.0.conv.blur.kernel", "convs.3.conv.weight",
-                "to_rgbs.1.upsample.kernel", "noises.noise_0", "noises.noise_4", "latent_avg"]:
+    for key in [
+        "style.1.weight",
+        "style.8.bias",
+        "input.input",
+        "conv1.conv.weight",
+        "conv1.conv.modulation.weight",
+        "conv1.conv.modulation.bias",
+        "conv1.noise.weight",
+        "conv1.activate.bias",
+        "to_rgb1.conv.weight",
+        "to_rgb1.bias",
+        "convs.0.conv.blur.kernel",
+        "convs.3.conv.weight",
+        "to_rgbs.1.upsample.kernel",
+        "noises.noise_0",
+        "noises.noise_4",
+        "latent_avg",
+    ]:
         assert key in keys, key
     dkeys = set(registry.build("stylegan2_d", size=16).state_dict())
-    for key in ["convs.0.0.weight", "convs.0.1.bias", "convs.1.conv1.0.weight",
-                "convs.1.conv2.0.kernel", "convs.1.conv2.1.weight", "convs.1.conv2.2.bias",
-                "convs.1.skip.1.weight", "final_conv.0.weight", "final_linear.1.bias"]:
+    for key in [
+        "convs.0.0.weight",
+        "convs.0.1.bias",
+        "convs.1.conv1.0.weight",
+        "convs.1.conv2.0.kernel",
+        "convs.1.conv2.1.weight",
+        "convs.1.conv2.2.bias",
+        "convs.1.skip.1.weight",
+        "final_conv.0.weight",
+        "final_linear.1.bias",
+    ]:
         assert key in dkeys, key
 
 
@@ -101,8 +126,9 @@ def test_truncation_psi_one_equals_none_and_psi_zero_gives_average(make_tiny):
     z = torch.randn(3, 32)
     ws = g.truncate(g.mapping(z), 1.0)
     torch.testing.assert_close(ws, g.mapping(z).unsqueeze(1).expand_as(ws))
-    torch.testing.assert_close(g(z, truncation=1.0, noise_mode="const"),
-                               g.synthesis(ws, g.noise_inputs(3, "const")))
+    torch.testing.assert_close(
+        g(z, truncation=1.0, noise_mode="const"), g.synthesis(ws, g.noise_inputs(3, "const"))
+    )
     zero = g.truncate(g.mapping(z), 0.0)
     torch.testing.assert_close(zero, g.latent_avg.expand_as(zero))
     cut = g.truncate(g.mapping(z), 0.0, cutoff=2)
@@ -119,8 +145,10 @@ def test_style_mixing_takes_layers_from_each_latent(make_tiny):
 
 def test_bad_config_is_a_config_error():
     with pytest.raises(ConfigError):
-        registry.build("stylegan2", registry.config_from_dict(
-            registry.get("stylegan2").config_cls, {"size": 100}))
+        registry.build(
+            "stylegan2",
+            registry.config_from_dict(registry.get("stylegan2").config_cls, {"size": 100}),
+        )
 
 
 def test_adain_sets_each_channel_to_the_style_scale_and_bias():

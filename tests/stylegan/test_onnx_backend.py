@@ -39,8 +39,7 @@ def test_generate_and_style_mix_backends_agree(model_dir, tmp_path):
     got = apps.generate(model_dir, [3, 5, 8], truncation=0.5, batch_size=2, backend="onnx")
     assert np.abs(ref.astype(int) - got.astype(int)).max() <= 1  # 1e-4 apart before rounding
     a = apps.style_mix(model_dir, [1, 2], [3], tmp_path / "t.png", layers="0-2")
-    b = apps.style_mix(model_dir, [1, 2], [3], tmp_path / "o.png", layers="0-2",
-                       backend="onnx")
+    b = apps.style_mix(model_dir, [1, 2], [3], tmp_path / "o.png", layers="0-2", backend="onnx")
     from PIL import Image
 
     diff = np.abs(np.asarray(Image.open(a), int) - np.asarray(Image.open(b), int))
@@ -50,10 +49,40 @@ def test_generate_and_style_mix_backends_agree(model_dir, tmp_path):
 def test_onnx_backend_refuses_other_noise_modes(model_dir, tmp_path, capsys):
     with pytest.raises(UsageError, match="noise-mode const"):
         apps.generate(model_dir, [0], backend="onnx", noise_mode="random")
-    assert main(["stylegan", "generate", "--model", str(model_dir), "--seeds", "0-1", "-o",
-                 str(tmp_path / "out"), "--backend", "onnx"]) == 0
+    assert (
+        main(
+            [
+                "stylegan",
+                "generate",
+                "--model",
+                str(model_dir),
+                "--seeds",
+                "0-1",
+                "-o",
+                str(tmp_path / "out"),
+                "--backend",
+                "onnx",
+            ]
+        )
+        == 0
+    )
     assert len(list((tmp_path / "out").glob("seed*.png"))) == 2
     capsys.readouterr()
-    assert main(["stylegan", "generate", "--model", str(model_dir), "--backend", "onnx",
-                 "--noise-mode", "none", "-o", str(tmp_path / "x")]) == 2
+    assert (
+        main(
+            [
+                "stylegan",
+                "generate",
+                "--model",
+                str(model_dir),
+                "--backend",
+                "onnx",
+                "--noise-mode",
+                "none",
+                "-o",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
     assert len(capsys.readouterr().err.strip().splitlines()) == 1

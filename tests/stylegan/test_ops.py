@@ -9,9 +9,18 @@ from gankit.nn.bias_act import bias_act_ref, fused_leaky_relu
 from gankit.nn.modulated_conv import ModulatedConv2d
 from gankit.nn.upfirdn2d import Downsample, Upsample, make_kernel, upfirdn2d, upfirdn2d_ref
 
-CASES = [(1, 1, (1, 1)), (2, 1, (2, 1)), (1, 2, (1, 1)), (2, 1, (1, 1)), (2, 1, (0, 0)),
-         (2, 1, (-1, 3, 2, 0)), (1, 2, (2, 1, 0, 3)), (1, 1, (-1, 2, 1, -1)), (2, 2, (1, 1)),
-         (2, 1, (5, 5))]
+CASES = [
+    (1, 1, (1, 1)),
+    (2, 1, (2, 1)),
+    (1, 2, (1, 1)),
+    (2, 1, (1, 1)),
+    (2, 1, (0, 0)),
+    (2, 1, (-1, 3, 2, 0)),
+    (1, 2, (2, 1, 0, 3)),
+    (1, 1, (-1, 2, 1, -1)),
+    (2, 2, (1, 1)),
+    (2, 1, (5, 5)),
+]
 
 
 @pytest.mark.parametrize("up,down,pad", CASES)
@@ -46,22 +55,28 @@ def test_resampling_keeps_constant_images_constant():
 @pytest.mark.parametrize("clamp", [None, 0.5])
 def test_bias_act_fast_equals_reference(clamp):
     x, b = torch.randn(3, 5, 4, 4), torch.randn(5)
-    torch.testing.assert_close(fused_leaky_relu(x, b, clamp=clamp),
-                               bias_act_ref(x, b, clamp=clamp))
+    torch.testing.assert_close(fused_leaky_relu(x, b, clamp=clamp), bias_act_ref(x, b, clamp=clamp))
     x2 = torch.randn(3, 5)  # fully connected activations (bias on dim 1 of a 2-D tensor)
     torch.testing.assert_close(fused_leaky_relu(x2, b), bias_act_ref(x2, b))
     assert fused_leaky_relu(torch.tensor([-1.0, 2.0])).tolist() == pytest.approx(
-        [-0.2 * 2**0.5, 2 * 2**0.5])
+        [-0.2 * 2**0.5, 2 * 2**0.5]
+    )
 
 
 @pytest.mark.parametrize("kind", ["plain", "up", "down", "rgb"])
 def test_modulated_conv_fused_equals_reference(kind):
     torch.manual_seed(0)
     k = 1 if kind == "rgb" else 3
-    conv = ModulatedConv2d(4, 3 if kind == "rgb" else 5, k, 8, demodulate=kind != "rgb",
-                           upsample=kind == "up", downsample=kind == "down").double()
-    x, style = torch.randn(3, 4, 8, 8, dtype=torch.float64), torch.randn(3, 8,
-                                                                          dtype=torch.float64)
+    conv = ModulatedConv2d(
+        4,
+        3 if kind == "rgb" else 5,
+        k,
+        8,
+        demodulate=kind != "rgb",
+        upsample=kind == "up",
+        downsample=kind == "down",
+    ).double()
+    x, style = torch.randn(3, 4, 8, 8, dtype=torch.float64), torch.randn(3, 8, dtype=torch.float64)
     conv.fused = True
     fused = conv(x, style)
     conv.fused = False
@@ -81,5 +96,7 @@ def test_demodulation_makes_output_invariant_to_style_scale():
     from gankit.nn.modulated_conv import modulated_conv2d
 
     torch.testing.assert_close(modulated_conv2d(x, w, s * 7.0), modulated_conv2d(x, w, s))
-    torch.testing.assert_close(modulated_conv2d(x, w, s * 7.0, demodulate=False),
-                               7.0 * modulated_conv2d(x, w, s, demodulate=False))
+    torch.testing.assert_close(
+        modulated_conv2d(x, w, s * 7.0, demodulate=False),
+        7.0 * modulated_conv2d(x, w, s, demodulate=False),
+    )

@@ -38,7 +38,9 @@ def test_running_mean_moves_before_the_penalty_as_nvlabs():
         penalty, mean = path_length_penalty(synthesis(ws), ws, mean, ref["pl_decay"])
         (penalty * ref["pl_weight"]).backward()
         assert abs(mean - expected["pl_mean"]) < 1e-7
-        torch.testing.assert_close(mapping.a.grad, torch.tensor(expected["grad_a"]),
-                                   rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(synthesis.b.grad, torch.tensor(expected["grad_b"]),
-                                   rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            mapping.a.grad, torch.tensor(expected["grad_a"]), rtol=1e-5, atol=1e-6
+        )
+        torch.testing.assert_close(
+            synthesis.b.grad, torch.tensor(expected["grad_b"]), rtol=1e-5, atol=1e-6
+        )

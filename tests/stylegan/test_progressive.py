@@ -40,8 +40,9 @@ def test_parameter_counts_of_both_modes() -> None:
     assert registry.param_count(registry.build("stylegan1_d")) == 23_087_249
 
 
-def _nvlabs_lod(kimg: float, resolution_log2: int, initial: int, train: float,
-                transition: float) -> float:
+def _nvlabs_lod(
+    kimg: float, resolution_log2: int, initial: int, train: float, transition: float
+) -> float:
     """NVlabs stylegan ``training_loop.training_schedule``'s level of detail (0: full size)."""
     phase_dur = train + transition
     phase_idx = int(np.floor(kimg / phase_dur))
@@ -96,11 +97,13 @@ def test_full_resolution_at_alpha_one_is_the_plain_synthesis() -> None:
         assert torch.equal(grown.synthesis(ws, noise, 2, 1.0), expected)
         old = grown.synthesis(ws, noise, 1, 1.0)
         assert old.shape == (3, 3, 8, 8)
-        assert torch.allclose(grown.synthesis(ws, noise, 2, 0.0),
-                              F.interpolate(old, scale_factor=2.0), atol=1e-6)
+        assert torch.allclose(
+            grown.synthesis(ws, noise, 2, 0.0), F.interpolate(old, scale_factor=2.0), atol=1e-6
+        )
         mid = grown.synthesis(ws, noise, 2, 0.25)
-        assert torch.allclose(mid, 0.75 * F.interpolate(old, scale_factor=2.0) + 0.25 * expected,
-                              atol=1e-5)
+        assert torch.allclose(
+            mid, 0.75 * F.interpolate(old, scale_factor=2.0) + 0.25 * expected, atol=1e-5
+        )
     with pytest.raises(ValueError, match="full resolution"):
         plain.synthesis(ws, noise, 1, 1.0)
 
@@ -117,6 +120,7 @@ def test_discriminator_fades_from_the_coarser_fromrgb() -> None:
 
 # --- training ----------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("faces")
@@ -128,11 +132,21 @@ def faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _config(data: Path) -> StyleGANTrainConfig:
     # 8x8 for 8 images, then 16x16 fades in over 8 and is stabilised for 8 (batch 4).
-    growth = GrowthConfig(start_resolution=8, fade_kimg=0.008, stab_kimg=0.008,
-                          batch_per_level=[4], lr_per_level=[0.002])
-    return StyleGANTrainConfig(data=str(data), arch="stylegan1",
-                               generator=StyleGAN2Config(**TINY), progressive=True,
-                               growth=growth, xflip=True)
+    growth = GrowthConfig(
+        start_resolution=8,
+        fade_kimg=0.008,
+        stab_kimg=0.008,
+        batch_per_level=[4],
+        lr_per_level=[0.002],
+    )
+    return StyleGANTrainConfig(
+        data=str(data),
+        arch="stylegan1",
+        generator=StyleGAN2Config(**TINY),
+        progressive=True,
+        growth=growth,
+        xflip=True,
+    )
 
 
 def _recipe(data: Path):
@@ -143,7 +157,13 @@ def _recipe(data: Path):
 def test_tiny_run_grows_and_resumes_exactly_mid_fade(tmp_path: Path, faces: Path) -> None:
     straight, first = assert_resumes_exactly(_recipe(faces), tmp_path, stop=3, total=6)
     assert [(r["level"], r["alpha"]) for r in straight] == [
-        (1.0, 1.0), (1.0, 1.0), (2.0, 0.0), (2.0, 0.5), (2.0, 1.0), (2.0, 1.0)]
+        (1.0, 1.0),
+        (1.0, 1.0),
+        (2.0, 0.0),
+        (2.0, 0.5),
+        (2.0, 1.0),
+        (2.0, 1.0),
+    ]
     assert [r["kimg"] for r in first] == [0.004, 0.008, 0.012]
     ckpt = from_pretrained(tmp_path / "b/checkpoints/step-00000003/model")
     assert int(ckpt.level) == 2 and float(ckpt.alpha) == 0.5  # saved half-way into the fade
@@ -167,8 +187,12 @@ def test_recipe_choice_and_refusals(tmp_path: Path, faces: Path) -> None:
     with pytest.raises(ConfigError, match="init"):
         make_recipe(cfg)
     with pytest.raises(ValueError, match="start level"):
-        StyleGANTrainConfig(arch="stylegan1", generator=StyleGAN1Config(size=16),
-                            progressive=True, growth=GrowthConfig(start_resolution=32))
+        StyleGANTrainConfig(
+            arch="stylegan1",
+            generator=StyleGAN1Config(size=16),
+            progressive=True,
+            growth=GrowthConfig(start_resolution=32),
+        )
     with pytest.raises(ValueError, match="StyleGAN1's"):
         StyleGANTrainConfig(progressive=True)  # StyleGAN2 does not grow
     preset = PRESETS["stylegan1-1024"]
@@ -180,11 +204,31 @@ def test_cli_trains_a_stylegan1_preset(tmp_path: Path, faces: Path) -> None:
     from gankit.cli import main
 
     gen = [f"--generator.{k}={v}" for k, v in TINY.items()]
-    argv = ["stylegan", "train", "--preset", "stylegan1-256", "--data", str(faces), "--out",
-            str(tmp_path / "run"), "--growth.fade_kimg", "0.004", "--growth.stab_kimg", "0.004",
-            "--growth.batch_per_level", "[2]", "--trainer.max_steps", "3",
-            "--trainer.progress", "false", "--trainer.tensorboard", "false",
-            "--trainer.device", "cpu", *gen]
+    argv = [
+        "stylegan",
+        "train",
+        "--preset",
+        "stylegan1-256",
+        "--data",
+        str(faces),
+        "--out",
+        str(tmp_path / "run"),
+        "--growth.fade_kimg",
+        "0.004",
+        "--growth.stab_kimg",
+        "0.004",
+        "--growth.batch_per_level",
+        "[2]",
+        "--trainer.max_steps",
+        "3",
+        "--trainer.progress",
+        "false",
+        "--trainer.tensorboard",
+        "false",
+        "--trainer.device",
+        "cpu",
+        *gen,
+    ]
     assert main(argv) == 0
     g = from_pretrained(tmp_path / "run/model")
     assert g.config.progressive and (int(g.level), float(g.alpha)) == (2, 0.5)

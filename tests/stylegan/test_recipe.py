@@ -24,14 +24,22 @@ def _images(folder, n=8, size=32):
     rng = np.random.RandomState(0)
     for i in range(n):
         Image.fromarray(rng.randint(0, 255, (size, size + 4 * i, 3), dtype=np.uint8)).save(
-            folder / f"{i:02d}.png")
+            folder / f"{i:02d}.png"
+        )
     return folder
 
 
 def _config(data, **changes):
     gen = StyleGAN2Config(**{**TINY, "size": 32})
-    return StyleGANTrainConfig(data=str(data), arch="stylegan2", generator=gen,
-                               batch_size=4, r1_every=2, pl_every=3, **changes)
+    return StyleGANTrainConfig(
+        data=str(data),
+        arch="stylegan2",
+        generator=gen,
+        batch_size=4,
+        r1_every=2,
+        pl_every=3,
+        **changes,
+    )
 
 
 def test_lazy_regularisation_runs_on_its_schedule(tmp_path, monkeypatch):
@@ -76,8 +84,15 @@ def test_tiny_run_resumes_exactly(tmp_path, monkeypatch):
     data = _images(tmp_path / "d")
 
     def run(run_dir, steps):
-        tc = TrainerConfig(max_steps=steps, checkpoint_every=2, sample_every=100, log_every=1,
-                           progress=False, tensorboard=False, device="cpu")
+        tc = TrainerConfig(
+            max_steps=steps,
+            checkpoint_every=2,
+            sample_every=100,
+            log_every=1,
+            progress=False,
+            tensorboard=False,
+            device="cpu",
+        )
         recipe = StyleGANRecipe(_config(data, xflip=True))
         steps_run = []
         step_fn = recipe.train_step
@@ -102,15 +117,33 @@ def test_cli_train_writes_config_and_model(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
     data = _images(tmp_path / "d", n=4)
     gen = [f"--generator.{k}={v}" for k, v in {**TINY, "size": 32}.items()]
-    argv = ["stylegan", "train", "--data", str(data), "--out", str(tmp_path / "run"),
-            "--batch_size", "2", "--trainer.max_steps", "1", "--trainer.progress", "false",
-            "--trainer.tensorboard", "false", "--trainer.device", "cpu", *gen]
+    argv = [
+        "stylegan",
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "run"),
+        "--batch_size",
+        "2",
+        "--trainer.max_steps",
+        "1",
+        "--trainer.progress",
+        "false",
+        "--trainer.tensorboard",
+        "false",
+        "--trainer.device",
+        "cpu",
+        *gen,
+    ]
     assert main(argv) == 0, capsys.readouterr().err
     assert (tmp_path / "run" / "config.yaml").exists()
     g = from_pretrained(tmp_path / "run" / "model")
     assert g.config.size == 32
-    assert main(["stylegan", "train", "--data", str(tmp_path / "nope"), "--out",
-                 str(tmp_path / "r2")]) == 2
+    assert (
+        main(["stylegan", "train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r2")])
+        == 2
+    )
 
 
 def test_stylegan1_generator_trains_with_the_same_recipe(tmp_path, monkeypatch):
@@ -157,11 +190,11 @@ def test_r1_gamma_zero_skips_the_r1_step_as_nvlabs(tmp_path, monkeypatch):
 # NVlabs/stylegan2-ada-pytorch train.py@d72cc7d cfg_specs, resolved for one GPU ('auto' rows
 # by its lines 165-174): batch, mbstd group, channel base, lr, gamma, EMA kimg, ramp-up, map.
 NVLABS_CFGS = {
-    "64": (32, 4, 16384, 0.0025, 0.0256, 10.0, 0.05, 2),      # auto
-    "128": (32, 4, 16384, 0.0025, 0.1024, 10.0, 0.05, 2),     # auto
-    "256": (64, 8, 16384, 0.0025, 1.0, 20.0, None, 8),        # paper256
-    "512": (8, 4, 32768, 0.0025, 6.5536, 2.5, 0.05, 2),       # auto
-    "1024": (32, 4, 32768, 0.002, 10.0, 10.0, None, 8),       # stylegan2 (config-f)
+    "64": (32, 4, 16384, 0.0025, 0.0256, 10.0, 0.05, 2),  # auto
+    "128": (32, 4, 16384, 0.0025, 0.1024, 10.0, 0.05, 2),  # auto
+    "256": (64, 8, 16384, 0.0025, 1.0, 20.0, None, 8),  # paper256
+    "512": (8, 4, 32768, 0.0025, 6.5536, 2.5, 0.05, 2),  # auto
+    "1024": (32, 4, 32768, 0.002, 10.0, 10.0, None, 8),  # stylegan2 (config-f)
 }
 
 
@@ -170,8 +203,16 @@ def test_presets_are_nvlabs_configurations(name):
     from gankit.families.stylegan.config import PRESETS
 
     p = PRESETS[name]
-    got = (p.batch_size, p.generator.mbstd_group, p.generator.channel_base, p.lr, p.r1_gamma,
-           p.ema_kimg, p.ema_rampup, p.generator.n_mlp)
+    got = (
+        p.batch_size,
+        p.generator.mbstd_group,
+        p.generator.channel_base,
+        p.lr,
+        p.r1_gamma,
+        p.ema_kimg,
+        p.ema_rampup,
+        p.generator.n_mlp,
+    )
     assert got == pytest.approx(NVLABS_CFGS[name])
     assert p.generator.size == int(name) and p.trainer.max_steps * p.batch_size >= 25_000_000
 

@@ -21,8 +21,12 @@ from gankit.losses.adversarial import gradient_penalty
 # Counted from the authors' TF graphs (igul222/improved_wgan_training): e.g. the 64x64 critic is
 # conv 3->64 (4,864) + 64->128 (204,928) + 128->256 (819,456) + 256->512 (3,277,312), layer-norm
 # scale/offset (256 + 512 + 1,024) and the 8192->1 output (8,193) = 4,316,545.
-SIZES = {"wgan_gp_dcgan64_g": 5_364_739, "wgan_gp_dcgan64_d": 4_316_545,
-         "wgan_gp_resnet32_g": 1_204_483, "wgan_gp_resnet32_d": 1_053_825}
+SIZES = {
+    "wgan_gp_dcgan64_g": 5_364_739,
+    "wgan_gp_dcgan64_d": 4_316_545,
+    "wgan_gp_resnet32_g": 1_204_483,
+    "wgan_gp_resnet32_d": 1_053_825,
+}
 
 
 @pytest.mark.parametrize("name", sorted(SIZES))
@@ -64,8 +68,9 @@ def test_critic_layer_norm_is_tflib_layernorm() -> None:
     x = torch.randn(3, 8, 5, 5)
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     var = x.var(dim=(1, 2, 3), unbiased=False, keepdim=True)
-    ref = (x - mean) / torch.sqrt(var + 1e-5) * ln.weight.view(1, -1, 1, 1) \
-        + ln.bias.view(1, -1, 1, 1)
+    ref = (x - mean) / torch.sqrt(var + 1e-5) * ln.weight.view(1, -1, 1, 1) + ln.bias.view(
+        1, -1, 1, 1
+    )
     assert (ln(x) - ref).abs().max() < 1e-5
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
 
@@ -81,11 +86,28 @@ def stripes(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(run: Path, data: Path, steps: int) -> dict[str, torch.Tensor]:
-    cfg = TrainConfig(data=str(data), architecture="resnet32", g_dim=8, d_dim=8, batch_size=2,
-                      n_critic=2, lr=2e-4, lr_decay=True, gen_batch_multiple=2, sample_count=4,
-                      trainer=TrainerConfig(max_steps=4, checkpoint_every=2, sample_every=2,
-                                            log_every=1, progress=False, tensorboard=False,
-                                            device="cpu", seed=5))
+    cfg = TrainConfig(
+        data=str(data),
+        architecture="resnet32",
+        g_dim=8,
+        d_dim=8,
+        batch_size=2,
+        n_critic=2,
+        lr=2e-4,
+        lr_decay=True,
+        gen_batch_multiple=2,
+        sample_count=4,
+        trainer=TrainerConfig(
+            max_steps=4,
+            checkpoint_every=2,
+            sample_every=2,
+            log_every=1,
+            progress=False,
+            tensorboard=False,
+            device="cpu",
+            seed=5,
+        ),
+    )
     trainer_cfg = TrainerConfig(**{**cfg.trainer.__dict__, "max_steps": steps})
     Trainer(WGANGPRecipe(cfg), run, trainer_cfg).run()
     return from_pretrained(run / "model").state_dict()
@@ -110,14 +132,52 @@ def test_resnet_training_exact_resume_and_lr_decay(tmp_path: Path, stripes: Path
 
 def test_cli_dcgan64_train_and_generate(tmp_path: Path, stripes: Path) -> None:
     run = tmp_path / "run"
-    assert gankit_main(["wgan_gp", "train", "--data", str(stripes), "--out", str(run),
-                        "--g_dim", "4", "--d_dim", "4", "--batch_size", "2", "--n_critic", "2",
-                        "--trainer.max_steps", "1", "--trainer.progress", "false",
-                        "--trainer.tensorboard", "false", "--trainer.device", "cpu"]) == 0
+    assert (
+        gankit_main(
+            [
+                "wgan_gp",
+                "train",
+                "--data",
+                str(stripes),
+                "--out",
+                str(run),
+                "--g_dim",
+                "4",
+                "--d_dim",
+                "4",
+                "--batch_size",
+                "2",
+                "--n_critic",
+                "2",
+                "--trainer.max_steps",
+                "1",
+                "--trainer.progress",
+                "false",
+                "--trainer.tensorboard",
+                "false",
+                "--trainer.device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     g = from_pretrained(run / "model")
     assert g.arch_name == "wgan_gp_dcgan64_g" and g.config.dim == 4
-    assert gankit_main(["wgan_gp", "generate", "--model", str(run / "model"), "--seeds", "0-3",
-                        "-o", str(tmp_path / "g.png")]) == 0
+    assert (
+        gankit_main(
+            [
+                "wgan_gp",
+                "generate",
+                "--model",
+                str(run / "model"),
+                "--seeds",
+                "0-3",
+                "-o",
+                str(tmp_path / "g.png"),
+            ]
+        )
+        == 0
+    )
     assert Image.open(tmp_path / "g.png").size == (2 + 2 * (64 + 2), 2 + 2 * (64 + 2))
 
 

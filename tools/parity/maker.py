@@ -26,8 +26,15 @@ def checkout_commit(checkout: Path, given: str | None) -> str:
     if given:
         return given
     try:
-        return subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], check=True,
-                              capture_output=True, text=True).stdout.strip() or "unknown"
+        return (
+            subprocess.run(
+                ["git", "-C", str(checkout), "rev-parse", "HEAD"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            or "unknown"
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

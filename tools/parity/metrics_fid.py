@@ -38,8 +38,10 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     mix = rng.normal(size=(DIM, DIM)) / np.sqrt(DIM)
-    feats = {name: (rng.normal(size=(n, DIM)) @ mix * scale + shift).astype(np.float32)
-             for name, (n, shift, scale) in SETS.items()}
+    feats = {
+        name: (rng.normal(size=(n, DIM)) @ mix * scale + shift).astype(np.float32)
+        for name, (n, shift, scale) in SETS.items()
+    }
     stats = {}
     for name, f in feats.items():
         s = metric_utils.FeatureStats(capture_mean_cov=True, max_items=len(f))
@@ -61,8 +63,12 @@ def main() -> None:
     out["fid"] = np.array(fid)
     args.out.mkdir(parents=True, exist_ok=True)
     np.savez(args.out / "fid_nvlabs.npz", **out)
-    write_source(args, REPO, "metrics/frechet_inception_distance.py compute_fid, "
-                 "metrics/metric_utils.py FeatureStats", "metrics_fid.py")
+    write_source(
+        args,
+        REPO,
+        "metrics/frechet_inception_distance.py compute_fid, metrics/metric_utils.py FeatureStats",
+        "metrics_fid.py",
+    )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,9 @@ def main() -> None:
             tensors[f"y_alpha{alpha}"] = net(z)
     args.out.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(args.out / "gnet.safetensors"))
-    write_source(args, REPO, "models/networks/progressive_conv_net.py GNet, state_dict as saved",
-                 "pggan.py")
+    write_source(
+        args, REPO, "models/networks/progressive_conv_net.py GNet, state_dict as saved", "pggan.py"
+    )
 
 
 if __name__ == "__main__":

@@ -47,10 +47,12 @@ REPO = "https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix"
 STEPS = 3
 STEPS_PER_EPOCH = 2
 CASES = {
-    "unet_vanilla": dict(netG="unet_128", gan_mode="vanilla", size=128, batch_size=1, input_nc=1,
-                         ngf=1),
-    "resnet_lsgan": dict(netG="resnet_6blocks", gan_mode="lsgan", size=32, batch_size=2,
-                         input_nc=3, ngf=2),
+    "unet_vanilla": dict(
+        netG="unet_128", gan_mode="vanilla", size=128, batch_size=1, input_nc=1, ngf=1
+    ),
+    "resnet_lsgan": dict(
+        netG="resnet_6blocks", gan_mode="lsgan", size=32, batch_size=2, input_nc=3, ngf=2
+    ),
 }
 """The U-Net (BatchNorm, dropout in the inner decoder levels; grey -> RGB to keep the 128 px
 batches small) with the BCE objective, and the ResNet generator (dropout inside every block) with
@@ -72,13 +74,39 @@ def lr_update_at(checkout: Path) -> str | None:
 def make_opt(case: dict, niter: int, niter_decay: int) -> Namespace:
     """The options ``train.py --model pix2pix`` would parse, with the case's choices."""
     return Namespace(
-        isTrain=True, gpu_ids=[], checkpoints_dir="", name="parity", preprocess="none",
-        input_nc=case["input_nc"], output_nc=3, ngf=case["ngf"], ndf=2, netG=case["netG"],
-        netD="basic", n_layers_D=3, norm="batch", no_dropout=False, init_type="normal",
-        init_gain=0.02, gan_mode=case["gan_mode"], lr=0.0002, beta1=0.5, lambda_L1=100.0,
-        direction="AtoB", lr_policy="linear", epoch_count=1, niter=niter, niter_decay=niter_decay,
-        n_epochs=niter, n_epochs_decay=niter_decay,
-        continue_train=False, load_iter=0, epoch="latest", verbose=False, pool_size=0)
+        isTrain=True,
+        gpu_ids=[],
+        checkpoints_dir="",
+        name="parity",
+        preprocess="none",
+        input_nc=case["input_nc"],
+        output_nc=3,
+        ngf=case["ngf"],
+        ndf=2,
+        netG=case["netG"],
+        netD="basic",
+        n_layers_D=3,
+        norm="batch",
+        no_dropout=False,
+        init_type="normal",
+        init_gain=0.02,
+        gan_mode=case["gan_mode"],
+        lr=0.0002,
+        beta1=0.5,
+        lambda_L1=100.0,
+        direction="AtoB",
+        lr_policy="linear",
+        epoch_count=1,
+        niter=niter,
+        niter_decay=niter_decay,
+        n_epochs=niter,
+        n_epochs_decay=niter_decay,
+        continue_train=False,
+        load_iter=0,
+        epoch="latest",
+        verbose=False,
+        pool_size=0,
+    )
 
 
 class DropoutRecorder:
@@ -88,8 +116,9 @@ class DropoutRecorder:
         self.generator = torch.Generator().manual_seed(seed)
         self.masks: list[torch.Tensor] = []
 
-    def __call__(self, input: torch.Tensor, p: float = 0.5, training: bool = True,
-                 inplace: bool = False) -> torch.Tensor:
+    def __call__(
+        self, input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False
+    ) -> torch.Tensor:
         if not training or p == 0.0:
             return input
         keep = torch.rand(input.shape, generator=self.generator) >= p
@@ -101,8 +130,9 @@ def state(prefix: str, net: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {f"{prefix}.{k}": v.detach().clone().contiguous() for k, v in net.state_dict().items()}
 
 
-def run_case(name: str, case: dict, seed: int, update_at: str
-             ) -> tuple[dict[str, torch.Tensor], dict]:
+def run_case(
+    name: str, case: dict, seed: int, update_at: str
+) -> tuple[dict[str, torch.Tensor], dict]:
     from models import networks
     from models.pix2pix_model import Pix2PixModel
 
@@ -122,22 +152,31 @@ def run_case(name: str, case: dict, seed: int, update_at: str
             if i % STEPS_PER_EPOCH == 0 and (at_start or i):
                 model.update_learning_rate()
             n, side = case["batch_size"], case["size"]
-            a = torch.randint(0, 256, (n, opt.input_nc, side, side), generator=pixels,
-                              dtype=torch.uint8)
-            b = torch.randint(0, 256, (n, opt.output_nc, side, side), generator=pixels,
-                              dtype=torch.uint8)
+            a = torch.randint(
+                0, 256, (n, opt.input_nc, side, side), generator=pixels, dtype=torch.uint8
+            )
+            b = torch.randint(
+                0, 256, (n, opt.output_nc, side, side), generator=pixels, dtype=torch.uint8
+            )
             lr = model.optimizers[0].param_groups[0]["lr"]
             recorder.masks.clear()
-            model.set_input({"A": a.float() / 127.5 - 1, "B": b.float() / 127.5 - 1,
-                             "A_paths": [], "B_paths": []})
+            model.set_input(
+                {
+                    "A": a.float() / 127.5 - 1,
+                    "B": b.float() / 127.5 - 1,
+                    "A_paths": [],
+                    "B_paths": [],
+                }
+            )
             model.optimize_parameters()
             tensors[f"step{i}.A"], tensors[f"step{i}.B"] = a, b
             for j, mask in enumerate(recorder.masks):
                 tensors[f"step{i}.mask{j}"] = mask.to(torch.uint8)
             tensors.update(state(f"step{i}.G", model.netG))
             tensors.update(state(f"step{i}.D", model.netD))
-            steps.append({**model.get_current_losses(), "lr": lr,
-                          "dropout_calls": len(recorder.masks)})
+            steps.append(
+                {**model.get_current_losses(), "lr": lr, "dropout_calls": len(recorder.masks)}
+            )
     finally:
         torch.nn.functional.dropout = original
     sched_opt = make_opt(case, niter=3, niter_decay=4)
@@ -151,12 +190,21 @@ def run_case(name: str, case: dict, seed: int, update_at: str
         optimizer.step()
         if not at_start:
             scheduler.step()
-    meta = {"case": name, "options": {k: v for k, v in vars(opt).items()
-                                      if isinstance(v, int | float | str)},
-            "batch_size": case["batch_size"], "size": case["size"],
-            "steps_per_epoch": STEPS_PER_EPOCH, "lr_update_at": update_at, "steps": steps,
-            "schedule": {"lr": sched_opt.lr, "niter": sched_opt.niter,
-                         "niter_decay": sched_opt.niter_decay, "per_epoch": schedule}}
+    meta = {
+        "case": name,
+        "options": {k: v for k, v in vars(opt).items() if isinstance(v, int | float | str)},
+        "batch_size": case["batch_size"],
+        "size": case["size"],
+        "steps_per_epoch": STEPS_PER_EPOCH,
+        "lr_update_at": update_at,
+        "steps": steps,
+        "schedule": {
+            "lr": sched_opt.lr,
+            "niter": sched_opt.niter,
+            "niter_decay": sched_opt.niter_decay,
+            "per_epoch": schedule,
+        },
+    }
     return tensors, meta
 
 
@@ -194,8 +242,11 @@ def importer_fixtures(seed: int) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             for key, t in net.state_dict().items():
                 if t.is_floating_point():
-                    t.copy_(torch.rand(t.shape) + 0.5 if key.endswith("running_var")
-                            else torch.randn(t.shape) * 0.1)
+                    t.copy_(
+                        torch.rand(t.shape) + 0.5
+                        if key.endswith("running_var")
+                        else torch.randn(t.shape) * 0.1
+                    )
         net.eval()
         first = next(p for p in net.parameters() if p.dim() == 4)
         x = torch.randn(1, first.shape[1], side // stride, side // stride)
@@ -216,8 +267,11 @@ def importer_fixtures(seed: int) -> dict[str, torch.Tensor]:
 
 def main() -> None:
     parser = arguments(__doc__)
-    parser.add_argument("--lr-update-at", choices=("epoch_start", "epoch_end"),
-                        help="where train.py steps the lr schedulers (default: read train.py)")
+    parser.add_argument(
+        "--lr-update-at",
+        choices=("epoch_start", "epoch_end"),
+        help="where train.py steps the lr schedulers (default: read train.py)",
+    )
     args = parser.parse_args()
     update_at = args.lr_update_at or lr_update_at(args.checkout)
     if update_at is None:
@@ -229,9 +283,14 @@ def main() -> None:
         save_file(tensors, str(args.out / f"{name}.safetensors"))
         (args.out / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
     save_file(importer_fixtures(seed=100), str(args.out / "importer.safetensors"))
-    write_source(args, REPO, "models/pix2pix_model.py Pix2PixModel.optimize_parameters (<case>.*), "
-                 "models/networks.py define_G/define_D state dicts and outputs "
-                 "(importer.safetensors)", "pix2pix.py")
+    write_source(
+        args,
+        REPO,
+        "models/pix2pix_model.py Pix2PixModel.optimize_parameters (<case>.*), "
+        "models/networks.py define_G/define_D state dicts and outputs "
+        "(importer.safetensors)",
+        "pix2pix.py",
+    )
 
 
 if __name__ == "__main__":

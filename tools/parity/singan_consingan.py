@@ -63,9 +63,17 @@ NOISE_AMP = [1.0, 0.5, 0.3]
 
 
 def _opt(nfc: int, num_layer: int) -> argparse.Namespace:
-    return argparse.Namespace(nfc=nfc, ker_size=3, num_layer=num_layer, padd_size=0, nc_im=3,
-                              activation="lrelu", lrelu_alpha=0.05, batch_norm=False,
-                              train_mode="generation")
+    return argparse.Namespace(
+        nfc=nfc,
+        ker_size=3,
+        num_layer=num_layer,
+        padd_size=0,
+        nc_im=3,
+        activation="lrelu",
+        lrelu_alpha=0.05,
+        batch_norm=False,
+        train_mode="generation",
+    )
 
 
 class _Writer:
@@ -85,10 +93,21 @@ class _Writer:
 PYRAMID_SIZES = [(188, 250), (250, 188), (200, 300), (427, 640), (100, 100), (60, 300)]
 
 
-def _pyramid(functions, image: torch.Tensor, stages: int, min_size: int, max_size: int,
-             ) -> list[torch.Tensor]:
-    opt = argparse.Namespace(train_stages=stages, min_size=min_size, max_size=max_size,
-                             train_mode="generation", nc_im=3, not_cuda=True)
+def _pyramid(
+    functions,
+    image: torch.Tensor,
+    stages: int,
+    min_size: int,
+    max_size: int,
+) -> list[torch.Tensor]:
+    opt = argparse.Namespace(
+        train_stages=stages,
+        min_size=min_size,
+        max_size=max_size,
+        train_mode="generation",
+        nc_im=3,
+        not_cuda=True,
+    )
     real = functions.adjust_scales2image(image, opt)
     return functions.create_reals_pyramid(real, opt)
 
@@ -96,15 +115,33 @@ def _pyramid(functions, image: torch.Tensor, stages: int, min_size: int, max_siz
 def _pyramids(functions, out: Path) -> None:
     """The reference's stage sizes for several images, and one small image's pyramid."""
     torch.manual_seed(3)
-    plans = {f"{h}x{w}": [list(r.shape[2:]) for r in _pyramid(
-        functions, torch.rand(1, 3, h, w) * 2 - 1, 6, 25, 250)] for h, w in PYRAMID_SIZES}
+    plans = {
+        f"{h}x{w}": [
+            list(r.shape[2:])
+            for r in _pyramid(functions, torch.rand(1, 3, h, w) * 2 - 1, 6, 25, 250)
+        ]
+        for h, w in PYRAMID_SIZES
+    }
     image = torch.rand(1, 3, 40, 52) * 2 - 1
     reals = _pyramid(functions, image, 4, 14, 36)
-    (out / "pyramids.json").write_text(json.dumps(
-        {"stages": 6, "min_size": 25, "max_size": 250, "plans": plans,
-         "small": {"stages": 4, "min_size": 14, "max_size": 36}}, indent=1) + "\n")
-    np.savez_compressed(out / "reals.npz", image=image.numpy(),
-                        **{f"real{k}": r.numpy() for k, r in enumerate(reals)})
+    (out / "pyramids.json").write_text(
+        json.dumps(
+            {
+                "stages": 6,
+                "min_size": 25,
+                "max_size": 250,
+                "plans": plans,
+                "small": {"stages": 4, "min_size": 14, "max_size": 36},
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    np.savez_compressed(
+        out / "reals.npz",
+        image=image.numpy(),
+        **{f"real{k}": r.numpy() for k, r in enumerate(reals)},
+    )
 
 
 def _train_step(out: Path) -> None:
@@ -113,9 +150,19 @@ def _train_step(out: Path) -> None:
         import albumentations  # noqa: F401
     except ModuleNotFoundError:
         stub = types.ModuleType("albumentations")
-        for name in ("HueSaturationValue", "IAAAdditiveGaussianNoise", "GaussNoise", "OneOf",
-                     "Compose", "MultiplicativeNoise", "ToSepia", "ChannelDropout",
-                     "ChannelShuffle", "Cutout", "InvertImg"):
+        for name in (
+            "HueSaturationValue",
+            "IAAAdditiveGaussianNoise",
+            "GaussNoise",
+            "OneOf",
+            "Compose",
+            "MultiplicativeNoise",
+            "ToSepia",
+            "ChannelDropout",
+            "ChannelShuffle",
+            "Cutout",
+            "InvertImg",
+        ):
             setattr(stub, name, None)
         sys.modules["albumentations"] = stub
     import matplotlib
@@ -127,10 +174,24 @@ def _train_step(out: Path) -> None:
 
     opt = _opt(nfc=4, num_layer=3)
     opt.__dict__.update(
-        device=torch.device("cpu"), niter=1, lr_g=5e-4, lr_d=5e-4, beta1=0.5, gamma=0.1,
-        Gsteps=3, Dsteps=3, lambda_grad=0.1, alpha=10.0, noise_amp_init=0.1, train_depth=3,
-        lr_scale=0.1, input_name="tiny.png", timestamp="parity", fine_tune=False,
-        stop_scale=len(SHAPES) - 1)
+        device=torch.device("cpu"),
+        niter=1,
+        lr_g=5e-4,
+        lr_d=5e-4,
+        beta1=0.5,
+        gamma=0.1,
+        Gsteps=3,
+        Dsteps=3,
+        lambda_grad=0.1,
+        alpha=10.0,
+        noise_amp_init=0.1,
+        train_depth=3,
+        lr_scale=0.1,
+        input_name="tiny.png",
+        timestamp="parity",
+        fine_tune=False,
+        stop_scale=len(SHAPES) - 1,
+    )
     torch.manual_seed(0)
     reals = [torch.rand(1, 3, h, w) * 2 - 1 for h, w in SHAPES]
     torch.manual_seed(1)
@@ -146,17 +207,18 @@ def _train_step(out: Path) -> None:
         try:
             opt.outf = tmp
             torch.manual_seed(2)
-            _, _, g, d = training_generation.train_single_scale(d, g, reals, [], [], opt, 0,
-                                                                 writer)
+            _, _, g, d = training_generation.train_single_scale(d, g, reals, [], [], opt, 0, writer)
         finally:
             os.chdir(cwd)
     j = opt.Dsteps - 1
     logged = writer.scalars
-    arrays |= {"d_real": np.float64(logged[f"Loss/train/D/real/{j}"]),
-               "d_fake": np.float64(logged[f"Loss/train/D/fake/{j}"]),
-               "gp": np.float64(logged[f"Loss/train/D/gradient_penalty/{j}"]),
-               "g_adv": np.float64(logged["Loss/train/G/gen"]),
-               "rec": np.float64(logged["Loss/train/G/reconstruction"])}
+    arrays |= {
+        "d_real": np.float64(logged[f"Loss/train/D/real/{j}"]),
+        "d_fake": np.float64(logged[f"Loss/train/D/fake/{j}"]),
+        "gp": np.float64(logged[f"Loss/train/D/gradient_penalty/{j}"]),
+        "g_adv": np.float64(logged["Loss/train/G/gen"]),
+        "rec": np.float64(logged["Loss/train/G/reconstruction"]),
+    }
     arrays |= {f"g1.{k}": v.numpy() for k, v in g.state_dict().items()}
     arrays |= {f"d1.{k}": v.numpy() for k, v in d.state_dict().items()}
     np.savez_compressed(out / "train_step.npz", **arrays)
@@ -183,8 +245,9 @@ def main() -> None:
                 param.normal_(0.0, 0.2)
     reals_shapes = [torch.Size([1, 3, h, w]) for h, w in SHAPES]
     pad = 2 * opt.num_layer
-    noise = [torch.randn(1, 3, *SHAPES[0])] + [torch.randn(1, opt.nfc, h + pad, w + pad)
-                                               for h, w in SHAPES[1:]]
+    noise = [torch.randn(1, 3, *SHAPES[0])] + [
+        torch.randn(1, opt.nfc, h + pad, w + pad) for h, w in SHAPES[1:]
+    ]
     d_in = torch.rand(1, 3, *SHAPES[-1]) * 2 - 1
     with torch.no_grad():
         g_out = g(noise, reals_shapes, NOISE_AMP)
@@ -192,23 +255,36 @@ def main() -> None:
     arrays = {f"g.{k}": v.numpy() for k, v in g.state_dict().items()}
     arrays |= {f"d.{k}": v.numpy() for k, v in d.state_dict().items()}
     arrays |= {f"noise{k}": z.numpy() for k, z in enumerate(noise)}
-    arrays |= {"noise_amp": np.array(NOISE_AMP, dtype=np.float32),
-               "shapes": np.array(SHAPES, dtype=np.int64), "g_out": g_out.numpy(),
-               "d_in": d_in.numpy(), "d_out": d_out.numpy()}
+    arrays |= {
+        "noise_amp": np.array(NOISE_AMP, dtype=np.float32),
+        "shapes": np.array(SHAPES, dtype=np.int64),
+        "g_out": g_out.numpy(),
+        "d_in": d_in.numpy(),
+        "d_out": d_out.numpy(),
+    }
     np.savez_compressed(out / "networks.npz", **arrays)
 
     full = _opt(nfc=64, num_layer=3)
     g_full = models.GrowingGenerator(full)
     for _ in range(5):
         g_full.init_next_stage()
-    counts = {"nfc": 64, "num_layer": 3, "stages": 6,
-              "generator": sum(q.numel() for q in g_full.parameters()),
-              "discriminator": sum(q.numel() for q in models.Discriminator(full).parameters())}
+    counts = {
+        "nfc": 64,
+        "num_layer": 3,
+        "stages": 6,
+        "generator": sum(q.numel() for q in g_full.parameters()),
+        "discriminator": sum(q.numel() for q in models.Discriminator(full).parameters()),
+    }
     _train_step(out)
     (out / "counts.json").write_text(json.dumps(counts, indent=1) + "\n")
-    write_source(a, REPO, "ConSinGAN/models.py GrowingGenerator/Discriminator, "
-                 "ConSinGAN/training_generation.py train_single_scale (run-time patches: see the "
-                 "maker's docstring)", "singan_consingan.py")
+    write_source(
+        a,
+        REPO,
+        "ConSinGAN/models.py GrowingGenerator/Discriminator, "
+        "ConSinGAN/training_generation.py train_single_scale (run-time patches: see the "
+        "maker's docstring)",
+        "singan_consingan.py",
+    )
     print(f"wrote {out}")
 
 

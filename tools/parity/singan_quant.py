@@ -32,8 +32,9 @@ REPO = "https://github.com/tamarott/SinGAN"
 
 def _inputs() -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(0)
-    groups = torch.tensor([[-0.9, -0.8, -0.7], [0.9, 0.8, 0.7], [0.1, -0.5, 0.6],
-                           [-0.4, 0.5, -0.1], [0.6, 0.0, -0.6]])
+    groups = torch.tensor(
+        [[-0.9, -0.8, -0.7], [0.9, 0.8, 0.7], [0.1, -0.5, 0.6], [-0.4, 0.5, -0.1], [0.6, 0.0, -0.6]]
+    )
     labels = torch.randint(5, (12 * 15,), generator=gen)
     image = groups[labels] + 0.02 * torch.randn(12 * 15, 3, generator=gen)
     paint = torch.rand(1, 3, 10, 14, generator=gen) * 2 - 1
@@ -56,11 +57,20 @@ def main() -> int:
     paint_quant = functions.quant2centers(paint, centers)
     out = a.out
     out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out / "quant.npz", image=image.numpy(), image_quant=image_quant.numpy(),
-                        centers=np.asarray(centers), paint=paint.numpy(),
-                        paint_quant=paint_quant.numpy())
-    write_source(a, REPO, f"SinGAN/functions.py quant, quant2centers (scikit-learn "
-                 f"{sklearn.__version__})", "singan_quant.py")
+    np.savez_compressed(
+        out / "quant.npz",
+        image=image.numpy(),
+        image_quant=image_quant.numpy(),
+        centers=np.asarray(centers),
+        paint=paint.numpy(),
+        paint_quant=paint_quant.numpy(),
+    )
+    write_source(
+        a,
+        REPO,
+        f"SinGAN/functions.py quant, quant2centers (scikit-learn {sklearn.__version__})",
+        "singan_quant.py",
+    )
     return 0
 
 

@@ -102,8 +102,7 @@ def record_resize(ref: types.ModuleType, out: Path) -> None:
             y = ref.imresize_to_shape(x, list(shape), _opt())
         arrays[f"case{i}_in"] = x.numpy()
         arrays[f"case{i}_out"] = y.numpy().astype(np.float32)
-        cases.append({"in": [h, w], "scale": scale, "shape": shape,
-                      "out": list(y.shape[-2:])})
+        cases.append({"in": [h, w], "scale": scale, "shape": shape, "out": list(y.shape[-2:])})
     np.savez_compressed(out / "resize.npz", **arrays)
     (out / "resize.json").write_text(json.dumps(cases) + "\n")
 
@@ -117,25 +116,41 @@ def _plan(functions: types.ModuleType, h: int, w: int, sr: bool) -> dict[str, ob
     real_ = torch.zeros(1, 3, h, w)
     real = (functions.adjust_scales2image_SR if sr else functions.adjust_scales2image)(real_, opt)
     reals = functions.creat_reals_pyramid(real, [], opt)
-    plan = {"size": [h, w], "scale_factor_init": opt.scale_factor_init,
-            "scale_factor": opt.scale_factor, "stop_scale": opt.stop_scale,
-            "shapes": [list(r.shape[-2:]) for r in reals]}
+    plan = {
+        "size": [h, w],
+        "scale_factor_init": opt.scale_factor_init,
+        "scale_factor": opt.scale_factor,
+        "stop_scale": opt.stop_scale,
+        "shapes": [list(r.shape[-2:]) for r in reals],
+    }
     if sr:
         plan.update(sr_factor=4.0, in_scale=in_scale, iter_num=iter_num)
     return plan
 
 
-def _reals(ref: types.ModuleType, functions: types.ModuleType, out: Path,
-           ) -> tuple[dict[str, object], list[torch.Tensor], float]:
+def _reals(
+    ref: types.ModuleType,
+    functions: types.ModuleType,
+    out: Path,
+) -> tuple[dict[str, object], list[torch.Tensor], float]:
     image = torch.rand(1, 3, 30, 40, generator=torch.Generator().manual_seed(1)) * 2 - 1
     opt = _opt(min_size=14, max_size=36, scale_factor_init=0.75)
     functions.adjust_scales2image(image, opt)
     real = ref.imresize(image, opt.scale1, opt)
     reals = functions.creat_reals_pyramid(real, [], opt)
-    np.savez_compressed(out / "reals.npz", image=image.numpy(),
-                        **{f"real{k}": r.numpy() for k, r in enumerate(reals)})
-    spec = {"size": [30, 40], "min_size": 14, "max_size": 36, "scale_factor_init": 0.75,
-            "scale_factor": opt.scale_factor, "shapes": [list(r.shape[-2:]) for r in reals]}
+    np.savez_compressed(
+        out / "reals.npz",
+        image=image.numpy(),
+        **{f"real{k}": r.numpy() for k, r in enumerate(reals)},
+    )
+    spec = {
+        "size": [30, 40],
+        "min_size": 14,
+        "max_size": 36,
+        "scale_factor_init": 0.75,
+        "scale_factor": opt.scale_factor,
+        "shapes": [list(r.shape[-2:]) for r in reals],
+    }
     return spec, reals, opt.scale_factor
 
 
@@ -143,8 +158,17 @@ def record_reconstruction(reals: list[torch.Tensor], scale_factor: float, out: P
     import SinGAN.models as models
     import SinGAN.training as training
 
-    opt = _opt(nfc=8, min_nfc=8, ker_size=3, padd_size=0, num_layer=5, stride=1,
-               scale_factor=scale_factor, mode="train", nc_z=3)
+    opt = _opt(
+        nfc=8,
+        min_nfc=8,
+        ker_size=3,
+        padd_size=0,
+        num_layer=5,
+        stride=1,
+        scale_factor=scale_factor,
+        mode="train",
+        nc_z=3,
+    )
     torch.manual_seed(2)
     pad = torch.nn.ZeroPad2d(5)
     gs, arrays = [], {}
@@ -162,21 +186,28 @@ def record_reconstruction(reals: list[torch.Tensor], scale_factor: float, out: P
     h0, w0 = reals[0].shape[-2:]
     z0 = torch.randn(1, 1, h0, w0).expand(1, 3, h0, w0)
     zs = [pad(z0)] + [pad(torch.zeros_like(r)) for r in reals[1:]]
-    amps = [1.0, 0.3, 0.2, 0.1][:len(reals)]
+    amps = [1.0, 0.3, 0.2, 0.1][: len(reals)]
     in_s = torch.zeros_like(reals[0])
     with torch.no_grad():
         for k in range(len(reals)):
-            prev = training.draw_concat(gs[:k], zs[:k], reals[:k + 1], amps[:k], in_s, "rec",
-                                        pad, pad, opt)
+            prev = training.draw_concat(
+                gs[:k], zs[:k], reals[: k + 1], amps[:k], in_s, "rec", pad, pad, opt
+            )
             arrays[f"rec{k}"] = gs[k](amps[k] * zs[k] + pad(prev), pad(prev)).numpy()
-    np.savez_compressed(out / "reconstruction.npz", z0=z0.numpy(),
-                        noise_amp=np.array(amps, dtype=np.float32), **arrays)
+    np.savez_compressed(
+        out / "reconstruction.npz",
+        z0=z0.numpy(),
+        noise_amp=np.array(amps, dtype=np.float32),
+        **arrays,
+    )
 
 
 def record_pyramids(ref: types.ModuleType, functions: types.ModuleType, out: Path) -> None:
-    data = {"singan": [_plan(functions, h, w, False) for h, w in PYRAMID_SIZES],
-            "singan_sr": [_plan(functions, h, w, True) for h, w in SR_SIZES],
-            "reals": None}
+    data = {
+        "singan": [_plan(functions, h, w, False) for h, w in PYRAMID_SIZES],
+        "singan_sr": [_plan(functions, h, w, True) for h, w in SR_SIZES],
+        "reals": None,
+    }
     data["reals"], reals, scale_factor = _reals(ref, functions, out)
     (out / "pyramids.json").write_text(json.dumps(data) + "\n")
     record_reconstruction(reals, scale_factor, out)
@@ -188,8 +219,13 @@ def main() -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     record_resize(imresize, a.out)
     record_pyramids(imresize, functions, a.out)
-    write_source(a, REPO, "SinGAN/imresize.py, SinGAN/functions.py, SinGAN/training.py "
-                 "draw_concat (run-time patches: see the maker's docstring)", "singan_resize.py")
+    write_source(
+        a,
+        REPO,
+        "SinGAN/imresize.py, SinGAN/functions.py, SinGAN/training.py "
+        "draw_concat (run-time patches: see the maker's docstring)",
+        "singan_resize.py",
+    )
 
 
 if __name__ == "__main__":

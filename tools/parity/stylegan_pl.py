@@ -29,8 +29,9 @@ class Mapping(torch.nn.Module):
         super().__init__()
         self.a, self.offset = torch.nn.Parameter(a), torch.nn.Parameter(offset)
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None,
-                skip_w_avg_update: bool = False) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, c: torch.Tensor | None = None, skip_w_avg_update: bool = False
+    ) -> torch.Tensor:
         return torch.tanh(z @ self.a)[:, None, :] + self.offset
 
 
@@ -48,10 +49,12 @@ class Synthesis(torch.nn.Module):
 
 def tensors(seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return {"a": torch.randn(Z_DIM, W_DIM, generator=g),
-            "offset": torch.randn(N_WS, W_DIM, generator=g) * 0.1,
-            "b": torch.randn(N_WS * W_DIM, IMG[0] * IMG[1] * IMG[2], generator=g) * 0.5,
-            "z": torch.randn(ROUNDS, BATCH, Z_DIM, generator=g)}
+    return {
+        "a": torch.randn(Z_DIM, W_DIM, generator=g),
+        "offset": torch.randn(N_WS, W_DIM, generator=g) * 0.1,
+        "b": torch.randn(N_WS * W_DIM, IMG[0] * IMG[1] * IMG[2], generator=g) * 0.5,
+        "z": torch.randn(ROUNDS, BATCH, Z_DIM, generator=g),
+    }
 
 
 def main() -> None:
@@ -63,8 +66,16 @@ def main() -> None:
 
     t = tensors()
     mapping, synthesis = Mapping(t["a"].clone(), t["offset"].clone()), Synthesis(t["b"].clone())
-    loss = StyleGAN2Loss("cpu", mapping, synthesis, D=None, style_mixing_prob=0,
-                         pl_batch_shrink=1, pl_decay=PL_DECAY, pl_weight=PL_WEIGHT)
+    loss = StyleGAN2Loss(
+        "cpu",
+        mapping,
+        synthesis,
+        D=None,
+        style_mixing_prob=0,
+        pl_batch_shrink=1,
+        pl_decay=PL_DECAY,
+        pl_weight=PL_WEIGHT,
+    )
     rounds = []
     for r in range(ROUNDS):
         for prm in (*mapping.parameters(), *synthesis.parameters()):
@@ -72,14 +83,31 @@ def main() -> None:
         torch.manual_seed(100 + r)  # the draw of pl_noise
         z = t["z"][r]
         loss.accumulate_gradients("Greg", None, None, z, torch.zeros(BATCH, 0), True, 1.0)
-        rounds.append({"pl_mean": float(loss.pl_mean),
-                       "grad_a": mapping.a.grad.tolist(), "grad_b": synthesis.b.grad.tolist()})
+        rounds.append(
+            {
+                "pl_mean": float(loss.pl_mean),
+                "grad_a": mapping.a.grad.tolist(),
+                "grad_b": synthesis.b.grad.tolist(),
+            }
+        )
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "path_length.json").write_text(json.dumps(
-        {"pl_weight": PL_WEIGHT, "pl_decay": PL_DECAY,
-         "noise_seeds": [100 + r for r in range(ROUNDS)], "rounds": rounds}) + "\n")
-    write_source(args, "https://github.com/NVlabs/stylegan2-ada-pytorch",
-                 "training/loss.py StyleGAN2Loss.accumulate_gradients('Greg')", "stylegan_pl.py")
+    (args.out / "path_length.json").write_text(
+        json.dumps(
+            {
+                "pl_weight": PL_WEIGHT,
+                "pl_decay": PL_DECAY,
+                "noise_seeds": [100 + r for r in range(ROUNDS)],
+                "rounds": rounds,
+            }
+        )
+        + "\n"
+    )
+    write_source(
+        args,
+        "https://github.com/NVlabs/stylegan2-ada-pytorch",
+        "training/loss.py StyleGAN2Loss.accumulate_gradients('Greg')",
+        "stylegan_pl.py",
+    )
 
 
 if __name__ == "__main__":

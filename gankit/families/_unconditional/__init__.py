@@ -64,13 +64,13 @@ class BatchStatisticsSamples:
         return batch_statistics_images(self.g, z).cpu()
 
     def generate(self, n: int) -> torch.Tensor:
-        return batch_statistics_images(self.g, torch.randn(n, self.g.z_dim,
-                                                           device=self.ctx.device))
+        return batch_statistics_images(self.g, torch.randn(n, self.g.z_dim, device=self.ctx.device))
 
 
 @torch.no_grad()
-def generate(model: Any, seeds: Sequence[int], batch_size: int = 16,
-             device: torch.device | str | None = None) -> torch.Tensor:
+def generate(
+    model: Any, seeds: Sequence[int], batch_size: int = 16, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Images for ``seeds`` (CPU, NCHW in [-1, 1]), ``batch_size`` latents at a time, eval mode.
 
     ``model`` is the generator module or its ONNX export run by onnxruntime
@@ -93,8 +93,9 @@ def generate(model: Any, seeds: Sequence[int], batch_size: int = 16,
     return torch.cat(out)
 
 
-def write_samples(images: torch.Tensor, seeds: Sequence[int],
-                  out: str | os.PathLike[str]) -> list[Path]:
+def write_samples(
+    images: torch.Tensor, seeds: Sequence[int], out: str | os.PathLike[str]
+) -> list[Path]:
     """``out`` ending in an image extension: one grid; otherwise a folder of ``seedNNNN.png``."""
     out = Path(out)
     if out.suffix.lower() in IMAGE_EXTENSIONS:
@@ -102,8 +103,10 @@ def write_samples(images: torch.Tensor, seeds: Sequence[int],
         return [save_grid(images, out, nrow=nrow)]
     if out.exists() and not out.is_dir():
         raise BadInputError(f"{out}: exists and is not a folder")
-    return [save_image(img, out / f"seed{seed:04d}.png")
-            for img, seed in zip(images, seeds, strict=True)]
+    return [
+        save_image(img, out / f"seed{seed:04d}.png")
+        for img, seed in zip(images, seeds, strict=True)
+    ]
 
 
 def _latent_generator(source: Any, device: torch.device | str | None = None) -> torch.nn.Module:
@@ -118,13 +121,17 @@ def _latent_generator(source: Any, device: torch.device | str | None = None) -> 
 
         net = from_pretrained(source, device=None if device is None else resolve_device(device))
     if not hasattr(net, "z_dim"):
-        raise UsageError(f"{source}: a {getattr(net, 'arch_name', type(net).__name__)} is not "
-                         "a latent generator")
+        raise UsageError(
+            f"{source}: a {getattr(net, 'arch_name', type(net).__name__)} is not a latent generator"
+        )
     return net
 
 
-def load_latent(model: str | os.PathLike[str] | torch.nn.Module, backend: str = "torch",
-                device: str | None = None) -> Any:
+def load_latent(
+    model: str | os.PathLike[str] | torch.nn.Module,
+    backend: str = "torch",
+    device: str | None = None,
+) -> Any:
     """What :func:`generate` runs: the generator on ``device``, or (``backend="onnx"``) its
     export with a free batch axis, made once per model folder (:mod:`gankit.runtime.onnx_cache`)
     and run by onnxruntime on ``device``."""
@@ -136,9 +143,13 @@ def load_latent(model: str | os.PathLike[str] | torch.nn.Module, backend: str = 
     return cached_model(model, _latent_generator, device or "cpu", dynamic=True)
 
 
-def sample(model: str | os.PathLike[str] | torch.nn.Module, seeds: Sequence[int],
-           out: str | os.PathLike[str] | None = None, batch_size: int = 16,
-           backend: str = "torch") -> torch.Tensor:
+def sample(
+    model: str | os.PathLike[str] | torch.nn.Module,
+    seeds: Sequence[int],
+    out: str | os.PathLike[str] | None = None,
+    batch_size: int = 16,
+    backend: str = "torch",
+) -> torch.Tensor:
     """Images for ``seeds`` from a model (folder, URL, repo id or module), saved to ``out``.
 
     Runs in eval mode (batch norm on running statistics), so a seed's image does not depend on
@@ -158,8 +169,12 @@ def generate_command(prog: str, argv: list[str], description: str) -> int:
     parser = ArgumentParser(prog=prog, description=description)
     parser.add_argument("--model", required=True, help="model folder, URL or Hugging Face repo id")
     parser.add_argument("--seeds", default="0-15", help="latent seeds, e.g. 0-15 or 1,5,9")
-    parser.add_argument("-o", "--out", default="samples.png",
-                        help="an image file (one grid) or a folder (one PNG per seed)")
+    parser.add_argument(
+        "-o",
+        "--out",
+        default="samples.png",
+        help="an image file (one grid) or a folder (one PNG per seed)",
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     add_device_argument(parser)
     add_backend_argument(parser)

@@ -46,9 +46,22 @@ from gankit.families.animegan.layers import frozen_norm_stats
 from gankit.families.animegan.networks import STRIDE
 from gankit.families.animegan.prepare import prepare
 
-__all__ = ["BACKENDS", "OnnxRunner", "Runner", "convert", "download", "download_dataset",
-           "load_model", "make_runner", "prepare", "stylize",
-           "stylize_image", "stylize_tiled", "train", "video"]
+__all__ = [
+    "BACKENDS",
+    "OnnxRunner",
+    "Runner",
+    "convert",
+    "download",
+    "download_dataset",
+    "load_model",
+    "make_runner",
+    "prepare",
+    "stylize",
+    "stylize_image",
+    "stylize_tiled",
+    "train",
+    "video",
+]
 
 AUTO_TILE_PIXELS = 768 * 768
 """Images above this many pixels are tiled unless a tile size is given (keeps RSS < 2 GB: a
@@ -79,13 +92,19 @@ class Runner:
             raise UsageError("fp16 is for GPUs; on the CPU use --precision bf16 or fp32")
         if self.precision == "bf16" and self.device.type == "cpu":
             if not cpu_has_native_bf16():
-                warnings.warn("this CPU has no native bf16 (AVX-512 BF16 / AMX); bf16 will be "
-                              "slow, prefer fp32", stacklevel=2)
+                warnings.warn(
+                    "this CPU has no native bf16 (AVX-512 BF16 / AMX); bf16 will be "
+                    "slow, prefer fp32",
+                    stacklevel=2,
+                )
         # Reduced precision casts the whole network (not autocast): on CPUs with native bf16
         # the casts autocast inserts around every norm cost more than the convs save.
         self.dtype = dtype or torch.float32
-        self.model = self.model.eval().requires_grad_(False).to(
-            self.device, self.dtype, memory_format=torch.channels_last)
+        self.model = (
+            self.model.eval()
+            .requires_grad_(False)
+            .to(self.device, self.dtype, memory_format=torch.channels_last)
+        )
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Stylize a batch of any size: pads to a multiple of 4, returns the input size in fp32."""
@@ -107,6 +126,7 @@ def load_model(model: str | os.PathLike[str] | torch.nn.Module) -> torch.nn.Modu
 
 
 # --- onnxruntime backend ----------------------------------------------------------------------
+
 
 class OnnxRunner:
     """A gankit AnimeGAN export run by onnxruntime, called like :class:`Runner`.
@@ -147,8 +167,13 @@ def _onnx_file_runner(path: Path, device: str) -> Any:
     return load_stylizer(path, device)
 
 
-def make_runner(model: str | os.PathLike[str] | torch.nn.Module, *, device: str | None = None,
-                precision: str = "fp32", backend: str = "auto") -> Any:
+def make_runner(
+    model: str | os.PathLike[str] | torch.nn.Module,
+    *,
+    device: str | None = None,
+    precision: str = "fp32",
+    backend: str = "auto",
+) -> Any:
     """The object that stylizes with ``model`` on ``backend``.
 
     A :class:`Runner` (PyTorch) or :class:`OnnxRunner` (tensor in, tensor out), or for ONNX files
@@ -169,17 +194,28 @@ def make_runner(model: str | os.PathLike[str] | torch.nn.Module, *, device: str 
 
     if onnx_file:
         return _onnx_file_runner(Path(os.fspath(model)), onnx_device(device or "auto"))
-    return OnnxRunner(cached_model(model, load_model, device or "auto", dynamic=True,
-                                   height=ONNX_TRACE_SIZE, width=ONNX_TRACE_SIZE))
+    return OnnxRunner(
+        cached_model(
+            model,
+            load_model,
+            device or "auto",
+            dynamic=True,
+            height=ONNX_TRACE_SIZE,
+            width=ONNX_TRACE_SIZE,
+        )
+    )
 
 
 def _check_backend_tiling(runner: Any, tile: int | None) -> None:
     if tile is not None and not isinstance(runner, Runner):
-        raise UsageError("--tile needs the torch backend (tiles share the whole image's norm "
-                         "statistics, which an ONNX graph cannot take); drop --tile")
+        raise UsageError(
+            "--tile needs the torch backend (tiles share the whole image's norm "
+            "statistics, which an ONNX graph cannot take); drop --tile"
+        )
 
 
 # --- tiling -----------------------------------------------------------------------------------
+
 
 def _starts(length: int, tile: int, overlap: int) -> list[int]:
     if length <= tile:
@@ -206,8 +242,9 @@ def _to_tensor(arr: np.ndarray) -> torch.Tensor:
     return torch.tensor(arr).permute(2, 0, 1).float().div_(127.5).sub_(1.0).unsqueeze(0)
 
 
-def stylize_tiled(runner: Runner, image: Image.Image, tile: int, overlap: int,
-                  batch: int = 1) -> torch.Tensor:
+def stylize_tiled(
+    runner: Runner, image: Image.Image, tile: int, overlap: int, batch: int = 1
+) -> torch.Tensor:
     """Stylize ``image`` tile by tile with the whole image's norm statistics; CHW in [-1, 1].
 
     Statistics are recorded on one pass over the image (downscaled to ``STATS_PIXELS`` if larger),
@@ -218,8 +255,13 @@ def stylize_tiled(runner: Runner, image: Image.Image, tile: int, overlap: int,
     overlap = min(overlap - overlap % STRIDE, tile // 2)
     w, h = image.size
     scale = min(1.0, math.sqrt(STATS_PIXELS / (w * h)))
-    small = image if scale == 1.0 else image.resize(
-        (max(STRIDE, round(w * scale)), max(STRIDE, round(h * scale))), Image.Resampling.BICUBIC)
+    small = (
+        image
+        if scale == 1.0
+        else image.resize(
+            (max(STRIDE, round(w * scale)), max(STRIDE, round(h * scale))), Image.Resampling.BICUBIC
+        )
+    )
     store: dict = {}
     with frozen_norm_stats(runner.model, "record", store):
         runner(_to_tensor(np.asarray(small)))
@@ -229,21 +271,22 @@ def stylize_tiled(runner: Runner, image: Image.Image, tile: int, overlap: int,
     boxes = [(y, x) for y in _starts(h, tile, overlap) for x in _starts(w, tile, overlap)]
     with frozen_norm_stats(runner.model, "use", store):
         for i in range(0, len(boxes), batch):
-            group = boxes[i:i + batch]
+            group = boxes[i : i + batch]
             th, tw = min(tile, h), min(tile, w)
-            x = torch.cat([_to_tensor(arr[y:y + th, x0:x0 + tw]) for y, x0 in group])
+            x = torch.cat([_to_tensor(arr[y : y + th, x0 : x0 + tw]) for y, x0 in group])
             y_out = runner(x).cpu()
             for (y, x0), t in zip(group, y_out, strict=True):
                 wy = _ramp(th, overlap, y > 0, y + th < h)
                 wx = _ramp(tw, overlap, x0 > 0, x0 + tw < w)
                 m = (wy[:, None] * wx[None, :])[None]
-                out[:, y:y + th, x0:x0 + tw] += t * m
-                weight[:, y:y + th, x0:x0 + tw] += m
+                out[:, y : y + th, x0 : x0 + tw] += t * m
+                weight[:, y : y + th, x0 : x0 + tw] += m
     return out.div_(weight).clamp_(-1, 1)
 
 
-def stylize_image(runner: Runner, image: Image.Image, tile: int | None = None,
-                  overlap: int = 64, batch: int = 1) -> torch.Tensor:
+def stylize_image(
+    runner: Runner, image: Image.Image, tile: int | None = None, overlap: int = 64, batch: int = 1
+) -> torch.Tensor:
     """One PIL image -> stylized CHW tensor in [-1, 1]; tiled when asked or above the budget."""
     w, h = image.size
     if not isinstance(runner, Runner):  # onnxruntime: whole image, no shared-statistics tiling
@@ -256,6 +299,7 @@ def stylize_image(runner: Runner, image: Image.Image, tile: int | None = None,
 
 
 # --- files ------------------------------------------------------------------------------------
+
 
 def _output_paths(files: Sequence[Path], output: Path) -> list[Path]:
     if output.suffix.lower() in IMAGE_EXTENSIONS and not output.is_dir():
@@ -385,12 +429,21 @@ def video(
             return [np.asarray(stylizer.stylize(Image.fromarray(f))) for f in frames]
     else:
         transform = frames_transform(runner, tile, overlap)
-    return transform_video(src, output, transform, batch=batch,
-                           start=start, duration=duration, pipeline=pipeline, progress=progress)
+    return transform_video(
+        src,
+        output,
+        transform,
+        batch=batch,
+        start=start,
+        duration=duration,
+        pipeline=pipeline,
+        progress=progress,
+    )
 
 
-def train(config: Any, run_dir: str | os.PathLike[str],
-          feature_extractor: torch.nn.Module | None = None) -> Path:
+def train(
+    config: Any, run_dir: str | os.PathLike[str], feature_extractor: torch.nn.Module | None = None
+) -> Path:
     """Train (or resume) in ``run_dir`` with an ``AnimeGANTrainConfig``; returns the model folder.
 
     The schedule is the paper's, in epochs: with ``trainer.max_steps`` 0 the engine runs

@@ -37,8 +37,10 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     for _ in range(2):
         if isinstance(obj, dict) and not all(isinstance(v, torch.Tensor) for v in obj.values()):
             obj = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), dict)), obj)
-    if not isinstance(obj, dict) or not obj or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+    if (
+        not isinstance(obj, dict)
+        or not obj
+        or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
     ):
         raise CheckpointError(f"{path}: expected a state dict of tensors, found {_describe(obj)}")
     return strip_prefix(obj)
@@ -52,21 +54,29 @@ def _describe(obj: Any) -> str:
 
 
 def _ptran_v2_key(key: str, irbs: set[str]) -> str:
-    for old, new in (("conv_block1.", "block_a."), ("conv_block2.", "block_b."),
-                     ("res_blocks.", "block_c."), ("conv_block3.", "block_d."),
-                     ("conv_block4.", "block_e."), ("decode_blocks.", "out_layer.")):
+    for old, new in (
+        ("conv_block1.", "block_a."),
+        ("conv_block2.", "block_b."),
+        ("res_blocks.", "block_c."),
+        ("conv_block3.", "block_d."),
+        ("conv_block4.", "block_e."),
+        ("decode_blocks.", "out_layer."),
+    ):
         if key.startswith(old):
-            key = new + key[len(old):]
+            key = new + key[len(old) :]
             break
     block = ".".join(key.split(".")[:2])
     if block in irbs:
-        for old, new in ((".conv_block2.conv.", ".layers.1.1."),
-                         (".conv_block2.ins_norm.", ".layers.1.2."),
-                         (".conv_block.conv.", ".layers.0.1."),
-                         (".conv_block.ins_norm.", ".layers.0.2."),
-                         (".conv.", ".layers.2."), (".norm.", ".layers.3.")):
+        for old, new in (
+            (".conv_block2.conv.", ".layers.1.1."),
+            (".conv_block2.ins_norm.", ".layers.1.2."),
+            (".conv_block.conv.", ".layers.0.1."),
+            (".conv_block.ins_norm.", ".layers.0.2."),
+            (".conv.", ".layers.2."),
+            (".norm.", ".layers.3."),
+        ):
             if key.startswith(block + old):
-                return block + new + key[len(block + old):]
+                return block + new + key[len(block + old) :]
         return key
     return key.replace(".conv.", ".1.").replace(".ins_norm.", ".2.")
 
@@ -93,8 +103,11 @@ def detect(state: dict[str, torch.Tensor]) -> tuple[str, Any, dict[str, torch.Te
     if {"encode_blocks.0.conv.weight", "decode_blocks.7.weight"} <= keys:
         n_irb = len({k.split(".")[1] for k in keys if k.startswith("res_blocks.")})
         arch = registry.get("animegan_v1_ptran_generator")
-        return arch.name, arch.config_cls(n_irb=n_irb), {_ptran_v1_key(k): v
-                                                         for k, v in state.items()}
+        return (
+            arch.name,
+            arch.config_cls(n_irb=n_irb),
+            {_ptran_v1_key(k): v for k, v in state.items()},
+        )
     sample = ", ".join(sorted(keys)[:3])
     raise CheckpointError(
         f"unrecognised AnimeGAN checkpoint: {len(keys)} tensors (e.g. {sample}); expected the "
@@ -121,10 +134,16 @@ def load_foreign(
     return model.eval()
 
 
-def convert(src: str | os.PathLike[str], out: str | os.PathLike[str],
-            align_corners: bool | None = None, *, overwrite: bool = False) -> Path:
+def convert(
+    src: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    align_corners: bool | None = None,
+    *,
+    overwrite: bool = False,
+) -> Path:
     """Convert a foreign checkpoint ``src`` into the gankit model folder ``out`` (atomic;
     ``overwrite`` as in :func:`~gankit.core.checkpoint.save_pretrained`)."""
     model = load_foreign(src, align_corners)
-    return save_pretrained(model, out, extra={"converted_from": Path(src).name},
-                           overwrite=overwrite, inputs=[src])
+    return save_pretrained(
+        model, out, extra={"converted_from": Path(src).name}, overwrite=overwrite, inputs=[src]
+    )

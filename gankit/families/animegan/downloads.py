@@ -40,15 +40,18 @@ WEIGHTS: dict[str, Published] = {
     "ptran_hayao_v1": Published(f"{_PTRAN}/v1.0/generator_hayao.pth", "pytorch-animeGAN"),
     "ptran_shinkai_v1": Published(f"{_PTRAN}/v1.0/generator_shinkai.pth", "pytorch-animeGAN"),
     "ptran_hayao_v2": Published(f"{_PTRAN}/v1.2/GeneratorV2_gldv2_Hayao.pt", "pytorch-animeGAN"),
-    "ptran_shinkai_v2": Published(f"{_PTRAN}/v1.2/GeneratorV2_gldv2_Shinkai.pt",
-                                  "pytorch-animeGAN"),
-    "ptran_arcane_v2": Published(f"{_PTRAN}/v1.2/GeneratorV2_ffhq_Arcane_210624_e350.pt",
-                                 "pytorch-animeGAN"),
+    "ptran_shinkai_v2": Published(
+        f"{_PTRAN}/v1.2/GeneratorV2_gldv2_Shinkai.pt", "pytorch-animeGAN"
+    ),
+    "ptran_arcane_v2": Published(
+        f"{_PTRAN}/v1.2/GeneratorV2_ffhq_Arcane_210624_e350.pt", "pytorch-animeGAN"
+    ),
 }
 
 DATASET = Published(
     "https://github.com/TachibanaYoshino/AnimeGAN/releases/download/dataset-1/dataset.zip",
-    "TachibanaYoshino/AnimeGAN")
+    "TachibanaYoshino/AnimeGAN",
+)
 """The original release: train_photo/, Hayao|Shinkai|Paprika/{style,smooth}/, val/, test/."""
 
 
@@ -58,11 +61,17 @@ def _url(entry: Published, mirror: str | None) -> str:
     return f"{mirror.rstrip('/')}/{entry.url.rsplit('/', 1)[1]}"
 
 
-def fetch(entry: Published, dest: Path, mirror: str | None = None, progress: bool = True,
-          kind: str = "weights") -> Path:
+def fetch(
+    entry: Published,
+    dest: Path,
+    mirror: str | None = None,
+    progress: bool = True,
+    kind: str = "weights",
+) -> Path:
     """Download ``entry`` to ``dest`` once; verify it against the pinned or recorded SHA-256."""
-    return download_file(_url(entry, mirror), dest, sha256=entry.sha256, progress=progress,
-                         kind=kind)
+    return download_file(
+        _url(entry, mirror), dest, sha256=entry.sha256, progress=progress, kind=kind
+    )
 
 
 def list_weights() -> list[tuple[str, str, str]]:
@@ -70,8 +79,14 @@ def list_weights() -> list[tuple[str, str, str]]:
     return [(name, e.source, e.url) for name, e in WEIGHTS.items()]
 
 
-def download(name: str, out: str | os.PathLike[str] | None = None, mirror: str | None = None,
-             progress: bool = True, *, overwrite: bool = False) -> Path:
+def download(
+    name: str,
+    out: str | os.PathLike[str] | None = None,
+    mirror: str | None = None,
+    progress: bool = True,
+    *,
+    overwrite: bool = False,
+) -> Path:
     """Fetch and convert published weights ``name``; returns the gankit model folder.
 
     ``out`` is checked before the download: see :func:`~gankit.core.checkpoint.save_pretrained`.
@@ -79,8 +94,10 @@ def download(name: str, out: str | os.PathLike[str] | None = None, mirror: str |
     from gankit.families.animegan.convert import convert
 
     if name not in WEIGHTS:
-        raise UsageError(f"unknown weights {name!r}; choose from {', '.join(WEIGHTS)} "
-                         "(see `gankit animegan download --list`)")
+        raise UsageError(
+            f"unknown weights {name!r}; choose from {', '.join(WEIGHTS)} "
+            "(see `gankit animegan download --list`)"
+        )
     entry = WEIGHTS[name]
     root = cache_dir() / "animegan"
     folder = Path(out) if out is not None else root / "models" / name

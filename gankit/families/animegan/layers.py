@@ -70,8 +70,9 @@ def _stat_dims(module: nn.Module) -> tuple[int, ...] | None:
     return None
 
 
-def _normalise(module: nn.Module, x: torch.Tensor, mean: torch.Tensor,
-               var: torch.Tensor) -> torch.Tensor:
+def _normalise(
+    module: nn.Module, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor
+) -> torch.Tensor:
     y = (x - mean.to(x.dtype)) * torch.rsqrt(var.to(x.dtype) + module.eps)
     if getattr(module, "weight", None) is not None:
         shape = (1, -1, 1, 1)
@@ -141,8 +142,9 @@ class ConvNormLReLU(nn.Sequential):
     ) -> None:
         super().__init__(
             make_pad(pad_mode, padding),
-            nn.Conv2d(in_ch, out_ch, kernel_size, stride=stride, padding=0, groups=groups,
-                      bias=bias),
+            nn.Conv2d(
+                in_ch, out_ch, kernel_size, stride=stride, padding=0, groups=groups, bias=bias
+            ),
             make_norm(norm, out_ch),
             nn.LeakyReLU(0.2, inplace=True),
         )
@@ -179,8 +181,9 @@ class InvertedResBlock(nn.Module):
         if expansion != 1:
             layers.append(ConvNormLReLU(in_ch, mid, 1, 1, 0, norm=norm))
         layers += [
-            ConvNormLReLU(mid, mid, 3, 1, 1, pad_mode=pad_mode, groups=mid, bias=dw_bias,
-                          norm=norm),
+            ConvNormLReLU(
+                mid, mid, 3, 1, 1, pad_mode=pad_mode, groups=mid, bias=dw_bias, norm=norm
+            ),
             nn.Conv2d(mid, out_ch, 1, bias=False),
             make_norm(norm, out_ch),
         ]

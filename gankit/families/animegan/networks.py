@@ -36,8 +36,9 @@ class DownConv(nn.Module):
         self.resized = DSConv(in_ch, out_ch, norm=norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        half = F.interpolate(x, size=(x.shape[-2] // 2, x.shape[-1] // 2), mode="bilinear",
-                             align_corners=False)
+        half = F.interpolate(
+            x, size=(x.shape[-2] // 2, x.shape[-1] // 2), mode="bilinear", align_corners=False
+        )
         return self.strided(x) + self.resized(half)
 
 
@@ -52,9 +53,13 @@ class UpConv(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False))
 
 
-@registry.register("animegan_v1_generator", family=FAMILY, role="generator",
-                   config_cls=GeneratorV1Config,
-                   description="AnimeGAN v1 G (paper fig. 2, 8 IRBs 256-512-256)")
+@registry.register(
+    "animegan_v1_generator",
+    family=FAMILY,
+    role="generator",
+    config_cls=GeneratorV1Config,
+    description="AnimeGAN v1 G (paper fig. 2, 8 IRBs 256-512-256)",
+)
 class GeneratorV1(nn.Module):
     """Photo -> anime image, any size divisible by 4; output in [-1, 1]."""
 
@@ -69,8 +74,10 @@ class GeneratorV1(nn.Module):
         self.down2 = DownConv(2 * c, 4 * c, n)
         self.middle = nn.Sequential(
             ConvNormLReLU(4 * c, 4 * c, norm=n),
-            *(InvertedResBlock(4 * c, 4 * c, config.irb_expansion, dw_bias=False, norm=n)
-              for _ in range(config.n_irb)),
+            *(
+                InvertedResBlock(4 * c, 4 * c, config.irb_expansion, dw_bias=False, norm=n)
+                for _ in range(config.n_irb)
+            ),
             ConvNormLReLU(4 * c, 4 * c, norm=n),
         )
         self.up1 = UpConv(4 * c, 2 * c, n)
@@ -84,10 +91,13 @@ class GeneratorV1(nn.Module):
     def _init_like_tf(self) -> None:
         """``tf.contrib.layers`` convs default to Xavier uniform; the IRBs' ``dwise_conv`` draws
         a normal truncated at 2 sigma, stddev 0.02 (AnimeGAN ``net/generator.py``@ad95a45)."""
-        irb_depthwise = {id(conv) for block in self.modules()
-                         if isinstance(block, InvertedResBlock)
-                         for conv in block.modules()
-                         if isinstance(conv, nn.Conv2d) and conv.groups > 1}
+        irb_depthwise = {
+            id(conv)
+            for block in self.modules()
+            if isinstance(block, InvertedResBlock)
+            for conv in block.modules()
+            if isinstance(conv, nn.Conv2d) and conv.groups > 1
+        }
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 if id(m) in irb_depthwise:
@@ -103,9 +113,13 @@ class GeneratorV1(nn.Module):
         return torch.tanh(self.out_layer(x))
 
 
-@registry.register("animegan_v2_generator", family=FAMILY, role="generator",
-                   config_cls=GeneratorV2Config,
-                   description="AnimeGAN v2 G (PyTorch v2 port layout, blocks A-E)")
+@registry.register(
+    "animegan_v2_generator",
+    family=FAMILY,
+    role="generator",
+    config_cls=GeneratorV2Config,
+    description="AnimeGAN v2 G (PyTorch v2 port layout, blocks A-E)",
+)
 class GeneratorV2(nn.Module):
     """Photo -> anime image; attribute and key names are those of the public v2 port."""
 
@@ -125,12 +139,16 @@ class GeneratorV2(nn.Module):
             ConvNormLReLU(64, 128, stride=2, padding=down, norm=n),
             ConvNormLReLU(128, 128, norm=n),
         )
-        irbs = [InvertedResBlock(128 if i == 0 else 256, 256, config.irb_expansion, norm=n)
-                for i in range(config.n_irb)]
-        self.block_c = nn.Sequential(ConvNormLReLU(128, 128, norm=n), *irbs,
-                                     ConvNormLReLU(256, 128, norm=n))
-        self.block_d = nn.Sequential(ConvNormLReLU(128, 128, norm=n),
-                                     ConvNormLReLU(128, 128, norm=n))
+        irbs = [
+            InvertedResBlock(128 if i == 0 else 256, 256, config.irb_expansion, norm=n)
+            for i in range(config.n_irb)
+        ]
+        self.block_c = nn.Sequential(
+            ConvNormLReLU(128, 128, norm=n), *irbs, ConvNormLReLU(256, 128, norm=n)
+        )
+        self.block_d = nn.Sequential(
+            ConvNormLReLU(128, 128, norm=n), ConvNormLReLU(128, 128, norm=n)
+        )
         self.block_e = nn.Sequential(
             ConvNormLReLU(128, 64, norm=n),
             ConvNormLReLU(64, 64, norm=n),
@@ -205,9 +223,13 @@ class _PtranIRB(nn.Module):
         return x + self.norm2(self.conv(out))
 
 
-@registry.register("animegan_v1_ptran_generator", family=FAMILY, role="generator",
-                   config_cls=PtranGeneratorV1Config,
-                   description="ptran1203 PyTorch AnimeGAN GeneratorV1 (imported weights)")
+@registry.register(
+    "animegan_v1_ptran_generator",
+    family=FAMILY,
+    role="generator",
+    config_cls=PtranGeneratorV1Config,
+    description="ptran1203 PyTorch AnimeGAN GeneratorV1 (imported weights)",
+)
 class PtranGeneratorV1(nn.Module):
     """The layout of ptran1203's ``GeneratorV1`` (its released ``generator_*.pth`` files)."""
 
@@ -220,21 +242,38 @@ class PtranGeneratorV1(nn.Module):
             return ConvNormLReLU(cin, cout, norm="instance")
 
         self.encode_blocks = nn.Sequential(
-            block(3, 64), block(64, 128), _PtranDownConv(128), block(128, 128),
-            _PtranSeparableConv(128, 256), _PtranDownConv(256), block(256, 256))
+            block(3, 64),
+            block(64, 128),
+            _PtranDownConv(128),
+            block(128, 128),
+            _PtranSeparableConv(128, 256),
+            _PtranDownConv(256),
+            block(256, 256),
+        )
         self.res_blocks = nn.Sequential(*(_PtranIRB(256) for _ in range(config.n_irb)))
         self.decode_blocks = nn.Sequential(
-            block(256, 128), _PtranUpConv(128), _PtranSeparableConv(128, 128), block(128, 128),
-            _PtranUpConv(128), block(128, 64), block(64, 64), nn.Conv2d(64, 3, 1, bias=False),
-            nn.Tanh())
+            block(256, 128),
+            _PtranUpConv(128),
+            _PtranSeparableConv(128, 128),
+            block(128, 128),
+            _PtranUpConv(128),
+            block(128, 64),
+            block(64, 64),
+            nn.Conv2d(64, 3, 1, bias=False),
+            nn.Tanh(),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode_blocks(self.res_blocks(self.encode_blocks(x)))
 
 
-@registry.register("animegan_discriminator", family=FAMILY, role="discriminator",
-                   config_cls=DiscriminatorConfig,
-                   description="AnimeGAN D (3 layers, ch 64, spectral norm), v1 and v2")
+@registry.register(
+    "animegan_discriminator",
+    family=FAMILY,
+    role="discriminator",
+    config_cls=DiscriminatorConfig,
+    description="AnimeGAN D (3 layers, ch 64, spectral norm), v1 and v2",
+)
 class Discriminator(nn.Module):
     """Patch discriminator of AnimeGAN (v1/v2 ``net/discriminator.py``), logits per patch."""
 
@@ -251,12 +290,20 @@ class Discriminator(nn.Module):
         layers: list[nn.Module] = [conv(3, ch), nn.LeakyReLU(0.2, inplace=True)]
         # Like the TF code, each stage widens from the previous stage's output (4 * ch).
         for _ in range(1, config.n_dis):
-            layers += [conv(cin, 2 * ch, 2), nn.LeakyReLU(0.2, inplace=True),
-                       conv(2 * ch, 4 * ch), make_norm(config.norm, 4 * ch),
-                       nn.LeakyReLU(0.2, inplace=True)]
+            layers += [
+                conv(cin, 2 * ch, 2),
+                nn.LeakyReLU(0.2, inplace=True),
+                conv(2 * ch, 4 * ch),
+                make_norm(config.norm, 4 * ch),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
             cin, ch = 4 * ch, 2 * ch
-        layers += [conv(cin, 2 * ch), make_norm(config.norm, 2 * ch),
-                   nn.LeakyReLU(0.2, inplace=True), conv(2 * ch, 1)]
+        layers += [
+            conv(cin, 2 * ch),
+            make_norm(config.norm, 2 * ch),
+            nn.LeakyReLU(0.2, inplace=True),
+            conv(2 * ch, 1),
+        ]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

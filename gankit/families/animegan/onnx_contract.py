@@ -38,8 +38,13 @@ MIN_SIDE = 256
 class ThirdPartyStylizer:
     """A photo-to-anime ONNX file with the AnimeGANv3 contract (see the module docstring)."""
 
-    def __init__(self, path: str | os.PathLike[str], device: str = "cpu",
-                 multiple: int | None = None, threads: int = 0):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        device: str = "cpu",
+        multiple: int | None = None,
+        threads: int = 0,
+    ):
         self.path = Path(path)
         self.session = load_session(self.path, device, threads)
         ins, outs = self.session.get_inputs(), self.session.get_outputs()
@@ -61,7 +66,8 @@ class ThirdPartyStylizer:
             self.fixed = (shape[2], shape[3])
         else:
             raise BadInputError(
-                f"{where} (input {inp.name!r} shape {list(inp.shape)} has no 3-channel axis)")
+                f"{where} (input {inp.name!r} shape {list(inp.shape)} has no 3-channel axis)"
+            )
         out_shape = dims(list(out.shape))
         if len(out_shape) != 4:
             raise BadInputError(f"{where} (output {out.name!r} has rank {len(out_shape)})")
@@ -93,8 +99,9 @@ class ThirdPartyStylizer:
             y = self.session.run([self.output_name], {self.input_name: x.astype(self.dtype)})[0]
         except Exception as err:  # noqa: BLE001
             first = str(err).strip().splitlines()[0]
-            raise BadInputError(f"{self.path}: onnxruntime refused a {size[0]}x{size[1]} "
-                                f"image ({first})") from None
+            raise BadInputError(
+                f"{self.path}: onnxruntime refused a {size[0]}x{size[1]} image ({first})"
+            ) from None
         y = np.asarray(y, dtype=np.float32)
         if y.ndim != 4 or 3 not in (y.shape[1], y.shape[3]):
             raise BadInputError(f"{self.path}: output shape {list(y.shape)} is not an RGB image")
@@ -104,8 +111,12 @@ class ThirdPartyStylizer:
         return Image.fromarray(pixels).resize(rgb.size, Image.BILINEAR)
 
 
-def stylize_onnx(image: Image.Image | str | os.PathLike[str], model: str | os.PathLike[str],
-                 device: str = "cpu", multiple: int | None = None) -> Image.Image:
+def stylize_onnx(
+    image: Image.Image | str | os.PathLike[str],
+    model: str | os.PathLike[str],
+    device: str = "cpu",
+    multiple: int | None = None,
+) -> Image.Image:
     """Stylise one photo with an ONNX file: a gankit image-to-image export or an AnimeGANv3 file.
 
     ``image`` is a PIL image or an image path; the result has the photo's size. For repeated
@@ -118,8 +129,9 @@ def stylize_onnx(image: Image.Image | str | os.PathLike[str], model: str | os.Pa
     return runner.stylize(img)
 
 
-def load_stylizer(model: str | os.PathLike[str], device: str = "cpu",
-                  multiple: int | None = None) -> ThirdPartyStylizer | ExportStylizer:
+def load_stylizer(
+    model: str | os.PathLike[str], device: str = "cpu", multiple: int | None = None
+) -> ThirdPartyStylizer | ExportStylizer:
     """The right runner for an ONNX file: gankit metadata -> NCHW export, else AnimeGANv3."""
     if has_gankit_metadata(model, device):
         return ExportStylizer(OnnxModel(model, device))

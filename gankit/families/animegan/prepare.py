@@ -25,9 +25,10 @@ from gankit.core.images import expand_inputs, read_image
 
 GAUSS_TAPS = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
 """OpenCV's ``getGaussianKernel(5, 0)`` (its fixed binomial kernel for 5 taps), as the original."""
-PREPARED = FolderKind("`animegan prepare` folder (photo/ style/ smooth/ mean.json only)",
-                      lambda p: sorted(c.name for c in p.iterdir())
-                      == ["mean.json", "photo", "smooth", "style"])
+PREPARED = FolderKind(
+    "`animegan prepare` folder (photo/ style/ smooth/ mean.json only)",
+    lambda p: sorted(c.name for c in p.iterdir()) == ["mean.json", "photo", "smooth", "style"],
+)
 
 
 def canny(gray: np.ndarray, low: float = 100.0, high: float = 200.0) -> np.ndarray:
@@ -41,11 +42,16 @@ def canny(gray: np.ndarray, low: float = 100.0, high: float = 200.0) -> np.ndarr
     h, w = mag.shape
     keep = np.zeros_like(mag, dtype=bool)
     # neighbours along the gradient direction quantised to 0, 45, 90, 135 degrees
-    for lo_a, hi_a, (dy, dx) in ((0, 22.5, (0, 1)), (157.5, 180.1, (0, 1)), (22.5, 67.5, (1, 1)),
-                                 (67.5, 112.5, (1, 0)), (112.5, 157.5, (1, -1))):
+    for lo_a, hi_a, (dy, dx) in (
+        (0, 22.5, (0, 1)),
+        (157.5, 180.1, (0, 1)),
+        (22.5, 67.5, (1, 1)),
+        (67.5, 112.5, (1, 0)),
+        (112.5, 157.5, (1, -1)),
+    ):
         sel = (angle >= lo_a) & (angle < hi_a)
-        a = padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
-        b = padded[1 - dy:1 - dy + h, 1 - dx:1 - dx + w]
+        a = padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+        b = padded[1 - dy : 1 - dy + h, 1 - dx : 1 - dx + w]
         keep |= sel & (mag >= a) & (mag > b)
     candidate = keep & (mag > low)
     labels, n = ndimage.label(candidate, structure=np.ones((3, 3)))
@@ -71,15 +77,20 @@ def fit(img: Image.Image, size: int) -> Image.Image:
     """Resize the shorter side to ``size`` and centre-crop to a square."""
     w, h = img.size
     s = size / min(w, h)
-    img = img.resize((max(size, round(w * s)), max(size, round(h * s))),
-                     Image.Resampling.BICUBIC)
+    img = img.resize((max(size, round(w * s)), max(size, round(h * s))), Image.Resampling.BICUBIC)
     w, h = img.size
     left, top = (w - size) // 2, (h - size) // 2
     return img.crop((left, top, left + size, top + size))
 
 
-def prepare(style: str | os.PathLike[str], photos: str | os.PathLike[str],
-            out: str | os.PathLike[str], size: int = 256, *, overwrite: bool = False) -> Path:
+def prepare(
+    style: str | os.PathLike[str],
+    photos: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    size: int = 256,
+    *,
+    overwrite: bool = False,
+) -> Path:
     """Write ``out/{photo,style,smooth}/*.png`` and ``out/mean.json``, atomically as one folder.
 
     ``out`` may replace an earlier prepared folder; other contents only with ``overwrite``,
@@ -89,8 +100,7 @@ def prepare(style: str | os.PathLike[str], photos: str | os.PathLike[str],
         raise BadInputError(f"--size must be a multiple of 4 and >= 16, got {size}")
     style_files, photo_files = expand_inputs([style]), expand_inputs([photos])
     sums = np.zeros(3)
-    with atomic_dir(out, PREPARED, overwrite=overwrite,
-                    inputs=[*style_files, *photo_files]) as tmp:
+    with atomic_dir(out, PREPARED, overwrite=overwrite, inputs=[*style_files, *photo_files]) as tmp:
         for sub in ("photo", "style", "smooth"):
             (tmp / sub).mkdir()
         for i, f in enumerate(photo_files):
@@ -101,6 +111,7 @@ def prepare(style: str | os.PathLike[str], photos: str | os.PathLike[str],
             Image.fromarray(arr).save(tmp / "style" / f"{i:06d}.png")
             Image.fromarray(edge_smooth(arr)).save(tmp / "smooth" / f"{i:06d}.png")
         means = sums / len(style_files)
-        (tmp / "mean.json").write_text(json.dumps({"rgb_mean": means.round(4).tolist(),
-                                                   "size": size}) + "\n")
+        (tmp / "mean.json").write_text(
+            json.dumps({"rgb_mean": means.round(4).tolist(), "size": size}) + "\n"
+        )
     return Path(out)

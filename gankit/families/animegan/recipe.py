@@ -56,9 +56,11 @@ class AnimeDataset(torch.utils.data.Dataset):
         root = Path(root)
         missing = [d for d in ("photo", "style", "smooth") if not (root / d).is_dir()]
         if missing:
-            raise BadInputError(f"{root}: no {', '.join(missing)} folder(s); build the dataset "
-                                "with `gankit animegan prepare --style DIR --photos DIR -o "
-                                f"{root}`")
+            raise BadInputError(
+                f"{root}: no {', '.join(missing)} folder(s); build the dataset "
+                "with `gankit animegan prepare --style DIR --photos DIR -o "
+                f"{root}`"
+            )
         self.photos = expand_inputs([root / "photo"])
         self.styles = expand_inputs([root / "style"])
         self.smooth = [root / "smooth" / p.name for p in self.styles]
@@ -72,8 +74,9 @@ class AnimeDataset(torch.utils.data.Dataset):
             try:
                 means = np.asarray(json.loads(mean_file.read_text())["rgb_mean"], np.float32)
             except (OSError, ValueError, KeyError, TypeError) as err:
-                raise BadInputError(f"{mean_file}: unreadable data mean ({err}); rerun "
-                                    "prepare") from None
+                raise BadInputError(
+                    f"{mean_file}: unreadable data mean ({err}); rerun prepare"
+                ) from None
             self.offset = means - means.mean()
 
     def __len__(self) -> int:
@@ -93,9 +96,12 @@ class AnimeDataset(torch.utils.data.Dataset):
         smooth = self._load(self.smooth[m % len(self.smooth)])
         gray = np.repeat((style @ np.asarray(GRAY, np.float32))[..., None], 3, -1)
         smooth_gray = np.repeat((smooth @ np.asarray(GRAY, np.float32))[..., None], 3, -1)
-        return {"photo": _to_tensor(photo),
-                "style": _to_tensor(np.clip(style - self.offset, 0, 255)),
-                "gray": _to_tensor(gray), "smooth": _to_tensor(smooth_gray)}
+        return {
+            "photo": _to_tensor(photo),
+            "style": _to_tensor(np.clip(style - self.offset, 0, 255)),
+            "gray": _to_tensor(gray),
+            "smooth": _to_tensor(smooth_gray),
+        }
 
 
 def _ls(logits: torch.Tensor, target: float) -> torch.Tensor:
@@ -112,8 +118,9 @@ class AnimeGANRecipe(Recipe):
 
     stateful = ("g", "d", "ema", "opt_init", "opt_g", "opt_d")
 
-    def __init__(self, config: AnimeGANTrainConfig,
-                 feature_extractor: nn.Module | None = None) -> None:
+    def __init__(
+        self, config: AnimeGANTrainConfig, feature_extractor: nn.Module | None = None
+    ) -> None:
         self.cfg = config
         self.batch_size = config.batch_size
         self.vgg = feature_extractor
@@ -122,10 +129,10 @@ class AnimeGANRecipe(Recipe):
         super().setup(ctx)
         cfg = self.cfg
         self.g = registry.build(generator_arch(cfg.version)).to(ctx.device)
-        self.d = registry.build("animegan_discriminator",
-                                norm=discriminator_norm(cfg.version)).to(ctx.device)
-        vgg = self.vgg or (vgg19_npy_conv4_4(cfg.vgg19_npy) if cfg.vgg19_npy
-                           else vgg19_conv4_4())
+        self.d = registry.build("animegan_discriminator", norm=discriminator_norm(cfg.version)).to(
+            ctx.device
+        )
+        vgg = self.vgg or (vgg19_npy_conv4_4(cfg.vgg19_npy) if cfg.vgg19_npy else vgg19_conv4_4())
         self.vgg = vgg.to(ctx.device).eval().requires_grad_(False)
         betas = (0.5, 0.999)
         self.opt_init = torch.optim.Adam(self.g.parameters(), lr=cfg.init_lr, betas=betas)
@@ -139,8 +146,9 @@ class AnimeGANRecipe(Recipe):
 
     def dataset(self) -> AnimeDataset:
         if not hasattr(self, "_dataset"):
-            self._dataset = AnimeDataset(self.cfg.data, self.cfg.image_size,
-                                         self.cfg.subtract_data_mean)
+            self._dataset = AnimeDataset(
+                self.cfg.data, self.cfg.image_size, self.cfg.subtract_data_mean
+            )
         return self._dataset
 
     def _content(self, photo: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -150,17 +158,21 @@ class AnimeGANRecipe(Recipe):
         cfg = self.cfg
         if self.ctx.epoch(step) < cfg.init_epochs:
             loss = self.ctx.optimize(
-                self.opt_init, lambda b: cfg.con_weight * self._content(b["photo"],
-                                                                       self.g(b["photo"])), batch)
+                self.opt_init,
+                lambda b: cfg.con_weight * self._content(b["photo"], self.g(b["photo"])),
+                batch,
+            )
             return {"init_content": loss}
 
         def d_loss(b: dict[str, torch.Tensor]) -> torch.Tensor:
             with torch.no_grad():
                 fake = self.g(b["photo"])
-            return cfg.adv_weight * (cfg.d_real_weight * _ls(self.d(b["style"]), 1.0)
-                                     + cfg.d_fake_weight * _ls(self.d(fake), 0.0)
-                                     + cfg.d_gray_weight * _ls(self.d(b["gray"]), 0.0)
-                                     + cfg.d_smooth_weight * _ls(self.d(b["smooth"]), 0.0))
+            return cfg.adv_weight * (
+                cfg.d_real_weight * _ls(self.d(b["style"]), 1.0)
+                + cfg.d_fake_weight * _ls(self.d(fake), 0.0)
+                + cfg.d_gray_weight * _ls(self.d(b["gray"]), 0.0)
+                + cfg.d_smooth_weight * _ls(self.d(b["smooth"]), 0.0)
+            )
 
         parts: dict[str, float] = {}
 
@@ -213,7 +225,8 @@ class AnimeGANRecipe(Recipe):
             raise CheckpointError(
                 f"this run's networks were trained with {saved[0]} (G) / {saved[1]} (D) norms "
                 f"and {self.cfg.version} now builds {self.g.config.norm} / "
-                f"{self.d.config.norm}; start a new run folder")
+                f"{self.d.config.norm}; start a new run folder"
+            )
 
     def export_model(self) -> nn.Module:
         return self.ema.shadow if self.cfg.ema_decay > 0 else self.g

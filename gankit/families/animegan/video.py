@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 
-def frames_transform(runner: Any, tile: int | None, overlap: int
-                     ) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+def frames_transform(
+    runner: Any, tile: int | None, overlap: int
+) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
     """uint8 RGB frames -> stylized uint8 frames with ``runner`` (tiled when large)."""
     from PIL import Image
 
@@ -25,8 +26,10 @@ def frames_transform(runner: Any, tile: int | None, overlap: int
     def transform(frames: list[np.ndarray]) -> list[np.ndarray]:
         h, w = frames[0].shape[:2]
         if (tile is not None and max(h, w) > tile) or h * w > AUTO_TILE_PIXELS:
-            return [frames_uint8(stylize_image(runner, Image.fromarray(f), tile, overlap)[None])[0]
-                    for f in frames]
+            return [
+                frames_uint8(stylize_image(runner, Image.fromarray(f), tile, overlap)[None])[0]
+                for f in frames
+            ]
         x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
         return list(frames_uint8(runner(x)))
 

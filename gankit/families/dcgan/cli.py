@@ -10,9 +10,15 @@ def _train(prog: str, argv: list[str]) -> int:
     from gankit.families.dcgan.config import PRESETS, TrainConfig
     from gankit.families.dcgan.recipe import DCGANRecipe
 
-    return train_command(prog, argv, TrainConfig, PRESETS, "celeba-64",
-                         lambda cfg, run_dir: DCGANRecipe(cfg),
-                         "Train DCGAN on an image folder (or cifar10:ROOT / celeba:ROOT).")
+    return train_command(
+        prog,
+        argv,
+        TrainConfig,
+        PRESETS,
+        "celeba-64",
+        lambda cfg, run_dir: DCGANRecipe(cfg),
+        "Train DCGAN on an image folder (or cifar10:ROOT / celeba:ROOT).",
+    )
 
 
 def _generate(prog: str, argv: list[str]) -> int:
@@ -22,8 +28,10 @@ def _generate(prog: str, argv: list[str]) -> int:
 
 
 def _convert(prog: str, argv: list[str]) -> int:
-    parser = ArgumentParser(prog=prog, description=(
-        "Import a netG_*.pth or netD_*.pth saved by PyTorch's DCGAN example."))
+    parser = ArgumentParser(
+        prog=prog,
+        description=("Import a netG_*.pth or netD_*.pth saved by PyTorch's DCGAN example."),
+    )
     parser.add_argument("checkpoint", help="the .pth file")
     parser.add_argument("-o", "--out", required=True, help="gankit model folder to write")
     add_overwrite_argument(parser)

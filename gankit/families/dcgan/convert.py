@@ -23,8 +23,11 @@ from gankit.families.dcgan.config import DiscriminatorConfig, GeneratorConfig
 
 def _conv_weights(state: dict[str, torch.Tensor]) -> list[torch.Tensor]:
     """The 4-D ``main.<i>.weight`` tensors in layer order (the convolutions)."""
-    convs = [(int(k.split(".")[1]), v) for k, v in state.items()
-             if k.startswith("main.") and k.endswith(".weight") and v.dim() == 4]
+    convs = [
+        (int(k.split(".")[1]), v)
+        for k, v in state.items()
+        if k.startswith("main.") and k.endswith(".weight") and v.dim() == 4
+    ]
     return [v for _, v in sorted(convs, key=lambda item: item[0])]
 
 
@@ -37,10 +40,15 @@ def detect(state: dict[str, torch.Tensor]) -> tuple[str, Any]:
     first, last = convs[0], convs[-1]
     try:
         if first.shape[2:] == (4, 4) and last.shape[0] != 1:  # ConvTranspose: (in, out, k, k)
-            return "dcgan_g", GeneratorConfig(resolution=resolution, z_dim=first.shape[0],
-                                              ngf=last.shape[0], channels=last.shape[1])
-        return "dcgan_d", DiscriminatorConfig(resolution=resolution, ndf=first.shape[0],
-                                              channels=first.shape[1])
+            return "dcgan_g", GeneratorConfig(
+                resolution=resolution,
+                z_dim=first.shape[0],
+                ngf=last.shape[0],
+                channels=last.shape[1],
+            )
+        return "dcgan_d", DiscriminatorConfig(
+            resolution=resolution, ndf=first.shape[0], channels=first.shape[1]
+        )
     except ValueError as err:
         raise CheckpointError(f"unsupported DCGAN layout: {err}") from None
 
@@ -62,11 +70,16 @@ def from_example_state(state: dict[str, torch.Tensor]) -> torch.nn.Module:
     return model.eval()
 
 
-def convert(src: str | os.PathLike[str], out: str | os.PathLike[str], *,
-            overwrite: bool = False) -> Path:
+def convert(
+    src: str | os.PathLike[str], out: str | os.PathLike[str], *, overwrite: bool = False
+) -> Path:
     """Read a ``netG_*.pth`` / ``netD_*.pth`` file and write a gankit model folder to ``out``."""
     state = tensor_dict(load_torch_file(src), str(src))
     model = from_example_state(state)
-    return save_pretrained(model, out, extra={"converted_from": "pytorch/examples dcgan",
-                                              "source_file": Path(src).name},
-                           overwrite=overwrite, inputs=[src])
+    return save_pretrained(
+        model,
+        out,
+        extra={"converted_from": "pytorch/examples dcgan", "source_file": Path(src).name},
+        overwrite=overwrite,
+        inputs=[src],
+    )

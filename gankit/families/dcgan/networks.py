@@ -21,8 +21,13 @@ def _octaves(resolution: int) -> int:
     return int(math.log2(resolution)) - 2
 
 
-@registry.register("dcgan_g", family="dcgan", role="generator", config_cls=GeneratorConfig,
-                   description="DCGAN generator (64x64, z 100, ngf 64)")
+@registry.register(
+    "dcgan_g",
+    family="dcgan",
+    role="generator",
+    config_cls=GeneratorConfig,
+    description="DCGAN generator (64x64, z 100, ngf 64)",
+)
 class Generator(nn.Module):
     """Project z to 4x4 with a transposed conv, then double the size per layer (BN + ReLU)."""
 
@@ -30,11 +35,17 @@ class Generator(nn.Module):
         super().__init__()
         n = _octaves(config.resolution)
         width = config.ngf * 2 ** (n - 1)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(config.z_dim, width, 4, 1, 0, bias=False),
-                                   nn.BatchNorm2d(width), nn.ReLU(True)]
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(config.z_dim, width, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
+        ]
         for _ in range(n - 1):
-            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(width // 2), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width // 2),
+                nn.ReLU(True),
+            ]
             width //= 2
         layers += [nn.ConvTranspose2d(width, config.channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
@@ -44,9 +55,13 @@ class Generator(nn.Module):
         return self.main(z.reshape(z.shape[0], self.z_dim, 1, 1))
 
 
-@registry.register("dcgan_d", family="dcgan", role="discriminator",
-                   config_cls=DiscriminatorConfig,
-                   description="DCGAN discriminator (64x64, ndf 64), logit output")
+@registry.register(
+    "dcgan_d",
+    family="dcgan",
+    role="discriminator",
+    config_cls=DiscriminatorConfig,
+    description="DCGAN discriminator (64x64, ndf 64), logit output",
+)
 class Discriminator(nn.Module):
     """Halve the size per strided conv (LeakyReLU 0.2, BN except on the first), 4x4 -> logit."""
 
@@ -54,11 +69,16 @@ class Discriminator(nn.Module):
         super().__init__()
         n = _octaves(config.resolution)
         width = config.ndf
-        layers: list[nn.Module] = [nn.Conv2d(config.channels, width, 4, 2, 1, bias=False),
-                                   nn.LeakyReLU(0.2, inplace=True)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(config.channels, width, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
         for _ in range(n - 1):
-            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(width * 2), nn.LeakyReLU(0.2, inplace=True)]
+            layers += [
+                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width * 2),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
             width *= 2
         layers.append(nn.Conv2d(width, 1, 4, 1, 0, bias=False))
         self.main = nn.Sequential(*layers)

@@ -55,8 +55,9 @@ class DCGANRecipe(BatchStatisticsSamples, Recipe):
 
         loss_d = self.ctx.optimize(self.opt_d, d_loss, (batch, fake))
         with self.ctx.frozen(self.d):
-            loss_g = self.ctx.optimize(self.opt_g, lambda f: vanilla_g(self.d(f)), fake,
-                                       shared_graph=True)
+            loss_g = self.ctx.optimize(
+                self.opt_g, lambda f: vanilla_g(self.d(f)), fake, shared_graph=True
+            )
         return {"loss_d": loss_d, "loss_g": loss_g}
 
     def export_model(self) -> torch.nn.Module:

@@ -10,8 +10,15 @@ def _train(prog: str, argv: list[str]) -> int:
     from gankit.families.pggan.config import PRESETS, TrainConfig
     from gankit.families.pggan.recipe import PGGANRecipe
 
-    return train_command(prog, argv, TrainConfig, PRESETS, "celebahq-1024", PGGANRecipe,
-                         "Train a Progressive GAN, growing from 4x4 to --resolution.")
+    return train_command(
+        prog,
+        argv,
+        TrainConfig,
+        PRESETS,
+        "celebahq-1024",
+        PGGANRecipe,
+        "Train a Progressive GAN, growing from 4x4 to --resolution.",
+    )
 
 
 def _generate(prog: str, argv: list[str]) -> int:
@@ -22,9 +29,12 @@ def _generate(prog: str, argv: list[str]) -> int:
 
 def _which(parser: ArgumentParser) -> None:
     parser.add_argument("-o", "--out", required=True, help="gankit model folder to write")
-    parser.add_argument("--which", default="avgG", choices=["avgG", "netG"],
-                        help="the zoo's averaged generator (default, what it samples with) or "
-                             "the raw one")
+    parser.add_argument(
+        "--which",
+        default="avgG",
+        choices=["avgG", "netG"],
+        help="the zoo's averaged generator (default, what it samples with) or the raw one",
+    )
     add_overwrite_argument(parser)
 
 
@@ -42,8 +52,12 @@ def _convert(prog: str, argv: list[str]) -> int:
 def _download(prog: str, argv: list[str]) -> int:
     from gankit.families.pggan.convert import ZOO_MODELS
 
-    parser = ArgumentParser(prog=prog, description=(
-        "Download a pytorch_GAN_zoo PGAN model (cached, checksum-verified) and convert it."))
+    parser = ArgumentParser(
+        prog=prog,
+        description=(
+            "Download a pytorch_GAN_zoo PGAN model (cached, checksum-verified) and convert it."
+        ),
+    )
     parser.add_argument("model", help=f"{' | '.join(ZOO_MODELS)}, or a URL of a zoo .pth")
     _which(parser)
     args = parser.parse_args(argv)

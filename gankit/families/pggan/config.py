@@ -40,8 +40,10 @@ class NetworkConfig:
     def __post_init__(self) -> None:
         n = _levels(self.resolution) + 1
         if self.widths is not None and (len(self.widths) != n or min(self.widths) < 1):
-            raise ValueError(f"widths needs {n} positive channel counts (4x4 .. "
-                             f"{self.resolution}x{self.resolution}), got {self.widths}")
+            raise ValueError(
+                f"widths needs {n} positive channel counts (4x4 .. "
+                f"{self.resolution}x{self.resolution}), got {self.widths}"
+            )
 
     @property
     def max_level(self) -> int:
@@ -95,17 +97,23 @@ class TrainConfig:
         self.schedule()  # checks the resolution, the phase lengths and the batch sizes
 
     def generator(self) -> GeneratorConfig:
-        return GeneratorConfig(resolution=self.resolution, fmap_base=self.fmap_base,
-                               fmap_max=self.fmap_max, z_dim=self.z_dim)
+        return GeneratorConfig(
+            resolution=self.resolution,
+            fmap_base=self.fmap_base,
+            fmap_max=self.fmap_max,
+            z_dim=self.z_dim,
+        )
 
     def discriminator(self) -> DiscriminatorConfig:
-        return DiscriminatorConfig(resolution=self.resolution, fmap_base=self.fmap_base,
-                                   fmap_max=self.fmap_max)
+        return DiscriminatorConfig(
+            resolution=self.resolution, fmap_base=self.fmap_base, fmap_max=self.fmap_max
+        )
 
     def schedule(self) -> GrowthSchedule:
         """The image-counted growth from 4x4 (shared with StyleGAN1, ``gankit.engine``)."""
-        return GrowthSchedule.from_kimg(self.fade_kimg, self.stab_kimg, _levels(self.resolution),
-                                        self.batch_per_level)
+        return GrowthSchedule.from_kimg(
+            self.fade_kimg, self.stab_kimg, _levels(self.resolution), self.batch_per_level
+        )
 
 
 def _preset(resolution: int) -> TrainConfig:

@@ -34,8 +34,9 @@ from gankit.families.pggan.config import GeneratorConfig
 
 ZOO_MODELS = {
     "celebAHQ-256": "https://dl.fbaipublicfiles.com/gan_zoo/PGAN/celebaHQ_s6_i80000-6196db68.pth",
-    "celebAHQ-512": ("https://dl.fbaipublicfiles.com/gan_zoo/PGAN/"
-                     "celebaHQ16_december_s7_i96000-9c72988c.pth"),
+    "celebAHQ-512": (
+        "https://dl.fbaipublicfiles.com/gan_zoo/PGAN/celebaHQ16_december_s7_i96000-9c72988c.pth"
+    ),
     "DTD": "https://dl.fbaipublicfiles.com/gan_zoo/PGAN/testDTD_s5_i96000-04efa39f.pth",
     "celeba": "https://dl.fbaipublicfiles.com/gan_zoo/PGAN/celebaCropped_s5_i83000-2b0acc76.pth",
 }
@@ -75,9 +76,13 @@ def _generator_config(state: dict[str, torch.Tensor]) -> GeneratorConfig:
     fmt = state["formatLayer.weight"]
     if fmt.shape[0] != 16 * widths[0]:
         raise CheckpointError(f"formatLayer has {fmt.shape[0]} outputs, expected 16 x {widths[0]}")
-    return GeneratorConfig(resolution=4 * 2 ** (levels - 1), widths=widths,
-                           channels=int(state["toRGBLayers.0.weight"].shape[0]),
-                           z_dim=int(fmt.shape[1]), normalize_latent=True)
+    return GeneratorConfig(
+        resolution=4 * 2 ** (levels - 1),
+        widths=widths,
+        channels=int(state["toRGBLayers.0.weight"].shape[0]),
+        z_dim=int(fmt.shape[1]),
+        normalize_latent=True,
+    )
 
 
 def _key_map(levels: int) -> dict[str, str]:
@@ -91,8 +96,9 @@ def _key_map(levels: int) -> dict[str, str]:
     return names
 
 
-def from_zoo_generator(state: dict[str, torch.Tensor], equalized: bool = True,
-                       zoo_alpha: float = 0.0) -> torch.nn.Module:
+def from_zoo_generator(
+    state: dict[str, torch.Tensor], equalized: bool = True, zoo_alpha: float = 0.0
+) -> torch.nn.Module:
     """A gankit ``pggan_g`` computing exactly what the zoo's ``GNet`` with ``state`` computes."""
     state = zoo_keys(state)
     config = _generator_config(state)
@@ -104,8 +110,12 @@ def from_zoo_generator(state: dict[str, torch.Tensor], equalized: bool = True,
         for ours, theirs in names.items():
             layer = layers[ours]
             w, b = state.get(f"{theirs}.weight"), state.get(f"{theirs}.bias")
-            if w is None or b is None or w.shape != layer.weight.shape \
-                    or b.shape != layer.bias.shape:
+            if (
+                w is None
+                or b is None
+                or w.shape != layer.weight.shape
+                or b.shape != layer.bias.shape
+            ):
                 raise CheckpointError(f"{theirs}: missing or shaped unlike gankit's {ours}")
             c = _zoo_scale(w, equalized)
             layer.weight.copy_(w * (c / layer.scale))
@@ -133,8 +143,13 @@ def _zoo_settings(obj: dict[str, Any]) -> tuple[bool, float]:
     return bool(get("equalizedlR", True)), float(get("alpha", 0.0) or 0.0)
 
 
-def convert(src: str | os.PathLike[str], out: str | os.PathLike[str],
-            which: str = "avgG", *, overwrite: bool = False) -> Path:
+def convert(
+    src: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    which: str = "avgG",
+    *,
+    overwrite: bool = False,
+) -> Path:
     """Read a zoo checkpoint (or a bare generator state dict) and write a gankit model folder."""
     obj = load_zoo_file(src)
     if not isinstance(obj, dict):
@@ -144,22 +159,33 @@ def convert(src: str | os.PathLike[str], out: str | os.PathLike[str],
     elif which in obj:
         state, (equalized, alpha) = obj[which], _zoo_settings(obj)
     else:
-        raise CheckpointError(f"{src}: no {which!r} generator in this checkpoint "
-                              f"(keys: {', '.join(map(str, obj))})")
+        raise CheckpointError(
+            f"{src}: no {which!r} generator in this checkpoint (keys: {', '.join(map(str, obj))})"
+        )
     model = from_zoo_generator(tensor_dict(state, f"{src}:{which}"), equalized, alpha)
-    return save_pretrained(model, out, extra={"converted_from": "pytorch_GAN_zoo PGAN",
-                                              "source_file": Path(src).name, "weights": which},
-                           overwrite=overwrite, inputs=[src])
+    return save_pretrained(
+        model,
+        out,
+        extra={
+            "converted_from": "pytorch_GAN_zoo PGAN",
+            "source_file": Path(src).name,
+            "weights": which,
+        },
+        overwrite=overwrite,
+        inputs=[src],
+    )
 
 
-def download(name_or_url: str, out: str | os.PathLike[str], which: str = "avgG", *,
-             overwrite: bool = False) -> Path:
+def download(
+    name_or_url: str, out: str | os.PathLike[str], which: str = "avgG", *, overwrite: bool = False
+) -> Path:
     """Fetch a zoo checkpoint (a ``ZOO_MODELS`` name or a URL) into the cache, check the SHA-256
     prefix its file name carries (torch.hub's convention), and convert it to ``out``."""
     url = ZOO_MODELS.get(name_or_url, name_or_url)
     if "://" not in url:
-        raise MissingWeightsError(f"unknown zoo model {name_or_url!r}; choose from "
-                                  f"{', '.join(ZOO_MODELS)} or give a URL")
+        raise MissingWeightsError(
+            f"unknown zoo model {name_or_url!r}; choose from {', '.join(ZOO_MODELS)} or give a URL"
+        )
     filename = url.rsplit("/", 1)[-1]
     dest = cache_dir() / "pggan_zoo" / filename
     check_model_output(out, overwrite=overwrite, inputs=[dest])

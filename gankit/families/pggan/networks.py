@@ -42,8 +42,13 @@ class GBlock(nn.Module):
         return self.norm(leaky_relu(self.conv2(x)))
 
 
-@registry.register("pggan_g", family="pggan", role="generator", config_cls=GeneratorConfig,
-                   description="Progressive GAN generator (1024x1024, z 512, Table 2)")
+@registry.register(
+    "pggan_g",
+    family="pggan",
+    role="generator",
+    config_cls=GeneratorConfig,
+    description="Progressive GAN generator (1024x1024, z 512, Table 2)",
+)
 class Generator(Growable):
     def __init__(self, config: GeneratorConfig) -> None:
         super().__init__()
@@ -55,14 +60,18 @@ class Generator(Growable):
         # output unit, as in pytorch_GAN_zoo, so that its checkpoints import exactly.
         self.dense = EqualLinear(config.z_dim, c0 * 16, gain=SQRT2 / 4)
         self.conv = EqualConv2d(c0, c0, 3, padding=1, gain=SQRT2)
-        self.blocks = nn.ModuleList(GBlock(config.width(i - 1), config.width(i))
-                                    for i in range(1, config.max_level + 1))
-        self.to_rgb = nn.ModuleList(EqualConv2d(config.width(i), config.channels, 1, gain=1.0)
-                                    for i in range(config.max_level + 1))
+        self.blocks = nn.ModuleList(
+            GBlock(config.width(i - 1), config.width(i)) for i in range(1, config.max_level + 1)
+        )
+        self.to_rgb = nn.ModuleList(
+            EqualConv2d(config.width(i), config.channels, 1, gain=1.0)
+            for i in range(config.max_level + 1)
+        )
         self._init_phase(config.max_level)
 
-    def forward(self, z: torch.Tensor, level: int | None = None,
-                alpha: float | None = None) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, level: int | None = None, alpha: float | None = None
+    ) -> torch.Tensor:
         level, alpha = self._phase(level, alpha)
         x = self.norm(z) if self.normalize_latent else z
         x = self.norm(leaky_relu(self.dense(x).view(z.shape[0], -1, 4, 4)))
@@ -76,12 +85,19 @@ class Generator(Growable):
         return rgb
 
 
-@registry.register("pggan_d", family="pggan", role="discriminator",
-                   config_cls=DiscriminatorConfig,
-                   description="Progressive GAN discriminator (1024x1024, Table 2)")
+@registry.register(
+    "pggan_d",
+    family="pggan",
+    role="discriminator",
+    config_cls=DiscriminatorConfig,
+    description="Progressive GAN discriminator (1024x1024, Table 2)",
+)
 class Discriminator(ProgressiveDiscriminator):
     """PGGAN's D: :class:`gankit.nn.progressive.ProgressiveDiscriminator` at Table 2's widths."""
 
     def __init__(self, config: DiscriminatorConfig) -> None:
-        super().__init__([config.width(i) for i in range(config.max_level + 1)],
-                         config.channels, config.mbstd_group)
+        super().__init__(
+            [config.width(i) for i in range(config.max_level + 1)],
+            config.channels,
+            config.mbstd_group,
+        )

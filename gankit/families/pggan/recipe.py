@@ -26,8 +26,13 @@ from gankit.losses.adversarial import gradient_penalty, wgan_d, wgan_g
 class PGGANRecipe(ProgressiveRecipe):
     def __init__(self, config: TrainConfig, run_dir: str | Path | None = None) -> None:
         self.config = config
-        self.init_growth(config.schedule(), run_dir, config.trainer.seed, config.mirror,
-                         config.reset_optimizer_on_grow)
+        self.init_growth(
+            config.schedule(),
+            run_dir,
+            config.trainer.seed,
+            config.mirror,
+            config.reset_optimizer_on_grow,
+        )
 
     def setup(self, ctx: TrainContext) -> None:
         super().setup(ctx)
@@ -72,8 +77,14 @@ class PGGANRecipe(ProgressiveRecipe):
             loss_g = self.ctx.optimize(self.opt_g, lambda zz: wgan_g(self.d(self.g(zz))), z)
         self.ema.update(self.g)
         self.advance(bs, level, alpha)
-        return {"loss_d": loss_d, "loss_g": loss_g, **parts, "level": float(level),
-                "alpha": alpha, "kimg": self.images_seen / 1000}
+        return {
+            "loss_d": loss_d,
+            "loss_g": loss_g,
+            **parts,
+            "level": float(level),
+            "alpha": alpha,
+            "kimg": self.images_seen / 1000,
+        }
 
     # --- outputs -------------------------------------------------------------------------------
 

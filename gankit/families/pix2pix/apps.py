@@ -47,13 +47,20 @@ def load_generator(model: ModelLike, device: torch.device) -> nn.Module:
     net = model if isinstance(model, nn.Module) else from_pretrained(model)
     if getattr(net, "arch_name", "").startswith("pix2pix_") and hasattr(net.config, "output_nc"):
         return net.to(device).eval()
-    raise BadInputError(f"{model}: not a Pix2Pix generator (found "
-                        f"{getattr(net, 'arch_name', type(net).__name__)}); use a folder written "
-                        "by `gankit pix2pix train`, `convert` or `download`")
+    raise BadInputError(
+        f"{model}: not a Pix2Pix generator (found "
+        f"{getattr(net, 'arch_name', type(net).__name__)}); use a folder written "
+        "by `gankit pix2pix train`, `convert` or `download`"
+    )
 
 
-def _run(model: nn.Module, batch: torch.Tensor, eval_mode: bool, generator: torch.Generator,
-         runner: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+def _run(
+    model: nn.Module,
+    batch: torch.Tensor,
+    eval_mode: bool,
+    generator: torch.Generator,
+    runner: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Pad, translate, crop, check. The paper's protocol (sec. 3.3) unless ``eval_mode``:
     dropout drawn from ``generator`` and BatchNorm with the batch's statistics. ``runner``
     (the onnxruntime export of the same protocol) replaces the module when given."""
@@ -65,8 +72,7 @@ def _run(model: nn.Module, batch: torch.Tensor, eval_mode: bool, generator: torc
             out = model(padded)
         else:
             out = model.test_forward(padded, generator)
-        return check_generated(crop_back(out, size).float(), "the Pix2Pix generator",
-                               batch).cpu()
+        return check_generated(crop_back(out, size).float(), "the Pix2Pix generator", batch).cpu()
 
 
 ONNX_TRACE_SIDE = 64
@@ -74,8 +80,9 @@ ONNX_TRACE_SIDE = 64
 height, width and batch are dynamic, so any size runs."""
 
 
-def _onnx_runner(model: ModelLike, net: nn.Module, device: str, eval_mode: bool,
-                 generator: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
+def _onnx_runner(
+    model: ModelLike, net: nn.Module, device: str, eval_mode: bool, generator: torch.Generator
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """The generator exported once per model folder by :mod:`gankit.runtime.onnx_cache` and run
     by onnxruntime on ``device``: with ``eval_mode`` the eval-mode network, else its
     :class:`~gankit.families.pix2pix.networks.PaperTestMode`, whose dropout masks are graph
@@ -87,11 +94,23 @@ def _onnx_runner(model: ModelLike, net: nn.Module, device: str, eval_mode: bool,
     side = m * -(-ONNX_TRACE_SIDE // m)
     source = net if isinstance(model, nn.Module) else model
     if eval_mode:
-        return cached_model(source, lambda src: load_generator(src, torch.device("cpu")), device,
-                            dynamic=True, height=side, width=side)
+        return cached_model(
+            source,
+            lambda src: load_generator(src, torch.device("cpu")),
+            device,
+            dynamic=True,
+            height=side,
+            width=side,
+        )
     session = cached_model(
-        source, lambda src: load_generator(src, torch.device("cpu")).paper_test_mode(), device,
-        variant="paper-test-mode", dynamic=True, height=side, width=side)
+        source,
+        lambda src: load_generator(src, torch.device("cpu")).paper_test_mode(),
+        device,
+        variant="paper-test-mode",
+        dynamic=True,
+        height=side,
+        width=side,
+    )
     paper = net.paper_test_mode()
     return lambda x: session(x, *paper.draw_masks(x.shape, generator))
 
@@ -114,12 +133,14 @@ def _restored(out: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """A CHW output brought back to the input's (height, width)."""
     if tuple(out.shape[-2:]) == size:
         return out
-    return F.interpolate(out[None], size=size, mode="bicubic", align_corners=False,
-                         antialias=True)[0].clamp(-1, 1)
+    return F.interpolate(out[None], size=size, mode="bicubic", align_corners=False, antialias=True)[
+        0
+    ].clamp(-1, 1)
 
 
-def _input_tensor(path: Path, channels: int, side: str | None,
-                  size: tuple[int, int] | None) -> tuple[torch.Tensor, tuple[int, int]]:
+def _input_tensor(
+    path: Path, channels: int, side: str | None, size: tuple[int, int] | None
+) -> tuple[torch.Tensor, tuple[int, int]]:
     """The input image (or half of an aligned pair) resized to ``size``, and its own size."""
     if side is None:
         img = read_image(path)
@@ -144,11 +165,20 @@ def _output_paths(files: Sequence[Path], output: Path) -> list[Path]:
     return out
 
 
-def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
-              output: str | os.PathLike[str], batch_size: int = 1, eval_mode: bool = False,
-              seed: int = 0, device: str | None = None, side: str | None = None,
-              backend: str = "torch", native_size: bool = False,
-              aligned: bool = False, overwrite: bool = False) -> list[Path]:
+def translate(
+    model: ModelLike,
+    inputs: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    batch_size: int = 1,
+    eval_mode: bool = False,
+    seed: int = 0,
+    device: str | None = None,
+    side: str | None = None,
+    backend: str = "torch",
+    native_size: bool = False,
+    aligned: bool = False,
+    overwrite: bool = False,
+) -> list[Path]:
     """Translate every input image (files, folders, globs; no limit on their number).
 
     As the paper and the reference's test.py run the generator (sec. 3.3): dropout on and
@@ -178,8 +208,11 @@ def translate(model: ModelLike, inputs: Sequence[str | os.PathLike[str]],
     if aligned:
         side = "A" if net.config.direction == "AtoB" else "B"
     generator = torch.Generator().manual_seed(seed)
-    runner = _onnx_runner(model, net, device or "auto", eval_mode, generator) \
-        if backend == "onnx" else None
+    runner = (
+        _onnx_runner(model, net, device or "auto", eval_mode, generator)
+        if backend == "onnx"
+        else None
+    )
     size = test_size(net, native_size)
     files = expand_inputs(inputs)
     dests = _output_paths(files, Path(output))
@@ -216,13 +249,13 @@ def fcn_scores(confusion: np.ndarray) -> dict[str, float]:
     return {
         "per_pixel_acc": float(tp.sum() / max(hist.sum(), 1.0)),
         "per_class_acc": float(np.mean(tp[present] / truth[present])) if present.any() else 0.0,
-        "class_iou": float(np.mean(tp[union > 0] / union[union > 0])) if (union > 0).any()
-        else 0.0,
+        "class_iou": float(np.mean(tp[union > 0] / union[union > 0])) if (union > 0).any() else 0.0,
     }
 
 
-def confusion_matrix(pred: np.ndarray, truth: np.ndarray, num_classes: int,
-                     ignore_index: int = 255) -> np.ndarray:
+def confusion_matrix(
+    pred: np.ndarray, truth: np.ndarray, num_classes: int, ignore_index: int = 255
+) -> np.ndarray:
     keep = (truth != ignore_index) & (truth >= 0) & (truth < num_classes)
     idx = num_classes * truth[keep].astype(np.int64) + pred[keep].astype(np.int64)
     return np.bincount(idx, minlength=num_classes**2).reshape(num_classes, num_classes)
@@ -242,29 +275,50 @@ def _label_map(labels_dir: Path, name: str) -> np.ndarray:
 
 
 def _html_page(rows: list[dict[str, Any]], metrics: dict[str, Any]) -> str:
-    head = "".join(f"<li>{html.escape(k)}: {v:.4f}</li>" if isinstance(v, float)
-                   else f"<li>{html.escape(k)}: {html.escape(str(v))}</li>"
-                   for k, v in metrics.items())
+    head = "".join(
+        f"<li>{html.escape(k)}: {v:.4f}</li>"
+        if isinstance(v, float)
+        else f"<li>{html.escape(k)}: {html.escape(str(v))}</li>"
+        for k, v in metrics.items()
+    )
     body = "".join(
         f"<tr><td>{html.escape(r['name'])}<br>PSNR {r['psnr']:.2f} SSIM {r['ssim']:.3f}</td>"
-        + "".join(f'<td><img src="images/{k}/{html.escape(r["file"])}" width="256"></td>'
-                  for k in ("input", "output", "target"))
-        + "</tr>" for r in rows)
-    return ("<!doctype html><meta charset='utf-8'><title>Pix2Pix evaluation</title>"
-            f"<h1>Pix2Pix evaluation</h1><ul>{head}</ul><table border='1'>"
-            "<tr><th>image</th><th>input</th><th>output</th><th>target</th></tr>"
-            f"{body}</table>\n")
+        + "".join(
+            f'<td><img src="images/{k}/{html.escape(r["file"])}" width="256"></td>'
+            for k in ("input", "output", "target")
+        )
+        + "</tr>"
+        for r in rows
+    )
+    return (
+        "<!doctype html><meta charset='utf-8'><title>Pix2Pix evaluation</title>"
+        f"<h1>Pix2Pix evaluation</h1><ul>{head}</ul><table border='1'>"
+        "<tr><th>image</th><th>input</th><th>output</th><th>target</th></tr>"
+        f"{body}</table>\n"
+    )
 
 
-def evaluate(model: ModelLike, data: str | os.PathLike[str], out_dir: str | os.PathLike[str],
-             phase: str = "test", direction: str | None = None, eval_mode: bool = False,
-             seed: int = 0, device: str | None = None, native_size: bool = False,
-             fid: bool = False,
-             lpips: bool = False, feature_extractor: nn.Module | None = None,
-             lpips_network: nn.Module | None = None, inception: str | None = None,
-             lpips_weights: str | None = None, segmenter: Segmenter | None = None,
-             labels_dir: str | os.PathLike[str] | None = None, num_classes: int = 0,
-             ignore_index: int = 255) -> dict[str, Any]:
+def evaluate(
+    model: ModelLike,
+    data: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    phase: str = "test",
+    direction: str | None = None,
+    eval_mode: bool = False,
+    seed: int = 0,
+    device: str | None = None,
+    native_size: bool = False,
+    fid: bool = False,
+    lpips: bool = False,
+    feature_extractor: nn.Module | None = None,
+    lpips_network: nn.Module | None = None,
+    inception: str | None = None,
+    lpips_weights: str | None = None,
+    segmenter: Segmenter | None = None,
+    labels_dir: str | os.PathLike[str] | None = None,
+    num_classes: int = 0,
+    ignore_index: int = 255,
+) -> dict[str, Any]:
     """Translate every pair of ``data`` and score outputs against their targets.
 
     The test protocol is :func:`translate`'s: the paper's (dropout, batch statistics; image
@@ -303,8 +357,12 @@ def evaluate(model: ModelLike, data: str | os.PathLike[str], out_dir: str | os.P
         a, b = dataset[i]
         generator = torch.Generator().manual_seed(seed + i)
         out = _run(net, a.unsqueeze(0).to(dev), eval_mode, generator)[0]
-        row: dict[str, Any] = {"name": pair.name, "file": f"{pair.name}.png",
-                               "psnr": psnr(out, b), "ssim": ssim(out, b)}
+        row: dict[str, Any] = {
+            "name": pair.name,
+            "file": f"{pair.name}.png",
+            "psnr": psnr(out, b),
+            "ssim": ssim(out, b),
+        }
         if lpips_network is not None:
             with torch.no_grad():
                 d = lpips_network(_rgb3(out).unsqueeze(0).to(dev), _rgb3(b).unsqueeze(0).to(dev))
@@ -313,16 +371,19 @@ def evaluate(model: ModelLike, data: str | os.PathLike[str], out_dir: str | os.P
             truth = _label_map(Path(labels_dir), pair.name)  # type: ignore[arg-type]
             with torch.no_grad():
                 scores = segmenter(_rgb3(out).unsqueeze(0).to(dev))
-            scores = F.interpolate(scores.float(), size=truth.shape, mode="bilinear",
-                                   align_corners=False)
+            scores = F.interpolate(
+                scores.float(), size=truth.shape, mode="bilinear", align_corners=False
+            )
             pred = scores.argmax(1)[0].cpu().numpy()
             confusion += confusion_matrix(pred, truth, num_classes, ignore_index)
         for key, img in (("input", a), ("output", out), ("target", b)):
             save_image(img, folders[key] / row["file"])
         rows.append(row)
-    metrics: dict[str, Any] = {"images": len(rows),
-                               "psnr": float(np.mean([r["psnr"] for r in rows])),
-                               "ssim": float(np.mean([r["ssim"] for r in rows]))}
+    metrics: dict[str, Any] = {
+        "images": len(rows),
+        "psnr": float(np.mean([r["psnr"] for r in rows])),
+        "ssim": float(np.mean([r["ssim"] for r in rows])),
+    }
     if lpips_network is not None:
         metrics["lpips"] = float(np.mean([r["lpips"] for r in rows]))
     if fid:
@@ -330,17 +391,37 @@ def evaluate(model: ModelLike, data: str | os.PathLike[str], out_dir: str | os.P
         from gankit.metrics.evaluate import kid as kid_fn
 
         real, fake = str(folders["target"]), str(folders["output"])
-        metrics["fid"] = fid_fn(real, fake, extractor=feature_extractor, inception=inception,
-                                cache=False, device=str(dev))
-        mean, std = kid_fn(real, fake, extractor=feature_extractor, inception=inception,
-                           device=str(dev), subset_size=min(1000, len(rows)), subsets=100)
+        metrics["fid"] = fid_fn(
+            real,
+            fake,
+            extractor=feature_extractor,
+            inception=inception,
+            cache=False,
+            device=str(dev),
+        )
+        mean, std = kid_fn(
+            real,
+            fake,
+            extractor=feature_extractor,
+            inception=inception,
+            device=str(dev),
+            subset_size=min(1000, len(rows)),
+            subsets=100,
+        )
         metrics["kid"], metrics["kid_std"] = mean, std
     if segmenter is not None:
         metrics.update({f"fcn_{k}": v for k, v in fcn_scores(confusion).items()})
-    report = {"model": str(model) if not isinstance(model, nn.Module) else model.arch_name,
-              "data": str(data), "phase": phase, "direction": direction,
-              "test_mode": "eval" if eval_mode else "paper", "seed": seed,
-              "size": list(size) if size else "native", "metrics": metrics, "per_image": rows}
+    report = {
+        "model": str(model) if not isinstance(model, nn.Module) else model.arch_name,
+        "data": str(data),
+        "phase": phase,
+        "direction": direction,
+        "test_mode": "eval" if eval_mode else "paper",
+        "seed": seed,
+        "size": list(size) if size else "native",
+        "metrics": metrics,
+        "per_image": rows,
+    }
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2) + "\n")
     atomic_write_text(out_dir / "index.html", _html_page(rows, metrics))
     return report

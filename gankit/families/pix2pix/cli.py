@@ -39,18 +39,31 @@ def train(prog: str, argv: list[str]) -> int:
         recipe.dataset()  # bad data fails here, before the run folder is written
         return recipe
 
-    return train_command(prog, _dashes_to_underscores(argv), TrainConfig, PRESETS, None,
-                         make_recipe, "Train Pix2Pix on paired images (--data DIR).")
+    return train_command(
+        prog,
+        _dashes_to_underscores(argv),
+        TrainConfig,
+        PRESETS,
+        None,
+        make_recipe,
+        "Train Pix2Pix on paired images (--data DIR).",
+    )
 
 
 def _add_test_protocol_arguments(p: Any) -> None:
     """How the generator runs at test time: the paper's protocol unless told otherwise."""
-    p.add_argument("--eval", action="store_true",
-                   help="eval mode: running batch-norm statistics, no dropout (the reference's "
-                   "--eval); default: the paper's test mode, dropout on and batch statistics")
+    p.add_argument(
+        "--eval",
+        action="store_true",
+        help="eval mode: running batch-norm statistics, no dropout (the reference's "
+        "--eval); default: the paper's test mode, dropout on and batch statistics",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the test-time dropout")
-    p.add_argument("--native-size", action="store_true",
-                   help="run images at their own size instead of the model's training size")
+    p.add_argument(
+        "--native-size",
+        action="store_true",
+        help="run images at their own size instead of the model's training size",
+    )
 
 
 def translate(prog: str, argv: list[str]) -> int:
@@ -61,21 +74,44 @@ def translate(prog: str, argv: list[str]) -> int:
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("--model", required=True, help="model folder, URL or Hugging Face repo id")
     p.add_argument("-o", "--output", required=True, help="output image (one input) or folder")
-    p.add_argument("--batch-size", type=int, default=1,
-                   help="images per forward (batch statistics span the batch; default 1, as "
-                   "the reference tests)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=1,
+        help="images per forward (batch statistics span the batch; default 1, as "
+        "the reference tests)",
+    )
     _add_test_protocol_arguments(p)
-    p.add_argument("--side", choices=("A", "B"), default=None,
-                   help="inputs are aligned A|B files: translate this half")
-    p.add_argument("--aligned", action="store_true",
-                   help="inputs are aligned A|B files: translate the model's input half "
-                   "(its recorded direction)")
+    p.add_argument(
+        "--side",
+        choices=("A", "B"),
+        default=None,
+        help="inputs are aligned A|B files: translate this half",
+    )
+    p.add_argument(
+        "--aligned",
+        action="store_true",
+        help="inputs are aligned A|B files: translate the model's input half "
+        "(its recorded direction)",
+    )
     add_device_argument(p)
     add_backend_argument(p)
     add_overwrite_argument(p)
     a = p.parse_args(argv)
-    written = run(a.model, a.inputs, a.output, a.batch_size, a.eval, a.seed, a.device, a.side,
-                  a.backend, a.native_size, a.aligned, overwrite=a.overwrite)
+    written = run(
+        a.model,
+        a.inputs,
+        a.output,
+        a.batch_size,
+        a.eval,
+        a.seed,
+        a.device,
+        a.side,
+        a.backend,
+        a.native_size,
+        a.aligned,
+        overwrite=a.overwrite,
+    )
     print(f"wrote {len(written)} image(s) to {a.output}")
     return 0
 
@@ -83,13 +119,19 @@ def translate(prog: str, argv: list[str]) -> int:
 def convert(prog: str, argv: list[str]) -> int:
     from gankit.families.pix2pix.convert import convert as run
 
-    p = ArgumentParser(prog=prog, description="Import a junyanz *_net_G.pth / *_net_D.pth file "
-                       "(architecture and norm are detected).")
+    p = ArgumentParser(
+        prog=prog,
+        description="Import a junyanz *_net_G.pth / *_net_D.pth file "
+        "(architecture and norm are detected).",
+    )
     p.add_argument("file")
     p.add_argument("-o", "--output", required=True, help="model folder to write")
-    p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
-                   help="the direction the generator was trained in (recorded in the model; "
-                   "default AtoB)")
+    p.add_argument(
+        "--direction",
+        choices=("AtoB", "BtoA"),
+        default=None,
+        help="the direction the generator was trained in (recorded in the model; default AtoB)",
+    )
     add_overwrite_argument(p)
     a = p.parse_args(argv)
     out = run(a.file, a.output, a.direction, overwrite=a.overwrite)
@@ -119,31 +161,56 @@ def evaluate(prog: str, argv: list[str]) -> int:
 
     from gankit.families.pix2pix.apps import evaluate as run
 
-    p = ArgumentParser(prog=prog, description="Score a generator on paired test data: PSNR, "
-                       "SSIM (+ LPIPS, FID/KID, FCN-score); writes report.json and index.html.")
+    p = ArgumentParser(
+        prog=prog,
+        description="Score a generator on paired test data: PSNR, "
+        "SSIM (+ LPIPS, FID/KID, FCN-score); writes report.json and index.html.",
+    )
     p.add_argument("--model", required=True)
     p.add_argument("--data", required=True, help="paired data folder (aligned or A/ + B/)")
     p.add_argument("--phase", default="test")
-    p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
-                   help="which half is the input (default: the one the model records)")
+    p.add_argument(
+        "--direction",
+        choices=("AtoB", "BtoA"),
+        default=None,
+        help="which half is the input (default: the one the model records)",
+    )
     p.add_argument("-o", "--output", default="pix2pix-eval", help="report folder")
     _add_test_protocol_arguments(p)
     p.add_argument("--lpips", action="store_true", help="LPIPS (needs AlexNet weights)")
     p.add_argument("--weights", default=None, help="local torchvision AlexNet weights for LPIPS")
     p.add_argument("--fid", action="store_true", help="FID and KID (needs Inception weights)")
     p.add_argument("--inception", default=None, help="local FID Inception weights file")
-    p.add_argument("--segmenter", help="FCN-score model: MODULE:FACTORY returning a network "
-                   "from 1x3xHxW images in [-1, 1] to class scores")
+    p.add_argument(
+        "--segmenter",
+        help="FCN-score model: MODULE:FACTORY returning a network "
+        "from 1x3xHxW images in [-1, 1] to class scores",
+    )
     p.add_argument("--labels", help="folder of label-id maps named like the test images")
     p.add_argument("--num-classes", type=int, default=0)
     p.add_argument("--ignore-index", type=int, default=255)
     add_device_argument(p)
     a = p.parse_args(argv)
     seg = _segmenter(a.segmenter) if a.segmenter else None
-    report = run(a.model, a.data, a.output, a.phase, a.direction, a.eval, a.seed, a.device,
-                 a.native_size, fid=a.fid, lpips=a.lpips, inception=a.inception,
-                 lpips_weights=a.weights, segmenter=seg, labels_dir=a.labels,
-                 num_classes=a.num_classes, ignore_index=a.ignore_index)
+    report = run(
+        a.model,
+        a.data,
+        a.output,
+        a.phase,
+        a.direction,
+        a.eval,
+        a.seed,
+        a.device,
+        a.native_size,
+        fid=a.fid,
+        lpips=a.lpips,
+        inception=a.inception,
+        lpips_weights=a.weights,
+        segmenter=seg,
+        labels_dir=a.labels,
+        num_classes=a.num_classes,
+        ignore_index=a.ignore_index,
+    )
     print(json.dumps(report["metrics"], indent=2))
     print(f"report: {Path(a.output) / 'report.json'}, page: {Path(a.output) / 'index.html'}")
     return 0
@@ -152,8 +219,11 @@ def evaluate(prog: str, argv: list[str]) -> int:
 def prepare(prog: str, argv: list[str]) -> int:
     from gankit.families.pix2pix.data import prepare as run
 
-    p = ArgumentParser(prog=prog, description="Combine A/ and B/ images of the same name into "
-                       "aligned A|B files (sub-folders like train/ val/ are kept).")
+    p = ArgumentParser(
+        prog=prog,
+        description="Combine A/ and B/ images of the same name into "
+        "aligned A|B files (sub-folders like train/ val/ are kept).",
+    )
     p.add_argument("a_dir")
     p.add_argument("b_dir")
     p.add_argument("-o", "--output", required=True)
@@ -161,11 +231,17 @@ def prepare(prog: str, argv: list[str]) -> int:
     a = p.parse_args(argv)
     r = run(a.a_dir, a.b_dir, a.output, overwrite=a.overwrite)
     print(f"wrote {len(r.written)} aligned pair(s) to {a.output}")
-    for label, items in (("only in A", r.only_a), ("only in B", r.only_b),
-                         ("different sizes", r.size_mismatch)):
+    for label, items in (
+        ("only in A", r.only_a),
+        ("only in B", r.only_b),
+        ("different sizes", r.size_mismatch),
+    ):
         if items:
-            print(f"skipped {len(items)} {label}: {', '.join(items[:5])}"
-                  + (" ..." if len(items) > 5 else ""), file=sys.stderr)
+            print(
+                f"skipped {len(items)} {label}: {', '.join(items[:5])}"
+                + (" ..." if len(items) > 5 else ""),
+                file=sys.stderr,
+            )
     return 0
 
 
@@ -173,8 +249,10 @@ def download(prog: str, argv: list[str]) -> int:
     from gankit.families.pix2pix.downloads import BASE_URL, MODELS
     from gankit.families.pix2pix.downloads import download as run
 
-    p = ArgumentParser(prog=prog, description="Fetch a published Pix2Pix model and convert it: "
-                       + ", ".join(MODELS))
+    p = ArgumentParser(
+        prog=prog,
+        description="Fetch a published Pix2Pix model and convert it: " + ", ".join(MODELS),
+    )
     p.add_argument("name", choices=sorted(MODELS))
     p.add_argument("-o", "--output", default=None, help="model folder (default: the cache)")
     p.add_argument("--base-url", default=BASE_URL, help="mirror of the authors' server")
@@ -189,8 +267,10 @@ def download_dataset(prog: str, argv: list[str]) -> int:
     from gankit.families.pix2pix.downloads import BASE_URL, DATASETS
     from gankit.families.pix2pix.downloads import download_dataset as run
 
-    p = ArgumentParser(prog=prog, description="Fetch and extract a published Pix2Pix dataset: "
-                       + ", ".join(DATASETS))
+    p = ArgumentParser(
+        prog=prog,
+        description="Fetch and extract a published Pix2Pix dataset: " + ", ".join(DATASETS),
+    )
     p.add_argument("name", choices=DATASETS)
     p.add_argument("-o", "--output", default=None, help="folder (default: the cache)")
     p.add_argument("--base-url", default=BASE_URL, help="mirror of the authors' server")

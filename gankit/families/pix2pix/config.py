@@ -196,7 +196,8 @@ class TrainConfig:
         for name in ("input_nc", "output_nc"):
             if getattr(self, name) not in (1, 3):
                 raise ValueError(
-                    f"{name} must be 1 (grayscale) or 3 (RGB), got {getattr(self, name)}")
+                    f"{name} must be 1 (grayscale) or 3 (RGB), got {getattr(self, name)}"
+                )
         for name in ("batch_size", "ngf", "ndf", "n_layers_d", "num_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

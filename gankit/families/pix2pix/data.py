@@ -38,8 +38,9 @@ class Pair:
 
 
 def _images(folder: Path) -> list[Path]:
-    return sorted(f for f in folder.iterdir()
-                  if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+    return sorted(
+        f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
+    )
 
 
 def _two_folders(root: Path, phase: str) -> tuple[Path, Path] | None:
@@ -75,16 +76,21 @@ def find_pairs(root: str | os.PathLike[str], phase: str = "train") -> list[Pair]
         if only_a or only_b:
             raise BadInputError(
                 f"{folders[0]} and {folders[1]} do not match: "
-                + "; ".join(f"{len(n)} only in {w} (e.g. {n[0]!r})"
-                            for n, w in ((only_a, "A"), (only_b, "B")) if n)
-                + " (pair files by identical names, or run `gankit pix2pix prepare`)")
+                + "; ".join(
+                    f"{len(n)} only in {w} (e.g. {n[0]!r})"
+                    for n, w in ((only_a, "A"), (only_b, "B"))
+                    if n
+                )
+                + " (pair files by identical names, or run `gankit pix2pix prepare`)"
+            )
         return pairs
     folder = root / phase if (root / phase).is_dir() else root
     files = _images(folder)
     if not files:
         raise BadInputError(
             f"{folder}: no images; expected aligned A|B files (in {root}/{phase}/ or {root}/) or "
-            f"the two folders {root}/A/ and {root}/B/")
+            f"the two folders {root}/A/ and {root}/B/"
+        )
     return [Pair(f) for f in files]
 
 
@@ -93,13 +99,16 @@ def check_pair(pair: Pair) -> tuple[int, int]:
     if pair.b is None:
         w, h = image_size(pair.a)
         if w % 2:
-            raise BadInputError(f"{pair.a}: width {w} is odd, so it is not an aligned A|B pair "
-                                "of two equal halves")
+            raise BadInputError(
+                f"{pair.a}: width {w} is odd, so it is not an aligned A|B pair of two equal halves"
+            )
         return w // 2, h
     size_a, size_b = image_size(pair.a), image_size(pair.b)
     if size_a != size_b:
-        raise BadInputError(f"{pair.a} is {size_a[0]}x{size_a[1]} but {pair.b} is "
-                            f"{size_b[0]}x{size_b[1]}; A and B must be the same size")
+        raise BadInputError(
+            f"{pair.a} is {size_a[0]}x{size_a[1]} but {pair.b} is "
+            f"{size_b[0]}x{size_b[1]}; A and B must be the same size"
+        )
     return size_a
 
 
@@ -128,9 +137,16 @@ class PairedDataset(torch.utils.data.Dataset):
     training starts, naming the file.
     """
 
-    def __init__(self, root: str | os.PathLike[str], phase: str = "train",
-                 direction: str = "AtoB", input_nc: int = 3, output_nc: int = 3,
-                 load_size: tuple[int, int] | None = None, same_size: bool = False) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        phase: str = "train",
+        direction: str = "AtoB",
+        input_nc: int = 3,
+        output_nc: int = 3,
+        load_size: tuple[int, int] | None = None,
+        same_size: bool = False,
+    ) -> None:
         self.pairs = find_pairs(root, phase)
         self.direction, self.input_nc, self.output_nc = direction, input_nc, output_nc
         self.load_size = load_size
@@ -140,7 +156,8 @@ class PairedDataset(torch.utils.data.Dataset):
             raise BadInputError(
                 f"images differ in size ({s1[0]}x{s1[1]} for {p1.a.name}, {s0[0]}x{s0[1]} for "
                 f"{p0.a.name}); batches need one size: resize (preprocess resize_and_crop) or "
-                "use batch_size 1")
+                "use batch_size 1"
+            )
         self.sizes = [sizes[p] for p in self.pairs]
 
     def __len__(self) -> int:
@@ -165,8 +182,13 @@ class PrepareReport:
     size_mismatch: list[str]
 
 
-def prepare(a_dir: str | os.PathLike[str], b_dir: str | os.PathLike[str],
-            out_dir: str | os.PathLike[str], *, overwrite: bool = False) -> PrepareReport:
+def prepare(
+    a_dir: str | os.PathLike[str],
+    b_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+) -> PrepareReport:
     """Combine ``A/name.*`` and ``B/name.*`` into aligned ``out/name.png`` files (A left).
 
     Subfolders present in both (``train``, ``val``, ``test``...) are combined into the same
@@ -186,20 +208,25 @@ def prepare(a_dir: str | os.PathLike[str], b_dir: str | os.PathLike[str],
         report.only_a += [str(a / n) for n in only_a]
         report.only_b += [str(b / n) for n in only_b]
         matched += [(pair, out / f"{pair.name}.png") for pair in pairs]
-    check_not_input([dest for _, dest in matched],
-                    [f for pair, _ in matched for f in (pair.a, pair.b)], overwrite=overwrite)
+    check_not_input(
+        [dest for _, dest in matched],
+        [f for pair, _ in matched for f in (pair.a, pair.b)],
+        overwrite=overwrite,
+    )
     for pair, dest in matched:
         img_a, img_b = read_image(pair.a), read_image(pair.b)
         if img_a.size != img_b.size:
             report.size_mismatch.append(
-                f"{pair.name}: A {img_a.size[0]}x{img_a.size[1]}, B {img_b.size[0]}x"
-                f"{img_b.size[1]}")
+                f"{pair.name}: A {img_a.size[0]}x{img_a.size[1]}, B {img_b.size[0]}x{img_b.size[1]}"
+            )
             continue
         ab = Image.new("RGB", (img_a.width * 2, img_a.height))
         ab.paste(img_a, (0, 0))
         ab.paste(img_b, (img_a.width, 0))
         report.written.append(save_image(ab, dest))
     if not report.written:
-        raise BadInputError(f"no pair could be combined from {a_dir} and {b_dir} (names must "
-                            "match and sizes be equal)")
+        raise BadInputError(
+            f"no pair could be combined from {a_dir} and {b_dir} (names must "
+            "match and sizes be equal)"
+        )
     return report

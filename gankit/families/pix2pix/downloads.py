@@ -27,8 +27,13 @@ MODELS = {
 """Exactly the models of junyanz/pytorch-CycleGAN-and-pix2pix scripts/download_pix2pix_model.sh
 ("available models are edges2shoes, sat2map, map2sat, facades_label2photo, and day2night",
 @487b2ef); each converted folder records the direction named here."""
-DIRECTIONS = {"edges2shoes": "AtoB", "sat2map": "AtoB", "map2sat": "BtoA",
-              "facades_label2photo": "BtoA", "day2night": "BtoA"}
+DIRECTIONS = {
+    "edges2shoes": "AtoB",
+    "sat2map": "AtoB",
+    "map2sat": "BtoA",
+    "facades_label2photo": "BtoA",
+    "day2night": "BtoA",
+}
 DATASETS = ("cityscapes", "night2day", "edges2handbags", "edges2shoes", "facades", "maps")
 """Exactly the datasets of the reference's datasets/download_pix2pix_dataset.sh@27c4ec0
 (cityscapes is not redistributable: the reference and gankit explain how to make it)."""
@@ -36,15 +41,22 @@ CITYSCAPES_HELP = (
     "cityscapes cannot be redistributed: register and download gtFine_trainvaltest.zip and "
     "leftImg8bit_trainvaltest.zip from the Cityscapes website (cityscapes-dataset.com), put each "
     "photo (A) and its colour label map gtFine/*_color.png (B) into A/train and B/train under "
-    "one name, resize both to 256x256, then run `gankit pix2pix prepare A B -o cityscapes`")
+    "one name, resize both to 256x256, then run `gankit pix2pix prepare A B -o cityscapes`"
+)
 
 
 def cache_root() -> Path:
     return cache_dir() / "pix2pix"
 
 
-def download(name: str, out: str | os.PathLike[str] | None = None, base_url: str = BASE_URL,
-             sha256: str | None = None, *, overwrite: bool = False) -> Path:
+def download(
+    name: str,
+    out: str | os.PathLike[str] | None = None,
+    base_url: str = BASE_URL,
+    sha256: str | None = None,
+    *,
+    overwrite: bool = False,
+) -> Path:
     """Fetch a published generator (``latest_net_G.pth``) and convert it to a model folder
     (``out`` checked before the download, as in :func:`~gankit.core.checkpoint.save_pretrained`)."""
     from gankit.families.pix2pix.convert import convert
@@ -60,15 +72,23 @@ def download(name: str, out: str | os.PathLike[str] | None = None, base_url: str
     return convert(pth, dest, direction=DIRECTIONS[name], overwrite=overwrite)
 
 
-def download_dataset(name: str, out: str | os.PathLike[str] | None = None,
-                     base_url: str = BASE_URL, sha256: str | None = None) -> Path:
+def download_dataset(
+    name: str,
+    out: str | os.PathLike[str] | None = None,
+    base_url: str = BASE_URL,
+    sha256: str | None = None,
+) -> Path:
     """Fetch and safely extract a published dataset; returns the folder holding train/ etc."""
     if name == "cityscapes":
         raise BadInputError(CITYSCAPES_HELP)
     if name not in DATASETS:
         raise UsageError(f"unknown Pix2Pix dataset {name!r}; choose from {', '.join(DATASETS)}")
-    archive = download_file(f"{base_url.rstrip('/')}/datasets/{name}.tar.gz",
-                            cache_root() / "downloads" / f"{name}.tar.gz", sha256, kind="dataset")
+    archive = download_file(
+        f"{base_url.rstrip('/')}/datasets/{name}.tar.gz",
+        cache_root() / "downloads" / f"{name}.tar.gz",
+        sha256,
+        kind="dataset",
+    )
     dest = Path(out) if out is not None else cache_root() / "datasets" / name
     if not dest.exists():
         safe_extract(archive, dest)

@@ -122,8 +122,10 @@ def _test_time_twin(module: nn.Module) -> nn.Module:
     if isinstance(module, nn.Dropout):
         return _MaskedDropout(module.p)
     clone = copy.copy(module)
-    clone._modules = {name: None if child is None else _test_time_twin(child)
-                      for name, child in module._modules.items()}
+    clone._modules = {
+        name: None if child is None else _test_time_twin(child)
+        for name, child in module._modules.items()
+    }
     return clone
 
 
@@ -156,8 +158,10 @@ class PaperTestMode(nn.Module):
 
     def draw_masks(self, shape: Sequence[int], generator: torch.Generator) -> list[torch.Tensor]:
         """Keep-masks for an input of ``shape``: Bernoulli(1 - p) / (1 - p) per element."""
-        return [torch.empty(s).bernoulli_(1 - d.p, generator=generator).div_(1 - d.p)
-                for s, d in zip(self.mask_shapes(shape), self.dropouts, strict=True)]
+        return [
+            torch.empty(s).bernoulli_(1 - d.p, generator=generator).div_(1 - d.p)
+            for s, d in zip(self.mask_shapes(shape), self.dropouts, strict=True)
+        ]
 
     def forward(self, x: torch.Tensor, *masks: torch.Tensor) -> torch.Tensor:
         with self._lock:
@@ -191,8 +195,10 @@ class PaperTestMode(nn.Module):
 
     @property
     def onnx_dynamic_axes(self) -> dict[str, dict[int, str]]:
-        axes = {"image": {0: "batch", 2: "height", 3: "width"},
-                "output": {0: "batch", 2: "height", 3: "width"}}
+        axes = {
+            "image": {0: "batch", 2: "height", 3: "width"},
+            "output": {0: "batch", 2: "height", 3: "width"},
+        }
         for i in range(len(self.dropouts)):
             axes[f"dropout_mask_{i}"] = {0: "batch", 2: f"mask_{i}_height", 3: f"mask_{i}_width"}
         return axes
@@ -254,28 +260,49 @@ class UnetSkipBlock(nn.Module):
     paper's "dropout in the first 3 layers of the decoder" at 256 px (appendix 6.1.1).
     """
 
-    def __init__(self, outer_nc: int, inner_nc: int, norm: str, input_nc: int | None = None,
-                 submodule: nn.Module | None = None, outermost: bool = False,
-                 innermost: bool = False, use_dropout: bool = False) -> None:
+    def __init__(
+        self,
+        outer_nc: int,
+        inner_nc: int,
+        norm: str,
+        input_nc: int | None = None,
+        submodule: nn.Module | None = None,
+        outermost: bool = False,
+        innermost: bool = False,
+        use_dropout: bool = False,
+    ) -> None:
         super().__init__()
         self.outermost = outermost
         bias = conv_bias(norm)
         input_nc = outer_nc if input_nc is None else input_nc
         downconv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=bias)
         if outermost:
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2,
-                                        padding=1)
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
             layers = [downconv, submodule, nn.ReLU(True), upconv, nn.Tanh()]
         elif innermost:
-            upconv = nn.ConvTranspose2d(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1,
-                                        bias=bias)
-            layers = [nn.LeakyReLU(0.2, True), downconv, nn.ReLU(True), upconv,
-                      norm_layer(norm, outer_nc)]
+            upconv = nn.ConvTranspose2d(
+                inner_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias
+            )
+            layers = [
+                nn.LeakyReLU(0.2, True),
+                downconv,
+                nn.ReLU(True),
+                upconv,
+                norm_layer(norm, outer_nc),
+            ]
         else:
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2,
-                                        padding=1, bias=bias)
-            layers = [nn.LeakyReLU(0.2, True), downconv, norm_layer(norm, inner_nc), submodule,
-                      nn.ReLU(True), upconv, norm_layer(norm, outer_nc)]
+            upconv = nn.ConvTranspose2d(
+                inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias
+            )
+            layers = [
+                nn.LeakyReLU(0.2, True),
+                downconv,
+                norm_layer(norm, inner_nc),
+                submodule,
+                nn.ReLU(True),
+                upconv,
+                norm_layer(norm, outer_nc),
+            ]
             if use_dropout:
                 layers.append(Dropout(0.5))
         self.model = nn.Sequential(*layers)
@@ -286,8 +313,13 @@ class UnetSkipBlock(nn.Module):
         return torch.cat([x, self.model(x)], 1)
 
 
-@registry.register("pix2pix_unet_256", family=FAMILY, role="generator", config_cls=UnetConfig,
-                   description="Pix2Pix U-Net, 8 downsamplings (256 px)")
+@registry.register(
+    "pix2pix_unet_256",
+    family=FAMILY,
+    role="generator",
+    config_cls=UnetConfig,
+    description="Pix2Pix U-Net, 8 downsamplings (256 px)",
+)
 class UnetGenerator(_TestTime, nn.Module):
     """The encoder-decoder with skips of paper sec. 3.2.1; input sides must be multiples of
     ``2 ** num_downs``."""
@@ -297,14 +329,16 @@ class UnetGenerator(_TestTime, nn.Module):
         c, ngf, norm = config, config.ngf, config.norm
         block = UnetSkipBlock(ngf * 8, ngf * 8, norm, innermost=True)
         for _ in range(c.num_downs - 5):
-            block = UnetSkipBlock(ngf * 8, ngf * 8, norm, submodule=block,
-                                  use_dropout=c.use_dropout)
+            block = UnetSkipBlock(
+                ngf * 8, ngf * 8, norm, submodule=block, use_dropout=c.use_dropout
+            )
         block = UnetSkipBlock(ngf * 4, ngf * 8, norm, submodule=block)
         block = UnetSkipBlock(ngf * 2, ngf * 4, norm, submodule=block)
         block = UnetSkipBlock(ngf, ngf * 2, norm, submodule=block)
-        self.model = UnetSkipBlock(c.output_nc, ngf, norm, input_nc=c.input_nc, submodule=block,
-                                   outermost=True)
-        self.size_multiple = 2 ** c.num_downs
+        self.model = UnetSkipBlock(
+            c.output_nc, ngf, norm, input_nc=c.input_nc, submodule=block, outermost=True
+        )
+        self.size_multiple = 2**c.num_downs
         self.in_channels = c.input_nc  # gankit.runtime.protocol: what export traces with
         _initialised(self, c)
 
@@ -320,8 +354,13 @@ class UnetGenerator(_TestTime, nn.Module):
         return [(n, c.ngf * 8, h >> d, w >> d) for d in range(c.num_downs - 2, 3, -1)]
 
 
-@registry.register("pix2pix_unet_128", family=FAMILY, role="generator", config_cls=Unet128Config,
-                   description="Pix2Pix U-Net, 7 downsamplings (128 px)")
+@registry.register(
+    "pix2pix_unet_128",
+    family=FAMILY,
+    role="generator",
+    config_cls=Unet128Config,
+    description="Pix2Pix U-Net, 7 downsamplings (128 px)",
+)
 class Unet128Generator(UnetGenerator):
     """``unet_128``: the same U-Net with 7 levels."""
 
@@ -332,21 +371,28 @@ class ResnetBlock(nn.Module):
     def __init__(self, dim: int, norm: str, use_dropout: bool) -> None:
         super().__init__()
         bias = conv_bias(norm)
-        layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias),
-                                   norm_layer(norm, dim), nn.ReLU(True)]
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3, bias=bias),
+            norm_layer(norm, dim),
+            nn.ReLU(True),
+        ]
         if use_dropout:
             layers.append(Dropout(0.5))
-        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias),
-                   norm_layer(norm, dim)]
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm_layer(norm, dim)]
         self.conv_block = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv_block(x)
 
 
-@registry.register("pix2pix_resnet_9blocks", family=FAMILY, role="generator",
-                   config_cls=ResnetConfig,
-                   description="ResNet generator, 9 residual blocks")
+@registry.register(
+    "pix2pix_resnet_9blocks",
+    family=FAMILY,
+    role="generator",
+    config_cls=ResnetConfig,
+    description="ResNet generator, 9 residual blocks",
+)
 class ResnetGenerator(_TestTime, nn.Module):
     """c7s1-64, d128, d256, ``n_blocks`` x R256, u128, u64, c7s1-3 (Johnson et al. 2016);
     input sides must be multiples of 4."""
@@ -355,19 +401,29 @@ class ResnetGenerator(_TestTime, nn.Module):
         super().__init__()
         c, ngf, norm = config, config.ngf, config.norm
         bias = conv_bias(norm)
-        layers: list[nn.Module] = [nn.ReflectionPad2d(3),
-                                   nn.Conv2d(c.input_nc, ngf, 7, bias=bias),
-                                   norm_layer(norm, ngf), nn.ReLU(True)]
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(c.input_nc, ngf, 7, bias=bias),
+            norm_layer(norm, ngf),
+            nn.ReLU(True),
+        ]
         for i in range(2):
             mult = 2**i
-            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=bias),
-                       norm_layer(norm, ngf * mult * 2), nn.ReLU(True)]
+            layers += [
+                nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=bias),
+                norm_layer(norm, ngf * mult * 2),
+                nn.ReLU(True),
+            ]
         layers += [ResnetBlock(ngf * 4, norm, c.use_dropout) for _ in range(c.n_blocks)]
         for i in range(2):
             mult = 2 ** (2 - i)
-            layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1,
-                                          output_padding=1, bias=bias),
-                       norm_layer(norm, ngf * mult // 2), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(
+                    ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1, bias=bias
+                ),
+                norm_layer(norm, ngf * mult // 2),
+                nn.ReLU(True),
+            ]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, c.output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         self.size_multiple = 4
@@ -383,15 +439,24 @@ class ResnetGenerator(_TestTime, nn.Module):
         return [(n, c.ngf * 4, h // 4, w // 4)] * (c.n_blocks if c.use_dropout else 0)
 
 
-@registry.register("pix2pix_resnet_6blocks", family=FAMILY, role="generator",
-                   config_cls=Resnet6Config,
-                   description="ResNet generator, 6 residual blocks")
+@registry.register(
+    "pix2pix_resnet_6blocks",
+    family=FAMILY,
+    role="generator",
+    config_cls=Resnet6Config,
+    description="ResNet generator, 6 residual blocks",
+)
 class Resnet6Generator(ResnetGenerator):
     """``resnet_6blocks``: the ResNet generator with 6 blocks (for 128 px)."""
 
 
-@registry.register("pix2pix_patchgan", family=FAMILY, role="discriminator", config_cls=PatchConfig,
-                   description="PatchGAN, n_layers 3 = the 70x70 'basic' D")
+@registry.register(
+    "pix2pix_patchgan",
+    family=FAMILY,
+    role="discriminator",
+    config_cls=PatchConfig,
+    description="PatchGAN, n_layers 3 = the 70x70 'basic' D",
+)
 class NLayerDiscriminator(nn.Module):
     """PatchGAN (paper sec. 3.2.2): C64-C128-C256-C512 then a 1-channel map of patch logits.
 
@@ -403,17 +468,25 @@ class NLayerDiscriminator(nn.Module):
         super().__init__()
         c, ndf, norm = config, config.ndf, config.norm
         bias = conv_bias(norm)
-        layers: list[nn.Module] = [nn.Conv2d(c.input_nc, ndf, 4, stride=2, padding=1),
-                                   nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(c.input_nc, ndf, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2, True),
+        ]
         mult = 1
         for n in range(1, c.n_layers):
             prev, mult = mult, min(2**n, 8)
-            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2, padding=1, bias=bias),
-                       norm_layer(norm, ndf * mult), nn.LeakyReLU(0.2, True)]
+            layers += [
+                nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2, padding=1, bias=bias),
+                norm_layer(norm, ndf * mult),
+                nn.LeakyReLU(0.2, True),
+            ]
         prev, mult = mult, min(2**c.n_layers, 8)
-        layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=bias),
-                   norm_layer(norm, ndf * mult), nn.LeakyReLU(0.2, True),
-                   nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
+        layers += [
+            nn.Conv2d(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=bias),
+            norm_layer(norm, ndf * mult),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1),
+        ]
         self.model = nn.Sequential(*layers)
         _initialised(self, c)
 
@@ -421,8 +494,13 @@ class NLayerDiscriminator(nn.Module):
         return self.model(x)
 
 
-@registry.register("pix2pix_pixelgan", family=FAMILY, role="discriminator", config_cls=PixelConfig,
-                   description="PixelGAN: 1x1 PatchGAN ('pixel' D)")
+@registry.register(
+    "pix2pix_pixelgan",
+    family=FAMILY,
+    role="discriminator",
+    config_cls=PixelConfig,
+    description="PixelGAN: 1x1 PatchGAN ('pixel' D)",
+)
 class PixelDiscriminator(nn.Module):
     """1x1 PatchGAN: judges each pixel's colour given the input (paper sec. 4.4)."""
 
@@ -431,9 +509,13 @@ class PixelDiscriminator(nn.Module):
         c, ndf, norm = config, config.ndf, config.norm
         bias = conv_bias(norm)
         self.net = nn.Sequential(
-            nn.Conv2d(c.input_nc, ndf, 1), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(ndf, ndf * 2, 1, bias=bias), norm_layer(norm, ndf * 2),
-            nn.LeakyReLU(0.2, True), nn.Conv2d(ndf * 2, 1, 1, bias=bias))
+            nn.Conv2d(c.input_nc, ndf, 1),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf, ndf * 2, 1, bias=bias),
+            norm_layer(norm, ndf * 2),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * 2, 1, 1, bias=bias),
+        )
         _initialised(self, c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -30,8 +30,12 @@ from gankit.families.pix2pix.config import (
 from gankit.families.pix2pix.data import PairedDataset
 from gankit.losses.adversarial import adversarial_pair, gradient_penalty
 
-_G_CONFIGS = {"unet_256": UnetConfig, "unet_128": Unet128Config,
-              "resnet_9blocks": ResnetConfig, "resnet_6blocks": Resnet6Config}
+_G_CONFIGS = {
+    "unet_256": UnetConfig,
+    "unet_128": Unet128Config,
+    "resnet_9blocks": ResnetConfig,
+    "resnet_6blocks": Resnet6Config,
+}
 _G_MULTIPLE = {"unet_256": 256, "unet_128": 128, "resnet_9blocks": 4, "resnet_6blocks": 4}
 """Side lengths each generator needs multiples of (2 ** num_downs, or the ResNet's 2 strides)."""
 
@@ -46,23 +50,36 @@ def build_generator(cfg: TrainConfig) -> nn.Module:
     """The generator, recording the run's direction and the size it trains at (``crop_size``
     with ``resize_and_crop``; none for ``crop``/``none``, which keep the images' own scale)."""
     config = _G_CONFIGS[cfg.generator](
-        norm=cfg.norm, init_type=cfg.init_type, init_gain=cfg.init_gain, input_nc=cfg.input_nc,
-        output_nc=cfg.output_nc, ngf=cfg.ngf, use_dropout=cfg.dropout, direction=cfg.direction,
-        image_size=cfg.crop_size if cfg.preprocess == "resize_and_crop" else None)
+        norm=cfg.norm,
+        init_type=cfg.init_type,
+        init_gain=cfg.init_gain,
+        input_nc=cfg.input_nc,
+        output_nc=cfg.output_nc,
+        ngf=cfg.ngf,
+        use_dropout=cfg.dropout,
+        direction=cfg.direction,
+        image_size=cfg.crop_size if cfg.preprocess == "resize_and_crop" else None,
+    )
     return registry.build(f"pix2pix_{cfg.generator}", config)
 
 
 def build_discriminator(cfg: TrainConfig) -> nn.Module:
-    common = dict(norm=cfg.norm, init_type=cfg.init_type, init_gain=cfg.init_gain,
-                  input_nc=cfg.input_nc + cfg.output_nc, ndf=cfg.ndf)
+    common = dict(
+        norm=cfg.norm,
+        init_type=cfg.init_type,
+        init_gain=cfg.init_gain,
+        input_nc=cfg.input_nc + cfg.output_nc,
+        ndf=cfg.ndf,
+    )
     if cfg.discriminator == "pixel":
         return registry.build("pix2pix_pixelgan", PixelConfig(**common))
     n_layers = 3 if cfg.discriminator == "basic" else cfg.n_layers_d
     return registry.build("pix2pix_patchgan", PatchConfig(n_layers=n_layers, **common))
 
 
-def random_jitter(a: torch.Tensor, b: torch.Tensor, crop: tuple[int, int] | None,
-                  flip: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def random_jitter(
+    a: torch.Tensor, b: torch.Tensor, crop: tuple[int, int] | None, flip: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The same random crop and mirror for each input/target pair (appendix 6.2), drawn from the
     global torch RNG so that the engine's RNG checkpoint makes it resumable."""
     outs_a, outs_b = [], []
@@ -72,8 +89,8 @@ def random_jitter(a: torch.Tensor, b: torch.Tensor, crop: tuple[int, int] | None
         if crop is not None:
             top = int(torch.randint(0, h - crop[0] + 1, (1,)))
             left = int(torch.randint(0, w - crop[1] + 1, (1,)))
-            ai = ai[:, top:top + crop[0], left:left + crop[1]]
-            bi = bi[:, top:top + crop[0], left:left + crop[1]]
+            ai = ai[:, top : top + crop[0], left : left + crop[1]]
+            bi = bi[:, top : top + crop[0], left : left + crop[1]]
         if flip and float(torch.rand(())) < 0.5:
             ai, bi = ai.flip(-1), bi.flip(-1)
         outs_a.append(ai)
@@ -84,7 +101,7 @@ def random_jitter(a: torch.Tensor, b: torch.Tensor, crop: tuple[int, int] | None
 def center_crop(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     h, w = x.shape[-2:]
     top, left = (h - size[0]) // 2, (w - size[1]) // 2
-    return x[..., top:top + size[0], left:left + size[1]]
+    return x[..., top : top + size[0], left : left + size[1]]
 
 
 def _rgb(x: torch.Tensor) -> torch.Tensor:
@@ -98,8 +115,9 @@ class Pix2PixRecipe(Recipe):
 
     def __init__(self, config: TrainConfig) -> None:
         if not config.data:
-            raise ConfigError("no training data: pass --data DIR (aligned A|B images, or A/ and "
-                              "B/ folders)")
+            raise ConfigError(
+                "no training data: pass --data DIR (aligned A|B images, or A/ and B/ folders)"
+            )
         self.cfg = config
         self.batch_size = config.batch_size
         self._data: PairedDataset | None = None
@@ -108,8 +126,15 @@ class Pix2PixRecipe(Recipe):
         if self._data is None:
             c = self.cfg
             resize = c.load_size if c.preprocess == "resize_and_crop" else None
-            self._data = PairedDataset(c.data, c.phase, c.direction, c.input_nc, c.output_nc,
-                                       resize, same_size=c.batch_size > 1)
+            self._data = PairedDataset(
+                c.data,
+                c.phase,
+                c.direction,
+                c.input_nc,
+                c.output_nc,
+                resize,
+                same_size=c.batch_size > 1,
+            )
             self._check_sizes(self._data)
         return self._data
 
@@ -122,23 +147,35 @@ class Pix2PixRecipe(Recipe):
         crop = self._crop()
         if crop is not None:
             if crop[0] % multiple or crop[1] % multiple:
-                raise ConfigError(f"crop_size {crop[0]}x{crop[1]} is not a multiple of {multiple}, "
-                                  f"which {c.generator} needs; pick e.g. {multiple}x{multiple}")
+                raise ConfigError(
+                    f"crop_size {crop[0]}x{crop[1]} is not a multiple of {multiple}, "
+                    f"which {c.generator} needs; pick e.g. {multiple}x{multiple}"
+                )
             if c.preprocess == "crop":
-                small = [(p, s) for p, s in zip(data.pairs, data.sizes, strict=True)
-                         if s[1] < crop[0] or s[0] < crop[1]]
+                small = [
+                    (p, s)
+                    for p, s in zip(data.pairs, data.sizes, strict=True)
+                    if s[1] < crop[0] or s[0] < crop[1]
+                ]
                 if small:
                     p, s = small[0]
-                    raise ConfigError(f"{p.a}: {s[0]}x{s[1]} is smaller than crop_size "
-                                      f"{crop[0]}x{crop[1]} (height x width)")
+                    raise ConfigError(
+                        f"{p.a}: {s[0]}x{s[1]} is smaller than crop_size "
+                        f"{crop[0]}x{crop[1]} (height x width)"
+                    )
             return
-        bad = [(p, s) for p, s in zip(data.pairs, data.sizes, strict=True)
-               if s[0] % multiple or s[1] % multiple]
+        bad = [
+            (p, s)
+            for p, s in zip(data.pairs, data.sizes, strict=True)
+            if s[0] % multiple or s[1] % multiple
+        ]
         if bad:
             p, s = bad[0]
-            raise ConfigError(f"{p.a}: {s[0]}x{s[1]} is not a multiple of {multiple} as "
-                              f"{c.generator} needs with preprocess 'none'; resize the data or "
-                              "use preprocess crop / resize_and_crop")
+            raise ConfigError(
+                f"{p.a}: {s[0]}x{s[1]} is not a multiple of {multiple} as "
+                f"{c.generator} needs with preprocess 'none'; resize the data or "
+                "use preprocess crop / resize_and_crop"
+            )
 
     def setup(self, ctx: TrainContext) -> None:
         super().setup(ctx)
@@ -147,12 +184,15 @@ class Pix2PixRecipe(Recipe):
         self.G = build_generator(c).to(ctx.device, memory_format=fmt).train()
         self.D = build_discriminator(c).to(ctx.device, memory_format=fmt).train()
         fused = c.fused_adam and ctx.device.type == "cuda"
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2),
-                                      fused=fused or None)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2),
-                                      fused=fused or None)
+        self.opt_g = torch.optim.Adam(
+            self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), fused=fused or None
+        )
+        self.opt_d = torch.optim.Adam(
+            self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), fused=fused or None
+        )
         self.d_loss_fn, self.g_loss_fn = adversarial_pair(
-            "wgan" if c.gan_mode == "wgangp" else c.gan_mode)
+            "wgan" if c.gan_mode == "wgangp" else c.gan_mode
+        )
         self._fast = {"G": self.G, "D": self.D}
         if c.compile:
             self._fast = {k: torch.compile(m) for k, m in self._fast.items()}
@@ -203,10 +243,14 @@ class Pix2PixRecipe(Recipe):
 
         with ctx.frozen(self.D):
             ctx.optimize(self.opt_g, g_loss, None)
-        return {"loss_d": loss_d, "loss_d_real": loss_d_real,
-                "loss_d_fake": loss_d_fake,
-                "loss_g_gan": float(parts["gan"].detach()),
-                "loss_g_l1": float(parts["l1"].detach()), "lr": c.lr * factor}
+        return {
+            "loss_d": loss_d,
+            "loss_d_real": loss_d_real,
+            "loss_d_fake": loss_d_fake,
+            "loss_g_gan": float(parts["gan"].detach()),
+            "loss_g_l1": float(parts["l1"].detach()),
+            "lr": c.lr * factor,
+        }
 
     @torch.no_grad()
     def sample(self) -> torch.Tensor:
@@ -243,5 +287,5 @@ class Pix2PixRecipe(Recipe):
             first = str(err).strip().splitlines()[0]
             raise CheckpointError(
                 "the run folder's checkpoint was written with other network settings "
-                f"({first}); train into a new --out, or keep the original settings") from None
-
+                f"({first}); train into a new --out, or keep the original settings"
+            ) from None

@@ -31,8 +31,9 @@ ModelLike = SinGANPyramid | str | os.PathLike[str]
 ImageLike = torch.Tensor | str | os.PathLike[str]
 
 
-def load(model: ModelLike, device: str | torch.device | None = None,
-         consingan: bool = False) -> SinGANPyramid | ConSinGANModel:
+def load(
+    model: ModelLike, device: str | torch.device | None = None, consingan: bool = False
+) -> SinGANPyramid | ConSinGANModel:
     """A trained pyramid in eval mode, moved to ``device`` only when one is given (a pyramid
     handed in stays where it is; one read from disk is on the CPU). ``consingan``: a
     :class:`ConSinGANModel` is accepted too (the verbs that only sample); else it is refused."""
@@ -42,11 +43,15 @@ def load(model: ModelLike, device: str | torch.device | None = None,
     if not isinstance(model, SinGANPyramid | ConSinGANModel):
         model = from_pretrained(model)
         if not isinstance(model, SinGANPyramid | ConSinGANModel):
-            raise BadInputError(f"{model.arch_name!r} is not a SinGAN pyramid (train one with "
-                                "`gankit singan train IMAGE`)")
+            raise BadInputError(
+                f"{model.arch_name!r} is not a SinGAN pyramid (train one with "
+                "`gankit singan train IMAGE`)"
+            )
     if isinstance(model, ConSinGANModel) and not consingan:
-        raise UsageError("a ConSinGAN model (--preset consingan) supports only `gankit singan "
-                         "sample` and `evaluate`; train with --preset paper or fast for this")
+        raise UsageError(
+            "a ConSinGAN model (--preset consingan) supports only `gankit singan "
+            "sample` and `evaluate`; train with --preset paper or fast for this"
+        )
     if device is not None:
         model = model.to(resolve_device(str(device)))
     return model.eval()
@@ -73,12 +78,15 @@ def _checked(images: torch.Tensor, inputs: torch.Tensor | None = None) -> torch.
 
 def _check_scale(name: str, value: int, low: int, high: int) -> None:
     if not low <= value <= high:
-        raise BadInputError(f"{name} {value} is out of range: this model has scales 0..{high}"
-                            f"{'' if low == 0 else f' and {name} must be >= {low}'}")
+        raise BadInputError(
+            f"{name} {value} is out of range: this model has scales 0..{high}"
+            f"{'' if low == 0 else f' and {name} must be >= {low}'}"
+        )
 
 
-def train(image: ImageLike, run_dir: str | os.PathLike[str], config: Any = None,
-          preset: str = "paper") -> Path:
+def train(
+    image: ImageLike, run_dir: str | os.PathLike[str], config: Any = None, preset: str = "paper"
+) -> Path:
     """Train a pyramid on ``image`` into ``run_dir`` (resuming there if it holds checkpoints).
 
     ``config`` is a :class:`TrainConfig` (default: the named ``preset``). With
@@ -108,9 +116,17 @@ BACKENDS = ("auto", "torch", "onnx")
 
 
 @torch.no_grad()
-def sample(model: ModelLike, n: int = 8, scale_v: float = 1.0, scale_h: float = 1.0,
-           start_scale: int = 0, seed: int | None = 0, batch: int = 8, backend: str = "auto",
-           device: str = "cpu") -> torch.Tensor:
+def sample(
+    model: ModelLike,
+    n: int = 8,
+    scale_v: float = 1.0,
+    scale_h: float = 1.0,
+    start_scale: int = 0,
+    seed: int | None = 0,
+    batch: int = 8,
+    backend: str = "auto",
+    device: str = "cpu",
+) -> torch.Tensor:
     """``n`` random samples (sec. 4.1); ``scale_v``/``scale_h`` retarget the aspect (fig. 7);
     scales below ``start_scale`` keep the training image's layout (fig. 6). ``start_scale``
     equal to the number of scales uses z* everywhere: the reconstruction of the training image
@@ -140,22 +156,29 @@ def sample(model: ModelLike, n: int = 8, scale_v: float = 1.0, scale_h: float = 
     if not (0.1 <= scale_v <= 10 and 0.1 <= scale_h <= 10):
         raise BadInputError(f"scale_v and scale_h must be in [0.1, 10], got {scale_v}, {scale_h}")
     if min(pyr.shapes(scale_v, scale_h)[0]) <= pyr.config.kernel_size:
-        raise BadInputError(f"scale_v={scale_v}, scale_h={scale_h} make the coarsest scale smaller "
-                            "than one patch; use larger factors")
+        raise BadInputError(
+            f"scale_v={scale_v}, scale_h={scale_h} make the coarsest scale smaller "
+            "than one patch; use larger factors"
+        )
     if not 0 <= start_scale <= pyr.num_scales:
-        raise BadInputError(f"start_scale {start_scale} is out of range: this model has scales "
-                            f"0..{pyr.num_scales - 1}, and {pyr.num_scales} gives the "
-                            "reconstruction")
+        raise BadInputError(
+            f"start_scale {start_scale} is out of range: this model has scales "
+            f"0..{pyr.num_scales - 1}, and {pyr.num_scales} gives the "
+            "reconstruction"
+        )
     if runner is None and backend == "onnx":
         runner = _exported(model, pyr, device)
     gen = _generator(seed, pyr.noise_amp.device)
     if runner is None:
-        outs = [pyr(min(batch, n - i), start_scale, scale_v, scale_h, gen)
-                for i in range(0, n, batch)]
+        outs = [
+            pyr(min(batch, n - i), start_scale, scale_v, scale_h, gen) for i in range(0, n, batch)
+        ]
     else:
         shapes = pyr.shapes(scale_v, scale_h)
-        outs = [runner(pyr.noise_maps(min(batch, n - i), start_scale, shapes, gen), shapes)
-                for i in range(0, n, batch)]
+        outs = [
+            runner(pyr.noise_maps(min(batch, n - i), start_scale, shapes, gen), shapes)
+            for i in range(0, n, batch)
+        ]
     return _checked(torch.cat(outs))
 
 
@@ -167,27 +190,34 @@ class _OnnxPyramid:
         self.model = model
         dims = [list(i.shape) for i in model.inputs]
         self.fixed_batch = all(isinstance(d[0], int) for d in dims)
-        self.fixed_shapes = [tuple(d[2:]) for d in dims
-                             if all(isinstance(x, int) for x in d[2:])]
+        self.fixed_shapes = [tuple(d[2:]) for d in dims if all(isinstance(x, int) for x in d[2:])]
 
-    def __call__(self, noise: list[torch.Tensor | None], shapes: list[tuple[int, int]],
-                 ) -> torch.Tensor:
+    def __call__(
+        self,
+        noise: list[torch.Tensor | None],
+        shapes: list[tuple[int, int]],
+    ) -> torch.Tensor:
         if len(self.fixed_shapes) == len(shapes) and self.fixed_shapes != shapes:
             raise BadInputError(
                 f"{self.model.path} was exported for {self.fixed_shapes[-1][1]}x"
                 f"{self.fixed_shapes[-1][0]} pixels; this request needs {shapes[-1][1]}x"
-                f"{shapes[-1][0]} (export with --dynamic to free the size)")
+                f"{shapes[-1][0]} (export with --dynamic to free the size)"
+            )
         n = next(z.shape[0] for z in noise if z is not None)
         c = next(z.shape[1] for z in noise if z is not None)
-        feed = [torch.zeros(n, c, *s) if z is None else z
-                for z, s in zip(noise, shapes, strict=True)]
+        feed = [
+            torch.zeros(n, c, *s) if z is None else z for z, s in zip(noise, shapes, strict=True)
+        ]
         if self.fixed_batch:  # one sample per call: the rows are independent (eval batch norm)
-            return torch.cat([self.model(*(z[i:i + 1] for z in feed)) for i in range(n)])
+            return torch.cat([self.model(*(z[i : i + 1] for z in feed)) for i in range(n)])
         return self.model(*feed)
 
 
-def _onnx_file(model: str | os.PathLike[str], device: str, start_scale: int,
-               ) -> tuple[SinGANPyramid, _OnnxPyramid]:
+def _onnx_file(
+    model: str | os.PathLike[str],
+    device: str,
+    start_scale: int,
+) -> tuple[SinGANPyramid, _OnnxPyramid]:
     """An exported pyramid and a pyramid rebuilt from the config in its metadata to draw the
     noise with (its weights are not used; z*, needed for ``start_scale`` > 0, is not in the
     file)."""
@@ -198,11 +228,13 @@ def _onnx_file(model: str | os.PathLike[str], device: str, start_scale: int,
     onnx_model = OnnxModel(os.fspath(model), onnx_device(str(device)))
     cfg = onnx_model.config
     if cfg.get("architecture") != "singan_pyramid":
-        raise BadInputError(f"{model}: a gankit export of {cfg.get('architecture')!r}, "
-                            "not a SinGAN pyramid")
+        raise BadInputError(
+            f"{model}: a gankit export of {cfg.get('architecture')!r}, not a SinGAN pyramid"
+        )
     if start_scale > 0:
-        raise UsageError(f"{model}: --start-scale needs the model folder (z* is not in an "
-                         "ONNX file)")
+        raise UsageError(
+            f"{model}: --start-scale needs the model folder (z* is not in an ONNX file)"
+        )
     arch = registry.get("singan_pyramid")
     pyr = registry.build(arch.name, registry.config_from_dict(arch.config_cls, cfg["config"]))
     return pyr.eval(), _OnnxPyramid(onnx_model)
@@ -214,13 +246,19 @@ def _exported(model: ModelLike, pyr: SinGANPyramid, device: str) -> _OnnxPyramid
 
     h, w = pyr.onnx_default_size
     source = pyr if isinstance(model, SinGANPyramid) else model
-    return _OnnxPyramid(cached_model(source, load, str(device), dynamic=True, height=h,
-                                     width=w))
+    return _OnnxPyramid(cached_model(source, load, str(device), dynamic=True, height=h, width=w))
 
 
 @torch.no_grad()
-def animate(model: ModelLike, frames: int = 100, alpha: float = 0.1, beta: float = 0.9,
-            start_scale: int = 2, seed: int | None = 0, batch: int = 10) -> torch.Tensor:
+def animate(
+    model: ModelLike,
+    frames: int = 100,
+    alpha: float = 0.1,
+    beta: float = 0.9,
+    start_scale: int = 2,
+    seed: int | None = 0,
+    batch: int = 10,
+) -> torch.Tensor:
     """A random walk in noise space around z* (sec. 4, "animation"; reference ``generate_gif``):
     :meth:`SinGANPyramid.animate` with its arguments checked. Returns T x C x H x W."""
     pyr = load(model)
@@ -233,21 +271,30 @@ def animate(model: ModelLike, frames: int = 100, alpha: float = 0.1, beta: float
     return _checked(pyr.animate(frames, gen, alpha, beta, start_scale, batch))
 
 
-def _injected(pyr: SinGANPyramid, image: torch.Tensor, scale: int, gen: torch.Generator | None,
-              ) -> torch.Tensor:
+def _injected(
+    pyr: SinGANPyramid,
+    image: torch.Tensor,
+    scale: int,
+    gen: torch.Generator | None,
+) -> torch.Tensor:
     """Feed ``image`` in at ``scale`` (sec. 4.2-4.4): downsampled to the scale below, upsampled
     back (so only its coarse structure survives), then refined by scales ``scale..N``."""
     _check_scale("inject scale", scale, 1, pyr.num_scales - 1)
     return _refined(pyr, pyr.inject(image, scale, pyr.shapes()), scale, gen)
 
 
-def _refined(pyr: SinGANPyramid, start: torch.Tensor, scale: int, gen: torch.Generator | None,
-             ) -> torch.Tensor:
+def _refined(
+    pyr: SinGANPyramid,
+    start: torch.Tensor,
+    scale: int,
+    gen: torch.Generator | None,
+) -> torch.Tensor:
     """Scales ``scale..N`` applied to ``start`` (an image at scale ``scale``'s size) with fresh
     noise: the reference's ``SinGAN_generate(Gs[n:], ..., in_s, n=n)``."""
     shapes = pyr.shapes()
     noise: list[torch.Tensor | None] = [None] * scale + [
-        pyr.sample_noise(k, shapes[k], 1, gen) for k in range(scale, pyr.num_scales)]
+        pyr.sample_noise(k, shapes[k], 1, gen) for k in range(scale, pyr.num_scales)
+    ]
     return pyr.run(start, noise, scale)
 
 
@@ -272,8 +319,7 @@ def _kmeans_pp(points: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tens
     for _ in range(1, k):
         total = float(closest.sum())
         if total > 0:
-            candidates = torch.multinomial(closest / total, trials, replacement=True,
-                                           generator=gen)
+            candidates = torch.multinomial(closest / total, trials, replacement=True, generator=gen)
         else:
             candidates = torch.randint(n, (trials,), generator=gen)
         dist = torch.cdist(points[candidates], points) ** 2
@@ -283,8 +329,12 @@ def _kmeans_pp(points: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tens
     return torch.stack(centres)
 
 
-def _lloyd(points: torch.Tensor, centres: torch.Tensor, max_iter: int = 300, tol: float = 1e-4,
-           ) -> tuple[torch.Tensor, torch.Tensor, float]:
+def _lloyd(
+    points: torch.Tensor,
+    centres: torch.Tensor,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+) -> tuple[torch.Tensor, torch.Tensor, float]:
     """(labels, centres, inertia) of Lloyd's iterations from ``centres``; stops when the centres
     move by at most ``tol`` times the mean per-feature variance in squared distance (scikit-learn
     ``KMeans`` defaults max_iter=300, tol=1e-4). An emptied cluster keeps its centre."""
@@ -308,8 +358,12 @@ def _as_rows(image: torch.Tensor) -> torch.Tensor:
     return image.detach().reshape(-1, image.shape[1]).cpu().double()  # seeded on the CPU
 
 
-def quantize_colours(image: torch.Tensor, k: int = QUANT_COLOURS, seed: int = 0, n_init: int = 10,
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+def quantize_colours(
+    image: torch.Tensor,
+    k: int = QUANT_COLOURS,
+    seed: int = 0,
+    n_init: int = 10,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(quantised image, centres): k-means with ``k`` clusters, best of ``n_init`` k-means++
     starts drawn from ``seed`` (tamarott/SinGAN ``SinGAN/functions.py``@f3678a0 ``quant``,
     scikit-learn's defaults of the time: n_init=10). The values are grouped as the reference
@@ -345,10 +399,13 @@ def _at_scale(pyr: SinGANPyramid, image: torch.Tensor, scale: int) -> torch.Tens
     return pyr.fit(image, shape)
 
 
-def quantized_paint_model(model: ModelLike, inject_scale: int,
-                          save_to: str | os.PathLike[str] | None = None,
-                          iters: int | None = None, seed: int = 0,
-                          ) -> tuple[SinGANPyramid, torch.Tensor]:
+def quantized_paint_model(
+    model: ModelLike,
+    inject_scale: int,
+    save_to: str | os.PathLike[str] | None = None,
+    iters: int | None = None,
+    seed: int = 0,
+) -> tuple[SinGANPyramid, torch.Tensor]:
     """(pyramid, centres) for ``paint2image(..., quantize=True)``: ``model`` with scale
     ``inject_scale`` trained again on colour-quantised inputs (tamarott/SinGAN
     ``paint2image.py``@34b9bbc ``--quantization_flag``, ``SinGAN/training.py``@084cf02
@@ -372,28 +429,42 @@ def quantized_paint_model(model: ModelLike, inject_scale: int,
     _, centres = quantize_colours(pyr.reals[inject_scale])
     tuned = _train_quantized_scale(pyr, inject_scale, centres, iters, seed)
     if save_to is not None:
-        extra = {"paint_quantized": {"inject_scale": inject_scale, "centres": centres.tolist(),
-                                     "source": _fingerprint(pyr)}}
+        extra = {
+            "paint_quantized": {
+                "inject_scale": inject_scale,
+                "centres": centres.tolist(),
+                "source": _fingerprint(pyr),
+            }
+        }
         save_pretrained(tuned, save_to, extra)
     return tuned, centres
 
 
-def _saved_paint_model(pyr: SinGANPyramid, folder: Path, inject_scale: int,
-                       ) -> tuple[SinGANPyramid, torch.Tensor]:
+def _saved_paint_model(
+    pyr: SinGANPyramid,
+    folder: Path,
+    inject_scale: int,
+) -> tuple[SinGANPyramid, torch.Tensor]:
     from gankit.core.checkpoint import inspect_folder
 
     cfg, _ = inspect_folder(folder)
     info = (cfg.get("extra") or {}).get("paint_quantized")
     if not isinstance(info, dict) or "centres" not in info:
-        raise BadInputError(f"{folder}: not a model saved by paint2image --quantize; choose "
-                            "another --quantized-model folder")
+        raise BadInputError(
+            f"{folder}: not a model saved by paint2image --quantize; choose "
+            "another --quantized-model folder"
+        )
     if info.get("inject_scale") != inject_scale:
-        raise BadInputError(f"{folder}: was trained for --inject-scale "
-                            f"{info.get('inject_scale')}, not {inject_scale}; choose another "
-                            "--quantized-model folder")
+        raise BadInputError(
+            f"{folder}: was trained for --inject-scale "
+            f"{info.get('inject_scale')}, not {inject_scale}; choose another "
+            "--quantized-model folder"
+        )
     if info.get("source") != _fingerprint(pyr):
-        raise BadInputError(f"{folder}: was fine-tuned from another model; delete it or choose "
-                            "another --quantized-model folder")
+        raise BadInputError(
+            f"{folder}: was fine-tuned from another model; delete it or choose "
+            "another --quantized-model folder"
+        )
     tuned = load(folder).to(pyr.noise_amp.device)
     return tuned, torch.tensor(info["centres"], dtype=torch.float64)
 
@@ -409,8 +480,9 @@ def _fingerprint(pyr: SinGANPyramid) -> str:
     return digest.hexdigest()
 
 
-def _train_quantized_scale(pyr: SinGANPyramid, scale: int, centres: torch.Tensor,
-                           iters: int | None, seed: int) -> SinGANPyramid:
+def _train_quantized_scale(
+    pyr: SinGANPyramid, scale: int, centres: torch.Tensor, iters: int | None, seed: int
+) -> SinGANPyramid:
     import copy
     import dataclasses
     import tempfile
@@ -420,12 +492,17 @@ def _train_quantized_scale(pyr: SinGANPyramid, scale: int, centres: torch.Tensor
     from gankit.families.singan.recipe import SinGANRecipe
 
     config = preset("paper") if iters is None else preset("paper", iters_per_scale=iters)
-    recipe = SinGANRecipe.retrain_scale(pyr, scale, config,
-                                        lambda prev: to_centres(prev, centres))
+    recipe = SinGANRecipe.retrain_scale(pyr, scale, config, lambda prev: to_centres(prev, centres))
     trainer_cfg = dataclasses.replace(
-        config.trainer, max_steps=recipe.total_steps, sample_every=recipe.total_steps,
-        checkpoint_every=recipe.total_steps, device=str(pyr.noise_amp.device), seed=seed,
-        progress=False, tensorboard=False)
+        config.trainer,
+        max_steps=recipe.total_steps,
+        sample_every=recipe.total_steps,
+        checkpoint_every=recipe.total_steps,
+        device=str(pyr.noise_amp.device),
+        seed=seed,
+        progress=False,
+        tensorboard=False,
+    )
     with torch.enable_grad(), tempfile.TemporaryDirectory(prefix="gankit-paint-") as tmp:
         Trainer(recipe, tmp, trainer_cfg).run()
     trained = recipe.export_model()
@@ -436,10 +513,15 @@ def _train_quantized_scale(pyr: SinGANPyramid, scale: int, centres: torch.Tensor
 
 
 @torch.no_grad()
-def paint2image(model: ModelLike, paint: ImageLike, inject_scale: int = 1,
-                seed: int | None = 0, quantize: bool = False,
-                quantized_model: str | os.PathLike[str] | None = None,
-                iters: int | None = None) -> torch.Tensor:
+def paint2image(
+    model: ModelLike,
+    paint: ImageLike,
+    inject_scale: int = 1,
+    seed: int | None = 0,
+    quantize: bool = False,
+    quantized_model: str | os.PathLike[str] | None = None,
+    iters: int | None = None,
+) -> torch.Tensor:
     """A clip-art or painting turned into a photo-like image of the training image (sec. 4.3).
 
     ``quantize``: the reference's ``--quantization_flag`` (tamarott/SinGAN
@@ -475,8 +557,14 @@ def soft_mask(mask: torch.Tensor, radius: int, sigma: float = 5.0) -> torch.Tens
     return (m - lo) / (hi - lo) if hi > lo else m
 
 
-def _masked(model: ModelLike, image: ImageLike, mask: ImageLike, inject_scale: int,
-            radius: int, seed: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _masked(
+    model: ModelLike,
+    image: ImageLike,
+    mask: ImageLike,
+    inject_scale: int,
+    radius: int,
+    seed: int | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(blended, raw): the pyramid's output blended into ``image`` through the soft mask, and
     the output itself."""
     pyr = load(model)
@@ -485,7 +573,8 @@ def _masked(model: ModelLike, image: ImageLike, mask: ImageLike, inject_scale: i
     if img.shape[-2:] != msk.shape[-2:]:
         raise BadInputError(
             f"mask is {msk.shape[-1]}x{msk.shape[-2]} pixels but the image is "
-            f"{img.shape[-1]}x{img.shape[-2]}; they must be the same size")
+            f"{img.shape[-1]}x{img.shape[-2]}; they must be the same size"
+        )
     img = pyr.fit(img, pyr.shapes()[-1])
     msk = pyr.fit(msk, pyr.shapes()[-1])
     if not bool((msk > 0).any()):
@@ -496,8 +585,9 @@ def _masked(model: ModelLike, image: ImageLike, mask: ImageLike, inject_scale: i
 
 
 @torch.no_grad()
-def harmonize(model: ModelLike, image: ImageLike, mask: ImageLike, inject_scale: int = 1,
-              seed: int | None = 0) -> torch.Tensor:
+def harmonize(
+    model: ModelLike, image: ImageLike, mask: ImageLike, inject_scale: int = 1, seed: int | None = 0
+) -> torch.Tensor:
     """Blend an object pasted into ``image`` (white in ``mask``) with the training image's
     appearance (sec. 4.3, fig. 10); the model is trained on the background or a painting.
     Only the blended image, as tamarott/SinGAN ``harmonization.py``@34b9bbc saves."""
@@ -505,16 +595,18 @@ def harmonize(model: ModelLike, image: ImageLike, mask: ImageLike, inject_scale:
 
 
 @torch.no_grad()
-def edit(model: ModelLike, image: ImageLike, mask: ImageLike, inject_scale: int = 1,
-         seed: int | None = 0) -> torch.Tensor:
+def edit(
+    model: ModelLike, image: ImageLike, mask: ImageLike, inject_scale: int = 1, seed: int | None = 0
+) -> torch.Tensor:
     """Make a copy-pasted edit of the training image (white in ``mask``) seamless (sec. 4.4);
     :func:`edit_with_raw` also returns the output before the blend."""
     return _masked(model, image, mask, inject_scale, 20, seed)[0]
 
 
 @torch.no_grad()
-def edit_with_raw(model: ModelLike, image: ImageLike, mask: ImageLike, inject_scale: int = 1,
-                  seed: int | None = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def edit_with_raw(
+    model: ModelLike, image: ImageLike, mask: ImageLike, inject_scale: int = 1, seed: int | None = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(blended, raw): :func:`edit`'s result and the pyramid's output before the mask blend,
     the two images tamarott/SinGAN ``editing.py``@34b9bbc saves (``start_scale=N_masked.png``
     and ``start_scale=N.png``)."""
@@ -522,8 +614,9 @@ def edit_with_raw(model: ModelLike, image: ImageLike, mask: ImageLike, inject_sc
 
 
 @torch.no_grad()
-def super_resolve(model: ModelLike, factor: float = 4.0, image: ImageLike | None = None,
-                  seed: int | None = 0) -> torch.Tensor:
+def super_resolve(
+    model: ModelLike, factor: float = 4.0, image: ImageLike | None = None, seed: int | None = 0
+) -> torch.Tensor:
     """Upsample by ``factor`` with the finest generator applied repeatedly (sec. 4.5, ``SR.py``).
 
     The model should be trained with the ``sr`` preset. Under the reference resampling this is
@@ -556,7 +649,7 @@ def super_resolve(model: ModelLike, factor: float = 4.0, image: ImageLike | None
         z = torch.randn(x.shape, device=device, generator=gen)
         x = g(amp * z + x, x)
     if reference:
-        x = x[..., :int(factor * h), :int(factor * w)]
+        x = x[..., : int(factor * h), : int(factor * w)]
     return _checked(x, source)
 
 
@@ -569,8 +662,9 @@ def diversity(samples: torch.Tensor, real: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: ModelLike, n: int = 50, extractor: torch.nn.Module | None = None,
-             seed: int | None = 0) -> dict[str, Any]:
+def evaluate(
+    model: ModelLike, n: int = 50, extractor: torch.nn.Module | None = None, seed: int | None = 0
+) -> dict[str, Any]:
     """SIFID of ``n`` samples against the training image (paper sec. 5.1) and their diversity.
 
     SIFID comes from ``gankit.metrics.sifid`` (Inception features by default; pass a small

@@ -18,14 +18,13 @@ from gankit.core.cliutil import (
 
 VERBS_HELP = {
     "train": "learn one image: gankit singan train IMAGE "
-             "[--preset paper|fast|consingan|sr|animation] [-o RUN]",
+    "[--preset paper|fast|consingan|sr|animation] [-o RUN]",
     "sample": "random samples, any size/aspect: gankit singan sample RUN -n 8 -o DIR",
     "animate": "a random walk around the image as GIF + MP4: gankit singan animate RUN -o a.gif",
     "harmonize": "blend a pasted object: gankit singan harmonize RUN IMAGE --mask M -o out.png",
     "edit": "make an edit seamless: gankit singan edit RUN IMAGE --mask M -o out.png "
-            "(+ out_raw.png)",
-    "paint2image": "clip-art to image: gankit singan paint2image RUN PAINT -o out.png "
-                   "[--quantize]",
+    "(+ out_raw.png)",
+    "paint2image": "clip-art to image: gankit singan paint2image RUN PAINT -o out.png [--quantize]",
     "super-resolve": "x4 super-resolution (sr preset): gankit singan super-resolve RUN -o sr.png",
     "evaluate": "SIFID and diversity of n samples as JSON: gankit singan evaluate RUN -n 50",
     "convert": "import a tamarott/SinGAN run: gankit singan convert DIR -o MODEL",
@@ -41,11 +40,23 @@ def _train(prog: str, argv: list[str]) -> int:
 
     def add(parser) -> None:
         parser.add_argument("image", help="the one training image")
-        parser.add_argument("-o", "--output", "--out", default=None,
-                            help="run folder (default runs/singan-<image name>); rerun to resume")
+        parser.add_argument(
+            "-o",
+            "--output",
+            "--out",
+            default=None,
+            help="run folder (default runs/singan-<image name>); rerun to resume",
+        )
 
-    parsed = parse_run_config(prog, TrainConfig, argv, presets=PRESETS, default_preset="paper",
-                              add_arguments=add, description=VERBS_HELP["train"])
+    parsed = parse_run_config(
+        prog,
+        TrainConfig,
+        argv,
+        presets=PRESETS,
+        default_preset="paper",
+        add_arguments=add,
+        description=VERBS_HELP["train"],
+    )
     image = Path(parsed.args.image)
     run = Path(parsed.args.output or f"runs/singan-{image.stem}")
     pixels = load_image_tensor(image)  # a bad image must fail before the run folder exists
@@ -92,20 +103,29 @@ def _sample(prog: str, argv: list[str]) -> int:
     p.add_argument("-o", "--output", default="singan-samples", help="folder for the PNGs")
     p.add_argument("--scale-v", type=float, default=1.0, help="height factor (retargeting)")
     p.add_argument("--scale-h", type=float, default=1.0, help="width factor (retargeting)")
-    p.add_argument("--start-scale", type=int, default=0,
-                   help="scales below this keep the training image's layout; the number of "
-                   "scales gives the reconstruction of the training image from z*")
-    p.add_argument("--backend", default="auto", choices=apps.BACKENDS,
-                   help="onnx: run with onnxruntime (a model folder is exported once and "
-                   "cached; same images as torch for a seed); auto: onnx for .onnx files")
+    p.add_argument(
+        "--start-scale",
+        type=int,
+        default=0,
+        help="scales below this keep the training image's layout; the number of "
+        "scales gives the reconstruction of the training image from z*",
+    )
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=apps.BACKENDS,
+        help="onnx: run with onnxruntime (a model folder is exported once and "
+        "cached; same images as torch for a seed); auto: onnx for .onnx files",
+    )
     a = p.parse_args(argv)
     from gankit.runtime.onnx_runtime import is_onnx_path
 
     on_torch = a.backend != "onnx" and not is_onnx_path(a.model)
     # apps.sample checks the rest
     model = apps.load(a.model, a.device, consingan=True) if on_torch else a.model
-    imgs = apps.sample(model, a.n, a.scale_v, a.scale_h, a.start_scale, a.seed,
-                       backend=a.backend, device=a.device)
+    imgs = apps.sample(
+        model, a.n, a.scale_v, a.scale_h, a.start_scale, a.seed, backend=a.backend, device=a.device
+    )
     out = Path(a.output)
     for i, img in enumerate(imgs):
         save_image(img, out / f"sample_{i:03d}.png")
@@ -120,16 +140,21 @@ def _animate(prog: str, argv: list[str]) -> int:
     from gankit.families.singan import apps
 
     p = _parser(prog, "animate")
-    p.add_argument("-o", "--output", default="singan-animation.gif",
-                   help="GIF path; the MP4 is written beside it")
+    p.add_argument(
+        "-o",
+        "--output",
+        default="singan-animation.gif",
+        help="GIF path; the MP4 is written beside it",
+    )
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--fps", type=int, default=10)
     p.add_argument("--alpha", type=float, default=0.1, help="pull towards z* (0..1)")
     p.add_argument("--beta", type=float, default=0.9, help="momentum of the walk (0..1)")
     p.add_argument("--start-scale", type=int, default=2)
     a = p.parse_args(argv)
-    frames = apps.animate(apps.load(a.model, a.device), a.frames, a.alpha, a.beta,
-                          a.start_scale, a.seed)
+    frames = apps.animate(
+        apps.load(a.model, a.device), a.frames, a.alpha, a.beta, a.start_scale, a.seed
+    )
     gif = Path(a.output).with_suffix(".gif")
     print(save_gif(frames, gif, a.fps))
     print(write_video(frames_uint8(frames), gif.with_suffix(".mp4"), a.fps))
@@ -149,14 +174,17 @@ def _masked(prog: str, argv: list[str], verb: str) -> int:
     raw = out.with_name(f"{out.stem}_raw{out.suffix}")
     _check_output(a, a.image, a.mask)
     if verb == "harmonize":
-        _save(apps.harmonize(apps.load(a.model, a.device), a.image, a.mask, a.inject_scale,
-                             a.seed), out)
+        _save(
+            apps.harmonize(apps.load(a.model, a.device), a.image, a.mask, a.inject_scale, a.seed),
+            out,
+        )
         return 0
     from gankit.core.atomic import check_not_input
 
     check_not_input([raw], [a.image, a.mask], overwrite=a.overwrite)
-    blended, generated = apps.edit_with_raw(apps.load(a.model, a.device), a.image, a.mask,
-                                            a.inject_scale, a.seed)
+    blended, generated = apps.edit_with_raw(
+        apps.load(a.model, a.device), a.image, a.mask, a.inject_scale, a.seed
+    )
     _save(blended, out)
     _save(generated, raw)
     return 0
@@ -168,15 +196,25 @@ def _paint(prog: str, argv: list[str]) -> int:
     p = _parser(prog, "paint2image")
     p.add_argument("paint", help="a clip-art or painting in the training image's layout")
     p.add_argument("--inject-scale", type=int, default=1)
-    p.add_argument("--quantize", action="store_true",
-                   help="the reference's --quantization_flag: quantise the paint's colours and "
-                   "fine-tune the inject scale on quantised inputs (trained once, then reused)")
-    p.add_argument("--quantized-model", default=None,
-                   help="model folder for the fine-tuned pyramid (default: "
-                   "RUN/paint-quantized-scale<N> for a run folder, MODEL-paint-quantized-scale<N> "
-                   "beside a model folder)")
-    p.add_argument("--iters", type=int, default=None,
-                   help="fine-tuning iterations (default 2000, the paper's per scale)")
+    p.add_argument(
+        "--quantize",
+        action="store_true",
+        help="the reference's --quantization_flag: quantise the paint's colours and "
+        "fine-tune the inject scale on quantised inputs (trained once, then reused)",
+    )
+    p.add_argument(
+        "--quantized-model",
+        default=None,
+        help="model folder for the fine-tuned pyramid (default: "
+        "RUN/paint-quantized-scale<N> for a run folder, MODEL-paint-quantized-scale<N> "
+        "beside a model folder)",
+    )
+    p.add_argument(
+        "--iters",
+        type=int,
+        default=None,
+        help="fine-tuning iterations (default 2000, the paper's per scale)",
+    )
     _image_output(p, "paint2image")
     a = p.parse_args(argv)
     _check_output(a, a.paint)
@@ -189,15 +227,30 @@ def _paint(prog: str, argv: list[str]) -> int:
         if not Path(a.model).is_dir():
             from gankit.core.errors import UsageError
 
-            raise UsageError("--quantize with a downloaded model needs --quantized-model DIR "
-                             "(where the fine-tuned pyramid is kept)")
+            raise UsageError(
+                "--quantize with a downloaded model needs --quantized-model DIR "
+                "(where the fine-tuned pyramid is kept)"
+            )
         from gankit.core.checkpoint import CONFIG_NAME
 
         model, name = Path(a.model), f"paint-quantized-scale{a.inject_scale}"
-        saved = (model.parent / f"{model.resolve().name}-{name}"
-                 if (model / CONFIG_NAME).is_file() else model / name)
-    _save(apps.paint2image(apps.load(a.model, a.device), a.paint, a.inject_scale, a.seed,
-                           a.quantize, saved, a.iters), Path(a.output))
+        saved = (
+            model.parent / f"{model.resolve().name}-{name}"
+            if (model / CONFIG_NAME).is_file()
+            else model / name
+        )
+    _save(
+        apps.paint2image(
+            apps.load(a.model, a.device),
+            a.paint,
+            a.inject_scale,
+            a.seed,
+            a.quantize,
+            saved,
+            a.iters,
+        ),
+        Path(a.output),
+    )
     if a.quantize:
         print(f"fine-tuned pyramid: {saved}")
     return 0
@@ -212,8 +265,9 @@ def _sr(prog: str, argv: list[str]) -> int:
     _image_output(p, "sr")
     a = p.parse_args(argv)
     _check_output(a, a.image)
-    _save(apps.super_resolve(apps.load(a.model, a.device), a.factor, a.image, a.seed),
-          Path(a.output))
+    _save(
+        apps.super_resolve(apps.load(a.model, a.device), a.factor, a.image, a.seed), Path(a.output)
+    )
     return 0
 
 
@@ -224,16 +278,18 @@ def _evaluate(prog: str, argv: list[str]) -> int:
     p = _parser(prog, "evaluate")
     p.add_argument("-n", type=int, default=50, help="number of samples")
     p.add_argument("-o", "--output", default=None, help="JSON report (default RUN/eval.json)")
-    p.add_argument("--inception", default=None,
-                   help="local copy of torchvision's Inception v3 weights (offline use)")
+    p.add_argument(
+        "--inception",
+        default=None,
+        help="local copy of torchvision's Inception v3 weights (offline use)",
+    )
     a = p.parse_args(argv)
     extractor = None
     if a.inception:
         from gankit.metrics.extractors import cached
 
         extractor = cached("sifid", a.inception)
-    report = apps.evaluate(apps.load(a.model, a.device, consingan=True), a.n, extractor,
-                            a.seed)
+    report = apps.evaluate(apps.load(a.model, a.device, consingan=True), a.n, extractor, a.seed)
     text = json.dumps(report, indent=2)
     out = Path(a.output) if a.output else Path(a.model) / "eval.json"
     atomic_write_text(out, text + "\n")

@@ -54,8 +54,9 @@ class ScaleConfig:
         return (self.kernel_size - 1) * self.num_layers // 2
 
 
-def scale_channels(scale: int, channels: int = 32, max_channels: int = 128,
-                   double_every: int = 4) -> int:
+def scale_channels(
+    scale: int, channels: int = 32, max_channels: int = 128, double_every: int = 4
+) -> int:
     """Channels of scale ``scale``: doubled every ``double_every`` scales, capped (reference
     ``training.py``: ``min(nfc_init * 2 ** floor(scale / 4), 128)``)."""
     return min(channels * 2 ** (scale // double_every), max_channels)
@@ -78,18 +79,29 @@ def sr_scale(sr_factor: float) -> tuple[float, int]:
 
 
 def pyramid_shapes(
-    height: int, width: int, min_size: int = 25, max_size: int = 250, scale_factor: float = 0.75,
-    rescaling: str = "singan", num_scales: int = 0,
+    height: int,
+    width: int,
+    min_size: int = 25,
+    max_size: int = 250,
+    scale_factor: float = 0.75,
+    rescaling: str = "singan",
+    num_scales: int = 0,
 ) -> tuple[list[tuple[int, int]], float]:
     """(H, W) of every scale, coarsest first, and the effective scale factor."""
-    shapes, factor, _ = pyramid_plan(height, width, min_size, max_size, scale_factor,
-                                     rescaling, num_scales)
+    shapes, factor, _ = pyramid_plan(
+        height, width, min_size, max_size, scale_factor, rescaling, num_scales
+    )
     return shapes, factor
 
 
 def pyramid_plan(
-    height: int, width: int, min_size: int = 25, max_size: int = 250, scale_factor: float = 0.75,
-    rescaling: str = "singan", num_scales: int = 0,
+    height: int,
+    width: int,
+    min_size: int = 25,
+    max_size: int = 250,
+    scale_factor: float = 0.75,
+    rescaling: str = "singan",
+    num_scales: int = 0,
 ) -> tuple[list[tuple[int, int]], float, list[float]]:
     """(H, W) of every scale, coarsest first, the effective scale factor, and the exponents:
     scale k is the finest-size image resized by ``factor ** exponents[k]``.
@@ -131,8 +143,9 @@ def pyramid_plan(
         factor = math.pow(min_size / min(h1, w1), 1 / stop)
         spread = (stop - 1) / math.log(stop) if stop > 1 else 0.0
         exponents = [spread * math.log(stop - i) + 1 for i in range(stop)] + [0]
-    shapes = [(_resized(h1, math.pow(factor, e)), _resized(w1, math.pow(factor, e)))
-              for e in exponents]
+    shapes = [
+        (_resized(h1, math.pow(factor, e)), _resized(w1, math.pow(factor, e))) for e in exponents
+    ]
     return shapes, factor, [float(e) for e in exponents]
 
 
@@ -173,8 +186,7 @@ class PyramidConfig:
             raise ValueError("a pyramid needs at least one scale")
 
     def scale(self, k: int) -> ScaleConfig:
-        return ScaleConfig(self.channels[k], self.num_layers, self.kernel_size,
-                           self.image_channels)
+        return ScaleConfig(self.channels[k], self.num_layers, self.kernel_size, self.image_channels)
 
 
 @dataclass
@@ -229,12 +241,20 @@ class TrainConfig:
         if self.network == "consingan" and self.kernel_size != 3:
             raise ValueError("network 'consingan' needs kernel_size 3 (its paddings assume it)")
         if self.resampling not in ("reference", "torch-bicubic"):
-            raise ValueError("resampling must be 'reference' or 'torch-bicubic', got "
-                             f"{self.resampling!r}")
+            raise ValueError(
+                f"resampling must be 'reference' or 'torch-bicubic', got {self.resampling!r}"
+            )
         if not 0.0 < self.scale_factor < 1.0:
             raise ValueError(f"scale_factor must be in (0, 1), got {self.scale_factor}")
-        for name in ("iters_per_scale", "d_steps", "g_steps", "train_depth", "min_size",
-                     "channels", "samples"):
+        for name in (
+            "iters_per_scale",
+            "d_steps",
+            "g_steps",
+            "train_depth",
+            "min_size",
+            "channels",
+            "samples",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_size < self.min_size:
@@ -250,20 +270,36 @@ PRESETS: dict[str, TrainConfig] = {
     # SinGAN's scale networks (5 layers, 32 channels, batch norm, LeakyReLU 0.2) with ConSinGAN's
     # stage placement and concurrency (train_stages 6, train_depth 3, lr_scale 0.1), one
     # generator step per iteration, 1000 iterations per stage.
-    "fast": TrainConfig(rescaling="consingan", num_scales=6, train_depth=3, lr_scale=0.1,
-                        iters_per_scale=1000, g_steps=1),
+    "fast": TrainConfig(
+        rescaling="consingan",
+        num_scales=6,
+        train_depth=3,
+        lr_scale=0.1,
+        iters_per_scale=1000,
+        g_steps=1,
+    ),
     # ConSinGAN itself (tohinz/ConSinGAN@8b4681f): ConSinGAN/config.py nfc 64, num_layer 3,
     # lrelu_alpha 0.05, no batch_norm, niter 2000, Gsteps 3, Dsteps 3, lr 5e-4, beta1 0.5,
     # gamma 0.1 at 0.8 niter (training_generation.py:108), lambda_grad 0.1, alpha 10,
     # noise_amp 0.1, min_size 25, max_size 250; main_train.py train_stages 6, train_depth 3
     # (config.py), lr_scale 0.1; functions.py create_reals_pyramid (rescaling "consingan").
-    "consingan": TrainConfig(network="consingan", rescaling="consingan", num_scales=6,
-                             train_depth=3, lr_scale=0.1, channels=64, num_layers=3,
-                             iters_per_scale=2000, g_steps=3, d_steps=3),
+    "consingan": TrainConfig(
+        network="consingan",
+        rescaling="consingan",
+        num_scales=6,
+        train_depth=3,
+        lr_scale=0.1,
+        channels=64,
+        num_layers=3,
+        iters_per_scale=2000,
+        g_steps=3,
+        d_steps=3,
+    ),
     # Paper sec. 4.4 / tamarott/SinGAN SR.py@1da3600: for x4, scale factor 4^(-1/6) (sr_scale),
     # coarsest 18 px, adjust_scales2image_SR's int() scale counts, alpha = 100.
-    "sr": TrainConfig(scale_factor=1 / sr_scale(4.0)[0], min_size=18, rec_weight=100.0,
-                      rescaling="singan-sr"),
+    "sr": TrainConfig(
+        scale_factor=1 / sr_scale(4.0)[0], min_size=18, rec_weight=100.0, rescaling="singan-sr"
+    ),
     # tamarott/SinGAN animation.py@cd3193c trains its own model: opt.min_size = 20 and mode
     # 'animation_train' (noise over the padded border), the paper's other settings.
     "animation": TrainConfig(min_size=20, border_noise=True),

@@ -62,13 +62,15 @@ class ConSinGANConfig:
 
 def _block(in_ch: int, out_ch: int) -> nn.Sequential:
     """Conv 3x3 (no padding) + LeakyReLU(0.05): the reference ``ConvBlock`` without batch norm."""
-    return nn.Sequential(OrderedDict(conv=nn.Conv2d(in_ch, out_ch, 3),
-                                     lrelu=nn.LeakyReLU(LRELU_SLOPE)))
+    return nn.Sequential(
+        OrderedDict(conv=nn.Conv2d(in_ch, out_ch, 3), lrelu=nn.LeakyReLU(LRELU_SLOPE))
+    )
 
 
 def _stage(channels: int, num_layers: int) -> nn.Sequential:
-    return nn.Sequential(OrderedDict(
-        (f"block{i}", _block(channels, channels)) for i in range(num_layers)))
+    return nn.Sequential(
+        OrderedDict((f"block{i}", _block(channels, channels)) for i in range(num_layers))
+    )
 
 
 def enlarge(x: torch.Tensor, size: tuple[int, int] | list[int]) -> torch.Tensor:
@@ -77,8 +79,13 @@ def enlarge(x: torch.Tensor, size: tuple[int, int] | list[int]) -> torch.Tensor:
     return F.interpolate(x, size=(size[0], size[1]), mode="bicubic", align_corners=True)
 
 
-@registry.register("consingan_g", family="singan", role="generator", config_cls=ConSinGANConfig,
-                   description="ConSinGAN's growing feature generator (head, stages, tail)")
+@registry.register(
+    "consingan_g",
+    family="singan",
+    role="generator",
+    config_cls=ConSinGANConfig,
+    description="ConSinGAN's growing feature generator (head, stages, tail)",
+)
 class ConSinGANGenerator(nn.Module):
     """The reference ``GrowingGenerator`` in its ``generation`` mode, one stage per shape."""
 
@@ -97,8 +104,11 @@ class ConSinGANGenerator(nn.Module):
         """Add a stage that starts as a copy of the finest one (``init_next_stage``)."""
         self.body.append(copy.deepcopy(self.body[-1]))
 
-    def forward(self, noise: list[torch.Tensor], noise_amp: list[float] | torch.Tensor,
-                ) -> torch.Tensor:
+    def forward(
+        self,
+        noise: list[torch.Tensor],
+        noise_amp: list[float] | torch.Tensor,
+    ) -> torch.Tensor:
         """Stage 0 takes ``noise[0]`` ``[N, C, H_0, W_0]`` (amplitude 1); stage k > 0 takes
         ``noise[k]`` ``[N, channels, H_k + 2L, W_k + 2L]`` (L = ``num_layers``), so every stage's
         size is read from its noise. The head's features are enlarged by 2 pixels and padded
@@ -115,9 +125,13 @@ class ConSinGANGenerator(nn.Module):
         return self.tail(F.pad(out, [1] * 4))
 
 
-@registry.register("consingan_d", family="singan", role="discriminator",
-                   config_cls=ConSinGANConfig,
-                   description="ConSinGAN's patch critic (head, num_layers blocks, tail)")
+@registry.register(
+    "consingan_d",
+    family="singan",
+    role="discriminator",
+    config_cls=ConSinGANConfig,
+    description="ConSinGAN's patch critic (head, num_layers blocks, tail)",
+)
 class ConSinGANDiscriminator(nn.Module):
     """The reference ``Discriminator``: no padding, no batch norm, one score per patch."""
 
@@ -133,8 +147,13 @@ class ConSinGANDiscriminator(nn.Module):
         return self.tail(self.body(self.head(x)))
 
 
-@registry.register("consingan", family="singan", role="pyramid", config_cls=ConSinGANConfig,
-                   description="a trained ConSinGAN: generator, fixed noise, amplitudes, reals")
+@registry.register(
+    "consingan",
+    family="singan",
+    role="pyramid",
+    config_cls=ConSinGANConfig,
+    description="a trained ConSinGAN: generator, fixed noise, amplitudes, reals",
+)
 class ConSinGANModel(nn.Module):
     """Everything needed to sample a trained ConSinGAN, saved as one model folder.
 
@@ -152,7 +171,8 @@ class ConSinGANModel(nn.Module):
         self.reals = _TensorList([torch.zeros(1, c, h, w) for h, w in config.shapes])
         self.fixed_noise = _TensorList(
             [torch.zeros(1, c, *config.shapes[0])]
-            + [torch.zeros(1, n, h + pad, w + pad) for h, w in config.shapes[1:]])
+            + [torch.zeros(1, n, h + pad, w + pad) for h, w in config.shapes[1:]]
+        )
         self.register_buffer("noise_amp", torch.ones(len(config.shapes)))
 
     @property
@@ -166,30 +186,44 @@ class ConSinGANModel(nn.Module):
         self.fixed_noise.append(fixed_noise.detach().clone())
         self.noise_amp = torch.cat([self.noise_amp, self.noise_amp.new_zeros(1)])
         self.config = dataclasses.replace(
-            self.config, shapes=[*self.config.shapes, list(real.shape[-2:])])
+            self.config, shapes=[*self.config.shapes, list(real.shape[-2:])]
+        )
         self.generator.config = self.config
 
     def shapes(self, scale_v: float = 1.0, scale_h: float = 1.0) -> list[tuple[int, int]]:
         """Per-stage (H, W), stretched by ``scale_v`` / ``scale_h`` for retargeting."""
-        return [(max(1, round(h * scale_v)), max(1, round(w * scale_h)))
-                for h, w in self.config.shapes]
+        return [
+            (max(1, round(h * scale_v)), max(1, round(w * scale_h))) for h, w in self.config.shapes
+        ]
 
-    def sample_noise(self, k: int, shape: tuple[int, int], n: int = 1,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_noise(
+        self, k: int, shape: tuple[int, int], n: int = 1, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Stage k's noise for an (H, W) output: image channels at stage 0, feature channels
         with ``num_layers`` pixels of margin above (``functions.py``@8b4681f
         ``sample_random_noise``)."""
         device = self.noise_amp.device
         if k == 0:
-            return torch.randn(n, self.config.image_channels, *shape, device=device,
-                               generator=generator)
+            return torch.randn(
+                n, self.config.image_channels, *shape, device=device, generator=generator
+            )
         pad = 2 * self.config.num_layers
-        return torch.randn(n, self.config.channels, shape[0] + pad, shape[1] + pad,
-                           device=device, generator=generator)
+        return torch.randn(
+            n,
+            self.config.channels,
+            shape[0] + pad,
+            shape[1] + pad,
+            device=device,
+            generator=generator,
+        )
 
-    def noise_maps(self, n: int = 1, start_scale: int = 0,
-                   shapes: list[tuple[int, int]] | None = None,
-                   generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    def noise_maps(
+        self,
+        n: int = 1,
+        start_scale: int = 0,
+        shapes: list[tuple[int, int]] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> list[torch.Tensor]:
         """Every stage's noise for ``n`` samples, drawn coarse to fine from ``generator``; stages
         below ``start_scale`` take their fixed reconstruction noise (resized when stretched)."""
         shapes = shapes or self.shapes()
@@ -210,8 +244,14 @@ class ConSinGANModel(nn.Module):
         """The output from the fixed noise: the training image once trained."""
         return self.generator(list(self.fixed_noise), self.noise_amp)
 
-    def forward(self, n: int = 1, start_scale: int = 0, scale_v: float = 1.0,
-                scale_h: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        n: int = 1,
+        start_scale: int = 0,
+        scale_v: float = 1.0,
+        scale_h: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """``n`` random samples (unclamped); stages below ``start_scale`` keep the training
         image's layout, ``start_scale`` = the number of stages gives the reconstruction."""
         shapes = self.shapes(scale_v, scale_h)

@@ -47,9 +47,13 @@ class ConSinGANRecipe(SinGANRecipe):
 
     def _net_config(self, stages: int) -> ConSinGANConfig:
         c = self.cfg
-        return ConSinGANConfig(shapes=[list(s) for s in self.shapes[:stages]],
-                               channels=c.channels, num_layers=c.num_layers,
-                               image_channels=self.reals[0].shape[1], kernel_size=c.kernel_size)
+        return ConSinGANConfig(
+            shapes=[list(s) for s in self.shapes[:stages]],
+            channels=c.channels,
+            num_layers=c.num_layers,
+            image_channels=self.reals[0].shape[1],
+            kernel_size=c.kernel_size,
+        )
 
     def _plan(self) -> dict[str, Any]:
         return {**super()._plan(), "network": "consingan"}
@@ -64,10 +68,12 @@ class ConSinGANRecipe(SinGANRecipe):
             stage.requires_grad_(k in window)
         train_head = n < c.train_depth
         g.head.requires_grad_(train_head)
-        groups = [{"params": list(g.body[k].parameters()), "lr": c.lr_g * c.lr_scale ** (n - k)}
-                  for k in window]
+        groups = [
+            {"params": list(g.body[k].parameters()), "lr": c.lr_g * c.lr_scale ** (n - k)}
+            for k in window
+        ]
         if train_head:
-            groups.append({"params": list(g.head.parameters()), "lr": c.lr_g * c.lr_scale ** n})
+            groups.append({"params": list(g.head.parameters()), "lr": c.lr_g * c.lr_scale**n})
         groups.append({"params": list(g.tail.parameters()), "lr": c.lr_g})
         self.opt_g = torch.optim.Adam(groups, lr=c.lr_g, betas=(c.beta1, c.beta2))
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
@@ -103,7 +109,7 @@ class ConSinGANRecipe(SinGANRecipe):
         model, real = self.model, self.reals[n]
         assert model is not None
         g = model.generator
-        noise = model.noise_maps(shapes=[tuple(r.shape[-2:]) for r in self.reals[:n + 1]])
+        noise = model.noise_maps(shapes=[tuple(r.shape[-2:]) for r in self.reals[: n + 1]])
         parts: dict[str, float] = {}
         with torch.no_grad():
             fake = g(noise, model.noise_amp)
@@ -151,10 +157,14 @@ class ConSinGANRecipe(SinGANRecipe):
         if self.model is None:
             return {"num_scales": 0}
         return {
-            "num_scales": self.model.num_scales, "plan": self._plan(),
-            "model": self.model.state_dict(), "d": self.d.state_dict(),
-            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
+            "num_scales": self.model.num_scales,
+            "plan": self._plan(),
+            "model": self.model.state_dict(),
+            "d": self.d.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -165,7 +175,8 @@ class ConSinGANRecipe(SinGANRecipe):
             raise CheckpointError(
                 "the checkpoint was trained with another image size, pyramid, network or "
                 "iterations per stage; resume with the same image and settings, or use a new "
-                "run folder")
+                "run folder"
+            )
         model = registry.build("consingan", self._net_config(n)).to(self.ctx.device)
         try:
             model.load_state_dict(state["model"])

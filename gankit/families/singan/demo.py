@@ -23,10 +23,18 @@ def demo_config(iters: int, max_size: int, device: str, seed: int):
     from gankit.families.singan.config import preset
 
     base = preset("fast")
-    trainer = dataclasses.replace(base.trainer, device=device, seed=seed, checkpoint_every=250,
-                                  log_every=10)
-    return dataclasses.replace(base, max_size=max_size, num_scales=5, max_channels=32,
-                               iters_per_scale=iters, samples=9, trainer=trainer)
+    trainer = dataclasses.replace(
+        base.trainer, device=device, seed=seed, checkpoint_every=250, log_every=10
+    )
+    return dataclasses.replace(
+        base,
+        max_size=max_size,
+        num_scales=5,
+        max_channels=32,
+        iters_per_scale=iters,
+        samples=9,
+        trainer=trainer,
+    )
 
 
 def pick_threads() -> int:
@@ -81,8 +89,12 @@ def main(prog: str, argv: list[str]) -> int:
     from gankit.families.singan import apps
 
     p = ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0].replace("\n", " "))
-    p.add_argument("-o", "--output", default=str(DEMO_OUTPUT),
-                   help="where to write the results (`gankit serve` finds its run there)")
+    p.add_argument(
+        "-o",
+        "--output",
+        default=str(DEMO_OUTPUT),
+        help="where to write the results (`gankit serve` finds its run there)",
+    )
     p.add_argument("--image", default=str(PHOTO), help="photo to learn (default: the shipped one)")
     p.add_argument("--iters", type=int, default=300, help="training steps per scale")
     p.add_argument("--max-size", type=int, default=DEMO_SIZE, help="longest side learnt")
@@ -93,27 +105,44 @@ def main(prog: str, argv: list[str]) -> int:
     run = out / "run"
     cfg = demo_config(a.iters, a.max_size, a.device, a.seed)
     threads = pick_threads()
-    print(f"gankit demo: SinGAN (fast preset, {cfg.num_scales} scales x {a.iters} steps) learns "
-          f"{a.image} at {a.max_size} px on {threads} thread(s); results go to {out}/")
+    print(
+        f"gankit demo: SinGAN (fast preset, {cfg.num_scales} scales x {a.iters} steps) learns "
+        f"{a.image} at {a.max_size} px on {threads} thread(s); results go to {out}/"
+    )
     t0 = time.monotonic()
     apps.train(a.image, run, cfg)
     minutes = (time.monotonic() - t0) / 60
     model = apps.load(run, a.device)
     real = model.reals[-1].cpu()
     save_grid(apps.sample(model, n=12, seed=a.seed), out / "samples.png", nrow=4)
-    save_grid(__import__("torch").cat([real, model.reconstruct().cpu()]),
-              out / "reconstruction.png", nrow=2)
-    save_gif(apps.animate(model, frames=60, start_scale=1, seed=a.seed), out / "animation.gif",
-             fps=10)
+    save_grid(
+        __import__("torch").cat([real, model.reconstruct().cpu()]),
+        out / "reconstruction.png",
+        nrow=2,
+    )
+    save_gif(
+        apps.animate(model, frames=60, start_scale=1, seed=a.seed), out / "animation.gif", fps=10
+    )
     with atomic_path(out / "losses.png") as tmp:
         shutil.copyfile(run / "losses.png", tmp)
     h, w = real.shape[-2:]
-    summary = (f"Fast preset ({cfg.num_scales} scales, {a.iters} steps each, the last "
-               f"{cfg.train_depth} scales trained together) on a {w}x{h} photo; this call spent "
-               f"{minutes:.1f} min training (0 if it resumed a finished run).")
-    atomic_write_text(out / "index.html", PAGE.format(
-        summary=html.escape(summary), wide=min(900, 4 * w * 2), half=min(600, 3 * w),
-        iters=a.iters, run=html.escape(str(run))))
-    print(f"done in {minutes:.1f} min of training. Open {out / 'index.html'} "
-          f"(samples.png, animation.gif, reconstruction.png, losses.png)")
+    summary = (
+        f"Fast preset ({cfg.num_scales} scales, {a.iters} steps each, the last "
+        f"{cfg.train_depth} scales trained together) on a {w}x{h} photo; this call spent "
+        f"{minutes:.1f} min training (0 if it resumed a finished run)."
+    )
+    atomic_write_text(
+        out / "index.html",
+        PAGE.format(
+            summary=html.escape(summary),
+            wide=min(900, 4 * w * 2),
+            half=min(600, 3 * w),
+            iters=a.iters,
+            run=html.escape(str(run)),
+        ),
+    )
+    print(
+        f"done in {minutes:.1f} min of training. Open {out / 'index.html'} "
+        f"(samples.png, animation.gif, reconstruction.png, losses.png)"
+    )
     return 0

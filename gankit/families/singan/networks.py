@@ -49,8 +49,13 @@ def _trunk(cfg: ScaleConfig) -> tuple[nn.Module, nn.Sequential]:
     return head, body
 
 
-@registry.register("singan_g", family="singan", role="generator", config_cls=ScaleConfig,
-                   description="one SinGAN scale's residual patch generator")
+@registry.register(
+    "singan_g",
+    family="singan",
+    role="generator",
+    config_cls=ScaleConfig,
+    description="one SinGAN scale's residual patch generator",
+)
 class ScaleGenerator(nn.Module):
     """``G_n``: pads its input once, so output and input share their height and width."""
 
@@ -59,7 +64,8 @@ class ScaleGenerator(nn.Module):
         self.pad = config.padding
         self.head, self.body = _trunk(config)
         self.tail = nn.Sequential(
-            nn.Conv2d(config.channels, config.image_channels, config.kernel_size), nn.Tanh())
+            nn.Conv2d(config.channels, config.image_channels, config.kernel_size), nn.Tanh()
+        )
         init_weights(self)
 
     def forward(self, noisy: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
@@ -73,8 +79,13 @@ class ScaleGenerator(nn.Module):
         return self.tail(self.body(self.head(x))) + prev
 
 
-@registry.register("singan_d", family="singan", role="discriminator", config_cls=ScaleConfig,
-                   description="one SinGAN scale's Markovian patch critic (WGAN-GP)")
+@registry.register(
+    "singan_d",
+    family="singan",
+    role="discriminator",
+    config_cls=ScaleConfig,
+    description="one SinGAN scale's Markovian patch critic (WGAN-GP)",
+)
 class ScaleDiscriminator(nn.Module):
     """``D_n``: a fully convolutional critic whose receptive field is an 11x11 patch."""
 
@@ -116,8 +127,13 @@ class _TensorList(nn.Module):
         self.register_buffer(str(len(self)), t)
 
 
-@registry.register("singan_pyramid", family="singan", role="pyramid", config_cls=PyramidConfig,
-                   description="a trained SinGAN: every scale's G, z*, noise amplitudes, reals")
+@registry.register(
+    "singan_pyramid",
+    family="singan",
+    role="pyramid",
+    config_cls=PyramidConfig,
+    description="a trained SinGAN: every scale's G, z*, noise amplitudes, reals",
+)
 class SinGANPyramid(nn.Module):
     """Everything needed to use a trained SinGAN, saved as one model folder.
 
@@ -130,7 +146,8 @@ class SinGANPyramid(nn.Module):
         super().__init__()
         self.config = config
         self.generators = nn.ModuleList(
-            ScaleGenerator(config.scale(k)) for k in range(len(config.shapes)))
+            ScaleGenerator(config.scale(k)) for k in range(len(config.shapes))
+        )
         c = config.image_channels
         self.reals = _TensorList([torch.zeros(1, c, h, w) for h, w in config.shapes])
         self.register_buffer("noise_amp", torch.ones(len(config.shapes)))
@@ -141,18 +158,24 @@ class SinGANPyramid(nn.Module):
     def num_scales(self) -> int:
         return len(self.generators)
 
-    def append_scale(self, generator: ScaleGenerator, real: torch.Tensor, amp: float,
-                     channels: int) -> None:
+    def append_scale(
+        self, generator: ScaleGenerator, real: torch.Tensor, amp: float, channels: int
+    ) -> None:
         """Grow by one finer scale (training adds the scales coarse to fine)."""
         self.generators.append(generator)
         self.reals.append(real.detach().clone())
         self.noise_amp = torch.cat([self.noise_amp, self.noise_amp.new_tensor([amp])])
         self.config = dataclasses.replace(
-            self.config, shapes=[*self.config.shapes, list(real.shape[-2:])],
-            channels=[*self.config.channels, channels])
+            self.config,
+            shapes=[*self.config.shapes, list(real.shape[-2:])],
+            channels=[*self.config.channels, channels],
+        )
 
-    def upscale(self, x: torch.Tensor, shape: tuple[int, int] | list[int] | torch.Size,
-                ) -> torch.Tensor:
+    def upscale(
+        self,
+        x: torch.Tensor,
+        shape: tuple[int, int] | list[int] | torch.Size,
+    ) -> torch.Tensor:
         """The image of the scale below enlarged to ``shape`` as this pyramid was trained to see
         it (:data:`~gankit.families.singan.config.RESAMPLINGS`); a no-op at ``shape``."""
         if tuple(x.shape[-2:]) == tuple(shape):
@@ -173,8 +196,9 @@ class SinGANPyramid(nn.Module):
             return resize(x, shape).clamp(-1, 1)
         return imresize_to_shape(x, shape)
 
-    def inject(self, image: torch.Tensor, scale: int,
-               shapes: list[tuple[int, int]] | None = None) -> torch.Tensor:
+    def inject(
+        self, image: torch.Tensor, scale: int, shapes: list[tuple[int, int]] | None = None
+    ) -> torch.Tensor:
         """An image at the finest size brought to scale ``scale`` through the scale below it, so
         only its coarse structure survives (paper sec. 4.2-4.4). Under ``reference``: resized by
         ``scale_factor^(N - scale + 1)``, cropped, enlarged by ``1 / scale_factor``, cropped
@@ -191,20 +215,29 @@ class SinGANPyramid(nn.Module):
 
     def shapes(self, scale_v: float = 1.0, scale_h: float = 1.0) -> list[tuple[int, int]]:
         """Per-scale (H, W), stretched by ``scale_v`` / ``scale_h`` for retargeting (sec. 4)."""
-        return [(max(1, round(h * scale_v)), max(1, round(w * scale_h)))
-                for h, w in self.config.shapes]
+        return [
+            (max(1, round(h * scale_v)), max(1, round(w * scale_h))) for h, w in self.config.shapes
+        ]
 
-    def noise_shape(self, shape: tuple[int, int] | list[int], border: bool,
-                    ) -> tuple[int, int]:
+    def noise_shape(
+        self,
+        shape: tuple[int, int] | list[int],
+        border: bool,
+    ) -> tuple[int, int]:
         """The size of a noise map for an image of ``shape``: with ``border``, enlarged by the
         generators' zero padding on every side (the reference's ``nzx = H + (ker - 1) *
         num_layer`` in mode 'animation_train')."""
         pad = self.config.scale(0).padding if border else 0
         return int(shape[0]) + 2 * pad, int(shape[1]) + 2 * pad
 
-    def sample_noise(self, k: int, shape: tuple[int, int], n: int = 1,
-                     generator: torch.Generator | None = None, border: bool = False,
-                     ) -> torch.Tensor:
+    def sample_noise(
+        self,
+        k: int,
+        shape: tuple[int, int],
+        n: int = 1,
+        generator: torch.Generator | None = None,
+        border: bool = False,
+    ) -> torch.Tensor:
         """Scale k's noise: one grey channel at the coarsest scale, as in the reference;
         ``border``: covering the padded size (:meth:`noise_shape`)."""
         c = self.config.image_channels
@@ -215,8 +248,14 @@ class SinGANPyramid(nn.Module):
             return z.expand(n, c, *shape)
         return torch.randn(n, c, *shape, device=device, generator=generator)
 
-    def run(self, prev: torch.Tensor, noise: list[torch.Tensor | None], first: int,
-            last: int | None = None, shapes: list[tuple[int, int]] | None = None) -> torch.Tensor:
+    def run(
+        self,
+        prev: torch.Tensor,
+        noise: list[torch.Tensor | None],
+        first: int,
+        last: int | None = None,
+        shapes: list[tuple[int, int]] | None = None,
+    ) -> torch.Tensor:
         """Apply scales ``first..last`` starting from image ``prev`` (at scale ``first``'s size).
 
         ``noise[k]`` is scale k's noise (None: zero), at the image's size or covering the
@@ -243,9 +282,13 @@ class SinGANPyramid(nn.Module):
         noise: list[torch.Tensor | None] = [self.z_rec] + [None] * (self.num_scales - 1)
         return self.run(torch.zeros_like(self.reals[0]), noise, 0, last)
 
-    def noise_maps(self, n: int = 1, start_scale: int = 0,
-                   shapes: list[tuple[int, int]] | None = None,
-                   generator: torch.Generator | None = None) -> list[torch.Tensor | None]:
+    def noise_maps(
+        self,
+        n: int = 1,
+        start_scale: int = 0,
+        shapes: list[tuple[int, int]] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> list[torch.Tensor | None]:
         """Every scale's noise for ``n`` samples, drawn coarse to fine from ``generator``: z*
         below ``start_scale`` at the coarsest scale, None (zero) at the others below it."""
         shapes = shapes or self.shapes()
@@ -258,8 +301,14 @@ class SinGANPyramid(nn.Module):
                 noise.append(self.sample_noise(k, shapes[k], n, generator))
         return noise
 
-    def forward(self, n: int = 1, start_scale: int = 0, scale_v: float = 1.0,
-                scale_h: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        n: int = 1,
+        start_scale: int = 0,
+        scale_v: float = 1.0,
+        scale_h: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """``n`` random samples; scales below ``start_scale`` use z* (the reference's
         ``gen_start_scale``), so their layout is the training image's."""
         shapes = self.shapes(scale_v, scale_h)
@@ -269,8 +318,15 @@ class SinGANPyramid(nn.Module):
         return self.run(prev, noise, 0, shapes=shapes)
 
     @torch.no_grad()
-    def animate(self, frames: int, generator: torch.Generator | None = None, alpha: float = 0.1,
-                beta: float = 0.9, start_scale: int = 2, batch: int = 10) -> torch.Tensor:
+    def animate(
+        self,
+        frames: int,
+        generator: torch.Generator | None = None,
+        alpha: float = 0.1,
+        beta: float = 0.9,
+        start_scale: int = 2,
+        batch: int = 10,
+    ) -> torch.Tensor:
         """``frames`` images (T x C x H x W) of a random walk in noise space around z* (sec. 4,
         "animation"; reference ``generate_gif``).
 
@@ -308,10 +364,11 @@ class SinGANPyramid(nn.Module):
             walks.append(torch.cat(steps))
         out = []
         for i in range(0, frames, batch):
-            noise = [None if w is None else w[i:i + batch] for w in walks]
+            noise = [None if w is None else w[i : i + batch] for w in walks]
             m = min(batch, frames - i)
-            prev = torch.zeros(m, self.config.image_channels, *shapes[0],
-                               device=self.noise_amp.device)
+            prev = torch.zeros(
+                m, self.config.image_channels, *shapes[0], device=self.noise_amp.device
+            )
             out.append(self.run(prev, noise, 0))
         return torch.cat(out)  # unclamped, so callers' output checks see NaN/inf
 
@@ -332,8 +389,10 @@ class SinGANPyramid(nn.Module):
     def onnx_dynamic_axes(self) -> dict[str, dict[int, str]]:
         """Batch and every scale's height and width are free (``--dynamic``): the noise shapes
         set the output size, so one file serves every retargeted aspect (sec. 4, fig. 7)."""
-        axes = {name: {0: "batch", 2: f"height_{k}", 3: f"width_{k}"}
-                for k, name in enumerate(self.onnx_input_names)}
+        axes = {
+            name: {0: "batch", 2: f"height_{k}", 3: f"width_{k}"}
+            for k, name in enumerate(self.onnx_input_names)
+        }
         axes["image"] = {0: "batch", 2: "height", 3: "width"}
         return axes
 
@@ -349,8 +408,7 @@ class SinGANPyramid(nn.Module):
         height / H_N and width / W_N as in retargeting (:meth:`shapes`)."""
         fh, fw = self.onnx_default_size
         c = self.config.image_channels
-        return tuple(torch.randn(1, c, h, w)
-                     for h, w in self.shapes(height / fh, width / fw))
+        return tuple(torch.randn(1, c, h, w) for h, w in self.shapes(height / fh, width / fw))
 
 
 class NoiseToImage(nn.Module):

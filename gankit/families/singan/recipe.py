@@ -56,15 +56,23 @@ class SinGANRecipe(Recipe):
         self.cfg = config
         h, w = image.shape[-2:]
         shapes, self.scale_factor, exponents = pyramid_plan(
-            h, w, config.min_size, config.max_size, config.scale_factor, config.rescaling,
-            config.num_scales)
+            h,
+            w,
+            config.min_size,
+            config.max_size,
+            config.scale_factor,
+            config.rescaling,
+            config.num_scales,
+        )
         self.shapes = shapes
         if config.resampling == "reference":
             # tamarott/SinGAN SinGAN/training.py@084cf02 train() and functions.py@f3678a0
             # creat_reals_pyramid: every scale is the max_size image resized by factor^e.
             finest = imresize(image.float(), min(config.max_size / max(h, w), 1.0), shapes[-1])
-            self.reals = [imresize(finest, math.pow(self.scale_factor, e), s)
-                          for e, s in zip(exponents, shapes, strict=True)]
+            self.reals = [
+                imresize(finest, math.pow(self.scale_factor, e), s)
+                for e, s in zip(exponents, shapes, strict=True)
+            ]
             if config.rescaling == "consingan":
                 # tohinz/ConSinGAN functions.py@8b4681f create_reals_pyramid appends the
                 # max_size image itself, not re-resized through uint8 levels
@@ -78,9 +86,13 @@ class SinGANRecipe(Recipe):
         self.prev_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     @classmethod
-    def retrain_scale(cls, pyramid: SinGANPyramid, scale: int, config: TrainConfig,
-                      prev_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                      ) -> SinGANRecipe:
+    def retrain_scale(
+        cls,
+        pyramid: SinGANPyramid,
+        scale: int,
+        config: TrainConfig,
+        prev_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> SinGANRecipe:
         """Train scale ``scale`` of a trained pyramid again, with a fresh G and D of that scale's
         width on top of its frozen scales below (tamarott/SinGAN ``SinGAN/training.py``@084cf02
         ``train_paint``: ``init_models``, then ``train_single_scale``). ``prev_transform`` maps
@@ -90,14 +102,22 @@ class SinGANRecipe(Recipe):
         recipe = cls.__new__(cls)
         pc = pyramid.config
         recipe.cfg = dataclasses.replace(
-            config, channels=pc.channels[scale], max_channels=pc.channels[scale],
-            num_layers=pc.num_layers, kernel_size=pc.kernel_size, train_depth=1,
-            init_from_previous=False, border_noise=pc.border_noise)
-        recipe.shapes = [tuple(s) for s in pc.shapes[:scale + 1]]
+            config,
+            channels=pc.channels[scale],
+            max_channels=pc.channels[scale],
+            num_layers=pc.num_layers,
+            kernel_size=pc.kernel_size,
+            train_depth=1,
+            init_from_previous=False,
+            border_noise=pc.border_noise,
+        )
+        recipe.shapes = [tuple(s) for s in pc.shapes[: scale + 1]]
         recipe.scale_factor = pc.scale_factor
         recipe.reals = [pyramid.reals[k].detach().clone() for k in range(scale + 1)]
-        below = registry.build("singan_pyramid", dataclasses.replace(
-            pc, shapes=pc.shapes[:scale], channels=pc.channels[:scale]))
+        below = registry.build(
+            "singan_pyramid",
+            dataclasses.replace(pc, shapes=pc.shapes[:scale], channels=pc.channels[:scale]),
+        )
         with torch.no_grad():
             for k in range(scale):
                 below.generators[k].load_state_dict(pyramid.generators[k].state_dict())
@@ -138,9 +158,13 @@ class SinGANRecipe(Recipe):
         return PyramidConfig(
             shapes=[list(s) for s in self.shapes[:n]],
             channels=[self.cfg.channels_at(k) for k in range(n)],
-            num_layers=self.cfg.num_layers, kernel_size=self.cfg.kernel_size,
-            image_channels=self.reals[0].shape[1], scale_factor=self.scale_factor,
-            resampling=self._resampling(), border_noise=self.cfg.border_noise)
+            num_layers=self.cfg.num_layers,
+            kernel_size=self.cfg.kernel_size,
+            image_channels=self.reals[0].shape[1],
+            scale_factor=self.scale_factor,
+            resampling=self._resampling(),
+            border_noise=self.cfg.border_noise,
+        )
 
     def _resampling(self) -> str:
         if self.cfg.resampling != "reference":
@@ -158,8 +182,13 @@ class SinGANRecipe(Recipe):
         window = self._window(n)
         for k, g in enumerate(self.pyramid.generators):
             g.train(k in window).requires_grad_(k in window)
-        groups = [{"params": list(self.pyramid.generators[k].parameters()),
-                   "lr": c.lr_g * c.lr_scale ** (n - k)} for k in window]
+        groups = [
+            {
+                "params": list(self.pyramid.generators[k].parameters()),
+                "lr": c.lr_g * c.lr_scale ** (n - k),
+            }
+            for k in window
+        ]
         self.opt_g = torch.optim.Adam(groups, lr=c.lr_g, betas=(c.beta1, c.beta2))
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
         milestone = [max(1, int(c.lr_decay_at * c.iters_per_scale))]
@@ -177,8 +206,9 @@ class SinGANRecipe(Recipe):
             self.pyramid = registry.build("singan_pyramid", self._pyramid_config(1)).to(device)
             self.pyramid.generators[0] = g.to(device)
             self.pyramid.reals[0].copy_(real)
-            self.pyramid.z_rec.copy_(self.pyramid.sample_noise(
-                0, tuple(real.shape[-2:]), border=self.cfg.border_noise))
+            self.pyramid.z_rec.copy_(
+                self.pyramid.sample_noise(0, tuple(real.shape[-2:]), border=self.cfg.border_noise)
+            )
         else:
             assert self.pyramid is not None
             if self.cfg.init_from_previous and self.cfg.channels_at(n - 1) == cfg.channels:
@@ -225,7 +255,8 @@ class SinGANRecipe(Recipe):
         def draw() -> tuple[torch.Tensor, list[torch.Tensor | None]]:
             noise: list[torch.Tensor | None] = [
                 pyr.sample_noise(k, tuple(self.reals[k].shape[-2:]), border=c.border_noise)
-                for k in range(n + 1)]
+                for k in range(n + 1)
+            ]
             return self._entering(self._run_below(start, noise), n), noise
 
         parts: dict[str, float] = {}
@@ -286,13 +317,18 @@ class SinGANRecipe(Recipe):
             "plan": self._plan(),
             "pyramid": self.pyramid.state_dict(),
             "d": self.d.state_dict(),
-            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict(),
         }
 
     def _plan(self) -> dict[str, Any]:
-        return {"shapes": [list(s) for s in self.shapes],
-                "iters_per_scale": self.cfg.iters_per_scale, "resampling": self._resampling()}
+        return {
+            "shapes": [list(s) for s in self.shapes],
+            "iters_per_scale": self.cfg.iters_per_scale,
+            "resampling": self._resampling(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         n = int(state["num_scales"])
@@ -303,7 +339,8 @@ class SinGANRecipe(Recipe):
             raise CheckpointError(
                 "the checkpoint was trained with another image size, pyramid, iterations per "
                 f"scale or resampling (it used {saved['resampling']!r}); resume with the same "
-                "image and settings, or use a new run folder")
+                "image and settings, or use a new run folder"
+            )
         pyr = registry.build("singan_pyramid", self._pyramid_config(n)).to(self.ctx.device)
         try:
             pyr.load_state_dict(state["pyramid"])

@@ -45,7 +45,6 @@ def load_generator(model: ModelLike, device: torch.device | str | None = None) -
     return g.eval().to(dev)
 
 
-
 def quantize(images: torch.Tensor) -> np.ndarray:
     """NCHW in [-1, 1] -> NHWC uint8 exactly as NVlabs' scripts round (x * 127.5 + 128)."""
     q = (images.detach().float().cpu() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
@@ -65,8 +64,7 @@ def class_vector(g: Any, class_idx: int | None, n: int) -> torch.Tensor | None:
     return F.one_hot(torch.full((n,), class_idx, device=device), c_dim).float()
 
 
-def resolve_truncation(g: Any, psi: float | None,
-                       cutoff: int | None) -> tuple[float, int | None]:
+def resolve_truncation(g: Any, psi: float | None, cutoff: int | None) -> tuple[float, int | None]:
     """(psi, cutoff) with what is not given taken from the model's reference defaults
     (``g.reference_truncation``: StyleGAN1 psi 0.7 on the first 8 layers, NVlabs stylegan
     training/networks_stylegan.py@1e0d5c7 ``G_style``; StyleGAN2 psi 1, every layer)."""
@@ -74,13 +72,16 @@ def resolve_truncation(g: Any, psi: float | None,
     if cutoff is None:
         cutoff = None if ref_cutoff is None else min(ref_cutoff, g.n_latent)
     elif not 0 <= cutoff <= g.n_latent:
-        raise UsageError(f"--truncation-cutoff {cutoff}: this model has {g.n_latent} style "
-                         f"layers; give 0-{g.n_latent}")
+        raise UsageError(
+            f"--truncation-cutoff {cutoff}: this model has {g.n_latent} style "
+            f"layers; give 0-{g.n_latent}"
+        )
     return (ref_psi if psi is None else psi), cutoff
 
 
-def _ws(g: Any, seeds: Sequence[int], truncation: tuple[float, int | None],
-        class_idx: int | None) -> torch.Tensor:
+def _ws(
+    g: Any, seeds: Sequence[int], truncation: tuple[float, int | None], class_idx: int | None
+) -> torch.Tensor:
     z = model_latents(g, seeds, g.latent_avg.device)
     return g.truncate(g.mapping(z, class_vector(g, class_idx, len(seeds))), *truncation)
 
@@ -94,8 +95,9 @@ def _torch_device(backend: str, device: torch.device | str | None) -> torch.devi
     return "cpu" if backend == "onnx" else device
 
 
-def _synthesis(model: ModelLike, g: Any, noise_mode: str, backend: str,
-               device: torch.device | str | None) -> Synthesis:
+def _synthesis(
+    model: ModelLike, g: Any, noise_mode: str, backend: str, device: torch.device | str | None
+) -> Synthesis:
     """What turns styles into images on ``backend``.
 
     ``onnx``: the synthesis network's export (input ``ws``, free batch, NVlabs' constant noise
@@ -109,11 +111,18 @@ def _synthesis(model: ModelLike, g: Any, noise_mode: str, backend: str,
     if backend == "torch":
         return lambda ws: g.synthesis(ws, g.noise_inputs(ws.shape[0], noise_mode))
     if noise_mode != "const":
-        raise UsageError(f"--noise-mode {noise_mode}: the onnx backend runs the constant noise "
-                         "maps stored in the export; use --noise-mode const or --backend torch")
+        raise UsageError(
+            f"--noise-mode {noise_mode}: the onnx backend runs the constant noise "
+            "maps stored in the export; use --noise-mode const or --backend torch"
+        )
     source = g if isinstance(model, torch.nn.Module) else model
-    return cached_model(source, lambda m: load_generator(m, "cpu"), str(device or "auto"),
-                        dynamic=True, latent_input="w")
+    return cached_model(
+        source,
+        lambda m: load_generator(m, "cpu"),
+        str(device or "auto"),
+        dynamic=True,
+        latent_input="w",
+    )
 
 
 def _synth(ws: torch.Tensor, synthesis: Synthesis, batch_size: int = 8) -> torch.Tensor:
@@ -121,13 +130,19 @@ def _synth(ws: torch.Tensor, synthesis: Synthesis, batch_size: int = 8) -> torch
     return check_generated(images, "the StyleGAN generator")
 
 
-
 @torch.no_grad()
-def generate(model: ModelLike, seeds: Sequence[int], out: str | os.PathLike[str] | None = None,
-             truncation: float | None = None, noise_mode: str = "const",
-             class_idx: int | None = None, batch_size: int = 8,
-             device: torch.device | str | None = None, backend: str = "torch",
-             truncation_cutoff: int | None = None) -> np.ndarray:
+def generate(
+    model: ModelLike,
+    seeds: Sequence[int],
+    out: str | os.PathLike[str] | None = None,
+    truncation: float | None = None,
+    noise_mode: str = "const",
+    class_idx: int | None = None,
+    batch_size: int = 8,
+    device: torch.device | str | None = None,
+    backend: str = "torch",
+    truncation_cutoff: int | None = None,
+) -> np.ndarray:
     """Quantised images (NHWC uint8) for ``seeds``; written to ``out/seedNNNN.png`` if given.
 
     ``truncation`` psi on the first ``truncation_cutoff`` style layers; either left out is the
@@ -164,11 +179,19 @@ def parse_layers(text: str, n_latent: int) -> list[int]:
 
 
 @torch.no_grad()
-def style_mix(model: ModelLike, rows: Sequence[int], cols: Sequence[int],
-              out: str | os.PathLike[str], layers: str | Sequence[int] = "0-6",
-              truncation: float | None = None, noise_mode: str = "const",
-              class_idx: int | None = None, device: torch.device | str | None = None,
-              backend: str = "torch", truncation_cutoff: int | None = None) -> Path:
+def style_mix(
+    model: ModelLike,
+    rows: Sequence[int],
+    cols: Sequence[int],
+    out: str | os.PathLike[str],
+    layers: str | Sequence[int] = "0-6",
+    truncation: float | None = None,
+    noise_mode: str = "const",
+    class_idx: int | None = None,
+    device: torch.device | str | None = None,
+    backend: str = "torch",
+    truncation_cutoff: int | None = None,
+) -> Path:
     """The StyleGAN1 fig. 3 grid: row seeds' styles with the column seeds' at ``layers``.
 
     The first row shows the column seeds, the first column the row seeds (NVlabs
@@ -190,7 +213,7 @@ def style_mix(model: ModelLike, rows: Sequence[int], cols: Sequence[int],
             grid_ws.append(w)
     images = quantize(_synth(torch.stack([ws[s] for s in seeds] + grid_ws), synthesis))
     single = dict(zip(seeds, images[: len(seeds)], strict=True))
-    cells = iter(images[len(seeds):])
+    cells = iter(images[len(seeds) :])
     h, w = images.shape[1:3]
     canvas = Image.new("RGB", (w * (len(cols) + 1), h * (len(rows) + 1)), "black")
     for j, c in enumerate(cols):
@@ -211,11 +234,21 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def interpolate(model: ModelLike, seeds: Sequence[int], out: str | os.PathLike[str],
-                frames: int = 30, space: str = "w", truncation: float | None = None,
-                noise_mode: str = "const", class_idx: int | None = None, fps: int = 30,
-                loop: bool = True, device: torch.device | str | None = None,
-                backend: str = "torch", truncation_cutoff: int | None = None) -> Path:
+def interpolate(
+    model: ModelLike,
+    seeds: Sequence[int],
+    out: str | os.PathLike[str],
+    frames: int = 30,
+    space: str = "w",
+    truncation: float | None = None,
+    noise_mode: str = "const",
+    class_idx: int | None = None,
+    fps: int = 30,
+    loop: bool = True,
+    device: torch.device | str | None = None,
+    backend: str = "torch",
+    truncation_cutoff: int | None = None,
+) -> Path:
     """A walk through ``seeds``: linear in W (StyleGAN1 sec. 4: W is disentangled) or
     spherical in Z; ``frames`` per transition, back to the first seed when ``loop``."""
     if space not in ("w", "z"):
@@ -244,8 +277,9 @@ def interpolate(model: ModelLike, seeds: Sequence[int], out: str | os.PathLike[s
     return write_video(list(images), out, fps)
 
 
-def default_distance(device: torch.device,
-                     weights: str | os.PathLike[str] | None = None) -> Distance:
+def default_distance(
+    device: torch.device, weights: str | os.PathLike[str] | None = None
+) -> Distance:
     """LPIPS with VGG16 (the NVlabs projector's metric); MissingWeightsError offline.
 
     ``weights``: a local copy of torchvision's VGG16 ImageNet weights.
@@ -268,13 +302,21 @@ def _noise_regularizer(noises: Sequence[torch.Tensor]) -> torch.Tensor:
     return loss
 
 
-def project(model: ModelLike, target: str | os.PathLike[str] | torch.Tensor,
-            out: str | os.PathLike[str] | None = None, steps: int = 1000, lr: float = 0.1,
-            w_avg_samples: int = 10_000, noise_weight: float = 1e5, seed: int = 303,
-            distance: Distance | None = None, video: bool = True,
-            device: torch.device | str | None = None,
-            weights: str | os.PathLike[str] | None = None,
-            overwrite: bool = False) -> dict[str, Any]:
+def project(
+    model: ModelLike,
+    target: str | os.PathLike[str] | torch.Tensor,
+    out: str | os.PathLike[str] | None = None,
+    steps: int = 1000,
+    lr: float = 0.1,
+    w_avg_samples: int = 10_000,
+    noise_weight: float = 1e5,
+    seed: int = 303,
+    distance: Distance | None = None,
+    video: bool = True,
+    device: torch.device | str | None = None,
+    weights: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Find the W whose image matches ``target`` (StyleGAN2 sec. 5 and app. D, NVlabs projector).
 
     Optimises one W (broadcast to every layer) and the noise maps with Adam, a learning-rate
@@ -316,8 +358,10 @@ def project(model: ModelLike, target: str | os.PathLike[str] | torch.Tensor,
         w_std = float(((w_samples - w_avg).square().sum() / w_avg_samples) ** 0.5)
         target_small = shrink(tgt)
     w_opt = w_avg.clone().requires_grad_(True)
-    noises = [torch.randn(b.shape, generator=gen).to(dev).requires_grad_(True)
-              for b in g.noise_inputs(1, "const")]
+    noises = [
+        torch.randn(b.shape, generator=gen).to(dev).requires_grad_(True)
+        for b in g.noise_inputs(1, "const")
+    ]
     opt = torch.optim.Adam([w_opt, *noises], betas=(0.9, 0.999), lr=lr)
     losses, frames = [], []
     for step in range(steps):

@@ -116,16 +116,21 @@ class GrowthConfig:
 
     def __post_init__(self) -> None:
         if self.start_resolution < 4 or self.start_resolution & (self.start_resolution - 1):
-            raise ValueError(f"start_resolution must be a power of two >= 4, "
-                             f"got {self.start_resolution}")
+            raise ValueError(
+                f"start_resolution must be a power of two >= 4, got {self.start_resolution}"
+            )
         if not self.lr_per_level or min(self.lr_per_level) <= 0:
             raise ValueError(f"lr_per_level needs positive rates, got {self.lr_per_level}")
 
     def schedule(self, size: int) -> GrowthSchedule:
         """The shared image-counted schedule (``gankit.engine.progressive``) up to ``size``."""
-        return GrowthSchedule.from_kimg(self.fade_kimg, self.stab_kimg,
-                                        int(math.log2(size)) - 2, self.batch_per_level,
-                                        int(math.log2(self.start_resolution)) - 2)
+        return GrowthSchedule.from_kimg(
+            self.fade_kimg,
+            self.stab_kimg,
+            int(math.log2(size)) - 2,
+            self.batch_per_level,
+            int(math.log2(self.start_resolution)) - 2,
+        )
 
     def lr(self, level: int) -> float:
         return self.lr_per_level[min(level, len(self.lr_per_level) - 1)]
@@ -172,8 +177,10 @@ class StyleGANTrainConfig:
     def __post_init__(self) -> None:
         if self.progressive:
             if not self.arch.startswith("stylegan1"):
-                raise ValueError(f"progressive growing is StyleGAN1's (arch stylegan1); "
-                                 f"{self.arch} trains at its full resolution")
+                raise ValueError(
+                    f"progressive growing is StyleGAN1's (arch stylegan1); "
+                    f"{self.arch} trains at its full resolution"
+                )
             self.growth.schedule(self.generator.size)  # checks it fits the generator's size
         if self.ema_rampup is not None and self.ema_rampup <= 0:
             raise ValueError(f"ema_rampup must be > 0 (or null), got {self.ema_rampup}")
@@ -193,13 +200,31 @@ SNAPSHOT_KIMG = 200
 """NVlabs' network snapshot interval: 50 ticks of 4 kimg."""
 
 
-def _preset(arch: str, gen: StyleGAN2Config, batch: int, gamma: float, lr: float,
-            ema_kimg: float, ema_rampup: float | None) -> StyleGANTrainConfig:
+def _preset(
+    arch: str,
+    gen: StyleGAN2Config,
+    batch: int,
+    gamma: float,
+    lr: float,
+    ema_kimg: float,
+    ema_rampup: float | None,
+) -> StyleGANTrainConfig:
     per_snapshot = math.ceil(SNAPSHOT_KIMG * 1000 / batch)
-    trainer = TrainerConfig(max_steps=math.ceil(TOTAL_KIMG * 1000 / batch),
-                            checkpoint_every=per_snapshot, sample_every=per_snapshot)
-    return StyleGANTrainConfig(arch=arch, generator=gen, batch_size=batch, r1_gamma=gamma, lr=lr,
-                               ema_kimg=ema_kimg, ema_rampup=ema_rampup, trainer=trainer)
+    trainer = TrainerConfig(
+        max_steps=math.ceil(TOTAL_KIMG * 1000 / batch),
+        checkpoint_every=per_snapshot,
+        sample_every=per_snapshot,
+    )
+    return StyleGANTrainConfig(
+        arch=arch,
+        generator=gen,
+        batch_size=batch,
+        r1_gamma=gamma,
+        lr=lr,
+        ema_kimg=ema_kimg,
+        ema_rampup=ema_rampup,
+        trainer=trainer,
+    )
 
 
 def _auto_preset(res: int) -> StyleGANTrainConfig:
@@ -209,10 +234,18 @@ def _auto_preset(res: int) -> StyleGANTrainConfig:
     0.0002 res^2 / batch, EMA batch x 10 / 32 kimg with ramp-up 0.05, a 2-layer mapping."""
     batch = max(min(min(4096 // res, 32), 64), 1)
     fmaps = 1.0 if res >= 512 else 0.5
-    gen = StyleGAN2Config(size=res, channel_base=int(fmaps * 32768), n_mlp=2,
-                          mbstd_group=min(batch, 4))
-    return _preset("stylegan2", gen, batch, 0.0002 * res**2 / batch,
-                   0.002 if res >= 1024 else 0.0025, batch * 10 / 32, 0.05)
+    gen = StyleGAN2Config(
+        size=res, channel_base=int(fmaps * 32768), n_mlp=2, mbstd_group=min(batch, 4)
+    )
+    return _preset(
+        "stylegan2",
+        gen,
+        batch,
+        0.0002 * res**2 / batch,
+        0.002 if res >= 1024 else 0.0025,
+        batch * 10 / 32,
+        0.05,
+    )
 
 
 def _stylegan1_preset(size: int) -> StyleGANTrainConfig:
@@ -220,15 +253,23 @@ def _stylegan1_preset(size: int) -> StyleGANTrainConfig:
     loss with R1 (gamma 10) in every D step, no path-length term, mirrored reals."""
     # The generator's fields are StyleGAN1's widths (the command line parses every generator as
     # a StyleGAN2Config; the recipe builds the StyleGAN1Config with ``progressive``).
-    cfg = StyleGANTrainConfig(arch="stylegan1",
-                              generator=StyleGAN2Config(size=size, channel_base=16384),
-                              progressive=True, r1_gamma=10.0, pl_weight=0.0, xflip=True)
+    cfg = StyleGANTrainConfig(
+        arch="stylegan1",
+        generator=StyleGAN2Config(size=size, channel_base=16384),
+        progressive=True,
+        r1_gamma=10.0,
+        pl_weight=0.0,
+        xflip=True,
+    )
     schedule = cfg.growth.schedule(size)
     # Checkpoints and grids every 200 kimg at the 64x64 minibatch: more often while the batch is
     # larger, less often once it is smaller.
     per_snapshot = math.ceil(SNAPSHOT_KIMG * 1000 / schedule.batch_size(4))
-    cfg.trainer = TrainerConfig(max_steps=schedule.steps_for(TOTAL_KIMG * 1000),
-                                checkpoint_every=per_snapshot, sample_every=per_snapshot)
+    cfg.trainer = TrainerConfig(
+        max_steps=schedule.steps_for(TOTAL_KIMG * 1000),
+        checkpoint_every=per_snapshot,
+        sample_every=per_snapshot,
+    )
     return cfg
 
 
@@ -240,8 +281,9 @@ PRESETS: dict[str, StyleGANTrainConfig] = {
     "64": _auto_preset(64),
     "128": _auto_preset(128),
     # ``paper256``: batch 64, mbstd 8, fmaps 0.5, lr 0.0025, gamma 1, EMA 20 kimg, map 8.
-    "256": _preset("stylegan2", replace(STYLEGAN2_SIZES["256-cm1"], mbstd_group=8), 64, 1.0,
-                   0.0025, 20.0, None),
+    "256": _preset(
+        "stylegan2", replace(STYLEGAN2_SIZES["256-cm1"], mbstd_group=8), 64, 1.0, 0.0025, 20.0, None
+    ),
     "512": _auto_preset(512),
     # ``stylegan2`` (config-f): batch 32, mbstd 4, fmaps 1, lr 0.002, gamma 10, EMA 10 kimg.
     "1024": _preset("stylegan2", STYLEGAN2_SIZES["1024"], 32, 10.0, 0.002, 10.0, None),

@@ -43,8 +43,9 @@ def load_rosinality(path: str | os.PathLike[str]) -> dict[str, Any]:
     """``torch.load`` with weights only, plus ``argparse.Namespace`` for the stored ``args``."""
     ckpt = load_torch_file(path, safe_globals=[argparse.Namespace])
     if not isinstance(ckpt, dict):
-        raise CheckpointError(f"{path}: expected rosinality's checkpoint dict, got "
-                              f"{type(ckpt).__name__}")
+        raise CheckpointError(
+            f"{path}: expected rosinality's checkpoint dict, got {type(ckpt).__name__}"
+        )
     return ckpt
 
 
@@ -55,8 +56,10 @@ def _channels_to_base(channels: dict[int, int], where: str) -> tuple[int, int]:
     base = next(iter(below.items()), (max(channels), cmax))
     cbase = base[0] * base[1]
     if any(min(cbase // res, cmax) != c for res, c in channels.items()):
-        raise CheckpointError(f"{where}: channel widths {channels} are not of the form "
-                              "min(base / resolution, max); this layout is not supported")
+        raise CheckpointError(
+            f"{where}: channel widths {channels} are not of the form "
+            "min(base / resolution, max); this layout is not supported"
+        )
     return cbase, cmax
 
 
@@ -70,11 +73,18 @@ def rosinality_config(state: dict[str, torch.Tensor], where: str = "checkpoint")
         for i in range(n_rgb):
             channels[2 ** (i + 3)] = state[f"to_rgbs.{i}.conv.weight"].shape[2]
     except (KeyError, IndexError, AttributeError):
-        raise CheckpointError(f"{where}: not a rosinality StyleGAN2 generator state "
-                              "(style.*, conv1.*, to_rgbs.* expected)") from None
+        raise CheckpointError(
+            f"{where}: not a rosinality StyleGAN2 generator state "
+            "(style.*, conv1.*, to_rgbs.* expected)"
+        ) from None
     cbase, cmax = _channels_to_base(channels, where)
-    return StyleGAN2Config(size=2 ** (n_rgb + 2), style_dim=style_dim, n_mlp=n_mlp,
-                           channel_base=cbase, channel_max=cmax)
+    return StyleGAN2Config(
+        size=2 ** (n_rgb + 2),
+        style_dim=style_dim,
+        n_mlp=n_mlp,
+        channel_base=cbase,
+        channel_max=cmax,
+    )
 
 
 # --- restricted unpickler -----------------------------------------------------------------------
@@ -147,34 +157,47 @@ def ada_generator(G: Persistent, where: str) -> tuple[StyleGAN2Config, dict[str,
         raise CheckpointError(f"{where}: expected an NVlabs Generator, got {G.class_name}")
     src = _module_tensors(G)
     if any(k.startswith("synthesis.input.") or ".L0_" in k for k in src):
-        raise CheckpointError(f"{where}: a StyleGAN3 (alias-free) generator; gankit reads only "
-                              "StyleGAN2-architecture networks from NVlabs files")
-    fcs = sorted(int(m.group(1)) for k in src if (m := re.fullmatch(r"mapping\.fc(\d+)\.weight",
-                                                                       k)))
+        raise CheckpointError(
+            f"{where}: a StyleGAN3 (alias-free) generator; gankit reads only "
+            "StyleGAN2-architecture networks from NVlabs files"
+        )
+    fcs = sorted(
+        int(m.group(1)) for k in src if (m := re.fullmatch(r"mapping\.fc(\d+)\.weight", k))
+    )
     if not fcs or "synthesis.b4.const" not in src:
-        raise CheckpointError(f"{where}: not a StyleGAN2 generator (mapping.fc*/synthesis.b4 "
-                              "expected)")
-    blocks = sorted(int(m.group(1)) for k in src
-                    if (m := re.fullmatch(r"synthesis\.b(\d+)\.conv1\.weight", k)))
+        raise CheckpointError(
+            f"{where}: not a StyleGAN2 generator (mapping.fc*/synthesis.b4 expected)"
+        )
+    blocks = sorted(
+        int(m.group(1)) for k in src if (m := re.fullmatch(r"synthesis\.b(\d+)\.conv1\.weight", k))
+    )
     if any(f"synthesis.b{r}.torgb.weight" not in src for r in blocks):
-        raise CheckpointError(f"{where}: only NVlabs' 'skip' generator architecture (the "
-                              "StyleGAN2 default) is supported")
+        raise CheckpointError(
+            f"{where}: only NVlabs' 'skip' generator architecture (the "
+            "StyleGAN2 default) is supported"
+        )
     channels = {r: src[f"synthesis.b{r}.conv1.weight"].shape[0] for r in blocks}
     cbase, cmax = _channels_to_base(channels, where)
-    conv_clamp = _as_persistent(G, "synthesis", f"b{blocks[-1]}", "conv1").state.get(
-        "conv_clamp")
-    fp16 = sum(bool(_as_persistent(G, "synthesis", f"b{r}").state.get("use_fp16"))
-               for r in blocks)
+    conv_clamp = _as_persistent(G, "synthesis", f"b{blocks[-1]}", "conv1").state.get("conv_clamp")
+    fp16 = sum(bool(_as_persistent(G, "synthesis", f"b{r}").state.get("use_fp16")) for r in blocks)
     c_dim = int(G.state.get("c_dim") or 0)
     w_dim = src["mapping.fc0.weight"].shape[0]
     if src["mapping.fc0.weight"].shape[1] != w_dim * (2 if c_dim else 1):
-        raise CheckpointError(f"{where}: z_dim differs from w_dim ({w_dim}); gankit's mapping "
-                              "network takes latents of the style size")
+        raise CheckpointError(
+            f"{where}: z_dim differs from w_dim ({w_dim}); gankit's mapping "
+            "network takes latents of the style size"
+        )
     cfg = StyleGAN2Config(
-        size=blocks[-1], style_dim=w_dim, n_mlp=len(fcs),
+        size=blocks[-1],
+        style_dim=w_dim,
+        n_mlp=len(fcs),
         lr_mlp=float(_as_persistent(G, "mapping", "fc0").state.get("bias_gain", 0.01)),
-        channel_base=cbase, channel_max=cmax, c_dim=c_dim,
-        conv_clamp=None if conv_clamp is None else float(conv_clamp), num_fp16_res=fp16)
+        channel_base=cbase,
+        channel_max=cmax,
+        c_dim=c_dim,
+        conv_clamp=None if conv_clamp is None else float(conv_clamp),
+        num_fp16_res=fp16,
+    )
     return cfg, _ada_to_gankit(src, blocks, len(fcs), c_dim)
 
 
@@ -187,16 +210,19 @@ def _as_persistent(G: Persistent, *names: str) -> Persistent:
     return node
 
 
-def _ada_to_gankit(src: dict[str, torch.Tensor], blocks: list[int], n_mlp: int,
-                   c_dim: int) -> dict[str, torch.Tensor]:
+def _ada_to_gankit(
+    src: dict[str, torch.Tensor], blocks: list[int], n_mlp: int, c_dim: int
+) -> dict[str, torch.Tensor]:
     """Rename/reshape NVlabs ADA generator tensors to rosinality's (= gankit's) layout."""
     out: dict[str, torch.Tensor] = {}
     for i in range(n_mlp):
         out[f"style.{i + 1}.weight"] = src[f"mapping.fc{i}.weight"]
         out[f"style.{i + 1}.bias"] = src[f"mapping.fc{i}.bias"]
     if c_dim:
-        out["embed.weight"], out["embed.bias"] = (src["mapping.embed.weight"],
-                                                  src["mapping.embed.bias"])
+        out["embed.weight"], out["embed.bias"] = (
+            src["mapping.embed.weight"],
+            src["mapping.embed.bias"],
+        )
     if "mapping.w_avg" in src:
         out["latent_avg"] = src["mapping.w_avg"]
 
@@ -207,7 +233,8 @@ def _ada_to_gankit(src: dict[str, torch.Tensor], blocks: list[int], n_mlp: int,
         out[f"{ours}.noise.weight"] = src[f"{nv}.noise_strength"].reshape(1)
         out[f"{ours}.activate.bias"] = src[f"{nv}.bias"]
         out[f"noises.noise_{noise_index}"] = src[f"{nv}.noise_const"].reshape(
-            1, 1, *src[f"{nv}.noise_const"].shape[-2:])
+            1, 1, *src[f"{nv}.noise_const"].shape[-2:]
+        )
 
     def torgb(nv: str, ours: str) -> None:
         out[f"{ours}.conv.weight"] = src[f"{nv}.weight"].unsqueeze(0)
@@ -242,12 +269,18 @@ def ada_discriminator(D: Persistent, where: str) -> dict[str, torch.Tensor]:
 
 def _ada_d_to_gankit(src: dict[str, torch.Tensor], where: str) -> dict[str, torch.Tensor]:
     """Rename NVlabs 'resnet' discriminator tensors (ADA names) to rosinality's layout."""
-    blocks = sorted((int(m.group(1)) for k in src
-                     if (m := re.fullmatch(r"b(\d+)\.conv1\.weight", k))), reverse=True)
-    if not blocks or any(f"b{r}.skip.weight" not in src for r in blocks) or \
-            f"b{blocks[0]}.fromrgb.weight" not in src:
-        raise CheckpointError(f"{where}: only NVlabs' 'resnet' discriminator (the StyleGAN2 "
-                              "default) is supported")
+    blocks = sorted(
+        (int(m.group(1)) for k in src if (m := re.fullmatch(r"b(\d+)\.conv1\.weight", k))),
+        reverse=True,
+    )
+    if (
+        not blocks
+        or any(f"b{r}.skip.weight" not in src for r in blocks)
+        or f"b{blocks[0]}.fromrgb.weight" not in src
+    ):
+        raise CheckpointError(
+            f"{where}: only NVlabs' 'resnet' discriminator (the StyleGAN2 default) is supported"
+        )
     try:
         return _ada_d_renamed(src, blocks)
     except KeyError as err:
@@ -255,20 +288,24 @@ def _ada_d_to_gankit(src: dict[str, torch.Tensor], where: str) -> dict[str, torc
 
 
 def _ada_d_renamed(src: dict[str, torch.Tensor], blocks: list[int]) -> dict[str, torch.Tensor]:
-    out = {"convs.0.0.weight": src[f"b{blocks[0]}.fromrgb.weight"],
-           "convs.0.1.bias": src[f"b{blocks[0]}.fromrgb.bias"]}
+    out = {
+        "convs.0.0.weight": src[f"b{blocks[0]}.fromrgb.weight"],
+        "convs.0.1.bias": src[f"b{blocks[0]}.fromrgb.bias"],
+    }
     for k, res in enumerate(blocks, start=1):
         out[f"convs.{k}.conv1.0.weight"] = src[f"b{res}.conv0.weight"]
         out[f"convs.{k}.conv1.1.bias"] = src[f"b{res}.conv0.bias"]
         out[f"convs.{k}.conv2.1.weight"] = src[f"b{res}.conv1.weight"]
         out[f"convs.{k}.conv2.2.bias"] = src[f"b{res}.conv1.bias"]
         out[f"convs.{k}.skip.1.weight"] = src[f"b{res}.skip.weight"]
-    for ours, theirs in (("final_conv.0.weight", "b4.conv.weight"),
-                         ("final_conv.1.bias", "b4.conv.bias"),
-                         ("final_linear.0.weight", "b4.fc.weight"),
-                         ("final_linear.0.bias", "b4.fc.bias"),
-                         ("final_linear.1.weight", "b4.out.weight"),
-                         ("final_linear.1.bias", "b4.out.bias")):
+    for ours, theirs in (
+        ("final_conv.0.weight", "b4.conv.weight"),
+        ("final_conv.1.bias", "b4.conv.bias"),
+        ("final_linear.0.weight", "b4.fc.weight"),
+        ("final_linear.0.bias", "b4.fc.bias"),
+        ("final_linear.1.weight", "b4.out.weight"),
+        ("final_linear.1.bias", "b4.out.bias"),
+    ):
         out[ours] = src[theirs]
     return out
 
@@ -294,15 +331,18 @@ def tf_generator(net: TFNetwork, where: str) -> tuple[StyleGAN2Config, dict[str,
     """Config and gankit state of a TF-era StyleGAN2 generator (NVlabs' variable names)."""
     v = _tf_variables(net)
     if any(k.startswith("synthesis/ToRGB_lod") for k in v):
-        raise CheckpointError(f"{where}: a progressive-growing ('orig') TF generator; only the "
-                              "StyleGAN2 'skip' architecture is supported")
-    fcs = sorted(int(m.group(1)) for k in v if (m := re.fullmatch(r"mapping/Dense(\d+)/weight",
-                                                                    k)))
-    blocks = sorted(int(m.group(1)) for k in v
-                    if (m := re.fullmatch(r"synthesis/(\d+)x\1/Conv1/weight", k)))
+        raise CheckpointError(
+            f"{where}: a progressive-growing ('orig') TF generator; only the "
+            "StyleGAN2 'skip' architecture is supported"
+        )
+    fcs = sorted(int(m.group(1)) for k in v if (m := re.fullmatch(r"mapping/Dense(\d+)/weight", k)))
+    blocks = sorted(
+        int(m.group(1)) for k in v if (m := re.fullmatch(r"synthesis/(\d+)x\1/Conv1/weight", k))
+    )
     if not fcs or "synthesis/4x4/Const/const" not in v:
-        raise CheckpointError(f"{where}: not a TF StyleGAN2 generator (mapping/Dense*, "
-                              "synthesis/4x4/Const expected)")
+        raise CheckpointError(
+            f"{where}: not a TF StyleGAN2 generator (mapping/Dense*, synthesis/4x4/Const expected)"
+        )
 
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
@@ -322,7 +362,8 @@ def tf_generator(net: TFNetwork, where: str) -> tuple[StyleGAN2Config, dict[str,
         if f"{tf}/noise_strength" in v:
             out[f"{ours}.noise.weight"] = t(v[f"{tf}/noise_strength"]).reshape(1)
             out[f"noises.noise_{noise}"] = t(v[f"synthesis/noise{noise}"]).reshape(
-                1, 1, *v[f"synthesis/noise{noise}"].shape[-2:])
+                1, 1, *v[f"synthesis/noise{noise}"].shape[-2:]
+            )
             out[f"{ours}.activate.bias"] = t(v[f"{tf}/bias"])
         else:  # ToRGB
             out[f"{ours}.bias"] = t(v[f"{tf}/bias"]).reshape(1, -1, 1, 1)
@@ -338,9 +379,14 @@ def tf_generator(net: TFNetwork, where: str) -> tuple[StyleGAN2Config, dict[str,
     channels.update({r: out[f"convs.{2 * k}.conv.weight"].shape[1] for k, r in enumerate(blocks)})
     cbase, cmax = _channels_to_base(channels, where)
     kwargs = net.get("static_kwargs") or {}
-    cfg = StyleGAN2Config(size=blocks[-1], style_dim=out["style.1.weight"].shape[0],
-                          n_mlp=len(fcs), lr_mlp=float(kwargs.get("mapping_lrmul", 0.01)),
-                          channel_base=cbase, channel_max=cmax)
+    cfg = StyleGAN2Config(
+        size=blocks[-1],
+        style_dim=out["style.1.weight"].shape[0],
+        n_mlp=len(fcs),
+        lr_mlp=float(kwargs.get("mapping_lrmul", 0.01)),
+        channel_base=cbase,
+        channel_max=cmax,
+    )
     return cfg, out
 
 
@@ -352,18 +398,27 @@ def tf_discriminator(net: TFNetwork, where: str) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{where}: conditional discriminators are not supported")
     src: dict[str, torch.Tensor] = {}
     for name, value in v.items():
-        m = re.fullmatch(r"(\d+)x\1/(FromRGB|Conv0|Conv1_down|Skip|Conv|Dense0)/(weight|bias)",
-                         name) or re.fullmatch(r"()(Output)/(weight|bias)", name)
+        m = re.fullmatch(
+            r"(\d+)x\1/(FromRGB|Conv0|Conv1_down|Skip|Conv|Dense0)/(weight|bias)", name
+        ) or re.fullmatch(r"()(Output)/(weight|bias)", name)
         if not m:
             continue
         res, layer, kind = m.groups()
-        ours = {"FromRGB": "fromrgb", "Conv0": "conv0", "Conv1_down": "conv1", "Skip": "skip",
-                "Conv": "conv", "Dense0": "fc", "Output": "out"}[layer]
+        ours = {
+            "FromRGB": "fromrgb",
+            "Conv0": "conv0",
+            "Conv1_down": "conv1",
+            "Skip": "skip",
+            "Conv": "conv",
+            "Dense0": "fc",
+            "Output": "out",
+        }[layer]
         block = "b4" if layer == "Output" else f"b{res}"
         if kind == "weight":
             value = value.transpose(3, 2, 0, 1) if value.ndim == 4 else value.T
         src[f"{block}.{ours}.{kind}"] = torch.from_numpy(
-            np.ascontiguousarray(value, dtype=np.float32))
+            np.ascontiguousarray(value, dtype=np.float32)
+        )
     return _ada_d_to_gankit(src, where)
 
 
@@ -378,8 +433,9 @@ def _is_torch_save(path: Path) -> bool:
     return head[:2] == b"\x80\x02" and head[2:3] == b"\x8a"
 
 
-def read_generator(path: str | os.PathLike[str], network: str = "g_ema"
-                   ) -> tuple[StyleGAN2Config, dict[str, torch.Tensor], str]:
+def read_generator(
+    path: str | os.PathLike[str], network: str = "g_ema"
+) -> tuple[StyleGAN2Config, dict[str, torch.Tensor], str]:
     """``(config, gankit state dict, source format)`` of the chosen network in ``path``."""
     path = Path(path)
     if not path.is_file():
@@ -388,15 +444,18 @@ def read_generator(path: str | os.PathLike[str], network: str = "g_ema"
         ckpt = load_rosinality(path)
         key = network if network in ckpt else "g_ema" if "g_ema" in ckpt else "g"
         if key not in ckpt:
-            raise CheckpointError(f"{path}: no generator ({network!r}, 'g_ema' or 'g') in the "
-                                  f"checkpoint; keys: {', '.join(map(str, ckpt))}")
+            raise CheckpointError(
+                f"{path}: no generator ({network!r}, 'g_ema' or 'g') in the "
+                f"checkpoint; keys: {', '.join(map(str, ckpt))}"
+            )
         state = tensor_dict(ckpt[key], f"{path} [{key!r}]")
         if "latent_avg" in ckpt and torch.is_tensor(ckpt["latent_avg"]):
             state["latent_avg"] = ckpt["latent_avg"].reshape(-1)
         return rosinality_config(state, str(path)), state, "rosinality"
     data = restricted_load(path)
-    if isinstance(data, TFNetwork) or (isinstance(data, tuple) and data
-                                       and all(isinstance(n, TFNetwork) for n in data)):
+    if isinstance(data, TFNetwork) or (
+        isinstance(data, tuple) and data and all(isinstance(n, TFNetwork) for n in data)
+    ):
         nets = data if isinstance(data, tuple) else (data,)
         net = nets[-1] if network in ("g_ema", "G_ema", "Gs") or len(nets) == 1 else nets[0]
         return (*tf_generator(net, str(path)), "nvlabs-tf")
@@ -408,8 +467,9 @@ def read_generator(path: str | os.PathLike[str], network: str = "g_ema"
     raise CheckpointError(f"{path}: neither a rosinality checkpoint nor an NVlabs network pickle")
 
 
-def read_training_networks(path: str | os.PathLike[str]
-                           ) -> tuple[StyleGAN2Config, dict[str, dict[str, torch.Tensor]]]:
+def read_training_networks(
+    path: str | os.PathLike[str],
+) -> tuple[StyleGAN2Config, dict[str, dict[str, torch.Tensor]]]:
     """G, G_ema and D states (gankit layout) of a rosinality or NVlabs file, to fine-tune.
 
     Optimiser states are not carried over (NVlabs' pickles hold none).
@@ -420,8 +480,11 @@ def read_training_networks(path: str | os.PathLike[str]
         nets = restricted_load(path)
         if not isinstance(nets, tuple) or len(nets) != 3:
             raise CheckpointError(f"{path}: a training start needs the (G, D, Gs) networks")
-        return cfg, {"g": tf_generator(nets[0], str(path))[1], "g_ema": g_ema,
-                     "d": tf_discriminator(nets[1], str(path))}
+        return cfg, {
+            "g": tf_generator(nets[0], str(path))[1],
+            "g_ema": g_ema,
+            "d": tf_discriminator(nets[1], str(path)),
+        }
     if fmt == "rosinality":
         ckpt = load_rosinality(path)
         if "g" not in ckpt or "d" not in ckpt:
@@ -433,12 +496,21 @@ def read_training_networks(path: str | os.PathLike[str]
     data = restricted_load(path)
     if not isinstance(data.get("D"), Persistent) or not isinstance(data.get("G"), Persistent):
         raise CheckpointError(f"{path}: a training start needs the G, G_ema and D networks")
-    return cfg, {"g": ada_generator(data["G"], str(path))[1], "g_ema": g_ema,
-                 "d": ada_discriminator(data["D"], str(path))}
+    return cfg, {
+        "g": ada_generator(data["G"], str(path))[1],
+        "g_ema": g_ema,
+        "d": ada_discriminator(data["D"], str(path)),
+    }
 
 
-def convert(path: str | os.PathLike[str], out: str | os.PathLike[str], network: str = "g_ema",
-            avg_samples: int = 10_000, *, overwrite: bool = False) -> Path:
+def convert(
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    network: str = "g_ema",
+    avg_samples: int = 10_000,
+    *,
+    overwrite: bool = False,
+) -> Path:
     """Import ``path`` into the gankit model folder ``out`` (the EMA generator by default).
 
     Files without a stored average W get one estimated from ``avg_samples`` latents of seed 0,
@@ -458,12 +530,23 @@ def convert(path: str | os.PathLike[str], out: str | os.PathLike[str], network: 
     wrong = [k for k in expected if tuple(state[k].shape) != tuple(expected[k].shape)]
     if unexpected or wrong:
         bad = (unexpected or wrong)[0]
-        raise CheckpointError(f"{path}: tensor {bad!r} does not fit the detected architecture "
-                              f"({cfg.size}px, channel_base {cfg.channel_base})")
+        raise CheckpointError(
+            f"{path}: tensor {bad!r} does not fit the detected architecture "
+            f"({cfg.size}px, channel_base {cfg.channel_base})"
+        )
     model.load_state_dict({k: v.float() for k, v in state.items()})
     if avg_source != "stored":
         with torch.no_grad():
             model.latent_avg.copy_(model.mean_latent(avg_samples, seed=0))
-    return save_pretrained(model, out, extra={"converted_from": Path(path).name, "format": fmt,
-                                              "network": network, "latent_avg": avg_source},
-                           overwrite=overwrite, inputs=[path])
+    return save_pretrained(
+        model,
+        out,
+        extra={
+            "converted_from": Path(path).name,
+            "format": fmt,
+            "network": network,
+            "latent_avg": avg_source,
+        },
+        overwrite=overwrite,
+        inputs=[path],
+    )

@@ -17,18 +17,28 @@ from gankit.core.errors import UsageError
 BASE_URL = "https://nvlabs-fi-cdn.nvidia.com"
 MODELS: dict[str, tuple[str, str]] = {
     "ffhq": ("stylegan2-ada-pytorch/pretrained/ffhq.pkl", "FFHQ faces 1024, StyleGAN2-ADA"),
-    "metfaces": ("stylegan2-ada-pytorch/pretrained/metfaces.pkl",
-                 "MetFaces portraits 1024, StyleGAN2-ADA (transfer from FFHQ)"),
+    "metfaces": (
+        "stylegan2-ada-pytorch/pretrained/metfaces.pkl",
+        "MetFaces portraits 1024, StyleGAN2-ADA (transfer from FFHQ)",
+    ),
     "afhqcat": ("stylegan2-ada-pytorch/pretrained/afhqcat.pkl", "AFHQ cats 512, StyleGAN2-ADA"),
     "afhqdog": ("stylegan2-ada-pytorch/pretrained/afhqdog.pkl", "AFHQ dogs 512, StyleGAN2-ADA"),
-    "afhqwild": ("stylegan2-ada-pytorch/pretrained/afhqwild.pkl",
-                 "AFHQ wild animals 512, StyleGAN2-ADA"),
-    "brecahad": ("stylegan2-ada-pytorch/pretrained/brecahad.pkl",
-                 "BreCaHAD histology 512, StyleGAN2-ADA"),
-    "cifar10": ("stylegan2-ada-pytorch/pretrained/cifar10.pkl",
-                "CIFAR-10 32, class-conditional StyleGAN2-ADA"),
-    "ffhq-config-f": ("stylegan2/networks/stylegan2-ffhq-config-f.pkl",
-                      "FFHQ 1024, the original StyleGAN2 config-f (TensorFlow-era pickle)"),
+    "afhqwild": (
+        "stylegan2-ada-pytorch/pretrained/afhqwild.pkl",
+        "AFHQ wild animals 512, StyleGAN2-ADA",
+    ),
+    "brecahad": (
+        "stylegan2-ada-pytorch/pretrained/brecahad.pkl",
+        "BreCaHAD histology 512, StyleGAN2-ADA",
+    ),
+    "cifar10": (
+        "stylegan2-ada-pytorch/pretrained/cifar10.pkl",
+        "CIFAR-10 32, class-conditional StyleGAN2-ADA",
+    ),
+    "ffhq-config-f": (
+        "stylegan2/networks/stylegan2-ffhq-config-f.pkl",
+        "FFHQ 1024, the original StyleGAN2 config-f (TensorFlow-era pickle)",
+    ),
 }
 
 
@@ -36,8 +46,14 @@ def cache_root() -> Path:
     return cache_dir() / "stylegan"
 
 
-def download(name: str, out: str | os.PathLike[str] | None = None, base_url: str = BASE_URL,
-             sha256: str | None = None, *, overwrite: bool = False) -> Path:
+def download(
+    name: str,
+    out: str | os.PathLike[str] | None = None,
+    base_url: str = BASE_URL,
+    sha256: str | None = None,
+    *,
+    overwrite: bool = False,
+) -> Path:
     """Fetch NVlabs' network ``name`` (see :data:`MODELS`) and convert it to a model folder.
 
     Returns ``out`` (default: the cache) holding the EMA generator; a cached conversion is reused.

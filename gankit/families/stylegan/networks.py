@@ -32,8 +32,9 @@ NOISE_MODES = ("random", "const", "none")
 FAMILY = "stylegan"
 
 
-def fp16_layers(config: StyleGAN2Config, res: int,
-                device: torch.device) -> contextlib.AbstractContextManager:
+def fp16_layers(
+    config: StyleGAN2Config, res: int, device: torch.device
+) -> contextlib.AbstractContextManager:
     """float16 autocast for the top ``num_fp16_res`` resolutions on CUDA (StyleGAN2-ADA app. D.1;
     NVlabs pairs it with ``conv_clamp`` 256); a no-op elsewhere."""
     enabled = device.type == "cuda" and math.log2(res) > config.log_size - config.num_fp16_res
@@ -69,24 +70,33 @@ class ConstantInput(nn.Module):
 class StyledConv(nn.Module):
     """Modulated 3x3 conv, noise, bias and scaled leaky ReLU (StyleGAN2 fig. 2c)."""
 
-    def __init__(self, in_ch: int, out_ch: int, style_dim: int, upsample: bool = False,
-                 conv_clamp: float | None = None) -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        style_dim: int,
+        upsample: bool = False,
+        conv_clamp: float | None = None,
+    ) -> None:
         super().__init__()
-        self.conv = ModulatedConv2d(in_ch, out_ch, 3, style_dim, upsample=upsample,
-                                    blur_kernel=BLUR_KERNEL)
+        self.conv = ModulatedConv2d(
+            in_ch, out_ch, 3, style_dim, upsample=upsample, blur_kernel=BLUR_KERNEL
+        )
         self.noise = NoiseInjection()
         self.activate = FusedLeakyReLU(out_ch, clamp=conv_clamp)
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor,
-                noise: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor | None
+    ) -> torch.Tensor:
         return self.activate(self.noise(self.conv(x, style), noise))
 
 
 class ToRGB(nn.Module):
     """1x1 modulated conv to RGB without demodulation, added to the up-sampled skip image."""
 
-    def __init__(self, in_ch: int, style_dim: int, upsample: bool = True,
-                 conv_clamp: float | None = None) -> None:
+    def __init__(
+        self, in_ch: int, style_dim: int, upsample: bool = True, conv_clamp: float | None = None
+    ) -> None:
         super().__init__()
         if upsample:
             self.upsample = Upsample(BLUR_KERNEL)
@@ -94,8 +104,9 @@ class ToRGB(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
         self.conv_clamp = conv_clamp
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor,
-                skip: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None = None
+    ) -> torch.Tensor:
         out = self.conv(x, style) + self.bias
         if self.conv_clamp is not None:
             out = out.clamp(-self.conv_clamp, self.conv_clamp)
@@ -122,8 +133,9 @@ class _StyleGenerator(nn.Module):
         first_in = dim * 2 if cfg.c_dim else dim
         layers: list[nn.Module] = [PixelNorm()]
         for i in range(cfg.n_mlp):
-            layers.append(EqualLinear(first_in if i == 0 else dim, dim, lr_mul=cfg.lr_mlp,
-                                      activation="lrelu"))
+            layers.append(
+                EqualLinear(first_in if i == 0 else dim, dim, lr_mul=cfg.lr_mlp, activation="lrelu")
+            )
         self.style = nn.Sequential(*layers)
         if cfg.c_dim:
             self.embed = EqualLinear(cfg.c_dim, dim)
@@ -143,14 +155,17 @@ class _StyleGenerator(nn.Module):
             if c is None:
                 from gankit.core.errors import UsageError
 
-                raise UsageError(f"this generator is conditional ({self.config.c_dim} classes);"
-                                 " pass a class label")
+                raise UsageError(
+                    f"this generator is conditional ({self.config.c_dim} classes);"
+                    " pass a class label"
+                )
             x = torch.cat([self.style[0](z), self.style[0](self.embed(c))], dim=1)
             return self.style[1:](x)
         return self.style(z)
 
-    def truncate(self, w: torch.Tensor, psi: float = 1.0,
-                 cutoff: int | None = None) -> torch.Tensor:
+    def truncate(
+        self, w: torch.Tensor, psi: float = 1.0, cutoff: int | None = None
+    ) -> torch.Tensor:
         """Broadcast W to ``[N, n_latent, D]`` and pull it toward ``latent_avg`` by ``psi``.
 
         Truncation trick (StyleGAN1 sec. 4.2 / app. B): w' = w_avg + psi (w - w_avg), on the
@@ -166,8 +181,13 @@ class _StyleGenerator(nn.Module):
 
     def mix(self, w1: torch.Tensor, w2: torch.Tensor, inject_index: int) -> torch.Tensor:
         """Style mixing (StyleGAN1 sec. 3.1): layers before ``inject_index`` from w1, rest w2."""
-        return torch.cat([w1.unsqueeze(1).expand(-1, inject_index, -1),
-                          w2.unsqueeze(1).expand(-1, self.n_latent - inject_index, -1)], dim=1)
+        return torch.cat(
+            [
+                w1.unsqueeze(1).expand(-1, inject_index, -1),
+                w2.unsqueeze(1).expand(-1, self.n_latent - inject_index, -1),
+            ],
+            dim=1,
+        )
 
     def noise_inputs(self, batch: int, mode: str) -> list[torch.Tensor | None]:
         """The per-layer noise maps for ``mode`` random (fresh), const (stored) or none."""
@@ -180,8 +200,10 @@ class _StyleGenerator(nn.Module):
             return list(bufs)
         if mode == "none":
             return [None] * self.num_layers
-        return [torch.randn(batch, 1, b.shape[2], b.shape[3], device=b.device, dtype=b.dtype)
-                for b in bufs]
+        return [
+            torch.randn(batch, 1, b.shape[2], b.shape[3], device=b.device, dtype=b.dtype)
+            for b in bufs
+        ]
 
     def random_noise(self, batch: int, layers: int) -> list[torch.Tensor | None]:
         """Fresh noise for the first ``layers`` layers only (a growing generator runs no more;
@@ -189,7 +211,8 @@ class _StyleGenerator(nn.Module):
         maps = [getattr(self.noises, f"noise_{i}") for i in range(layers)]
         fresh: list[torch.Tensor | None] = [
             torch.randn(batch, 1, b.shape[2], b.shape[3], device=b.device, dtype=b.dtype)
-            for b in maps]
+            for b in maps
+        ]
         return fresh + [None] * (self.num_layers - layers)
 
     @torch.no_grad()
@@ -211,8 +234,14 @@ class _StyleGenerator(nn.Module):
     def synthesis(self, ws: torch.Tensor, noise: list[torch.Tensor | None]) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation: float = 1.0,
-                noise_mode: str = "random", truncation_cutoff: int | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        truncation: float = 1.0,
+        noise_mode: str = "random",
+        truncation_cutoff: int | None = None,
+    ) -> torch.Tensor:
         """z ``[N, 512]`` -> images ``[N, 3, size, size]`` in about [-1, 1]."""
         ws = self.truncate(self.mapping(z, c), truncation, truncation_cutoff)
         return self.synthesis(ws, self.noise_inputs(z.shape[0], noise_mode))
@@ -300,8 +329,7 @@ class StyleGAN1Layer(nn.Module):
         self.activate = FusedLeakyReLU(out_ch)
         self.adain = AdaIN(out_ch, style_dim)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor,
-                noise: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
         if self.upsample:
             x = F.interpolate(x, scale_factor=2, mode="nearest")
         if hasattr(self, "conv"):
@@ -335,8 +363,9 @@ class StyleGAN1Generator(_StyleGenerator, Growable):
         self._build_mapping(cfg)
         ch, dim = cfg.channels, cfg.style_dim
         self.input = ConstantInput(ch(4))
-        self.layers = nn.ModuleList([StyleGAN1Layer(0, ch(4), dim, False),
-                                     StyleGAN1Layer(ch(4), ch(4), dim, False)])
+        self.layers = nn.ModuleList(
+            [StyleGAN1Layer(0, ch(4), dim, False), StyleGAN1Layer(ch(4), ch(4), dim, False)]
+        )
         for i in range(3, cfg.log_size + 1):
             self.layers.append(StyleGAN1Layer(ch(2 ** (i - 1)), ch(2**i), dim, True))
             self.layers.append(StyleGAN1Layer(ch(2**i), ch(2**i), dim, False))
@@ -344,22 +373,30 @@ class StyleGAN1Generator(_StyleGenerator, Growable):
         self._build_noise_buffers([2 ** (2 + i // 2) for i in range(cfg.n_latent)])
         self.progressive = isinstance(cfg, StyleGAN1Config) and cfg.progressive
         if self.progressive:
-            self.to_rgbs = nn.ModuleList(EqualConv2d(ch(2**i), 3, 1)
-                                         for i in range(2, cfg.log_size))
+            self.to_rgbs = nn.ModuleList(
+                EqualConv2d(ch(2**i), 3, 1) for i in range(2, cfg.log_size)
+            )
             self._init_phase(cfg.log_size - 2)
 
     def _rgb(self, level: int, x: torch.Tensor) -> torch.Tensor:
         return self.to_rgb(x) if level == self.config.log_size - 2 else self.to_rgbs[level](x)
 
-    def synthesis(self, ws: torch.Tensor, noise: list[torch.Tensor | None],
-                  level: int | None = None, alpha: float | None = None) -> torch.Tensor:
+    def synthesis(
+        self,
+        ws: torch.Tensor,
+        noise: list[torch.Tensor | None],
+        level: int | None = None,
+        alpha: float | None = None,
+    ) -> torch.Tensor:
         """Styles and noise -> images; a progressive generator runs at ``level`` / ``alpha``
         (default: its buffers), a fixed one only at its full resolution."""
         if self.progressive:
             level, alpha = self._phase(level, alpha)
         elif level not in (None, self.config.log_size - 2) or alpha not in (None, 1.0):
-            raise ValueError("a StyleGAN1 generator built without progressive growing runs at "
-                             "its full resolution only")
+            raise ValueError(
+                "a StyleGAN1 generator built without progressive growing runs at "
+                "its full resolution only"
+            )
         else:
             level, alpha = self.config.log_size - 2, 1.0
         out = self.input(ws.shape[0])
@@ -391,15 +428,30 @@ class ConvLayer(nn.Sequential):
     ``clamp`` limits the output as NVlabs' ``conv_clamp`` does (after the activation).
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, downsample: bool = False,
-                 bias: bool = True, activate: bool = True, clamp: float | None = None) -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel_size: int,
+        downsample: bool = False,
+        bias: bool = True,
+        activate: bool = True,
+        clamp: float | None = None,
+    ) -> None:
         layers: list[nn.Module] = []
         if downsample:
             p = (len(BLUR_KERNEL) - 2) + (kernel_size - 1)
             layers.append(Blur(BLUR_KERNEL, pad=((p + 1) // 2, p // 2)))
-        layers.append(EqualConv2d(in_ch, out_ch, kernel_size, stride=2 if downsample else 1,
-                                  padding=0 if downsample else kernel_size // 2,
-                                  bias=bias and not activate))
+        layers.append(
+            EqualConv2d(
+                in_ch,
+                out_ch,
+                kernel_size,
+                stride=2 if downsample else 1,
+                padding=0 if downsample else kernel_size // 2,
+                bias=bias and not activate,
+            )
+        )
         if activate:
             layers.append(FusedLeakyReLU(out_ch, bias=bias, clamp=clamp))
         elif clamp is not None:
@@ -414,8 +466,9 @@ class ResBlock(nn.Module):
         super().__init__()
         self.conv1 = ConvLayer(in_ch, in_ch, 3, clamp=clamp)
         self.conv2 = ConvLayer(in_ch, out_ch, 3, downsample=True, clamp=clamp)
-        self.skip = ConvLayer(in_ch, out_ch, 1, downsample=True, activate=False, bias=False,
-                              clamp=clamp)
+        self.skip = ConvLayer(
+            in_ch, out_ch, 1, downsample=True, activate=False, bias=False, clamp=clamp
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (self.conv2(self.conv1(x)) + self.skip(x)) / math.sqrt(2)
@@ -437,7 +490,8 @@ class StyleGAN2Discriminator(nn.Module):
         self.stddev_group, self.stddev_feat = cfg.mbstd_group, 1
         self.final_conv = ConvLayer(in_ch + 1, ch(4), 3, clamp=clamp)
         self.final_linear = nn.Sequential(
-            EqualLinear(ch(4) * 4 * 4, ch(4), activation="lrelu"), EqualLinear(ch(4), 1))
+            EqualLinear(ch(4) * 4 * 4, ch(4), activation="lrelu"), EqualLinear(ch(4), 1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x
@@ -457,29 +511,50 @@ class StyleGAN1Discriminator(ProgressiveDiscriminator):
     23,087,249 parameters at 1024x1024 (NVlabs' ``fmap_base`` 8192, as PGGAN's D)."""
 
     def __init__(self, config: StyleGAN2Config) -> None:
-        super().__init__([config.channels(2**i) for i in range(2, config.log_size + 1)],
-                         blur=(1, 2, 1))
+        super().__init__(
+            [config.channels(2**i) for i in range(2, config.log_size + 1)], blur=(1, 2, 1)
+        )
 
 
 _FORMER = {label: f"stylegan2_{label.replace('-', '_')}" for label in STYLEGAN2_SIZES}
 """Former names, one per size (``stylegan2_256_cm1``); folders that name them still load."""
 
-registry.register("stylegan2", family=FAMILY, role="generator", config_cls=StyleGAN2Config,
-                  description="StyleGAN2 generator", presets=STYLEGAN2_SIZES,
-                  aliases={old: label for label, old in _FORMER.items()})(StyleGAN2Generator)
-registry.register("stylegan2_d", family=FAMILY, role="discriminator", config_cls=StyleGAN2Config,
-                  description="StyleGAN2 residual discriminator", presets=STYLEGAN2_SIZES,
-                  aliases={f"{old}_d": label for label, old in _FORMER.items()})(
-                      StyleGAN2Discriminator)
-registry.register("stylegan1", family=FAMILY, role="generator", config_cls=StyleGAN1Config,
-                  description="StyleGAN1 generator (AdaIN, bilinear up-sampling)",
-                  presets={"1024": StyleGAN1Config()}, aliases={"stylegan1_1024": "1024"})(
-                      StyleGAN1Generator)
-registry.register("stylegan1_d", family=FAMILY, role="discriminator",
-                  config_cls=StyleGAN1Config,
-                  description="StyleGAN1 growing discriminator (PGGAN D + blur)",
-                  presets={"1024": StyleGAN1Config()}, aliases={"stylegan1_1024_d": "1024"})(
-                      StyleGAN1Discriminator)
+registry.register(
+    "stylegan2",
+    family=FAMILY,
+    role="generator",
+    config_cls=StyleGAN2Config,
+    description="StyleGAN2 generator",
+    presets=STYLEGAN2_SIZES,
+    aliases={old: label for label, old in _FORMER.items()},
+)(StyleGAN2Generator)
+registry.register(
+    "stylegan2_d",
+    family=FAMILY,
+    role="discriminator",
+    config_cls=StyleGAN2Config,
+    description="StyleGAN2 residual discriminator",
+    presets=STYLEGAN2_SIZES,
+    aliases={f"{old}_d": label for label, old in _FORMER.items()},
+)(StyleGAN2Discriminator)
+registry.register(
+    "stylegan1",
+    family=FAMILY,
+    role="generator",
+    config_cls=StyleGAN1Config,
+    description="StyleGAN1 generator (AdaIN, bilinear up-sampling)",
+    presets={"1024": StyleGAN1Config()},
+    aliases={"stylegan1_1024": "1024"},
+)(StyleGAN1Generator)
+registry.register(
+    "stylegan1_d",
+    family=FAMILY,
+    role="discriminator",
+    config_cls=StyleGAN1Config,
+    description="StyleGAN1 growing discriminator (PGGAN D + blur)",
+    presets={"1024": StyleGAN1Config()},
+    aliases={"stylegan1_1024_d": "1024"},
+)(StyleGAN1Discriminator)
 
 
 def arch_name_for(config: StyleGAN2Config, role: str = "generator") -> str:

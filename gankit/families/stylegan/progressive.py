@@ -44,12 +44,19 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
         if not config.progressive:
             raise ConfigError("StyleGAN1ProgressiveRecipe needs a config with progressive true")
         if config.init:
-            raise ConfigError("init (starting from a published network) is not supported "
-                              "with progressive growing; it starts from scratch at "
-                              "growth.start_resolution")
+            raise ConfigError(
+                "init (starting from a published network) is not supported "
+                "with progressive growing; it starts from scratch at "
+                "growth.start_resolution"
+            )
         self.cfg = config
-        self.init_growth(config.growth.schedule(config.generator.size), run_dir,
-                         config.trainer.seed, config.xflip, config.growth.reset_optimizer_on_grow)
+        self.init_growth(
+            config.growth.schedule(config.generator.size),
+            run_dir,
+            config.trainer.seed,
+            config.xflip,
+            config.growth.reset_optimizer_on_grow,
+        )
 
     def setup(self, ctx: TrainContext) -> None:
         super().setup(ctx)
@@ -98,13 +105,21 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
         with ctx.frozen(self.g):
             loss_d = ctx.optimize(self.opt_d, d_loss, real)
         with ctx.frozen(self.d):
-            loss_g = ctx.optimize(self.opt_g,
-                                  lambda n: nonsaturating_g(self.d(self._fake(n.shape[0], level))),
-                                  torch.empty(bs, 0))
+            loss_g = ctx.optimize(
+                self.opt_g,
+                lambda n: nonsaturating_g(self.d(self._fake(n.shape[0], level))),
+                torch.empty(bs, 0),
+            )
         self.ema.update(self.g, decay=0.5 ** (bs * ctx.world_size / (cfg.ema_kimg * 1000)))
         self.advance(bs, level, alpha)
-        return {"loss_d": loss_d, "loss_g": loss_g, "r1": r1_seen[0], "level": float(level),
-                "alpha": alpha, "kimg": self.images_seen / 1000}
+        return {
+            "loss_d": loss_d,
+            "loss_g": loss_g,
+            "r1": r1_seen[0],
+            "level": float(level),
+            "alpha": alpha,
+            "kimg": self.images_seen / 1000,
+        }
 
     # --- outputs -------------------------------------------------------------------------------
 
@@ -113,5 +128,6 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
         g = self.ema.shadow
         z = model_latents(g, range(SAMPLE_SEEDS), self.ctx.device)
         ws = g.truncate(g.mapping(z))
-        return g.synthesis(ws, g.noise_inputs(SAMPLE_SEEDS, "const"), level, alpha) \
-            .clamp(-1, 1).cpu()
+        return (
+            g.synthesis(ws, g.noise_inputs(SAMPLE_SEEDS, "const"), level, alpha).clamp(-1, 1).cpu()
+        )

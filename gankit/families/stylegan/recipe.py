@@ -32,8 +32,9 @@ from gankit.losses.path_length import path_length_penalty
 SAMPLE_SEEDS = 16
 
 
-def training_images(data: str | os.PathLike[str], size: int,
-                    cache_dir: str | os.PathLike[str] | None = None) -> ImageFolderDataset:
+def training_images(
+    data: str | os.PathLike[str], size: int, cache_dir: str | os.PathLike[str] | None = None
+) -> ImageFolderDataset:
     """The folder or .zip of training images at ``size``, never up-scaled, decoded once and
     cached (under ``$GANKIT_CACHE/stylegan-data`` by default) as NVlabs' ``dataset_tool.py``
     prepares them ahead of training."""
@@ -43,8 +44,9 @@ def training_images(data: str | os.PathLike[str], size: int,
     return ImageFolderDataset(data, size, upscale=False, cache_dir=cache)
 
 
-def lazy_adam(params: Any, lr: float, betas: tuple[float, float], eps: float,
-              every: int) -> torch.optim.Adam:
+def lazy_adam(
+    params: Any, lr: float, betas: tuple[float, float], eps: float, every: int
+) -> torch.optim.Adam:
     """Adam whose lr and betas are corrected for a regulariser run every ``every`` steps.
 
     StyleGAN2 app. B: the optimiser sees k+1 updates where the plain recipe would see k, so lr
@@ -59,8 +61,9 @@ def _derived_keys(module: torch.nn.Module) -> set[str]:
     return {k for k in module.state_dict() if k.endswith(".kernel") or k == "latent_avg"}
 
 
-def training_styles(g: torch.nn.Module, n: int, cfg: StyleGANTrainConfig,
-                    layers: int | None = None) -> torch.Tensor:
+def training_styles(
+    g: torch.nn.Module, n: int, cfg: StyleGANTrainConfig, layers: int | None = None
+) -> torch.Tensor:
     """W for ``n`` fresh latents with style mixing at a random layer (prob. ``mixing_prob``,
     StyleGAN1 sec. 3.1) among the first ``layers`` (default all; a growing G mixes among the
     layers it runs, as NVlabs' ``cur_layers``).
@@ -84,18 +87,23 @@ def generator_config(config: StyleGANTrainConfig) -> StyleGAN2Config:
     field, ``progressive``, comes from the training config."""
     if registry.get(config.arch).config_cls is not StyleGAN1Config:
         return config.generator
-    values = {f.name: getattr(config.generator, f.name)
-              for f in dataclasses.fields(StyleGAN2Config)}
+    values = {
+        f.name: getattr(config.generator, f.name) for f in dataclasses.fields(StyleGAN2Config)
+    }
     return StyleGAN1Config(**values, progressive=config.progressive)
 
 
 def check_arch(config: StyleGANTrainConfig) -> None:
-    if registry.get(config.arch).family != "stylegan" or \
-            registry.get(config.arch).role != "generator":
+    if (
+        registry.get(config.arch).family != "stylegan"
+        or registry.get(config.arch).role != "generator"
+    ):
         raise ConfigError(f"{config.arch!r} is not a StyleGAN generator")
     if config.generator.c_dim:
-        raise ConfigError("conditional training is not supported yet (generator.c_dim must "
-                          "be 0); conditional NVlabs models can be imported and sampled")
+        raise ConfigError(
+            "conditional training is not supported yet (generator.c_dim must "
+            "be 0); conditional NVlabs models can be imported and sampled"
+        )
 
 
 class EmaOutputs:
@@ -127,8 +135,9 @@ class StyleGANRecipe(EmaOutputs, Recipe):
         self.batch_size = config.batch_size
         check_arch(config)
         if config.progressive:
-            raise ConfigError("progressive training is StyleGAN1ProgressiveRecipe's "
-                              "(make_recipe picks it)")
+            raise ConfigError(
+                "progressive training is StyleGAN1ProgressiveRecipe's (make_recipe picks it)"
+            )
 
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
@@ -150,8 +159,11 @@ class StyleGANRecipe(EmaOutputs, Recipe):
 
         file_cfg, states = read_training_networks(path)
         ours = dataclasses.asdict(self.cfg.generator)
-        diff = {k: v for k, v in dataclasses.asdict(file_cfg).items()
-                if ours.get(k) != v and k != "mbstd_group"}  # a D setting, no weights
+        diff = {
+            k: v
+            for k, v in dataclasses.asdict(file_cfg).items()
+            if ours.get(k) != v and k != "mbstd_group"
+        }  # a D setting, no weights
         if diff:
             flags = " ".join(f"--generator.{k} {v}" for k, v in diff.items())
             raise ConfigError(f"{path} holds a different architecture; add: {flags}")
@@ -189,6 +201,7 @@ class StyleGANRecipe(EmaOutputs, Recipe):
         with ctx.frozen(self.g):
             out["loss_d"] = ctx.optimize(self.opt_d, d_loss, real)
         if step % cfg.r1_every == 0 and cfg.r1_gamma > 0:
+
             def r1(x: torch.Tensor) -> torch.Tensor:
                 x = x.detach().requires_grad_(True)
                 pred = self.d(x)
@@ -232,8 +245,9 @@ class StyleGANRecipe(EmaOutputs, Recipe):
     @torch.no_grad()
     def sample(self) -> torch.Tensor:
         g = self.ema.shadow
-        z = torch.randn(SAMPLE_SEEDS, self.cfg.generator.style_dim,
-                        generator=torch.Generator().manual_seed(0)).to(self.ctx.device)
+        z = torch.randn(
+            SAMPLE_SEEDS, self.cfg.generator.style_dim, generator=torch.Generator().manual_seed(0)
+        ).to(self.ctx.device)
         return g(z, noise_mode="const").clamp(-1, 1).cpu()
 
     def extra_state(self) -> dict[str, Any]:

@@ -10,9 +10,15 @@ def _train(prog: str, argv: list[str]) -> int:
     from gankit.families.wgan_gp.config import PRESETS, TrainConfig
     from gankit.families.wgan_gp.recipe import WGANGPRecipe
 
-    return train_command(prog, argv, TrainConfig, PRESETS, "dcgan64",
-                         lambda cfg, run_dir: WGANGPRecipe(cfg),
-                         "Train WGAN-GP on an image folder (or cifar10:ROOT / celeba:ROOT).")
+    return train_command(
+        prog,
+        argv,
+        TrainConfig,
+        PRESETS,
+        "dcgan64",
+        lambda cfg, run_dir: WGANGPRecipe(cfg),
+        "Train WGAN-GP on an image folder (or cifar10:ROOT / celeba:ROOT).",
+    )
 
 
 def _generate(prog: str, argv: list[str]) -> int:
@@ -22,8 +28,10 @@ def _generate(prog: str, argv: list[str]) -> int:
 
 
 VERBS = {
-    "train": ("train G and the critic (lambda 10, 5 critic steps, Adam 1e-4, beta (0, 0.9))",
-              _train),
+    "train": (
+        "train G and the critic (lambda 10, 5 critic steps, Adam 1e-4, beta (0, 0.9))",
+        _train,
+    ),
     "generate": ("images from latent seeds: --model M --seeds 0-15 -o grid.png", _generate),
 }
 

@@ -83,8 +83,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, "
-                             f"got {self.architecture!r}")
+            raise ValueError(
+                f"architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}"
+            )
         for name in ("batch_size", "n_critic", "gen_batch_multiple"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -96,10 +97,18 @@ class TrainConfig:
     def networks(self) -> tuple[str, object, str, object]:
         """``(G name, G config, critic name, critic config)`` for the registry."""
         if self.architecture == "dcgan64":
-            return ("wgan_gp_dcgan64_g", DCGAN64GeneratorConfig(self.z_dim, self.g_dim),
-                    "wgan_gp_dcgan64_d", DCGAN64CriticConfig(self.d_dim, norm=self.critic_norm))
-        return ("wgan_gp_resnet32_g", ResNet32GeneratorConfig(self.z_dim, self.g_dim),
-                "wgan_gp_resnet32_d", ResNet32CriticConfig(self.d_dim))
+            return (
+                "wgan_gp_dcgan64_g",
+                DCGAN64GeneratorConfig(self.z_dim, self.g_dim),
+                "wgan_gp_dcgan64_d",
+                DCGAN64CriticConfig(self.d_dim, norm=self.critic_norm),
+            )
+        return (
+            "wgan_gp_resnet32_g",
+            ResNet32GeneratorConfig(self.z_dim, self.g_dim),
+            "wgan_gp_resnet32_d",
+            ResNet32CriticConfig(self.d_dim),
+        )
 
 
 PRESETS: dict[str, TrainConfig] = {
@@ -107,7 +116,13 @@ PRESETS: dict[str, TrainConfig] = {
     # CelebA work the same), 200k generator iterations.
     "dcgan64": TrainConfig(trainer=TrainerConfig(max_steps=200_000)),
     # Sec. 5.1 / gan_cifar_resnet.py (unconditional): 100k generator iterations.
-    "cifar10-resnet": TrainConfig(architecture="resnet32", g_dim=128, d_dim=128, lr=2e-4,
-                                  lr_decay=True, gen_batch_multiple=2,
-                                  trainer=TrainerConfig(max_steps=100_000)),
+    "cifar10-resnet": TrainConfig(
+        architecture="resnet32",
+        g_dim=128,
+        d_dim=128,
+        lr=2e-4,
+        lr_decay=True,
+        gen_batch_multiple=2,
+        trainer=TrainerConfig(max_steps=100_000),
+    ),
 }

@@ -20,9 +20,13 @@ from gankit.families.wgan_gp.config import (
 )
 
 
-@registry.register("wgan_gp_dcgan64_g", family="wgan_gp", role="generator",
-                   config_cls=DCGAN64GeneratorConfig,
-                   description="WGAN-GP 64x64 DCGAN-like generator (z 128, dim 64)")
+@registry.register(
+    "wgan_gp_dcgan64_g",
+    family="wgan_gp",
+    role="generator",
+    config_cls=DCGAN64GeneratorConfig,
+    description="WGAN-GP 64x64 DCGAN-like generator (z 128, dim 64)",
+)
 class DCGAN64Generator(nn.Module):
     def __init__(self, config: DCGAN64GeneratorConfig) -> None:
         super().__init__()
@@ -31,8 +35,11 @@ class DCGAN64Generator(nn.Module):
         self.input = nn.Linear(config.z_dim, 4 * 4 * 8 * d)
         layers: list[nn.Module] = [nn.BatchNorm2d(8 * d), nn.ReLU(True)]
         for mult in (8, 4, 2):
-            layers += [nn.ConvTranspose2d(mult * d, mult * d // 2, 5, 2, 2, output_padding=1),
-                       nn.BatchNorm2d(mult * d // 2), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(mult * d, mult * d // 2, 5, 2, 2, output_padding=1),
+                nn.BatchNorm2d(mult * d // 2),
+                nn.ReLU(True),
+            ]
         layers += [nn.ConvTranspose2d(d, config.channels, 5, 2, 2, output_padding=1), nn.Tanh()]
         self.main = nn.Sequential(*layers)
 
@@ -40,9 +47,13 @@ class DCGAN64Generator(nn.Module):
         return self.main(self.input(z).view(z.shape[0], -1, 4, 4))
 
 
-@registry.register("wgan_gp_dcgan64_d", family="wgan_gp", role="discriminator",
-                   config_cls=DCGAN64CriticConfig,
-                   description="WGAN-GP 64x64 DCGAN-like critic with layer norm (dim 64)")
+@registry.register(
+    "wgan_gp_dcgan64_d",
+    family="wgan_gp",
+    role="discriminator",
+    config_cls=DCGAN64CriticConfig,
+    description="WGAN-GP 64x64 DCGAN-like critic with layer norm (dim 64)",
+)
 class DCGAN64Critic(nn.Module):
     def __init__(self, config: DCGAN64CriticConfig) -> None:
         super().__init__()
@@ -69,8 +80,9 @@ class ResBlock(nn.Module):
     first block: no activation before conv1, and the shortcut pools before its 1x1 conv.
     """
 
-    def __init__(self, cin: int, cout: int, resample: str | None, norm: bool,
-                 first: bool = False) -> None:
+    def __init__(
+        self, cin: int, cout: int, resample: str | None, norm: bool, first: bool = False
+    ) -> None:
         super().__init__()
         self.resample, self.first = resample, first
         mid = cin if resample == "down" and not first else cout
@@ -78,8 +90,7 @@ class ResBlock(nn.Module):
         self.conv1 = nn.Conv2d(cin, mid, 3, 1, 1)
         self.norm2 = nn.BatchNorm2d(mid) if norm else nn.Identity()
         self.conv2 = nn.Conv2d(mid, cout, 3, 1, 1)
-        self.shortcut = (nn.Conv2d(cin, cout, 1) if cin != cout or resample is not None
-                         else None)
+        self.shortcut = nn.Conv2d(cin, cout, 1) if cin != cout or resample is not None else None
 
     def _skip(self, x: torch.Tensor) -> torch.Tensor:
         if self.shortcut is None:
@@ -102,9 +113,13 @@ class ResBlock(nn.Module):
         return self._skip(x) + h
 
 
-@registry.register("wgan_gp_resnet32_g", family="wgan_gp", role="generator",
-                   config_cls=ResNet32GeneratorConfig,
-                   description="WGAN-GP CIFAR-10 ResNet generator (dim 128)")
+@registry.register(
+    "wgan_gp_resnet32_g",
+    family="wgan_gp",
+    role="generator",
+    config_cls=ResNet32GeneratorConfig,
+    description="WGAN-GP CIFAR-10 ResNet generator (dim 128)",
+)
 class ResNet32Generator(nn.Module):
     def __init__(self, config: ResNet32GeneratorConfig) -> None:
         super().__init__()
@@ -120,9 +135,13 @@ class ResNet32Generator(nn.Module):
         return torch.tanh(self.output(F.relu(self.out_norm(x))))
 
 
-@registry.register("wgan_gp_resnet32_d", family="wgan_gp", role="discriminator",
-                   config_cls=ResNet32CriticConfig,
-                   description="WGAN-GP CIFAR-10 ResNet critic (dim 128, no normalisation)")
+@registry.register(
+    "wgan_gp_resnet32_d",
+    family="wgan_gp",
+    role="discriminator",
+    config_cls=ResNet32CriticConfig,
+    description="WGAN-GP CIFAR-10 ResNet critic (dim 128, no normalisation)",
+)
 class ResNet32Critic(nn.Module):
     def __init__(self, config: ResNet32CriticConfig) -> None:
         super().__init__()

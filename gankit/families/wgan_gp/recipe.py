@@ -83,8 +83,7 @@ class WGANGPRecipe(BatchStatisticsSamples, Recipe):
                 return total
 
             parts["loss_d"] += self.ctx.optimize(self.opt_d, d_loss, (real, z)) / cfg.n_critic
-        z = torch.randn(cfg.batch_size * cfg.gen_batch_multiple, self.g.z_dim,
-                        device=batch.device)
+        z = torch.randn(cfg.batch_size * cfg.gen_batch_multiple, self.g.z_dim, device=batch.device)
         with self.ctx.frozen(self.d):
             loss_g = self.ctx.optimize(self.opt_g, lambda zz: wgan_g(self.d(self.g(zz))), z)
         if cfg.lr_decay:
