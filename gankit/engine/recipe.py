@@ -10,6 +10,7 @@ from torch import nn
 from gankit.core.errors import CheckpointError
 from gankit.engine.context import TrainContext
 from gankit.engine.data import steps_per_epoch
+from gankit.engine.draws import Draws
 
 
 class Recipe:
@@ -29,6 +30,8 @@ class Recipe:
 
     batch_size: int = 1
     stateful: tuple[str, ...] = ()
+    draws: Draws = Draws()
+    """The random numbers of :meth:`train_step` (latents, interpolation weights) come from here."""
 
     def setup(self, ctx: TrainContext) -> None:
         self.ctx = ctx

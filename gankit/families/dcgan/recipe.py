@@ -1,14 +1,17 @@
 """DCGAN training (Radford et al. 2016, sec. 4): alternate one D and one G Adam step on BCE.
 
-D learns to tell real from G(z) (``vanilla_d``); G, with D frozen, maximises log D(G(z)) (the
-non-saturating ``vanilla_g``). As in pytorch/examples dcgan/main.py, G runs once per step: D's
-step sees ``fake.detach()`` and G's step backpropagates through the same ``fake`` (so batch
-norm's running statistics move once per step, as there).
+D learns to tell real from G(z) (binary cross-entropy on real and fake, logged apart as
+``loss_d_real`` / ``loss_d_fake``); G, with D frozen, maximises log D(G(z)) (the non-saturating
+``vanilla_g``). ``d_x``, ``d_g_z1`` and ``d_g_z2`` are the mean D(x), D(G(z)) before D's update
+and D(G(z)) after it, the example's ``D(x): .. D(G(z)): .. / ..`` log. As in pytorch/examples
+dcgan/main.py, G runs once per step: D's step sees ``fake.detach()`` and G's step backpropagates
+through the same ``fake`` (so batch norm's running statistics move once per step, as there).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from gankit.core import registry
 from gankit.core.image_dataset import open_image_dataset
@@ -16,7 +19,7 @@ from gankit.engine import Recipe, TrainContext
 from gankit.families._unconditional import BatchStatisticsSamples
 from gankit.families.dcgan.config import TrainConfig
 from gankit.families.dcgan.networks import dcgan_init_
-from gankit.losses.adversarial import vanilla_d, vanilla_g
+from gankit.losses.adversarial import vanilla_g
 
 
 class DCGANRecipe(BatchStatisticsSamples, Recipe):
@@ -45,20 +48,32 @@ class DCGANRecipe(BatchStatisticsSamples, Recipe):
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr, betas=betas)
 
     def train_step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
-        z = torch.randn(batch.shape[0], self.g.z_dim, device=batch.device)
+        z = self.draws.normal((batch.shape[0], self.g.z_dim), batch.device)
         with self.ctx.autocast():
             fake = self.g(z)
+        share = 1.0 / self.ctx.grad_accum
+        logs = dict.fromkeys(("loss_d_real", "loss_d_fake", "d_x", "d_g_z1", "d_g_z2"), 0.0)
 
         def d_loss(chunk: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
             real, fake_chunk = chunk
-            return vanilla_d(self.d(real), self.d(fake_chunk.detach()))
+            out_real, out_fake = self.d(real), self.d(fake_chunk.detach())
+            loss_real = F.binary_cross_entropy_with_logits(out_real, torch.ones_like(out_real))
+            loss_fake = F.binary_cross_entropy_with_logits(out_fake, torch.zeros_like(out_fake))
+            logs["loss_d_real"] += float(loss_real.detach()) * share
+            logs["loss_d_fake"] += float(loss_fake.detach()) * share
+            logs["d_x"] += float(out_real.detach().sigmoid().mean()) * share
+            logs["d_g_z1"] += float(out_fake.detach().sigmoid().mean()) * share
+            return loss_real + loss_fake
+
+        def g_loss(fake_chunk: torch.Tensor) -> torch.Tensor:
+            out = self.d(fake_chunk)
+            logs["d_g_z2"] += float(out.detach().sigmoid().mean()) * share
+            return vanilla_g(out)
 
         loss_d = self.ctx.optimize(self.opt_d, d_loss, (batch, fake))
         with self.ctx.frozen(self.d):
-            loss_g = self.ctx.optimize(
-                self.opt_g, lambda f: vanilla_g(self.d(f)), fake, shared_graph=True
-            )
-        return {"loss_d": loss_d, "loss_g": loss_g}
+            loss_g = self.ctx.optimize(self.opt_g, g_loss, fake, shared_graph=True)
+        return {"loss_d": loss_d, "loss_g": loss_g, **logs}
 
     def export_model(self) -> torch.nn.Module:
         return self.g
