@@ -1,6 +1,7 @@
 """The paper's WGAN-GP networks (Gulrajani et al. 2017, sec. 5 and appendix C).
 
-Layer for layer the authors' TensorFlow code: 5x5 "SAME" convolutions with biases, tflib's
+Layer for layer the authors' TensorFlow code: 5x5 "SAME" convolutions with biases (aligned as
+TF aligns them, :mod:`gankit.nn.tf_same`), tflib's
 layer norm (mean/variance over C, H, W, a scale and offset per channel == ``GroupNorm(1, C)``),
 nearest-neighbour ``UpsampleConv`` and average-pool ``ConvMeanPool`` in the residual blocks.
 """
@@ -18,6 +19,7 @@ from gankit.families.wgan_gp.config import (
     ResNet32CriticConfig,
     ResNet32GeneratorConfig,
 )
+from gankit.nn.tf_same import Conv2dSame, ConvTranspose2dSame
 
 
 @registry.register(
@@ -36,11 +38,11 @@ class DCGAN64Generator(nn.Module):
         layers: list[nn.Module] = [nn.BatchNorm2d(8 * d), nn.ReLU(True)]
         for mult in (8, 4, 2):
             layers += [
-                nn.ConvTranspose2d(mult * d, mult * d // 2, 5, 2, 2, output_padding=1),
+                ConvTranspose2dSame(mult * d, mult * d // 2, 5, 2),
                 nn.BatchNorm2d(mult * d // 2),
                 nn.ReLU(True),
             ]
-        layers += [nn.ConvTranspose2d(d, config.channels, 5, 2, 2, output_padding=1), nn.Tanh()]
+        layers += [ConvTranspose2dSame(d, config.channels, 5, 2), nn.Tanh()]
         self.main = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -58,9 +60,9 @@ class DCGAN64Critic(nn.Module):
     def __init__(self, config: DCGAN64CriticConfig) -> None:
         super().__init__()
         d = config.dim
-        layers: list[nn.Module] = [nn.Conv2d(config.channels, d, 5, 2, 2), nn.LeakyReLU(0.2)]
+        layers: list[nn.Module] = [Conv2dSame(config.channels, d, 5, 2), nn.LeakyReLU(0.2)]
         for mult in (1, 2, 4):
-            layers.append(nn.Conv2d(mult * d, 2 * mult * d, 5, 2, 2))
+            layers.append(Conv2dSame(mult * d, 2 * mult * d, 5, 2))
             if config.norm == "layer":
                 layers.append(nn.GroupNorm(1, 2 * mult * d, eps=1e-5))
             layers.append(nn.LeakyReLU(0.2))
