@@ -5,7 +5,14 @@ resets, phase grids and the GIF) is ``gankit.engine.progressive``, shared with S
 0 trains 4x4 for ``stab_kimg``; phase k >= 1 fades resolution 4 * 2**k in over ``fade_kimg``
 (alpha = images into the phase / fade images) and then stabilises it for ``stab_kimg``. What is
 PGGAN's own is the loss, WGAN-GP with lambda = 10 plus the drift term eps * E[D(x)^2] (sec. 4
-footnote / app. A.1), one D and one G Adam step per engine step; G's EMA is exported.
+footnote / app. A.1), one D and one G Adam step per engine step, each on latents of its own (as
+NVlabs' ``G_wgan`` / ``D_wgan_gp`` and pytorch_GAN_zoo's ``optimizeParameters`` draw them); G's
+EMA is exported.
+
+Adam steps on the minibatch's *sum* of per-sample losses, as both references do (NVlabs'
+``tf.gradients`` of the per-sample loss vector, pytorch_GAN_zoo's ``.sum()``): a mean would
+differ only through Adam's epsilon, which would then weigh ``batch`` times more against the
+gradient. The logged losses are per-sample means (the paper's E[.]).
 """
 
 from __future__ import annotations
@@ -58,23 +65,28 @@ class PGGANRecipe(ProgressiveRecipe):
         level, alpha = self.phase()
         bs = self.schedule.batch_size(level)
         real = self.reals(bs, level, alpha)
-        z = torch.randn(bs, self.g.z_dim, device=real.device)
+        z = self.draws.normal((bs, self.g.z_dim), real.device)
+        mix = self.draws.uniform((bs, 1, 1, 1), real.device)
         parts = {"gp": 0.0, "drift": 0.0}
 
-        def d_loss(chunk: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-            x, zz = chunk
+        def d_loss(chunk: tuple[torch.Tensor, ...]) -> torch.Tensor:
+            x, zz, a = chunk
             with torch.no_grad():
                 fake = self.g(zz)
             real_out = self.d(x)
-            gp = gradient_penalty(self.d, x, fake, weight=cfg.gp_weight)
+            gp = gradient_penalty(self.d, x, fake, weight=cfg.gp_weight, alpha=a)
             drift = cfg.drift * real_out.square().mean()
             parts["gp"] += float(gp.detach()) / self.ctx.grad_accum
             parts["drift"] += float(drift.detach()) / self.ctx.grad_accum
-            return wgan_d(real_out, self.d(fake)) + gp + drift
+            return (wgan_d(real_out, self.d(fake)) + gp + drift) * bs
 
-        loss_d = self.ctx.optimize(self.opt_d, d_loss, (real, z))
+        def g_loss(zz: torch.Tensor) -> torch.Tensor:
+            return wgan_g(self.d(self.g(zz))) * bs
+
+        loss_d = self.ctx.optimize(self.opt_d, d_loss, (real, z, mix)) / bs
+        z = self.draws.normal((bs, self.g.z_dim), real.device)
         with self.ctx.frozen(self.d):
-            loss_g = self.ctx.optimize(self.opt_g, lambda zz: wgan_g(self.d(self.g(zz))), z)
+            loss_g = self.ctx.optimize(self.opt_g, g_loss, z) / bs
         self.ema.update(self.g)
         self.advance(bs, level, alpha)
         return {
