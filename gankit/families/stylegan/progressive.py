@@ -82,6 +82,24 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
         ws = training_styles(self.g, n, self.cfg, layers)
         return self.g.synthesis(ws, self.g.random_noise(n, layers))
 
+    def d_objective(
+        self, d: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, batch: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(what D's Adam minimises, R1)``: NVlabs ``D_logistic_simplegp``. Its loss adds the
+        ``[N]`` R1 vector to the ``[N, 1]`` logistic terms, an ``[N, N]`` matrix whose sum, what
+        its optimiser differentiates, is ``N**2`` times the per-sample mean; the objective is
+        scaled to match (only Adam's epsilon sees the scale), the logs divide it out."""
+        real = real.detach().requires_grad_(True)
+        real_out = d(real)
+        r1 = r1_penalty(real_out, real)
+        loss = logistic_d(real_out, d(fake)) + r1 * (self.cfg.r1_gamma / 2)
+        return loss * batch**2, r1
+
+    def g_objective(self, d: torch.nn.Module, fake: torch.Tensor, batch: int) -> torch.Tensor:
+        """What G's Adam minimises: NVlabs ``G_logistic_nonsaturating``, per-sample losses summed
+        (``N`` times their mean, as its optimiser's gradient of the ``[N, 1]`` loss)."""
+        return nonsaturating_g(d(fake)) * batch
+
     def train_step(self, batch: None, step: int) -> dict[str, float]:
         del batch
         cfg, ctx = self.cfg, self.ctx
@@ -96,20 +114,19 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
         def d_loss(x: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
                 fake = self._fake(x.shape[0], level)
-            x = x.detach().requires_grad_(True)
-            real_out = self.d(x)
-            r1 = r1_penalty(real_out, x)
+            objective, r1 = self.d_objective(self.d, x, fake, bs)
             r1_seen[0] += float(r1.detach()) / ctx.grad_accum
-            return logistic_d(real_out, self.d(fake)) + r1 * (cfg.r1_gamma / 2)
+            return objective
 
         with ctx.frozen(self.g):
-            loss_d = ctx.optimize(self.opt_d, d_loss, real)
+            loss_d = ctx.optimize(self.opt_d, d_loss, real) / bs**2
         with ctx.frozen(self.d):
             loss_g = ctx.optimize(
                 self.opt_g,
-                lambda n: nonsaturating_g(self.d(self._fake(n.shape[0], level))),
+                lambda n: self.g_objective(self.d, self._fake(n.shape[0], level), bs),
                 torch.empty(bs, 0),
             )
+            loss_g /= bs
         self.ema.update(self.g, decay=0.5 ** (bs * ctx.world_size / (cfg.ema_kimg * 1000)))
         self.advance(bs, level, alpha)
         return {
