@@ -1,5 +1,6 @@
-"""What the training-parity tests share: recorded draws fed through ``Recipe.draws``, fixture
-state dicts by prefix, and the relative error they are held to (docs/CONTRIBUTING.md)."""
+"""What the training-parity tests share: recorded draws fed through ``Recipe.draws``, recorded
+reals for growing recipes, fixture state dicts by prefix, and the relative error they are held
+to (docs/CONTRIBUTING.md)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,21 @@ class RecordedDraws(Draws):
 
     normal = _next
     uniform = _next
+
+
+class RecordedReals(torch.utils.data.Dataset):
+    """A growing recipe's dataset: the given full-resolution images, in the order asked for
+    (the recipe picks items by its own seeded permutation; the reference's batch order wins)."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images, self.asked = images, 0
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        self.asked += 1
+        return self.images[self.asked - 1]
 
 
 def prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from parity_replay import TOLERANCE, RecordedDraws, relative
+from parity_replay import TOLERANCE, RecordedDraws, RecordedReals, prefixed, relative
 from PIL import Image
 from safetensors.torch import load_file
 from torch import nn
@@ -75,20 +75,6 @@ class UnbiasedStdDev(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = (x.var(0, unbiased=True) + 1e-8).sqrt().mean()
         return torch.cat([x, y.expand(x.shape[0], 1, *x.shape[2:])], dim=1)
-
-
-class RecordedReals(torch.utils.data.Dataset):
-    """The recipe's dataset: the fixture's full-resolution images, in the order asked for."""
-
-    def __init__(self, images: torch.Tensor) -> None:
-        self.images, self.asked = images, 0
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        self.asked += 1
-        return self.images[self.asked - 1]
 
 
 def fold(net: nn.Module, layers: dict[str, str], state: dict[str, torch.Tensor]) -> None:
@@ -223,10 +209,6 @@ def replay(data: Path, zoo_stddev: bool) -> dict[str, float]:
                     err = relative(recipe.ema.shadow.get_parameter(ours), ema)
                     assert not zoo_stddev or err <= TOLERANCE, f"avgG.{ours}: {err:.2e}"
     return worst
-
-
-def prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
 
 
 def test_one_fade_in_step_matches_the_zoo(folder: Path) -> None:

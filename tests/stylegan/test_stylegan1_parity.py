@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from parity_replay import TOLERANCE, relative
+from parity_replay import TOLERANCE, RecordedReals, relative
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -54,20 +54,6 @@ class StandInD(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (self.a * x + self.b * x.square()).sum(dim=(1, 2, 3))
-
-
-class RecordedReals(torch.utils.data.Dataset):
-    """The recipe's dataset: the given full-resolution images, in the order asked for."""
-
-    def __init__(self, images: torch.Tensor) -> None:
-        self.images, self.asked = images, 0
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        self.asked += 1
-        return self.images[self.asked - 1]
 
 
 @pytest.fixture(scope="module")
