@@ -70,6 +70,7 @@ def arguments(doc: str) -> argparse.ArgumentParser:
         metavar="FIELD=VALUE",
         help="override a field of gankit's training config (e.g. channels_last=true)",
     )
+    parser.add_argument("--record", type=Path, help="append the JSON result as one line here")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory children")
     parser.add_argument("--only", choices=("reference", "gankit"), help=argparse.SUPPRESS)
     return parser
@@ -198,4 +199,7 @@ def compare(
         f"ratio {result['ratio_reference_over_gankit']:.2f}x ({args.precision}, {result['device']})"
     )
     print(json.dumps(result, indent=2))
+    if args.record:
+        with args.record.open("a") as f:
+            f.write(json.dumps(result) + "\n")
     return result
