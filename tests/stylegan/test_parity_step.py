@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors.torch import load_file
@@ -183,7 +182,7 @@ def replay() -> dict[str, float]:
         worst["pl_mean"] = max(worst.get("pl_mean", 0.0), err)
         for net, module in (("G", recipe.g), ("D", recipe.d), ("G_ema", recipe.ema.shadow)):
             theirs = _state(tensors, f"it{it}.{net}")
-            mapped: dict[str, Any] = (
+            mapped = (
                 ada_discriminator_state(theirs, "fixture")
                 if net == "D"
                 else ada_generator_state(theirs)
