@@ -205,16 +205,6 @@ class _StyleGenerator(nn.Module):
             for b in bufs
         ]
 
-    def random_noise(self, batch: int, layers: int) -> list[torch.Tensor | None]:
-        """Fresh noise for the first ``layers`` layers only (a growing generator runs no more;
-        drawing the full-resolution maps at 8x8 would cost more than the network)."""
-        maps = [getattr(self.noises, f"noise_{i}") for i in range(layers)]
-        fresh: list[torch.Tensor | None] = [
-            torch.randn(batch, 1, b.shape[2], b.shape[3], device=b.device, dtype=b.dtype)
-            for b in maps
-        ]
-        return fresh + [None] * (self.num_layers - layers)
-
     @torch.no_grad()
     def mean_latent(self, n: int = 10_000, seed: int = 0, batch: int = 1000) -> torch.Tensor:
         """Average W over ``n`` latents of a fixed seed (stands in for NVlabs' ``w_avg``)."""
