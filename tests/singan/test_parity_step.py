@@ -6,8 +6,9 @@ each scale starts from (scale 1: copied from scale 0), every random draw, the lo
 noise amplitudes and the state dicts after every iteration (see ``parity/step/SOURCE``). Here
 gankit's own recipe and ``TrainContext`` run the same six iterations from scale 0's initial
 state, fed the same draws through the recipe's ``draws`` seam: the copied weights and noise
-amplitude of scale 1, z*, every loss term, the learning rates and every weight and batch-norm
-buffer must agree to a relative error of 1e-4 (fp32, CPU).
+amplitude of scale 1, z*, the loss of every critic and generator step and each term of the last
+ones, the learning rates and every weight and batch-norm buffer must agree to a relative error
+of 1e-4 (fp32, CPU).
 
 Documented departure: the reference's generator steps reuse the last critic step's fake, whose
 graph PyTorch >= 1.5 refuses once ``optimizerG.step()`` changed the weights (its issue #148);
@@ -82,13 +83,25 @@ class Replay(Draws):
     ) -> torch.Tensor:
         kinds = ("z_opt", "noise") if k == self.scale == 0 else ("noise",)
         z = self._next(kinds if k == self.scale else ("below",))
-        expected = pyramid.sample_noise(k, shape, border=border)  # shape only
-        z = z.expand(-1, expected.shape[1], -1, -1)  # the coarsest: one grey channel
-        assert z.shape == expected.shape
+        z = z.expand(-1, pyramid.config.image_channels, -1, -1)  # the coarsest: one grey channel
+        assert z.shape[-2:] == pyramid.noise_shape(shape, border)
         return z
 
     def mix(self, real: torch.Tensor) -> torch.Tensor:
         return self._next(("alpha",)).reshape(())
+
+
+class Observed(TrainContext):
+    """gankit's ``TrainContext``, also keeping the loss of every optimiser step it takes."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.losses: list[float] = []
+
+    def optimize(self, *args, **kwargs) -> float:
+        loss = super().optimize(*args, **kwargs)
+        self.losses.append(loss)
+        return loss
 
 
 def _recipe(tensors: dict[str, torch.Tensor], meta: dict) -> SinGANRecipe:
@@ -121,7 +134,7 @@ def _recipe(tensors: dict[str, torch.Tensor], meta: dict) -> SinGANRecipe:
     for ours, theirs in zip(recipe.reals, reals, strict=True):
         assert _relative(ours, theirs) <= TOLERANCE
     recipe.reals = reals  # the steps are compared from the reference's own pyramid
-    recipe.setup(TrainContext(torch.device("cpu"), steps_per_epoch=o["niter"]))
+    recipe.setup(Observed(torch.device("cpu"), steps_per_epoch=o["niter"]))
     return recipe
 
 
@@ -178,7 +191,15 @@ def replay() -> dict[str, float]:
         for i, expected in enumerate(scale["iterations"]):
             lrs = recipe.opt_g.param_groups[0]["lr"], recipe.opt_d.param_groups[0]["lr"]
             assert lrs == pytest.approx((expected["lr_g"], expected["lr_d"]), rel=1e-12)
+            recipe.ctx.losses.clear()
             logs = recipe.train_step(None, n * iters + i)
+            steps = [sum(d.values()) for d in expected["d_steps"]]
+            steps += [g["errG"] + g["rec_loss"] for g in expected["g_steps"]]
+            assert len(recipe.ctx.losses) == len(steps)
+            for j, (ours, theirs) in enumerate(zip(recipe.ctx.losses, steps, strict=True)):
+                err = _relative(ours, theirs)
+                assert err <= TOLERANCE, f"scale {n} iteration {i} optimiser step {j}"
+                worst["loss"] = max(worst["loss"], err)
             assert logs["scale"] == n
             d, g = expected["d_steps"][-1], expected["g_steps"][-1]
             pairs = {
