@@ -1,6 +1,6 @@
 """One markdown table from the JSON lines that ``vs_reference/*.py --record FILE`` appended.
 
-    .venv/bin/python benchmarks/vs_reference/table.py RESULTS.jsonl
+.venv/bin/python benchmarks/vs_reference/table.py RESULTS.jsonl
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ def row(r: dict) -> str:
 
 def main() -> None:
     lines = Path(sys.argv[1]).read_text().splitlines()
-    print("| benchmark | device | gankit precision | reference s/it | gankit s/it | ratio "
-          "| peak MiB ref / gankit | step-0 loss rel. diff |")
+    print(
+        "| benchmark | device | gankit precision | reference s/it | gankit s/it | ratio "
+        "| peak MiB ref / gankit | step-0 loss rel. diff |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for line in lines:
         if line.strip():
