@@ -13,7 +13,7 @@ from PIL import Image
 pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
-from serve_toys import make_models, v3_like_graph  # noqa: E402
+from toy_models import make_models, v3_like_graph  # noqa: E402
 
 from gankit.cli import main as cli_main  # noqa: E402
 from gankit.core.checkpoint import from_pretrained  # noqa: E402
