@@ -1,31 +1,28 @@
-"""``gankit serve`` under load: N concurrent requests at a real server on loopback.
+"""A load driver for ``gankit serve``: a real server process on loopback and N concurrent
+requests through Gradio's queue.
 
-    python benchmarks/serve_load.py [--requests 200] [--queue-size 16] [--concurrency 1]
+:func:`start_server` runs ``gankit serve`` as its own process (on a free port; it returns once the
+server answers); :func:`fire` sends requests all at once through the ``/gradio_api/call/<api>``
+route, which joins the same queue as the browser's ``/queue/join``, and sorts every answer:
+``ok`` (a result), ``busy`` (HTTP 503 "Queue is full": the queue's clean refusal, shown in the
+browser as "This application is currently busy. Please try again.") or ``error`` (anything
+else). :func:`mixed_requests` is half "generate", half image-to-image on a photo uploaded once per
+request, as the server deletes an upload once the requests it was uploaded for have used it.
+:func:`summarize` gives counts, wall time, throughput and p50/p95 latency of the successes;
+:meth:`ServerProcess.peak_rss_mb` the server's peak RSS (``VmHWM``, Linux).
 
-Starts ``gankit serve`` as its own process with two tiny real models (a DCGAN generator and a
-Pix2Pix U-Net 128 at ngf 2, random weights), fires ``--requests`` requests at once through
-Gradio's queue (the ``/gradio_api/call/<api>`` route, which joins the same queue as the browser's
-``/queue/join``; half "generate", half image-to-image on a photo uploaded once per request, as
-the server deletes an upload once the requests it was uploaded for have used it), and sorts every
-answer: ``ok`` (a result), ``busy`` (HTTP 503 "Queue is full": the queue's clean refusal, shown
-in the browser as "This application is currently busy. Please try again.") or ``error``
-(anything else). Prints one JSON line: counts, wall time, throughput, p50/p95 latency of the
-successes and the server's peak RSS (``VmHWM`` of ``/proc/<pid>/status``, Linux).
-
-The functions are the load test's too (``tests/reliability/test_serve_load.py``).
+``benchmarks/serve_load.py`` is its command line; ``tests/reliability/test_serve_load.py`` holds
+the server to its limits with it.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +36,7 @@ BUSY = "Queue is full"
 """The detail of Gradio's HTTP 503 when the queue holds ``max_size`` requests."""
 
 
-def make_models(root: Path) -> dict[str, Path]:
+def tiny_models(root: Path) -> dict[str, Path]:
     """Tiny seeded models of two real families (a latent generator, an image-to-image one)."""
     import torch
 
@@ -213,44 +210,3 @@ def photo_file(path: Path) -> Path:
     arr = np.stack([xx * 2, yy * 2.5, xx + yy], -1).clip(0, 255).astype(np.uint8)
     Image.fromarray(arr).save(path)
     return path
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--queue-size", type=int, default=16)
-    parser.add_argument("--concurrency", type=int, default=1)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        server = start_server(
-            make_models(root),
-            root / "serve.log",
-            "--queue-size",
-            str(args.queue_size),
-            "--concurrency",
-            str(args.concurrency),
-        )
-        try:
-            idle = server.peak_rss_mb()
-            requests = mixed_requests(args.requests, server.url, photo_file(root / "photo.png"))
-            start = time.perf_counter()
-            answers = asyncio.run(fire(server.url, requests))
-            report = summarize(answers, time.perf_counter() - start)
-            report.update(
-                queue_size=args.queue_size,
-                concurrency=args.concurrency,
-                rss_started_mb=round(idle),
-                peak_rss_mb=round(server.peak_rss_mb()),
-                alive=server.alive(),
-            )
-            print(json.dumps(report))
-            for a in answers:
-                if a.kind == "error":
-                    print("error:", a.detail, file=sys.stderr)
-        finally:
-            server.stop()
-
-
-if __name__ == "__main__":
-    main()
