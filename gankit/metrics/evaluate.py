@@ -138,6 +138,22 @@ def fid(
     return frechet_distance(mu_r, sigma_r, mu_f, sigma_f)
 
 
+def _both_features(
+    real: F.Source,
+    fake: F.Source,
+    extractor: F.Extractor,
+    batch_size: int,
+    n: int | None,
+    progress: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features of the real and the fake images, at most ``n`` of each."""
+    opts = {"batch_size": batch_size, "limit": n, "progress": progress}
+    return (
+        F.extract(real, extractor, label="real", **opts),
+        F.extract(fake, extractor, label="fake", **opts),
+    )
+
+
 def kid(
     real: F.Source,
     fake: F.Source,
@@ -153,9 +169,7 @@ def kid(
 ) -> tuple[float, float]:
     """Kernel Inception Distance (mean, std) over ``subsets`` subsets of ``subset_size``."""
     extractor = extractor or _network("fid", inception, device)
-    opts = {"batch_size": batch_size, "limit": n, "progress": progress}
-    fr = F.extract(real, extractor, label="real", **opts)
-    ff = F.extract(fake, extractor, label="fake", **opts)
+    fr, ff = _both_features(real, fake, extractor, batch_size, n, progress)
     return kid_from_features(fr, ff, subsets=subsets, subset_size=subset_size)
 
 
@@ -192,7 +206,5 @@ def precision_recall(
 ) -> tuple[float, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019) on VGG16 fc2 features."""
     extractor = extractor or _network("vgg16", weights, device)
-    opts = {"batch_size": batch_size, "limit": n, "progress": progress}
-    fr = F.extract(real, extractor, label="real", **opts)
-    ff = F.extract(fake, extractor, label="fake", **opts)
+    fr, ff = _both_features(real, fake, extractor, batch_size, n, progress)
     return precision_recall_from_features(fr, ff, k=k)

@@ -341,24 +341,28 @@ class SinGANRecipe(Recipe):
                 g.train(mode)
         return out.cpu()
 
-    def export_model(self) -> SinGANPyramid:
-        if self.pyramid is None:
+    def _grown(self) -> torch.nn.Module | None:
+        """The network trained so far, named first in ``stateful`` (None before the first
+        scale): SinGAN's pyramid, ConSinGAN's model."""
+        return getattr(self, self.stateful[0])
+
+    def export_model(self) -> torch.nn.Module:
+        grown = self._grown()
+        if grown is None:
             raise NotImplementedError("no scale trained yet")
-        return self.pyramid
+        return grown
 
     def state_dict(self) -> dict[str, Any]:
-        if self.pyramid is None:
+        grown = self._grown()
+        if grown is None:
             return {"num_scales": 0}
-        return {
-            "num_scales": self.pyramid.num_scales,
-            "plan": self._plan(),
-            "pyramid": self.pyramid.state_dict(),
-            "d": self.d.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "sched_g": self.sched_g.state_dict(),
-            "sched_d": self.sched_d.state_dict(),
-        }
+        objects = {k: v.state_dict() for k, v in self.state_objects().items()}
+        return {"num_scales": grown.num_scales, "plan": self._plan(), **objects}
+
+    def _load_optimisers(self, state: dict[str, Any]) -> None:
+        """The optimisers and schedulers, named after the network and D in ``stateful``."""
+        for name in self.stateful[2:]:
+            getattr(self, name).load_state_dict(state[name])
 
     def _plan(self) -> dict[str, Any]:
         return {
@@ -371,7 +375,8 @@ class SinGANRecipe(Recipe):
         n = int(state["num_scales"])
         if n == 0:
             return
-        saved = {"resampling": "torch-bicubic", **(state.get("plan") or {})}  # older checkpoints
+        # a plan that names no resampling was trained with torch-bicubic
+        saved = {"resampling": "torch-bicubic", **(state.get("plan") or {})}
         if saved != self._plan():
             raise CheckpointError(
                 "the checkpoint was trained with another image size, pyramid, iterations per "
@@ -387,7 +392,4 @@ class SinGANRecipe(Recipe):
         d = ScaleDiscriminator(self._scale_config(n - 1))
         d.load_state_dict(state["d"])
         self._configure(n - 1, d)
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.sched_g.load_state_dict(state["sched_g"])
-        self.sched_d.load_state_dict(state["sched_d"])
+        self._load_optimisers(state)

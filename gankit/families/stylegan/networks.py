@@ -506,8 +506,9 @@ class StyleGAN1Discriminator(ProgressiveDiscriminator):
         )
 
 
-_FORMER = {label: f"stylegan2_{label.replace('-', '_')}" for label in STYLEGAN2_SIZES}
-"""Former names, one per size (``stylegan2_256_cm1``); folders that name them still load."""
+_SIZED_NAMES = {label: f"stylegan2_{label.replace('-', '_')}" for label in STYLEGAN2_SIZES}
+"""Names with the size in them, one per preset (``stylegan2_256_cm1``): accepted as aliases, so
+folders that name them load."""
 
 registry.register(
     "stylegan2",
@@ -516,7 +517,7 @@ registry.register(
     config_cls=StyleGAN2Config,
     description="StyleGAN2 generator",
     presets=STYLEGAN2_SIZES,
-    aliases={old: label for label, old in _FORMER.items()},
+    aliases={sized: label for label, sized in _SIZED_NAMES.items()},
 )(StyleGAN2Generator)
 registry.register(
     "stylegan2_d",
@@ -525,7 +526,7 @@ registry.register(
     config_cls=StyleGAN2Config,
     description="StyleGAN2 residual discriminator",
     presets=STYLEGAN2_SIZES,
-    aliases={f"{old}_d": label for label, old in _FORMER.items()},
+    aliases={f"{sized}_d": label for label, sized in _SIZED_NAMES.items()},
 )(StyleGAN2Discriminator)
 registry.register(
     "stylegan1",

@@ -12,7 +12,7 @@ import torch
 from gankit.losses.path_length import path_length_penalty
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = Path(__file__).parent / "fixtures" / "path_length"
+FIXTURE = Path(__file__).parent / "parity" / "path_length"
 
 
 def _maker():
