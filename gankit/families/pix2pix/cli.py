@@ -182,13 +182,24 @@ def evaluate(prog: str, argv: list[str]) -> int:
     p.add_argument("--fid", action="store_true", help="FID and KID (needs Inception weights)")
     p.add_argument("--inception", default=None, help="local FID Inception weights file")
     p.add_argument(
+        "--fcn",
+        action="store_true",
+        help="FCN-score as the paper: the reference's Cityscapes FCN-8s (a .caffemodel, "
+        "downloaded once) against --labels",
+    )
+    p.add_argument("--fcn-weights", default=None, help="local fcn-8s-cityscapes.caffemodel")
+    p.add_argument("--fcn-url", default=None, help="mirror of the FCN-8s .caffemodel")
+    p.add_argument(
+        "--labels",
+        help="Cityscapes label-id maps (*_gtFine_labelIds.png, or gtFine/val) of the test images",
+    )
+    p.add_argument(
         "--segmenter",
-        help="FCN-score model: MODULE:FACTORY returning a network "
+        help="FCN-score with your own network instead: MODULE:FACTORY returning a network "
         "from 1x3xHxW images in [-1, 1] to class scores",
     )
-    p.add_argument("--labels", help="folder of label-id maps named like the test images")
-    p.add_argument("--num-classes", type=int, default=0)
-    p.add_argument("--ignore-index", type=int, default=255)
+    p.add_argument("--num-classes", type=int, default=0, help="classes of --segmenter")
+    p.add_argument("--ignore-index", type=int, default=255, help="label left out (--segmenter)")
     add_device_argument(p)
     a = p.parse_args(argv)
     seg = _segmenter(a.segmenter) if a.segmenter else None
@@ -206,8 +217,11 @@ def evaluate(prog: str, argv: list[str]) -> int:
         lpips=a.lpips,
         inception=a.inception,
         lpips_weights=a.weights,
-        segmenter=seg,
         labels_dir=a.labels,
+        fcn=a.fcn,
+        fcn_weights=a.fcn_weights,
+        fcn_url=a.fcn_url,
+        segmenter=seg,
         num_classes=a.num_classes,
         ignore_index=a.ignore_index,
     )
