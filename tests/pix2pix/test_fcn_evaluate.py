@@ -98,3 +98,38 @@ def test_cli_refuses_a_file_that_is_not_a_caffemodel(setup, tmp_path, capsys):
     assert main(argv + ["--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip()
     assert "not a readable Caffe model" in err and len(err.splitlines()) == 1
+
+
+def test_fcn_score_of_written_photos_in_the_references_layout(setup, tmp_path, capsys):
+    """evaluate.py's layout: results/<city>_<seq>_<frame>_leftImg8bit.png scored against
+    gtFine/val/<city>/..._gtFine_labelIds.png; the same photos score as in `evaluate`."""
+    import json
+    import shutil
+
+    root, model, _, _, caffemodel = setup
+    report = evaluate(
+        model,
+        root / "data",
+        tmp_path / "ev",
+        device="cpu",
+        native_size=True,
+        labels_dir=root / "labels",
+        fcn_weights=caffemodel,
+    )
+    results = tmp_path / "results"
+    results.mkdir()
+    for i in range(2):
+        shutil.copy(
+            tmp_path / "ev" / "images" / "output" / f"{i:03d}.png",
+            results / f"aachen_000000_{19 + i:06d}_leftImg8bit.png",
+        )
+    argv = ["pix2pix", "fcn-score", str(results), "--labels", str(root / "gtFine" / "val")]
+    argv += ["--fcn-weights", str(caffemodel), "--device", "cpu", "-o", str(tmp_path / "s.json")]
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads((tmp_path / "s.json").read_text())
+    assert printed["images"] == 2
+    for key, value in report["metrics"].items():
+        if key.startswith("fcn_"):
+            assert printed[key] == pytest.approx(value, rel=1e-12)
+    assert printed["per_class"] == report["fcn_per_class"]

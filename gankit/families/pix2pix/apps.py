@@ -243,12 +243,18 @@ Segmenter = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _label_file(labels_dir: Path, name: str) -> Path:
-    """The label map of test pair ``name``: ``name.*``, ``name_gtFine_labelIds.png`` (also
-    with a ``_leftImg8bit`` suffix dropped), or, for the numbered pairs of the reference's
-    datasets/prepare_cityscapes_dataset.py@7fe1648 (``%d.jpg`` in the sorted order of the
-    split's ``*/*_color.png``), that entry of a Cityscapes ``gtFine/<split>`` folder."""
+    """The label map of image ``name``: ``name.*``, ``name_gtFine_labelIds.png`` (also with a
+    ``_leftImg8bit`` suffix dropped) in ``labels_dir`` or, as the reference's evaluate.py finds
+    it, in its city folder (``<city>_<seq>_<frame>``: ``labels_dir/<city>/``); for the numbered
+    pairs of the reference's datasets/prepare_cityscapes_dataset.py@7fe1648 (``%d.jpg`` in the
+    sorted order of the split's ``*/*_color.png``), that entry of a ``gtFine/<split>`` folder."""
     stem = name.removesuffix("_leftImg8bit")
-    for candidate in [f"{name}{ext}" for ext in IMAGE_EXTENSIONS] + [f"{stem}_gtFine_labelIds.png"]:
+    label = f"{stem}_gtFine_labelIds.png"
+    candidates = [f"{name}{ext}" for ext in IMAGE_EXTENSIONS] + [
+        label,
+        f"{stem.split('_')[0]}/{label}",
+    ]
+    for candidate in candidates:
         if (labels_dir / candidate).is_file():
             return labels_dir / candidate
     if name.isdigit():
@@ -286,21 +292,32 @@ class _FCNScore:
         self.dropped = 0
 
     def add(self, name: str, out: torch.Tensor, device: torch.device) -> None:
+        """Score a generated [-1, 1] image (as its 8-bit file stores it, for the FCN)."""
         from gankit.core.images import tensor_to_pil
-        from gankit.metrics.fcn_score import confusion, segment, train_ids
+
+        if self.network is not None:
+            self.add_photo(name, tensor_to_pil(_rgb3(out)))
+            return
+        truth = _label_map(self.labels_dir, name)
+        with torch.no_grad():
+            scores = self.segmenter(_rgb3(out).unsqueeze(0).to(device))  # type: ignore[misc]
+        scores = F.interpolate(
+            scores.float(), size=truth.shape, mode="bilinear", align_corners=False
+        )
+        pred = scores.argmax(1)[0].cpu().numpy()
+        self._count(np.where(truth == self.ignore_index, -1, truth.astype(np.int64)), pred)
+
+    def add_photo(self, name: str, photo: Image.Image) -> None:
+        """Score an RGB photo with the Cityscapes FCN, at its label map's size."""
+        from gankit.metrics.fcn_score import segment, train_ids
 
         truth = _label_map(self.labels_dir, name)
-        if self.network is not None:
-            pred = segment(self.network, tensor_to_pil(_rgb3(out)), truth.shape[:2])
-            truth = train_ids(truth)
-        else:
-            with torch.no_grad():
-                scores = self.segmenter(_rgb3(out).unsqueeze(0).to(device))  # type: ignore[misc]
-            scores = F.interpolate(
-                scores.float(), size=truth.shape, mode="bilinear", align_corners=False
-            )
-            pred = scores.argmax(1)[0].cpu().numpy()
-            truth = np.where(truth == self.ignore_index, -1, truth.astype(np.int64))
+        pred = segment(self.network, photo, truth.shape[:2])  # type: ignore[arg-type]
+        self._count(train_ids(truth), pred)
+
+    def _count(self, truth: np.ndarray, pred: np.ndarray) -> None:
+        from gankit.metrics.fcn_score import confusion
+
         hist = confusion(truth, pred, self.n)
         if hist is None:
             self.dropped += 1
@@ -316,6 +333,34 @@ class _FCNScore:
         means = {f"fcn_{k}": v for k, v in s.items()}
         means["fcn_frames_dropped"] = self.dropped
         return means, per_class  # type: ignore[return-value]
+
+
+def fcn_score(
+    images: Sequence[str | os.PathLike[str]],
+    labels_dir: str | os.PathLike[str],
+    fcn_weights: str | os.PathLike[str] | None = None,
+    fcn_url: str | None = None,
+    fcn_network: nn.Module | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """The FCN-score of photos already written (a generator's results, or the real photos for
+    the paper's "ground truth" row), as the reference's evaluate.py scores its ``result_dir``:
+    each image (files, folders, globs) is matched by name to its label map
+    (``<city>_<seq>_<frame>_leftImg8bit.png`` -> ``<city>/..._gtFine_labelIds.png``, see
+    :func:`_label_file`) and segmented at that map's size. Returns the means, the number of
+    frames dropped and the per-class values."""
+    from gankit.metrics.fcn_score import FCN8S_URL, fcn8s_cityscapes
+
+    files = expand_inputs(images)
+    dev = run_device(fcn_network, device)
+    network = fcn_network
+    if network is None:
+        network = fcn8s_cityscapes(fcn_weights, fcn_url or FCN8S_URL)
+    score = _FCNScore(Path(labels_dir), network.to(dev).eval(), None, 0, 255)
+    for f in files:
+        score.add_photo(f.stem, read_image(f))
+    means, per_class = score.metrics()
+    return {"images": len(files), **means, "per_class": per_class}
 
 
 def _html_page(rows: list[dict[str, Any]], metrics: dict[str, Any]) -> str:

@@ -230,6 +230,34 @@ def evaluate(prog: str, argv: list[str]) -> int:
     return 0
 
 
+def fcn_score(prog: str, argv: list[str]) -> int:
+    import json
+
+    from gankit.families.pix2pix.apps import fcn_score as run
+
+    p = ArgumentParser(
+        prog=prog,
+        description="FCN-score of photos already written (generated, or the real ones) as "
+        "the reference's scripts/eval_cityscapes/evaluate.py: each image is matched by name to "
+        "its Cityscapes label-id map and segmented by the Cityscapes FCN-8s at that map's size.",
+    )
+    p.add_argument("images", nargs="+", help="files, folders or globs (*_leftImg8bit.png)")
+    p.add_argument("--labels", required=True, help="gtFine/<split> folder or flat label maps")
+    p.add_argument("--fcn-weights", default=None, help="local fcn-8s-cityscapes.caffemodel")
+    p.add_argument("--fcn-url", default=None, help="mirror of the FCN-8s .caffemodel")
+    p.add_argument("-o", "--output", default=None, help="also write the scores to this JSON")
+    add_device_argument(p)
+    a = p.parse_args(argv)
+    result = run(a.images, a.labels, a.fcn_weights, a.fcn_url, device=a.device)
+    text = json.dumps(result, indent=2) + "\n"
+    if a.output:
+        from gankit.core.atomic import atomic_write_text
+
+        atomic_write_text(a.output, text)
+    print(text, end="")
+    return 0
+
+
 def prepare(prog: str, argv: list[str]) -> int:
     from gankit.families.pix2pix.data import prepare as run
 
@@ -298,6 +326,7 @@ VERBS = {
     "train": ("train on paired images (--data DIR --preset facades)", train),
     "translate": ("translate images with a generator", translate),
     "evaluate": ("PSNR/SSIM/LPIPS/FID/KID/FCN-score on paired test data + HTML page", evaluate),
+    "fcn-score": ("the paper's FCN-score of written Cityscapes photos", fcn_score),
     "convert": ("import a junyanz .pth generator or discriminator", convert),
     "prepare": ("combine A/ and B/ folders into aligned A|B images", prepare),
     "download": ("fetch a published model (facades_label2photo, sat2map, ...)", download),
