@@ -104,7 +104,7 @@ def read_caffemodel(path: str | os.PathLike[str]) -> dict[str, list[np.ndarray]]
         net.ParseFromString(path.read_bytes())
         layers = list(net.layer) + list(net.layers)
         weights = {layer.name: [_blob_array(b) for b in layer.blobs] for layer in layers}
-    except (DecodeError, ValueError, RuntimeError) as err:
+    except (DecodeError, ValueError, RuntimeError, OSError) as err:
         first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
         raise CheckpointError(
             f"{path}: not a readable Caffe model (.caffemodel protobuf)"

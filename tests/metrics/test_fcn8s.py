@@ -73,6 +73,10 @@ def test_files_that_are_not_fcn8s_caffemodels_are_refused(tmp_path):
     weights["conv2_1"][0] = weights["conv2_1"][0][:, :1]
     with pytest.raises(CheckpointError, match="conv2_1 blob weight has shape"):
         fcn8s_from_caffemodel(write_fcn8s(tmp_path / "wrong.caffemodel", weights))
+    whole = write_fcn8s(tmp_path / "whole.caffemodel").read_bytes()
+    (tmp_path / "cut.caffemodel").write_bytes(whole[: len(whole) // 2])  # an interrupted copy
+    with pytest.raises(CheckpointError, match="not a readable Caffe model"):
+        read_caffemodel(tmp_path / "cut.caffemodel")
     with pytest.raises(CheckpointError, match="no such"):
         read_caffemodel(tmp_path / "absent.caffemodel")
 

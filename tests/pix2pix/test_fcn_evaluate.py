@@ -133,3 +133,16 @@ def test_fcn_score_of_written_photos_in_the_references_layout(setup, tmp_path, c
         if key.startswith("fcn_"):
             assert printed[key] == pytest.approx(value, rel=1e-12)
     assert printed["per_class"] == report["fcn_per_class"]
+
+
+def test_an_image_without_a_label_map_is_named(setup, tmp_path):
+    from gankit.core.errors import BadInputError
+    from gankit.families.pix2pix.apps import fcn_score
+    from gankit.metrics.fcn8s import fcn8s_from_caffemodel
+
+    root, *_, caffemodel = setup
+    Image.new("RGB", (8, 8)).save(tmp_path / "bremen_000000_000019_leftImg8bit.png")
+    with pytest.raises(BadInputError, match="no label map for test image bremen_000000_000019"):
+        fcn_score(
+            [tmp_path], root / "gtFine" / "val", fcn_network=fcn8s_from_caffemodel(caffemodel)
+        )
