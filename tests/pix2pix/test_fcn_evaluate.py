@@ -146,3 +146,6 @@ def test_an_image_without_a_label_map_is_named(setup, tmp_path):
         fcn_score(
             [tmp_path], root / "gtFine" / "val", fcn_network=fcn8s_from_caffemodel(caffemodel)
         )
+    # checked before the network is fetched: this URL is never asked for
+    with pytest.raises(BadInputError, match="no label map"):
+        fcn_score([tmp_path], root / "gtFine" / "val", fcn_url="https://invalid.invalid/fcn")

@@ -264,6 +264,12 @@ def _label_file(labels_dir: Path, name: str) -> Path:
     raise BadInputError(f"{labels_dir}: no label map for test image {name} (the FCN-score)")
 
 
+def _check_labels(labels_dir: Path, names: Sequence[str]) -> None:
+    """Every image has a label map: checked before a download and hours of segmenting."""
+    for name in names:
+        _label_file(labels_dir, name)
+
+
 def _label_map(labels_dir: Path, name: str) -> np.ndarray:
     with Image.open(_label_file(labels_dir, name)) as img:
         return np.asarray(img if img.mode in ("L", "P", "I", "I;16") else img.convert("L"))
@@ -352,6 +358,7 @@ def fcn_score(
     from gankit.metrics.fcn_score import FCN8S_URL, fcn8s_cityscapes
 
     files = expand_inputs(images)
+    _check_labels(Path(labels_dir), [f.stem for f in files])
     dev = run_device(fcn_network, device)
     network = fcn_network
     if network is None:
@@ -456,6 +463,7 @@ def evaluate(
         lpips_network = cached("lpips-alex", lpips_weights)
     score = None
     if labels_dir is not None:
+        _check_labels(Path(labels_dir), [pair.name for pair in dataset.pairs])
         if fcn and fcn_network is None:
             from gankit.metrics.fcn_score import FCN8S_URL, fcn8s_cityscapes
 
