@@ -184,6 +184,28 @@ def foreign_pickle_load(
         raise CheckpointError(f"{path}: not a readable {what} ({err})") from None
 
 
+class TFNetwork(dict):
+    """A ``dnnlib.tflib.network.Network`` record (its ``__setstate__`` dict: ``name``,
+    ``static_kwargs``, ``components``, ``build_module_src`` kept as text and never executed,
+    ``build_func_name``, ``variables`` as ``(name, ndarray)`` pairs), as plain data."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.update(state)
+
+
+class EasyDictRecord(dict):
+    """A plain attribute dict (``dnnlib.EasyDict``) rebuilt as a dict."""
+
+
+TFLIB_GLOBALS: dict[tuple[str, str], Any] = {
+    ("dnnlib.util", "EasyDict"): EasyDictRecord,
+    ("dnnlib.tflib.network", "Network"): TFNetwork,
+}
+"""The records of NVlabs' TF-era pickles (StyleGAN, StyleGAN2, their metric networks), read
+as inert data: unpickling them normally imports ``dnnlib`` and ``exec``s the network's module
+source stored in the file (NVlabs/stylegan dnnlib/tflib/network.py ``__setstate__``)."""
+
+
 NPY_GLOBALS: dict[tuple[str, str], Any] = {("_codecs", "encode"): codecs.encode}
 """What an ``.npy`` of Python objects needs beyond arrays and containers."""
 

@@ -377,6 +377,134 @@ def _ppl(prog: str, argv: list[str]) -> int:
     )
 
 
+def separability_sampler(model: Any, spaces: tuple[str, ...], seed: int) -> Callable[..., Any]:
+    """``sampler(n) -> ({space: latents}, images)`` for linear separability, duck-typed.
+
+    As the reference generates (metrics/linear_separability.py lines 123-125): z ~ N(0, I), no
+    truncation, fresh per-layer noise (``randomize_noise=True``); w is ``mapping(z)``.
+    """
+    import torch
+
+    if getattr(getattr(model, "config", None), "c_dim", 0):
+        raise BadInputError("linear separability of class-conditional generators is not supported")
+    dim = _latent_dim(model)
+    device = next(model.parameters()).device
+    styled = hasattr(model, "mapping") and hasattr(model, "synthesis")
+    if "w" in spaces and not styled:
+        raise BadInputError(
+            f"model {getattr(model, 'arch_name', '')} has no mapping network; use --space z"
+        )
+    gen = torch.Generator().manual_seed(seed)
+    noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
+
+    def sample(n: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        z = torch.randn(n, dim, generator=gen).to(device)
+        if not styled:
+            return {"z": z}, model(z)
+        w = model.mapping(z)
+        ws = model.truncate(w, 1.0) if hasattr(model, "truncate") else w
+        noise = None
+        if hasattr(model, "noise_inputs"):
+            noise = [
+                torch.randn(n, 1, *b.shape[2:], generator=noise_gen, device=device)
+                for b in model.noise_inputs(1, "const")
+            ]
+        images = model.synthesis(ws, noise)
+        return {k: v for k, v in (("z", z), ("w", w)) if k in spaces}, images
+
+    return sample
+
+
+def _separability(prog: str, argv: list[str]) -> int:
+    from gankit.core.checkpoint import from_pretrained
+    from gankit.core.device import resolve_device
+    from gankit.metrics.attribute_classifiers import ATTRIBUTES, load_classifier
+    from gankit.metrics.separability import linear_separability
+
+    parser = ArgumentParser(
+        prog=prog,
+        description="Linear separability of a generator's latent spaces (StyleGAN sec. 4.2) with "
+        "NVlabs' 40 CelebA-HQ attribute classifiers; lower is better.",
+    )
+    parser.add_argument("--model", required=True, help="generator folder, URL or hub repo id")
+    parser.add_argument(
+        "--space",
+        choices=("z", "w", "both"),
+        default=None,
+        help="latent space(s) the SVMs see (default: both with a mapping network, else z)",
+    )
+    parser.add_argument(
+        "--num-samples", type=int, default=200_000, help="generated images (200000, the paper)"
+    )
+    parser.add_argument(
+        "--num-keep", type=int, default=None, help="most confident samples kept (half)"
+    )
+    parser.add_argument(
+        "--attributes",
+        default=None,
+        help="comma-separated attribute indices 0-39 (default: all 40)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=32, help="images per batch, a multiple of 4 (32)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--classifiers",
+        default=None,
+        help="folder with local copies of the celebahq-classifier-*.pkl files "
+        "(default: cache, then download)",
+    )
+    parser.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar"
+    )
+    parser.add_argument("-o", "--output", type=Path, default=None)
+    parser.add_argument("--json", action="store_true")
+    add_device_argument(parser)
+    args = parser.parse_args(argv)
+    try:
+        indices = (
+            range(len(ATTRIBUTES))
+            if args.attributes is None
+            else sorted({int(i) for i in args.attributes.split(",")})
+        )
+    except ValueError:
+        raise UsageError(
+            f"--attributes {args.attributes!r}: expected indices like 0,1,19"
+        ) from None
+    if any(not 0 <= i < len(ATTRIBUTES) for i in indices):
+        raise UsageError(f"--attributes: indices must be in 0..{len(ATTRIBUTES) - 1}")
+    device = resolve_device(args.device)
+    model = from_pretrained(args.model, device)
+    styled = hasattr(model, "mapping") and hasattr(model, "synthesis")
+    space = args.space or ("both" if styled else "z")
+    spaces = ("z", "w") if space == "both" else (space,)
+    sampler = separability_sampler(model, spaces, args.seed)
+    classifiers = [
+        (ATTRIBUTES[i], load_classifier(i, args.classifiers).to(device)) for i in indices
+    ]
+    result = linear_separability(
+        sampler,
+        classifiers,
+        num_samples=args.num_samples,
+        num_keep=args.num_keep,
+        batch_size=args.batch_size,
+        progress=args.progress,
+    )
+    summary = ", ".join(f"{s} {v:.2f}" for s, v in result.scores.items())
+    return _report(
+        args,
+        "separability",
+        f"linear separability ({len(classifiers)} attributes): {summary}",
+        {
+            "separability": result.scores,
+            "conditional_entropy_bits": result.entropies,
+            "num_samples": args.num_samples,
+            "num_keep": args.num_keep or args.num_samples // 2,
+            "seed": args.seed,
+        },
+    )
+
+
 VERBS: dict[str, tuple[str, Callable[[str, list[str]], int]]] = {
     "fid": ("Fréchet Inception Distance between two image sets", _fid),
     "kid": ("Kernel Inception Distance (100 subsets of 1000)", _kid),
@@ -391,6 +519,7 @@ VERBS: dict[str, tuple[str, Callable[[str, list[str]], int]]] = {
     ),
     "psnr": ("PSNR between image pairs", _paired("psnr", "psnr", "PSNR in dB.")),
     "ppl": ("perceptual path length of a generator (--model)", _ppl),
+    "separability": ("linear separability of a generator's latents (--model)", _separability),
 }
 
 
