@@ -12,6 +12,7 @@ import sys
 import threading
 import types
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,6 +39,33 @@ def test_conditional_entropy_matches_scipy():
         # H(Y | X) = H(X, Y) - H(X), X on axis 0
         expected = entropy(p.ravel(), base=2) - entropy(p.sum(axis=1), base=2)
         assert sep.conditional_entropy(p) == pytest.approx(max(expected, 0.0), abs=1e-6)
+
+
+PARITY = Path(__file__).parent / "parity" / "separability" / "ls_nvlabs.npz"
+"""NVlabs/stylegan's own code, run by tools/parity/metrics_ls_classifier.py."""
+
+
+def test_conditional_entropy_matches_nvlabs():
+    data = np.load(PARITY)
+    ours = [sep.conditional_entropy(t) for t in data["tables"]]
+    np.testing.assert_allclose(ours, data["conditional_entropy"], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("func", ["D_basic", "D_paper"])
+def test_classifier_matches_nvlabs_tf_graph(func):
+    """The reference's D_basic / D_paper built in TensorFlow on one minibatch of 4."""
+    data = np.load(PARITY)
+    names = [str(n) for n in data[f"{func}_names"]]
+    record = {
+        "build_func_name": func,
+        "static_kwargs": {"num_channels": 3, "resolution": 16, "fmap_base": 512, "fmap_max": 8},
+        "variables": [("lod", np.float32(0))]
+        + [(n, data[f"{func}_var{i}"]) for i, n in enumerate(names)],
+    }
+    cfg, state = ac.from_tflib(record, func)
+    with torch.no_grad():
+        logits = ac.build(cfg, state, func)(torch.from_numpy(data["images"]))
+    np.testing.assert_allclose(logits.numpy(), data[f"{func}_logits"], rtol=1e-4, atol=1e-5)
 
 
 def test_most_confident_is_the_references_stable_sort():
