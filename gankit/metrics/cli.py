@@ -538,6 +538,14 @@ def _separability(prog: str, argv: list[str]) -> int:
         ) from None
     if any(not 0 <= i < len(ATTRIBUTES) for i in indices):
         raise UsageError(f"--attributes: indices must be in 0..{len(ATTRIBUTES) - 1}")
+    if args.batch_size < 4 or args.batch_size % 4:
+        raise UsageError(f"--batch-size must be a multiple of 4, got {args.batch_size}")
+    keep = args.num_samples // 2 if args.num_keep is None else args.num_keep
+    if args.num_samples < 2 or not 1 <= keep <= args.num_samples:
+        raise UsageError(
+            f"need --num-samples >= 2 and 1 <= --num-keep <= --num-samples, "
+            f"got {args.num_samples} and {keep}"
+        )
     device = resolve_device(args.device)
     model = from_pretrained(args.model, device)
     styled = hasattr(model, "mapping") and hasattr(model, "synthesis")
@@ -564,7 +572,7 @@ def _separability(prog: str, argv: list[str]) -> int:
             "separability": result.scores,
             "conditional_entropy_bits": result.entropies,
             "num_samples": args.num_samples,
-            "num_keep": args.num_keep or args.num_samples // 2,
+            "num_keep": keep,
             "seed": args.seed,
         },
     )
