@@ -30,7 +30,13 @@ import numpy as np
 import torch
 
 from gankit.core.errors import BadInputError, CheckpointError
-from gankit.core.foreign import foreign_pickle_load, load_torch_file, tensor_dict
+from gankit.core.foreign import (
+    TFLIB_GLOBALS,
+    TFNetwork,
+    foreign_pickle_load,
+    load_torch_file,
+    tensor_dict,
+)
 from gankit.families.stylegan.config import StyleGAN2Config
 
 MAX_CHANNELS_ROSINALITY = 512
@@ -104,21 +110,9 @@ class Persistent:
         return f"Persistent({self.class_name})"
 
 
-class TFNetwork(dict):
-    """A ``dnnlib.tflib.network.Network`` record (its ``__setstate__`` dict), as plain data."""
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.update(state)
-
-
-class _Record(dict):
-    """A plain attribute dict (``dnnlib.EasyDict``) rebuilt as a dict."""
-
-
 NVLABS_GLOBALS: dict[tuple[str, str], Any] = {
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): Persistent,
-    ("dnnlib.util", "EasyDict"): _Record,
-    ("dnnlib.tflib.network", "Network"): TFNetwork,
+    **TFLIB_GLOBALS,
 }
 """NVlabs' own records, read as inert data on top of the tensors, arrays and containers of
 :class:`gankit.core.foreign.RestrictedUnpickler`: unpickling it normally would import
