@@ -15,7 +15,7 @@ from gankit.core.errors import GankitError, UsageError
 
 TOOLS = {
     "models": "list every registered architecture with its parameter count",
-    "eval": "image metrics: FID, KID, IS, PR, LPIPS, SSIM, PSNR between folders; PPL of a model",
+    "eval": "image metrics: FID, KID, IS, PR, LPIPS, SSIM, PSNR between folders; PPL, separability",
     "demo": "the main job: train SinGAN (fast preset) on a shipped photo into demo-output/",
     "export": "export a trained generator to ONNX (gankit export onnx --model M -o m.onnx)",
     "serve": "web app (Gradio) for trained models, on localhost by default",

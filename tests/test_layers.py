@@ -126,6 +126,11 @@ def test_every_module_has_a_layer() -> None:
             "another family",
         ),
         ("gankit.families._unconditional", "from gankit.families import dcgan\n", "shared family"),
+        (
+            "gankit.families._template.recipe",
+            "from gankit.families.dcgan.recipe import DCGANRecipe\n",
+            "shared family",
+        ),
         ("gankit.serve.app", "from gankit.families.singan.apps import load\n", "registry"),
         (
             "gankit.metrics.cli",

@@ -173,8 +173,8 @@ def _remove(path: Path) -> None:
 def _remove_stale(dest: Path, which: str) -> None:
     """Remove ``dest``'s temporaries (``which``: ``tmp`` or ``old``) left by dead writers.
 
-    Only exact names of :func:`atomic_dir` count; ``.NAME.XXXXXXXX.tmp`` without a PID is an
-    earlier gankit's name for the same thing.
+    Only exact names of :func:`atomic_dir` count; ``.NAME.XXXXXXXX.tmp`` without a PID
+    counts as the same thing.
     """
     prefix = re.escape(f".{dest.name}.")
     pattern = (

@@ -184,6 +184,137 @@ def foreign_pickle_load(
         raise CheckpointError(f"{path}: not a readable {what} ({err})") from None
 
 
+class TFNetwork(dict):
+    """A ``dnnlib.tflib.network.Network`` record (its ``__setstate__`` dict: ``name``,
+    ``static_kwargs``, ``components``, ``build_module_src`` kept as text and never executed,
+    ``build_func_name``, ``variables`` as ``(name, ndarray)`` pairs), as plain data."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.update(state)
+
+
+class EasyDictRecord(dict):
+    """A plain attribute dict (``dnnlib.EasyDict``) rebuilt as a dict."""
+
+
+TFLIB_GLOBALS: dict[tuple[str, str], Any] = {
+    ("dnnlib.util", "EasyDict"): EasyDictRecord,
+    ("dnnlib.tflib.network", "Network"): TFNetwork,
+}
+"""The records of NVlabs' TF-era pickles (StyleGAN, StyleGAN2, their metric networks), read
+as inert data: unpickling them normally imports ``dnnlib`` and ``exec``s the network's module
+source stored in the file (NVlabs/stylegan dnnlib/tflib/network.py ``__setstate__``)."""
+
+
+class ScriptObject:
+    """A TorchScript object (``__torch__.<class>``) of an archive's ``data.pkl``, as data: its
+    qualified class name and its attribute dict (parameters, buffers, submodules)."""
+
+    qualified_name = "__torch__"
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = dict(state) if isinstance(state, dict) else {}
+
+    def __repr__(self) -> str:
+        return f"ScriptObject({self.qualified_name})"
+
+
+_SCRIPT_DTYPES = {
+    "FloatStorage": "float32",
+    "HalfStorage": "float16",
+    "BFloat16Storage": "bfloat16",
+    "DoubleStorage": "float64",
+    "LongStorage": "int64",
+    "IntStorage": "int32",
+    "ShortStorage": "int16",
+    "CharStorage": "int8",
+    "ByteStorage": "uint8",
+    "BoolStorage": "bool",
+}
+
+
+def _rebuild_from_flat(flat, offset, size, stride, *_):
+    return flat.as_strided(tuple(size), tuple(stride), offset)
+
+
+class _ScriptUnpickler(RestrictedUnpickler):
+    """A TorchScript archive's ``data.pkl``: storages come from the archive's ``data/<key>``
+    entries, ``__torch__`` classes become :class:`ScriptObject` records; the archive's ``code/``
+    is never read, let alone run."""
+
+    def __init__(self, file: Any, archive: Any, prefix: str) -> None:
+        super().__init__(file, {("torch._utils", "_rebuild_tensor_v2"): _rebuild_from_flat})
+        self.archive, self.prefix, self.classes = archive, prefix, {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        import torch
+
+        if module == "torch" and name in _SCRIPT_DTYPES:
+            return getattr(torch, _SCRIPT_DTYPES[name])
+        if module == "__torch__" or module.startswith("__torch__."):
+            key = f"{module}.{name}"
+            if key not in self.classes:
+                self.classes[key] = type(name, (ScriptObject,), {"qualified_name": key})
+            return self.classes[key]
+        return super().find_class(module, name)
+
+    def persistent_load(self, pid: Any) -> Any:
+        import torch
+
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+            raise CheckpointError(f"unexpected persistent record {str(pid)[:80]}")
+        _, dtype, key, _location, numel = pid
+        if not isinstance(dtype, torch.dtype):
+            raise CheckpointError(f"storage of unknown type {dtype!r}")
+        data = bytearray(self.archive.read(f"{self.prefix}data/{key}"))
+        flat = torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
+        if flat.numel() < int(numel):
+            raise CheckpointError(f"storage {key} holds {flat.numel()} of {numel} elements")
+        return flat
+
+
+def load_torchscript_data(path: str | os.PathLike[str]) -> Any:
+    """The object tree of a TorchScript archive (``torch.jit.save``'s zip) as data.
+
+    ``torch.jit.load`` would compile and run the archive's ``code/``; this reads only the
+    pickled module state (``<archive>/data.pkl`` and its ``data/`` storages) through
+    :class:`RestrictedUnpickler`. Modules come back as :class:`ScriptObject` records.
+    """
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.endswith("data.pkl") and n.count("/") == 1]
+            if len(names) != 1:
+                raise CheckpointError("not a TorchScript archive (no <archive>/data.pkl)")
+            prefix = names[0][: -len("data.pkl")]
+            with archive.open(names[0]) as fh:
+                return _ScriptUnpickler(fh, archive, prefix).load()
+    except CheckpointError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    except (zipfile.BadZipFile, pickle.UnpicklingError, EOFError, KeyError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a readable TorchScript archive ({err})") from None
+    except (TypeError, AttributeError, RuntimeError, OSError, IndexError) as err:
+        raise CheckpointError(f"{path}: not a readable TorchScript archive ({err})") from None
+
+
+def script_tensors(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Every tensor attribute of a :class:`ScriptObject` tree, by dotted name."""
+    import torch
+
+    out: dict[str, Any] = {}
+    if isinstance(obj, ScriptObject):
+        for key, value in obj.state.items():
+            if isinstance(value, torch.Tensor):
+                out[prefix + key] = value
+            elif isinstance(value, ScriptObject):
+                out.update(script_tensors(value, f"{prefix}{key}."))
+    return out
+
+
 NPY_GLOBALS: dict[tuple[str, str], Any] = {("_codecs", "encode"): codecs.encode}
 """What an ``.npy`` of Python objects needs beyond arrays and containers."""
 

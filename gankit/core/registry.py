@@ -56,8 +56,8 @@ _ONNX_CONTRACTS: dict[str, Callable[..., Any]] = {}
 ONNX_CONTRACT_MODULE = "onnx_contract"
 """The module of a family that registers its third-party ONNX contract."""
 _ALIASES: dict[str, tuple[str, str]] = {}
-"""Former names that carried a size (``stylegan2_64``) -> (architecture, preset label): model
-folders and run configs that name them keep loading."""
+"""Aliases, names that carry a size (``stylegan2_64``) -> (architecture, preset label): model
+folders and run configs that name them load."""
 
 
 def register(
@@ -72,7 +72,7 @@ def register(
 ) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
     """Decorator registering ``builder(config)`` (a function or an ``nn.Module`` class).
 
-    ``presets``: reference sizes by label; ``aliases``: former names -> the preset they meant.
+    ``presets``: reference sizes by label; ``aliases``: other names -> the preset they stand for.
     """
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
@@ -149,7 +149,7 @@ def load_all() -> None:
 
 
 def get(name: str) -> Architecture:
-    """The architecture registered as ``name``, or the one a former name now means."""
+    """The architecture registered as ``name``, or the one an alias stands for."""
     if name not in _ARCHS and name not in _ALIASES:
         load_all()
     if name in _ALIASES:
@@ -223,7 +223,7 @@ def config_from_dict(config_cls: type, fields: dict[str, Any]) -> Any:
 def build(name: str, config: Any = None, **overrides: Any) -> Any:
     """Build a registered network; the module remembers ``arch_name`` and ``config`` for saving.
 
-    A former name (``stylegan2_64``) builds its preset and is saved under the current name.
+    An alias (``stylegan2_64``) builds its preset and is saved under the architecture's name.
     """
     arch = get(name)
     if config is None:

@@ -13,7 +13,7 @@ import torch
 
 
 def path_length_penalty(
-    images: torch.Tensor, ws: torch.Tensor, mean_length: float, decay: float
+    images: torch.Tensor, ws: torch.Tensor, mean_length: float, decay: float, noise: torch.Tensor
 ) -> tuple[torch.Tensor, float]:
     """``(penalty, new_mean)``: the penalty about the running mean *after* this batch's update.
 
@@ -21,10 +21,11 @@ def path_length_penalty(
     about the moved mean with its graph kept, as NVlabs/stylegan2-ada-pytorch
     training/loss.py@d72cc7d (lines 85-87) and rosinality/stylegan2-pytorch train.py@bef283a
     (``g_path_regularize``) do. ``ws`` (``[N, L, D]``) must be part of the graph that produced
-    ``images``; the caller stores ``new_mean`` for the next call.
+    ``images``; ``noise`` is standard normal of the images' shape (the caller draws it); the
+    caller stores ``new_mean`` for the next call.
     """
-    noise = torch.randn_like(images) / math.sqrt(images.shape[2] * images.shape[3])
-    (grad,) = torch.autograd.grad((images * noise).sum(), ws, create_graph=True)
+    y = noise / math.sqrt(images.shape[2] * images.shape[3])
+    (grad,) = torch.autograd.grad((images * y).sum(), ws, create_graph=True)
     lengths = grad.square().sum(2).mean(1).sqrt()
     mean = mean_length + decay * (lengths.mean() - mean_length)
     return (lengths - mean).square().mean(), float(mean.detach())

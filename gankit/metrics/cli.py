@@ -17,6 +17,7 @@ from typing import Any
 from gankit.core.cliutil import ArgumentParser, add_device_argument, run_verbs
 from gankit.core.errors import BadInputError, UsageError
 
+PPL_NOISE = ("nvlabs", "const")
 DESCRIPTION = "Image-generation metrics with the standard tools' numbers (see docs/metrics.md)."
 
 
@@ -44,7 +45,11 @@ def _add_set_options(parser: ArgumentParser, weights_option: str = "--inception"
         default=True,
         help="show a progress bar (default on)",
     )
-    what = "FID Inception (TF 2015-12-05 port)" if weights_option == "--inception" else "VGG16"
+    what = (
+        "FID Inception (TF 2015-12-05 port)"
+        if weights_option == "--inception"
+        else "VGG16 (vgg16.pt for --network nvlabs, torchvision's for torch-fidelity)"
+    )
     parser.add_argument(
         weights_option,
         dest="weights",
@@ -156,16 +161,33 @@ def _is(prog: str, argv: list[str]) -> int:
 
 
 def _pr(prog: str, argv: list[str]) -> int:
-    from gankit.metrics.evaluate import precision_recall
+    from gankit.metrics.evaluate import PR_NETWORKS, precision_recall
 
     parser = _parser(prog, "Improved precision and recall (Kynkäänniemi et al. 2019), VGG16.")
     _add_set_options(parser, "--weights")
     parser.add_argument("--k", type=int, default=3, help="neighbourhood size (3)")
+    parser.add_argument(
+        "--network",
+        choices=sorted(PR_NETWORKS),
+        default="nvlabs",
+        help="nvlabs: NVlabs' vgg16.pt, as stylegan2-ada-pytorch (default); torch-fidelity: "
+        "torchvision's VGG16 pre-ReLU fc2",
+    )
     args = parser.parse_args(argv)
     p, r = precision_recall(
-        args.real, args.fake, weights=args.weights, k=args.k, **_set_kwargs(args)
+        args.real,
+        args.fake,
+        weights=args.weights,
+        k=args.k,
+        network=args.network,
+        **_set_kwargs(args),
     )
-    return _report(args, "pr", f"precision {p:.4f} recall {r:.4f}", {"precision": p, "recall": r})
+    return _report(
+        args,
+        "pr",
+        f"precision {p:.4f} recall {r:.4f} ({args.network} VGG16)",
+        {"precision": p, "recall": r, "network": args.network},
+    )
 
 
 def _load_pairs(real: str, fake: str) -> list[tuple[Path, Path]]:
@@ -278,40 +300,60 @@ def _latent_dim(model: Any) -> int:
     )
 
 
-def generator_callables(model: Any, space: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+def generator_callables(
+    model: Any, space: str, noise: str = "nvlabs"
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """``(latent_fn, generator_fn)`` for :func:`gankit.metrics.ppl.ppl` from a generator module.
 
     Duck-typed, so no family is imported: the model needs a latent size (``z_dim`` or
-    ``config.z_dim`` / ``config.style_dim``). Z-space calls ``model(z)``; W-space needs
-    ``mapping(z)`` and ``synthesis(ws, noise)``. Constant noise (``noise_mode="const"`` /
-    ``noise_inputs(n, "const")``) is used where the model offers it, as NVlabs' PPL does.
+    ``config.z_dim`` / ``config.style_dim``). A model with ``mapping(z)`` and
+    ``synthesis(ws, noise)`` is run as NVlabs does, in both spaces (Z-space interpolates z, then
+    maps it). ``noise`` "nvlabs" draws one map per layer for the whole batch from the RNG state
+    :func:`~gankit.metrics.ppl.ppl` sets per batch, so it is new for every batch and the same
+    for both images of a pair (stylegan2-ada-pytorch metrics/perceptual_path_length.py lines
+    64-67 and 70; StyleGAN2's TF PPL re-initialises its noise variables per minibatch);
+    "const" uses the model's stored maps (``noise_inputs(n, "const")``). Models without
+    mapping/synthesis are called as ``model(z)`` in Z-space.
     """
     import torch
 
+    if noise not in PPL_NOISE:
+        raise UsageError(f"PPL noise must be one of {', '.join(PPL_NOISE)}, got {noise!r}")
     if getattr(getattr(model, "config", None), "c_dim", 0):
         raise BadInputError("PPL of class-conditional generators is not supported")
     dim = _latent_dim(model)
     device = next(model.parameters()).device
+    styled = hasattr(model, "mapping") and hasattr(model, "synthesis")
 
     def z_latents(n: int, gen: torch.Generator) -> torch.Tensor:
         return torch.randn(n, dim, generator=gen).to(device)
 
-    if space == "z":
+    if not styled:
+        if space == "w":
+            raise BadInputError(
+                f"model {getattr(model, 'arch_name', '')} has no mapping/synthesis "
+                "networks; use --space z"
+            )
         const = "noise_mode" in inspect.signature(model.forward).parameters
         return z_latents, (lambda z: model(z, noise_mode="const")) if const else model
-    if not (hasattr(model, "mapping") and hasattr(model, "synthesis")):
-        raise BadInputError(
-            f"model {getattr(model, 'arch_name', '')} has no mapping/synthesis "
-            "networks; use --space z"
-        )
 
-    def w_latents(n: int, gen: torch.Generator) -> torch.Tensor:
-        return model.mapping(z_latents(n, gen))
+    def noise_maps(n: int) -> list[torch.Tensor] | None:
+        if not hasattr(model, "noise_inputs"):
+            return None
+        stored = model.noise_inputs(n, "const")
+        if noise == "const":
+            return stored
+        return [torch.randn(b.shape[-2:]).to(b).expand(n, 1, *b.shape[-2:]) for b in stored]
 
     def synthesize(w: torch.Tensor) -> torch.Tensor:
         ws = model.truncate(w, 1.0) if hasattr(model, "truncate") else w
-        noise = model.noise_inputs(len(w), "const") if hasattr(model, "noise_inputs") else None
-        return model.synthesis(ws, noise)
+        return model.synthesis(ws, noise_maps(len(w)))
+
+    if space == "z":
+        return z_latents, lambda z: synthesize(model.mapping(z))
+
+    def w_latents(n: int, gen: torch.Generator) -> torch.Tensor:
+        return model.mapping(z_latents(n, gen))
 
     return w_latents, synthesize
 
@@ -337,7 +379,23 @@ def _ppl(prog: str, argv: list[str]) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--weights", default=None, help="local copy of torchvision's VGG16 weights for LPIPS"
+        "--distance",
+        choices=("nvlabs", "lpips"),
+        default="nvlabs",
+        help="nvlabs: LPIPS of NVlabs' vgg16.pt on [0, 255] images, as the papers (default); "
+        "lpips: the lpips package's VGG LPIPS",
+    )
+    parser.add_argument(
+        "--noise",
+        choices=PPL_NOISE,
+        default="nvlabs",
+        help="nvlabs: new noise maps per batch, shared by the batch (default); const: the "
+        "model's stored maps",
+    )
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="local copy of the distance's weights (vgg16.pt, or torchvision's VGG16)",
     )
     parser.add_argument("-o", "--output", type=Path, default=None)
     parser.add_argument("--json", action="store_true")
@@ -345,8 +403,13 @@ def _ppl(prog: str, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     model = from_pretrained(args.model, device)
-    latent_fn, generator_fn = generator_callables(model, args.space)
-    distance = lpips_model("vgg", args.weights, device)
+    latent_fn, generator_fn = generator_callables(model, args.space, args.noise)
+    if args.distance == "nvlabs":
+        from gankit.metrics.extractors import cached
+
+        distance = cached("lpips-nvlabs", args.weights).to(device)
+    else:
+        distance = lpips_model("vgg", args.weights, device)
     value = ppl(
         generator_fn,
         latent_fn,
@@ -373,6 +436,144 @@ def _ppl(prog: str, argv: list[str]) -> int:
             "n": args.n,
             "epsilon": args.epsilon,
             "crop": args.crop,
+            "distance": args.distance,
+            "noise": args.noise,
+        },
+    )
+
+
+def separability_sampler(model: Any, spaces: tuple[str, ...], seed: int) -> Callable[..., Any]:
+    """``sampler(n) -> ({space: latents}, images)`` for linear separability, duck-typed.
+
+    As the reference generates (metrics/linear_separability.py lines 123-125): z ~ N(0, I), no
+    truncation, fresh per-layer noise (``randomize_noise=True``); w is ``mapping(z)``.
+    """
+    import torch
+
+    if getattr(getattr(model, "config", None), "c_dim", 0):
+        raise BadInputError("linear separability of class-conditional generators is not supported")
+    dim = _latent_dim(model)
+    device = next(model.parameters()).device
+    styled = hasattr(model, "mapping") and hasattr(model, "synthesis")
+    if "w" in spaces and not styled:
+        raise BadInputError(
+            f"model {getattr(model, 'arch_name', '')} has no mapping network; use --space z"
+        )
+    gen = torch.Generator().manual_seed(seed)
+    noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
+
+    def sample(n: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        z = torch.randn(n, dim, generator=gen).to(device)
+        if not styled:
+            return {"z": z}, model(z)
+        w = model.mapping(z)
+        ws = model.truncate(w, 1.0) if hasattr(model, "truncate") else w
+        noise = None
+        if hasattr(model, "noise_inputs"):
+            noise = [
+                torch.randn(n, 1, *b.shape[2:], generator=noise_gen, device=device)
+                for b in model.noise_inputs(1, "const")
+            ]
+        images = model.synthesis(ws, noise)
+        return {k: v for k, v in (("z", z), ("w", w)) if k in spaces}, images
+
+    return sample
+
+
+def _separability(prog: str, argv: list[str]) -> int:
+    from gankit.core.checkpoint import from_pretrained
+    from gankit.core.device import resolve_device
+    from gankit.metrics.attribute_classifiers import ATTRIBUTES, load_classifier
+    from gankit.metrics.separability import linear_separability
+
+    parser = ArgumentParser(
+        prog=prog,
+        description="Linear separability of a generator's latent spaces (StyleGAN sec. 4.2) with "
+        "NVlabs' 40 CelebA-HQ attribute classifiers; lower is better.",
+    )
+    parser.add_argument("--model", required=True, help="generator folder, URL or hub repo id")
+    parser.add_argument(
+        "--space",
+        choices=("z", "w", "both"),
+        default=None,
+        help="latent space(s) the SVMs see (default: both with a mapping network, else z)",
+    )
+    parser.add_argument(
+        "--num-samples", type=int, default=200_000, help="generated images (200000, the paper)"
+    )
+    parser.add_argument(
+        "--num-keep", type=int, default=None, help="most confident samples kept (half)"
+    )
+    parser.add_argument(
+        "--attributes",
+        default=None,
+        help="comma-separated attribute indices 0-39 (default: all 40)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=32, help="images per batch, a multiple of 4 (32)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--classifiers",
+        default=None,
+        help="folder with local copies of the celebahq-classifier-*.pkl files "
+        "(default: cache, then download)",
+    )
+    parser.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar"
+    )
+    parser.add_argument("-o", "--output", type=Path, default=None)
+    parser.add_argument("--json", action="store_true")
+    add_device_argument(parser)
+    args = parser.parse_args(argv)
+    try:
+        indices = (
+            range(len(ATTRIBUTES))
+            if args.attributes is None
+            else sorted({int(i) for i in args.attributes.split(",")})
+        )
+    except ValueError:
+        raise UsageError(
+            f"--attributes {args.attributes!r}: expected indices like 0,1,19"
+        ) from None
+    if any(not 0 <= i < len(ATTRIBUTES) for i in indices):
+        raise UsageError(f"--attributes: indices must be in 0..{len(ATTRIBUTES) - 1}")
+    if args.batch_size < 4 or args.batch_size % 4:
+        raise UsageError(f"--batch-size must be a multiple of 4, got {args.batch_size}")
+    keep = args.num_samples // 2 if args.num_keep is None else args.num_keep
+    if args.num_samples < 2 or not 1 <= keep <= args.num_samples:
+        raise UsageError(
+            f"need --num-samples >= 2 and 1 <= --num-keep <= --num-samples, "
+            f"got {args.num_samples} and {keep}"
+        )
+    device = resolve_device(args.device)
+    model = from_pretrained(args.model, device)
+    styled = hasattr(model, "mapping") and hasattr(model, "synthesis")
+    space = args.space or ("both" if styled else "z")
+    spaces = ("z", "w") if space == "both" else (space,)
+    sampler = separability_sampler(model, spaces, args.seed)
+    classifiers = [
+        (ATTRIBUTES[i], load_classifier(i, args.classifiers).to(device)) for i in indices
+    ]
+    result = linear_separability(
+        sampler,
+        classifiers,
+        num_samples=args.num_samples,
+        num_keep=args.num_keep,
+        batch_size=args.batch_size,
+        progress=args.progress,
+    )
+    summary = ", ".join(f"{s} {v:.2f}" for s, v in result.scores.items())
+    return _report(
+        args,
+        "separability",
+        f"linear separability ({len(classifiers)} attributes): {summary}",
+        {
+            "separability": result.scores,
+            "conditional_entropy_bits": result.entropies,
+            "num_samples": args.num_samples,
+            "num_keep": keep,
+            "seed": args.seed,
         },
     )
 
@@ -391,6 +592,7 @@ VERBS: dict[str, tuple[str, Callable[[str, list[str]], int]]] = {
     ),
     "psnr": ("PSNR between image pairs", _paired("psnr", "psnr", "PSNR in dB.")),
     "ppl": ("perceptual path length of a generator (--model)", _ppl),
+    "separability": ("linear separability of a generator's latents (--model)", _separability),
 }
 
 

@@ -23,6 +23,8 @@ from gankit.metrics.isc import inception_score_from_logits
 from gankit.metrics.kid import kid_from_features
 from gankit.metrics.prc import precision_recall_from_features
 
+PR_NETWORKS = {"nvlabs": "vgg16-nvlabs", "torch-fidelity": "vgg16"}
+"""Precision/recall feature networks by CLI name -> :func:`extractors.cached` kind."""
 FID_EXTRACTOR_ID = "fid-inception-tf-2015-12-05-6726825d/pool3-2048"
 PathLike = str | os.PathLike[str] | None
 
@@ -138,6 +140,22 @@ def fid(
     return frechet_distance(mu_r, sigma_r, mu_f, sigma_f)
 
 
+def _both_features(
+    real: F.Source,
+    fake: F.Source,
+    extractor: F.Extractor,
+    batch_size: int,
+    n: int | None,
+    progress: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features of the real and the fake images, at most ``n`` of each."""
+    opts = {"batch_size": batch_size, "limit": n, "progress": progress}
+    return (
+        F.extract(real, extractor, label="real", **opts),
+        F.extract(fake, extractor, label="fake", **opts),
+    )
+
+
 def kid(
     real: F.Source,
     fake: F.Source,
@@ -153,9 +171,7 @@ def kid(
 ) -> tuple[float, float]:
     """Kernel Inception Distance (mean, std) over ``subsets`` subsets of ``subset_size``."""
     extractor = extractor or _network("fid", inception, device)
-    opts = {"batch_size": batch_size, "limit": n, "progress": progress}
-    fr = F.extract(real, extractor, label="real", **opts)
-    ff = F.extract(fake, extractor, label="fake", **opts)
+    fr, ff = _both_features(real, fake, extractor, batch_size, n, progress)
     return kid_from_features(fr, ff, subsets=subsets, subset_size=subset_size)
 
 
@@ -189,10 +205,13 @@ def precision_recall(
     device: Any = None,
     n: int | None = None,
     progress: bool = False,
+    network: str = "nvlabs",
 ) -> tuple[float, float]:
-    """Improved precision and recall (Kynkäänniemi et al. 2019) on VGG16 fc2 features."""
-    extractor = extractor or _network("vgg16", weights, device)
-    opts = {"batch_size": batch_size, "limit": n, "progress": progress}
-    fr = F.extract(real, extractor, label="real", **opts)
-    ff = F.extract(fake, extractor, label="fake", **opts)
+    """Improved precision and recall (Kynkäänniemi et al. 2019) on VGG16 fc2 features:
+    ``network`` "nvlabs" (NVlabs' ``vgg16.pt``, as stylegan2-ada-pytorch; features kept in
+    float16 as it keeps them) or "torch-fidelity" (torchvision's VGG16, pre-ReLU fc2)."""
+    if network not in PR_NETWORKS:
+        raise BadInputError(f"precision/recall network must be one of {', '.join(PR_NETWORKS)}")
+    extractor = extractor or _network(PR_NETWORKS[network], weights, device)
+    fr, ff = _both_features(real, fake, extractor, batch_size, n, progress)
     return precision_recall_from_features(fr, ff, k=k)

@@ -4,8 +4,11 @@
   (the network torchmetrics and torch-fidelity use, with their uint8 input, TF-style bilinear
   resize to 299 and ``(x - 128) / 128`` scaling), returning 2048-d pool features and/or the
   1008 unbiased logits.
-- :func:`vgg16_fc2`: torch-fidelity's VGG16 fc2 features, as Kynkäänniemi et al. 2019 use for
-  precision and recall.
+- :func:`vgg16_fc2`: torch-fidelity's VGG16 fc2 features (torchvision weights), precision/recall's
+  ``--network torch-fidelity``.
+- :func:`nvlabs_pr_features` / :func:`nvlabs_lpips`: NVlabs' ``vgg16.pt``
+  (:mod:`gankit.metrics.nvlabs_vgg`), the network of the StyleGAN2/ADA precision/recall and PPL
+  numbers, and gankit's default for both.
 - :func:`sifid_inception`: the 192-channel block (after ``Conv2d_4a_3x3``) of torchvision's
   ImageNet Inception v3 at the input's own resolution, which is what tamarott/SinGAN's SIFID
   script uses (Shaham et al. 2019, sec. 4.1).
@@ -146,10 +149,26 @@ def lpips_from_trunk(net: str, trunk: nn.Module) -> nn.Module:
     return model.eval().requires_grad_(False)
 
 
+def nvlabs_pr_features(path: PathLike = None) -> nn.Module:
+    """NVlabs' ``vgg16.pt`` fc2 features, as stylegan2-ada-pytorch's precision/recall."""
+    from gankit.metrics.nvlabs_vgg import NVlabsFeatures, nvlabs_vgg16
+
+    return NVlabsFeatures(nvlabs_vgg16(path)).eval()
+
+
+def nvlabs_lpips(path: PathLike = None) -> nn.Module:
+    """NVlabs' ``vgg16.pt`` LPIPS distance, as stylegan2-ada-pytorch's PPL."""
+    from gankit.metrics.nvlabs_vgg import NVlabsLPIPS, nvlabs_vgg16
+
+    return NVlabsLPIPS(nvlabs_vgg16(path)).eval()
+
+
 @cache
 def cached(kind: str, path: str | None = None) -> nn.Module:
     """One instance per (network, weights file) per process: loading Inception takes a while."""
     builders = {
+        "vgg16-nvlabs": nvlabs_pr_features,
+        "lpips-nvlabs": nvlabs_lpips,
         "fid": fid_inception,
         "vgg16": vgg16_fc2,
         "sifid": sifid_inception,

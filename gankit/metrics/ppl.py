@@ -73,7 +73,8 @@ def ppl(
     seed: int = 0,
     device: torch.device | str | None = None,
 ) -> float:
-    """Perceptual path length; ``distance(img0, img1)`` defaults to LPIPS with VGG16.
+    """Perceptual path length; ``distance(img0, img1)`` defaults to NVlabs' ``vgg16.pt`` LPIPS
+    (:class:`gankit.metrics.nvlabs_vgg.NVlabsLPIPS`), the papers' distance.
 
     ``num_samples`` defaults to 50,000 paths as NVlabs' ``ppl2_wend`` metric (the StyleGAN1 paper
     used 100,000).
@@ -85,9 +86,10 @@ def ppl(
     if num_samples < 2 or epsilon <= 0 or batch_size < 1:
         raise UsageError("PPL needs num_samples >= 2, epsilon > 0 and batch_size >= 1")
     if distance is None:
-        from gankit.metrics.lpips import lpips_model
+        from gankit.core.device import resolve_device
+        from gankit.metrics.extractors import cached
 
-        distance = lpips_model("vgg", device=device)
+        distance = cached("lpips-nvlabs").to(resolve_device(device or "auto"))
     interpolate = slerp if space == "z" else lerp
     gen = torch.Generator().manual_seed(seed)
     dists = []

@@ -7,10 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from animegan_helpers import photo, write_vgg19_npy
+from animegan_helpers import photo
 from PIL import Image
 from safetensors.torch import load_file
 from torch import nn
+from vgg19_npy import write_vgg19_npy
 
 from gankit.cli import main
 from gankit.engine import TrainContext, Trainer, TrainerConfig
@@ -285,3 +286,11 @@ def test_train_honours_max_steps_and_defaults_to_the_epochs(tmp_path):
         )
         train(cfg, tmp_path / run, feature_extractor=_extractor())
         assert CheckpointManager(tmp_path / run).steps() == [last]
+
+
+def test_lsgan_terms_by_hand():
+    from gankit.families.animegan.recipe import _ls
+
+    logits = torch.tensor([0.0, 2.0])
+    assert _ls(logits, 1.0).item() == pytest.approx(1.0)
+    assert _ls(logits, 0.0).item() == pytest.approx(2.0)

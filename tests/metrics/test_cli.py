@@ -40,7 +40,14 @@ class Conv(nn.Module):
 
 @pytest.fixture
 def small_networks(monkeypatch):
-    nets = {"fid": Pool(), "fid-logits": Pool(), "vgg16": Pool(), "sifid": Conv()}
+    nets = {
+        "fid": Pool(),
+        "fid-logits": Pool(),
+        "vgg16": Pool(),
+        "vgg16-nvlabs": Pool(),
+        "sifid": Conv(),
+        "lpips-nvlabs": SquaredDistance(),
+    }
 
     def fake_cached(kind, path=None):
         return nets[kind]
@@ -53,6 +60,11 @@ def small_networks(monkeypatch):
 def _mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Stands in for LPIPS: like it, quadratic in small image differences."""
     return ((a - b) ** 2).mean(dim=(1, 2, 3))
+
+
+class SquaredDistance(nn.Module):
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return _mse(a, b)
 
 
 def _folder(root, name, n, seed, size=24):

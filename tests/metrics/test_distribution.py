@@ -74,6 +74,18 @@ def test_precision_recall_matches_torch_fidelity():
     assert ours == pytest.approx(ref, abs=1e-9)
 
 
+def test_precision_recall_matches_nvlabs_compute_pr():
+    """stylegan2-ada-pytorch metrics/precision_recall.py lines 49-59 written out: radius =
+    kthvalue(k + 1) of the manifold's distances, a probe counts if within any radius."""
+    g = torch.Generator().manual_seed(4)
+    real, fake = torch.randn(120, 6, generator=g), torch.randn(100, 6, generator=g) * 1.2
+    ref = []
+    for manifold, probes in ((real, fake), (fake, real)):
+        kth = torch.cdist(manifold, manifold).kthvalue(4).values
+        ref.append(float((torch.cdist(probes, manifold) <= kth).any(dim=1).float().mean()))
+    assert precision_recall_from_features(real, fake, k=3, block=32) == pytest.approx(tuple(ref))
+
+
 def test_inception_score_closed_forms_and_torch_fidelity():
     # Confident and evenly spread over C classes -> IS = C; identical predictions -> IS = 1.
     c = 5

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.linalg
 import torch
 
 from gankit.core.errors import BadInputError
 from gankit.metrics import evaluate
-from gankit.metrics.frechet import frechet_distance, frechet_distance_sqrtm, gaussian_stats
+from gankit.metrics.frechet import frechet_distance, gaussian_stats
 
 
 def test_closed_form_diagonal_gaussians():
@@ -38,16 +39,25 @@ def test_identical_statistics_give_zero():
     assert abs(frechet_distance(mu, sigma, mu, sigma)) < 1e-8
 
 
+def scipy_frechet(mu1, sigma1, mu2, sigma2) -> float:
+    """The TTUR / pytorch-fid / SinGAN sifid_score.py formula, written out with scipy."""
+    covmean = scipy.linalg.sqrtm(sigma1.dot(sigma2))
+    diff = mu1 - mu2
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean.real))
+
+
 @pytest.mark.parametrize("dim", [8, 64, 256])
-def test_agrees_with_scipy_sqrtm(dim):
+def test_agrees_with_scipy_sqrtm_and_torch_fidelity(dim):
+    from torch_fidelity.metric_fid import fid_statistics_to_metric
+
     rng = np.random.default_rng(dim)
     x = rng.normal(size=(4 * dim, dim))
     y = rng.normal(size=(3 * dim, dim)) @ rng.normal(scale=0.3, size=(dim, dim)) + 0.2
-    m1, s1 = gaussian_stats(x)
-    m2, s2 = gaussian_stats(y)
+    (m1, s1), (m2, s2) = ((f.mean(0), np.cov(f, rowvar=False)) for f in (x, y))
     fast = frechet_distance(m1, s1, m2, s2)
-    ref = frechet_distance_sqrtm(m1, s1, m2, s2)
-    assert fast == pytest.approx(ref, rel=1e-6)
+    assert fast == pytest.approx(scipy_frechet(m1, s1, m2, s2), rel=1e-6)
+    tf = fid_statistics_to_metric({"mu": m1, "sigma": s1}, {"mu": m2, "sigma": s2}, False)
+    assert fast == pytest.approx(tf["frechet_inception_distance"], rel=1e-6)
 
 
 def test_accepts_tensors_and_matches_numpy_cov():

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.linalg
 import torch
 from torch import nn
 
 from gankit.core.errors import BadInputError, MissingWeightsError
-from gankit.metrics.frechet import frechet_distance_sqrtm
 from gankit.metrics.sifid import sifid
 
 
@@ -33,16 +33,24 @@ def test_zero_for_identical_and_increasing_with_noise():
     assert all(b > a for a, b in zip(values, values[1:], strict=False))
 
 
-def test_matches_a_direct_computation_over_spatial_positions():
+def test_matches_sifid_score_computed_directly():
+    """tamarott/SinGAN SIFID/sifid_score.py: positions of the feature map as samples
+    (``act = pred.reshape(C, H*W).T``), ``np.mean`` / ``np.cov(rowvar=False)``, and the
+    pytorch-fid Fréchet formula with ``scipy.linalg.sqrtm``, written out here."""
     real, ext = _real(), _extractor()
     fake = torch.flip(real, dims=[-1]) * 0.7
     with torch.no_grad():
         fr = ext(real)[0].flatten(1).T.double().numpy()
         ff = ext(fake)[0].flatten(1).T.double().numpy()
-    ref = frechet_distance_sqrtm(
-        fr.mean(0), np.cov(fr, rowvar=False), ff.mean(0), np.cov(ff, rowvar=False)
+    m1, s1, m2, s2 = fr.mean(0), np.cov(fr, rowvar=False), ff.mean(0), np.cov(ff, rowvar=False)
+    diff = m1 - m2
+    ref = (
+        diff.dot(diff)
+        + np.trace(s1)
+        + np.trace(s2)
+        - 2 * np.trace(scipy.linalg.sqrtm(s1 @ s2).real)
     )
-    assert sifid(real, fake, ext)[0] == pytest.approx(ref, rel=1e-6)
+    assert sifid(real, fake, ext)[0] == pytest.approx(float(ref), rel=1e-6)
 
 
 def test_errors():

@@ -25,7 +25,6 @@ from gankit.core.checkpoint import from_pretrained
 from gankit.engine.progressive import GrowthSchedule
 from gankit.families.pggan.config import TrainConfig
 from gankit.families.pggan.recipe import PGGANRecipe
-from gankit.nn.minibatch_std import minibatch_stddev
 
 
 def test_sizes_match_paper_table_2() -> None:
@@ -83,16 +82,6 @@ def test_fade_in_blends_with_previous_resolution() -> None:
     assert g(z).shape == (4, 3, 8, 8)  # the buffers select the phase
     with pytest.raises(ValueError):
         g.set_phase(3, 1.0)
-
-
-def test_minibatch_stddev_by_hand() -> None:
-    x = torch.randn(8, 3, 2, 2)
-    out = minibatch_stddev(x, group_size=4)
-    assert out.shape == (8, 4, 2, 2) and torch.equal(out[:, :3], x)
-    for n in range(8):
-        group = x[[m for m in range(8) if m % 2 == n % 2]]  # NVlabs: group = n % (N / G)
-        std = (group.var(dim=0, unbiased=False) + 1e-8).sqrt().mean()
-        assert torch.allclose(out[n, 3], std.expand(2, 2), atol=1e-6)
 
 
 # --- training ----------------------------------------------------------------------------------

@@ -14,13 +14,7 @@ from gankit.core import registry
 from gankit.core.checkpoint import save_pretrained
 from gankit.core.errors import BadInputError, UsageError
 from gankit.core.images import load_image_tensor, pad_to_multiple, pil_to_tensor
-from gankit.families.pix2pix.apps import (
-    confusion_matrix,
-    evaluate,
-    fcn_scores,
-    load_generator,
-    translate,
-)
+from gankit.families.pix2pix.apps import evaluate, load_generator, translate
 from pix2pix.synthetic import write_aligned
 
 
@@ -135,17 +129,6 @@ def test_aligned_side_and_output_naming(tmp_path, unet_dir):
         translate(d, [data], tmp_path / "z", device="cpu")
 
 
-def test_fcn_scores_by_hand():
-    truth = np.array([[0, 0, 1, 1], [2, 2, 255, 1]])
-    pred = np.array([[0, 1, 1, 1], [2, 0, 0, 1]])
-    hist = confusion_matrix(pred, truth, 3)
-    assert hist.tolist() == [[1, 1, 0], [0, 3, 0], [1, 0, 1]]
-    s = fcn_scores(hist)
-    assert s["per_pixel_acc"] == pytest.approx(5 / 7)
-    assert s["per_class_acc"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
-    assert s["class_iou"] == pytest.approx((1 / 3 + 3 / 4 + 1 / 2) / 3)
-
-
 class _Features(torch.nn.Module):
     """A small fixed extractor standing in for Inception (N x 8 features)."""
 
@@ -209,18 +192,11 @@ def test_evaluate_writes_report_page_and_all_metrics(tmp_path, unet_dir):
     assert 0 <= m["fcn_per_pixel_acc"] <= 1
 
 
-def test_fcn_score_on_targets_is_perfect(tmp_path):
-    """With an identity generator the outputs are the inputs; segmenting targets = truth."""
-    from gankit.families.pix2pix.apps import fcn_scores as score
-
-    truth = np.array([[0, 1], [1, 1]])
-    assert score(confusion_matrix(truth, truth, 2)) == {
-        "per_pixel_acc": 1.0,
-        "per_class_acc": 1.0,
-        "class_iou": 1.0,
-    }
+def test_fcn_score_needs_one_network_and_the_labels(tmp_path):
     with pytest.raises(UsageError, match="both"):
         evaluate("x", tmp_path, tmp_path / "o", segmenter=lambda x: x)
+    with pytest.raises(UsageError, match="not both"):
+        evaluate("x", tmp_path, tmp_path / "o", fcn=True, segmenter=lambda x: x)
 
 
 def test_web_app_runs_the_papers_test_protocol(unet_dir):

@@ -1,5 +1,6 @@
 """``gankit serve`` as a real process on loopback: 200 concurrent requests, hostile uploads,
-path traversal. The load driver is ``benchmarks/serve_load.py`` (also a stand-alone benchmark).
+path traversal, driven by :mod:`gankit.serve.load_driver` (``benchmarks/serve_load.py`` is its
+benchmark).
 
 Already covered in ``tests/serve/test_serve_app.py`` and not repeated here: the pool's own upload
 checks (type, size, unreadable files, called directly) and ``/gradio_api/file=`` for plain
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import struct
-import sys
 import zlib
 from pathlib import Path
 
@@ -19,8 +19,7 @@ import pytest
 
 pytest.importorskip("gradio")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import serve_load  # noqa: E402
+from gankit.serve import load_driver  # noqa: E402
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
@@ -41,8 +40,8 @@ RSS_REPEAT_MB = 64
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve_load")
-    srv = serve_load.start_server(
-        serve_load.make_models(root),
+    srv = load_driver.start_server(
+        load_driver.tiny_models(root),
         root / "serve.log",
         "--queue-size",
         str(QUEUE_SIZE),
@@ -57,23 +56,23 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def photo(server, tmp_path_factory):
-    return serve_load.upload(
-        server.url, serve_load.photo_file(tmp_path_factory.mktemp("p") / "photo.png")
+    return load_driver.upload(
+        server.url, load_driver.photo_file(tmp_path_factory.mktemp("p") / "photo.png")
     )
 
 
-def _one(server, api: str, data: list) -> serve_load.Answer:
-    return asyncio.run(serve_load.fire(server.url, [(api, data)]))[0]
+def _one(server, api: str, data: list) -> load_driver.Answer:
+    return asyncio.run(load_driver.fire(server.url, [(api, data)]))[0]
 
 
 def test_200_concurrent_requests_succeed_or_are_told_busy(server, tmp_path):
-    photo = serve_load.photo_file(tmp_path / "photo.png")
+    photo = load_driver.photo_file(tmp_path / "photo.png")
     idle = server.peak_rss_mb()
     answers = asyncio.run(
-        serve_load.fire(server.url, serve_load.mixed_requests(200, server.url, photo))
+        load_driver.fire(server.url, load_driver.mixed_requests(200, server.url, photo))
     )
     peak = server.peak_rss_mb()
-    report = serve_load.summarize(answers, max(a.seconds for a in answers))
+    report = load_driver.summarize(answers, max(a.seconds for a in answers))
     print(f"\nserve load: {report}, RSS idle {idle:.0f} MB, peak {peak:.0f} MB")
     errors = [a.detail for a in answers if a.kind == "error"]
     assert errors == [], errors[:5]
@@ -83,7 +82,7 @@ def test_200_concurrent_requests_succeed_or_are_told_busy(server, tmp_path):
     assert server.alive()
     assert peak - idle < RSS_GROWTH_MB and peak < RSS_LIMIT_MB, (idle, peak)
     again = asyncio.run(
-        serve_load.fire(server.url, serve_load.mixed_requests(200, server.url, photo))
+        load_driver.fire(server.url, load_driver.mixed_requests(200, server.url, photo))
     )
     assert {a.kind for a in again} <= {"ok", "busy"}
     assert server.peak_rss_mb() - peak < RSS_REPEAT_MB, "a second burst raised the peak RSS"
@@ -136,7 +135,7 @@ def test_malicious_uploads_are_refused_with_one_line(server, tmp_path, name, con
         _bomb_png(path)
     else:
         path.write_bytes(content)
-    data = serve_load.upload(server.url, path)
+    data = load_driver.upload(server.url, path)
     answer = _one(server, "pix2pix_image", ["unet", data])
     assert answer.kind == "error" and why in answer.detail, answer
     assert "Could not preprocess" not in answer.detail and "\\n" not in answer.detail
@@ -197,8 +196,8 @@ def test_uploads_are_deleted_once_used_and_the_folder_is_capped(tmp_path):
     from PIL import Image
 
     temp = tmp_path / "gradio-temp"
-    srv = serve_load.start_server(
-        serve_load.make_models(tmp_path / "models"),
+    srv = load_driver.start_server(
+        load_driver.tiny_models(tmp_path / "models"),
         tmp_path / "serve.log",
         "--max-upload-mb",
         "0.2",
@@ -213,14 +212,14 @@ def test_uploads_are_deleted_once_used_and_the_folder_is_capped(tmp_path):
             arr = np.stack([xx * 3 + i * 40, yy * 4, xx + yy + i], -1) % 256
             photos.append(tmp_path / f"photo{i}.png")
             Image.fromarray(arr.astype(np.uint8)).save(photos[-1])
-        uploads = [serve_load.upload(srv.url, p) for p in photos]
-        twice = serve_load.upload(srv.url, photos[0])  # same content: one file, two uses
+        uploads = [load_driver.upload(srv.url, p) for p in photos]
+        twice = load_driver.upload(srv.url, photos[0])  # same content: one file, two uses
         stored = {Path(u["path"]).resolve() for u in uploads}
         assert twice["path"] == uploads[0]["path"]
         assert all(p.is_file() and p.is_relative_to(temp.resolve()) for p in stored), stored
 
         answers = asyncio.run(
-            serve_load.fire(srv.url, [("pix2pix_image", ["unet", u]) for u in uploads])
+            load_driver.fire(srv.url, [("pix2pix_image", ["unet", u]) for u in uploads])
         )
         assert [a.kind for a in answers] == ["ok"] * 3, answers
         assert Path(uploads[0]["path"]).is_file()  # its second upload is not used yet

@@ -14,7 +14,7 @@ from PIL import Image
 pytest.importorskip("gradio")
 
 from serve_browser import browser_page  # noqa: E402
-from serve_toys import make_models  # noqa: E402
+from toy_models import make_models  # noqa: E402
 
 from gankit.cli import main as cli_main  # noqa: E402
 from gankit.core.errors import BadInputError, UsageError  # noqa: E402

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("gradio")
 
-from serve_toys import make_models  # noqa: E402
+from toy_models import make_models  # noqa: E402
 
 from gankit.cli import main as cli_main  # noqa: E402
 from gankit.core import registry  # noqa: E402

@@ -1,9 +1,10 @@
-"""Resampling as the reference does it, checked against outputs of tamarott/SinGAN's own code.
+"""SinGAN's scale pyramids and resampling between scales, checked against outputs of
+tamarott/SinGAN's own code (``tests/nn/test_imresize.py`` checks ``imresize`` itself).
 
 The fixtures in ``parity/`` were written by ``tools/parity/singan_resize.py`` running the
-reference's ``SinGAN/imresize.py`` and ``SinGAN/functions.py`` (``parity/SOURCE`` names the
-commits). Tolerance 1e-5 on [-1, 1] images: gankit resizes in float32 where the reference uses
-float64 (the largest gap seen is 4e-7).
+reference's ``SinGAN/imresize.py``, ``SinGAN/functions.py`` and ``draw_concat``
+(``parity/SOURCE`` names the commits). Tolerance 1e-5 on [-1, 1] images: gankit resizes in
+float32 where the reference uses float64 (the largest gap seen is 4e-7).
 """
 
 from __future__ import annotations
@@ -20,38 +21,13 @@ from gankit.families.singan.config import PRESETS, PyramidConfig, TrainConfig, p
 from gankit.families.singan.convert import _scale_factor
 from gankit.families.singan.networks import SinGANPyramid, resize
 from gankit.families.singan.recipe import SinGANRecipe
-from gankit.nn.imresize import imresize, imresize_to_shape
+from gankit.nn.imresize import imresize
 
 from .conftest import tiny_config, tiny_image
 
 PARITY = Path(__file__).parent / "parity"
-CASES = json.loads((PARITY / "resize.json").read_text())
 PLANS = json.loads((PARITY / "pyramids.json").read_text())
 TOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def arrays():
-    with np.load(PARITY / "resize.npz") as data:
-        return {k: torch.from_numpy(data[k]) for k in data.files}
-
-
-@pytest.mark.parametrize("i", range(len(CASES)))
-def test_imresize_matches_the_reference(arrays, i):
-    case, x, want = CASES[i], arrays[f"case{i}_in"], arrays[f"case{i}_out"]
-    got = (
-        imresize(x, case["scale"]) if case["shape"] is None else imresize_to_shape(x, case["shape"])
-    )
-    assert got.shape == want.shape
-    assert (got - want).abs().max() <= TOL
-
-
-@pytest.mark.parametrize("i", [i for i, c in enumerate(CASES) if (c["scale"] or 0) > 1])
-def test_enlarging_to_a_size_is_the_reference_crop(arrays, i):
-    """``draw_concat``: enlarge by 1 / scale_factor, then keep the top-left of the next size."""
-    case, x, want = CASES[i], arrays[f"case{i}_in"], arrays[f"case{i}_out"]
-    h, w = want.shape[-2] - 1, want.shape[-1] - 2
-    assert (imresize(x, case["scale"], (h, w)) - want[..., :h, :w]).abs().max() <= TOL
 
 
 @pytest.mark.parametrize("plan", PLANS["singan"], ids=lambda p: "x".join(map(str, p["size"])))

@@ -161,7 +161,7 @@ PRESETS: dict[str, AnimeGANTrainConfig] = {
     # AnimeGAN train.py defaults at ad95a45 (the newest v1 commit): epoch 101, init_epoch 5,
     # batch 6, init_lr 1e-4, g_lr 8e-5, d_lr 16e-5, g/d adv 300, con 1.5, sty 3.0, color 10, no
     # TV; tools/ops.py discriminator_loss real + fake + gray + 0.1 * smooth; tools/data_loader.py
-    # there no longer adds a data mean.
+    # there adds no data mean.
     "v1-hayao": replace(
         _V2,
         version="v1",

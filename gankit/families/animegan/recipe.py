@@ -219,12 +219,12 @@ class AnimeGANRecipe(Recipe):
     def load_extra_state(self, state: dict[str, str]) -> None:
         """Refuse to resume into networks normalised differently: GroupNorm and affine
         InstanceNorm weights have the same names and shapes, so they would load silently."""
-        # runs saved before the norms were recorded used layer norm in v1 and v2 alike
+        # a run that records no norms has layer norm in v1 and v2 alike
         saved = (state.get("g_norm", "layer"), state.get("d_norm", "layer"))
         if saved != (self.g.config.norm, self.d.config.norm):
             raise CheckpointError(
                 f"this run's networks were trained with {saved[0]} (G) / {saved[1]} (D) norms "
-                f"and {self.cfg.version} now builds {self.g.config.norm} / "
+                f"and {self.cfg.version} builds {self.g.config.norm} / "
                 f"{self.d.config.norm}; start a new run folder"
             )
 

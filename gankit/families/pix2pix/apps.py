@@ -238,40 +238,136 @@ def translate(
     return written
 
 
-def fcn_scores(confusion: np.ndarray) -> dict[str, float]:
-    """The FCN-score of paper sec. 4.2 from a class confusion matrix (rows: truth): per-pixel
-    accuracy, mean per-class accuracy and mean class IoU (classes absent from the truth and
-    the predictions are left out of the means)."""
-    hist = confusion.astype(np.float64)
-    tp, truth, pred = np.diag(hist), hist.sum(1), hist.sum(0)
-    present = truth > 0
-    union = truth + pred - tp
-    return {
-        "per_pixel_acc": float(tp.sum() / max(hist.sum(), 1.0)),
-        "per_class_acc": float(np.mean(tp[present] / truth[present])) if present.any() else 0.0,
-        "class_iou": float(np.mean(tp[union > 0] / union[union > 0])) if (union > 0).any() else 0.0,
-    }
-
-
-def confusion_matrix(
-    pred: np.ndarray, truth: np.ndarray, num_classes: int, ignore_index: int = 255
-) -> np.ndarray:
-    keep = (truth != ignore_index) & (truth >= 0) & (truth < num_classes)
-    idx = num_classes * truth[keep].astype(np.int64) + pred[keep].astype(np.int64)
-    return np.bincount(idx, minlength=num_classes**2).reshape(num_classes, num_classes)
-
-
 Segmenter = Callable[[torch.Tensor], torch.Tensor]
 """Maps 1x3xHxW images in [-1, 1] to 1xKxhxw class scores (resized to the label map here)."""
 
 
+def _label_file(labels_dir: Path, name: str) -> Path:
+    """The label map of image ``name``: ``name.*``, ``name_gtFine_labelIds.png`` (also with a
+    ``_leftImg8bit`` suffix dropped) in ``labels_dir`` or, as the reference's evaluate.py finds
+    it, in its city folder (``<city>_<seq>_<frame>``: ``labels_dir/<city>/``); for the numbered
+    pairs of the reference's datasets/prepare_cityscapes_dataset.py@7fe1648 (``%d.jpg`` in the
+    sorted order of the split's ``*/*_color.png``), that entry of a ``gtFine/<split>`` folder."""
+    stem = name.removesuffix("_leftImg8bit")
+    label = f"{stem}_gtFine_labelIds.png"
+    candidates = [f"{name}{ext}" for ext in IMAGE_EXTENSIONS] + [
+        label,
+        f"{stem.split('_')[0]}/{label}",
+    ]
+    for candidate in candidates:
+        if (labels_dir / candidate).is_file():
+            return labels_dir / candidate
+    if name.isdigit():
+        tree = sorted(str(p) for p in labels_dir.glob("*/*_gtFine_labelIds.png"))
+        if int(name) < len(tree):
+            return Path(tree[int(name)])
+    raise BadInputError(f"{labels_dir}: no label map for test image {name} (the FCN-score)")
+
+
+def _check_labels(labels_dir: Path, names: Sequence[str]) -> None:
+    """Every image has a label map: checked before a download and hours of segmenting."""
+    for name in names:
+        _label_file(labels_dir, name)
+
+
 def _label_map(labels_dir: Path, name: str) -> np.ndarray:
-    for ext in IMAGE_EXTENSIONS:
-        f = labels_dir / f"{name}{ext}"
-        if f.exists():
-            with Image.open(f) as img:
-                return np.asarray(img if img.mode in ("L", "P", "I", "I;16") else img.convert("L"))
-    raise BadInputError(f"{labels_dir}: no label map named {name}.* for the FCN-score")
+    with Image.open(_label_file(labels_dir, name)) as img:
+        return np.asarray(img if img.mode in ("L", "P", "I", "I;16") else img.convert("L"))
+
+
+class _FCNScore:
+    """The FCN-score accumulated over the test pairs: the reference's Cityscapes protocol
+    (:mod:`gankit.metrics.fcn_score`) with ``network``, or a user's ``segmenter`` over
+    ``num_classes`` raw label ids (``ignore_index`` left out), scored the same way."""
+
+    def __init__(
+        self,
+        labels_dir: Path,
+        network: nn.Module | None,
+        segmenter: Segmenter | None,
+        num_classes: int,
+        ignore_index: int,
+    ) -> None:
+        from gankit.metrics.fcn_score import CITYSCAPES_CLASSES
+
+        self.labels_dir, self.network, self.segmenter = labels_dir, network, segmenter
+        self.classes = CITYSCAPES_CLASSES if network is not None else None
+        self.n = len(CITYSCAPES_CLASSES) if network is not None else num_classes
+        self.ignore_index = ignore_index
+        self.hist = np.zeros((self.n, self.n))
+        self.dropped = 0
+
+    def add(self, name: str, out: torch.Tensor, device: torch.device) -> None:
+        """Score a generated [-1, 1] image (as its 8-bit file stores it, for the FCN)."""
+        from gankit.core.images import tensor_to_pil
+
+        if self.network is not None:
+            self.add_photo(name, tensor_to_pil(_rgb3(out)))
+            return
+        truth = _label_map(self.labels_dir, name)
+        with torch.no_grad():
+            scores = self.segmenter(_rgb3(out).unsqueeze(0).to(device))  # type: ignore[misc]
+        scores = F.interpolate(
+            scores.float(), size=truth.shape, mode="bilinear", align_corners=False
+        )
+        pred = scores.argmax(1)[0].cpu().numpy()
+        self._count(np.where(truth == self.ignore_index, -1, truth.astype(np.int64)), pred)
+
+    def add_photo(self, name: str, photo: Image.Image) -> None:
+        """Score an RGB photo with the Cityscapes FCN, at its label map's size."""
+        from gankit.metrics.fcn_score import segment, train_ids
+
+        truth = _label_map(self.labels_dir, name)
+        pred = segment(self.network, photo, truth.shape[:2])  # type: ignore[arg-type]
+        self._count(train_ids(truth), pred)
+
+    def _count(self, truth: np.ndarray, pred: np.ndarray) -> None:
+        from gankit.metrics.fcn_score import confusion
+
+        hist = confusion(truth, pred, self.n)
+        if hist is None:
+            self.dropped += 1
+        else:
+            self.hist += hist
+
+    def metrics(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the means and the dropped-frame count, the per-class values)."""
+        from gankit.metrics.fcn_score import scores
+
+        s = scores(self.hist, self.classes)
+        per_class = s.pop("per_class")
+        means = {f"fcn_{k}": v for k, v in s.items()}
+        means["fcn_frames_dropped"] = self.dropped
+        return means, per_class  # type: ignore[return-value]
+
+
+def fcn_score(
+    images: Sequence[str | os.PathLike[str]],
+    labels_dir: str | os.PathLike[str],
+    fcn_weights: str | os.PathLike[str] | None = None,
+    fcn_url: str | None = None,
+    fcn_network: nn.Module | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """The FCN-score of photos already written (a generator's results, or the real photos for
+    the paper's "ground truth" row), as the reference's evaluate.py scores its ``result_dir``:
+    each image (files, folders, globs) is matched by name to its label map
+    (``<city>_<seq>_<frame>_leftImg8bit.png`` -> ``<city>/..._gtFine_labelIds.png``, see
+    :func:`_label_file`) and segmented at that map's size. Returns the means, the number of
+    frames dropped and the per-class values."""
+    from gankit.metrics.fcn_score import FCN8S_URL, fcn8s_cityscapes
+
+    files = expand_inputs(images)
+    _check_labels(Path(labels_dir), [f.stem for f in files])
+    dev = run_device(fcn_network, device)
+    network = fcn_network
+    if network is None:
+        network = fcn8s_cityscapes(fcn_weights, fcn_url or FCN8S_URL)
+    score = _FCNScore(Path(labels_dir), network.to(dev).eval(), None, 0, 255)
+    for f in files:
+        score.add_photo(f.stem, read_image(f))
+    means, per_class = score.metrics()
+    return {"images": len(files), **means, "per_class": per_class}
 
 
 def _html_page(rows: list[dict[str, Any]], metrics: dict[str, Any]) -> str:
@@ -314,8 +410,12 @@ def evaluate(
     lpips_network: nn.Module | None = None,
     inception: str | None = None,
     lpips_weights: str | None = None,
-    segmenter: Segmenter | None = None,
     labels_dir: str | os.PathLike[str] | None = None,
+    fcn: bool = False,
+    fcn_weights: str | os.PathLike[str] | None = None,
+    fcn_url: str | None = None,
+    fcn_network: nn.Module | None = None,
+    segmenter: Segmenter | None = None,
     num_classes: int = 0,
     ignore_index: int = 255,
 ) -> dict[str, Any]:
@@ -330,12 +430,22 @@ def evaluate(
     ``index.html`` (input | output | target) in ``out_dir``. ``lpips``: mean LPIPS (AlexNet
     trunk from ``lpips_weights`` or the torch cache, or ``lpips_network``). ``fid``: FID and KID
     of outputs against targets (the FID Inception from ``inception`` or the cache, or
-    ``feature_extractor``). ``segmenter`` + ``labels_dir``: the paper's FCN-score
-    (sec. 4.2) of the outputs against label maps with the same names.
+    ``feature_extractor``).
+
+    ``fcn`` + ``labels_dir``: the paper's FCN-score (sec. 4.2) as the reference computes it
+    (:mod:`gankit.metrics.fcn_score`): the Cityscapes FCN-8s (``fcn_weights``, a local
+    ``.caffemodel``, else downloaded once from ``fcn_url``; ``fcn_network`` replaces it) on
+    each output resized to its Cityscapes label-id map (``*_gtFine_labelIds.png``, found by
+    :func:`_label_file`), per-pixel accuracy, per-class accuracy and class IoU over the 19
+    classes. ``segmenter`` + ``num_classes`` instead scores a network of your own against
+    label-id maps with the same arithmetic.
     """
     from gankit.metrics.image_quality import psnr, ssim
 
-    if (segmenter is None) != (labels_dir is None):
+    fcn = fcn or fcn_weights is not None or fcn_network is not None
+    if fcn and segmenter is not None:
+        raise UsageError("give the reference's FCN (--fcn) or your own --segmenter, not both")
+    if (fcn or segmenter is not None) != (labels_dir is not None):
         raise UsageError("the FCN-score needs both a segmentation model and a labels folder")
     if segmenter is not None and num_classes < 1:
         raise UsageError("the FCN-score needs the number of classes (--num-classes)")
@@ -351,8 +461,17 @@ def evaluate(
         from gankit.metrics.extractors import cached
 
         lpips_network = cached("lpips-alex", lpips_weights)
+    score = None
+    if labels_dir is not None:
+        _check_labels(Path(labels_dir), [pair.name for pair in dataset.pairs])
+        if fcn and fcn_network is None:
+            from gankit.metrics.fcn_score import FCN8S_URL, fcn8s_cityscapes
+
+            fcn_network = fcn8s_cityscapes(fcn_weights, fcn_url or FCN8S_URL)
+        if fcn_network is not None:
+            fcn_network = fcn_network.to(dev).eval()
+        score = _FCNScore(Path(labels_dir), fcn_network, segmenter, num_classes, ignore_index)
     rows: list[dict[str, Any]] = []
-    confusion = np.zeros((max(num_classes, 1),) * 2, dtype=np.int64)
     for i, pair in enumerate(dataset.pairs):
         a, b = dataset[i]
         generator = torch.Generator().manual_seed(seed + i)
@@ -367,15 +486,8 @@ def evaluate(
             with torch.no_grad():
                 d = lpips_network(_rgb3(out).unsqueeze(0).to(dev), _rgb3(b).unsqueeze(0).to(dev))
             row["lpips"] = float(d.mean())
-        if segmenter is not None:
-            truth = _label_map(Path(labels_dir), pair.name)  # type: ignore[arg-type]
-            with torch.no_grad():
-                scores = segmenter(_rgb3(out).unsqueeze(0).to(dev))
-            scores = F.interpolate(
-                scores.float(), size=truth.shape, mode="bilinear", align_corners=False
-            )
-            pred = scores.argmax(1)[0].cpu().numpy()
-            confusion += confusion_matrix(pred, truth, num_classes, ignore_index)
+        if score is not None:
+            score.add(pair.name, out, dev)
         for key, img in (("input", a), ("output", out), ("target", b)):
             save_image(img, folders[key] / row["file"])
         rows.append(row)
@@ -409,8 +521,10 @@ def evaluate(
             subsets=100,
         )
         metrics["kid"], metrics["kid_std"] = mean, std
-    if segmenter is not None:
-        metrics.update({f"fcn_{k}": v for k, v in fcn_scores(confusion).items()})
+    per_class = None
+    if score is not None:
+        means, per_class = score.metrics()
+        metrics.update(means)
     report = {
         "model": str(model) if not isinstance(model, nn.Module) else model.arch_name,
         "data": str(data),
@@ -420,6 +534,7 @@ def evaluate(
         "seed": seed,
         "size": list(size) if size else "native",
         "metrics": metrics,
+        **({"fcn_per_class": per_class} if per_class is not None else {}),
         "per_image": rows,
     }
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2) + "\n")

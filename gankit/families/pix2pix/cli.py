@@ -182,13 +182,24 @@ def evaluate(prog: str, argv: list[str]) -> int:
     p.add_argument("--fid", action="store_true", help="FID and KID (needs Inception weights)")
     p.add_argument("--inception", default=None, help="local FID Inception weights file")
     p.add_argument(
+        "--fcn",
+        action="store_true",
+        help="FCN-score as the paper: the reference's Cityscapes FCN-8s (a .caffemodel, "
+        "downloaded once) against --labels",
+    )
+    p.add_argument("--fcn-weights", default=None, help="local fcn-8s-cityscapes.caffemodel")
+    p.add_argument("--fcn-url", default=None, help="mirror of the FCN-8s .caffemodel")
+    p.add_argument(
+        "--labels",
+        help="Cityscapes label-id maps (*_gtFine_labelIds.png, or gtFine/val) of the test images",
+    )
+    p.add_argument(
         "--segmenter",
-        help="FCN-score model: MODULE:FACTORY returning a network "
+        help="FCN-score with your own network instead: MODULE:FACTORY returning a network "
         "from 1x3xHxW images in [-1, 1] to class scores",
     )
-    p.add_argument("--labels", help="folder of label-id maps named like the test images")
-    p.add_argument("--num-classes", type=int, default=0)
-    p.add_argument("--ignore-index", type=int, default=255)
+    p.add_argument("--num-classes", type=int, default=0, help="classes of --segmenter")
+    p.add_argument("--ignore-index", type=int, default=255, help="label left out (--segmenter)")
     add_device_argument(p)
     a = p.parse_args(argv)
     seg = _segmenter(a.segmenter) if a.segmenter else None
@@ -206,13 +217,44 @@ def evaluate(prog: str, argv: list[str]) -> int:
         lpips=a.lpips,
         inception=a.inception,
         lpips_weights=a.weights,
-        segmenter=seg,
         labels_dir=a.labels,
+        fcn=a.fcn,
+        fcn_weights=a.fcn_weights,
+        fcn_url=a.fcn_url,
+        segmenter=seg,
         num_classes=a.num_classes,
         ignore_index=a.ignore_index,
     )
     print(json.dumps(report["metrics"], indent=2))
     print(f"report: {Path(a.output) / 'report.json'}, page: {Path(a.output) / 'index.html'}")
+    return 0
+
+
+def fcn_score(prog: str, argv: list[str]) -> int:
+    import json
+
+    from gankit.families.pix2pix.apps import fcn_score as run
+
+    p = ArgumentParser(
+        prog=prog,
+        description="FCN-score of photos already written (generated, or the real ones) as "
+        "the reference's scripts/eval_cityscapes/evaluate.py: each image is matched by name to "
+        "its Cityscapes label-id map and segmented by the Cityscapes FCN-8s at that map's size.",
+    )
+    p.add_argument("images", nargs="+", help="files, folders or globs (*_leftImg8bit.png)")
+    p.add_argument("--labels", required=True, help="gtFine/<split> folder or flat label maps")
+    p.add_argument("--fcn-weights", default=None, help="local fcn-8s-cityscapes.caffemodel")
+    p.add_argument("--fcn-url", default=None, help="mirror of the FCN-8s .caffemodel")
+    p.add_argument("-o", "--output", default=None, help="also write the scores to this JSON")
+    add_device_argument(p)
+    a = p.parse_args(argv)
+    result = run(a.images, a.labels, a.fcn_weights, a.fcn_url, device=a.device)
+    text = json.dumps(result, indent=2) + "\n"
+    if a.output:
+        from gankit.core.atomic import atomic_write_text
+
+        atomic_write_text(a.output, text)
+    print(text, end="")
     return 0
 
 
@@ -284,6 +326,7 @@ VERBS = {
     "train": ("train on paired images (--data DIR --preset facades)", train),
     "translate": ("translate images with a generator", translate),
     "evaluate": ("PSNR/SSIM/LPIPS/FID/KID/FCN-score on paired test data + HTML page", evaluate),
+    "fcn-score": ("the paper's FCN-score of written Cityscapes photos", fcn_score),
     "convert": ("import a junyanz .pth generator or discriminator", convert),
     "prepare": ("combine A/ and B/ folders into aligned A|B images", prepare),
     "download": ("fetch a published model (facades_label2photo, sat2map, ...)", download),

@@ -51,8 +51,8 @@ class GeneratorConfig(NetworkConfig):
     resized to it, as the reference tests at ``load_size = crop_size``
     (junyanz/pytorch-CycleGAN-and-pix2pix options/test_options.py@b0e64d4); None means it was
     trained at the images' own scale (preprocess ``crop``/``none``), so images run at their
-    native size. A model folder written before these fields existed reads as AtoB (what gankit
-    assumed then) at the reference's default crop size, 256 (128 for ``unet_128``).
+    native size. A model folder without these fields reads as AtoB at the reference's default
+    crop size, 256 (128 for ``unet_128``).
     """
 
     direction: str = "AtoB"

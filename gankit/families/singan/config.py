@@ -27,7 +27,8 @@ reference's MATLAB-style ``imresize`` by ``1 / scale_factor`` then a crop to the
 (tamarott/SinGAN ``SinGAN/training.py``@084cf02 ``draw_concat``, ``SinGAN/manipulate.py``@1d79f8a
 ``SinGAN_generate``); ``reference-shape``, the same resize straight to the next scale's size
 (the ConSinGAN plan, whose scales are not one factor apart); ``torch-bicubic``, PyTorch's bicubic
-resize to the next size, what models saved before the field existed were trained with."""
+resize to the next size, and what a config without this field means (such models were trained
+with it)."""
 
 
 @dataclass
@@ -169,7 +170,7 @@ class PyramidConfig:
     kernel_size: int = 3
     image_channels: int = 3
     scale_factor: float = 0.75
-    # absent from configs saved before it existed, which were trained with PyTorch's bicubic
+    # a config without the field was trained with PyTorch's bicubic
     resampling: str = "torch-bicubic"
     # trained with noise covering the zero-padded border (TrainConfig.border_noise): z* then
     # has the padded size

@@ -41,6 +41,8 @@ from gankit.losses.local_gradient_penalty import local_gradient_penalty
 class ConSinGANRecipe(SinGANRecipe):
     """Trains a :class:`ConSinGANModel` on one image (``--preset consingan``)."""
 
+    stateful = ("model", "d", "opt_g", "opt_d", "sched_g", "sched_d")
+
     def __init__(self, image: torch.Tensor, config: TrainConfig) -> None:
         super().__init__(image, config)
         self.model: ConSinGANModel | None = None
@@ -148,25 +150,6 @@ class ConSinGANRecipe(SinGANRecipe):
             out = torch.cat([self.model.reals[-1], self.model.reconstruct(), fakes])
         return out.clamp(-1, 1).cpu()
 
-    def export_model(self) -> ConSinGANModel:
-        if self.model is None:
-            raise NotImplementedError("no stage trained yet")
-        return self.model
-
-    def state_dict(self) -> dict[str, Any]:
-        if self.model is None:
-            return {"num_scales": 0}
-        return {
-            "num_scales": self.model.num_scales,
-            "plan": self._plan(),
-            "model": self.model.state_dict(),
-            "d": self.d.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "sched_g": self.sched_g.state_dict(),
-            "sched_d": self.sched_d.state_dict(),
-        }
-
     def load_state_dict(self, state: dict[str, Any]) -> None:
         n = int(state["num_scales"])
         if n == 0:
@@ -186,5 +169,4 @@ class ConSinGANRecipe(SinGANRecipe):
         d = ConSinGANDiscriminator(self._net_config(1))
         d.load_state_dict(state["d"])
         self._configure_stage(n - 1, d)
-        for name in ("opt_g", "opt_d", "sched_g", "sched_d"):
-            getattr(self, name).load_state_dict(state[name])
+        self._load_optimisers(state)

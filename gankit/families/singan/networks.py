@@ -101,7 +101,7 @@ class ScaleDiscriminator(nn.Module):
 
 def resize(x: torch.Tensor, shape: tuple[int, int] | list[int]) -> torch.Tensor:
     """PyTorch bicubic resize to ``shape`` (antialiased when shrinking): the ``torch-bicubic``
-    resampling of models saved before :attr:`PyramidConfig.resampling` existed."""
+    resampling, which a config without :attr:`PyramidConfig.resampling` means."""
     h, w = shape[0], shape[1]  # not int(): traced sizes stay symbolic in an ONNX export
     if tuple(x.shape[-2:]) == (h, w):
         return x

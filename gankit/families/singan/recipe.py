@@ -2,10 +2,12 @@
 
 Every scale is trained for ``iters_per_scale`` engine steps: ``d_steps`` critic updates with
 WGAN-GP, then ``g_steps`` generator updates on the adversarial loss plus ``rec_weight`` times
-the reconstruction error of z* (zero noise above the coarsest scale). The noise amplitude of a
-new scale is ``noise_amp`` times the RMSE between the image and the reconstruction from the
-scale below. With ``train_depth`` > 1 the finest scales learn together, lower ones with a learning
+the reconstruction error of z* (zero noise above the coarsest scale; while the coarsest scale
+trains, z* is drawn anew every step, as in the reference code). The noise amplitude of a new
+scale is ``noise_amp`` times the RMSE between the image and the reconstruction from the scale
+below. With ``train_depth`` > 1 the finest scales learn together, lower ones with a learning
 rate scaled by ``lr_scale`` per step down (ConSinGAN sec. 3.1).
+``tests/singan/test_parity_step.py`` holds the steps to the reference's own.
 
 Unlike the reference, every generator step recomputes its fake from the current weights, so no
 graph is reused after an optimiser changed the weights in place (the reference's failure on
@@ -36,6 +38,25 @@ from gankit.families.singan.networks import (
 from gankit.losses.adversarial import wgan_d, wgan_g
 from gankit.losses.local_gradient_penalty import local_gradient_penalty
 from gankit.nn.imresize import imresize
+
+REFERENCE_PREVIEW_EVERY = 500
+"""tamarott/SinGAN ``SinGAN/training.py``@f3678a0 ``train_single_scale`` saves ``G(z_opt)`` every
+500 iterations and at the last one (``epoch % 500 == 0 or epoch == niter - 1``)."""
+
+
+class Draws:
+    """Where training's random numbers come from: the global torch RNG. The parity tests hand
+    a recipe a subclass that replays the reference's recorded draws (``recipe.draws``)."""
+
+    def noise(
+        self, pyramid: SinGANPyramid, k: int, shape: tuple[int, int], border: bool
+    ) -> torch.Tensor:
+        """Scale ``k``'s noise map (:meth:`SinGANPyramid.sample_noise`)."""
+        return pyramid.sample_noise(k, shape, border=border)
+
+    def mix(self, real: torch.Tensor) -> torch.Tensor:
+        """The gradient penalty's interpolation weight between real and fake, one per step."""
+        return torch.rand((), device=real.device, dtype=real.dtype)
 
 
 def noise_amplitude(real: torch.Tensor, reconstruction: torch.Tensor, weight: float) -> float:
@@ -84,6 +105,7 @@ class SinGANRecipe(Recipe):
         self._rec_in: torch.Tensor | None = None
         self.first_scale = 0
         self.prev_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self.draws = Draws()
 
     @classmethod
     def retrain_scale(
@@ -128,6 +150,7 @@ class SinGANRecipe(Recipe):
         recipe._rec_in = None
         recipe.first_scale = scale
         recipe.prev_transform = prev_transform
+        recipe.draws = Draws()
         return recipe
 
     @property
@@ -205,10 +228,7 @@ class SinGANRecipe(Recipe):
         if n == 0:
             self.pyramid = registry.build("singan_pyramid", self._pyramid_config(1)).to(device)
             self.pyramid.generators[0] = g.to(device)
-            self.pyramid.reals[0].copy_(real)
-            self.pyramid.z_rec.copy_(
-                self.pyramid.sample_noise(0, tuple(real.shape[-2:]), border=self.cfg.border_noise)
-            )
+            self.pyramid.reals[0].copy_(real)  # z* is drawn by every iteration (train_step)
         else:
             assert self.pyramid is not None
             if self.cfg.init_from_previous and self.cfg.channels_at(n - 1) == cfg.channels:
@@ -240,6 +260,12 @@ class SinGANRecipe(Recipe):
         return self.prev_transform(self.pyramid.upscale(below, self.reals[n].shape[-2:]))
 
     def train_step(self, batch: Any, step: int) -> dict[str, float]:
+        """One iteration of tamarott/SinGAN ``SinGAN/training.py``@f3678a0 ``train_single_scale``.
+
+        Its draws, in its order: at the coarsest scale z* anew (the last draw is kept), then the
+        trained scales' noise, shared by every critic step and the generator steps; per critic
+        step the noise of the frozen scales below (``draw_concat``) and the penalty's mix.
+        """
         del batch
         c = self.cfg
         n = self.first_scale + step // c.iters_per_scale
@@ -247,29 +273,29 @@ class SinGANRecipe(Recipe):
             self._grow(n)
         pyr, real = self.pyramid, self.reals[n]
         assert pyr is not None
-        start = self._window(n).start
+        window = self._window(n)
+        start = window.start
+        if n == 0:
+            pyr.z_rec.copy_(self._noise(0))
         rec_noise: list[torch.Tensor | None] = [pyr.z_rec] + [None] * n
         if self._rec_in is None:
             self._rec_in = self._entering(self._run_below(start, rec_noise), n)
-
-        def draw() -> tuple[torch.Tensor, list[torch.Tensor | None]]:
-            noise: list[torch.Tensor | None] = [
-                pyr.sample_noise(k, tuple(self.reals[k].shape[-2:]), border=c.border_noise)
-                for k in range(n + 1)
-            ]
-            return self._entering(self._run_below(start, noise), n), noise
+        trained = [self._noise(k) for k in window]
 
         parts: dict[str, float] = {}
         for _ in range(c.d_steps):
-            base, noise = draw()
+            noise: list[torch.Tensor | None] = [self._noise(k) for k in range(start)] + trained
+            base = self._entering(self._run_below(start, noise), n)
             with torch.no_grad():
                 fake = pyr.run(base, noise, start, n)
 
             def d_loss(_: Any, fake: torch.Tensor = fake) -> torch.Tensor:
-                loss = wgan_d(self.d(real), self.d(fake))
-                gp = local_gradient_penalty(self.d, real, fake, c.gp_weight)
+                d_real, d_fake = self.d(real).mean(), self.d(fake).mean()
+                mix = self.draws.mix(real)
+                gp = local_gradient_penalty(self.d, real, fake, c.gp_weight, alpha=mix)
+                parts["d_real"], parts["d_fake"] = float(d_real.detach()), float(d_fake.detach())
                 parts["gp"] = float(gp.detach())
-                return loss + gp
+                return wgan_d(d_real, d_fake) + gp
 
             parts["d"] = self.ctx.optimize(self.opt_d, d_loss)
 
@@ -282,9 +308,20 @@ class SinGANRecipe(Recipe):
         with self.ctx.frozen(self.d):
             for _ in range(c.g_steps):
                 self.ctx.optimize(self.opt_g, g_loss)
+        i = step % c.iters_per_scale
+        if i % REFERENCE_PREVIEW_EVERY == 0 or i == c.iters_per_scale - 1:
+            # the reference's preview image G(z*), run in training mode, updates the batch-norm
+            # statistics that the trained scale keeps
+            with torch.no_grad():
+                pyr.run(self._rec_in, rec_noise, start, n)
         self.sched_d.step()
         self.sched_g.step()
         return {"scale": float(n), **parts}
+
+    def _noise(self, k: int) -> torch.Tensor:
+        assert self.pyramid is not None
+        shape = tuple(self.reals[k].shape[-2:])
+        return self.draws.noise(self.pyramid, k, shape, self.cfg.border_noise)
 
     # --- samples, export, state -----------------------------------------------------------
 
@@ -304,24 +341,28 @@ class SinGANRecipe(Recipe):
                 g.train(mode)
         return out.cpu()
 
-    def export_model(self) -> SinGANPyramid:
-        if self.pyramid is None:
+    def _grown(self) -> torch.nn.Module | None:
+        """The network trained so far, named first in ``stateful`` (None before the first
+        scale): SinGAN's pyramid, ConSinGAN's model."""
+        return getattr(self, self.stateful[0])
+
+    def export_model(self) -> torch.nn.Module:
+        grown = self._grown()
+        if grown is None:
             raise NotImplementedError("no scale trained yet")
-        return self.pyramid
+        return grown
 
     def state_dict(self) -> dict[str, Any]:
-        if self.pyramid is None:
+        grown = self._grown()
+        if grown is None:
             return {"num_scales": 0}
-        return {
-            "num_scales": self.pyramid.num_scales,
-            "plan": self._plan(),
-            "pyramid": self.pyramid.state_dict(),
-            "d": self.d.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "sched_g": self.sched_g.state_dict(),
-            "sched_d": self.sched_d.state_dict(),
-        }
+        objects = {k: v.state_dict() for k, v in self.state_objects().items()}
+        return {"num_scales": grown.num_scales, "plan": self._plan(), **objects}
+
+    def _load_optimisers(self, state: dict[str, Any]) -> None:
+        """The optimisers and schedulers, named after the network and D in ``stateful``."""
+        for name in self.stateful[2:]:
+            getattr(self, name).load_state_dict(state[name])
 
     def _plan(self) -> dict[str, Any]:
         return {
@@ -334,7 +375,8 @@ class SinGANRecipe(Recipe):
         n = int(state["num_scales"])
         if n == 0:
             return
-        saved = {"resampling": "torch-bicubic", **(state.get("plan") or {})}  # older checkpoints
+        # a plan that names no resampling was trained with torch-bicubic
+        saved = {"resampling": "torch-bicubic", **(state.get("plan") or {})}
         if saved != self._plan():
             raise CheckpointError(
                 "the checkpoint was trained with another image size, pyramid, iterations per "
@@ -350,7 +392,4 @@ class SinGANRecipe(Recipe):
         d = ScaleDiscriminator(self._scale_config(n - 1))
         d.load_state_dict(state["d"])
         self._configure(n - 1, d)
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.sched_g.load_state_dict(state["sched_g"])
-        self.sched_d.load_state_dict(state["sched_d"])
+        self._load_optimisers(state)

@@ -71,7 +71,7 @@ STYLEGAN2_SIZES: dict[str, StyleGAN2Config] = {
     "64": StyleGAN2Config(size=64, channel_base=16384),
 }
 """The reference sizes of ``stylegan2`` / ``stylegan2_d`` (registry presets; ``gankit models``).
-Each used to be a name of its own (``stylegan2_256_cm1``), which still loads as an alias."""
+Each is also accepted under a name of its own (``stylegan2_256_cm1``), an alias."""
 
 
 @dataclass

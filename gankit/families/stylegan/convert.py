@@ -30,7 +30,13 @@ import numpy as np
 import torch
 
 from gankit.core.errors import BadInputError, CheckpointError
-from gankit.core.foreign import foreign_pickle_load, load_torch_file, tensor_dict
+from gankit.core.foreign import (
+    TFLIB_GLOBALS,
+    TFNetwork,
+    foreign_pickle_load,
+    load_torch_file,
+    tensor_dict,
+)
 from gankit.families.stylegan.config import StyleGAN2Config
 
 MAX_CHANNELS_ROSINALITY = 512
@@ -104,21 +110,9 @@ class Persistent:
         return f"Persistent({self.class_name})"
 
 
-class TFNetwork(dict):
-    """A ``dnnlib.tflib.network.Network`` record (its ``__setstate__`` dict), as plain data."""
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.update(state)
-
-
-class _Record(dict):
-    """A plain attribute dict (``dnnlib.EasyDict``) rebuilt as a dict."""
-
-
 NVLABS_GLOBALS: dict[tuple[str, str], Any] = {
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): Persistent,
-    ("dnnlib.util", "EasyDict"): _Record,
-    ("dnnlib.tflib.network", "Network"): TFNetwork,
+    **TFLIB_GLOBALS,
 }
 """NVlabs' own records, read as inert data on top of the tensors, arrays and containers of
 :class:`gankit.core.foreign.RestrictedUnpickler`: unpickling it normally would import
@@ -161,16 +155,11 @@ def ada_generator(G: Persistent, where: str) -> tuple[StyleGAN2Config, dict[str,
             f"{where}: a StyleGAN3 (alias-free) generator; gankit reads only "
             "StyleGAN2-architecture networks from NVlabs files"
         )
-    fcs = sorted(
-        int(m.group(1)) for k in src if (m := re.fullmatch(r"mapping\.fc(\d+)\.weight", k))
-    )
+    fcs, blocks = _ada_generator_layout(src)
     if not fcs or "synthesis.b4.const" not in src:
         raise CheckpointError(
             f"{where}: not a StyleGAN2 generator (mapping.fc*/synthesis.b4 expected)"
         )
-    blocks = sorted(
-        int(m.group(1)) for k in src if (m := re.fullmatch(r"synthesis\.b(\d+)\.conv1\.weight", k))
-    )
     if any(f"synthesis.b{r}.torgb.weight" not in src for r in blocks):
         raise CheckpointError(
             f"{where}: only NVlabs' 'skip' generator architecture (the "
@@ -199,6 +188,24 @@ def ada_generator(G: Persistent, where: str) -> tuple[StyleGAN2Config, dict[str,
         num_fp16_res=fp16,
     )
     return cfg, _ada_to_gankit(src, blocks, len(fcs), c_dim)
+
+
+def _ada_generator_layout(src: dict[str, torch.Tensor]) -> tuple[list[int], list[int]]:
+    """The mapping layers' indices and the synthesis blocks' resolutions, ascending."""
+    fcs = sorted(
+        int(m.group(1)) for k in src if (m := re.fullmatch(r"mapping\.fc(\d+)\.weight", k))
+    )
+    blocks = sorted(
+        int(m.group(1)) for k in src if (m := re.fullmatch(r"synthesis\.b(\d+)\.conv1\.weight", k))
+    )
+    return fcs, blocks
+
+
+def ada_generator_state(src: dict[str, torch.Tensor], c_dim: int = 0) -> dict[str, torch.Tensor]:
+    """gankit state of an NVlabs (ADA-layout) generator's flat state dict, e.g. a live
+    network's ``G.state_dict()`` (the training-parity fixtures store those)."""
+    fcs, blocks = _ada_generator_layout(src)
+    return _ada_to_gankit(src, blocks, len(fcs), c_dim)
 
 
 def _as_persistent(G: Persistent, *names: str) -> Persistent:
@@ -264,11 +271,12 @@ def ada_discriminator(D: Persistent, where: str) -> dict[str, torch.Tensor]:
     src = _module_tensors(D)
     if int(D.state.get("c_dim") or 0):
         raise CheckpointError(f"{where}: conditional discriminators are not supported")
-    return _ada_d_to_gankit(src, where)
+    return ada_discriminator_state(src, where)
 
 
-def _ada_d_to_gankit(src: dict[str, torch.Tensor], where: str) -> dict[str, torch.Tensor]:
-    """Rename NVlabs 'resnet' discriminator tensors (ADA names) to rosinality's layout."""
+def ada_discriminator_state(src: dict[str, torch.Tensor], where: str) -> dict[str, torch.Tensor]:
+    """Rename NVlabs 'resnet' discriminator tensors (ADA names, as in ``D.state_dict()``) to
+    rosinality's layout."""
     blocks = sorted(
         (int(m.group(1)) for k in src if (m := re.fullmatch(r"b(\d+)\.conv1\.weight", k))),
         reverse=True,
@@ -419,7 +427,7 @@ def tf_discriminator(net: TFNetwork, where: str) -> dict[str, torch.Tensor]:
         src[f"{block}.{ours}.{kind}"] = torch.from_numpy(
             np.ascontiguousarray(value, dtype=np.float32)
         )
-    return _ada_d_to_gankit(src, where)
+    return ada_discriminator_state(src, where)
 
 
 # --- entry point --------------------------------------------------------------------------------

@@ -205,16 +205,6 @@ class _StyleGenerator(nn.Module):
             for b in bufs
         ]
 
-    def random_noise(self, batch: int, layers: int) -> list[torch.Tensor | None]:
-        """Fresh noise for the first ``layers`` layers only (a growing generator runs no more;
-        drawing the full-resolution maps at 8x8 would cost more than the network)."""
-        maps = [getattr(self.noises, f"noise_{i}") for i in range(layers)]
-        fresh: list[torch.Tensor | None] = [
-            torch.randn(batch, 1, b.shape[2], b.shape[3], device=b.device, dtype=b.dtype)
-            for b in maps
-        ]
-        return fresh + [None] * (self.num_layers - layers)
-
     @torch.no_grad()
     def mean_latent(self, n: int = 10_000, seed: int = 0, batch: int = 1000) -> torch.Tensor:
         """Average W over ``n`` latents of a fixed seed (stands in for NVlabs' ``w_avg``)."""
@@ -516,8 +506,9 @@ class StyleGAN1Discriminator(ProgressiveDiscriminator):
         )
 
 
-_FORMER = {label: f"stylegan2_{label.replace('-', '_')}" for label in STYLEGAN2_SIZES}
-"""Former names, one per size (``stylegan2_256_cm1``); folders that name them still load."""
+_SIZED_NAMES = {label: f"stylegan2_{label.replace('-', '_')}" for label in STYLEGAN2_SIZES}
+"""Names with the size in them, one per preset (``stylegan2_256_cm1``): accepted as aliases, so
+folders that name them load."""
 
 registry.register(
     "stylegan2",
@@ -526,7 +517,7 @@ registry.register(
     config_cls=StyleGAN2Config,
     description="StyleGAN2 generator",
     presets=STYLEGAN2_SIZES,
-    aliases={old: label for label, old in _FORMER.items()},
+    aliases={sized: label for label, sized in _SIZED_NAMES.items()},
 )(StyleGAN2Generator)
 registry.register(
     "stylegan2_d",
@@ -535,7 +526,7 @@ registry.register(
     config_cls=StyleGAN2Config,
     description="StyleGAN2 residual discriminator",
     presets=STYLEGAN2_SIZES,
-    aliases={f"{old}_d": label for label, old in _FORMER.items()},
+    aliases={f"{sized}_d": label for label, sized in _SIZED_NAMES.items()},
 )(StyleGAN2Discriminator)
 registry.register(
     "stylegan1",

@@ -14,6 +14,7 @@ from gankit.core.seed import model_latents
 from gankit.engine import ExponentialMovingAverage, TrainContext
 from gankit.engine.progressive import ProgressiveRecipe
 from gankit.families.stylegan.config import StyleGANTrainConfig
+from gankit.families.stylegan.draws import TrainingDraws
 from gankit.families.stylegan.recipe import (
     SAMPLE_SEEDS,
     EmaOutputs,
@@ -50,6 +51,7 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
                 "growth.start_resolution"
             )
         self.cfg = config
+        self.draws = TrainingDraws()
         self.init_growth(
             config.growth.schedule(config.generator.size),
             run_dir,
@@ -79,8 +81,12 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
 
     def _fake(self, n: int, level: int) -> torch.Tensor:
         layers = 2 * level + 2
-        ws = training_styles(self.g, n, self.cfg, layers)
-        return self.g.synthesis(ws, self.g.random_noise(n, layers))
+        ws = training_styles(self.g, n, self.cfg, self.draws, layers)
+        # Fresh noise for the layers that run only (the full-resolution maps would cost more
+        # than the network at 8x8).
+        maps = self.g.noise_inputs(n, "const")
+        noise = self.draws.noise(n, maps[:layers]) + [None] * (len(maps) - layers)
+        return self.g.synthesis(ws, noise)
 
     def d_objective(
         self, d: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, batch: int

@@ -26,6 +26,7 @@ from gankit.core.errors import ConfigError
 from gankit.core.image_dataset import ImageFolderDataset
 from gankit.engine import ExponentialMovingAverage, Recipe, TrainContext
 from gankit.families.stylegan.config import StyleGAN1Config, StyleGAN2Config, StyleGANTrainConfig
+from gankit.families.stylegan.draws import TrainingDraws
 from gankit.losses.adversarial import logistic_d, nonsaturating_g, r1_penalty
 from gankit.losses.path_length import path_length_penalty
 
@@ -62,22 +63,27 @@ def _derived_keys(module: torch.nn.Module) -> set[str]:
 
 
 def training_styles(
-    g: torch.nn.Module, n: int, cfg: StyleGANTrainConfig, layers: int | None = None
+    g: torch.nn.Module,
+    n: int,
+    cfg: StyleGANTrainConfig,
+    draws: TrainingDraws,
+    layers: int | None = None,
 ) -> torch.Tensor:
     """W for ``n`` fresh latents with style mixing at a random layer (prob. ``mixing_prob``,
     StyleGAN1 sec. 3.1) among the first ``layers`` (default all; a growing G mixes among the
     layers it runs, as NVlabs' ``cur_layers``).
 
-    Also moves the running average of W (the truncation centre) toward this batch's mean.
+    Also moves the running average of W (the truncation centre) toward the first latents' mean,
+    as NVlabs' mapping network does (the mixing latents leave it alone, ``skip_w_avg_update``).
     """
     dev, dim = g.latent_avg.device, cfg.generator.style_dim
-    w = g.mapping(torch.randn(n, dim, device=dev))
+    w = g.mapping(draws.latents(n, dim, dev))
     with torch.no_grad():
         g.latent_avg.copy_(w.detach().mean(0).lerp(g.latent_avg, cfg.w_avg_decay))
     layers = g.n_latent if layers is None else layers
-    if layers > 1 and float(torch.rand(())) < cfg.mixing_prob:
-        cut = int(torch.randint(1, layers, ()))
-        return g.mix(w, g.mapping(torch.randn(n, dim, device=dev)), cut)
+    cut = draws.mixing_cutoff(layers, cfg.mixing_prob)
+    if cut is not None:
+        return g.mix(w, g.mapping(draws.latents(n, dim, dev)), cut)
     return g.truncate(w)
 
 
@@ -133,6 +139,7 @@ class StyleGANRecipe(EmaOutputs, Recipe):
     def __init__(self, config: StyleGANTrainConfig) -> None:
         self.cfg = config
         self.batch_size = config.batch_size
+        self.draws = TrainingDraws()
         check_arch(config)
         if config.progressive:
             raise ConfigError(
@@ -178,36 +185,19 @@ class StyleGANRecipe(EmaOutputs, Recipe):
     def dataset(self) -> torch.utils.data.Dataset:
         return training_images(self.cfg.data, self.cfg.generator.size)
 
-    def _styles(self, n: int) -> torch.Tensor:
-        return training_styles(self.g, n, self.cfg)
-
     def _fake(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        ws = self._styles(n)
-        return self.g.synthesis(ws, self.g.noise_inputs(n, "random")), ws
+        ws = training_styles(self.g, n, self.cfg, self.draws)
+        return self.g.synthesis(ws, self.draws.noise(n, self.g.noise_inputs(n, "const"))), ws
 
     def train_step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
+        """One iteration in NVlabs' phase order, Gmain, Greg, Dmain, Dreg (the D step sees the
+        G this iteration moved; training/training_loop.py@d72cc7d), then the EMA."""
         cfg, ctx = self.cfg, self.ctx
         real = batch
         if cfg.xflip:
-            flip = torch.rand(real.shape[0], device=real.device) < 0.5
+            flip = self.draws.flips(real.shape[0], real.device)
             real = torch.where(flip[:, None, None, None], real.flip(3), real)
         out: dict[str, float] = {}
-
-        def d_loss(x: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                fake = self._fake(x.shape[0])[0]
-            return logistic_d(self.d(x), self.d(fake))
-
-        with ctx.frozen(self.g):
-            out["loss_d"] = ctx.optimize(self.opt_d, d_loss, real)
-        if step % cfg.r1_every == 0 and cfg.r1_gamma > 0:
-
-            def r1(x: torch.Tensor) -> torch.Tensor:
-                x = x.detach().requires_grad_(True)
-                pred = self.d(x)
-                return r1_penalty(pred, x) * (cfg.r1_gamma / 2 * cfg.r1_every) + 0 * pred.sum()
-
-            out["r1"] = ctx.optimize(self.opt_d, r1, real) / (cfg.r1_gamma / 2 * cfg.r1_every)
 
         def g_loss(n: torch.Tensor) -> torch.Tensor:
             return nonsaturating_g(self.d(self._fake(n.shape[0])[0]))
@@ -216,6 +206,21 @@ class StyleGANRecipe(EmaOutputs, Recipe):
             out["loss_g"] = ctx.optimize(self.opt_g, g_loss, torch.empty(real.shape[0], 0))
             if step % cfg.pl_every == 0 and cfg.pl_weight > 0:
                 out["pl"] = self._path_length_step(real.shape[0] // cfg.pl_batch_shrink)
+
+        def d_loss(x: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                fake = self._fake(x.shape[0])[0]
+            return logistic_d(self.d(x), self.d(fake))
+
+        def r1(x: torch.Tensor) -> torch.Tensor:
+            x = x.detach().requires_grad_(True)
+            pred = self.d(x)
+            return r1_penalty(pred, x) * (cfg.r1_gamma / 2 * cfg.r1_every) + 0 * pred.sum()
+
+        with ctx.frozen(self.g):
+            out["loss_d"] = ctx.optimize(self.opt_d, d_loss, real)
+            if step % cfg.r1_every == 0 and cfg.r1_gamma > 0:
+                out["r1"] = ctx.optimize(self.opt_d, r1, real) / (cfg.r1_gamma / 2 * cfg.r1_every)
         self.ema.update(self.g, self._ema_decay(step))
         return out
 
@@ -236,7 +241,9 @@ class StyleGANRecipe(EmaOutputs, Recipe):
         def pl(idx: torch.Tensor) -> torch.Tensor:
             # The running mean moves once per micro-batch, as NVlabs' once per round.
             img, ws = self._fake(idx.shape[0])
-            penalty, self.pl_mean = path_length_penalty(img, ws, self.pl_mean, cfg.pl_decay)
+            penalty, self.pl_mean = path_length_penalty(
+                img, ws, self.pl_mean, cfg.pl_decay, self.draws.path_noise(img)
+            )
             return penalty * (cfg.pl_weight * cfg.pl_every) + 0 * img[:, 0, 0, 0].sum()
 
         value = self.ctx.optimize(self.opt_g, pl, torch.empty(max(1, n), 0))

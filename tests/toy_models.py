@@ -1,4 +1,5 @@
-"""Tiny networks registered under a "toy" family, to test serve without any real family.
+"""Tiny networks registered under a "toy" family, to test export, the runtime and serve without
+any real family; ``v3_like_graph`` builds ONNX graphs shaped like the published AnimeGANv3 files.
 
 ``serve_toy_i2i`` is an image-to-image generator (conv, instance norm, a resize down and up, tanh)
 and ``serve_toy_latent`` a latent generator with ``z_dim`` and a ``truncation`` keyword, i.e. the
