@@ -119,21 +119,20 @@ def test_fade_in_reals_match_process_reals(tiny_recipe) -> None:
 
 
 def test_objectives_match_the_loss_functions(tiny_recipe) -> None:
-    """gankit's D and G objectives on the stand-in D: the logged loss is the per-sample mean of
-    NVlabs' loss tensor, and the objective's gradient is the gradient of its sum (what NVlabs'
-    optimiser takes; for D the ``[N, N]`` broadcast makes that N**2 times the mean's)."""
+    """gankit's D and G objectives on the stand-in D equal the mean of NVlabs' loss tensor, and
+    their gradients the gradients of that mean (what its training loop hands the optimiser;
+    for D the mean of the ``[N, N]`` broadcast, i.e. the per-sample mean of both terms)."""
     tensors, _ = fixture()
     real = tensors["reals"].float() / 127.5 - 1
     fake, n = tensors["fakes"], tensors["reals"].shape[0]
     for which in ("d", "g"):
         d = StandInD(tensors["a"], tensors["b"])
         if which == "d":
-            objective, r1 = tiny_recipe.d_objective(d, real, fake, n)
-            scale = n**2
+            objective, r1 = tiny_recipe.d_objective(d, real, fake)
         else:
-            objective, scale = tiny_recipe.g_objective(d, fake, n), n
+            objective = tiny_recipe.g_objective(d, fake)
         theirs = tensors[f"loss_{which}"].double()
-        assert relative(objective.detach() / scale, theirs.mean()) <= TOLERANCE, which
+        assert relative(objective.detach(), theirs.mean()) <= TOLERANCE, which
         objective.backward()
         for p in "ab":
             err = relative(getattr(d, p).grad, tensors[f"grad_{which}.{p}"])

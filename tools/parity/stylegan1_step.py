@@ -21,8 +21,10 @@ runs the reference's functions that define a fade-in step, from the checkout's s
   networks: G returns fixed images; D is ``sum(a * x + b * x**2)`` over C, H, W with fixed
   ``a``, ``b`` (a ``[N, 1]`` score, the shape ``D_basic`` returns), differentiable, so that the
   R1 term runs. Recorded: each loss tensor as returned (D's is ``[N, N]``: the ``[N, 1]``
-  logistic terms plus the ``[N]`` R1 term broadcast) and the gradients of its sum, what
-  ``tflib.Optimizer`` hands Adam, with respect to ``a`` and ``b``.
+  logistic terms plus the ``[N]`` R1 term broadcast) and the gradients of its mean, what
+  ``training_loop.py`` registers with ``tflib.Optimizer`` (``tf.reduce_mean(D_loss)``, lines
+  182-183; the mean of the broadcast matrix is the per-sample mean of both terms), with respect
+  to ``a`` and ``b``.
 
 Run-time patches: ``metrics.metric_base`` (imported by ``train.py`` for its metric list) is an
 empty stand-in; ``tf`` is ``tf.compat.v1``; ``autosummary`` returns its value (it only logs);
@@ -151,8 +153,9 @@ def run(checkout: Path) -> tuple[dict[str, np.ndarray], dict]:
         g, d, opt, training_set, BATCH, reals_net, tf.zeros([BATCH, 0]), r1_gamma=r1_gamma
     )
     loss_g = ns["G_logistic_nonsaturating"](g, d, opt, training_set, BATCH)
-    grad_d = tf.gradients(tf.reduce_sum(loss_d), [var_a, var_b])
-    grad_g = tf.gradients(tf.reduce_sum(loss_g), [var_a, var_b])
+    # training_loop.py:182-183 hands its optimisers tf.reduce_mean of each loss tensor.
+    grad_d = tf.gradients(tf.reduce_mean(loss_d), [var_a, var_b])
+    grad_g = tf.gradients(tf.reduce_mean(loss_g), [var_a, var_b])
     config = tf.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)
     with tf.Session(config=config) as session:
         session.run(tf.global_variables_initializer())

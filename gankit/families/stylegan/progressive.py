@@ -89,22 +89,22 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
         return self.g.synthesis(ws, noise)
 
     def d_objective(
-        self, d: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, batch: int
+        self, d: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(what D's Adam minimises, R1)``: NVlabs ``D_logistic_simplegp``. Its loss adds the
-        ``[N]`` R1 vector to the ``[N, 1]`` logistic terms, an ``[N, N]`` matrix whose sum, what
-        its optimiser differentiates, is ``N**2`` times the per-sample mean; the objective is
-        scaled to match (only Adam's epsilon sees the scale), the logs divide it out."""
+        ``[N]`` R1 vector to the ``[N, 1]`` logistic terms (an ``[N, N]`` matrix) and its training
+        loop minimises that matrix's mean (training_loop.py:183), which is the per-sample mean of
+        both terms."""
         real = real.detach().requires_grad_(True)
         real_out = d(real)
         r1 = r1_penalty(real_out, real)
         loss = logistic_d(real_out, d(fake)) + r1 * (self.cfg.r1_gamma / 2)
-        return loss * batch**2, r1
+        return loss, r1
 
-    def g_objective(self, d: torch.nn.Module, fake: torch.Tensor, batch: int) -> torch.Tensor:
-        """What G's Adam minimises: NVlabs ``G_logistic_nonsaturating``, per-sample losses summed
-        (``N`` times their mean, as its optimiser's gradient of the ``[N, 1]`` loss)."""
-        return nonsaturating_g(d(fake)) * batch
+    def g_objective(self, d: torch.nn.Module, fake: torch.Tensor) -> torch.Tensor:
+        """What G's Adam minimises: NVlabs ``G_logistic_nonsaturating``, the mean of its ``[N, 1]``
+        loss (training_loop.py:182)."""
+        return nonsaturating_g(d(fake))
 
     def train_step(self, batch: None, step: int) -> dict[str, float]:
         del batch
@@ -120,19 +120,18 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
         def d_loss(x: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
                 fake = self._fake(x.shape[0], level)
-            objective, r1 = self.d_objective(self.d, x, fake, bs)
+            objective, r1 = self.d_objective(self.d, x, fake)
             r1_seen[0] += float(r1.detach()) / ctx.grad_accum
             return objective
 
         with ctx.frozen(self.g):
-            loss_d = ctx.optimize(self.opt_d, d_loss, real) / bs**2
+            loss_d = ctx.optimize(self.opt_d, d_loss, real)
         with ctx.frozen(self.d):
             loss_g = ctx.optimize(
                 self.opt_g,
-                lambda n: self.g_objective(self.d, self._fake(n.shape[0], level), bs),
+                lambda n: self.g_objective(self.d, self._fake(n.shape[0], level)),
                 torch.empty(bs, 0),
             )
-            loss_g /= bs
         self.ema.update(self.g, decay=0.5 ** (bs * ctx.world_size / (cfg.ema_kimg * 1000)))
         self.advance(bs, level, alpha)
         return {
