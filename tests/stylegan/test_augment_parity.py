@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gankit.nn.augment import PIPELINES, AdaController, AugmentPipe, RecordedDraws
+from gankit.nn.augment import PIPELINES, AdaController, AugmentPipe, DiffAugment, RecordedDraws
 
 FIXTURES = Path(__file__).parent / "parity" / "augment"
 META = json.loads((FIXTURES / "augment.json").read_text())
@@ -83,3 +83,20 @@ def test_controller_follows_reference_heuristic() -> None:
         ours.append(float(p))
     assert ours == ada["p"]
     assert max(ours) > 0 and ours[-1] != max(ours)  # the sequence moves p both ways
+
+
+DIFFAUGMENT = Path(__file__).parent / "parity" / "diffaugment"
+
+
+@pytest.mark.parametrize("case", sorted(json.loads((DIFFAUGMENT / "diffaugment.json").read_text())))
+def test_diffaugment_matches_reference(case: str) -> None:
+    """mit-han-lab's ``DiffAugment`` on the same inputs and draws (parity/diffaugment/SOURCE)."""
+    meta = json.loads((DIFFAUGMENT / "diffaugment.json").read_text())[case]
+    t = load_file(str(DIFFAUGMENT / "diffaugment.safetensors"))
+    draws = RecordedDraws([(kind, t[f"{case}.draw{i}"]) for i, kind in enumerate(meta["draws"])])
+    x = t[f"{case}.input"].clone().requires_grad_(True)
+    out = DiffAugment(meta["policy"], draws=draws)(x)
+    assert draws.remaining == 0
+    assert (out.detach() - t[f"{case}.output"]).abs().max().item() <= TOLERANCE
+    (out * t[f"{case}.weight"]).sum().backward()
+    assert (x.grad - t[f"{case}.grad"]).abs().max().item() <= TOLERANCE
