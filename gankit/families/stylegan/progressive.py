@@ -5,6 +5,7 @@ it for a config with ``progressive`` set."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -13,6 +14,7 @@ from gankit.core.errors import ConfigError
 from gankit.core.seed import model_latents
 from gankit.engine import ExponentialMovingAverage, TrainContext
 from gankit.engine.progressive import ProgressiveRecipe
+from gankit.families.stylegan.augment import DiscriminatorInputs
 from gankit.families.stylegan.config import StyleGANTrainConfig
 from gankit.families.stylegan.recipe import (
     SAMPLE_SEEDS,
@@ -36,7 +38,9 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
     ``G_logistic_nonsaturating``: non-saturating logistic loss with R1 (``r1_gamma``, 10) in every
     D step (no lazy regularisation, no path-length term), style mixing among the layers that run,
     G EMA with a ``ema_kimg`` half-life whatever the minibatch, and a running average of W.
-    ``lr``, ``r1_every`` and the ``pl_*`` fields of the config do not apply here.
+    ``lr``, ``r1_every`` and the ``pl_*`` fields of the config do not apply here. D's inputs
+    are augmented as the config says (:mod:`gankit.families.stylegan.augment`), at whatever
+    resolution the run is.
     """
 
     def __init__(self, config: StyleGANTrainConfig, run_dir: str | Path | None = None) -> None:
@@ -70,6 +74,8 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
         self.opt_d = torch.optim.Adam(self.d.parameters(), **adam)
         self.ema = ExponentialMovingAverage(self.g, 0.0)  # decay set per step from the batch
         self.set_phase(*self.phase())
+        batch = self.schedule.batch_size(self.phase()[0])
+        self.d_inputs = DiscriminatorInputs(cfg, len(self.data), ctx, batch)
 
     def growing(self) -> list[torch.nn.Module]:
         return [self.g, self.d, self.ema.shadow]
@@ -97,22 +103,22 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
             with torch.no_grad():
                 fake = self._fake(x.shape[0], level)
             x = x.detach().requires_grad_(True)
-            real_out = self.d(x)
+            real_out = self.d_inputs.run_real(self.d, x)
             r1 = r1_penalty(real_out, x)
             r1_seen[0] += float(r1.detach()) / ctx.grad_accum
-            return logistic_d(real_out, self.d(fake)) + r1 * (cfg.r1_gamma / 2)
+            return logistic_d(real_out, self.d_inputs.run(self.d, fake)) + r1 * (cfg.r1_gamma / 2)
 
         with ctx.frozen(self.g):
             loss_d = ctx.optimize(self.opt_d, d_loss, real)
         with ctx.frozen(self.d):
             loss_g = ctx.optimize(
                 self.opt_g,
-                lambda n: nonsaturating_g(self.d(self._fake(n.shape[0], level))),
+                lambda n: nonsaturating_g(self.d_inputs.run(self.d, self._fake(n.shape[0], level))),
                 torch.empty(bs, 0),
             )
         self.ema.update(self.g, decay=0.5 ** (bs * ctx.world_size / (cfg.ema_kimg * 1000)))
         self.advance(bs, level, alpha)
-        return {
+        metrics = {
             "loss_d": loss_d,
             "loss_g": loss_g,
             "r1": r1_seen[0],
@@ -120,6 +126,14 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
             "alpha": alpha,
             "kimg": self.images_seen / 1000,
         }
+        return self.d_inputs.end_step(step, metrics, bs)
+
+    def extra_state(self) -> dict[str, Any]:
+        return {**super().extra_state(), "augment": self.d_inputs.state_dict()}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        super().load_extra_state(state)
+        self.d_inputs.load_state_dict(state.get("augment", {}))
 
     # --- outputs -------------------------------------------------------------------------------
 
