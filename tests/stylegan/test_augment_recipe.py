@@ -149,3 +149,68 @@ def test_resume_restores_p_exactly(tmp_path, monkeypatch) -> None:
     assert straight[4] == resumed[4] == pytest.approx(2 * 4 * 2 / 50)  # two rises of 0.16
     ckpt = tmp_path / "straight" / "checkpoints" / "step-00000004" / "training_state.safetensors"
     assert float(load_state(ckpt)["recipe"]["extra"]["augment"]["p"]) == straight[4]
+
+
+DDP_SCRIPT = """
+import json, os, sys
+sys.path.insert(0, {tests!r})
+import torch
+from gankit.engine import Trainer, TrainerConfig
+from gankit.families.stylegan.config import StyleGAN2Config, StyleGANTrainConfig
+from gankit.families.stylegan.recipe import StyleGANRecipe
+from stylegan.conftest import TINY
+
+class Recorded(StyleGANRecipe):
+    def setup(self, ctx):
+        super().setup(ctx)
+        ada = self.d_inputs.ada
+        ada.target, self.local, observe = -2.0, [0.0, 0.0], ada.observe
+        def spy(logits):
+            self.local[0] += logits.numel()
+            self.local[1] += float(logits.sign().sum())
+            observe(logits)
+        ada.observe = spy
+
+cfg = StyleGANTrainConfig(data={data!r}, generator=StyleGAN2Config(**{{**TINY, "size": 32}}),
+    batch_size=2, r1_every=2, pl_weight=0.0, augment="ada", ada_kimg=0.05, ada_interval=2,
+    trainer=TrainerConfig(max_steps=2, progress=False, tensorboard=False, device="cpu"))
+recipe = Recorded(cfg)
+Trainer(recipe, {run!r}, cfg.trainer).run()
+out = {{"p": float(recipe.d_inputs.p), "rt": recipe.d_inputs.ada.last_rt, "local": recipe.local}}
+with open(os.path.join({out!r}, "rank" + os.environ["RANK"] + ".json"), "w") as fh:
+    json.dump(out, fh)
+"""
+
+
+@pytest.mark.ddp
+@pytest.mark.slow
+def test_two_gloo_ranks_pool_the_ada_statistic(tmp_path, monkeypatch) -> None:
+    """r_t is the mean sign over both ranks' reals (NVlabs ``training_stats`` all-reduce) and
+    p moves by the global minibatch: both ranks hold the same p."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    data = _images(tmp_path / "d")
+    script = tmp_path / "ddp.py"
+    tests = str(Path(__file__).parent.parent)
+    script.write_text(
+        DDP_SCRIPT.format(tests=tests, data=str(data), run=str(tmp_path / "run"), out=str(tmp_path))
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2"]
+    cmd += ["--master_addr=127.0.0.1", f"--master_port={port}", str(script)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    count = sum(r["local"][0] for r in ranks)
+    assert count == 2 * (2 * 2 + 2)  # per rank: 2 steps x 2 reals, plus one R1 pass of 2
+    pooled = sum(r["local"][1] for r in ranks) / count
+    assert ranks[0]["rt"] == ranks[1]["rt"] == pytest.approx(pooled)
+    assert ranks[0]["p"] == ranks[1]["p"] == pytest.approx(2 * 2 * 2 / 50)  # global batch 4
