@@ -117,6 +117,7 @@ def bench_train(args: argparse.Namespace, device: torch.device) -> None:
 
     preset = PRESETS[str(args.size)]
     preset.batch_size = args.batch
+    preset.augment = "none"  # --augment times augmentation
     recipe = StyleGANRecipe(preset)
     recipe.setup(TrainContext(device, args.precision))
     real = torch.rand(args.batch, 3, args.size, args.size, device=device) * 2 - 1
@@ -166,7 +167,6 @@ def bench_augment(args: argparse.Namespace, device: torch.device) -> None:
         )
         torch.manual_seed(0)
         recipe = StyleGANRecipe(cfg)
-        recipe._data = range(1000)  # a dataset size for the recipe; batches come from here
         recipe.setup(TrainContext(device, args.precision))
         recipe.train_step(real, 1)  # warm-up
         recipes[mode] = recipe

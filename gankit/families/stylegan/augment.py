@@ -21,14 +21,16 @@ AUTO_ADA_BELOW = 30_000
 """``augment auto`` picks ADA for datasets with fewer images than this, nothing otherwise."""
 
 
-def choose_augment(mode: str, n_images: int) -> str:
+def choose_augment(mode: str, n_images: int | None) -> str:
     """The augmentation a run uses: ``mode``, with ``auto`` resolved by the dataset's size."""
     if mode != "auto":
         return mode
+    if n_images is None:
+        raise ValueError("augment auto needs the number of training images")
     return "ada" if n_images < AUTO_ADA_BELOW else "none"
 
 
-def describe(cfg: StyleGANTrainConfig, mode: str, n_images: int) -> str:
+def describe(cfg: StyleGANTrainConfig, mode: str, n_images: int | None) -> str:
     """One start-up line saying which augmentation runs and why."""
     why = ""
     if cfg.augment == "auto":
@@ -46,12 +48,13 @@ def describe(cfg: StyleGANTrainConfig, mode: str, n_images: int) -> str:
 class DiscriminatorInputs:
     """Augments D's inputs and, under ADA, steers ``p`` from D's outputs on reals.
 
-    ``batch`` is the minibatch per process; the ADA step counts the minibatch over all processes
+    ``n_images`` (the dataset's size) is needed by ``augment auto`` only. ``batch`` is the
+    minibatch per process; the ADA step counts the minibatch over all processes
     and sums the statistic over them (NVlabs ``training_stats`` all-reduce).
     """
 
     def __init__(
-        self, cfg: StyleGANTrainConfig, n_images: int, ctx: TrainContext, batch: int
+        self, cfg: StyleGANTrainConfig, n_images: int | None, ctx: TrainContext, batch: int
     ) -> None:
         self.mode = choose_augment(cfg.augment, n_images)
         self.world_size = ctx.world_size

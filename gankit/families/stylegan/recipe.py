@@ -153,7 +153,8 @@ class StyleGANRecipe(EmaOutputs, Recipe):
         decay = 0.5 ** (cfg.batch_size * ctx.world_size / (cfg.ema_kimg * 1000))
         self.ema = ExponentialMovingAverage(self.g, decay)
         self.pl_mean = 0.0
-        self.d_inputs = DiscriminatorInputs(cfg, len(self.dataset()), ctx, cfg.batch_size)
+        n_images = len(self.dataset()) if cfg.augment == "auto" else None
+        self.d_inputs = DiscriminatorInputs(cfg, n_images, ctx, cfg.batch_size)
         if cfg.init:
             self._load_init(cfg.init)
 
