@@ -17,7 +17,7 @@ from gankit.engine import Trainer, TrainerConfig
 from gankit.engine.context import TrainContext
 from gankit.families.stylegan.augment import choose_augment
 from gankit.families.stylegan.config import PRESETS, StyleGAN2Config, StyleGANTrainConfig
-from gankit.families.stylegan.recipe import StyleGANRecipe
+from gankit.families.stylegan.recipe import StyleGANRecipe, make_recipe
 
 from .conftest import TINY
 from .test_recipe import _images
@@ -157,7 +157,7 @@ sys.path.insert(0, {tests!r})
 import torch
 from gankit.engine import Trainer, TrainerConfig
 from gankit.families.stylegan.config import StyleGAN2Config, StyleGANTrainConfig
-from gankit.families.stylegan.recipe import StyleGANRecipe
+from gankit.families.stylegan.recipe import StyleGANRecipe, make_recipe
 from stylegan.conftest import TINY
 
 class Recorded(StyleGANRecipe):
@@ -214,3 +214,18 @@ def test_two_gloo_ranks_pool_the_ada_statistic(tmp_path, monkeypatch) -> None:
     pooled = sum(r["local"][1] for r in ranks) / count
     assert ranks[0]["rt"] == ranks[1]["rt"] == pytest.approx(pooled)
     assert ranks[0]["p"] == ranks[1]["p"] == pytest.approx(2 * 2 * 2 / 50)  # global batch 4
+
+
+def test_stylegan1_growing_run_augments_at_its_resolution(tmp_path, monkeypatch) -> None:
+    from .test_progressive import _config as growing_config
+
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    cfg = growing_config(_images(tmp_path / "d"))
+    cfg.augment, cfg.p = "fixed", 1.0
+    recipe = make_recipe(cfg)
+    recipe.setup(TrainContext(torch.device("cpu")))
+    sizes = []
+    forward = recipe.d_inputs.pipe.forward
+    recipe.d_inputs.pipe.forward = lambda x: sizes.append(x.shape[-1]) or forward(x)
+    out = recipe.train_step(None, 0)
+    assert sizes == [8, 8, 8] and out["augment_p"] == 1.0  # real (+R1), fake, G's fake
