@@ -61,10 +61,12 @@ class DiscriminatorInputs:
         self.pipe: torch.nn.Module | None = None
         self.ada: AdaController | None = None
         self.p: torch.Tensor | None = None
-        if self.mode in ("ada", "fixed"):
+        if self.mode == "ada" or (self.mode == "fixed" and cfg.p):
             pipe = AugmentPipe.named(cfg.augpipe).to(ctx.device)
             pipe.p.fill_(cfg.p if self.mode == "fixed" else 0.0)
             self.pipe, self.p = pipe, pipe.p
+        elif self.mode == "fixed":  # p 0: no pipeline at all, as NVlabs builds none then
+            self.p = torch.zeros([])
         elif self.mode == "diffaugment":
             self.pipe = DiffAugment(cfg.diffaugment)
         if self.mode == "ada":
