@@ -1,7 +1,7 @@
 """ADA at work: a tiny StyleGAN2 run on a few hundred images, where D starts to overfit and ADA
 raises the augmentation probability ``p`` to hold r_t = E[sign(D(real))] near its target.
 
-    .venv/bin/python benchmarks/stylegan_ada_overfit.py --out runs/ada-overfit [--steps 400]
+    .venv/bin/python benchmarks/stylegan_ada_overfit.py --out runs/ada-overfit [--steps 1000]
 
 The dataset (``--images`` 32x32 pictures of discs/squares on a two-tone background, from
 ``classic_dcgan_trend.make_shapes``) is generated here. Training goes through the command users
@@ -69,7 +69,7 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="runs/ada-overfit")
     ap.add_argument("--images", type=int, default=200)
-    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--ada-kimg", type=float, default=2.0)
     ap.add_argument("--target", type=float, default=0.6)
