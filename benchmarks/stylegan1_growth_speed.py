@@ -50,7 +50,12 @@ def main() -> None:
         )
         growth = GrowthConfig(fade_kimg=1.0, stab_kimg=1.0, batch_per_level=[args.batch])
         cfg = StyleGANTrainConfig(
-            data=tmp, arch="stylegan1", generator=gen, progressive=True, growth=growth
+            data=tmp,
+            arch="stylegan1",
+            generator=gen,
+            progressive=True,
+            growth=growth,
+            augment="none",
         )
         cfg.trainer.device = str(device)
         recipe = make_recipe(cfg)

@@ -70,7 +70,8 @@ def parse_run_config(
     from jsonargparse import ActionConfigFile, ArgumentParser
 
     presets = presets or {}
-    pre = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    # No abbreviations: `--p` is a field of its own, not short for `--preset`.
+    pre = argparse.ArgumentParser(add_help=False, exit_on_error=False, allow_abbrev=False)
     pre.add_argument("--preset", default=default_preset)
     try:
         known, _ = pre.parse_known_args(list(argv))
@@ -80,7 +81,9 @@ def parse_run_config(
         raise ConfigError(
             f"unknown preset {known.preset!r}; choose from {', '.join(sorted(presets))}"
         )
-    parser = ArgumentParser(prog=prog, description=description, exit_on_error=False)
+    parser = ArgumentParser(
+        prog=prog, description=description, exit_on_error=False, allow_abbrev=False
+    )
     parser.add_argument("--config", action=ActionConfigFile, help="a run's config.yaml to replay")
     parser.add_argument(
         "--preset",

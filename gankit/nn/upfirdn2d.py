@@ -6,7 +6,8 @@ definition literally (insert zeros, pad, convolve, keep every ``down``-th pixel)
 gives the same numbers with a transposed convolution for ``up > 1`` and a strided convolution for
 ``down > 1``, so zeros are never multiplied and dropped pixels never computed. Filters are
 *convolved* (flipped), as in NVlabs' and rosinality's ops; padding is ``(x0, x1, y0, y1)`` or
-``(p0, p1)`` for both axes, and negative padding crops.
+``(p0, p1)`` for both axes, and negative padding crops. A 1-D kernel is separable: it filters the
+rows, then the columns (NVlabs' ``setup_filter`` keeps filters of 8 taps or more that way).
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def upfirdn2d(
     x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1, pad: Sequence[int] = (0, 0)
 ) -> torch.Tensor:
     """Same result as :func:`upfirdn2d_ref` with depthwise (transposed/strided) convolutions."""
+    if kernel.dim() == 1:
+        return _separable(x, kernel, up, down, _pads(pad))
     # A Python int, not a traced size: the TorchScript ONNX exporter must see the depthwise
     # kernel's shape, and it loses the channel count of a padded input once the batch is dynamic.
     c = int(x.shape[1])
@@ -73,6 +76,21 @@ def upfirdn2d(
         return F.pad(full, [px0 + 1 - kw, px1 + up - kw, py0 + 1 - kh, py1 + up - kh])
     weight = torch.flip(kernel, [0, 1]).reshape(1, 1, kh, kw).expand(c, 1, kh, kw)
     return F.conv2d(F.pad(x, [px0, px1, py0, py1]), weight, stride=down, groups=c)
+
+
+def _separable(
+    x: torch.Tensor, kernel: torch.Tensor, up: int, down: int, pad: tuple[int, int, int, int]
+) -> torch.Tensor:
+    """A 1-D kernel along x, then along y: the 2-D filter ``outer(kernel, kernel)`` in two
+    passes (as NVlabs' ``_upfirdn2d_ref`` applies a separable filter)."""
+    n, c, h, w = x.shape
+    if up > 1:
+        x = F.pad(x.reshape(n, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1])
+        x = x.reshape(n, c, h * up, w * up)
+    x = F.pad(x, list(pad))
+    k = torch.flip(kernel, [0]).to(x)
+    x = F.conv2d(x, k.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), stride=(1, down), groups=c)
+    return F.conv2d(x, k.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), stride=(down, 1), groups=c)
 
 
 class Blur(nn.Module):

@@ -34,6 +34,16 @@ def test_upfirdn2d_fast_equals_reference(up, down, pad, shape):
         torch.testing.assert_close(fast, ref, atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("up,down,pad", CASES)
+def test_upfirdn2d_separable_equals_outer_product(up, down, pad):
+    """A 1-D kernel filters rows then columns: the 2-D filter outer(k, k)."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 8, 7, dtype=torch.float64)
+    k = torch.randn(4, dtype=torch.float64)
+    ref = upfirdn2d_ref(x, torch.outer(k, k), up, down, pad)
+    torch.testing.assert_close(upfirdn2d(x, k, up, down, pad), ref, atol=1e-12, rtol=0)
+
+
 def test_upfirdn2d_gradients_match():
     x = torch.randn(1, 2, 6, 6, dtype=torch.float64, requires_grad=True)
     k = make_kernel([1, 3, 3, 1]).double() * 4

@@ -384,7 +384,12 @@ def _train_config(init):
 
     gen = StyleGAN2Config(size=16, style_dim=W_DIM, n_mlp=N_MLP, channel_base=256, channel_max=32)
     return StyleGANTrainConfig(
-        data="unused", arch="stylegan2", generator=gen, batch_size=2, init=str(init)
+        data="unused",
+        arch="stylegan2",
+        generator=gen,
+        batch_size=2,
+        init=str(init),
+        augment="none",  # "auto" counts the (absent) training images
     )
 
 

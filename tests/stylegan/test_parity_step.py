@@ -131,6 +131,7 @@ def _recipe(meta: dict) -> StyleGANRecipe:
         ema_kimg=s["ema_kimg"],
         ema_rampup=s["ema_rampup"],
         w_avg_decay=meta["w_avg_beta"],
+        augment="none",  # the reference ran without an augment pipe
     )
     recipe = StyleGANRecipe(cfg)
     recipe.setup(TrainContext(torch.device("cpu")))

@@ -128,7 +128,7 @@ def test_objectives_match_the_loss_functions(tiny_recipe) -> None:
     for which in ("d", "g"):
         d = StandInD(tensors["a"], tensors["b"])
         if which == "d":
-            objective, r1 = tiny_recipe.d_objective(d, real, fake)
+            objective, r1 = tiny_recipe.d_objective(d, d, real, fake)
         else:
             objective = tiny_recipe.g_objective(d, fake)
         theirs = tensors[f"loss_{which}"].double()

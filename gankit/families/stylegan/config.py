@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from gankit.engine import TrainerConfig
 from gankit.engine.progressive import GrowthSchedule
@@ -172,6 +173,24 @@ class StyleGANTrainConfig:
     ``growth.start_resolution`` with PGGAN's schedule, as StyleGAN1 was trained."""
     growth: GrowthConfig = field(default_factory=GrowthConfig)
     """The growth schedule, used when ``progressive`` is set."""
+    augment: Literal["auto", "ada", "fixed", "diffaugment", "none"] = "auto"
+    """Augment every image D sees (Karras et al. 2020 "Training GANs with limited data"):
+    ``ada`` adapts the probability ``p`` to D's overfitting, ``fixed`` keeps ``p``,
+    ``diffaugment`` applies Zhao et al.'s DiffAugment, ``none`` nothing. ``auto``: ``ada`` for
+    datasets under 30k images, ``none`` from there (NVlabs ``train.py`` defaults to ``ada``)."""
+    augpipe: str = "bgc"
+    """ADA's pipeline (NVlabs ``--augpipe``): blit, geom, color, filter, noise, cutout, bg, bgc,
+    bgcf, bgcfn, bgcfnc."""
+    p: float | None = None
+    """The augmentation probability of ``augment fixed`` (required there, as NVlabs ``--p``)."""
+    target: float = 0.6
+    """ADA's target for r_t = E[sign(D(real))] (NVlabs ``--target``, 0.6)."""
+    ada_kimg: float = 500.0
+    """Thousands of images for ``p`` to move by 1 (NVlabs ``ada_kimg``, 500)."""
+    ada_interval: int = 4
+    """Minibatches between two adjustments of ``p`` (NVlabs ``ada_interval``, 4)."""
+    diffaugment: str = "color,translation,cutout"
+    """DiffAugment's policy (mit-han-lab ``--DiffAugment`` default)."""
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def __post_init__(self) -> None:
@@ -192,6 +211,34 @@ class StyleGANTrainConfig:
             raise ValueError(f"mixing_prob must be in [0, 1], got {self.mixing_prob}")
         if self.pl_batch_shrink < 1 or self.batch_size // self.pl_batch_shrink < 1:
             raise ValueError("pl_batch_shrink must be >= 1 and leave at least one sample")
+        self._check_augment()
+
+    def _check_augment(self) -> None:
+        """NVlabs ``train.py`` rules (lines 232-269): ``p`` only and always with ``fixed``."""
+        from gankit.nn.augment import PIPELINES
+        from gankit.nn.augment.diffaugment import DiffAugment
+
+        if self.augpipe not in PIPELINES:
+            raise ValueError(f"augpipe must be one of {', '.join(PIPELINES)}, got {self.augpipe!r}")
+        if (self.augment == "fixed") != (self.p is not None):
+            raise ValueError("augment fixed needs p (e.g. --p 0.2), and p is only for fixed")
+        if self.p is not None and not 0 <= self.p <= 1:
+            raise ValueError(f"p must be in [0, 1], got {self.p}")
+        if not 0 <= self.target <= 1:
+            raise ValueError(f"target must be in [0, 1], got {self.target}")
+        if self.ada_kimg <= 0 or self.ada_interval < 1:
+            raise ValueError("ada_kimg must be > 0 and ada_interval >= 1")
+        DiffAugment(self.diffaugment)  # checks the policy
+        filters = "imgfilter" in PIPELINES[self.augpipe] and self.augment in (
+            "auto",
+            "ada",
+            "fixed",
+        )
+        if filters and self.progressive and self.growth.start_resolution < 32:
+            raise ValueError(
+                f"augpipe {self.augpipe} filters images, which needs 32x32 or more; grow from "
+                "growth.start_resolution 32, or pick a pipeline without f (e.g. bgc)"
+            )
 
 
 TOTAL_KIMG = 25_000

@@ -4,7 +4,10 @@ it for a config with ``progressive`` set."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -13,6 +16,7 @@ from gankit.core.errors import ConfigError
 from gankit.core.seed import model_latents
 from gankit.engine import ExponentialMovingAverage, TrainContext
 from gankit.engine.progressive import ProgressiveRecipe
+from gankit.families.stylegan.augment import DiscriminatorInputs
 from gankit.families.stylegan.config import StyleGANTrainConfig
 from gankit.families.stylegan.draws import TrainingDraws
 from gankit.families.stylegan.recipe import (
@@ -24,6 +28,9 @@ from gankit.families.stylegan.recipe import (
     training_styles,
 )
 from gankit.losses.adversarial import logistic_d, nonsaturating_g, r1_penalty
+
+Scores = Callable[[torch.Tensor], torch.Tensor]
+"""D's scores of a batch of images."""
 
 
 class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
@@ -37,7 +44,9 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
     ``G_logistic_nonsaturating``: non-saturating logistic loss with R1 (``r1_gamma``, 10) in every
     D step (no lazy regularisation, no path-length term), style mixing among the layers that run,
     G EMA with a ``ema_kimg`` half-life whatever the minibatch, and a running average of W.
-    ``lr``, ``r1_every`` and the ``pl_*`` fields of the config do not apply here.
+    ``lr``, ``r1_every`` and the ``pl_*`` fields of the config do not apply here. D's inputs
+    are augmented as the config says (:mod:`gankit.families.stylegan.augment`), at whatever
+    resolution the run is.
     """
 
     def __init__(self, config: StyleGANTrainConfig, run_dir: str | Path | None = None) -> None:
@@ -72,6 +81,8 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
         self.opt_d = torch.optim.Adam(self.d.parameters(), **adam)
         self.ema = ExponentialMovingAverage(self.g, 0.0)  # decay set per step from the batch
         self.set_phase(*self.phase())
+        batch = self.schedule.batch_size(self.phase()[0])
+        self.d_inputs = DiscriminatorInputs(cfg, len(self.data), ctx, batch)
 
     def growing(self) -> list[torch.nn.Module]:
         return [self.g, self.d, self.ema.shadow]
@@ -89,19 +100,19 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
         return self.g.synthesis(ws, noise)
 
     def d_objective(
-        self, d: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor
+        self, d_real: Scores, d_fake: Scores, real: torch.Tensor, fake: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(what D's Adam minimises, R1)``: NVlabs ``D_logistic_simplegp``. Its loss adds the
         ``[N]`` R1 vector to the ``[N, 1]`` logistic terms (an ``[N, N]`` matrix) and its training
         loop minimises that matrix's mean (training_loop.py:183), which is the per-sample mean of
-        both terms."""
+        both terms. ``d_real``/``d_fake`` are D's scores as D sees each kind (augmented or not)."""
         real = real.detach().requires_grad_(True)
-        real_out = d(real)
+        real_out = d_real(real)
         r1 = r1_penalty(real_out, real)
-        loss = logistic_d(real_out, d(fake)) + r1 * (self.cfg.r1_gamma / 2)
+        loss = logistic_d(real_out, d_fake(fake)) + r1 * (self.cfg.r1_gamma / 2)
         return loss, r1
 
-    def g_objective(self, d: torch.nn.Module, fake: torch.Tensor) -> torch.Tensor:
+    def g_objective(self, d: Scores, fake: torch.Tensor) -> torch.Tensor:
         """What G's Adam minimises: NVlabs ``G_logistic_nonsaturating``, the mean of its ``[N, 1]``
         loss (training_loop.py:182)."""
         return nonsaturating_g(d(fake))
@@ -120,7 +131,9 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
         def d_loss(x: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
                 fake = self._fake(x.shape[0], level)
-            objective, r1 = self.d_objective(self.d, x, fake)
+            objective, r1 = self.d_objective(
+                partial(self.d_inputs.run_real, self.d), partial(self.d_inputs.run, self.d), x, fake
+            )
             r1_seen[0] += float(r1.detach()) / ctx.grad_accum
             return objective
 
@@ -129,12 +142,14 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
         with ctx.frozen(self.d):
             loss_g = ctx.optimize(
                 self.opt_g,
-                lambda n: self.g_objective(self.d, self._fake(n.shape[0], level)),
+                lambda n: self.g_objective(
+                    partial(self.d_inputs.run, self.d), self._fake(n.shape[0], level)
+                ),
                 torch.empty(bs, 0),
             )
         self.ema.update(self.g, decay=0.5 ** (bs * ctx.world_size / (cfg.ema_kimg * 1000)))
         self.advance(bs, level, alpha)
-        return {
+        metrics = {
             "loss_d": loss_d,
             "loss_g": loss_g,
             "r1": r1_seen[0],
@@ -142,6 +157,14 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
             "alpha": alpha,
             "kimg": self.images_seen / 1000,
         }
+        return self.d_inputs.end_step(step, metrics, bs)
+
+    def extra_state(self) -> dict[str, Any]:
+        return {**super().extra_state(), "augment": self.d_inputs.state_dict()}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        super().load_extra_state(state)
+        self.d_inputs.load_state_dict(state.get("augment", {}))
 
     # --- outputs -------------------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ Non-saturating logistic loss; Adam (lr 0.002, betas (0, 0.99), eps 1e-8); lazy r
 (sec. 3.1): R1 (gamma 10) every 16 D steps and path-length regularisation (weight 2, decay 0.01,
 half batch) every 4 G steps, each multiplied by its interval, with the optimisers' lr and betas
 corrected by c = k / (k + 1); style mixing with probability 0.9 (StyleGAN1 sec. 3.1); G EMA with a
-10k-image half-life; a running average of W (decay 0.995) kept for truncation.
+10k-image half-life; a running average of W (decay 0.995) kept for truncation. Every image D
+sees, in every pass, goes through the run's augmentation (ADA, fixed-p, DiffAugment or none;
+:mod:`gankit.families.stylegan.augment`).
 
 StyleGAN1 with ``progressive`` trains as NVlabs' StyleGAN1 did instead, growing with PGGAN's
 schedule (:class:`gankit.families.stylegan.progressive.StyleGAN1ProgressiveRecipe`);
@@ -25,6 +27,7 @@ from gankit.core import registry
 from gankit.core.errors import ConfigError
 from gankit.core.image_dataset import ImageFolderDataset
 from gankit.engine import ExponentialMovingAverage, Recipe, TrainContext
+from gankit.families.stylegan.augment import DiscriminatorInputs
 from gankit.families.stylegan.config import StyleGAN1Config, StyleGAN2Config, StyleGANTrainConfig
 from gankit.families.stylegan.draws import TrainingDraws
 from gankit.losses.adversarial import logistic_d, nonsaturating_g, r1_penalty
@@ -157,6 +160,8 @@ class StyleGANRecipe(EmaOutputs, Recipe):
         decay = 0.5 ** (cfg.batch_size * ctx.world_size / (cfg.ema_kimg * 1000))
         self.ema = ExponentialMovingAverage(self.g, decay)
         self.pl_mean = 0.0
+        n_images = len(self.dataset()) if cfg.augment == "auto" else None
+        self.d_inputs = DiscriminatorInputs(cfg, n_images, ctx, cfg.batch_size)
         if cfg.init:
             self._load_init(cfg.init)
 
@@ -183,7 +188,9 @@ class StyleGANRecipe(EmaOutputs, Recipe):
             module.load_state_dict(full)
 
     def dataset(self) -> torch.utils.data.Dataset:
-        return training_images(self.cfg.data, self.cfg.generator.size)
+        if getattr(self, "_data", None) is None:
+            self._data = training_images(self.cfg.data, self.cfg.generator.size)
+        return self._data
 
     def _fake(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         ws = training_styles(self.g, n, self.cfg, self.draws)
@@ -200,7 +207,7 @@ class StyleGANRecipe(EmaOutputs, Recipe):
         out: dict[str, float] = {}
 
         def g_loss(n: torch.Tensor) -> torch.Tensor:
-            return nonsaturating_g(self.d(self._fake(n.shape[0])[0]))
+            return nonsaturating_g(self.d_inputs.run(self.d, self._fake(n.shape[0])[0]))
 
         with ctx.frozen(self.d):
             out["loss_g"] = ctx.optimize(self.opt_g, g_loss, torch.empty(real.shape[0], 0))
@@ -210,11 +217,11 @@ class StyleGANRecipe(EmaOutputs, Recipe):
         def d_loss(x: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
                 fake = self._fake(x.shape[0])[0]
-            return logistic_d(self.d(x), self.d(fake))
+            return logistic_d(self.d_inputs.run_real(self.d, x), self.d_inputs.run(self.d, fake))
 
         def r1(x: torch.Tensor) -> torch.Tensor:
             x = x.detach().requires_grad_(True)
-            pred = self.d(x)
+            pred = self.d_inputs.run_real(self.d, x)
             return r1_penalty(pred, x) * (cfg.r1_gamma / 2 * cfg.r1_every) + 0 * pred.sum()
 
         with ctx.frozen(self.g):
@@ -222,7 +229,7 @@ class StyleGANRecipe(EmaOutputs, Recipe):
             if step % cfg.r1_every == 0 and cfg.r1_gamma > 0:
                 out["r1"] = ctx.optimize(self.opt_d, r1, real) / (cfg.r1_gamma / 2 * cfg.r1_every)
         self.ema.update(self.g, self._ema_decay(step))
-        return out
+        return self.d_inputs.end_step(step, out)
 
     def _ema_decay(self, step: int) -> float:
         """0.5 ** (batch / half-life), the half-life capped at ``ema_rampup`` x the images seen
@@ -258,10 +265,11 @@ class StyleGANRecipe(EmaOutputs, Recipe):
         return g(z, noise_mode="const").clamp(-1, 1).cpu()
 
     def extra_state(self) -> dict[str, Any]:
-        return {"pl_mean": self.pl_mean}
+        return {"pl_mean": self.pl_mean, "augment": self.d_inputs.state_dict()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.pl_mean = float(state.get("pl_mean", 0.0))
+        self.d_inputs.load_state_dict(state.get("augment", {}))
 
 
 def make_recipe(config: StyleGANTrainConfig, run_dir: str | Path | None = None) -> Recipe:
