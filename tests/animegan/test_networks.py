@@ -111,6 +111,7 @@ def test_norm_types_follow_the_tf_originals(version):
     """The networks the recipe trains: v1 normalises with affine instance norm, eps 1e-5, in G and
     D (AnimeGAN tools/ops.py, net/generator.py, net/discriminator.py @ad95a45); v2 with
     tf.contrib's layer norm (AnimeGANv2)."""
+    from gankit.families.animegan.layers import DSConv
     from gankit.families.animegan.networks import (
         discriminator_norm,
         generator_arch,
@@ -119,13 +120,17 @@ def test_norm_types_follow_the_tf_originals(version):
 
     g = registry.build(generator_arch(version), **training_generator_overrides(version))
     d = registry.build("animegan_discriminator", norm=discriminator_norm(version))
+    # v1's separable convs normalise with tf.contrib's instance_norm default, eps 1e-6
+    separable = {id(n) for m in g.modules() if isinstance(m, DSConv) for n in _norms(m)}
+    assert version == "v2" or separable
     for model in (g, d):
         norms = _norms(model)
         assert norms
         for m in norms:
             if version == "v1":
                 assert isinstance(m, torch.nn.InstanceNorm2d)
-                assert m.affine and m.eps == 1e-5 and not m.track_running_stats
+                assert m.affine and not m.track_running_stats
+                assert m.eps == (1e-6 if id(m) in separable else 1e-5)
             else:
                 # tf.contrib.layers.layer_norm: all axes but the batch, epsilon 1e-12
                 assert isinstance(m, torch.nn.GroupNorm) and m.num_groups == 1 and m.affine

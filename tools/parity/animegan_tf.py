@@ -17,7 +17,8 @@ What runs, all of it the reference's own code:
    (``{"conv1_1": [W (3, 3, in, out), b], ...}``) at narrow widths (``VGG_WIDTHS``), seeded, so
    the fixture stays a few KB and gankit's importer reads the same file.
 2. One D step and one G step of the reference's training model (``AnimeGANv2``/``AnimeGAN``
-   class: ``build_model`` and the ``sess.run`` calls of its ``train``) on the same batch. The
+   class: ``build_model`` and the ``sess.run`` calls of its ``train``) on the first image of
+   each fixed batch. The
    initial weights are drawn here, variable by variable in creation order, from
    ``numpy.random.default_rng([SEED, i])`` (``standard_normal`` in float64, times ``std``, plus
    ``mean``, cast to float32; the list with each rule is in ``steps.json``), so the test rebuilds
@@ -39,7 +40,8 @@ Run-time patches (TF 2 has no ``tf.contrib`` and no TF1 API at ``tensorflow``):
 - ``tools/utils.py`` and ``tools/data_loader.py`` are replaced by stubs (they import OpenCV and
   ``tf.contrib.slim``; ``build_model`` needs only ``check_folder`` and the image count);
 - the losses' module-level functions are wrapped to keep the tensors they return (the terms
-  ``build_model`` adds up); nothing in the computation changes.
+  ``build_model`` adds up); nothing in the computation changes;
+- sessions run on one thread with oneDNN off, so that a rerun reproduces the files byte for byte.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ from safetensors.numpy import save_file
 SEED = 20201120
 PROJECTIONS = 4
 BATCH = 2
+"""Images per fixed tensor of the loss functions (per-image Gram matrices, batch means)."""
+STEP_BATCH = 1
+"""Images per training step: the first of each fixed batch (keeps v1's full-width G fast)."""
 SIZE = 20
 """A multiple of 4 (the generators), odd after three VGG pools (TF ``SAME`` pooling pads)."""
 VGG_WIDTHS = ((4, 4), (6, 6), (8, 8, 8, 8), (8, 8, 8, 8), (4, 4, 4, 4))
@@ -103,6 +108,7 @@ REPOS = {
 
 def tf1_modules():
     """Install the TF1 API as ``tensorflow`` and a ``tensorflow.contrib`` (see the docstring)."""
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"  # plain Eigen kernels: the same sums every run
     import tensorflow as tf2
 
     tf2.config.experimental.enable_op_determinism()
@@ -202,6 +208,12 @@ def tf1_modules():
     sys.modules["tensorflow"] = tf
     sys.modules["tensorflow.contrib"] = contrib
     return tf
+
+
+def single_thread(tf):
+    """One thread: ops run in one order, so the four spectral-norm ``u`` updates of D's step (which
+    the reference's graph leaves unordered) and every reduction happen the same way each run."""
+    return tf.ConfigProto(inter_op_parallelism_threads=1, intra_op_parallelism_threads=1)
 
 
 def stub_tools(batch: int) -> None:
@@ -349,7 +361,7 @@ def training_steps(tf, module, version: str, t: dict[str, np.ndarray], spy: Spy,
         log_dir=str(tmp / "logs"),
         sample_dir=str(tmp / "samples"),
         save_freq=1,
-        batch_size=BATCH,
+        batch_size=STEP_BATCH,
         gan_type="lsgan",
         training_rate=1,
         ld=10.0,
@@ -360,7 +372,7 @@ def training_steps(tf, module, version: str, t: dict[str, np.ndarray], spy: Spy,
         sn=True,
         **{"tv_weight": 0.0, **DATASET[version]},
     )
-    with tf.Session() as sess:
+    with tf.Session(config=single_thread(tf)) as sess:
         gan = cls(sess, args)
         gan.build_model()
         sess.run(tf.global_variables_initializer())
@@ -378,10 +390,10 @@ def training_steps(tf, module, version: str, t: dict[str, np.ndarray], spy: Spy,
             u.load(top_left_singular(sess.run(kernel)), sess)
             u_init[u.name] = sess.run(u)
         feed = {
-            gan.real: t["photo"],
-            gan.anime: t["style"],
-            gan.anime_gray: t["gray"],
-            gan.anime_smooth: t["smooth"],
+            gan.real: t["photo"][:STEP_BATCH],
+            gan.anime: t["style"][:STEP_BATCH],
+            gan.anime_gray: t["gray"][:STEP_BATCH],
+            gan.anime_smooth: t["smooth"][:STEP_BATCH],
         }
         terms = {
             "content": spy.seen["con_sty_loss"][-1][1][0],
@@ -443,7 +455,7 @@ def main() -> None:
 
     tf = tf1_modules()
     tf.set_random_seed(SEED)
-    stub_tools(BATCH)
+    stub_tools(STEP_BATCH)
     sys.path.insert(0, str(checkout))
     ops = __import__("tools.ops", fromlist=["ops"])
     vgg_module = __import__("tools.vgg19", fromlist=["vgg19"])
@@ -468,7 +480,7 @@ def main() -> None:
         try:
             vgg = vgg_module.Vgg19()
             scalars, arrays = loss_functions(tf, ops, vgg, t, version)
-            with tf.Session() as sess:
+            with tf.Session(config=single_thread(tf)) as sess:
                 scalars, arrays = sess.run([scalars, arrays])
             tensors, meta = training_steps(tf, model, version, t, spy, tmp)
         finally:

@@ -22,7 +22,8 @@ class GeneratorV1Config:
 
     Every norm is an instance norm with per-channel affine (AnimeGAN ``net/generator.py`` and
     ``tools/ops.instance_norm``, eps 1e-5, @ad95a45; the separable convs' ``normalizer_fn``
-    keeps ``tf.contrib``'s eps 1e-6, which gankit does not copy); no conv has a bias.
+    keeps ``tf.contrib``'s eps 1e-6: ``ds_norm="instance_tf"``, which the training recipe sets);
+    no conv has a bias.
     ``norm="layer"`` builds the layer-norm variant gankit used before.
     """
 
@@ -30,6 +31,8 @@ class GeneratorV1Config:
     n_irb: int = 8
     irb_expansion: float = 2.0
     norm: str = "instance_affine"
+    ds_norm: str = ""
+    """The DSConvs' norm; empty: ``norm``."""
     tf1_resize: bool = False
     """Resize as TF 1.x ``tf.image.resize_images`` (no half-pixel centres), as the original
     trains; the training recipe sets it."""

@@ -76,10 +76,11 @@ class GeneratorV1(nn.Module):
     def __init__(self, config: GeneratorV1Config) -> None:
         super().__init__()
         c, n, tf1 = config.base, config.norm, config.tf1_resize
+        ds = config.ds_norm or n
         self.b1 = nn.Sequential(ConvNormLReLU(3, c, norm=n), ConvNormLReLU(c, c, norm=n))
-        self.down1 = DownConv(c, 2 * c, n, tf1)
-        self.b2 = nn.Sequential(ConvNormLReLU(2 * c, 2 * c, norm=n), DSConv(2 * c, 2 * c, norm=n))
-        self.down2 = DownConv(2 * c, 4 * c, n, tf1)
+        self.down1 = DownConv(c, 2 * c, ds, tf1)
+        self.b2 = nn.Sequential(ConvNormLReLU(2 * c, 2 * c, norm=n), DSConv(2 * c, 2 * c, norm=ds))
+        self.down2 = DownConv(2 * c, 4 * c, ds, tf1)
         self.middle = nn.Sequential(
             ConvNormLReLU(4 * c, 4 * c, norm=n),
             *(
@@ -88,10 +89,10 @@ class GeneratorV1(nn.Module):
             ),
             ConvNormLReLU(4 * c, 4 * c, norm=n),
         )
-        self.up1 = UpConv(4 * c, 2 * c, n, tf1)
-        self.u2 = nn.Sequential(DSConv(2 * c, 2 * c, norm=n), ConvNormLReLU(2 * c, 2 * c, norm=n))
+        self.up1 = UpConv(4 * c, 2 * c, ds, tf1)
+        self.u2 = nn.Sequential(DSConv(2 * c, 2 * c, norm=ds), ConvNormLReLU(2 * c, 2 * c, norm=n))
         # The TF code keeps 128 channels here although the paper's figure shows 64.
-        self.up2 = UpConv(2 * c, 2 * c, n, tf1)
+        self.up2 = UpConv(2 * c, 2 * c, ds, tf1)
         self.u1 = nn.Sequential(ConvNormLReLU(2 * c, c, norm=n), ConvNormLReLU(c, c, norm=n))
         self.out_layer = nn.Conv2d(c, 3, 1, bias=False)
         self._init_like_tf()
@@ -334,6 +335,10 @@ def discriminator_norm(version: str) -> str:
 
 def training_generator_overrides(version: str) -> dict[str, object]:
     """What the recipe changes in a generator's defaults to train as the TF original: its
-    ``resize_images`` sampling, and in v2 ``tf.contrib``'s layer norm epsilon (AnimeGANv2
-    ``net/generator.py``@94d74af). The defaults stay those of the ported weights."""
-    return {"tf1_resize": True, **({"norm": "layer_tf"} if version == "v2" else {})}
+    ``resize_images`` sampling, and ``tf.contrib``'s norm epsilons: v2's layer norms (AnimeGANv2
+    ``net/generator.py``@94d74af), v1's separable convs' instance norms (AnimeGAN
+    ``net/generator.py``@ad95a45). The defaults stay those of the ported weights."""
+    return {
+        "tf1_resize": True,
+        **({"norm": "layer_tf"} if version == "v2" else {"ds_norm": "instance_tf"}),
+    }
