@@ -25,17 +25,14 @@ Documented departures, neutralised so that the rest is compared:
   so the gradients are compared (they carry every loss term and the whole backward pass), and
   the weights after the step as a whole.
 
-v1 is compared at looser bounds after its step (``AFTER_STEP``); measured here: G output 3e-5,
-D logits and losses 2e-5, D gradients 5e-5, G gradients up to 3.5e-3, weights 2e-4.
+v1 is compared at looser bounds after its step (``AFTER_STEP``). Its G, instance-normalised at
+5x5 inside eight residual blocks, is less well conditioned in fp32 than v2's (gankit's fp32 output
+is 2e-5 from its own fp64 one); measured here: G output 4e-5, losses 2.3e-5, G gradients 1.1e-4,
+weights after the step 1.9e-4 (v1's D lr is 4x v2's, and a first Adam step moves each weight by
+about lr * sign(g): gradient elements near zero whose sign the two sides' rounding flips end
+2 lr apart). With TensorFlow's oneDNN kernels the G gradients were 3.5e-3 apart; the maker turns
+them off.
 
-- Its G, instance-normalised at 5x5 inside eight residual blocks, is far less well conditioned
-  in fp32 than v2's: TF's fp32 output is 4e-5 from gankit's fp64 one (gankit's fp32 2e-5), and
-  with a batch of two images gankit's own fp32 gradients were up to 1.5% from its fp64 ones (the
-  fixture steps use one image; D's backward then also jumped by up to 1% for a 1e-5 change of
-  its input, LeakyReLU kinks under instance norm). At one image gankit's fp32 and fp64 gradients
-  agree to 2e-5, so the 3.5e-3 left is TF's fp32 rounding or a difference in v1 G's backward
-  that these fixtures cannot tell apart; D's backward on the reference's own G output is
-  compared at 1e-4 (``test_d_backward_on_the_reference_fake``), as is everything before the step.
 - The offsets of the norm that ends each v1 residual block get no gradient (every path from them
   passes through an instance norm, which removes a per-channel constant): both sides hold rounding
   noise of ~1e-7 of the other gradients, which Adam turns into full steps of random sign. Such
@@ -64,7 +61,7 @@ from gankit.losses.total_variation import total_variation_loss
 
 PARITY = Path(__file__).parent / "parity"
 TOLERANCE = 1e-4
-AFTER_STEP = {"v2": {"grad": TOLERANCE, "weight": TOLERANCE}, "v1": {"grad": 1e-2, "weight": 5e-4}}
+AFTER_STEP = {"v2": {"grad": TOLERANCE, "weight": TOLERANCE}, "v1": {"grad": 3e-4, "weight": 5e-4}}
 """Bounds on the gradients and weights of the recipe's step (see the module docstring for v1)."""
 DEGENERATE = 1e-6
 PRESET = {"v2": "v2-shinkai", "v1": "v1-hayao"}
@@ -302,40 +299,4 @@ def test_one_d_and_one_g_step_match_the_reference(version):
         ours = m.parametrizations.weight[0]._u.double()
         sigma = [(u @ w).norm() / u.norm() for u in (ours, theirs)]
         worst.check("sigma", scope, float(abs(sigma[0] - sigma[1]) / sigma[1]))
-    print(version, {k: f"{v:.1e}" for k, v in worst.by_kind.items()})
-
-
-@pytest.mark.parametrize("version", _versions())
-def test_d_backward_on_the_reference_fake(version):
-    """D's loss on the reference's own G output and its gradients, from the initial state: the
-    D half of the step without G's fp32 rounding (the terms as the recipe weights them)."""
-    folder = PARITY / version
-    meta = json.loads((folder / "steps.json").read_text())
-    tensors = load_file(folder / "steps.safetensors")
-    size = meta["args"]["batch_size"]
-    t = {
-        k: _nchw(v[:size])
-        for k, v in load_file(folder / "inputs.safetensors").items()
-        if v.dim() == 4
-    }
-    recipe = _recipe(version, meta)
-    slots = _load_initial_state(recipe, meta, tensors)
-    cfg, d = recipe.cfg, recipe.d
-    loss = cfg.adv_weight * (
-        cfg.d_real_weight * _ls(d(t["style"]), 1.0)
-        + cfg.d_fake_weight * _ls(d(_nchw(tensors["generated"])), 0.0)
-        + cfg.d_gray_weight * _ls(d(t["gray"]), 0.0)
-        + cfg.d_smooth_weight * _ls(d(t["smooth"]), 0.0)
-    )
-    loss.backward()
-    worst = _Worst()
-    worst.check("loss", "loss_d", _scalar(loss, meta["loss_d"]))
-    k, seed, first = meta["projections"], meta["seed"] + 1, len(_slots(recipe.g))
-    for i, (m, n) in enumerate(slots[first:], first):
-        v = meta["variables"][i]
-        ref = meta["per_variable"][v["name"]]["grad"]
-        vectors = _projections(seed, i, k, v["shape"])
-        worst.check(
-            "grad", v["name"], _projection_error(vectors, _to_tf(m, _param(m, n).grad), ref)
-        )
     print(version, {k: f"{v:.1e}" for k, v in worst.by_kind.items()})

@@ -41,7 +41,11 @@ Run-time patches (TF 2 has no ``tf.contrib`` and no TF1 API at ``tensorflow``):
   ``tf.contrib.slim``; ``build_model`` needs only ``check_folder`` and the image count);
 - the losses' module-level functions are wrapped to keep the tensors they return (the terms
   ``build_model`` adds up); nothing in the computation changes;
-- sessions run on one thread with oneDNN off, so that a rerun reproduces the files byte for byte.
+- ``tools/ops.spectral_norm`` is wrapped so that the applications sharing one kernel read ``u``
+  in the order the graph builds them (a control dependency on the previous application): the
+  reference leaves the order of D's four ``u`` updates within one ``sess.run`` open, which made
+  reruns differ by ~1e-7; sessions run on one thread with oneDNN off. A rerun then reproduces the
+  files byte for byte.
 """
 
 from __future__ import annotations
@@ -293,6 +297,20 @@ class Spy:
         setattr(module, name, recorded)
 
 
+def chain_spectral_norm(tf, ops) -> None:
+    """Order the ``u`` reads/updates of one kernel's spectral-norm applications (docstring)."""
+    original, last = ops.spectral_norm, {}
+
+    def ordered(w, iteration=1):
+        previous = last.get(w.name)
+        with tf.control_dependencies([previous] if previous is not None else []):
+            out = original(w, iteration)
+        last[w.name] = out
+        return out
+
+    ops.spectral_norm = ordered
+
+
 def fixed_tensors(rng: np.random.Generator) -> dict[str, np.ndarray]:
     """NHWC images in [-1, 1] (the grey ones with three equal channels) and logit maps."""
 
@@ -459,6 +477,7 @@ def main() -> None:
     sys.path.insert(0, str(checkout))
     ops = __import__("tools.ops", fromlist=["ops"])
     vgg_module = __import__("tools.vgg19", fromlist=["vgg19"])
+    chain_spectral_norm(tf, ops)
     model = __import__("AnimeGANv2" if version == "v2" else "AnimeGAN")
     spy = Spy()
     for name in (
