@@ -108,21 +108,33 @@ def _norms(model):
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_norm_types_follow_the_tf_originals(version):
-    """v1 normalises with affine instance norm, eps 1e-5, in G and D (AnimeGAN tools/ops.py,
-    net/generator.py, net/discriminator.py @ad95a45); v2 with layer norm (AnimeGANv2)."""
-    from gankit.families.animegan.networks import discriminator_norm, generator_arch
+    """The networks the recipe trains: v1 normalises with affine instance norm, eps 1e-5, in G and
+    D (AnimeGAN tools/ops.py, net/generator.py, net/discriminator.py @ad95a45); v2 with
+    tf.contrib's layer norm (AnimeGANv2)."""
+    from gankit.families.animegan.layers import DSConv
+    from gankit.families.animegan.networks import (
+        discriminator_norm,
+        generator_arch,
+        training_generator_overrides,
+    )
 
-    g = registry.build(generator_arch(version))
+    g = registry.build(generator_arch(version), **training_generator_overrides(version))
     d = registry.build("animegan_discriminator", norm=discriminator_norm(version))
+    # v1's separable convs normalise with tf.contrib's instance_norm default, eps 1e-6
+    separable = {id(n) for m in g.modules() if isinstance(m, DSConv) for n in _norms(m)}
+    assert version == "v2" or separable
     for model in (g, d):
         norms = _norms(model)
         assert norms
         for m in norms:
             if version == "v1":
                 assert isinstance(m, torch.nn.InstanceNorm2d)
-                assert m.affine and m.eps == 1e-5 and not m.track_running_stats
+                assert m.affine and not m.track_running_stats
+                assert m.eps == (1e-6 if id(m) in separable else 1e-5)
             else:
+                # tf.contrib.layers.layer_norm: all axes but the batch, epsilon 1e-12
                 assert isinstance(m, torch.nn.GroupNorm) and m.num_groups == 1 and m.affine
+                assert m.eps == 1e-12
 
 
 def _conv_weights(model):
@@ -169,3 +181,18 @@ def test_initialisation_follows_the_tf_originals():
         std = math.sqrt(2.6 / tf_fans(conv)[0])
         assert conv.weight.abs().max() <= 2 * std
         assert conv.weight.std().item() == pytest.approx(0.8796 * std, rel=0.05)
+
+
+def test_tf1_resize_samples_without_half_pixel_centres():
+    """TF 1.x ``resize_images``: output i samples input i * in / out, the edge repeated; PyTorch's
+    half-pixel sampling gives other values (what made gankit's v2 G differ from the original)."""
+    from gankit.nn.tf_resize import resize_bilinear_tf1
+
+    x = torch.tensor([0.0, 1.0, 4.0]).view(1, 1, 1, 3).expand(1, 1, 2, 3)
+    up = resize_bilinear_tf1(x, (4, 6))
+    assert up[0, 0, 0].tolist() == [0.0, 0.5, 1.0, 2.5, 4.0, 4.0]
+    assert torch.equal(up[0, 0, 0], up[0, 0, 3])
+    down = resize_bilinear_tf1(torch.arange(16.0).view(1, 1, 4, 4), (2, 2))
+    assert down[0, 0].tolist() == [[0.0, 2.0], [8.0, 10.0]]
+    half_pixel = torch.nn.functional.interpolate(x, (4, 6), mode="bilinear", align_corners=False)
+    assert not torch.allclose(half_pixel, up)

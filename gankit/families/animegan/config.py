@@ -22,7 +22,8 @@ class GeneratorV1Config:
 
     Every norm is an instance norm with per-channel affine (AnimeGAN ``net/generator.py`` and
     ``tools/ops.instance_norm``, eps 1e-5, @ad95a45; the separable convs' ``normalizer_fn``
-    keeps ``tf.contrib``'s eps 1e-6, which gankit does not copy); no conv has a bias.
+    keeps ``tf.contrib``'s eps 1e-6: ``ds_norm="instance_tf"``, which the training recipe sets);
+    no conv has a bias.
     ``norm="layer"`` builds the layer-norm variant gankit used before.
     """
 
@@ -30,6 +31,11 @@ class GeneratorV1Config:
     n_irb: int = 8
     irb_expansion: float = 2.0
     norm: str = "instance_affine"
+    ds_norm: str = ""
+    """The DSConvs' norm; empty: ``norm``."""
+    tf1_resize: bool = False
+    """Resize as TF 1.x ``tf.image.resize_images`` (no half-pixel centres), as the original
+    trains; the training recipe sets it."""
 
 
 @dataclass
@@ -47,6 +53,10 @@ class GeneratorV2Config:
     norm: str = "layer"
     out_bias: bool = False
     """ptran1203's GeneratorV2 (same layout) gives its last 1x1 conv a bias."""
+    tf1_resize: bool = False
+    """Upsample as TF 1.x ``tf.image.resize_images`` (no half-pixel centres), as the TF original
+    trains (AnimeGANv2 ``net/generator.py`` ``Unsample``); the training recipe sets it, with
+    ``norm="layer_tf"``."""
 
 
 @dataclass
@@ -97,6 +107,8 @@ class AnimeGANTrainConfig:
     d_fake_weight: float = 1.2
     d_gray_weight: float = 1.2
     d_smooth_weight: float = 0.8
+    d_ch: int = 64
+    """D's base width (``--ch`` of the original's ``train.py``, 64 in v1 and v2)."""
     subtract_data_mean: bool = True
     """v2 subtracts the style set's channel-mean offset from style images (``data_mean.py``)."""
     vgg19_npy: str = ""
@@ -111,7 +123,7 @@ class AnimeGANTrainConfig:
     def __post_init__(self) -> None:
         if self.version not in ("v1", "v2"):
             raise ValueError(f"version must be 'v1' or 'v2', got {self.version!r}")
-        for name in ("epochs", "batch_size", "image_size"):
+        for name in ("epochs", "batch_size", "image_size", "d_ch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         if self.init_epochs < 0 or self.init_epochs > self.epochs:

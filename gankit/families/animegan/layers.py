@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NORMS = ("layer", "channel", "instance", "instance_affine")
+NORMS = ("layer", "layer_tf", "channel", "instance", "instance_affine", "instance_tf")
 
 
 class ChannelLayerNorm(nn.LayerNorm):
@@ -47,18 +47,25 @@ class ChannelLayerNorm(nn.LayerNorm):
 
 
 def make_norm(kind: str, channels: int) -> nn.Module:
-    """``layer``: GroupNorm(1, C) (per-channel affine); ``channel``: per-pixel layer norm;
+    """``layer``: GroupNorm(1, C) (per-channel affine), eps 1e-5 as the PyTorch v2 port;
+    ``layer_tf``: the same with eps 1e-12, ``tf.contrib.layers.layer_norm``'s, which the TF
+    originals train with; ``channel``: per-pixel layer norm;
     ``instance``: InstanceNorm2d without affine parameters (TF ``instance_norm`` as ported);
     ``instance_affine``: InstanceNorm2d with per-channel scale and shift, eps 1e-5 (the TF
-    ``tools/ops.instance_norm`` of AnimeGAN v1)."""
+    ``tools/ops.instance_norm`` of AnimeGAN v1); ``instance_tf``: the same with eps 1e-6,
+    ``tf.contrib.layers.instance_norm``'s default, as v1's separable convs normalise."""
     if kind == "layer":
         return nn.GroupNorm(1, channels, affine=True)
+    if kind == "layer_tf":
+        return nn.GroupNorm(1, channels, eps=1e-12, affine=True)
     if kind == "channel":
         return ChannelLayerNorm(channels)
     if kind == "instance":
         return nn.InstanceNorm2d(channels)
     if kind == "instance_affine":
         return nn.InstanceNorm2d(channels, eps=1e-5, affine=True)
+    if kind == "instance_tf":
+        return nn.InstanceNorm2d(channels, eps=1e-6, affine=True)
     raise ValueError(f"unknown norm {kind!r}; choose from {', '.join(NORMS)}")
 
 

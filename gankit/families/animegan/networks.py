@@ -20,6 +20,7 @@ from gankit.families.animegan.config import (
 )
 from gankit.families.animegan.layers import ConvNormLReLU, DSConv, InvertedResBlock, make_norm
 from gankit.nn.tf_init import truncated_normal_, variance_scaling_
+from gankit.nn.tf_resize import resize_bilinear_tf1
 
 FAMILY = "animegan"
 STRIDE = 4
@@ -27,30 +28,37 @@ STRIDE = 4
 (``size_multiple``, read by :mod:`gankit.runtime.protocol`, so the web app pads as the CLI)."""
 
 
+def _resize(x: torch.Tensor, size: tuple[int, int], tf1: bool) -> torch.Tensor:
+    """Bilinear resize, half-pixel centres or (``tf1``) as the TF originals' ``resize_images``."""
+    if tf1:
+        return resize_bilinear_tf1(x, size)
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
 class DownConv(nn.Module):
     """Paper's Down-Conv: a stride-2 DSConv plus a DSConv of the input resized by 1/2, summed."""
 
-    def __init__(self, in_ch: int, out_ch: int, norm: str) -> None:
+    def __init__(self, in_ch: int, out_ch: int, norm: str, tf1_resize: bool = False) -> None:
         super().__init__()
         self.strided = DSConv(in_ch, out_ch, stride=2, norm=norm)
         self.resized = DSConv(in_ch, out_ch, norm=norm)
+        self.tf1_resize = tf1_resize
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        half = F.interpolate(
-            x, size=(x.shape[-2] // 2, x.shape[-1] // 2), mode="bilinear", align_corners=False
-        )
+        half = _resize(x, (x.shape[-2] // 2, x.shape[-1] // 2), self.tf1_resize)
         return self.strided(x) + self.resized(half)
 
 
 class UpConv(nn.Module):
     """Paper's Up-Conv: bilinear resize x2 then a DSConv (avoids transposed-conv checkerboards)."""
 
-    def __init__(self, in_ch: int, out_ch: int, norm: str) -> None:
+    def __init__(self, in_ch: int, out_ch: int, norm: str, tf1_resize: bool = False) -> None:
         super().__init__()
         self.conv = DSConv(in_ch, out_ch, norm=norm)
+        self.tf1_resize = tf1_resize
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False))
+        return self.conv(_resize(x, (2 * x.shape[-2], 2 * x.shape[-1]), self.tf1_resize))
 
 
 @registry.register(
@@ -67,11 +75,12 @@ class GeneratorV1(nn.Module):
 
     def __init__(self, config: GeneratorV1Config) -> None:
         super().__init__()
-        c, n = config.base, config.norm
+        c, n, tf1 = config.base, config.norm, config.tf1_resize
+        ds = config.ds_norm or n
         self.b1 = nn.Sequential(ConvNormLReLU(3, c, norm=n), ConvNormLReLU(c, c, norm=n))
-        self.down1 = DownConv(c, 2 * c, n)
-        self.b2 = nn.Sequential(ConvNormLReLU(2 * c, 2 * c, norm=n), DSConv(2 * c, 2 * c, norm=n))
-        self.down2 = DownConv(2 * c, 4 * c, n)
+        self.down1 = DownConv(c, 2 * c, ds, tf1)
+        self.b2 = nn.Sequential(ConvNormLReLU(2 * c, 2 * c, norm=n), DSConv(2 * c, 2 * c, norm=ds))
+        self.down2 = DownConv(2 * c, 4 * c, ds, tf1)
         self.middle = nn.Sequential(
             ConvNormLReLU(4 * c, 4 * c, norm=n),
             *(
@@ -80,10 +89,10 @@ class GeneratorV1(nn.Module):
             ),
             ConvNormLReLU(4 * c, 4 * c, norm=n),
         )
-        self.up1 = UpConv(4 * c, 2 * c, n)
-        self.u2 = nn.Sequential(DSConv(2 * c, 2 * c, norm=n), ConvNormLReLU(2 * c, 2 * c, norm=n))
+        self.up1 = UpConv(4 * c, 2 * c, ds, tf1)
+        self.u2 = nn.Sequential(DSConv(2 * c, 2 * c, norm=ds), ConvNormLReLU(2 * c, 2 * c, norm=n))
         # The TF code keeps 128 channels here although the paper's figure shows 64.
-        self.up2 = UpConv(2 * c, 2 * c, n)
+        self.up2 = UpConv(2 * c, 2 * c, ds, tf1)
         self.u1 = nn.Sequential(ConvNormLReLU(2 * c, c, norm=n), ConvNormLReLU(c, c, norm=n))
         self.out_layer = nn.Conv2d(c, 3, 1, bias=False)
         self._init_like_tf()
@@ -129,6 +138,7 @@ class GeneratorV2(nn.Module):
         super().__init__()
         n = config.norm
         self.align_corners = config.align_corners
+        self.tf1_resize = config.tf1_resize
         down = (0, 1, 0, 1)
         self.block_a = nn.Sequential(
             ConvNormLReLU(3, 32, kernel_size=7, padding=3, norm=n),
@@ -162,6 +172,8 @@ class GeneratorV2(nn.Module):
                 variance_scaling_(m)
 
     def _up(self, x: torch.Tensor, size: torch.Size) -> torch.Tensor:
+        if self.tf1_resize:
+            return resize_bilinear_tf1(x, (2 * x.shape[-2], 2 * x.shape[-1]))
         if self.align_corners:
             return F.interpolate(x, size, mode="bilinear", align_corners=True)
         return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
@@ -317,5 +329,16 @@ def generator_arch(version: str) -> str:
 
 def discriminator_norm(version: str) -> str:
     """D's norm: instance norm with affine in v1 (AnimeGAN ``net/discriminator.py``@ad95a45),
-    layer norm in v2 (AnimeGANv2 ``net/discriminator.py``@8f97ab4)."""
-    return {"v1": "instance_affine", "v2": "layer"}[version]
+    ``tf.contrib`` layer norm (eps 1e-12) in v2 (AnimeGANv2 ``net/discriminator.py``@8f97ab4)."""
+    return {"v1": "instance_affine", "v2": "layer_tf"}[version]
+
+
+def training_generator_overrides(version: str) -> dict[str, object]:
+    """What the recipe changes in a generator's defaults to train as the TF original: its
+    ``resize_images`` sampling, and ``tf.contrib``'s norm epsilons: v2's layer norms (AnimeGANv2
+    ``net/generator.py``@94d74af), v1's separable convs' instance norms (AnimeGAN
+    ``net/generator.py``@ad95a45). The defaults stay those of the ported weights."""
+    return {
+        "tf1_resize": True,
+        **({"norm": "layer_tf"} if version == "v2" else {"ds_norm": "instance_tf"}),
+    }

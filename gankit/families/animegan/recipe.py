@@ -21,7 +21,11 @@ from gankit.core.errors import BadInputError, CheckpointError
 from gankit.core.images import expand_inputs, read_image
 from gankit.engine import ExponentialMovingAverage, Recipe
 from gankit.families.animegan.config import AnimeGANTrainConfig
-from gankit.families.animegan.networks import discriminator_norm, generator_arch
+from gankit.families.animegan.networks import (
+    discriminator_norm,
+    generator_arch,
+    training_generator_overrides,
+)
 from gankit.families.animegan.prepare import fit
 from gankit.losses.color import color_loss
 from gankit.losses.perceptual import (
@@ -128,10 +132,12 @@ class AnimeGANRecipe(Recipe):
     def setup(self, ctx) -> None:
         super().setup(ctx)
         cfg = self.cfg
-        self.g = registry.build(generator_arch(cfg.version)).to(ctx.device)
-        self.d = registry.build("animegan_discriminator", norm=discriminator_norm(cfg.version)).to(
-            ctx.device
-        )
+        self.g = registry.build(
+            generator_arch(cfg.version), **training_generator_overrides(cfg.version)
+        ).to(ctx.device)
+        self.d = registry.build(
+            "animegan_discriminator", ch=cfg.d_ch, norm=discriminator_norm(cfg.version)
+        ).to(ctx.device)
         vgg = self.vgg or (vgg19_npy_conv4_4(cfg.vgg19_npy) if cfg.vgg19_npy else vgg19_conv4_4())
         self.vgg = vgg.to(ctx.device).eval().requires_grad_(False)
         betas = (0.5, 0.999)
