@@ -6,7 +6,8 @@
 #
 # --refs holds the reference checkouts, one folder per repository named as below (the GPU machine
 # reaches no network, so they travel with the working tree; default: shared/refs). A missing
-# checkout skips that benchmark with a note. --device cpu is the dry run: same commands, tiny sizes.
+# checkout skips that benchmark with a note. --device cpu is the dry run: same commands, tiny sizes
+# (per family, DRY below), at most LIMIT seconds each (environment; default 300).
 set -u
 DEVICE=cuda
 REFS=shared/refs
@@ -26,7 +27,8 @@ LOG="$OUT/log.txt"
 : > "$RECORD"
 : > "$LOG"
 if [ "$DEVICE" = cpu ]; then
-  SIZE_ARGS=(--steps 1 --rounds 2 --warmup 1); PREC=(fp32); SG_SIZE=32; AG_SIZE=128; LIMIT=300
+  SIZE_ARGS=(--steps 1 --rounds 2 --warmup 1); PREC=(fp32); SG_SIZE=64; AG_SIZE=128  # 64: the smallest StyleGAN preset
+  LIMIT=${LIMIT:-300}  # seconds per command; a busy CPU needs more
 else
   SIZE_ARGS=(--steps 5 --rounds 4 --warmup 3); PREC=(fp32 bf16); SG_SIZE=256; AG_SIZE=512; LIMIT=120
 fi
@@ -38,6 +40,9 @@ run() {  # run LABEL CMD...: time-limited, output to the log
   timeout "$LIMIT" "$@" >> "$LOG" 2>&1 || echo "   (exit $?)" | tee -a "$LOG"
 }
 
+# the dry run's tiny settings per family (the GPU run takes each driver's defaults)
+declare -A DRY=([stylegan2]="--size 16" [singan]="--scale 1" [pggan]="--level 1"
+                [animegan]="--size 64" [dcgan]="--batch 8")
 # family driver : reference folder under --refs
 for pair in pix2pix:pytorch-CycleGAN-and-pix2pix singan:SinGAN stylegan2:stylegan2-ada-pytorch \
             animegan:pytorch-animeGAN dcgan:examples pggan:pytorch_GAN_zoo; do
@@ -45,9 +50,10 @@ for pair in pix2pix:pytorch-CycleGAN-and-pix2pix singan:SinGAN stylegan2:stylega
   driver=benchmarks/vs_reference/$fam.py
   [ -f "$driver" ] || { echo "== $fam: no driver" | tee -a "$LOG"; continue; }
   [ -d "$ref" ] || { echo "== $fam: no checkout at $ref, skipped" | tee -a "$LOG"; continue; }
+  dry=(); [ "$DEVICE" = cpu ] && read -r -a dry <<< "${DRY[$fam]:-}"
   for prec in "${PREC[@]}"; do
     run "$fam vs reference ($prec)" "$PY" "$driver" "$ref" --device "$DEVICE" --precision "$prec" \
-      "${SIZE_ARGS[@]}" --record "$RECORD"
+      "${SIZE_ARGS[@]}" "${dry[@]}" --record "$RECORD"
   done
 done
 

@@ -20,12 +20,14 @@ a ``step()`` callable that runs one training iteration and the loss terms of its
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
 import statistics
 import subprocess
 import sys
 import time
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +91,22 @@ def overrides(args: argparse.Namespace, config: object) -> object:
         else:
             changes[key] = kind(text)
     return dataclasses.replace(config, **changes)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def reuse(path: str) -> types.ModuleType:
+    """A module of this repository by its path (e.g. ``tools/parity/stylegan2_step.py``), so a
+    benchmark reuses a parity maker's recording or a parity test's replay instead of repeating
+    it; its folder goes on ``sys.path`` for its own imports."""
+    file = REPO / path
+    if str(file.parent) not in sys.path:
+        sys.path.insert(0, str(file.parent))
+    spec = importlib.util.spec_from_file_location(f"reused_{file.stem}", file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def cpu_flags() -> list[str]:
