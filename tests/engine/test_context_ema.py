@@ -27,6 +27,30 @@ def test_ema_update_is_the_documented_average():
         ExponentialMovingAverage(model, decay=1.0)
 
 
+def test_ema_foreach_update_equals_the_per_parameter_loop_exactly():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.Linear(6, 5)
+    )
+    ema = ExponentialMovingAverage(model, decay=0.999)
+    loop = [p.detach().clone() for p in model.parameters()]
+    for step in range(3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        model(torch.randn(2, 3, 8, 8))  # moves the batch-norm statistics
+        decay = 0.9 if step == 1 else None
+        ema.update(model, decay)
+        for s, p in zip(loop, model.parameters(), strict=True):
+            s.lerp_(p.detach(), 1.0 - (0.999 if decay is None else decay))
+    assert all(torch.equal(a, b) for a, b in zip(ema.shadow.parameters(), loop, strict=True))
+    assert all(
+        torch.equal(a, b) for a, b in zip(ema.shadow.buffers(), model.buffers(), strict=True)
+    )
+    with pytest.raises(ValueError, match="parameters"):
+        ema.update(torch.nn.Linear(2, 2))
+
+
 def test_bf16_autocast_runs_and_warns_only_without_native_support(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
