@@ -63,6 +63,8 @@ class TrainerConfig:
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
+    # Adam's fused kernel (CPU, CUDA) wherever a recipe builds Adam through ``ctx.adam``.
+    fused_adam: bool = True
     progress: bool = True
     tensorboard: bool = True
     # FID of ``fid_samples`` generated images against ``fid_real`` every ``fid_every`` steps,
@@ -210,7 +212,16 @@ class Trainer:
         epochs = self.recipe.epochs()
         self.max_steps = cfg.max_steps or (epochs * spe if epochs else DEFAULT_MAX_STEPS)
         self.sample_every = cfg.sample_every or (spe if epochs else DEFAULT_SAMPLE_EVERY)
-        ctx = TrainContext(device, cfg.precision, cfg.grad_accum, rank, world, spe, self.max_steps)
+        ctx = TrainContext(
+            device,
+            cfg.precision,
+            cfg.grad_accum,
+            rank,
+            world,
+            spe,
+            self.max_steps,
+            fused_adam=cfg.fused_adam,
+        )
         self.recipe.setup(ctx)
         for module in self.recipe.modules().values():
             ctx.broadcast_module(module)

@@ -94,3 +94,28 @@ def test_tensorboard_events_written(tmp_path):
     Trainer(toy.ToyRecipe(), tmp_path / "r", cfg).run()
     events = list((tmp_path / "r" / "logs" / "tensorboard").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0
+
+
+def test_adam_is_fused_on_cpu_matches_the_loop_and_keeps_its_kernel_on_resume():
+    torch.manual_seed(0)
+    nets = [torch.nn.Conv2d(3, 4, 3) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    fused = TrainContext(torch.device("cpu")).adam(nets[0].parameters(), lr=1e-2, betas=(0.5, 0.9))
+    loop = TrainContext(torch.device("cpu"), fused_adam=False).adam(
+        nets[1].parameters(), lr=1e-2, betas=(0.5, 0.9)
+    )
+    assert fused.param_groups[0]["fused"] and not loop.param_groups[0]["fused"]
+    start = nets[0].weight.detach().clone()
+    for _ in range(5):
+        x = torch.randn(2, 3, 6, 6)
+        for net, opt in zip(nets, (fused, loop), strict=True):
+            opt.zero_grad()
+            net(x).square().mean().backward()
+            opt.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    assert (nets[0].weight - start).abs().max() > 1e-3
+    fused.load_state_dict(loop.state_dict())
+    assert fused.param_groups[0]["fused"] is True
+    off = TrainContext(torch.device("cpu")).adam(nets[1].parameters(), fused=False, lr=1e-2)
+    assert not off.param_groups[0]["fused"]
