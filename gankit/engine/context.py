@@ -99,7 +99,10 @@ class TrainContext:
         operation: on this project's CPU 2.5x faster for Pix2Pix's 57M parameters
         (``benchmarks/engine_levers.py``), equal to the per-parameter loop to float rounding.
         Off with ``fused=False`` or the engine's ``--trainer.fused_adam false``; the choice
-        survives loading an optimiser state saved with another one.
+        survives loading an optimiser state saved with another one. A loaded state takes its
+        parameter's memory layout (a checkpoint stores tensors contiguous): torch 2.14's fused
+        CPU kernel pairs elements by memory order, so NCHW moments against a channels-last
+        parameter would update the wrong weights.
         """
         use = fused and self.fused_adam and self.device.type in ("cpu", "cuda")
         optimizer = torch.optim.Adam(params, fused=True if use else None, **kwargs)
@@ -108,6 +111,11 @@ class TrainContext:
             for group in opt.param_groups:
                 group["fused"] = True if use else None
                 group["foreach"] = None
+                for p in group["params"]:
+                    state = opt.state.get(p, {})
+                    for key, value in state.items():
+                        if torch.is_tensor(value) and value.shape == p.shape:
+                            state[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
         optimizer.register_load_state_dict_post_hook(keep_kernel)
         return optimizer

@@ -119,3 +119,28 @@ def test_adam_is_fused_on_cpu_matches_the_loop_and_keeps_its_kernel_on_resume():
     assert fused.param_groups[0]["fused"] is True
     off = TrainContext(torch.device("cpu")).adam(nets[1].parameters(), fused=False, lr=1e-2)
     assert not off.param_groups[0]["fused"]
+
+
+def test_fused_adam_resumed_into_a_channels_last_parameter_matches_the_loop():
+    def resumed_step(fused: bool) -> torch.Tensor:
+        torch.manual_seed(0)
+        p = torch.nn.Parameter(
+            torch.randn(4, 3, 3, 3).contiguous(memory_format=torch.channels_last)
+        )
+        ctx = TrainContext(torch.device("cpu"), fused_adam=fused)
+        opt = ctx.adam([p], lr=0.1)
+        p.grad = torch.randn_like(p)
+        opt.step()
+        state = opt.state_dict()
+        for key in ("exp_avg", "exp_avg_sq"):  # as a checkpoint stores them
+            state["state"][0][key] = state["state"][0][key].contiguous()
+        opt.load_state_dict(state)
+        p.grad = (
+            torch.arange(p.numel(), dtype=torch.float32)
+            .view(4, 3, 3, 3)
+            .contiguous(memory_format=torch.channels_last)
+        )
+        opt.step()
+        return p.detach()
+
+    torch.testing.assert_close(resumed_step(True), resumed_step(False), rtol=1e-6, atol=1e-6)
