@@ -32,6 +32,7 @@ class TrainContext:
         world_size: int = 1,
         steps_per_epoch: int = 1,
         max_steps: int = 1000,
+        fused_adam: bool = True,
     ) -> None:
         if grad_accum < 1:
             raise UsageError(f"grad_accum must be >= 1, got {grad_accum}")
@@ -43,6 +44,7 @@ class TrainContext:
         self.world_size = world_size
         self.steps_per_epoch = max(1, steps_per_epoch)
         self.max_steps = max_steps
+        self.fused_adam = fused_adam
         if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
             warnings.warn(
                 "this CPU has no native bf16 (AVX-512 BF16 / AMX); bf16 will be slow", stacklevel=2
@@ -89,6 +91,34 @@ class TrainContext:
         self.scaler.step(optimizer)
         self.scaler.update()
         return total / len(chunks)
+
+    def adam(self, params: Any, fused: bool = True, **kwargs: Any) -> torch.optim.Adam:
+        """``torch.optim.Adam(params, **kwargs)``, fused where torch has the kernel (CPU, CUDA).
+
+        The fused step reads and writes each tensor once instead of once per arithmetic
+        operation: on this project's CPU 2.5x faster for Pix2Pix's 57M parameters
+        (``benchmarks/engine_levers.py``), equal to the per-parameter loop to float rounding.
+        Off with ``fused=False`` or the engine's ``--trainer.fused_adam false``; the choice
+        survives loading an optimiser state saved with another one. A loaded state takes its
+        parameter's memory layout (a checkpoint stores tensors contiguous): torch 2.14's fused
+        CPU kernel pairs elements by memory order, so NCHW moments against a channels-last
+        parameter would update the wrong weights.
+        """
+        use = fused and self.fused_adam and self.device.type in ("cpu", "cuda")
+        optimizer = torch.optim.Adam(params, fused=True if use else None, **kwargs)
+
+        def keep_kernel(opt: torch.optim.Optimizer) -> None:
+            for group in opt.param_groups:
+                group["fused"] = True if use else None
+                group["foreach"] = None
+                for p in group["params"]:
+                    state = opt.state.get(p, {})
+                    for key, value in state.items():
+                        if torch.is_tensor(value) and value.shape == p.shape:
+                            state[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
+
+        optimizer.register_load_state_dict_post_hook(keep_kernel)
+        return optimizer
 
     def _split(self, batch: Any) -> list[Any]:
         k = self.grad_accum

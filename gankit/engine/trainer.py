@@ -36,6 +36,7 @@ from gankit.engine.logs import MetricsLogger, plot_losses, warn
 from gankit.engine.recipe import Recipe
 from gankit.engine.run_checkpoints import CheckpointManager
 from gankit.engine.run_folder import MODEL_REMEDY, run_lock
+from gankit.engine.speed import apply_speed_options
 
 if TYPE_CHECKING:
     from gankit.metrics.monitor import FIDMonitor
@@ -63,6 +64,11 @@ class TrainerConfig:
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
+    # Adam's fused kernel (CPU, CUDA) wherever a recipe builds Adam through ``ctx.adam``.
+    fused_adam: bool = True
+    # The recipe's networks in channels-last / behind torch.compile (engine/speed.py).
+    channels_last: bool = False
+    compile: bool = False
     progress: bool = True
     tensorboard: bool = True
     # FID of ``fid_samples`` generated images against ``fid_real`` every ``fid_every`` steps,
@@ -210,8 +216,18 @@ class Trainer:
         epochs = self.recipe.epochs()
         self.max_steps = cfg.max_steps or (epochs * spe if epochs else DEFAULT_MAX_STEPS)
         self.sample_every = cfg.sample_every or (spe if epochs else DEFAULT_SAMPLE_EVERY)
-        ctx = TrainContext(device, cfg.precision, cfg.grad_accum, rank, world, spe, self.max_steps)
+        ctx = TrainContext(
+            device,
+            cfg.precision,
+            cfg.grad_accum,
+            rank,
+            world,
+            spe,
+            self.max_steps,
+            fused_adam=cfg.fused_adam,
+        )
         self.recipe.setup(ctx)
+        apply_speed_options(self.recipe, cfg.channels_last, cfg.compile)
         for module in self.recipe.modules().values():
             ctx.broadcast_module(module)
         return dataset, self._fid_monitor(device) if cfg.fid_every else None

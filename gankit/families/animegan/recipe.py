@@ -141,9 +141,9 @@ class AnimeGANRecipe(Recipe):
         vgg = self.vgg or (vgg19_npy_conv4_4(cfg.vgg19_npy) if cfg.vgg19_npy else vgg19_conv4_4())
         self.vgg = vgg.to(ctx.device).eval().requires_grad_(False)
         betas = (0.5, 0.999)
-        self.opt_init = torch.optim.Adam(self.g.parameters(), lr=cfg.init_lr, betas=betas)
-        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.g_lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.d_lr, betas=betas)
+        self.opt_init = ctx.adam(self.g.parameters(), lr=cfg.init_lr, betas=betas)
+        self.opt_g = ctx.adam(self.g.parameters(), lr=cfg.g_lr, betas=betas)
+        self.opt_d = ctx.adam(self.d.parameters(), lr=cfg.d_lr, betas=betas)
         self.ema = ExponentialMovingAverage(self.g, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self._samples: torch.Tensor | None = None
 

@@ -44,8 +44,8 @@ class DCGANRecipe(BatchStatisticsSamples, Recipe):
         self.g.to(ctx.device)
         self.d.to(ctx.device)
         betas = (cfg.beta1, cfg.beta2)
-        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_g = ctx.adam(self.g.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_d = ctx.adam(self.d.parameters(), lr=cfg.lr, betas=betas)
 
     def train_step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
         z = self.draws.normal((batch.shape[0], self.g.z_dim), batch.device)

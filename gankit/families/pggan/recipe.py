@@ -48,8 +48,8 @@ class PGGANRecipe(ProgressiveRecipe):
         self.g = registry.build("pggan_g", cfg.generator()).to(ctx.device)
         self.d = registry.build("pggan_d", cfg.discriminator()).to(ctx.device)
         adam = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2), "eps": cfg.eps}
-        self.opt_g = torch.optim.Adam(self.g.parameters(), **adam)
-        self.opt_d = torch.optim.Adam(self.d.parameters(), **adam)
+        self.opt_g = ctx.adam(self.g.parameters(), **adam)
+        self.opt_d = ctx.adam(self.d.parameters(), **adam)
         self.ema = ExponentialMovingAverage(self.g, cfg.ema_decay)
         self.set_phase(*self.phase())
 

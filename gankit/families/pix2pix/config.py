@@ -147,7 +147,8 @@ class TrainConfig:
     ``preprocess resize_and_crop``; ``crop`` skips the resize, ``none`` uses whole images.
     ``epochs`` at constant lr are followed by ``epochs_decay`` of linear decay to zero.
     ``lambda_gp`` weighs the gradient penalty of ``gan_mode wgangp`` (Gulrajani et al. 2017).
-    ``channels_last``, ``fused_adam`` (CUDA) and ``compile`` only change speed.
+    ``channels_last``, ``fused_adam`` (Adam's fused kernel, CPU and CUDA) and ``compile`` only
+    change speed.
     """
 
     data: str = ""

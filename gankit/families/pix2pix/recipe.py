@@ -183,13 +183,9 @@ class Pix2PixRecipe(Recipe):
         fmt = torch.channels_last if c.channels_last else torch.contiguous_format
         self.G = build_generator(c).to(ctx.device, memory_format=fmt).train()
         self.D = build_discriminator(c).to(ctx.device, memory_format=fmt).train()
-        fused = c.fused_adam and ctx.device.type == "cuda"
-        self.opt_g = torch.optim.Adam(
-            self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), fused=fused or None
-        )
-        self.opt_d = torch.optim.Adam(
-            self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), fused=fused or None
-        )
+        betas = (c.beta1, c.beta2)
+        self.opt_g = ctx.adam(self.G.parameters(), c.fused_adam, lr=c.lr, betas=betas)
+        self.opt_d = ctx.adam(self.D.parameters(), c.fused_adam, lr=c.lr, betas=betas)
         self.d_loss_fn, self.g_loss_fn = adversarial_pair(
             "wgan" if c.gan_mode == "wgangp" else c.gan_mode
         )

@@ -212,8 +212,8 @@ class SinGANRecipe(Recipe):
             }
             for k in window
         ]
-        self.opt_g = torch.optim.Adam(groups, lr=c.lr_g, betas=(c.beta1, c.beta2))
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
+        self.opt_g = self.ctx.adam(groups, lr=c.lr_g, betas=(c.beta1, c.beta2))
+        self.opt_d = self.ctx.adam(self.d.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
         milestone = [max(1, int(c.lr_decay_at * c.iters_per_scale))]
         self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, milestone, c.lr_gamma)
         self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, milestone, c.lr_gamma)

@@ -77,8 +77,8 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
         self.g = registry.build(cfg.arch, gcfg).to(ctx.device)
         self.d = registry.build("stylegan1_d", gcfg).to(ctx.device)
         adam = {"lr": cfg.growth.lr(self.phase()[0]), "betas": cfg.betas, "eps": cfg.eps}
-        self.opt_g = torch.optim.Adam(self.g.parameters(), **adam)
-        self.opt_d = torch.optim.Adam(self.d.parameters(), **adam)
+        self.opt_g = ctx.adam(self.g.parameters(), **adam)
+        self.opt_d = ctx.adam(self.d.parameters(), **adam)
         self.ema = ExponentialMovingAverage(self.g, 0.0)  # decay set per step from the batch
         self.set_phase(*self.phase())
         batch = self.schedule.batch_size(self.phase()[0])

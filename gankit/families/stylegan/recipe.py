@@ -49,7 +49,12 @@ def training_images(
 
 
 def lazy_adam(
-    params: Any, lr: float, betas: tuple[float, float], eps: float, every: int
+    ctx: TrainContext,
+    params: Any,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+    every: int,
 ) -> torch.optim.Adam:
     """Adam whose lr and betas are corrected for a regulariser run every ``every`` steps.
 
@@ -57,7 +62,7 @@ def lazy_adam(
     is scaled by c = k / (k + 1) and the betas raised to the power c.
     """
     c = every / (every + 1)
-    return torch.optim.Adam(params, lr=lr * c, betas=(betas[0] ** c, betas[1] ** c), eps=eps)
+    return ctx.adam(params, lr=lr * c, betas=(betas[0] ** c, betas[1] ** c), eps=eps)
 
 
 def _derived_keys(module: torch.nn.Module) -> set[str]:
@@ -155,8 +160,8 @@ class StyleGANRecipe(EmaOutputs, Recipe):
         self.g = registry.build(cfg.arch, generator_config(cfg)).to(ctx.device)
         # StyleGAN1 mode (progressive off) trains its G against StyleGAN2's residual D.
         self.d = registry.build("stylegan2_d", gcfg).to(ctx.device)
-        self.opt_g = lazy_adam(self.g.parameters(), cfg.lr, cfg.betas, cfg.eps, cfg.pl_every)
-        self.opt_d = lazy_adam(self.d.parameters(), cfg.lr, cfg.betas, cfg.eps, cfg.r1_every)
+        self.opt_g = lazy_adam(ctx, self.g.parameters(), cfg.lr, cfg.betas, cfg.eps, cfg.pl_every)
+        self.opt_d = lazy_adam(ctx, self.d.parameters(), cfg.lr, cfg.betas, cfg.eps, cfg.r1_every)
         decay = 0.5 ** (cfg.batch_size * ctx.world_size / (cfg.ema_kimg * 1000))
         self.ema = ExponentialMovingAverage(self.g, decay)
         self.pl_mean = 0.0

@@ -54,8 +54,8 @@ class WGANGPRecipe(BatchStatisticsSamples, Recipe):
         self.g.to(ctx.device)
         self.d.to(ctx.device)
         betas = (cfg.beta1, cfg.beta2)
-        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_g = ctx.adam(self.g.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_d = ctx.adam(self.d.parameters(), lr=cfg.lr, betas=betas)
         self.sched_g = self.sched_d = None
         if cfg.lr_decay:  # gan_cifar_resnet.py: lr * max(0, 1 - iteration / ITERS)
             total = cfg.trainer.max_steps or ctx.max_steps  # the config's horizon, not a session's
