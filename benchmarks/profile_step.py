@@ -66,7 +66,7 @@ def stylegan2_step(args: argparse.Namespace) -> Callable[[int], object]:
     from gankit.families.stylegan.config import PRESETS
     from gankit.families.stylegan.recipe import StyleGANRecipe
 
-    recipe = StyleGANRecipe(dataclasses.replace(PRESETS["64"], batch_size=4))
+    recipe = StyleGANRecipe(dataclasses.replace(PRESETS["64"], batch_size=4, augment="none"))
     recipe.setup(TrainContext(torch.device("cpu"), args.precision))
     real = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
     return lambda step: recipe.train_step(real, step)

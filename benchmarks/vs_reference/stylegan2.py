@@ -202,6 +202,7 @@ def gankit(args: argparse.Namespace, device: torch.device) -> Side:
         pl_decay=S["pl_decay"],
         mixing_prob=S["style_mixing_prob"],
         ema_kimg=S["ema_kimg"],
+        augment="none",  # the reference's loop runs without an augment pipe here
     )
     torch.manual_seed(0)
     recipe = StyleGANRecipe(overrides(args, cfg))
