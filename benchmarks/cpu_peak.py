@@ -16,23 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+from gankit.core.device import cpu_flags
+
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-
-
-def cpu_flags() -> list[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    line = next((x for x in text.splitlines() if x.startswith("flags")), "")
-    present = set(line.split(":", 1)[-1].split())
-    return [f for f in CPU_FLAGS if f in present]
 
 
 def _best_seconds(fn, repeats: int, device: torch.device) -> float:  # noqa: ANN001

@@ -34,9 +34,7 @@ from pathlib import Path
 
 import torch
 
-from gankit.core.device import resolve_device
-
-CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+from gankit.core.device import cpu_flags, resolve_device
 
 
 @dataclass
@@ -107,16 +105,6 @@ def reuse(path: str) -> types.ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def cpu_flags() -> list[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    line = next((x for x in text.splitlines() if x.startswith("flags")), "")
-    present = set(line.split(":", 1)[-1].split())
-    return [f for f in CPU_FLAGS if f in present]
 
 
 def _sync(device: torch.device) -> None:

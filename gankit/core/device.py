@@ -18,12 +18,23 @@ def precision_dtype(precision: str) -> torch.dtype | None:
     return PRECISIONS[precision]
 
 
-def cpu_has_native_bf16() -> bool:
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+"""The CPU features that decide training speed here (what benchmark figures are quoted with)."""
+
+
+def cpu_flags(names: tuple[str, ...] = SPEED_FLAGS) -> list[str]:
+    """Which of ``names`` this CPU reports in ``/proc/cpuinfo`` (empty where there is none)."""
     try:
-        flags = open("/proc/cpuinfo").read()
+        text = open("/proc/cpuinfo").read()
     except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        return []
+    line = next((x for x in text.splitlines() if x.startswith("flags")), "")
+    present = set(line.split(":", 1)[-1].split())
+    return [f for f in names if f in present]
+
+
+def cpu_has_native_bf16() -> bool:
+    return bool(cpu_flags(("avx512_bf16", "amx_bf16")))
 
 
 def _mps_available() -> bool:
