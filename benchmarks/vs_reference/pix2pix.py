@@ -17,7 +17,7 @@ import argparse
 from argparse import Namespace
 
 import torch
-from harness import Side, arguments, compare, overrides
+from harness import Side, arguments, compare, overrides, reuse
 
 from gankit.engine import TrainContext
 from gankit.families.pix2pix.config import TrainConfig
@@ -27,41 +27,12 @@ from gankit.families.pix2pix.recipe import Pix2PixRecipe
 
 
 def _options(args: argparse.Namespace) -> Namespace:
-    """What junyanz's option parser fills for ``train.py --model pix2pix`` (its defaults)."""
-    return Namespace(
-        isTrain=True,
-        gpu_ids=[0] if args.device.startswith("cuda") else [],
-        checkpoints_dir="",
-        name="bench",
-        preprocess="none",
-        input_nc=3,
-        output_nc=3,
-        ngf=64,
-        ndf=64,
-        netG="unet_256",
-        netD="basic",
-        n_layers_D=3,
-        norm="batch",
-        no_dropout=False,
-        init_type="normal",
-        init_gain=0.02,
-        gan_mode="vanilla",
-        lr=0.0002,
-        beta1=0.5,
-        lambda_L1=100.0,
-        direction="AtoB",
-        lr_policy="linear",
-        epoch_count=1,
-        niter=100,
-        niter_decay=100,
-        n_epochs=100,
-        n_epochs_decay=100,
-        continue_train=False,
-        load_iter=0,
-        epoch="latest",
-        verbose=False,
-        pool_size=0,
-    )
+    """What junyanz's option parser fills for ``train.py --model pix2pix`` (its defaults: 64
+    filters, 100 + 100 epochs), built by the parity maker's ``make_opt``."""
+    case = dict(netG="unet_256", gan_mode="vanilla", input_nc=3, ngf=64, ndf=64)
+    opt = reuse("tools/parity/pix2pix.py").make_opt(case, niter=100, niter_decay=100)
+    opt.gpu_ids = [0] if args.device.startswith("cuda") else []
+    return opt
 
 
 def _batch(args: argparse.Namespace, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -82,7 +82,7 @@ def make_opt(case: dict, niter: int, niter_decay: int) -> Namespace:
         input_nc=case["input_nc"],
         output_nc=3,
         ngf=case["ngf"],
-        ndf=2,
+        ndf=case.get("ndf", 2),
         netG=case["netG"],
         netD="basic",
         n_layers_D=3,
