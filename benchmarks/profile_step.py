@@ -1,11 +1,13 @@
 """Where a gankit training step spends its time, against this machine's measured peak.
 
-    .venv/bin/python benchmarks/profile_step.py pix2pix|stylegan2 [--steps 3]
-        [--precision fp32|bf16] [--channels-last] [--top 15]
+    .venv/bin/python benchmarks/profile_step.py FAMILY [--steps 3] [--precision fp32|bf16]
+        [--set FIELD=VALUE] [--top 15] [the family's vs_reference options]
 
-``pix2pix``: the paper's facades step (unet_256 + 70x70 PatchGAN, batch 1, 256 px, the
-recipe's defaults); ``stylegan2``: the 64 px preset at batch 4, steps 1.. (no lazy regulariser:
-R1 runs 1 step in 16, path length 1 in 4). Runs ``--steps`` recipe steps (after one warm-up)
+FAMILY is one of ``benchmarks/vs_reference``'s drivers (pix2pix, dcgan, stylegan2, singan,
+animegan, pggan); the step is that driver's gankit step (its networks, batch and image size, set
+up as ``gankit train`` sets it up; ``--set`` overrides as in the drivers, e.g.
+``trainer.channels_last=false``), so a profile explains the ``vs_reference`` figure beside it.
+Runs ``--steps`` recipe steps (after one warm-up)
 under ``torch.profiler`` and, separately, one under ``torch.utils.flop_counter.FlopCounterMode``
 (which counts the backward convolutions the profiler's own FLOP estimate leaves out), then prints
 
@@ -23,16 +25,20 @@ memory traffic, reorders); a large remainder is time no faster convolution can w
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import sys
 import time
-from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from cpu_peak import measure
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from gankit.engine import TrainContext
+sys.path.insert(0, str(Path(__file__).parent / "vs_reference"))
+
+FAMILIES = ("pix2pix", "dcgan", "stylegan2", "singan", "animegan", "pggan")
 
 KINDS = {
     "conv forward": ("aten::convolution",),
@@ -44,35 +50,6 @@ FLOP_OPS = {
     "conv backward": ("convolution_backward",),
     "matmul": ("mm", "addmm", "bmm", "baddbmm"),
 }
-
-
-def pix2pix_step(args: argparse.Namespace) -> Callable[[int], object]:
-    from gankit.families.pix2pix.config import TrainConfig
-    from gankit.families.pix2pix.recipe import Pix2PixRecipe
-
-    cfg = TrainConfig(
-        data="unused", preprocess="none", flip=False, channels_last=args.channels_last
-    )
-    recipe = Pix2PixRecipe(cfg)
-    recipe.setup(TrainContext(torch.device("cpu"), args.precision))
-    g = torch.Generator().manual_seed(0)
-    batch = tuple(torch.rand(1, 3, 256, 256, generator=g) * 2 - 1 for _ in range(2))
-    return lambda step: recipe.train_step(batch, step)
-
-
-def stylegan2_step(args: argparse.Namespace) -> Callable[[int], object]:
-    import dataclasses
-
-    from gankit.families.stylegan.config import PRESETS
-    from gankit.families.stylegan.recipe import StyleGANRecipe
-
-    recipe = StyleGANRecipe(dataclasses.replace(PRESETS["64"], batch_size=4, augment="none"))
-    recipe.setup(TrainContext(torch.device("cpu"), args.precision))
-    real = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    return lambda step: recipe.train_step(real, step)
-
-
-STEPS = {"pix2pix": pix2pix_step, "stylegan2": stylegan2_step}
 
 
 def _top_level_time(events: list, names: tuple[str, ...]) -> float:
@@ -98,35 +75,42 @@ def _flops_by_kind(counter: FlopCounterMode) -> dict[str, int]:
 
 
 def main() -> None:
+    pick = argparse.ArgumentParser(add_help=False)
+    pick.add_argument("family", choices=FAMILIES)
+    driver = importlib.import_module(pick.parse_known_args()[0].family)
     parser = argparse.ArgumentParser(description=__doc__.strip().split("\n\n")[0])
-    parser.add_argument("family", choices=sorted(STEPS))
+    parser.add_argument("family", choices=FAMILIES)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
-    parser.add_argument("--channels-last", action="store_true", help="pix2pix only")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", help="as in vs_reference"
+    )
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--peak-repeats", type=int, default=3)
+    driver.options(parser)
     args = parser.parse_args()
+    args.shared = {}
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     peak = measure(torch.device("cpu"), args.peak_repeats)
-    step = STEPS[args.family](args)
-    step(1)  # warm-up (oneDNN primitive caches, optimiser state)
+    step = driver.gankit(args, torch.device("cpu")).step
+    step()  # warm-up (oneDNN primitive caches, optimiser state)
     with FlopCounterMode(display=False) as counter:
-        step(2)
+        step()
     flops = _flops_by_kind(counter)
     t0 = time.perf_counter()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        for i in range(args.steps):
-            step(3 + i)
+        for _ in range(args.steps):
+            step()
     wall = (time.perf_counter() - t0) / args.steps
     events = prof.events()
     n = args.steps
     step_us = sum(e.self_cpu_time_total for e in prof.key_averages()) / n
 
     print(
-        f"{args.family} {args.precision}{' channels-last' if args.channels_last else ''}: "
+        f"{args.family} {args.precision} {' '.join(args.set)}: "
         f"{wall:.3f} s/step wall, {step_us / 1e6:.3f} s/step profiled CPU, "
         f"{torch.get_num_threads()} threads"
     )
@@ -165,7 +149,7 @@ def main() -> None:
             {
                 "family": args.family,
                 "precision": args.precision,
-                "channels_last": args.channels_last,
+                "overrides": args.set,
                 "threads": torch.get_num_threads(),
                 "s_per_step_wall": round(wall, 3),
                 "peak_gflops": peak,

@@ -32,9 +32,8 @@ import types
 
 import numpy
 import torch
-from harness import Side, arguments, compare, overrides
+from harness import Side, arguments, compare, overrides, setup
 
-from gankit.engine import TrainContext
 from gankit.families.animegan.config import AnimeGANTrainConfig
 from gankit.families.animegan.recipe import AnimeGANRecipe
 from gankit.losses.perceptual import VGGFeatures
@@ -100,17 +99,22 @@ def gankit(args: argparse.Namespace, device: torch.device) -> Side:
     torch.manual_seed(0)
     vgg = VGGFeatures(torchvision.models.vgg19(weights=None).features[:26])
     recipe = AnimeGANRecipe(cfg, feature_extractor=vgg)
-    recipe.setup(TrainContext(device, args.precision))
+    setup(recipe, args, device)
     photo, style, gray, smooth = _batches(args, device)
     batch = {"photo": photo, "style": style, "gray": gray, "smooth": smooth}
     it = iter(range(1 << 62))
     return Side(lambda: recipe.train_step(batch, next(it)))
 
 
-def main() -> None:
-    parser = arguments(__doc__)
+def options(parser: argparse.ArgumentParser) -> None:
+    """This benchmark's own options (the shared ones are ``harness.arguments``)."""
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=4)
+
+
+def main() -> None:
+    parser = arguments(__doc__)
+    options(parser)
     args = parser.parse_args()
     setting = {"size": args.size, "batch": args.batch, "version": "v2", "vgg": "random init"}
     compare("animegan vs ptran1203", args, reference, gankit, setting)

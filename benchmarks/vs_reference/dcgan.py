@@ -27,9 +27,8 @@ import sys
 import tempfile
 
 import torch
-from harness import Side, arguments, compare, overrides
+from harness import Side, arguments, compare, overrides, setup
 
-from gankit.engine import TrainContext
 from gankit.families.dcgan.config import DiscriminatorConfig, GeneratorConfig, TrainConfig
 from gankit.families.dcgan.convert import from_example_state
 from gankit.families.dcgan.recipe import DCGANRecipe
@@ -85,7 +84,7 @@ def gankit(args: argparse.Namespace, device: torch.device) -> Side:
         batch_size=args.batch,
     )
     recipe = DCGANRecipe(overrides(args, cfg))
-    recipe.setup(TrainContext(device, args.precision))
+    setup(recipe, args, device)
     batch = _batch(args, device)
     first: dict[str, float] = {}
     if args.shared:
@@ -97,10 +96,15 @@ def gankit(args: argparse.Namespace, device: torch.device) -> Side:
     return Side(lambda: recipe.train_step(batch, next(it)), first)
 
 
-def main() -> None:
-    parser = arguments(__doc__)
+def options(parser: argparse.ArgumentParser) -> None:
+    """This benchmark's own options (the shared ones are ``harness.arguments``)."""
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--batch", type=int, default=64)
+
+
+def main() -> None:
+    parser = arguments(__doc__)
+    options(parser)
     args = parser.parse_args()
     setting = {"size": args.size, "batch": args.batch, "nz": 100, "ngf": 64, "ndf": 64}
     compare("dcgan vs pytorch/examples", args, reference, gankit, setting)

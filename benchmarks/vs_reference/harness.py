@@ -35,6 +35,8 @@ from pathlib import Path
 import torch
 
 from gankit.core.device import cpu_flags, resolve_device
+from gankit.engine import Recipe, TrainContext, TrainerConfig
+from gankit.engine.speed import apply_speed_options
 
 
 @dataclass
@@ -68,7 +70,8 @@ def arguments(doc: str) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="override a field of gankit's training config (e.g. channels_last=true)",
+        help="override a field of gankit's training config (e.g. ngf=32), or of the engine's "
+        "with trainer. (e.g. trainer.channels_last=false)",
     )
     parser.add_argument("--record", type=Path, help="append the JSON result as one line here")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory children")
@@ -76,19 +79,33 @@ def arguments(doc: str) -> argparse.ArgumentParser:
     return parser
 
 
-def overrides(args: argparse.Namespace, config: object) -> object:
-    """``config`` with the ``--set FIELD=VALUE`` overrides (bool, int, float or str fields)."""
+def overrides(args: argparse.Namespace, config: object, prefix: str = "") -> object:
+    """``config`` with the ``--set FIELD=VALUE`` overrides (bool, int, float or str fields)
+    whose field starts with ``prefix`` (``trainer.`` for the engine's, none for the family's)."""
     import dataclasses
 
     changes = {}
     for item in args.set:
         key, _, text = item.partition("=")
+        if key.startswith("trainer.") != bool(prefix):
+            continue
+        key = key.removeprefix(prefix)
         kind = type(getattr(config, key))
         if kind is bool:
             changes[key] = text.lower() in ("1", "true", "yes", "on")
         else:
             changes[key] = kind(text)
     return dataclasses.replace(config, **changes)
+
+
+def setup(recipe: Recipe, args: argparse.Namespace, device: torch.device) -> Recipe:
+    """``recipe`` set up as ``gankit train`` sets it up: a ``TrainContext`` and the engine's
+    speed options from the trainer config's defaults (``--set trainer.FIELD=VALUE`` overrides
+    them), so each driver times the default training path."""
+    trainer = overrides(args, TrainerConfig(precision=args.precision), "trainer.")
+    recipe.setup(TrainContext(device, trainer.precision, fused_adam=trainer.fused_adam))
+    apply_speed_options(recipe, trainer.channels_last, trainer.compile)
+    return recipe
 
 
 REPO = Path(__file__).resolve().parents[2]

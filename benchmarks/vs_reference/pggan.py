@@ -30,10 +30,9 @@ import tempfile
 
 import numpy as np
 import torch
-from harness import Side, arguments, compare, overrides
+from harness import Side, arguments, compare, overrides, setup
 from PIL import Image
 
-from gankit.engine import TrainContext
 from gankit.families.pggan.config import TrainConfig
 from gankit.families.pggan.recipe import PGGANRecipe
 
@@ -101,7 +100,7 @@ def gankit(args: argparse.Namespace, device: torch.device) -> Side:
     torch.manual_seed(0)
     recipe = PGGANRecipe(overrides(args, cfg))
     recipe.images_seen = recipe.schedule.images_to_grow  # the last level, faded in
-    recipe.setup(TrainContext(device, args.precision))
+    setup(recipe, args, device)
     batch = _batch(args, device)
     recipe.reals = lambda n, level, alpha: batch
     assert recipe.phase() == (args.level, 1.0)
@@ -109,10 +108,15 @@ def gankit(args: argparse.Namespace, device: torch.device) -> Side:
     return Side(lambda: recipe.train_step(None, next(it)))
 
 
-def main() -> None:
-    parser = arguments(__doc__)
+def options(parser: argparse.ArgumentParser) -> None:
+    """This benchmark's own options (the shared ones are ``harness.arguments``)."""
     parser.add_argument("--level", type=int, default=3, help="scales grown above 4x4")
     parser.add_argument("--batch", type=int, default=16)
+
+
+def main() -> None:
+    parser = arguments(__doc__)
+    options(parser)
     args = parser.parse_args()
     setting = {"size": 4 * 2**args.level, "batch": args.batch, "widths": 512}
     compare("pggan vs pytorch_GAN_zoo", args, reference, gankit, setting)

@@ -17,9 +17,8 @@ import argparse
 from argparse import Namespace
 
 import torch
-from harness import Side, arguments, compare, overrides, reuse
+from harness import Side, arguments, compare, overrides, reuse, setup
 
-from gankit.engine import TrainContext
 from gankit.families.pix2pix.config import TrainConfig
 from gankit.families.pix2pix.convert import convert_state_dict
 from gankit.families.pix2pix.networks import bernoulli_keep, use_keep_masks
@@ -87,7 +86,7 @@ def gankit(args: argparse.Namespace, device: torch.device) -> Side:
     cfg = overrides(args, cfg)
     torch.manual_seed(0)
     recipe = Pix2PixRecipe(cfg)
-    recipe.setup(TrainContext(device, args.precision))
+    setup(recipe, args, device)
     if args.shared:
         recipe.G.load_state_dict(convert_state_dict(args.shared["G"]).state_dict())
         recipe.D.load_state_dict(convert_state_dict(args.shared["D"]).state_dict())
@@ -108,10 +107,15 @@ def gankit(args: argparse.Namespace, device: torch.device) -> Side:
     return Side(lambda: recipe.train_step(batch, next(it)), first)
 
 
-def main() -> None:
-    parser = arguments(__doc__)
+def options(parser: argparse.ArgumentParser) -> None:
+    """This benchmark's own options (the shared ones are ``harness.arguments``)."""
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=1)
+
+
+def main() -> None:
+    parser = arguments(__doc__)
+    options(parser)
     args = parser.parse_args()
     setting = {"size": args.size, "batch": args.batch, "generator": "unet_256", "D": "basic"}
     compare("pix2pix vs junyanz", args, reference, gankit, setting)

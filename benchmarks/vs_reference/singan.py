@@ -32,9 +32,8 @@ import types
 import numpy as np
 import torch
 import torch.nn.functional as F
-from harness import Side, arguments, compare, overrides, reuse
+from harness import Side, arguments, compare, overrides, reuse, setup
 
-from gankit.engine import TrainContext
 from gankit.families.singan.config import preset
 from gankit.families.singan.recipe import SinGANRecipe
 
@@ -145,7 +144,7 @@ def gankit(args: argparse.Namespace, device: torch.device) -> Side:
             map(tuple, recipe.shapes)
         )
         recipe.reals = args.shared["reals"]
-    recipe.setup(TrainContext(device, args.precision))
+    setup(recipe, args, device)
     n = args.scale % len(recipe.shapes)
     torch.manual_seed(0)
     for k in range(n):
@@ -176,12 +175,17 @@ def gankit(args: argparse.Namespace, device: torch.device) -> Side:
     return Side(lambda: recipe.train_step(None, next(it)), first)
 
 
-def main() -> None:
-    parser = arguments(__doc__)
+def options(parser: argparse.ArgumentParser) -> None:
+    """This benchmark's own options (the shared ones are ``harness.arguments``)."""
     parser.add_argument(
         "--scale", type=int, default=-1, help="trained scale (negative: from the top)"
     )
     parser.add_argument("--size", default="188x250", help="the image, HxW")
+
+
+def main() -> None:
+    parser = arguments(__doc__)
+    options(parser)
     args = parser.parse_args()
     setting = {"image": args.size, "scale": args.scale, "preset": "paper"}
     compare("singan vs tamarott", args, reference, gankit, setting)

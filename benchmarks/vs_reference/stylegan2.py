@@ -27,9 +27,8 @@ import types
 from contextlib import contextmanager, nullcontext
 
 import torch
-from harness import Side, arguments, compare, overrides, reuse
+from harness import Side, arguments, compare, overrides, reuse, setup
 
-from gankit.engine import TrainContext
 from gankit.families.stylegan.config import StyleGAN2Config, StyleGANTrainConfig
 from gankit.families.stylegan.convert import ada_discriminator_state, ada_generator_state
 from gankit.families.stylegan.recipe import StyleGANRecipe
@@ -206,7 +205,7 @@ def gankit(args: argparse.Namespace, device: torch.device) -> Side:
     )
     torch.manual_seed(0)
     recipe = StyleGANRecipe(overrides(args, cfg))
-    recipe.setup(TrainContext(device, args.precision))
+    setup(recipe, args, device)
     real = _reals(args, device)
     first: dict[str, float] = {}
     if args.shared:
@@ -228,10 +227,15 @@ def gankit(args: argparse.Namespace, device: torch.device) -> Side:
     return Side(lambda: recipe.train_step(real, next(it)), first)
 
 
-def main() -> None:
-    parser = arguments(__doc__)
+def options(parser: argparse.ArgumentParser) -> None:
+    """This benchmark's own options (the shared ones are ``harness.arguments``)."""
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--batch", type=int, default=4)
+
+
+def main() -> None:
+    parser = arguments(__doc__)
+    options(parser)
     args = parser.parse_args()
     setting = {"size": args.size, "batch": args.batch, "networks": "paper256 widths, fp32"}
     setting |= {"reg_intervals": "G 4, D 16"}

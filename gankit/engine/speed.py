@@ -19,6 +19,15 @@ def apply_speed_options(recipe: Recipe, channels_last: bool, compile: bool) -> N
     """Put ``recipe``'s declared networks in channels-last and/or compile them, in place."""
     for module in recipe.modules().values():
         if channels_last:
-            module.to(memory_format=torch.channels_last)
+            to_channels_last(module)
         if compile:
             module.compile()
+
+
+def to_channels_last(module: torch.nn.Module) -> None:
+    """Every 4-D parameter and buffer of ``module`` in NHWC, in place; other ranks as they are
+    (``Module.to(memory_format=...)`` refuses StyleGAN's 5-D modulated weights)."""
+    with torch.no_grad():
+        for t in (*module.parameters(), *module.buffers()):
+            if t.dim() == 4:
+                t.data = t.data.contiguous(memory_format=torch.channels_last)

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from gankit.engine import Recipe, TrainContext
-from gankit.engine.speed import apply_speed_options
+from gankit.engine import Recipe, TrainContext, TrainerConfig
+from gankit.engine.speed import apply_speed_options, to_channels_last
 
 
 class _ConvRecipe(Recipe):
@@ -43,6 +43,22 @@ def test_channels_last_puts_conv_weights_in_nhwc_and_trains_the_same():
     torch.testing.assert_close(_steps(fast, 3), _steps(eager, 3), rtol=1e-5, atol=1e-6)
     for a, b in zip(fast.net.parameters(), eager.net.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_channels_last_is_the_trainers_default():
+    assert TrainerConfig().channels_last is True
+
+
+def test_channels_last_leaves_other_ranks_as_they_are():
+    net = nn.Module()
+    net.weight = nn.Parameter(torch.randn(1, 4, 3, 3, 3))  # StyleGAN's modulated conv weight
+    net.conv = nn.Conv2d(3, 4, 3)
+    net.register_buffer("kernel", torch.ones(4, 4))
+    before = net.weight.detach().clone()
+    to_channels_last(net)
+    assert net.weight.is_contiguous() and torch.equal(net.weight, before)
+    assert net.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not net.conv.weight.is_contiguous() and net.kernel.is_contiguous()
 
 
 @pytest.mark.slow

@@ -131,8 +131,9 @@ import torch, toy
 from safetensors.torch import save_file
 trainer = toy.run({run!r}, max_steps=6, checkpoint_every=3)
 rank = int(os.environ["RANK"])
-params = {{k: v.detach().clone() for k, v in trainer.recipe.g.state_dict().items()}}
-params.update({{"d." + k: v.detach().clone() for k, v in trainer.recipe.d.state_dict().items()}})
+g, d = trainer.recipe.g.state_dict(), trainer.recipe.d.state_dict()
+params = {{k: v.detach().contiguous() for k, v in g.items()}}
+params.update({{"d." + k: v.detach().contiguous() for k, v in d.items()}})
 save_file(params, os.path.join({out!r}, f"rank{{rank}}.safetensors"))
 """
 

@@ -25,8 +25,8 @@ cfg = TrainConfig(data={data!r}, generator="resnet_6blocks", ngf=4, ndf=4, load_
                                         device="cpu"))
 recipe = Pix2PixRecipe(cfg)
 Trainer(recipe, {run!r}, cfg.trainer).run()
-params = {{"G." + k: p.detach().clone() for k, p in recipe.G.named_parameters()}}
-params.update({{"D." + k: p.detach().clone() for k, p in recipe.D.named_parameters()}})
+params = {{"G." + k: p.detach().contiguous() for k, p in recipe.G.named_parameters()}}
+params.update({{"D." + k: p.detach().contiguous() for k, p in recipe.D.named_parameters()}})
 save_file(params, os.path.join({out!r}, "rank" + os.environ["RANK"] + ".safetensors"))
 """
 
