@@ -17,24 +17,16 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "vs_reference"))
 
-from harness import compare  # noqa: E402
-
-FAMILIES = ("pix2pix", "dcgan", "stylegan2", "singan", "animegan", "pggan")
+from harness import compare, driver_parser  # noqa: E402
 
 
 def main() -> None:
-    pick = argparse.ArgumentParser(add_help=False)
-    pick.add_argument("--family", choices=FAMILIES, default="pix2pix")
-    family = pick.parse_known_args()[0].family
-    driver = importlib.import_module(family)
-    parser = argparse.ArgumentParser(description=__doc__.strip().split("\n\n")[0])
-    parser.add_argument("--family", choices=FAMILIES, default="pix2pix")
+    parser, driver = driver_parser(__doc__, "--family")
     parser.add_argument("--a", action="append", default=[], metavar="FIELD=VALUE")
     parser.add_argument("--b", action="append", default=[], metavar="FIELD=VALUE")
     parser.add_argument("--precision-a", default="fp32", choices=("fp32", "bf16", "fp16"))
@@ -45,7 +37,6 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations per side")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--record", type=Path, help="append the JSON result as one line here")
-    driver.options(parser)
     args = parser.parse_args()
     args.checkout, args.only, args.no_memory = Path(__file__).parent, None, True
     args.precision, args.set = f"{args.precision_a} vs {args.precision_b}", []
@@ -60,7 +51,7 @@ def main() -> None:
 
     setting = {"a": [args.precision_a, *args.a], "b": [args.precision_b, *args.b]}
     compare(
-        f"{family} lever A/B",
+        f"{args.family} lever A/B",
         args,
         side(args.a, args.precision_a),
         side(args.b, args.precision_b),

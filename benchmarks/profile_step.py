@@ -24,8 +24,6 @@ memory traffic, reorders); a large remainder is time no faster convolution can w
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import json
 import sys
 import time
@@ -38,7 +36,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).parent / "vs_reference"))
 
-FAMILIES = ("pix2pix", "dcgan", "stylegan2", "singan", "animegan", "pggan")
+from harness import driver_parser  # noqa: E402
 
 KINDS = {
     "conv forward": ("aten::convolution",),
@@ -75,11 +73,7 @@ def _flops_by_kind(counter: FlopCounterMode) -> dict[str, int]:
 
 
 def main() -> None:
-    pick = argparse.ArgumentParser(add_help=False)
-    pick.add_argument("family", choices=FAMILIES)
-    driver = importlib.import_module(pick.parse_known_args()[0].family)
-    parser = argparse.ArgumentParser(description=__doc__.strip().split("\n\n")[0])
-    parser.add_argument("family", choices=FAMILIES)
+    parser, driver = driver_parser(__doc__, "family")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     parser.add_argument(
@@ -88,7 +82,6 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--peak-repeats", type=int, default=3)
-    driver.options(parser)
     args = parser.parse_args()
     args.shared = {}
     if args.threads:

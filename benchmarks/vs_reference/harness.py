@@ -108,6 +108,23 @@ def setup(recipe: Recipe, args: argparse.Namespace, device: torch.device) -> Rec
     return recipe
 
 
+FAMILIES = ("pix2pix", "dcgan", "stylegan2", "singan", "animegan", "pggan")
+
+
+def driver_parser(doc: str, flag: str) -> tuple[argparse.ArgumentParser, types.ModuleType]:
+    """For a script that runs one family's driver (its gankit step) outside ``compare``: a parser
+    with the family argument ``flag`` (``family`` or ``--family``, default pix2pix) and that
+    driver's own options, and the driver module."""
+    extra = {} if flag == "family" else {"default": "pix2pix"}
+    pick = argparse.ArgumentParser(add_help=False)
+    pick.add_argument(flag, choices=FAMILIES, nargs="?", default="pix2pix")
+    driver = importlib.import_module(vars(pick.parse_known_args()[0])[flag.lstrip("-")])
+    parser = argparse.ArgumentParser(description=doc.strip().split("\n\n")[0])
+    parser.add_argument(flag, choices=FAMILIES, **extra)
+    driver.options(parser)
+    return parser, driver
+
+
 REPO = Path(__file__).resolve().parents[2]
 
 

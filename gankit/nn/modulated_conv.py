@@ -28,9 +28,10 @@ from gankit.nn.upfirdn2d import Blur
 
 
 def _demod_coefficients(weight: torch.Tensor, styles: torch.Tensor, eps: float) -> torch.Tensor:
-    """``[N, O]`` factors 1/sqrt(sum_{i,k} (s_i w_oik)^2 + eps)."""
-    w = weight.unsqueeze(0) * styles[:, None, :, None, None]
-    return torch.rsqrt(w.pow(2).sum([2, 3, 4]) + eps)
+    """``[N, O]`` factors 1/sqrt(sum_{i,k} (s_i w_oik)^2 + eps) (sec. 2.2, eq. 3), summed as
+    ``s^2 @ (sum_k w^2)^T``: the same terms regrouped, so that neither pass builds the
+    ``[N, O, I, k, k]`` product NVlabs' ``modulated_conv2d`` squares and sums."""
+    return torch.rsqrt(styles.square() @ weight.square().sum([2, 3]).t() + eps)
 
 
 def modulated_conv2d_ref(
@@ -75,9 +76,10 @@ def modulated_conv2d(
     """Fused path: per-sample kernels and one grouped convolution over the whole batch."""
     n, c, h, w = x.shape
     o, _, k, _ = weight.shape
-    weight = weight.unsqueeze(0) * styles.reshape(n, 1, c, 1, 1)
+    scale = styles.reshape(n, 1, c, 1, 1)
     if demodulate:
-        weight = weight * torch.rsqrt(weight.pow(2).sum([2, 3, 4]) + eps).reshape(n, o, 1, 1, 1)
+        scale = scale * _demod_coefficients(weight, styles, eps).reshape(n, o, 1, 1, 1)
+    weight = weight.unsqueeze(0) * scale
     if up:
         weight = weight.transpose(1, 2).reshape(n * c, o, k, k)
         out = F.conv_transpose2d(x.reshape(1, n * c, h, w), weight, stride=2, groups=n)
