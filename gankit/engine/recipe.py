@@ -36,6 +36,12 @@ class Recipe:
     def setup(self, ctx: TrainContext) -> None:
         self.ctx = ctx
 
+    def prefers_channels_last(self, precision: str) -> bool:
+        """The layout ``--trainer.channels_last`` (unset) picks for this recipe's networks:
+        NHWC, measured faster or level for every family's CPU step (docs/benchmarks.md)."""
+        del precision
+        return True
+
     def dataset(self) -> torch.utils.data.Dataset | None:
         """A map-style dataset of deterministic items; randomness belongs in :meth:`train_step`."""
         return None

@@ -15,8 +15,11 @@ import torch
 from gankit.engine.recipe import Recipe
 
 
-def apply_speed_options(recipe: Recipe, channels_last: bool, compile: bool) -> None:
-    """Put ``recipe``'s declared networks in channels-last and/or compile them, in place."""
+def apply_speed_options(recipe: Recipe, channels_last: bool | None, compile: bool) -> None:
+    """Put ``recipe``'s declared networks in channels-last and/or compile them, in place;
+    ``channels_last=None`` asks the (set-up) recipe which layout it trains faster in."""
+    if channels_last is None:
+        channels_last = recipe.prefers_channels_last(recipe.ctx.precision)
     for module in recipe.modules().values():
         if channels_last:
             to_channels_last(module)

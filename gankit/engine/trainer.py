@@ -66,9 +66,9 @@ class TrainerConfig:
     num_workers: int = 0
     # Adam's fused kernel (CPU, CUDA) wherever a recipe builds Adam through ``ctx.adam``.
     fused_adam: bool = True
-    # The recipe's networks in channels-last (engine/speed.py): on by default, as every
-    # family's CPU step measured faster or level in NHWC (docs/benchmarks.md, Levers).
-    channels_last: bool = True
+    # The recipe's networks in channels-last (engine/speed.py); unset: the recipe's measured
+    # choice, ``Recipe.prefers_channels_last`` (on, but for Pix2Pix in fp32).
+    channels_last: bool | None = None
     # The recipe's networks behind torch.compile (engine/speed.py).
     compile: bool = False
     progress: bool = True

@@ -45,8 +45,19 @@ def test_channels_last_puts_conv_weights_in_nhwc_and_trains_the_same():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_channels_last_is_the_trainers_default():
-    assert TrainerConfig().channels_last is True
+def test_channels_last_unset_asks_the_recipe():
+    assert TrainerConfig().channels_last is None
+    for precision, nhwc in (("fp32", False), ("bf16", True)):
+        recipe = _ConvRecipe()
+        recipe.prefers_channels_last = lambda p: p != "fp32"
+        recipe.setup(TrainContext(torch.device("cpu"), precision))
+        apply_speed_options(recipe, None, compile=False)
+        weight = recipe.net[0].weight
+        assert weight.is_contiguous(memory_format=torch.channels_last) is nhwc
+    recipe = _ConvRecipe()
+    recipe.setup(TrainContext(torch.device("cpu")))
+    apply_speed_options(recipe, None, compile=False)
+    assert recipe.net[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_channels_last_leaves_other_ranks_as_they_are():
