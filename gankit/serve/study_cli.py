@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 
 from gankit.core.cliutil import ArgumentParser
 
@@ -39,9 +41,10 @@ def _serve(prog: str, argv: list[str]) -> int:
     server = st.make_server(study, args.host, args.port)
     host, port = server.server_address[:2]
     mode = "paired by file name" if study.paired else "random real/fake pairs"
-    from gankit.serve.app_cli import interrupt_on_sigterm
-
-    interrupt_on_sigterm()
+    # SIGTERM asks serve_forever to return (from a thread: shutdown() waits for the loop),
+    # rather than raising KeyboardInterrupt wherever the main thread happens to be.
+    stopper = threading.Thread(target=server.shutdown, daemon=True)
+    signal.signal(signal.SIGTERM, lambda *_: stopper.ident or stopper.start())
     print(
         f"gankit study: http://{host}:{port}/ ({len(study.pairs)} pairs, {mode}); answers "
         f"-> {args.answers} (Ctrl+C to stop)",
