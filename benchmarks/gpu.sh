@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every family's vs_reference benchmark, StyleGAN2 256px s/kimg with peak memory, and AnimeGAN
-# stylize/video throughput, in one run that writes one table (at most ~8 minutes on a GPU).
+# stylize (512 px) and 720p video throughput, in one run that writes one table (at most ~8 minutes
+# on a GPU).
 #
 #   benchmarks/gpu.sh [--device cuda|cpu] [--refs DIR] [--out DIR]
 #
@@ -27,10 +28,10 @@ LOG="$OUT/log.txt"
 : > "$RECORD"
 : > "$LOG"
 if [ "$DEVICE" = cpu ]; then
-  SIZE_ARGS=(--steps 1 --rounds 2 --warmup 1); PREC=(fp32); SG_SIZE=64; AG_SIZE=128  # 64: the smallest StyleGAN preset
+  SIZE_ARGS=(--steps 1 --rounds 2 --warmup 1); PREC=(fp32); SG_SIZE=64; AG_SIZE=128; AV_SIZE=128  # 64: the smallest StyleGAN preset
   LIMIT=${LIMIT:-300}  # seconds per command; a busy CPU needs more
 else
-  SIZE_ARGS=(--steps 5 --rounds 4 --warmup 3); PREC=(fp32 bf16); SG_SIZE=256; AG_SIZE=512; LIMIT=120
+  SIZE_ARGS=(--steps 5 --rounds 4 --warmup 3); PREC=(fp32 bf16); SG_SIZE=256; AG_SIZE=512; AV_SIZE=1280; LIMIT=120
 fi
 [ "$DEVICE" = cuda ] && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >> "$LOG"
 
@@ -59,8 +60,10 @@ done
 
 run "stylegan2 ${SG_SIZE}px training s/kimg + peak memory" "$PY" benchmarks/stylegan_speed.py \
   --train --size "$SG_SIZE" --batch 16 --iters 3 --device "$DEVICE" --precision fp32
-run "animegan stylize ${AG_SIZE}px + video" "$PY" benchmarks/animegan_speed.py \
-  --n 8 --size "$AG_SIZE" --repeats 1 --video-frames 16
+run "animegan stylize ${AG_SIZE}px" "$PY" benchmarks/animegan_speed.py \
+  --n 8 --size "$AG_SIZE" --repeats 1 --video-frames 0
+run "animegan video ${AV_SIZE}px wide (16:9; 1280: 720p)" "$PY" benchmarks/animegan_speed.py \
+  --video-only --size "$AV_SIZE" --video-frames 32
 
 {
   echo "# gankit benchmarks on $DEVICE ($(date -u +%Y-%m-%d))"
