@@ -58,6 +58,9 @@ for pair in pix2pix:pytorch-CycleGAN-and-pix2pix singan:SinGAN stylegan2:stylega
   done
 done
 
+[ "$DEVICE" = cuda ] && [ -d "$REFS/stylegan2-ada-pytorch" ] && run "stylegan2 vs reference without NVlabs' CUDA plugins" \
+  "$PY" benchmarks/vs_reference/stylegan2.py "$REFS/stylegan2-ada-pytorch" --device cuda --custom-ops off \
+  "${SIZE_ARGS[@]}" --record "$RECORD"
 run "stylegan2 ${SG_SIZE}px training s/kimg + peak memory" "$PY" benchmarks/stylegan_speed.py \
   --train --size "$SG_SIZE" --batch 16 --iters 3 --device "$DEVICE" --precision fp32
 run "animegan stylize ${AG_SIZE}px" "$PY" benchmarks/animegan_speed.py \

@@ -15,7 +15,9 @@ Step 0 starts from the reference's initial weights (gankit's ``ada_generator_sta
 ``ada_discriminator_state``) and replays the reference's draws (latents, mixing cutoffs, noise,
 path-length noise), recorded as ``tools/parity/stylegan2_step.py`` does and handed out by the
 parity test's ``ReplayedDraws``. On the CPU the reference's custom ops take their reference
-implementations; a stub ``requests`` module stands in for the one ``dnnlib`` imports.
+implementations; on CUDA they are compiled where they build (``--custom-ops off``: never, as on
+a machine without a compiler). A stub ``requests`` module stands in for the one ``dnnlib``
+imports.
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ def _reals(args: argparse.Namespace, device: torch.device) -> torch.Tensor:
 def reference(args: argparse.Namespace, device: torch.device) -> Side:
     sys.modules.setdefault("requests", types.ModuleType("requests"))
     from torch_utils import misc, training_stats
+    from torch_utils.ops import bias_act, upfirdn2d
+
+    if args.custom_ops == "off":  # their reference implementations, as where the plugins fail
+        bias_act._init = upfirdn2d._init = lambda: False
     from training import networks
     from training.loss import StyleGAN2Loss
 
@@ -231,6 +237,12 @@ def options(parser: argparse.ArgumentParser) -> None:
     """This benchmark's own options (the shared ones are ``harness.arguments``)."""
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument(
+        "--custom-ops",
+        choices=("on", "off"),
+        default="on",
+        help="NVlabs' CUDA plugins (bias_act, upfirdn2d) where they build, or never (CUDA only)",
+    )
 
 
 def main() -> None:
@@ -238,6 +250,7 @@ def main() -> None:
     options(parser)
     args = parser.parse_args()
     setting = {"size": args.size, "batch": args.batch, "networks": "paper256 widths, fp32"}
+    setting["reference_custom_ops"] = args.custom_ops
     setting |= {"reg_intervals": "G 4, D 16"}
     compare("stylegan2 vs NVlabs", args, reference, gankit, setting)
 
