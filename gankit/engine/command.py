@@ -26,6 +26,7 @@ def train_command(
     """
     from gankit.core.config import parse_run_config
     from gankit.engine.run_folder import open_run
+    from gankit.engine.speed import check_compile
     from gankit.engine.trainer import Trainer
 
     def extra(parser: Any) -> None:
@@ -47,6 +48,7 @@ def train_command(
     )
     run_dir = Path(parsed.args.out)
     recipe = make_recipe(parsed.config, run_dir)
+    check_compile(recipe, parsed.config.trainer.compile)
     with open_run(run_dir, parsed.dump()):
         Trainer(recipe, run_dir, parsed.config.trainer).run()
     print(run_dir / "model")

@@ -42,6 +42,12 @@ class Recipe:
         del precision
         return True
 
+    def differentiates_twice(self) -> bool:
+        """Whether :meth:`train_step` takes gradients of gradients (R1, path length, gradient
+        penalties): ``torch.compile``'s backward cannot, so the engine refuses
+        ``--trainer.compile`` for such a recipe."""
+        return False
+
     def dataset(self) -> torch.utils.data.Dataset | None:
         """A map-style dataset of deterministic items; randomness belongs in :meth:`train_step`."""
         return None

@@ -12,12 +12,24 @@ from __future__ import annotations
 
 import torch
 
+from gankit.core.errors import UsageError
 from gankit.engine.recipe import Recipe
+
+
+def check_compile(recipe: Recipe, compile: bool) -> None:
+    """Refuse ``compile`` for a recipe whose step differentiates twice, before a run starts."""
+    if compile and recipe.differentiates_twice():
+        raise UsageError(
+            "trainer.compile: this training step differentiates through its networks twice "
+            "(R1, path length or a gradient penalty), which torch.compile cannot; leave "
+            "trainer.compile off"
+        )
 
 
 def apply_speed_options(recipe: Recipe, channels_last: bool | None, compile: bool) -> None:
     """Put ``recipe``'s declared networks in channels-last and/or compile them, in place;
     ``channels_last=None`` asks the (set-up) recipe which layout it trains faster in."""
+    check_compile(recipe, compile)
     if channels_last is None:
         channels_last = recipe.prefers_channels_last(recipe.ctx.precision)
     for module in recipe.modules().values():

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from gankit.core.errors import UsageError
 from gankit.engine import Recipe, TrainContext, TrainerConfig
 from gankit.engine.speed import apply_speed_options, to_channels_last
 
@@ -70,6 +71,16 @@ def test_channels_last_leaves_other_ranks_as_they_are():
     assert net.weight.is_contiguous() and torch.equal(net.weight, before)
     assert net.conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert not net.conv.weight.is_contiguous() and net.kernel.is_contiguous()
+
+
+def test_compile_is_refused_for_a_step_that_differentiates_twice():
+    recipe = _ConvRecipe()
+    recipe.differentiates_twice = lambda: True
+    recipe.setup(TrainContext(torch.device("cpu")))
+    with pytest.raises(UsageError, match="twice"):
+        apply_speed_options(recipe, None, compile=True)
+    assert recipe.net._compiled_call_impl is None
+    apply_speed_options(recipe, None, compile=False)  # the rest still applies
 
 
 @pytest.mark.slow

@@ -183,3 +183,14 @@ def test_samples_use_batch_statistics(stripes: Path) -> None:
         running = recipe.g(z).clamp(-1, 1)
     assert torch.allclose(samples, batch_stats, atol=1e-6)
     assert not torch.allclose(samples, running, atol=1e-3)
+
+
+def test_compile_is_refused_before_the_run_starts(
+    tmp_path: Path, stripes: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run = tmp_path / "run"
+    argv = ["wgan_gp", "train", "--data", str(stripes), "--out", str(run)]
+    assert gankit_main([*argv, "--trainer.compile", "true"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "trainer.compile" in err and "twice" in err and len(err.splitlines()) == 1
+    assert not run.exists()

@@ -41,6 +41,9 @@ class PGGANRecipe(ProgressiveRecipe):
             config.reset_optimizer_on_grow,
         )
 
+    def differentiates_twice(self) -> bool:
+        return True  # WGAN-GP's gradient penalty
+
     def setup(self, ctx: TrainContext) -> None:
         super().setup(ctx)
         cfg = self.config

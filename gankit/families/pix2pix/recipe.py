@@ -193,6 +193,9 @@ class Pix2PixRecipe(Recipe):
         if c.compile:
             self._fast = {k: torch.compile(m) for k, m in self._fast.items()}
 
+    def differentiates_twice(self) -> bool:
+        return self.cfg.gan_mode == "wgangp"
+
     def epochs(self) -> int:
         return self.cfg.total_epochs
 

@@ -162,6 +162,9 @@ class SinGANRecipe(Recipe):
         del dataset_size, world_size
         return self.cfg.iters_per_scale
 
+    def differentiates_twice(self) -> bool:
+        return True  # the local gradient penalty
+
     def epochs(self) -> int:
         return len(self.shapes)
 

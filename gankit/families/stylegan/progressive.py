@@ -69,6 +69,9 @@ class StyleGAN1ProgressiveRecipe(EmaOutputs, ProgressiveRecipe):
             config.growth.reset_optimizer_on_grow,
         )
 
+    def differentiates_twice(self) -> bool:
+        return True  # R1 in every D step
+
     def setup(self, ctx: TrainContext) -> None:
         super().setup(ctx)
         cfg = self.cfg

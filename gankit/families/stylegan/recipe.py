@@ -154,6 +154,9 @@ class StyleGANRecipe(EmaOutputs, Recipe):
                 "progressive training is StyleGAN1ProgressiveRecipe's (make_recipe picks it)"
             )
 
+    def differentiates_twice(self) -> bool:
+        return self.cfg.r1_gamma > 0 or self.cfg.pl_weight > 0
+
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
         cfg, gcfg = self.cfg, self.cfg.generator

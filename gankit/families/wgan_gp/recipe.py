@@ -42,6 +42,9 @@ class WGANGPRecipe(BatchStatisticsSamples, Recipe):
     def dataset(self) -> torch.utils.data.Dataset:
         return open_image_dataset(self.config.data, self.config.resolution)
 
+    def differentiates_twice(self) -> bool:
+        return True  # the gradient penalty
+
     def setup(self, ctx: TrainContext) -> None:
         super().setup(ctx)
         cfg = self.config
